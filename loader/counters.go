@@ -1,0 +1,90 @@
+package loader
+
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/xdpscan/xdpscan/bpf"
+)
+
+// Counters are the XDP programs' per-CPU counters, summed over CPUs.
+// Packets == L2Errors + NonIP + IPv4 + IPv6 always holds.
+type Counters struct {
+	Packets     uint64 `json:"packets"`
+	Bytes       uint64 `json:"bytes"`
+	L2Errors    uint64 `json:"l2_errors"`
+	NonIP       uint64 `json:"non_ip"`
+	IPv4        uint64 `json:"ipv4"`
+	IPv6        uint64 `json:"ipv6"`
+	VLAN        uint64 `json:"vlan"`
+	Fragments   uint64 `json:"fragments"`
+	TCP         uint64 `json:"tcp"`
+	UDP         uint64 `json:"udp"`
+	ICMP        uint64 `json:"icmp"`
+	ICMPv6      uint64 `json:"icmpv6"`
+	OtherL4     uint64 `json:"other_l4"`
+	ParseErrors uint64 `json:"parse_errors"`
+	BadQuotes   uint64 `json:"bad_quotes"`
+	Matched     uint64 `json:"matched"`
+	BadCookie   uint64 `json:"invalid_cookie"`
+	Duplicates  uint64 `json:"duplicates"`
+	RingLost    uint64 `json:"ring_lost"`
+	Dropped     uint64 `json:"dropped"`
+	TX          uint64 `json:"tx"`
+}
+
+// counterFields maps each counter_idx of bpf/include/counters.h to its field.
+func (c *Counters) fields() []*uint64 {
+	return []*uint64{
+		bpf.ScanCounterIdxCOUNTER_PACKETS:      &c.Packets,
+		bpf.ScanCounterIdxCOUNTER_BYTES:        &c.Bytes,
+		bpf.ScanCounterIdxCOUNTER_L2ERRORS:     &c.L2Errors,
+		bpf.ScanCounterIdxCOUNTER_NON_IP:       &c.NonIP,
+		bpf.ScanCounterIdxCOUNTER_IPV4:         &c.IPv4,
+		bpf.ScanCounterIdxCOUNTER_IPV6:         &c.IPv6,
+		bpf.ScanCounterIdxCOUNTER_VLAN:         &c.VLAN,
+		bpf.ScanCounterIdxCOUNTER_FRAGMENTS:    &c.Fragments,
+		bpf.ScanCounterIdxCOUNTER_TCP:          &c.TCP,
+		bpf.ScanCounterIdxCOUNTER_UDP:          &c.UDP,
+		bpf.ScanCounterIdxCOUNTER_ICMP:         &c.ICMP,
+		bpf.ScanCounterIdxCOUNTER_ICMPV6:       &c.ICMPv6,
+		bpf.ScanCounterIdxCOUNTER_OTHER_L4:     &c.OtherL4,
+		bpf.ScanCounterIdxCOUNTER_PARSE_ERRORS: &c.ParseErrors,
+		bpf.ScanCounterIdxCOUNTER_BAD_QUOTES:   &c.BadQuotes,
+		bpf.ScanCounterIdxCOUNTER_MATCHED:      &c.Matched,
+		bpf.ScanCounterIdxCOUNTER_BAD_COOKIE:   &c.BadCookie,
+		bpf.ScanCounterIdxCOUNTER_DUPLICATES:   &c.Duplicates,
+		bpf.ScanCounterIdxCOUNTER_RING_LOST:    &c.RingLost,
+		bpf.ScanCounterIdxCOUNTER_DROPPED:      &c.Dropped,
+		bpf.ScanCounterIdxCOUNTER_TX:           &c.TX,
+	}
+}
+
+// ReadCounters sums a per-CPU "counters" map over all CPUs.
+func ReadCounters(m *ebpf.Map) (Counters, error) {
+	var c Counters
+	fields := c.fields()
+	var perCPU []uint64
+	for idx, field := range fields {
+		if err := m.Lookup(uint32(idx), &perCPU); err != nil {
+			return Counters{}, fmt.Errorf("read counter %d: %w", idx, err)
+		}
+		var sum uint64
+		for _, v := range perCPU {
+			sum += v
+		}
+		*field = sum
+	}
+	return c, nil
+}
+
+// Sub returns c - prev, field by field: the counts between two readings.
+func (c Counters) Sub(prev Counters) Counters {
+	out := c
+	of, pf := out.fields(), prev.fields()
+	for i := range of {
+		*of[i] -= *pf[i]
+	}
+	return out
+}

@@ -1,0 +1,104 @@
+package loader
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/xdpscan/xdpscan/bpf"
+)
+
+// ScanConfig configures the scan-reply program. Its fields become the
+// program's `volatile const` globals, fixed at load time, so the verifier
+// prunes the paths a scan does not use.
+type ScanConfig struct {
+	// Our source addresses; replies must be addressed to one of them. At
+	// least one must be valid.
+	SourceIPv4, SourceIPv6 netip.Addr
+	// Our probes' source port range, inclusive.
+	SourcePortLo, SourcePortHi uint16
+	// The probe cookie's SipHash key.
+	CookieKey [2]uint64
+	// RingBytes is the ring buffer's size: a power of two, a multiple of the
+	// page size. 0 means 4 MiB.
+	RingBytes uint32
+	// RingWakeupBytes defers reader wakeups until this many bytes are
+	// waiting; 0 leaves wakeups to the kernel. See ringbuf.Options.
+	RingWakeupBytes uint32
+	// DedupEntries bounds the in-kernel map that reports each (address, port)
+	// once. 0 means 262144.
+	DedupEntries uint32
+}
+
+// Scan is the loaded scan-reply program and its maps.
+type Scan struct {
+	Objects bpf.ScanObjects
+}
+
+// LoadScan loads the scan-reply program configured by cfg.
+func LoadScan(cfg ScanConfig) (*Scan, error) {
+	if !cfg.SourceIPv4.Is4() && !cfg.SourceIPv6.Is6() {
+		return nil, errors.New("load scan program: no source address configured")
+	}
+	if cfg.SourcePortLo > cfg.SourcePortHi {
+		return nil, fmt.Errorf("load scan program: source port range %d-%d is reversed", cfg.SourcePortLo, cfg.SourcePortHi)
+	}
+	if err := prepare(); err != nil {
+		return nil, err
+	}
+	spec, err := bpf.LoadScan()
+	if err != nil {
+		return nil, fmt.Errorf("read embedded scan program: %w", err)
+	}
+
+	var v4 [4]byte
+	if cfg.SourceIPv4.Is4() {
+		v4 = cfg.SourceIPv4.As4()
+	}
+	var v6 [16]byte
+	if cfg.SourceIPv6.Is6() && !cfg.SourceIPv6.Is4In6() {
+		v6 = cfg.SourceIPv6.As16()
+	}
+	for name, value := range map[string]any{
+		// The program compares against the address as it sits in the packet.
+		"scanner_ipv4":      v4,
+		"scanner_ipv6_hi":   binary.NativeEndian.Uint64(v6[:8]),
+		"scanner_ipv6_lo":   binary.NativeEndian.Uint64(v6[8:]),
+		"sport_lo":          cfg.SourcePortLo,
+		"sport_hi":          cfg.SourcePortHi,
+		"cookie_k0":         cfg.CookieKey[0],
+		"cookie_k1":         cfg.CookieKey[1],
+		"ring_wakeup_bytes": cfg.RingWakeupBytes,
+	} {
+		if err := setVar(spec, name, value); err != nil {
+			return nil, fmt.Errorf("configure scan program: %w", err)
+		}
+	}
+	if cfg.RingBytes != 0 {
+		spec.Maps["events"].MaxEntries = cfg.RingBytes
+	}
+	if cfg.DedupEntries != 0 {
+		spec.Maps["dedup"].MaxEntries = cfg.DedupEntries
+	}
+
+	s := &Scan{}
+	if err := spec.LoadAndAssign(&s.Objects, nil); err != nil {
+		return nil, loadError("scan program", err)
+	}
+	return s, nil
+}
+
+// Program is the XDP program to attach.
+func (s *Scan) Program() *ebpf.Program { return s.Objects.XdpscanScan }
+
+// Events is the ring buffer of scan_event records.
+func (s *Scan) Events() *ebpf.Map { return s.Objects.Events }
+
+// Counters sums the program's per-CPU counters.
+func (s *Scan) Counters() (Counters, error) { return ReadCounters(s.Objects.Counters) }
+
+// Close releases the program and its maps. Detach any Attachment first.
+func (s *Scan) Close() error { return s.Objects.Close() }

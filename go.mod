@@ -12,6 +12,7 @@ require (
 	github.com/dchest/siphash v1.2.3 // indirect
 	github.com/gopacket/gopacket v1.7.7 // indirect
 	github.com/vishvananda/netns v0.0.5 // indirect
+	go.uber.org/goleak v1.3.0 // indirect
 	golang.org/x/net v0.58.0 // indirect
 )
 

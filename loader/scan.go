@@ -2,7 +2,6 @@ package loader
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/netip"
 
@@ -15,8 +14,8 @@ import (
 // program's `volatile const` globals, fixed at load time, so the verifier
 // prunes the paths a scan does not use.
 type ScanConfig struct {
-	// Our source addresses; replies must be addressed to one of them. At
-	// least one must be valid.
+	// Our source addresses; replies must be addressed to one of them. With
+	// neither, the program matches nothing and only counts (monitor mode).
 	SourceIPv4, SourceIPv6 netip.Addr
 	// Our probes' source port range, inclusive.
 	SourcePortLo, SourcePortHi uint16
@@ -40,9 +39,6 @@ type Scan struct {
 
 // LoadScan loads the scan-reply program configured by cfg.
 func LoadScan(cfg ScanConfig) (*Scan, error) {
-	if !cfg.SourceIPv4.Is4() && !cfg.SourceIPv6.Is6() {
-		return nil, errors.New("load scan program: no source address configured")
-	}
 	if cfg.SourcePortLo > cfg.SourcePortHi {
 		return nil, fmt.Errorf("load scan program: source port range %d-%d is reversed", cfg.SourcePortLo, cfg.SourcePortHi)
 	}

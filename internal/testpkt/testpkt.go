@@ -20,10 +20,12 @@ var (
 // Frame describes one frame. Zero fields take sensible defaults.
 type Frame struct {
 	// VLANs are the tags, outermost first; with two, the outer is 802.1ad.
-	VLANs    []uint16
-	Src, Dst netip.Addr
-	TTL      uint8 // default 64
-	IPID     uint16
+	VLANs []uint16
+	// MACs default to SrcMAC and DstMAC.
+	SrcMAC, DstMAC net.HardwareAddr
+	Src, Dst       netip.Addr
+	TTL            uint8 // default 64
+	IPID           uint16
 	// IPv4 only.
 	IPOptions     []layers.IPv4Option
 	FragOffset    uint16 // in 8-byte units
@@ -93,6 +95,12 @@ func Build(f Frame) []byte {
 		ttl = 64
 	}
 	eth := &layers.Ethernet{SrcMAC: SrcMAC, DstMAC: DstMAC}
+	if f.SrcMAC != nil {
+		eth.SrcMAC = f.SrcMAC
+	}
+	if f.DstMAC != nil {
+		eth.DstMAC = f.DstMAC
+	}
 	var stack []gopacket.SerializableLayer
 	stack = append(stack, eth)
 

@@ -1,0 +1,57 @@
+# xdpscan: see README.md. Everything here runs as root on Debian 12.
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+GO ?= go
+# The clang that compiled the committed bpf/*_bpfel.o: the bytes differ
+# between clang versions, so `check-generated` only means something with it.
+BPF_CLANG ?= clang-19
+APT_PACKAGES := clang-19 llvm-19 libbpf-dev libpcap-dev bpftool iproute2 nftables ethtool \
+	tcpdump tshark masscan zmap nmap
+TESTBED ?= default
+
+.PHONY: all deps generate build test fuzz bench testbed-up testbed-down check-generated demo clean
+
+all: build
+
+deps:  ## apt packages the build, the tests and the comparisons need
+	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+	@echo "deps: $(APT_PACKAGES) installed"
+
+generate:  ## recompile bpf/*.c into bpf/*_bpfel.{go,o} with $(BPF_CLANG)
+	$(GO) generate ./...
+
+build:
+	$(GO) build -o bin/xdpscan ./cmd/xdpscan
+
+test:  ## vet, then every test with the race detector (root: BPF and namespaces)
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+fuzz:  ## a short run of every fuzz target
+	$(GO) test ./loader -run '^$$' -fuzz FuzzScanProgram -fuzztime 60s
+	$(GO) test ./engine -run '^$$' -fuzz FuzzParseTargets -fuzztime 30s
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+check-generated: generate  ## fail if the committed bpf2go outputs differ from the C sources
+	@$(BPF_CLANG) --version | head -1
+	@if ! git diff --quiet -- bpf/ || [ -n "$$(git status --porcelain -- bpf/)" ]; then \
+		git status --short -- bpf/; \
+		echo "bpf2go outputs are stale: run 'make generate' with $(BPF_CLANG) and commit bpf/"; exit 1; \
+	fi
+	@echo "bpf2go outputs match the C sources"
+
+testbed-up: build
+	bin/xdpscan testbed up --name $(TESTBED)
+
+testbed-down: build
+	bin/xdpscan testbed down --name $(TESTBED)
+
+demo: deps build  ## set up, then run the main job on the testbed and tear it down
+	./scripts/demo.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,77 @@
+// Command xdpscan is a packet capture and port scanning engine accelerated
+// by XDP. Run `xdpscan help` for the subcommands.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+// exitError carries a specific exit status out of run.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageError is bad input: exit status 2, like flag's.
+func usageError(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		code := 1
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+		}
+		if !errors.Is(err, errHelpShown) {
+			fmt.Fprintf(os.Stderr, "xdpscan: %v\n", err)
+		}
+		os.Exit(code)
+	}
+}
+
+var errHelpShown = &exitError{code: 0, err: errors.New("help shown")}
+
+const usage = `xdpscan: port scanning and packet capture accelerated by eBPF/XDP.
+
+Usage:
+  xdpscan <command> [flags] [arguments]
+
+Commands:
+  testbed up|down|status   a private two-namespace test network (198.18.0.0/15)
+  monitor -i IFACE         attach the XDP parser and show live per-protocol counters
+  version                  version, kernel and what this host lacks for XDP
+
+Every command takes --help. xdpscan needs root, or CAP_BPF, CAP_NET_ADMIN and
+CAP_NET_RAW, for everything that touches the kernel.
+
+Try it on the built-in testbed:
+  xdpscan testbed up
+  ip netns exec xdpscan-default-scan xdpscan monitor -i xs-scan --duration 5s
+  xdpscan testbed down
+`
+
+func run(args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return usageError("no command given")
+	}
+	switch args[0] {
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return nil
+	case "version", "--version":
+		return runVersion(args[1:])
+	case "testbed":
+		return runTestbed(args[1:])
+	case "monitor":
+		return runMonitor(args[1:])
+	}
+	return usageError("unknown command %q; see `xdpscan help`", args[0])
+}

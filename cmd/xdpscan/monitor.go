@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/xdpscan/xdpscan/loader"
+)
+
+func runMonitor(args []string) error {
+	fs := newFlags("monitor", "xdpscan monitor -i IFACE [--duration D] [--mode auto|native|generic]\n\n"+
+		"Attaches xdpscan's XDP parser to IFACE (it passes every packet) and prints\n"+
+		"per-protocol counters once per interval until --duration or Ctrl-C.")
+	iface := fs.String("i", "", "interface to attach to (required)")
+	fs.StringVar(iface, "interface", "", "same as -i")
+	modeStr := fs.String("mode", "auto", "XDP attach mode: auto, native or generic")
+	duration := fs.Duration("duration", 0, "stop after this long (0: until Ctrl-C)")
+	interval := fs.Duration("interval", time.Second, "how often to print")
+	asJSON := fs.Bool("json", false, "print NDJSON lines instead of text")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *iface == "" {
+		return usageError("monitor: -i IFACE is required; see `ip link` for the interfaces")
+	}
+	mode, err := loader.ParseMode(*modeStr)
+	if err != nil {
+		return usageError("monitor: %v", err)
+	}
+	if *interval <= 0 {
+		return usageError("monitor: --interval must be positive")
+	}
+
+	prog, err := loader.LoadScan(loader.ScanConfig{SourcePortLo: 1, SourcePortHi: 0xffff})
+	if err != nil {
+		return err
+	}
+	defer prog.Close()
+	att, err := loader.Attach(prog.Program(), *iface, mode)
+	if err != nil {
+		return err
+	}
+	defer att.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+	fmt.Fprintf(os.Stderr, "monitoring %s (XDP %s mode); Ctrl-C to stop\n", att.Interface, att.Mode)
+
+	start := time.Now()
+	var prev loader.Counters
+	last := start
+	tick := time.NewTicker(*interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			c, err := prog.Counters()
+			if err != nil {
+				return err
+			}
+			printMonitor(os.Stdout, *asJSON, "total", c, time.Since(start))
+			return nil
+		case now := <-tick.C:
+			c, err := prog.Counters()
+			if err != nil {
+				return err
+			}
+			printMonitor(os.Stderr, *asJSON, "interval", c.Sub(prev), now.Sub(last))
+			prev, last = c, now
+		}
+	}
+}
+
+func printMonitor(w io.Writer, asJSON bool, kind string, c loader.Counters, d time.Duration) {
+	secs := d.Seconds()
+	if asJSON {
+		json.NewEncoder(w).Encode(struct {
+			Kind     string  `json:"kind"`
+			Seconds  float64 `json:"seconds"`
+			PPS      float64 `json:"pps"`
+			BPS      float64 `json:"bps"`
+			Counters loader.Counters
+		}{kind, secs, float64(c.Packets) / secs, 8 * float64(c.Bytes) / secs, c})
+		return
+	}
+	fmt.Fprintf(w, "%-8s %6.1fs %10.0f pps %8.2f Mbit/s | ipv4 %d ipv6 %d other %d | tcp %d udp %d icmp %d icmp6 %d | vlan %d frag %d errors %d\n",
+		kind, secs, float64(c.Packets)/secs, 8*float64(c.Bytes)/secs/1e6, c.IPv4, c.IPv6, c.NonIP,
+		c.TCP, c.UDP, c.ICMP, c.ICMPv6, c.VLAN, c.Fragments, c.ParseErrors)
+}

@@ -1,0 +1,321 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/xdpscan/xdpscan/engine"
+	"github.com/xdpscan/xdpscan/testbed"
+)
+
+const testbedUsage = `Usage: xdpscan testbed <up|down|status> [flags]
+
+A private test network: namespace xdpscan-NAME-scan holds interface xs-scan
+(198.19.0.1), namespace xdpscan-NAME-tgt holds xs-tgt (198.19.0.2) and owns
+the whole target range by AnyIP. Nothing is routed anywhere else.
+
+  up      build it and start the target (a background 'testbed serve' process)
+  down    stop the target and remove the namespaces (--all: every xdpscan testbed)
+  status  show the configuration, the ground truth and the kernel's counters
+
+Ground truth, for every address A in --range and TCP port P:
+  filtered  if the last octet of A >= --filtered-from (nftables drops the probe)
+  open      if P is one of --open-ports
+  closed    otherwise (the target answers RST)
+
+Run a command inside the scanner namespace with:
+  ip netns exec xdpscan-NAME-scan COMMAND
+
+Flags (up):
+`
+
+// testbedState is what `up` leaves for `down` and `status`.
+type testbedState struct {
+	Config   testbed.Config `json:"config"`
+	ServePID int            `json:"serve_pid"`
+}
+
+func statePath(name string) string { return filepath.Join("/run/xdpscan", "testbed-"+name+".json") }
+
+func testbedFlags(sub string) (*testbedFlagValues, *flagSetWithUsage) {
+	v := &testbedFlagValues{}
+	fs := newFlags("testbed "+sub, "xdpscan testbed "+sub+" [flags]")
+	fs.StringVar(&v.name, "name", "default", "testbed name (namespaces xdpscan-NAME-scan and xdpscan-NAME-tgt)")
+	if sub == "up" {
+		fs.StringVar(&v.rangeStr, "range", "198.18.0.0/16", "target range (inside 198.18.0.0/15)")
+		fs.StringVar(&v.ports, "open-ports", "22,80,443,8080", "ports open on every unfiltered address (at most 16)")
+		fs.UintVar(&v.filteredFrom, "filtered-from", 240, "addresses whose last octet is >= this never answer")
+		fs.StringVar(&v.target, "target", "kernel", "who answers: kernel (the TCP stack) or xdp (the XDP responder, for rates past the stack)")
+		fs.BoolVar(&v.rps, "rps", false, "spread receive softirqs over all CPUs (RPS) on both veth ends")
+	}
+	if sub == "down" {
+		fs.BoolVar(&v.all, "all", false, "remove every xdpscan testbed namespace on this host")
+	}
+	return v, &flagSetWithUsage{fs}
+}
+
+type testbedFlagValues struct {
+	name, rangeStr, ports, target string
+	filteredFrom                  uint
+	rps, all                      bool
+}
+
+func (v *testbedFlagValues) config() (testbed.Config, error) {
+	cfg := testbed.Config{Name: v.name, Target: testbed.Target(v.target), RPS: v.rps}
+	if v.rangeStr != "" {
+		p, err := netip.ParsePrefix(v.rangeStr)
+		if err != nil {
+			return cfg, usageError("--range %q: %v", v.rangeStr, err)
+		}
+		cfg.Range = p
+	}
+	if v.ports != "" {
+		ports, err := engine.ParsePorts(v.ports)
+		if err != nil {
+			return cfg, usageError("--open-ports: %v", err)
+		}
+		cfg.OpenPorts = ports
+	}
+	if v.filteredFrom > 255 {
+		return cfg, usageError("--filtered-from %d: an octet is 0 to 255", v.filteredFrom)
+	}
+	cfg.FilteredFrom = uint8(v.filteredFrom)
+	cfg = cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return cfg, usageError("%v", err)
+	}
+	return cfg, nil
+}
+
+func runTestbed(args []string) error {
+	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" || args[0] == "help" {
+		fmt.Print(testbedUsage)
+		_, fs := testbedFlags("up")
+		fs.fs.SetOutput(os.Stdout)
+		fs.fs.PrintDefaults()
+		if len(args) == 0 {
+			return usageError("testbed: say up, down or status")
+		}
+		return nil
+	}
+	sub, rest := args[0], args[1:]
+	switch sub {
+	case "up", "down", "status", "serve":
+	default:
+		return usageError("testbed %q: say up, down or status", sub)
+	}
+	v, fs := testbedFlags(sub)
+	if sub == "serve" {
+		fs.fs.StringVar(&v.rangeStr, "range", "", "")
+		fs.fs.StringVar(&v.ports, "open-ports", "", "")
+		fs.fs.UintVar(&v.filteredFrom, "filtered-from", 240, "")
+		fs.fs.StringVar(&v.target, "target", "kernel", "")
+	}
+	if _, err := parseFlags(fs.fs, rest); err != nil {
+		return err
+	}
+	switch sub {
+	case "up":
+		return testbedUp(v)
+	case "down":
+		return testbedDown(v)
+	case "status":
+		return testbedStatus(v.name)
+	default:
+		return testbedServe(v)
+	}
+}
+
+type flagSetWithUsage struct{ fs *flag.FlagSet }
+
+func testbedUp(v *testbedFlagValues) error {
+	cfg, err := v.config()
+	if err != nil {
+		return err
+	}
+	tb, err := testbed.Up(cfg)
+	if err != nil {
+		return err
+	}
+	pid, err := spawnServe(cfg)
+	if err != nil {
+		tb.Down()
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(statePath(cfg.Name)), 0o755); err != nil {
+		return fmt.Errorf("create /run/xdpscan: %w", err)
+	}
+	b, _ := json.MarshalIndent(testbedState{Config: cfg, ServePID: pid}, "", "  ")
+	if err := os.WriteFile(statePath(cfg.Name), b, 0o644); err != nil {
+		return fmt.Errorf("write testbed state: %w", err)
+	}
+	fmt.Printf("testbed %q up: %s target, range %s, open ports %v, filtered last octet >= %d (serve pid %d)\n",
+		cfg.Name, cfg.Target, cfg.Range, cfg.OpenPorts, cfg.FilteredFrom, pid)
+	fmt.Printf("scanner: ip netns exec %s xdpscan ... (interface %s, %s)\n", cfg.ScanNS(), testbed.ScanIf, testbed.ScanIP)
+	return nil
+}
+
+// spawnServe starts `xdpscan testbed serve` in its own session and waits
+// until it says the target is answering.
+func spawnServe(cfg testbed.Config) (int, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return 0, fmt.Errorf("find own executable: %w", err)
+	}
+	ports := make([]string, len(cfg.OpenPorts))
+	for i, p := range cfg.OpenPorts {
+		ports[i] = fmt.Sprint(p)
+	}
+	cmd := exec.Command(self, "testbed", "serve", "--name", cfg.Name, "--range", cfg.Range.String(),
+		"--open-ports", strings.Join(ports, ","), "--filtered-from", fmt.Sprint(cfg.FilteredFrom),
+		"--target", string(cfg.Target))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	cmd.Stderr = nil
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("start testbed serve: %w", err)
+	}
+	ready := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(out).ReadString('\n')
+		ready <- strings.TrimSpace(line)
+	}()
+	select {
+	case line := <-ready:
+		if line != "ready" {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return 0, fmt.Errorf("testbed serve failed: %s", line)
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		cmd.Wait()
+		return 0, errors.New("testbed serve did not start within 10s")
+	}
+	pid := cmd.Process.Pid
+	cmd.Process.Release()
+	return pid, nil
+}
+
+// testbedServe holds the target's sockets or XDP link until SIGTERM.
+func testbedServe(v *testbedFlagValues) error {
+	cfg, err := v.config()
+	if err != nil {
+		fmt.Println(err)
+		return err
+	}
+	tb, err := testbed.Existing(cfg)
+	if err == nil {
+		err = tb.Serve()
+	}
+	if err != nil {
+		fmt.Println(err)
+		return err
+	}
+	fmt.Println("ready")
+	os.Stdout.Close()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	<-sig
+	return nil
+}
+
+func testbedDown(v *testbedFlagValues) error {
+	names := []string{v.name}
+	if v.all {
+		nss, err := testbed.Namespaces()
+		if err != nil {
+			return err
+		}
+		names = nil
+		for _, ns := range nss {
+			n := strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(ns, "xdpscan-"), "-scan"), "-tgt")
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	for _, name := range names {
+		stopServe(name)
+		if err := testbed.Remove(testbed.Config{Name: name}); err != nil {
+			return err
+		}
+		os.Remove(statePath(name))
+		fmt.Printf("testbed %q down\n", name)
+	}
+	return nil
+}
+
+// stopServe ends the serve process recorded for name, if it is still ours.
+func stopServe(name string) {
+	b, err := os.ReadFile(statePath(name))
+	if err != nil {
+		return
+	}
+	var st testbedState
+	if json.Unmarshal(b, &st) != nil || st.ServePID <= 0 {
+		return
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", st.ServePID))
+	if err != nil || !strings.Contains(string(cmdline), "serve") || !strings.Contains(string(cmdline), name) {
+		return // gone, or the PID now belongs to someone else
+	}
+	p, err := os.FindProcess(st.ServePID)
+	if err != nil {
+		return
+	}
+	p.Signal(syscall.SIGTERM)
+	for i := 0; i < 50; i++ {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", st.ServePID)); err != nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func testbedStatus(name string) error {
+	b, err := os.ReadFile(statePath(name))
+	if err != nil {
+		return fmt.Errorf("testbed %q is not up (no %s); `xdpscan testbed up`", name, statePath(name))
+	}
+	var st testbedState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return fmt.Errorf("read %s: %w", statePath(name), err)
+	}
+	cfg := st.Config
+	alive := "stopped"
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", st.ServePID)); err == nil {
+		alive = "running"
+	}
+	fmt.Printf("testbed %q: %s target (serve pid %d, %s)\n", cfg.Name, cfg.Target, st.ServePID, alive)
+	fmt.Printf("  scanner  netns %s, %s %s %s\n", cfg.ScanNS(), testbed.ScanIf, testbed.ScanIP, testbed.ScanMAC)
+	fmt.Printf("  target   netns %s, %s %s %s, owns %s\n", cfg.TargetNS(), testbed.TargetIf, testbed.TargetIP, testbed.TargetMAC, cfg.Range)
+	tally := cfg.Tally(cfg.Range, cfg.OpenPorts[:1])
+	addrs := tally[testbed.Open] + tally[testbed.Filtered]
+	fmt.Printf("  truth    %d addresses; %d filtered (last octet >= %d), %d answer\n", addrs, tally[testbed.Filtered], cfg.FilteredFrom, tally[testbed.Open])
+	fmt.Printf("           open ports %v: open on every answering address; every other port: closed (RST)\n", cfg.OpenPorts)
+	if rsts, err := testbed.SNMP(cfg.ScanNS(), "Tcp", "OutRsts"); err == nil {
+		fmt.Printf("  scanner kernel sent %d TCP RSTs\n", rsts)
+	}
+	if tb, err := testbed.Existing(cfg); err == nil {
+		if n, err := tb.FilteredDrops(); err == nil {
+			fmt.Printf("  target dropped %d probes to filtered addresses\n", n)
+		}
+	}
+	return nil
+}

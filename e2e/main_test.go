@@ -1,0 +1,79 @@
+// Package e2e tests xdpscan end to end on the namespaced testbed: real
+// veth, real XDP attachment, real target kernels. It needs root.
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/xdpscan/xdpscan/testbed"
+)
+
+// binary is the xdpscan command built once for the tests that run it.
+var binary string
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	if os.Geteuid() == 0 {
+		dir, err := os.MkdirTemp("", "xdpscan-e2e-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		binary = filepath.Join(dir, "xdpscan")
+		out, err := exec.Command("go", "build", "-o", binary, "../cmd/xdpscan").CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "build xdpscan: %v\n%s", err, out)
+			return 1
+		}
+	}
+	code := m.Run()
+	if code == 0 {
+		// testbed.Do and the ring consumers must not leave goroutines behind.
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goroutine leak: %v\n", err)
+			return 1
+		}
+	}
+	return code
+}
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("end-to-end tests create network namespaces and attach XDP: run them as root")
+	}
+}
+
+var testbedSeq atomic.Int32
+
+// upTestbed builds a testbed with a name unique to this test process and
+// removes it when the test ends, pass or fail.
+func upTestbed(t *testing.T, cfg testbed.Config) *testbed.Testbed {
+	t.Helper()
+	requireRoot(t)
+	cfg.Name = fmt.Sprintf("t%d-%d", os.Getpid()%100000, testbedSeq.Add(1))
+	tb, err := testbed.Up(cfg)
+	if err != nil {
+		t.Fatalf("testbed up: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := tb.Down(); err != nil {
+			t.Errorf("testbed down: %v", err)
+		}
+	})
+	if err := tb.Serve(); err != nil {
+		t.Fatalf("testbed serve: %v", err)
+	}
+	return tb
+}

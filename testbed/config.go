@@ -1,0 +1,145 @@
+// Package testbed builds xdpscan's private test network: a scanner network
+// namespace and a target namespace joined by a veth pair, with no route
+// anywhere else, and a target whose answers are known in advance.
+//
+// The target owns a whole range by AnyIP (`ip route add local RANGE dev lo`).
+// With the kernel target, TCP listeners on 0.0.0.0 answer SYN-ACK on the
+// open ports of every address and the stack answers RST on every other port;
+// an nftables rule drops every probe to a filtered address (last octet >=
+// FilteredFrom). The XDP responder target applies the same rule at XDP speed
+// with XDP_TX. Config.State is the ground truth for both.
+//
+// All addresses come from 198.18.0.0/15, the RFC 2544 benchmarking range.
+package testbed
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+)
+
+// Target selects who answers the probes.
+type Target string
+
+const (
+	// TargetKernel is the target namespace's own TCP stack: real behaviour,
+	// limited to what one softirq can answer.
+	TargetKernel Target = "kernel"
+	// TargetXDP is the XDP responder: answers at XDP speed.
+	TargetXDP Target = "xdp"
+)
+
+// State is what a probe to (address, port) must find.
+type State string
+
+const (
+	Open     State = "open"
+	Closed   State = "closed"
+	Filtered State = "filtered"
+	Outside  State = "outside" // not in the target range
+)
+
+// Fixed link parameters. The veth pair exists only inside the namespaces,
+// so these names never collide across testbeds.
+const (
+	ScanIf   = "xs-scan"
+	TargetIf = "xs-tgt"
+)
+
+var (
+	ScanMAC   = net.HardwareAddr{0x02, 0x58, 0x53, 0, 0, 0x01}
+	TargetMAC = net.HardwareAddr{0x02, 0x58, 0x53, 0, 0, 0x02}
+	ScanIP    = netip.MustParseAddr("198.19.0.1")
+	TargetIP  = netip.MustParseAddr("198.19.0.2")
+	linkNet   = netip.MustParsePrefix("198.19.0.0/24")
+	benchNet  = netip.MustParsePrefix("198.18.0.0/15")
+)
+
+// Config describes one testbed. The zero value is completed by Defaults.
+type Config struct {
+	// Name makes the namespaces unique: xdpscan-NAME-scan, xdpscan-NAME-tgt.
+	Name string `json:"name"`
+	// Range is what the target answers for; inside 198.18.0.0/16.
+	Range netip.Prefix `json:"range"`
+	// OpenPorts listen on every address of Range (at most 16).
+	OpenPorts []uint16 `json:"open_ports"`
+	// Addresses whose last octet is >= FilteredFrom never answer.
+	FilteredFrom uint8 `json:"filtered_from"`
+	// Target selects the kernel stack or the XDP responder.
+	Target Target `json:"target"`
+	// RPS spreads the receiving softirq of both veth ends over all CPUs.
+	RPS bool `json:"rps"`
+}
+
+// Defaults fills the unset fields.
+func (c Config) Defaults() Config {
+	if c.Name == "" {
+		c.Name = "default"
+	}
+	if !c.Range.IsValid() {
+		c.Range = netip.MustParsePrefix("198.18.0.0/16")
+	}
+	if c.OpenPorts == nil {
+		c.OpenPorts = []uint16{22, 80, 443, 8080}
+	}
+	if c.FilteredFrom == 0 {
+		c.FilteredFrom = 240
+	}
+	if c.Target == "" {
+		c.Target = TargetKernel
+	}
+	return c
+}
+
+// Validate rejects configurations that could send traffic outside the
+// benchmarking range or collide with the link network.
+func (c Config) Validate() error {
+	if !c.Range.Addr().Is4() || !benchNet.Contains(c.Range.Addr()) || c.Range.Bits() < benchNet.Bits() {
+		return fmt.Errorf("testbed range %s must lie inside %s (RFC 2544 benchmarking)", c.Range, benchNet)
+	}
+	if c.Range.Overlaps(linkNet) {
+		return fmt.Errorf("testbed range %s overlaps the link network %s", c.Range, linkNet)
+	}
+	if len(c.OpenPorts) == 0 || len(c.OpenPorts) > 16 {
+		return fmt.Errorf("testbed needs 1 to 16 open ports, got %d", len(c.OpenPorts))
+	}
+	if c.Target != TargetKernel && c.Target != TargetXDP {
+		return fmt.Errorf("testbed target %q: use kernel or xdp", c.Target)
+	}
+	if strings.ContainsAny(c.Name, "/ \t") || len(c.Name) > 32 {
+		return fmt.Errorf("testbed name %q: up to 32 characters, no slashes or spaces", c.Name)
+	}
+	return nil
+}
+
+// ScanNS and TargetNS are the namespaces' names.
+func (c Config) ScanNS() string   { return "xdpscan-" + c.Name + "-scan" }
+func (c Config) TargetNS() string { return "xdpscan-" + c.Name + "-tgt" }
+
+// State is the ground truth for a TCP SYN probe to (addr, port).
+func (c Config) State(addr netip.Addr, port uint16) State {
+	if !c.Range.Contains(addr) {
+		return Outside
+	}
+	if addr.As4()[3] >= c.FilteredFrom {
+		return Filtered
+	}
+	for _, p := range c.OpenPorts {
+		if p == port {
+			return Open
+		}
+	}
+	return Closed
+}
+
+// Tally counts the ground truth over prefix × ports.
+func (c Config) Tally(prefix netip.Prefix, ports []uint16) map[State]int {
+	out := map[State]int{}
+	for a := prefix.Masked().Addr(); prefix.Contains(a); a = a.Next() {
+		for _, p := range ports {
+			out[c.State(a, p)]++
+		}
+	}
+	return out
+}

@@ -1,0 +1,251 @@
+package testbed
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/xdpscan/xdpscan/loader"
+)
+
+// Testbed is a live test network. Create it with Up; always Down it.
+type Testbed struct {
+	Config
+	listeners []net.Listener
+	responder *loader.Responder
+	attach    *loader.Attachment
+}
+
+// Up builds the namespaces, the link, the routes and the filter rule. The
+// target answers only once Serve has run in a live process (the listening
+// sockets and the responder's bpf_link belong to that process). On error
+// everything already built is removed.
+func Up(cfg Config) (tb *Testbed, err error) {
+	cfg = cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	for _, tool := range []string{"ip", "nft", "ethtool"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return nil, fmt.Errorf("testbed needs %s: install iproute2, nftables and ethtool (`make deps`)", tool)
+		}
+	}
+	tb = &Testbed{Config: cfg}
+	if Exists(cfg) {
+		return nil, fmt.Errorf("testbed %q is already up (namespace %s exists); `xdpscan testbed down --name %s` first",
+			cfg.Name, cfg.ScanNS(), cfg.Name)
+	}
+	defer func() {
+		if err != nil {
+			tb.Down()
+			tb = nil
+		}
+	}()
+	s, t := cfg.ScanNS(), cfg.TargetNS()
+	steps := [][]string{
+		{"ip", "netns", "add", s},
+		{"ip", "netns", "add", t},
+		// Created directly inside the namespaces: the pair never exists in
+		// the root namespace, so nothing there can route to it.
+		{"ip", "link", "add", ScanIf, "netns", s, "address", ScanMAC.String(), "type", "veth",
+			"peer", "name", TargetIf, "netns", t, "address", TargetMAC.String()},
+	}
+	for _, ns := range []string{s, t} {
+		steps = append(steps,
+			[]string{"ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"},
+			[]string{"ip", "-n", ns, "link", "set", "lo", "up"})
+	}
+	gro := "off"
+	if cfg.Target == TargetXDP {
+		// Native XDP_TX on veth delivers only to a peer with NAPI, which GRO
+		// enables; SYN-ACKs carry no payload, so GRO merges nothing.
+		gro = "on"
+	}
+	steps = append(steps,
+		[]string{"ip", "netns", "exec", s, "ethtool", "-K", ScanIf, "tx", "off", "sg", "off", "tso", "off", "gso", "off", "gro", gro},
+		[]string{"ip", "netns", "exec", t, "ethtool", "-K", TargetIf, "tx", "off", "sg", "off", "tso", "off", "gso", "off", "gro", "off"},
+		[]string{"ip", "-n", s, "addr", "add", ScanIP.String() + "/24", "dev", ScanIf},
+		[]string{"ip", "-n", t, "addr", "add", TargetIP.String() + "/24", "dev", TargetIf},
+		[]string{"ip", "-n", s, "link", "set", ScanIf, "up"},
+		[]string{"ip", "-n", t, "link", "set", TargetIf, "up"},
+		[]string{"ip", "-n", s, "neigh", "replace", TargetIP.String(), "lladdr", TargetMAC.String(), "dev", ScanIf, "nud", "permanent"},
+		[]string{"ip", "-n", t, "neigh", "replace", ScanIP.String(), "lladdr", ScanMAC.String(), "dev", TargetIf, "nud", "permanent"},
+		// The only route out of the scanner: the target range, via the link.
+		[]string{"ip", "-n", s, "route", "add", cfg.Range.String(), "via", TargetIP.String(), "dev", ScanIf},
+		[]string{"ip", "-n", t, "route", "add", "local", cfg.Range.String(), "dev", "lo"},
+		[]string{"ip", "netns", "exec", t, "sysctl", "-qw",
+			"net.core.somaxconn=65535", "net.ipv4.tcp_max_syn_backlog=65535",
+			"net.ipv4.tcp_syncookies=1", "net.ipv4.icmp_ratelimit=0"},
+	)
+	for _, step := range steps {
+		if err := run(step...); err != nil {
+			return tb, err
+		}
+	}
+	if cfg.RPS {
+		if err := tb.enableRPS(); err != nil {
+			return tb, err
+		}
+	}
+	if err := tb.filterRule(); err != nil {
+		return tb, err
+	}
+	return tb, nil
+}
+
+// Existing returns a handle on a testbed that is already up (built by another
+// process), to Serve it or to Down it.
+func Existing(cfg Config) (*Testbed, error) {
+	cfg = cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if !nsExists(cfg.ScanNS()) || !nsExists(cfg.TargetNS()) {
+		return nil, fmt.Errorf("testbed %q is not up; `xdpscan testbed up --name %s`", cfg.Name, cfg.Name)
+	}
+	return &Testbed{Config: cfg}, nil
+}
+
+// Serve starts the target: the listeners (kernel target) or the XDP
+// responder. They live until Down or until this process exits.
+func (tb *Testbed) Serve() error {
+	if tb.Target == TargetXDP {
+		return tb.startResponder()
+	}
+	return tb.listen()
+}
+
+// filterRule makes the filtered slice silent in the target namespace.
+func (tb *Testbed) filterRule() error {
+	rules := fmt.Sprintf(`table inet xdpscan_testbed {
+	chain prerouting {
+		type filter hook prerouting priority -300; policy accept;
+		ip daddr %s @nh,152,8 >= %d counter drop
+	}
+}
+`, tb.Range, tb.FilteredFrom)
+	cmd := exec.Command("ip", "netns", "exec", tb.TargetNS(), "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("nftables rule in %s: %v: %s", tb.TargetNS(), err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+func (tb *Testbed) enableRPS() error {
+	mask := strconv.FormatInt((1<<min(64, numCPU()))-1, 16)
+	for _, x := range [][2]string{{tb.ScanNS(), ScanIf}, {tb.TargetNS(), TargetIf}} {
+		cmd := fmt.Sprintf("echo %s > /sys/class/net/%s/queues/rx-0/rps_cpus", mask, x[1])
+		if err := run("ip", "netns", "exec", x[0], "sh", "-c", cmd); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (tb *Testbed) startResponder() error {
+	r, err := loader.LoadResponder(loader.ResponderConfig{Range: tb.Range, OpenPorts: tb.OpenPorts, FilteredFrom: tb.FilteredFrom})
+	if err != nil {
+		return err
+	}
+	tb.responder = r
+	return Do(tb.TargetNS(), func() error {
+		a, err := loader.Attach(r.Program(), TargetIf, loader.ModeNative)
+		tb.attach = a
+		return err
+	})
+}
+
+// ResponderCounters reads the XDP responder's counters.
+func (tb *Testbed) ResponderCounters() (loader.Counters, error) {
+	if tb.responder == nil {
+		return loader.Counters{}, errors.New("testbed has no XDP responder (target is the kernel)")
+	}
+	return tb.responder.Counters()
+}
+
+func (tb *Testbed) listen() error {
+	return Do(tb.TargetNS(), func() error {
+		for _, p := range tb.OpenPorts {
+			ln, err := net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", p))
+			if err != nil {
+				return fmt.Errorf("listen on port %d in %s: %w", p, tb.TargetNS(), err)
+			}
+			tb.listeners = append(tb.listeners, ln)
+		}
+		return nil
+	})
+}
+
+// Down removes everything Up built. Safe to call more than once.
+func (tb *Testbed) Down() error {
+	for _, ln := range tb.listeners {
+		ln.Close()
+	}
+	tb.listeners = nil
+	if tb.attach != nil {
+		tb.attach.Close()
+		tb.attach = nil
+	}
+	if tb.responder != nil {
+		tb.responder.Close()
+		tb.responder = nil
+	}
+	return Remove(tb.Config)
+}
+
+// Remove deletes a testbed's namespaces (which deletes the veth pair, the
+// routes and the rules with them).
+func Remove(cfg Config) error {
+	var errs []error
+	for _, ns := range []string{cfg.ScanNS(), cfg.TargetNS()} {
+		if nsExists(ns) {
+			if err := run("ip", "netns", "delete", ns); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Exists says whether either of cfg's namespaces exists.
+func Exists(cfg Config) bool { return nsExists(cfg.ScanNS()) || nsExists(cfg.TargetNS()) }
+
+func nsExists(ns string) bool {
+	var st syscall.Stat_t
+	return syscall.Stat("/run/netns/"+ns, &st) == nil
+}
+
+// Namespaces lists the xdpscan testbed namespaces present on this host.
+func Namespaces() ([]string, error) {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return nil, fmt.Errorf("ip netns list: %w", err)
+	}
+	var names []string
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 0 && strings.HasPrefix(f[0], "xdpscan-") {
+			names = append(names, f[0])
+		}
+	}
+	return names, nil
+}
+
+// Exec returns a command that runs inside the scanner or target namespace.
+func (tb *Testbed) Exec(ns string, name string, args ...string) *exec.Cmd {
+	return exec.Command("ip", append([]string{"netns", "exec", ns, name}, args...)...)
+}
+
+func run(args ...string) error {
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
+	}
+	return nil
+}

@@ -44,6 +44,7 @@ Usage:
   xdpscan <command> [flags] [arguments]
 
 Commands:
+  scan TARGET... -p PORTS  TCP SYN scan; replies validated and consumed in XDP
   testbed up|down|status   a private two-namespace test network (198.18.0.0/15)
   monitor -i IFACE         attach the XDP parser and show live per-protocol counters
   version                  version, kernel and what this host lacks for XDP
@@ -53,7 +54,7 @@ CAP_NET_RAW, for everything that touches the kernel.
 
 Try it on the built-in testbed:
   xdpscan testbed up
-  ip netns exec xdpscan-default-scan xdpscan monitor -i xs-scan --duration 5s
+  ip netns exec xdpscan-default-scan xdpscan scan 198.18.0.0/20 -p 22,80,443,8080,9000 --allow 198.18.0.0/15 --rate 50000
   xdpscan testbed down
 `
 
@@ -70,6 +71,8 @@ func run(args []string) error {
 		return runVersion(args[1:])
 	case "testbed":
 		return runTestbed(args[1:])
+	case "scan":
+		return runScan(args[1:])
 	case "monitor":
 		return runMonitor(args[1:])
 	}

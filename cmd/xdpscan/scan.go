@@ -1,0 +1,409 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/xdpscan/xdpscan/engine"
+	"github.com/xdpscan/xdpscan/loader"
+)
+
+const scanSynopsis = `xdpscan scan [flags] TARGET...
+
+TCP SYN scan. TARGET is an IPv4 address, a CIDR (198.18.0.0/24) or a range
+(198.18.0.1-198.18.0.50). Replies are validated and consumed by an XDP
+program: the host never answers them with RST. Each (address, port) found is
+printed once, as it arrives: "open" (SYN-ACK) or "closed" (RST). Pairs with
+no reply are "filtered": counted in --stats-json, not listed.
+
+IANA special-purpose ranges (private, loopback, benchmarking, ...) are
+blocked unless lifted with --allow. On the testbed:
+  ip netns exec xdpscan-default-scan xdpscan scan 198.18.0.0/20 -p 22,80,443 --allow 198.18.0.0/15`
+
+type scanFlags struct {
+	ports, includeFile, exclude, excludeFile, allow, iface, sourceIP, sourcePort, routerMAC string
+	rate                                                                                    float64
+	retries                                                                                 int
+	wait                                                                                    time.Duration
+	seed, shards, shard                                                                     uint64
+	resume, output, format, statsJSON, status, rx, mode                                     string
+	dryRun                                                                                  bool
+}
+
+func runScan(args []string) error {
+	f := &scanFlags{}
+	fs := newFlags("scan", scanSynopsis)
+	fs.StringVar(&f.ports, "p", "", "ports: 22,80,443,8000-8100 (required)")
+	fs.StringVar(&f.ports, "ports", "", "same as -p")
+	fs.StringVar(&f.includeFile, "iL", "", "read targets from FILE, one per line, # comments")
+	fs.StringVar(&f.includeFile, "include-file", "", "same as -iL")
+	fs.StringVar(&f.exclude, "exclude", "", "never scan these CIDRs/ranges (comma-separated)")
+	fs.StringVar(&f.excludeFile, "exclude-file", "", "never scan the targets in FILE")
+	fs.StringVar(&f.allow, "allow", "", "lift the built-in blocklist for these CIDRs only")
+	fs.Float64Var(&f.rate, "rate", 10000, "probes per second, exact on average")
+	fs.StringVar(&f.iface, "i", "", "interface (default: the one the route to the targets uses)")
+	fs.StringVar(&f.iface, "interface", "", "same as -i")
+	fs.StringVar(&f.sourceIP, "source-ip", "", "source address (default: the interface's)")
+	fs.StringVar(&f.sourcePort, "source-port", "40000-40255", "source port range LO-HI (the cookie covers the port)")
+	fs.StringVar(&f.routerMAC, "router-mac", "", "next hop MAC (default: from the neighbour table)")
+	fs.IntVar(&f.retries, "retries", 0, "send every probe this many more times, each pass in a new order")
+	fs.DurationVar(&f.wait, "wait", 2*time.Second, "keep listening this long after the last probe")
+	fs.Uint64Var(&f.seed, "seed", 0, "permutation seed (default: random; same seed, same order)")
+	fs.Uint64Var(&f.shards, "shards", 1, "split the scan into this many disjoint shards")
+	fs.Uint64Var(&f.shard, "shard", 0, "which shard this run sends (0-based)")
+	fs.StringVar(&f.resume, "resume", "", "continue the scan saved in FILE (written on Ctrl-C)")
+	fs.StringVar(&f.output, "o", "", "write results to FILE (default: stdout)")
+	fs.StringVar(&f.format, "format", "", "ndjson, list (-oL), grepable (-oG), xml, csv, human (default human on stdout, ndjson to a file)")
+	fs.StringVar(&f.statsJSON, "stats-json", "", "write the final counters to FILE as one JSON object")
+	fs.StringVar(&f.status, "status", "auto", "live status on stderr: auto (text on a terminal), text, json, none")
+	fs.StringVar(&f.rx, "rx", "xdp", "receive path: xdp")
+	fs.StringVar(&f.mode, "mode", "auto", "XDP attach mode: auto, native, generic")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "print the probes that would be sent, send nothing")
+	positional, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	return scan(f, positional)
+}
+
+// savedScan is the resume file: the flags that define the scan's order and
+// where it stopped. The cookie key is deliberately not saved: the resumed
+// run draws a new one, so the target's late retransmissions to the first
+// run's probes do not validate and nothing is reported twice.
+type savedScan struct {
+	Args     []string        `json:"args"`
+	Seed     uint64          `json:"seed"`
+	Position engine.Position `json:"position"`
+}
+
+func scan(f *scanFlags, positional []string) error {
+	var saved *savedScan
+	if f.resume != "" {
+		b, err := os.ReadFile(f.resume)
+		if err != nil {
+			return usageError("--resume: %v", err)
+		}
+		saved = &savedScan{}
+		if err := json.Unmarshal(b, saved); err != nil {
+			return usageError("--resume %s: not a resume file: %v", f.resume, err)
+		}
+		f.seed = saved.Seed
+	}
+	cfg, err := scanConfig(f, positional)
+	if err != nil {
+		return err
+	}
+	if saved != nil {
+		cfg.Resume = saved.Position
+	}
+
+	out := io.Writer(os.Stdout)
+	if f.output != "" {
+		file, err := os.Create(f.output)
+		if err != nil {
+			return usageError("-o %s: cannot write: %v", f.output, err)
+		}
+		defer file.Close()
+		out = file
+		if f.format == "" {
+			f.format = "ndjson"
+		}
+	}
+	if f.format == "" {
+		f.format = "human"
+	}
+	results, err := engine.NewResultWriter(out, f.format)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if f.statsJSON != "" {
+		// Fail now, not after the scan, if the stats cannot be written.
+		sf, err := os.OpenFile(f.statsJSON, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return usageError("--stats-json %s: cannot write: %v", f.statsJSON, err)
+		}
+		sf.Close()
+	}
+
+	if f.dryRun {
+		return dryRun(cfg)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop, cutCooldown := context.WithCancel(context.Background())
+	defer cutCooldown()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		if _, ok := <-sigs; !ok {
+			return
+		}
+		fmt.Fprintf(os.Stderr, "\ninterrupted: stopped sending, listening %s for late replies (Ctrl-C again to skip)\n", cfg.Wait)
+		cancel()
+		if _, ok := <-sigs; ok {
+			cutCooldown()
+		}
+	}()
+
+	progress := &engine.Progress{}
+	status := newStatusLine(f.status, progress)
+	status.start()
+	var writeErr error
+	st, err := engine.RunScan(ctx, stop, cfg, progress, func(r engine.Result) {
+		if e := results.Write(r); e != nil && writeErr == nil {
+			writeErr = e
+		}
+	})
+	status.stop()
+	if cerr := results.Close(); cerr != nil && writeErr == nil {
+		writeErr = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if writeErr != nil {
+		return fmt.Errorf("write results: %w", writeErr)
+	}
+	if f.statsJSON != "" {
+		b, _ := json.MarshalIndent(st, "", "  ")
+		if err := os.WriteFile(f.statsJSON, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write --stats-json: %w", err)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "xdpscan: %d probes in %.2fs (%.0f/s), %d open, %d closed, %d duplicates, %d ring lost, %d tx errors (XDP %s on %s)\n",
+		st.ProbesSent, st.SendS, st.SendPPS, st.Open, st.Closed, st.Duplicates, st.RingLost, st.TxErrors, st.XDPMode, st.Interface)
+	if st.Interrupted {
+		path := f.resume
+		if path == "" {
+			path = "xdpscan.resume"
+		}
+		b, _ := json.MarshalIndent(savedScan{Args: os.Args[1:], Seed: cfg.Seed, Position: *st.Resume}, "", "  ")
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			return fmt.Errorf("interrupted, and could not write the resume file: %w", err)
+		}
+		return &exitError{code: 130, err: fmt.Errorf("interrupted after %d of %d probes; continue with: xdpscan scan --resume %s (same targets and flags)",
+			st.ProbesSent, st.ProbesTotal, path)}
+	}
+	return nil
+}
+
+func scanConfig(f *scanFlags, positional []string) (engine.ScanConfig, error) {
+	var spec engine.TargetSpec
+	for _, p := range positional {
+		rs, err := engine.ParseTargetList(p)
+		if err != nil {
+			return engine.ScanConfig{}, usageError("%v", err)
+		}
+		spec.Include = append(spec.Include, rs...)
+	}
+	for _, file := range []struct {
+		name string
+		into *[]engine.Range
+	}{{f.includeFile, &spec.Include}, {f.excludeFile, &spec.Exclude}} {
+		if file.name == "" {
+			continue
+		}
+		fh, err := os.Open(file.name)
+		if err != nil {
+			return engine.ScanConfig{}, usageError("%v", err)
+		}
+		rs, err := engine.ReadTargets(fh, file.name)
+		fh.Close()
+		if err != nil {
+			return engine.ScanConfig{}, usageError("%v", err)
+		}
+		*file.into = append(*file.into, rs...)
+	}
+	var err error
+	if spec.Exclude, err = appendList(spec.Exclude, f.exclude, "--exclude"); err != nil {
+		return engine.ScanConfig{}, err
+	}
+	if spec.Allow, err = appendList(nil, f.allow, "--allow"); err != nil {
+		return engine.ScanConfig{}, err
+	}
+	targets, err := spec.Resolve()
+	if err != nil {
+		return engine.ScanConfig{}, usageError("%v", err)
+	}
+	if f.ports == "" {
+		return engine.ScanConfig{}, usageError("-p PORTS is required (example: -p 22,80,443,8000-8100)")
+	}
+	ports, err := engine.ParsePorts(f.ports)
+	if err != nil {
+		return engine.ScanConfig{}, usageError("-p: %v", err)
+	}
+	if !(f.rate > 0) {
+		return engine.ScanConfig{}, usageError("--rate %v: must be a positive number of probes per second", f.rate)
+	}
+	mode, err := loader.ParseMode(f.mode)
+	if err != nil {
+		return engine.ScanConfig{}, usageError("%v", err)
+	}
+	if f.rx != "xdp" {
+		return engine.ScanConfig{}, usageError("--rx %q: only xdp is available in this build", f.rx)
+	}
+	lo, hi, err := parseSourcePorts(f.sourcePort)
+	if err != nil {
+		return engine.ScanConfig{}, err
+	}
+	var src netip.Addr
+	if f.sourceIP != "" {
+		if src, err = netip.ParseAddr(f.sourceIP); err != nil || !src.Is4() {
+			return engine.ScanConfig{}, usageError("--source-ip %q: not an IPv4 address", f.sourceIP)
+		}
+	}
+	var mac net.HardwareAddr
+	if f.routerMAC != "" {
+		if mac, err = net.ParseMAC(f.routerMAC); err != nil || len(mac) != 6 {
+			return engine.ScanConfig{}, usageError("--router-mac %q: not a MAC address", f.routerMAC)
+		}
+	}
+	if f.iface != "" {
+		if _, err := net.InterfaceByName(f.iface); err != nil {
+			return engine.ScanConfig{}, usageError("interface %s: no such interface; see `ip link`", f.iface)
+		}
+	}
+	path, err := engine.ResolvePath(engine.U32ToAddr(targets.At(0)), f.iface, src, mac)
+	if err != nil {
+		return engine.ScanConfig{}, err
+	}
+	seed := f.seed
+	key, err := engine.NewCookieKey()
+	if err != nil {
+		return engine.ScanConfig{}, err
+	}
+	if seed == 0 {
+		seed = key[0] ^ key[1]
+	}
+	cfg := engine.ScanConfig{Targets: targets, Ports: ports, Rate: f.rate, Path: path, SportLo: lo, SportHi: hi,
+		Retries: f.retries, Wait: f.wait, Seed: seed, Shards: f.shards, Shard: f.shard, XDPMode: mode, Key: key}
+	if err := cfg.Validate(); err != nil {
+		return cfg, usageError("%v", err)
+	}
+	return cfg, nil
+}
+
+func appendList(into []engine.Range, s, flag string) ([]engine.Range, error) {
+	if s == "" {
+		return into, nil
+	}
+	rs, err := engine.ParseTargetList(s)
+	if err != nil {
+		return nil, usageError("%s: %v", flag, err)
+	}
+	return append(into, rs...), nil
+}
+
+func parseSourcePorts(s string) (uint16, uint16, error) {
+	a, b, isRange := strings.Cut(s, "-")
+	if !isRange {
+		b = a
+	}
+	ports, err := engine.ParsePorts(a + "-" + b)
+	if err != nil {
+		return 0, 0, usageError("--source-port: %v", err)
+	}
+	return ports[0], ports[len(ports)-1], nil
+}
+
+func dryRun(cfg engine.ScanConfig) error {
+	fmt.Printf("# %d probes from %s (%s, next hop %s %s), ports %d-%d, %d pass(es), shard %d/%d\n",
+		cfg.TotalProbes(), cfg.Path.Src, cfg.Path.Iface, cfg.Path.NextHop, cfg.Path.RouterMAC,
+		cfg.SportLo, cfg.SportHi, cfg.Retries+1, cfg.Shard, cfg.Shards)
+	return engine.EachProbe(cfg, func(addr netip.Addr, port, sport uint16) error {
+		_, err := fmt.Printf("%s:%d from port %d\n", addr, port, sport)
+		return err
+	})
+}
+
+// statusLine prints progress to stderr once a second.
+type statusLine struct {
+	mode     string
+	progress *engine.Progress
+	done     chan struct{}
+	finished chan struct{}
+	started  time.Time
+}
+
+func newStatusLine(mode string, p *engine.Progress) *statusLine {
+	if mode == "auto" {
+		mode = "none"
+		if term.IsTerminal(int(os.Stderr.Fd())) {
+			mode = "text"
+		}
+	}
+	return &statusLine{mode: mode, progress: p, done: make(chan struct{}), finished: make(chan struct{})}
+}
+
+func (s *statusLine) start() {
+	s.started = time.Now()
+	if s.mode == "none" {
+		close(s.finished)
+		return
+	}
+	go func() {
+		defer close(s.finished)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		var lastSent, lastReplies uint64
+		last := time.Now()
+		for {
+			select {
+			case <-s.done:
+				if s.mode == "text" {
+					fmt.Fprintln(os.Stderr)
+				}
+				return
+			case now := <-t.C:
+				p := s.progress
+				sent, total, replies := p.Sent.Load(), p.Total.Load(), p.Replies.Load()
+				dt := now.Sub(last).Seconds()
+				c := p.Counters()
+				sendPPS, replyPPS := float64(sent-lastSent)/dt, float64(replies-lastReplies)/dt
+				lastSent, lastReplies, last = sent, replies, now
+				pct := 100.0
+				if total > 0 {
+					pct = 100 * float64(sent) / float64(total)
+				}
+				eta := time.Duration(0)
+				if sendPPS > 0 && total > sent {
+					eta = time.Duration(float64(total-sent) / sendPPS * float64(time.Second))
+				}
+				elapsed := now.Sub(s.started).Seconds()
+				if s.mode == "json" {
+					b, _ := json.Marshal(map[string]any{"elapsed_s": elapsed, "done_pct": pct, "eta_s": eta.Seconds(),
+						"send_pps": sendPPS, "reply_pps": replyPPS, "open": p.Open.Load(), "closed": p.Closed.Load(),
+						"duplicates": c.Duplicates, "ring_lost": c.RingLost, "tx_errors": p.TxErrors.Load()})
+					fmt.Fprintf(os.Stderr, "%s\n", b)
+					continue
+				}
+				fmt.Fprintf(os.Stderr, "\r%6.1fs %5.1f%% ETA %-6s send %8.0f/s  reply %8.0f/s  open %d closed %d dup %d lost %d txerr %d   ",
+					elapsed, pct, eta.Round(time.Second), sendPPS, replyPPS, p.Open.Load(), p.Closed.Load(),
+					c.Duplicates, c.RingLost, p.TxErrors.Load())
+			}
+		}
+	}()
+}
+
+func (s *statusLine) stop() {
+	select {
+	case <-s.done:
+	default:
+		close(s.done)
+	}
+	<-s.finished
+}

@@ -1,0 +1,270 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xdpscan/xdpscan/engine"
+	"github.com/xdpscan/xdpscan/testbed"
+)
+
+var scanPorts = []uint16{22, 80, 443, 8080, 9000}
+
+const scanPortsFlag = "22,80,443,8080,9000"
+
+type pair struct {
+	addr netip.Addr
+	port uint16
+}
+
+// truth is the exact set of open and closed pairs in prefix × ports.
+func truth(cfg testbed.Config, prefix string) (open, closed map[pair]bool) {
+	open, closed = map[pair]bool{}, map[pair]bool{}
+	p := netip.MustParsePrefix(prefix)
+	for a := p.Addr(); p.Contains(a); a = a.Next() {
+		for _, port := range scanPorts {
+			switch cfg.State(a, port) {
+			case testbed.Open:
+				open[pair{a, port}] = true
+			case testbed.Closed:
+				closed[pair{a, port}] = true
+			}
+		}
+	}
+	return open, closed
+}
+
+type ndjsonResult struct {
+	IP    string `json:"ip"`
+	Port  uint16 `json:"port"`
+	Proto string `json:"proto"`
+	State string `json:"state"`
+	TTL   int    `json:"ttl"`
+	TS    string `json:"ts"`
+}
+
+// runScan runs the xdpscan binary in the scanner namespace and returns its
+// NDJSON results, stats and exit error.
+func runScan(t *testing.T, tb *testbed.Testbed, dir string, args ...string) ([]ndjsonResult, engine.Stats, error) {
+	t.Helper()
+	out := filepath.Join(dir, fmt.Sprintf("results-%d.ndjson", time.Now().UnixNano()))
+	stats := out + ".stats.json"
+	full := append([]string{"netns", "exec", tb.ScanNS(), binary, "scan", "--allow", "198.18.0.0/15",
+		"-o", out, "--stats-json", stats, "--status", "none"}, args...)
+	cmd := exec.Command("ip", full...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if err != nil {
+		t.Logf("xdpscan stderr:\n%s", stderr.String())
+	}
+	var results []ndjsonResult
+	if f, ferr := os.Open(out); ferr == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			var r ndjsonResult
+			if jerr := json.Unmarshal(sc.Bytes(), &r); jerr != nil {
+				t.Fatalf("NDJSON line %q: %v", sc.Text(), jerr)
+			}
+			results = append(results, r)
+		}
+		f.Close()
+	}
+	var st engine.Stats
+	if b, serr := os.ReadFile(stats); serr == nil && len(b) > 0 {
+		if jerr := json.Unmarshal(b, &st); jerr != nil {
+			t.Fatalf("stats JSON: %v", jerr)
+		}
+	}
+	return results, st, err
+}
+
+// checkAgainstTruth compares results with the ground truth exactly.
+func checkAgainstTruth(t *testing.T, results []ndjsonResult, open, closed map[pair]bool) {
+	t.Helper()
+	seen := map[pair]bool{}
+	gotOpen, gotClosed := 0, 0
+	for _, r := range results {
+		p := pair{netip.MustParseAddr(r.IP), r.Port}
+		if seen[p] {
+			t.Errorf("duplicate result %s:%d", r.IP, r.Port)
+		}
+		seen[p] = true
+		if r.Proto != "tcp" || r.TTL != 64 {
+			t.Errorf("result %+v: want proto tcp, ttl 64", r)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, r.TS); err != nil {
+			t.Errorf("result %+v: ts: %v", r, err)
+		}
+		switch r.State {
+		case "open":
+			gotOpen++
+			if !open[p] {
+				t.Errorf("false positive: %s:%d reported open", r.IP, r.Port)
+			}
+		case "closed":
+			gotClosed++
+			if !closed[p] {
+				t.Errorf("false positive: %s:%d reported closed", r.IP, r.Port)
+			}
+		default:
+			t.Errorf("result %+v: unknown state", r)
+		}
+	}
+	if gotOpen != len(open) || gotClosed != len(closed) {
+		t.Fatalf("found %d open / %d closed, truth is %d open / %d closed", gotOpen, gotClosed, len(open), len(closed))
+	}
+}
+
+func TestSYNScanFindsExactlyTheTruth(t *testing.T) {
+	tb := upTestbed(t, testbed.Config{})
+	const prefix = "198.18.0.0/22"
+	open, closed := truth(tb.Config, prefix)
+	rsts, err := testbed.SNMP(tb.ScanNS(), "Tcp", "OutRsts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, st, err := runScan(t, tb, t.TempDir(), prefix, "-p", scanPortsFlag, "--rate", "20000", "--wait", "1500ms")
+	if err != nil {
+		t.Fatalf("scan: %v", err)
+	}
+	// Read at once: the target retransmits SYN-ACKs after XDP has
+	// detached, and the scanner kernel rightly answers those with RST.
+	after, err := testbed.SNMP(tb.ScanNS(), "Tcp", "OutRsts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAgainstTruth(t, results, open, closed)
+	if after != rsts {
+		t.Errorf("scanner kernel sent %d RSTs during the scan: XDP did not consume every reply", after-rsts)
+	}
+	wantProbes := uint64(1024 * len(scanPorts))
+	if st.ProbesSent != wantProbes || st.Open != uint64(len(open)) || st.Closed != uint64(len(closed)) ||
+		st.RingLost != 0 || st.TxErrors != 0 || st.RxMode != "xdp" || st.XDPMode == "" {
+		t.Errorf("stats %+v: want %d probes, %d open, %d closed, no loss", st, wantProbes, len(open), len(closed))
+	}
+}
+
+func TestShardsUnionIsTheFullScan(t *testing.T) {
+	tb := upTestbed(t, testbed.Config{})
+	const prefix = "198.18.4.0/23"
+	open, closed := truth(tb.Config, prefix)
+	dir := t.TempDir()
+	var all []ndjsonResult
+	var probes uint64
+	for shard := 0; shard < 3; shard++ {
+		res, st, err := runScan(t, tb, dir, prefix, "-p", scanPortsFlag, "--rate", "20000", "--wait", "1500ms",
+			"--seed", "42", "--shards", "3", "--shard", fmt.Sprint(shard))
+		if err != nil {
+			t.Fatalf("shard %d: %v", shard, err)
+		}
+		probes += st.ProbesSent
+		all = append(all, res...)
+	}
+	if probes != 512*uint64(len(scanPorts)) {
+		t.Errorf("shards sent %d probes in all, want %d", probes, 512*len(scanPorts))
+	}
+	checkAgainstTruth(t, all, open, closed)
+}
+
+func TestInterruptAndResume(t *testing.T) {
+	tb := upTestbed(t, testbed.Config{})
+	const prefix = "198.18.8.0/23"
+	open, closed := truth(tb.Config, prefix)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "first.ndjson")
+	// 2560 probes at 1000/s: interrupted after about a second.
+	cmd := exec.Command("ip", "netns", "exec", tb.ScanNS(), binary, "scan", prefix, "-p", scanPortsFlag,
+		"--allow", "198.18.0.0/15", "--rate", "1000", "--wait", "1500ms", "--seed", "7", "-o", out, "--status", "none")
+	cmd.Dir = dir // the resume file lands here as xdpscan.resume
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1200 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Fatalf("interrupted scan: %v, want exit status 130\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "--resume xdpscan.resume") {
+		t.Fatalf("no resume hint in:\n%s", stderr.String())
+	}
+	first := readNDJSON(t, out)
+	if len(first) == 0 || len(first) >= len(open)+len(closed) {
+		t.Fatalf("interrupted scan found %d of %d: not a partial scan", len(first), len(open)+len(closed))
+	}
+	rest, _, err := runScan(t, tb, dir, prefix, "-p", scanPortsFlag, "--rate", "20000", "--wait", "1500ms",
+		"--resume", filepath.Join(dir, "xdpscan.resume"))
+	if err != nil {
+		t.Fatalf("resumed scan: %v", err)
+	}
+	checkAgainstTruth(t, append(first, rest...), open, closed)
+}
+
+func readNDJSON(t *testing.T, path string) []ndjsonResult {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []ndjsonResult
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if line == "" {
+			continue
+		}
+		var r ndjsonResult
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("NDJSON %q: %v", line, err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func TestScanBadInput(t *testing.T) {
+	tb := upTestbed(t, testbed.Config{})
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"bad CIDR", []string{"198.18.0.0/33", "-p", "80", "--allow", "198.18.0.0/15"}, `bad CIDR "198.18.0.0/33"`},
+		{"reversed range", []string{"198.18.0.9-198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15"}, "is reversed"},
+		{"port 0", []string{"198.18.0.1", "-p", "0", "--allow", "198.18.0.0/15"}, "out of range 1-65535"},
+		{"port too big", []string{"198.18.0.1", "-p", "70000", "--allow", "198.18.0.0/15"}, "out of range 1-65535"},
+		{"no ports", []string{"198.18.0.1", "--allow", "198.18.0.0/15"}, "-p PORTS is required"},
+		{"empty after excludes", []string{"198.18.0.0/24", "-p", "80", "--allow", "198.18.0.0/15", "--exclude", "198.18.0.0/16"}, "no targets left after --exclude"},
+		{"blocked without allow", []string{"198.18.0.0/24", "-p", "80"}, "built-in blocklist"},
+		{"unknown interface", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "-i", "eth9"}, "interface eth9: no such interface"},
+		{"unresolvable gateway", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--source-ip", "198.19.0.1", "-i", "lo"}, "--router-mac"},
+		{"rate 0", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--rate", "0"}, "--rate 0: must be a positive"},
+		{"unwritable output", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "-o", "/nonexistent/dir/out"}, "-o /nonexistent/dir/out: cannot write"},
+		{"bad format", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--format", "yaml"}, `unknown --format "yaml"`},
+		{"bad shard", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--shards", "2", "--shard", "2"}, "--shard 2 must be below --shards 2"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command("ip", append([]string{"netns", "exec", tb.ScanNS(), binary, "scan"}, tc.args...)...)
+			out, err := cmd.CombinedOutput()
+			ee, ok := err.(*exec.ExitError)
+			if !ok || ee.ExitCode() == 0 {
+				t.Fatalf("exit %v; output:\n%s", err, out)
+			}
+			if strings.Contains(string(out), "panic") || !strings.Contains(string(out), tc.want) {
+				t.Fatalf("output %q lacks %q", out, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,167 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+)
+
+var (
+	srcMAC = net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	dstMAC = net.HardwareAddr{2, 0, 0, 0, 0, 2}
+	srcIP  = netip.MustParseAddr("198.19.0.1")
+)
+
+// TestSYNTemplateChecksums checks the incrementally patched frames against
+// gopacket's decoding and its own checksum computation.
+func TestSYNTemplateChecksums(t *testing.T) {
+	key := CookieKey{11, 12}
+	tmpl := NewSYNTemplate(srcMAC, dstMAC, srcIP, 40007, key)
+	buf := make([]byte, 128)
+	for _, dst := range []string{"198.18.0.1", "198.18.255.254", "255.255.255.255", "0.0.0.1"} {
+		for _, port := range []uint16{1, 80, 443, 65535} {
+			d := netip.MustParseAddr(dst)
+			n := tmpl.Fill(buf, addrToU32(d), port)
+			p := gopacket.NewPacket(buf[:n], layers.LayerTypeEthernet, gopacket.Default)
+			ip := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+			tcp := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
+			if !ip.DstIP.Equal(d.AsSlice()) || uint16(tcp.DstPort) != port || !tcp.SYN || tcp.ACK {
+				t.Fatalf("%s:%d: decoded %v:%v", dst, port, ip.DstIP, tcp.DstPort)
+			}
+			if want := key.Cookie4(srcIP.As4(), d.As4(), 6, 40007, port); tcp.Seq != want {
+				t.Fatalf("%s:%d: seq %#x, want cookie %#x", dst, port, tcp.Seq, want)
+			}
+			// Re-serialize with gopacket computing checksums; bytes must match.
+			tcp.SetNetworkLayerForChecksum(ip)
+			out := gopacket.NewSerializeBuffer()
+			eth := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
+			if err := gopacket.SerializeLayers(out, gopacket.SerializeOptions{ComputeChecksums: true}, eth, ip, tcp); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(out.Bytes()[:n], buf[:n]) {
+				t.Fatalf("%s:%d: checksums differ from gopacket's:\n got % x\nwant % x", dst, port, buf[:n], out.Bytes()[:n])
+			}
+		}
+	}
+}
+
+func TestRateLimiterIsExactOnAverage(t *testing.T) {
+	const rate = 20000
+	rl := NewRateLimiter(rate)
+	ctx := context.Background()
+	var sent int
+	start := time.Now()
+	for sent < 4000 {
+		sent += rl.Next(ctx, BatchSize)
+	}
+	// 4000 probes at 20k/s is 200ms: never early by more than a batch.
+	if el := time.Since(start); el < time.Duration(float64(sent-BatchSize)/rate*float64(time.Second)) {
+		t.Fatalf("sent %d in %v: faster than %d/s", sent, el, rate)
+	}
+}
+
+var testResult = Result{Addr: netip.MustParseAddr("198.18.3.7"), Port: 443, Proto: "tcp", State: "open", TTL: 64,
+	Time: time.Date(2026, 11, 21, 8, 0, 0, 123456789, time.UTC)}
+
+func TestResultFormats(t *testing.T) {
+	golden := map[string]string{
+		"ndjson":   `{"ip":"198.18.3.7","port":443,"proto":"tcp","state":"open","ttl":64,"ts":"2026-11-21T08:00:00.123456789Z"}` + "\n",
+		"list":     "#masscan\nopen tcp 443 198.18.3.7 1795248000\n# end\n",
+		"grepable": "Timestamp: 1795248000\tHost: 198.18.3.7 ()\tPorts: 443/open/tcp////\n",
+		"csv":      "ip,port,proto,state,ttl,ts\n198.18.3.7,443,tcp,open,64,2026-11-21T08:00:00.123456789Z\n",
+		"human":    "open   tcp 198.18.3.7:443 ttl=64\n",
+	}
+	for format, want := range golden {
+		var b bytes.Buffer
+		w, err := NewResultWriter(&b, format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(testResult)
+		w.Close()
+		if b.String() != want {
+			t.Errorf("%s:\n got %q\nwant %q", format, b.String(), want)
+		}
+	}
+	var b bytes.Buffer
+	w, _ := NewResultWriter(&b, "ndjson")
+	w.Write(testResult)
+	w.Close()
+	var parsed map[string]any
+	if err := json.Unmarshal(b.Bytes(), &parsed); err != nil || parsed["port"] != 443.0 {
+		t.Fatalf("NDJSON does not parse: %v %v", err, parsed)
+	}
+}
+
+// TestXMLHasNmapShape parses the XML with the element names nmap's DTD uses.
+func TestXMLHasNmapShape(t *testing.T) {
+	var b bytes.Buffer
+	w, _ := NewResultWriter(&b, "xml")
+	w.Write(testResult)
+	closed := testResult
+	closed.State, closed.Port = "closed", 81
+	w.Write(closed)
+	w.Close()
+	var run struct {
+		XMLName xml.Name `xml:"nmaprun"`
+		Scanner string   `xml:"scanner,attr"`
+		Hosts   []struct {
+			Address struct {
+				Addr     string `xml:"addr,attr"`
+				AddrType string `xml:"addrtype,attr"`
+			} `xml:"address"`
+			Ports []struct {
+				Protocol string `xml:"protocol,attr"`
+				PortID   int    `xml:"portid,attr"`
+				State    struct {
+					State  string `xml:"state,attr"`
+					Reason string `xml:"reason,attr"`
+				} `xml:"state"`
+			} `xml:"ports>port"`
+		} `xml:"host"`
+		Finished struct {
+			Time int64 `xml:"time,attr"`
+		} `xml:"runstats>finished"`
+	}
+	if err := xml.Unmarshal(b.Bytes(), &run); err != nil {
+		t.Fatalf("XML does not parse: %v\n%s", err, b.String())
+	}
+	if len(run.Hosts) != 2 || run.Hosts[0].Address.Addr != "198.18.3.7" || run.Hosts[0].Ports[0].State.Reason != "syn-ack" ||
+		run.Hosts[1].Ports[0].State.State != "closed" || run.Finished.Time == 0 || !strings.Contains(b.String(), "<?xml") {
+		t.Fatalf("unexpected XML:\n%s", b.String())
+	}
+}
+
+func BenchmarkProbeHotPath(b *testing.B) {
+	set := NewRangeSet([]Range{{0xc6120000, 0xc613ffff}})
+	perm := NewPermutation(set.Len()*4, 1)
+	ports := []uint16{22, 80, 443, 8080}
+	tmpl := NewSYNTemplate(srcMAC, dstMAC, srcIP, 40000, CookieKey{1, 2})
+	buf := make([]byte, 128)
+	b.ReportAllocs()
+	for i := uint64(0); b.Loop(); i++ {
+		x := perm.At(i % perm.Len())
+		tmpl.Fill(buf, set.At(x/4), ports[x%4])
+	}
+}
+
+func BenchmarkResultNDJSON(b *testing.B) {
+	w, _ := NewResultWriter(discard{}, "ndjson")
+	b.ReportAllocs()
+	for b.Loop() {
+		w.Write(testResult)
+	}
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }

@@ -214,10 +214,8 @@ func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit
 // sendProbes walks the permutation, pass after pass, and returns where it
 // stopped.
 func sendProbes(ctx context.Context, cfg ScanConfig, tx *Transmitter, progress *Progress) (Position, error) {
-	nports := uint64(len(cfg.Ports))
-	n := cfg.Targets.Len() * nports
-	nsports := uint64(cfg.SportHi-cfg.SportLo) + 1
-	templates := make([]*SYNTemplate, nsports)
+	n := cfg.Targets.Len() * uint64(len(cfg.Ports))
+	templates := make([]*SYNTemplate, int(cfg.SportHi-cfg.SportLo)+1)
 	for i := range templates {
 		templates[i] = NewSYNTemplate(cfg.Path.SrcMAC, cfg.Path.RouterMAC, cfg.Path.Src, cfg.SportLo+uint16(i), cfg.Key)
 	}
@@ -225,9 +223,7 @@ func sendProbes(ctx context.Context, cfg ScanConfig, tx *Transmitter, progress *
 	var lens [BatchSize]int
 	pos := cfg.Resume
 	for ; pos.Pass <= uint64(cfg.Retries); pos.Pass, pos.Next = pos.Pass+1, 0 {
-		// Each pass sends in a different order, so a retry does not hit
-		// the same target at the same moment of its rate limit window.
-		perm := NewPermutation(n, cfg.Seed+pos.Pass*0x632be59bd9b4e019)
+		perm := cfg.passOrder(pos.Pass)
 		if pos.Next < cfg.Shard {
 			pos.Next = cfg.Shard
 		}
@@ -238,11 +234,8 @@ func sendProbes(ctx context.Context, cfg ScanConfig, tx *Transmitter, progress *
 			}
 			filled := 0
 			for ; filled < k && pos.Next < n; pos.Next += cfg.Shards {
-				x := perm.At(pos.Next)
-				addr := cfg.Targets.At(x / nports)
-				port := cfg.Ports[x%nports]
-				t := templates[(pos.Next/cfg.Shards+pos.Pass)%nsports]
-				lens[filled] = t.Fill(tx.Buffer(filled), addr, port)
+				addr, port, sport := cfg.probeAt(perm, pos)
+				lens[filled] = templates[sport-cfg.SportLo].Fill(tx.Buffer(filled), addr, port)
 				filled++
 			}
 			if err := tx.Send(ctx, lens[:filled]); err != nil {
@@ -286,17 +279,30 @@ func (c ScanConfig) Validate() error {
 	return nil
 }
 
+// passOrder is the probe order of one pass. Each pass has its own, so a
+// retry does not hit a target at the same moment of its rate limit window.
+func (c ScanConfig) passOrder(pass uint64) Permutation {
+	return NewPermutation(c.Targets.Len()*uint64(len(c.Ports)), c.Seed+pass*0x632be59bd9b4e019)
+}
+
+// probeAt is the probe at a position of a pass: the one mapping from
+// positions to (address, port, source port), shared by the sender and
+// --dry-run.
+func (c ScanConfig) probeAt(perm Permutation, pos Position) (addr uint32, port, sport uint16) {
+	nports := uint64(len(c.Ports))
+	x := perm.At(pos.Next)
+	nsports := uint64(c.SportHi-c.SportLo) + 1
+	return c.Targets.At(x / nports), c.Ports[x%nports], c.SportLo + uint16((pos.Next/c.Shards+pos.Pass)%nsports)
+}
+
 // EachProbe calls fn for every probe the scan would send, in order.
 func EachProbe(cfg ScanConfig, fn func(addr netip.Addr, port, sport uint16) error) error {
-	nports := uint64(len(cfg.Ports))
-	n := cfg.Targets.Len() * nports
-	nsports := uint64(cfg.SportHi-cfg.SportLo) + 1
+	n := cfg.Targets.Len() * uint64(len(cfg.Ports))
 	for pass := uint64(0); pass <= uint64(cfg.Retries); pass++ {
-		perm := NewPermutation(n, cfg.Seed+pass*0x632be59bd9b4e019)
+		perm := cfg.passOrder(pass)
 		for p := cfg.Shard; p < n; p += cfg.Shards {
-			x := perm.At(p)
-			sport := cfg.SportLo + uint16((p/cfg.Shards+pass)%nsports)
-			if err := fn(U32ToAddr(cfg.Targets.At(x/nports)), cfg.Ports[x%nports], sport); err != nil {
+			addr, port, sport := cfg.probeAt(perm, Position{Pass: pass, Next: p})
+			if err := fn(U32ToAddr(addr), port, sport); err != nil {
 				return err
 			}
 		}

@@ -81,13 +81,16 @@ int xdpscan_responder(struct xdp_md *ctx)
 	if (delta && bpf_xdp_adjust_tail(ctx, (int)delta))
 		return XDP_PASS;
 
+	/* adjust_tail invalidated every packet pointer: derive them again with
+	 * one plain bounds check (PKT_AT's NULL-or-pointer select would hand
+	 * the verifier a scalar here). */
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = PKT_AT(data, data_end, 0, struct ethhdr);
-	struct iphdr *ip = PKT_AT(data, data_end, sizeof(*eth), struct iphdr);
-	struct tcphdr *th = PKT_AT(data, data_end, sizeof(*eth) + sizeof(*ip), struct tcphdr);
-	if (!eth || !ip || !th)
+	if (data + sizeof(struct ethhdr) + sizeof(struct iphdr) + sizeof(struct tcphdr) > data_end)
 		return XDP_ABORTED;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = data + sizeof(*eth);
+	struct tcphdr *th = data + sizeof(*eth) + sizeof(*ip);
 
 	__u8 mac[ETH_ALEN];
 	__builtin_memcpy(mac, eth->h_source, ETH_ALEN);

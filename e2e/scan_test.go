@@ -268,3 +268,48 @@ func TestScanBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestPcapBaselineFindsTheSame: the libpcap receive path finds the same
+// truth; the scanner kernel answers every SYN-ACK with a RST there, since
+// nothing consumes the replies (the cost the XDP path removes).
+func TestPcapBaselineFindsTheSame(t *testing.T) {
+	tb := upTestbed(t, testbed.Config{})
+	const prefix = "198.18.12.0/23"
+	open, closed := truth(tb.Config, prefix)
+	before, _ := testbed.SNMP(tb.ScanNS(), "Tcp", "OutRsts")
+	results, st, err := runScan(t, tb, t.TempDir(), prefix, "-p", scanPortsFlag, "--rate", "20000", "--wait", "1500ms", "--rx", "pcap")
+	if err != nil {
+		t.Fatalf("scan --rx pcap: %v", err)
+	}
+	checkAgainstTruth(t, results, open, closed)
+	after, _ := testbed.SNMP(tb.ScanNS(), "Tcp", "OutRsts")
+	if st.RxMode != "pcap" || st.XDPMode != "" {
+		t.Errorf("stats say rx %q xdp %q, want pcap and no XDP", st.RxMode, st.XDPMode)
+	}
+	if after-before < uint64(len(open)) {
+		t.Errorf("scanner kernel sent %d RSTs for %d SYN-ACKs: was XDP attached?", after-before, len(open))
+	}
+}
+
+// TestSYNScanAgainstXDPResponder: the high-rate target mode follows the
+// same ground truth as the kernel target.
+func TestSYNScanAgainstXDPResponder(t *testing.T) {
+	tb := upTestbed(t, testbed.Config{Target: testbed.TargetXDP})
+	const prefix = "198.18.16.0/22"
+	open, closed := truth(tb.Config, prefix)
+	results, st, err := runScan(t, tb, t.TempDir(), prefix, "-p", scanPortsFlag, "--rate", "100000", "--wait", "1s")
+	if err != nil {
+		t.Fatalf("scan: %v", err)
+	}
+	checkAgainstTruth(t, results, open, closed)
+	c, err := tb.ResponderCounters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TX != uint64(len(open)+len(closed)) {
+		t.Errorf("responder sent %d replies, want %d", c.TX, len(open)+len(closed))
+	}
+	if st.Duplicates != 0 {
+		t.Errorf("%d duplicates from a responder that never retransmits", st.Duplicates)
+	}
+}

@@ -34,7 +34,10 @@ type ScanConfig struct {
 	Shards, Shard    uint64 // this run sends positions p with p % Shards == Shard
 	Resume           Position
 	XDPMode          loader.Mode
-	Key              CookieKey
+	// RxMode is "xdp" (validated and consumed in the kernel) or "pcap"
+	// (libpcap, validated in Go: the baseline).
+	RxMode string
+	Key    CookieKey
 }
 
 // Position is where a scan stands: pass (0 = first send, then retries) and
@@ -110,63 +113,57 @@ func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit
 	if stop == nil {
 		stop = context.Background()
 	}
-	st := Stats{RxMode: "xdp", Interface: cfg.Path.Iface}
-	prog, err := loader.LoadScan(loader.ScanConfig{
-		SourceIPv4: cfg.Path.Src, SourcePortLo: cfg.SportLo, SourcePortHi: cfg.SportHi,
-		CookieKey: cfg.Key, RingBytes: 1 << 24, RingWakeupBytes: 1 << 16,
-		DedupEntries: uint32(min(max(cfg.Targets.Len()*uint64(len(cfg.Ports)), 1024), 1<<20)),
-	})
-	if err != nil {
-		return st, err
+	if cfg.RxMode == "" {
+		cfg.RxMode = "xdp"
 	}
-	defer prog.Close()
-	att, err := loader.Attach(prog.Program(), cfg.Path.Iface, cfg.XDPMode)
-	if err != nil {
-		return st, err
-	}
-	defer att.Close()
-	st.XDPMode = string(att.Mode)
-	progress.counters = prog.Counters
-
+	st := Stats{RxMode: cfg.RxMode, Interface: cfg.Path.Iface}
 	tx, err := NewTransmitter(cfg.Path.Iface)
 	if err != nil {
 		return st, err
 	}
 	defer tx.Close()
 
-	consumer, err := ringbuf.New[bpf.ScanScanEvent](prog.Events(), ringbuf.Options{BatchSize: 512})
-	if err != nil {
-		return st, err
-	}
-	defer consumer.Close()
-	clock := newMonoClock()
 	rxCtx, stopRx := context.WithCancel(context.Background())
 	defer stopRx()
 	var rxErr error
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		rxErr = consumer.Run(rxCtx, func(batch []bpf.ScanScanEvent) {
-			for i := range batch {
-				e := &batch[i]
-				r := Result{Addr: netip.AddrFrom4([4]byte(e.Addr[:4])), Port: e.Port, Proto: "tcp",
-					TTL: e.Ttl, Time: clock.wall(e.TsNs)}
-				switch e.Kind {
-				case replyOpen:
-					r.State = "open"
-					progress.Open.Add(1)
-				case replyClosed:
-					r.State = "closed"
-					progress.Closed.Add(1)
-				default:
-					continue
-				}
-				progress.Replies.Add(1)
-				emit(r)
-			}
-		})
-	}()
+	var finish func(*Stats) error
+	if cfg.RxMode == "pcap" {
+		rx, err := openPcapRx(cfg)
+		if err != nil {
+			return st, err
+		}
+		defer rx.close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rxErr = rx.run(rxCtx, progress, emit)
+		}()
+		finish = func(st *Stats) error {
+			st.Duplicates, st.InvalidCookie, st.RingLost = rx.duplicates, rx.badCookie, rx.kernelDrops+rx.ifaceDrops
+			return nil
+		}
+	} else {
+		prog, consumer, att, err := startXDP(cfg, progress)
+		if err != nil {
+			return st, err
+		}
+		defer prog.Close()
+		defer att.Close()
+		defer consumer.Close()
+		st.XDPMode = string(att.Mode)
+		clock := newMonoClock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rxErr = consumer.Run(rxCtx, func(batch []bpf.ScanScanEvent) { handleEvents(batch, clock, progress, emit) })
+		}()
+		finish = func(st *Stats) error {
+			c, err := prog.Counters()
+			st.Duplicates, st.InvalidCookie, st.RingLost = c.Duplicates, c.BadCookie, c.RingLost
+			return err
+		}
+	}
 
 	progress.Total.Store(cfg.TotalProbes())
 	start := time.Now()
@@ -185,8 +182,7 @@ func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit
 	stopRx()
 	wg.Wait()
 
-	c, err := prog.Counters()
-	if err != nil {
+	if err := finish(&st); err != nil {
 		return st, err
 	}
 	st.ProbesSent = tx.Sent.Load()
@@ -197,9 +193,6 @@ func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit
 	st.Replies = progress.Replies.Load()
 	st.Open = progress.Open.Load()
 	st.Closed = progress.Closed.Load()
-	st.Duplicates = c.Duplicates
-	st.InvalidCookie = c.BadCookie
-	st.RingLost = c.RingLost
 	st.TxErrors = tx.Errs.Load()
 	st.ElapsedS = time.Since(start).Seconds()
 	if sendErr != nil && ctx.Err() == nil {
@@ -209,6 +202,51 @@ func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit
 		return st, rxErr
 	}
 	return st, nil
+}
+
+// startXDP loads the scan program, attaches it and opens its ring.
+func startXDP(cfg ScanConfig, progress *Progress) (*loader.Scan, *ringbuf.Consumer[bpf.ScanScanEvent], *loader.Attachment, error) {
+	prog, err := loader.LoadScan(loader.ScanConfig{
+		SourceIPv4: cfg.Path.Src, SourcePortLo: cfg.SportLo, SourcePortHi: cfg.SportHi,
+		CookieKey: cfg.Key, RingBytes: 1 << 24, RingWakeupBytes: 1 << 16,
+		DedupEntries: uint32(min(max(cfg.Targets.Len()*uint64(len(cfg.Ports)), 1024), 1<<20)),
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	att, err := loader.Attach(prog.Program(), cfg.Path.Iface, cfg.XDPMode)
+	if err != nil {
+		prog.Close()
+		return nil, nil, nil, err
+	}
+	consumer, err := ringbuf.New[bpf.ScanScanEvent](prog.Events(), ringbuf.Options{BatchSize: 512})
+	if err != nil {
+		att.Close()
+		prog.Close()
+		return nil, nil, nil, err
+	}
+	progress.counters = prog.Counters
+	return prog, consumer, att, nil
+}
+
+// handleEvents turns ring events into results.
+func handleEvents(batch []bpf.ScanScanEvent, clock monoClock, progress *Progress, emit func(Result)) {
+	for i := range batch {
+		e := &batch[i]
+		r := Result{Addr: netip.AddrFrom4([4]byte(e.Addr[:4])), Port: e.Port, Proto: "tcp", TTL: e.Ttl, Time: clock.wall(e.TsNs)}
+		switch e.Kind {
+		case replyOpen:
+			r.State = "open"
+			progress.Open.Add(1)
+		case replyClosed:
+			r.State = "closed"
+			progress.Closed.Add(1)
+		default:
+			continue
+		}
+		progress.Replies.Add(1)
+		emit(r)
+	}
 }
 
 // sendProbes walks the permutation, pass after pass, and returns where it

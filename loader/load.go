@@ -12,13 +12,14 @@ import (
 // loadError adds the capability hint to a load failure, and the verifier's
 // log tail when the verifier refused the program.
 func loadError(what string, err error) error {
-	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-		return fmt.Errorf("load %s: not permitted: xdpscan needs CAP_BPF and CAP_NET_ADMIN "+
-			"(run as root, or `setcap cap_bpf,cap_net_admin,cap_net_raw+ep` on the binary): %w", what, err)
-	}
+	// The verifier also answers EACCES: check for its log first.
 	var ve *ebpf.VerifierError
 	if errors.As(err, &ve) {
 		return fmt.Errorf("load %s: the kernel's verifier refused it (kernel too old?): %+v", what, ve)
+	}
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+		return fmt.Errorf("load %s: not permitted: xdpscan needs CAP_BPF and CAP_NET_ADMIN "+
+			"(run as root, or `setcap cap_bpf,cap_net_admin,cap_net_raw+ep` on the binary): %w", what, err)
 	}
 	return fmt.Errorf("load %s: %w", what, err)
 }

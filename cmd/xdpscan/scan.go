@@ -68,7 +68,7 @@ func runScan(args []string) error {
 	fs.StringVar(&f.format, "format", "", "ndjson, list (-oL), grepable (-oG), xml, csv, human (default human on stdout, ndjson to a file)")
 	fs.StringVar(&f.statsJSON, "stats-json", "", "write the final counters to FILE as one JSON object")
 	fs.StringVar(&f.status, "status", "auto", "live status on stderr: auto (text on a terminal), text, json, none")
-	fs.StringVar(&f.rx, "rx", "xdp", "receive path: xdp")
+	fs.StringVar(&f.rx, "rx", "xdp", "receive path: xdp (validated and consumed in the kernel) or pcap (libpcap, for comparison)")
 	fs.StringVar(&f.mode, "mode", "auto", "XDP attach mode: auto, native, generic")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the probes that would be sent, send nothing")
 	positional, err := parseFlags(fs, args)
@@ -184,8 +184,12 @@ func scan(f *scanFlags, positional []string) error {
 			return fmt.Errorf("write --stats-json: %w", err)
 		}
 	}
-	fmt.Fprintf(os.Stderr, "xdpscan: %d probes in %.2fs (%.0f/s), %d open, %d closed, %d duplicates, %d ring lost, %d tx errors (XDP %s on %s)\n",
-		st.ProbesSent, st.SendS, st.SendPPS, st.Open, st.Closed, st.Duplicates, st.RingLost, st.TxErrors, st.XDPMode, st.Interface)
+	rxDesc := "XDP " + st.XDPMode
+	if st.RxMode == "pcap" {
+		rxDesc = "libpcap"
+	}
+	fmt.Fprintf(os.Stderr, "xdpscan: %d probes in %.2fs (%.0f/s), %d open, %d closed, %d duplicates, %d rx lost, %d tx errors (%s on %s)\n",
+		st.ProbesSent, st.SendS, st.SendPPS, st.Open, st.Closed, st.Duplicates, st.RingLost, st.TxErrors, rxDesc, st.Interface)
 	if st.Interrupted {
 		path := f.resume
 		if path == "" {
@@ -253,8 +257,8 @@ func scanConfig(f *scanFlags, positional []string) (engine.ScanConfig, error) {
 	if err != nil {
 		return engine.ScanConfig{}, usageError("%v", err)
 	}
-	if f.rx != "xdp" {
-		return engine.ScanConfig{}, usageError("--rx %q: only xdp is available in this build", f.rx)
+	if f.rx != "xdp" && f.rx != "pcap" {
+		return engine.ScanConfig{}, usageError("--rx %q: use xdp (replies consumed in the kernel) or pcap (libpcap, the baseline)", f.rx)
 	}
 	lo, hi, err := parseSourcePorts(f.sourcePort)
 	if err != nil {
@@ -290,7 +294,7 @@ func scanConfig(f *scanFlags, positional []string) (engine.ScanConfig, error) {
 		seed = key[0] ^ key[1]
 	}
 	cfg := engine.ScanConfig{Targets: targets, Ports: ports, Rate: f.rate, Path: path, SportLo: lo, SportHi: hi,
-		Retries: f.retries, Wait: f.wait, Seed: seed, Shards: f.shards, Shard: f.shard, XDPMode: mode, Key: key}
+		Retries: f.retries, Wait: f.wait, Seed: seed, Shards: f.shards, Shard: f.shard, XDPMode: mode, RxMode: f.rx, Key: key}
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageError("%v", err)
 	}

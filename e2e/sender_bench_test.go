@@ -1,0 +1,91 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/xdpscan/xdpscan/engine"
+	"github.com/xdpscan/xdpscan/testbed"
+)
+
+// The sender's ceiling on veth, against a bare sendmmsg loop on the same
+// link: `go test ./e2e -run '^$' -bench Send -benchtime 500000x`. Probes go
+// to the testbed's filtered slice (last octet >= 240), which the target
+// drops at prerouting, so only the sending path is measured.
+
+func benchTestbed(b *testing.B) *testbed.Testbed {
+	tb, err := testbed.Up(testbed.Config{Name: fmt.Sprintf("bsend%d", os.Getpid()%100000)})
+	if err != nil {
+		b.Skipf("testbed: %v (run as root)", err)
+	}
+	b.Cleanup(func() { tb.Down() })
+	return tb
+}
+
+// BenchmarkSendBareSendmmsg sends one prebuilt frame in batches of 64 with
+// raw sendmmsg calls: the most a sender can do on this link.
+func BenchmarkSendBareSendmmsg(b *testing.B) {
+	tb := benchTestbed(b)
+	var tx *engine.Transmitter
+	if err := testbed.Do(tb.ScanNS(), func() (err error) { tx, err = engine.NewTransmitter(testbed.ScanIf); return err }); err != nil {
+		b.Fatal(err)
+	}
+	defer tx.Close()
+	tmpl := engine.NewSYNTemplate(testbed.ScanMAC, testbed.TargetMAC, testbed.ScanIP, 40000, engine.CookieKey{1, 2})
+	var lens [engine.BatchSize]int
+	for i := range lens {
+		lens[i] = tmpl.Fill(tx.Buffer(i), 0xc61200f5, 80) // 198.18.0.245: filtered, dropped by the target
+	}
+	b.ResetTimer()
+	for sent := 0; sent < b.N; sent += engine.BatchSize {
+		if err := tx.Send(context.Background(), lens[:]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pps")
+}
+
+// BenchmarkSendScanPath is the scan's real send path: permutation, template
+// fill with a fresh cookie per probe, batches, and the rate limiter at an
+// unreachable rate.
+func BenchmarkSendScanPath(b *testing.B) {
+	tb := benchTestbed(b)
+	var tx *engine.Transmitter
+	if err := testbed.Do(tb.ScanNS(), func() (err error) { tx, err = engine.NewTransmitter(testbed.ScanIf); return err }); err != nil {
+		b.Fatal(err)
+	}
+	defer tx.Close()
+	// Only filtered addresses (last octet 240-255): the target drops them all.
+	var ranges []engine.Range
+	for i := 0; i < 256; i++ {
+		lo := uint32(0xc6120000 | i<<8 | 240)
+		ranges = append(ranges, engine.Range{Lo: lo, Hi: lo + 15})
+	}
+	set := engine.NewRangeSet(ranges)
+	ports := []uint16{22, 80, 443, 8080}
+	perm := engine.NewPermutation(set.Len()*4, 1)
+	tmpls := make([]*engine.SYNTemplate, 256)
+	for i := range tmpls {
+		tmpls[i] = engine.NewSYNTemplate(testbed.ScanMAC, testbed.TargetMAC, testbed.ScanIP, 40000+uint16(i), engine.CookieKey{1, 2})
+	}
+	limiter := engine.NewRateLimiter(1e12)
+	var lens [engine.BatchSize]int
+	ctx := context.Background()
+	b.ResetTimer()
+	pos := uint64(0)
+	for sent := 0; sent < b.N; {
+		k := limiter.Next(ctx, engine.BatchSize)
+		for i := 0; i < k; i++ {
+			x := perm.At(pos % perm.Len())
+			lens[i] = tmpls[pos%256].Fill(tx.Buffer(i), set.At(x/4), ports[x%4])
+			pos++
+		}
+		if err := tx.Send(ctx, lens[:k]); err != nil {
+			b.Fatal(err)
+		}
+		sent += k
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pps")
+}

@@ -1,0 +1,112 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcap"
+)
+
+// pcapRx is the libpcap receive path, the baseline users compare XDP with:
+// replies are copied to user space by the kernel's TPACKET ring, filtered by
+// a classic BPF filter, decoded by gopacket and validated in Go. Nothing is
+// consumed: the scanner's kernel still sees every SYN-ACK and answers RST,
+// as it does for masscan and zmap.
+type pcapRx struct {
+	handle *pcap.Handle
+	cfg    ScanConfig
+	// Go-side dedup. Unlike the XDP path's bounded kernel LRU map it grows
+	// with the replies: a baseline, not the tuned path.
+	seen                    map[uint64]struct{}
+	duplicates, badCookie   uint64
+	kernelDrops, ifaceDrops uint64
+}
+
+func openPcapRx(cfg ScanConfig) (*pcapRx, error) {
+	in, err := pcap.NewInactiveHandle(cfg.Path.Iface)
+	if err != nil {
+		return nil, fmt.Errorf("libpcap on %s: %w", cfg.Path.Iface, err)
+	}
+	defer in.CleanUp()
+	for _, step := range []error{in.SetSnapLen(128), in.SetPromisc(false), in.SetTimeout(10 * time.Millisecond),
+		in.SetBufferSize(16 << 20)} {
+		if step != nil {
+			return nil, fmt.Errorf("libpcap on %s: %w", cfg.Path.Iface, step)
+		}
+	}
+	h, err := in.Activate()
+	if err != nil {
+		return nil, fmt.Errorf("libpcap on %s: %w (needs CAP_NET_RAW)", cfg.Path.Iface, err)
+	}
+	filter := fmt.Sprintf("tcp and dst host %s and dst portrange %d-%d and (tcp[tcpflags] & (tcp-syn|tcp-rst) != 0)",
+		cfg.Path.Src, cfg.SportLo, cfg.SportHi)
+	if err := h.SetBPFFilter(filter); err != nil {
+		h.Close()
+		return nil, fmt.Errorf("libpcap filter %q: %w", filter, err)
+	}
+	return &pcapRx{handle: h, cfg: cfg, seen: map[uint64]struct{}{}}, nil
+}
+
+// run reads until ctx is done, then until the capture buffer is empty.
+func (r *pcapRx) run(ctx context.Context, progress *Progress, emit func(Result)) error {
+	var (
+		eth layers.Ethernet
+		ip  layers.IPv4
+		tcp layers.TCP
+	)
+	parser := gopacket.NewDecodingLayerParser(layers.LayerTypeEthernet, &eth, &ip, &tcp)
+	parser.IgnoreUnsupported = true
+	decoded := make([]gopacket.LayerType, 0, 4)
+	src := r.cfg.Path.Src.As4()
+	for {
+		data, ci, err := r.handle.ZeroCopyReadPacketData()
+		if errors.Is(err, pcap.NextErrorTimeoutExpired) {
+			if ctx.Err() != nil {
+				break // drained: a whole timeout without packets after the stop
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("libpcap read: %w", err)
+		}
+		if parser.DecodeLayers(data, &decoded) != nil || len(decoded) < 3 {
+			continue
+		}
+		target := [4]byte(ip.SrcIP.To4())
+		c := r.cfg.Key.Cookie4(src, target, 6, uint16(tcp.DstPort), uint16(tcp.SrcPort))
+		state := ""
+		switch {
+		case tcp.SYN && tcp.ACK && !tcp.RST && tcp.Ack-1 == c:
+			state = "open"
+		case tcp.RST && (tcp.Ack-1 == c || tcp.Ack == c):
+			state = "closed"
+		default:
+			r.badCookie++
+			continue
+		}
+		key := uint64(addrToU32(netip.AddrFrom4(target)))<<16 | uint64(tcp.SrcPort)
+		if _, dup := r.seen[key]; dup {
+			r.duplicates++
+			continue
+		}
+		r.seen[key] = struct{}{}
+		if state == "open" {
+			progress.Open.Add(1)
+		} else {
+			progress.Closed.Add(1)
+		}
+		progress.Replies.Add(1)
+		emit(Result{Addr: netip.AddrFrom4(target), Port: uint16(tcp.SrcPort), Proto: "tcp", State: state, TTL: ip.TTL, Time: ci.Timestamp})
+	}
+	if st, err := r.handle.Stats(); err == nil {
+		r.kernelDrops, r.ifaceDrops = uint64(st.PacketsDropped), uint64(st.PacketsIfDropped)
+	}
+	return nil
+}
+
+func (r *pcapRx) close() { r.handle.Close() }

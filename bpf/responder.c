@@ -8,8 +8,9 @@
  * nothing for a "filtered" address. The rule is the same as the kernel
  * target's, so one ground truth serves both (testbed.Config.State).
  *
- * Kernel floor: 5.9. On veth, native XDP_TX needs NAPI on the peer (an XDP
- * program or GRO there); the testbed turns GRO on for this mode.
+ * Kernel floor: 5.9. The testbed attaches it in generic mode: on veth,
+ * native XDP_TX reaches only a peer whose own native XDP program enabled
+ * NAPI, which a scanner without XDP never has.
  */
 #include "include/kernel.h"
 #include "include/bpf_helpers.h"

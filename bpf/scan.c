@@ -17,6 +17,7 @@
 #include "include/parse.h"
 #include "include/counters.h"
 #include "include/siphash.h"
+#include "include/tcpreply.h"
 
 char __license[] SEC("license") = "Dual BSD/GPL";
 
@@ -34,6 +35,10 @@ volatile const __u64 cookie_k1 = 0;
 /* Submit without waking the reader until this many bytes wait in the ring;
  * 0 lets the kernel decide (a wakeup whenever the reader has caught up). */
 volatile const __u32 ring_wakeup_bytes = 0;
+/* Answer every validated SYN-ACK with a RST sent back by XDP_TX instead of
+ * only dropping it: the target frees its half-open connection and stops
+ * retransmitting. The host stack still never sees the reply. */
+volatile const __u8 reset_open = 0;
 
 enum reply_kind {
 	REPLY_OPEN = 1,   /* TCP SYN-ACK */
@@ -153,6 +158,19 @@ static __always_inline int tcp_reply_kind(const struct packet *p, const struct t
 	return 0;
 }
 
+/* verdict_for_ours is the fate of a validated reply: a SYN-ACK becomes our
+ * RST when reset_open is set (IPv4, untagged, no IP options), else dropped. */
+static __always_inline int verdict_for_ours(struct xdp_md *ctx, const struct packet *p, int kind, __u32 ack)
+{
+	if (!reset_open || kind != REPLY_OPEN || p->family != 4 || p->vlan_depth ||
+	    p->l4_off != sizeof(struct ethhdr) + sizeof(struct iphdr))
+		return XDP_DROP;
+	if (tcp_reply(ctx, p->len, TCP_FLAG_RST, ack, 0, 0))
+		return XDP_DROP;
+	count(COUNTER_TX, 1);
+	return XDP_TX;
+}
+
 SEC("xdp")
 int xdpscan_scan(struct xdp_md *ctx)
 {
@@ -174,9 +192,10 @@ int xdpscan_scan(struct xdp_md *ctx)
 	if (!kind)
 		return XDP_PASS;
 
-	/* From here on the packet is ours: drop it whatever happens next. */
+	/* From here on the packet is ours: it never reaches the host stack. */
 	count(COUNTER_MATCHED, 1);
 	count(COUNTER_DROPPED, 1);
+	__u32 ack = bpf_ntohl(th->ack_seq);
 
 	struct dedup_key key = {};
 	__builtin_memcpy(key.addr, p.saddr, 16);
@@ -186,7 +205,7 @@ int xdpscan_scan(struct xdp_md *ctx)
 	__u8 seen = (__u8)kind;
 	if (bpf_map_update_elem(&dedup, &key, &seen, BPF_NOEXIST) != 0) {
 		count(COUNTER_DUPLICATES, 1);
-		return XDP_DROP;
+		return verdict_for_ours(ctx, &p, kind, ack);
 	}
 
 	struct scan_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -195,7 +214,7 @@ int xdpscan_scan(struct xdp_md *ctx)
 		/* Forget the pair so the target's retransmission can still be
 		 * reported once the reader catches up. */
 		bpf_map_delete_elem(&dedup, &key);
-		return XDP_DROP;
+		return XDP_DROP; /* no RST: let the target retransmit */
 	}
 	e->ts_ns = bpf_ktime_get_ns();
 	__builtin_memcpy(e->addr, p.saddr, 16);
@@ -212,5 +231,5 @@ int xdpscan_scan(struct xdp_md *ctx)
 	e->kind = kind;
 	e->pad = 0;
 	bpf_ringbuf_submit(e, ring_flags());
-	return XDP_DROP;
+	return verdict_for_ours(ctx, &p, kind, ack);
 }

@@ -76,6 +76,7 @@ const (
 	ScanProgXdpscanScan    = "xdpscan_scan"
 	ScanVarCookieK0        = "cookie_k0"
 	ScanVarCookieK1        = "cookie_k1"
+	ScanVarResetOpen       = "reset_open"
 	ScanVarRingWakeupBytes = "ring_wakeup_bytes"
 	ScanVarScannerIpv4     = "scanner_ipv4"
 	ScanVarScannerIpv6Hi   = "scanner_ipv6_hi"
@@ -144,6 +145,7 @@ type ScanMapSpecs struct {
 type ScanVariableSpecs struct {
 	CookieK0        *ebpf.VariableSpec `ebpf:"cookie_k0"`
 	CookieK1        *ebpf.VariableSpec `ebpf:"cookie_k1"`
+	ResetOpen       *ebpf.VariableSpec `ebpf:"reset_open"`
 	RingWakeupBytes *ebpf.VariableSpec `ebpf:"ring_wakeup_bytes"`
 	ScannerIpv4     *ebpf.VariableSpec `ebpf:"scanner_ipv4"`
 	ScannerIpv6Hi   *ebpf.VariableSpec `ebpf:"scanner_ipv6_hi"`
@@ -191,6 +193,7 @@ func (m *ScanMaps) Close() error {
 type ScanVariables struct {
 	CookieK0        *ebpf.Variable `ebpf:"cookie_k0"`
 	CookieK1        *ebpf.Variable `ebpf:"cookie_k1"`
+	ResetOpen       *ebpf.Variable `ebpf:"reset_open"`
 	RingWakeupBytes *ebpf.Variable `ebpf:"ring_wakeup_bytes"`
 	ScannerIpv4     *ebpf.Variable `ebpf:"scanner_ipv4"`
 	ScannerIpv6Hi   *ebpf.Variable `ebpf:"scanner_ipv6_hi"`

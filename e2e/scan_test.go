@@ -150,6 +150,7 @@ func TestSYNScanFindsExactlyTheTruth(t *testing.T) {
 	}
 	wantProbes := uint64(1024 * len(scanPorts))
 	if st.ProbesSent != wantProbes || st.Open != uint64(len(open)) || st.Closed != uint64(len(closed)) ||
+		st.Filtered != wantProbes-uint64(len(open)+len(closed)) ||
 		st.RingLost != 0 || st.TxErrors != 0 || st.RxMode != "xdp" || st.XDPMode == "" {
 		t.Errorf("stats %+v: want %d probes, %d open, %d closed, no loss", st, wantProbes, len(open), len(closed))
 	}
@@ -252,11 +253,17 @@ func TestScanBadInput(t *testing.T) {
 		{"rate 0", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--rate", "0"}, "--rate 0: must be a positive"},
 		{"unwritable output", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "-o", "/nonexistent/dir/out"}, "-o /nonexistent/dir/out: cannot write"},
 		{"bad format", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--format", "yaml"}, `unknown --format "yaml"`},
+		{"no capabilities", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "-o", "/dev/null"}, "needs CAP_BPF and CAP_NET_ADMIN"},
 		{"bad shard", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--shards", "2", "--shard", "2"}, "--shard 2 must be below --shards 2"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command("ip", append([]string{"netns", "exec", tb.ScanNS(), binary, "scan"}, tc.args...)...)
+			if tc.name == "no capabilities" {
+				// An unprivileged user with no capabilities at all.
+				cmd = exec.Command("ip", append([]string{"netns", "exec", tb.ScanNS(), "setpriv", "--reuid=65534", "--regid=65534",
+					"--clear-groups", "--inh-caps=-all", "--bounding-set=-all", binary, "scan"}, tc.args...)...)
+			}
 			out, err := cmd.CombinedOutput()
 			ee, ok := err.(*exec.ExitError)
 			if !ok || ee.ExitCode() == 0 {

@@ -37,7 +37,9 @@ type ScanConfig struct {
 	// RxMode is "xdp" (validated and consumed in the kernel) or "pcap"
 	// (libpcap, validated in Go: the baseline).
 	RxMode string
-	Key    CookieKey
+	// Reset answers open ports' SYN-ACKs with a RST from XDP (--reset).
+	Reset bool
+	Key   CookieKey
 }
 
 // Position is where a scan stands: pass (0 = first send, then retries) and
@@ -75,12 +77,14 @@ func (p *Progress) Counters() loader.Counters {
 
 // Stats are a scan's final figures (the --stats-json object).
 type Stats struct {
-	ProbesSent    uint64  `json:"probes_sent"`
-	ProbesTotal   uint64  `json:"probes_total"`
-	SendPPS       float64 `json:"send_pps"`
-	Replies       uint64  `json:"replies"`
-	Open          uint64  `json:"open"`
-	Closed        uint64  `json:"closed"`
+	ProbesSent  uint64  `json:"probes_sent"`
+	ProbesTotal uint64  `json:"probes_total"`
+	SendPPS     float64 `json:"send_pps"`
+	Replies     uint64  `json:"replies"`
+	Open        uint64  `json:"open"`
+	Closed      uint64  `json:"closed"`
+	// Filtered is the pairs probed that never answered (not listed).
+	Filtered      uint64  `json:"filtered"`
 	Duplicates    uint64  `json:"duplicates"`
 	InvalidCookie uint64  `json:"invalid_cookie"`
 	RingLost      uint64  `json:"ring_lost"`
@@ -193,6 +197,10 @@ func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit
 	st.Replies = progress.Replies.Load()
 	st.Open = progress.Open.Load()
 	st.Closed = progress.Closed.Load()
+	if !st.Interrupted && cfg.Resume == (Position{}) {
+		pairs := st.ProbesTotal / uint64(cfg.Retries+1)
+		st.Filtered = pairs - min(pairs, st.Open+st.Closed)
+	}
 	st.TxErrors = tx.Errs.Load()
 	st.ElapsedS = time.Since(start).Seconds()
 	if sendErr != nil && ctx.Err() == nil {
@@ -208,7 +216,7 @@ func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit
 func startXDP(cfg ScanConfig, progress *Progress) (*loader.Scan, *ringbuf.Consumer[bpf.ScanScanEvent], *loader.Attachment, error) {
 	prog, err := loader.LoadScan(loader.ScanConfig{
 		SourceIPv4: cfg.Path.Src, SourcePortLo: cfg.SportLo, SourcePortHi: cfg.SportHi,
-		CookieKey: cfg.Key, RingBytes: 1 << 24, RingWakeupBytes: 1 << 16,
+		CookieKey: cfg.Key, RingBytes: 1 << 24, RingWakeupBytes: 1 << 16, ResetOpen: cfg.Reset,
 		DedupEntries: uint32(min(max(cfg.Targets.Len()*uint64(len(cfg.Ports)), 1024), 1<<20)),
 	})
 	if err != nil {

@@ -27,6 +27,9 @@ type ScanConfig struct {
 	// RingWakeupBytes defers reader wakeups until this many bytes are
 	// waiting; 0 leaves wakeups to the kernel. See ringbuf.Options.
 	RingWakeupBytes uint32
+	// ResetOpen answers each validated SYN-ACK with a RST sent by XDP_TX
+	// (IPv4), so the target stops retransmitting; otherwise it is dropped.
+	ResetOpen bool
 	// DedupEntries bounds the in-kernel map that reports each (address, port)
 	// once. 0 means 262144.
 	DedupEntries uint32
@@ -68,6 +71,7 @@ func LoadScan(cfg ScanConfig) (*Scan, error) {
 		"cookie_k0":         cfg.CookieKey[0],
 		"cookie_k1":         cfg.CookieKey[1],
 		"ring_wakeup_bytes": cfg.RingWakeupBytes,
+		"reset_open":        boolByte(cfg.ResetOpen),
 	} {
 		if err := setVar(spec, name, value); err != nil {
 			return nil, fmt.Errorf("configure scan program: %w", err)
@@ -98,3 +102,10 @@ func (s *Scan) Counters() (Counters, error) { return ReadCounters(s.Objects.Coun
 
 // Close releases the program and its maps. Detach any Attachment first.
 func (s *Scan) Close() error { return s.Objects.Close() }
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/xdpscan/xdpscan/bpf"
@@ -431,4 +432,56 @@ func ipEnd(frame []byte) int {
 		return l3 + int(binary.BigEndian.Uint16(frame[l3+2:]))
 	}
 	return l3 + 40 + int(binary.BigEndian.Uint16(frame[l3+4:]))
+}
+
+// TestScanResetAnswersSYNACKWithRST: with ResetOpen, a valid SYN-ACK comes
+// back out as our RST (seq = its ack), still reported once; a RST reply is
+// only dropped.
+func TestScanResetAnswersSYNACKWithRST(t *testing.T) {
+	requireBPF(t)
+	s, err := loader.LoadScan(loader.ScanConfig{SourceIPv4: scanner4, SourcePortLo: 40000, SourcePortHi: 40255,
+		CookieKey: [2]uint64(testKey), RingBytes: 1 << 16, DedupEntries: 1 << 12, ResetOpen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c4 := cookie(scanner4, target4, 40001, 443)
+	// 198.18.0.7.443 > 198.19.0.1.40001: Flags [S.], seq 777, ack c4+1, options [mss 1460]
+	synack := reply("SA", c4+1)
+	synack.L4.(*layers.TCP).Options = []layers.TCPOption{{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{5, 0xb4}}}
+	in := testpkt.Build(synack)
+	opts := &ebpf.RunOptions{Data: in, DataOut: make([]byte, len(in)+64)}
+	verdict, err := s.Program().Run(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if verdict != 3 {
+		t.Fatalf("verdict %d, want XDP_TX", verdict)
+	}
+	p := gopacket.NewPacket(opts.DataOut, layers.LayerTypeEthernet, gopacket.Default)
+	ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+	tcp, _ := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
+	if ip == nil || tcp == nil || len(opts.DataOut) != 54 {
+		t.Fatalf("reply is not a 54-byte TCP frame: % x", opts.DataOut)
+	}
+	// 198.19.0.1.40001 > 198.18.0.7.443: Flags [R], seq c4+1
+	if ip.SrcIP.String() != scanner4.String() || ip.DstIP.String() != target4.String() || tcp.SrcPort != 40001 ||
+		tcp.DstPort != 443 || !tcp.RST || tcp.ACK || tcp.SYN || tcp.Seq != c4+1 {
+		t.Fatalf("reply %v / %+v is not our RST", ip, tcp)
+	}
+	tcp.SetNetworkLayerForChecksum(ip)
+	buf := gopacket.NewSerializeBuffer()
+	eth := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{ComputeChecksums: true}, eth, ip, tcp); err != nil {
+		t.Fatal(err)
+	}
+	if string(buf.Bytes()[:54]) != string(opts.DataOut) {
+		t.Fatalf("checksums wrong:\n got % x\nwant % x", opts.DataOut, buf.Bytes()[:54])
+	}
+	if n := len(drain(t, s)); n != 1 {
+		t.Fatalf("%d events, want 1", n)
+	}
+	if got := run(t, s, testpkt.Build(reply("RA", c4+1))); got != xdpDrop {
+		t.Fatalf("RST reply: verdict %d, want XDP_DROP", got)
+	}
 }

@@ -39,7 +39,7 @@ type scanFlags struct {
 	wait                                                                                    time.Duration
 	seed, shards, shard                                                                     uint64
 	resume, output, format, statsJSON, status, rx, mode                                     string
-	dryRun                                                                                  bool
+	dryRun, reset                                                                           bool
 }
 
 func runScan(args []string) error {
@@ -71,6 +71,8 @@ func runScan(args []string) error {
 	fs.StringVar(&f.rx, "rx", "xdp", "receive path: xdp (validated and consumed in the kernel) or pcap (libpcap, for comparison)")
 	fs.StringVar(&f.mode, "mode", "auto", "XDP attach mode: auto, native, generic")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the probes that would be sent, send nothing")
+	fs.BoolVar(&f.reset, "reset", true, "answer each SYN-ACK with a RST built in XDP (XDP_TX), so targets free the half-open\n"+
+		"connection and stop retransmitting; --reset=false only drops the reply (more duplicates, lower top rate)")
 	positional, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -139,6 +141,9 @@ func scan(f *scanFlags, positional []string) error {
 
 	if f.dryRun {
 		return dryRun(cfg)
+	}
+	if err := requireCaps(cfg.RxMode == "xdp"); err != nil {
+		return &exitError{code: 77, err: err} // EX_NOPERM
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -294,7 +299,7 @@ func scanConfig(f *scanFlags, positional []string) (engine.ScanConfig, error) {
 		seed = key[0] ^ key[1]
 	}
 	cfg := engine.ScanConfig{Targets: targets, Ports: ports, Rate: f.rate, Path: path, SportLo: lo, SportHi: hi,
-		Retries: f.retries, Wait: f.wait, Seed: seed, Shards: f.shards, Shard: f.shard, XDPMode: mode, RxMode: f.rx, Key: key}
+		Retries: f.retries, Wait: f.wait, Seed: seed, Shards: f.shards, Shard: f.shard, XDPMode: mode, RxMode: f.rx, Reset: f.reset, Key: key}
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageError("%v", err)
 	}

@@ -82,3 +82,28 @@ func effectiveCaps() (uint64, error) {
 	}
 	return 0, fmt.Errorf("no CapEff in /proc/self/status")
 }
+
+// requireCaps names every capability the chosen paths need and this process
+// lacks, so the user fixes them all at once.
+func requireCaps(needBPF bool) error {
+	caps, err := effectiveCaps()
+	if err != nil {
+		return nil // cannot tell: let the kernel answer
+	}
+	has := func(c uint) bool { return caps&(1<<c) != 0 }
+	var missing []string
+	if needBPF && !has(capBPF) && !has(capSysAdmin) {
+		missing = append(missing, "CAP_BPF (load the XDP program)")
+	}
+	if needBPF && !has(capNetAdmin) {
+		missing = append(missing, "CAP_NET_ADMIN (attach it)")
+	}
+	if !has(capNetRaw) {
+		missing = append(missing, "CAP_NET_RAW (send probes on a raw socket)")
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("not permitted: this scan needs CAP_BPF and CAP_NET_ADMIN (XDP) and CAP_NET_RAW; missing %s. "+
+		"Run as root, or `setcap cap_bpf,cap_net_admin,cap_net_raw+ep %s`", strings.Join(missing, ", "), os.Args[0])
+}

@@ -320,3 +320,19 @@ func TestSYNScanAgainstXDPResponder(t *testing.T) {
 		t.Errorf("%d duplicates from a responder that never retransmits", st.Duplicates)
 	}
 }
+
+// TestScanResolvesAMissingNeighbour: with the next hop's static entry
+// deleted, the scan has the kernel resolve it (ARP) and still finds all.
+func TestScanResolvesAMissingNeighbour(t *testing.T) {
+	tb := upTestbed(t, testbed.Config{})
+	if out, err := exec.Command("ip", "-n", tb.ScanNS(), "neigh", "del", testbed.TargetIP.String(), "dev", testbed.ScanIf).CombinedOutput(); err != nil {
+		t.Fatalf("delete neighbour: %v %s", err, out)
+	}
+	const prefix = "198.18.20.0/24"
+	open, closed := truth(tb.Config, prefix)
+	results, _, err := runScan(t, tb, t.TempDir(), prefix, "-p", scanPortsFlag, "--rate", "20000", "--wait", "1s")
+	if err != nil {
+		t.Fatalf("scan: %v", err)
+	}
+	checkAgainstTruth(t, results, open, closed)
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/vishvananda/netlink"
 )
@@ -62,18 +63,38 @@ func ResolvePath(dst netip.Addr, iface string, src netip.Addr, routerMAC net.Har
 		p.RouterMAC = routerMAC
 		return p, nil
 	}
-	neighs, err := netlink.NeighList(link.Attrs().Index, netlink.FAMILY_V4)
-	if err != nil {
-		return Path{}, fmt.Errorf("read neighbour table of %s: %w", p.Iface, err)
+	ifindex := link.Attrs().Index
+	if mac, err := lookupNeighbour(ifindex, p.NextHop); err != nil || mac != nil {
+		p.RouterMAC = mac
+		return p, err
 	}
-	for _, n := range neighs {
-		ip, _ := netip.AddrFromSlice(n.IP.To4())
-		if ip == p.NextHop && len(n.HardwareAddr) == 6 &&
-			n.State&(netlink.NUD_INCOMPLETE|netlink.NUD_FAILED) == 0 {
-			p.RouterMAC = n.HardwareAddr
-			return p, nil
+	// Not known yet: ask the kernel to resolve it (NTF_USE makes it send the
+	// ARP request itself, as it would for our first packet), then wait.
+	_ = netlink.NeighSet(&netlink.Neigh{LinkIndex: ifindex, Family: netlink.FAMILY_V4,
+		IP: p.NextHop.AsSlice(), Flags: netlink.NTF_USE})
+	for deadline := time.Now().Add(resolveTimeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if mac, err := lookupNeighbour(ifindex, p.NextHop); err != nil || mac != nil {
+			p.RouterMAC = mac
+			return p, err
 		}
 	}
-	return Path{}, fmt.Errorf("cannot resolve the MAC address of next hop %s on %s: no neighbour entry "+
-		"(reach it once, e.g. `ping -c1 %s`, or pass --router-mac MAC)", p.NextHop, p.Iface, p.NextHop)
+	return Path{}, fmt.Errorf("cannot resolve the MAC address of next hop %s on %s: no answer to ARP within %s; "+
+		"check the link, or pass --router-mac MAC", p.NextHop, p.Iface, resolveTimeout)
+}
+
+const resolveTimeout = 2 * time.Second
+
+// lookupNeighbour returns the usable MAC of ip on ifindex, or nil.
+func lookupNeighbour(ifindex int, ip netip.Addr) (net.HardwareAddr, error) {
+	neighs, err := netlink.NeighList(ifindex, netlink.FAMILY_V4)
+	if err != nil {
+		return nil, fmt.Errorf("read neighbour table: %w", err)
+	}
+	for _, n := range neighs {
+		a, _ := netip.AddrFromSlice(n.IP.To4())
+		if a == ip && len(n.HardwareAddr) == 6 && n.State&(netlink.NUD_INCOMPLETE|netlink.NUD_FAILED) == 0 {
+			return n.HardwareAddr, nil
+		}
+	}
+	return nil, nil
 }

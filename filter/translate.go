@@ -1,0 +1,323 @@
+// Package filter turns tcpdump filter expressions into code an XDP program
+// can run: libpcap compiles the expression to classic BPF, and Translate
+// turns classic BPF into eBPF (cilium/ebpf's asm) with the same result for
+// every packet.
+//
+// Classic BPF semantics kept exactly (golang.org/x/net/bpf's VM is the
+// reference the tests compare against): a load past the end of the packet,
+// or a division or modulo by zero in X, ends the program with 0 ("no
+// match"); shifts by 32 or more give 0; scratch memory starts zeroed.
+package filter
+
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf/asm"
+	"golang.org/x/net/bpf"
+)
+
+// Register use in the generated code. R1-R5 are free for the caller's
+// epilogue (helper calls clobber them); R6-R9 survive calls.
+const (
+	RegCtx     = asm.R6 // the xdp_md context, set by the caller's prologue
+	regData    = asm.R7 // packet start
+	regDataEnd = asm.R8 // packet end
+	regA       = asm.R2
+	regX       = asm.R3
+	regTmp     = asm.R4
+	regTmp2    = asm.R5
+	// RegResult holds the filter's return value (0: no match, else the
+	// number of bytes to keep) when the epilogue runs.
+	RegResult = asm.R0
+)
+
+// maxPacketOffset bounds every computed load offset so the verifier can
+// prove the pointer arithmetic safe. XDP's linear data is never this long,
+// so an offset past it is out of bounds anyway and gives "no match".
+const maxPacketOffset = 0x3fff
+
+const scratchBase = -64 // M[0..15] at R10-64 .. R10-4
+
+// Translate returns eBPF instructions that evaluate the classic program on
+// the packet of the XDP context in R1. The code ends by falling into
+// epilogue with the result in RegResult and the context in RegCtx; the
+// epilogue must end the program (or tail-call).
+func Translate(prog []bpf.RawInstruction, epilogue asm.Instructions) (asm.Instructions, error) {
+	insns, ok := bpf.Disassemble(prog)
+	if !ok {
+		return nil, fmt.Errorf("classic BPF program has instructions that cannot be decoded")
+	}
+	if len(insns) == 0 {
+		return nil, fmt.Errorf("empty classic BPF program")
+	}
+	if len(epilogue) == 0 {
+		return nil, fmt.Errorf("no epilogue")
+	}
+	reach, err := reachable(insns)
+	if err != nil {
+		return nil, err
+	}
+	t := &translator{}
+	t.emit(
+		asm.Mov.Reg(RegCtx, asm.R1),
+		asm.LoadMem(regData, RegCtx, 0, asm.Word),    // xdp_md.data
+		asm.LoadMem(regDataEnd, RegCtx, 4, asm.Word), // xdp_md.data_end
+		asm.Mov.Imm32(regA, 0),
+		asm.Mov.Imm32(regX, 0),
+	)
+	// Zero scratch memory: classic BPF reads it as zero, the verifier
+	// refuses reads of uninitialized stack.
+	for i := 0; i < 16; i++ {
+		t.emit(asm.StoreImm(asm.R10, int16(scratchBase+4*i), 0, asm.Word))
+	}
+	for i, ins := range insns {
+		if !reach[i] {
+			continue
+		}
+		t.label = label(i)
+		if err := t.translate(i, ins); err != nil {
+			return nil, fmt.Errorf("classic BPF instruction %d (%v): %w", i, ins, err)
+		}
+	}
+	if t.failUsed {
+		t.label = "fail"
+		t.emit(asm.Mov.Imm32(RegResult, 0), asm.Ja.Label("result"))
+	}
+	epi := append(asm.Instructions(nil), epilogue...)
+	epi[0] = epi[0].WithSymbol("result")
+	return append(t.out, epi...), nil
+}
+
+type translator struct {
+	out      asm.Instructions
+	label    string // symbol for the next emitted instruction
+	failUsed bool
+}
+
+func (t *translator) emit(ins ...asm.Instruction) {
+	for _, in := range ins {
+		if t.label != "" {
+			in = in.WithSymbol(t.label)
+			t.label = ""
+		}
+		t.out = append(t.out, in)
+	}
+}
+
+func label(i int) string { return fmt.Sprintf("c%d", i) }
+
+func (t *translator) fail() string {
+	t.failUsed = true
+	return "fail"
+}
+
+// loadPacket loads size bytes at offset (regTmp holds the offset as a
+// bounded scalar when indirect; else off is constant) into dst, in host
+// order, or jumps to fail when out of bounds.
+func (t *translator) loadPacket(dst asm.Register, indirect bool, off uint32, size int) {
+	var sz asm.Size
+	switch size {
+	case 1:
+		sz = asm.Byte
+	case 2:
+		sz = asm.Half
+	default:
+		sz = asm.Word
+	}
+	if indirect {
+		// regTmp = X + off, bounded.
+		t.emit(asm.Mov.Reg32(regTmp, regX))
+		if off > maxPacketOffset {
+			t.emit(asm.Ja.Label(t.fail()))
+			return
+		}
+		t.emit(
+			asm.Add.Imm(regTmp, int32(off)),
+			asm.JGT.Imm(regTmp, maxPacketOffset, t.fail()),
+		)
+	} else {
+		if off > maxPacketOffset {
+			t.emit(asm.Ja.Label(t.fail()))
+			return
+		}
+		t.emit(asm.Mov.Imm(regTmp, int32(off)))
+	}
+	t.emit(
+		asm.Add.Reg(regTmp, regData), // packet pointer + bounded offset
+		asm.Mov.Reg(regTmp2, regTmp),
+		asm.Add.Imm(regTmp2, int32(size)),
+		asm.JGT.Reg(regTmp2, regDataEnd, t.fail()),
+		asm.LoadMem(dst, regTmp, 0, sz),
+	)
+	if size > 1 {
+		t.emit(asm.HostTo(asm.BE, dst, sz))
+	}
+}
+
+func (t *translator) translate(i int, ins bpf.Instruction) error {
+	switch in := ins.(type) {
+	case bpf.LoadAbsolute:
+		t.loadPacket(regA, false, in.Off, in.Size)
+	case bpf.LoadIndirect:
+		t.loadPacket(regA, true, in.Off, in.Size)
+	case bpf.LoadMemShift:
+		t.loadPacket(regX, false, in.Off, 1)
+		t.emit(asm.And.Imm32(regX, 0xf), asm.LSh.Imm32(regX, 2))
+	case bpf.LoadConstant:
+		t.emit(asm.Mov.Imm32(reg(in.Dst), int32(in.Val)))
+	case bpf.LoadScratch:
+		if in.N < 0 || in.N > 15 {
+			return fmt.Errorf("scratch slot %d out of range", in.N)
+		}
+		t.emit(asm.LoadMem(reg(in.Dst), asm.R10, int16(scratchBase+4*in.N), asm.Word))
+	case bpf.StoreScratch:
+		if in.N < 0 || in.N > 15 {
+			return fmt.Errorf("scratch slot %d out of range", in.N)
+		}
+		t.emit(asm.StoreMem(asm.R10, int16(scratchBase+4*in.N), reg(in.Src), asm.Word))
+	case bpf.LoadExtension:
+		if in.Num != bpf.ExtLen {
+			return fmt.Errorf("Linux BPF extension %d has no meaning in XDP", in.Num)
+		}
+		t.emit(asm.Mov.Reg(regA, regDataEnd), asm.Sub.Reg(regA, regData), asm.Mov.Reg32(regA, regA))
+	case bpf.ALUOpConstant:
+		return t.aluConst(in.Op, in.Val)
+	case bpf.ALUOpX:
+		return t.aluX(in.Op)
+	case bpf.NegateA:
+		t.emit(asm.Neg.Imm32(regA, 0))
+	case bpf.Jump:
+		t.emit(asm.Ja.Label(label(i + 1 + int(in.Skip))))
+	case bpf.JumpIf:
+		return t.jump(i, in.Cond, false, in.Val, in.SkipTrue, in.SkipFalse)
+	case bpf.JumpIfX:
+		return t.jump(i, in.Cond, true, 0, in.SkipTrue, in.SkipFalse)
+	case bpf.RetA:
+		t.emit(asm.Mov.Reg32(RegResult, regA), asm.Ja.Label("result"))
+	case bpf.RetConstant:
+		t.emit(asm.Mov.Imm32(RegResult, int32(in.Val)), asm.Ja.Label("result"))
+	case bpf.TAX:
+		t.emit(asm.Mov.Reg32(regX, regA))
+	case bpf.TXA:
+		t.emit(asm.Mov.Reg32(regA, regX))
+	default:
+		return fmt.Errorf("unsupported instruction %T", ins)
+	}
+	return nil
+}
+
+func reg(r bpf.Register) asm.Register {
+	if r == bpf.RegX {
+		return regX
+	}
+	return regA
+}
+
+var aluOps = map[bpf.ALUOp]asm.ALUOp{
+	bpf.ALUOpAdd: asm.Add, bpf.ALUOpSub: asm.Sub, bpf.ALUOpMul: asm.Mul, bpf.ALUOpDiv: asm.Div,
+	bpf.ALUOpOr: asm.Or, bpf.ALUOpAnd: asm.And, bpf.ALUOpShiftLeft: asm.LSh, bpf.ALUOpShiftRight: asm.RSh,
+	bpf.ALUOpMod: asm.Mod, bpf.ALUOpXor: asm.Xor,
+}
+
+func (t *translator) aluConst(op bpf.ALUOp, val uint32) error {
+	eop, ok := aluOps[op]
+	if !ok {
+		return fmt.Errorf("unknown ALU op %v", op)
+	}
+	switch {
+	case (op == bpf.ALUOpDiv || op == bpf.ALUOpMod) && val == 0:
+		t.emit(asm.Ja.Label(t.fail())) // classic BPF: the program returns 0
+	case (op == bpf.ALUOpShiftLeft || op == bpf.ALUOpShiftRight) && val >= 32:
+		t.emit(asm.Mov.Imm32(regA, 0))
+	default:
+		t.emit(eop.Imm32(regA, int32(val)))
+	}
+	return nil
+}
+
+func (t *translator) aluX(op bpf.ALUOp) error {
+	eop, ok := aluOps[op]
+	if !ok {
+		return fmt.Errorf("unknown ALU op %v", op)
+	}
+	switch op {
+	case bpf.ALUOpDiv, bpf.ALUOpMod:
+		t.emit(asm.JEq.Imm32(regX, 0, t.fail()), eop.Reg32(regA, regX))
+	case bpf.ALUOpShiftLeft, bpf.ALUOpShiftRight:
+		// eBPF masks the shift count; classic semantics give 0 past 31.
+		skip := fmt.Sprintf("shift%d", len(t.out))
+		done := skip + "done"
+		t.emit(
+			asm.JGT.Imm32(regX, 31, skip),
+			eop.Reg32(regA, regX),
+			asm.Ja.Label(done),
+			asm.Mov.Imm32(regA, 0).WithSymbol(skip),
+			asm.Mov.Reg32(regA, regA).WithSymbol(done),
+		)
+	default:
+		t.emit(eop.Reg32(regA, regX))
+	}
+	return nil
+}
+
+func (t *translator) jump(i int, cond bpf.JumpTest, x bool, val uint32, skipTrue, skipFalse uint8) error {
+	ops := map[bpf.JumpTest]asm.JumpOp{
+		bpf.JumpEqual: asm.JEq, bpf.JumpNotEqual: asm.JNE, bpf.JumpGreaterThan: asm.JGT,
+		bpf.JumpLessThan: asm.JLT, bpf.JumpGreaterOrEqual: asm.JGE, bpf.JumpLessOrEqual: asm.JLE,
+		bpf.JumpBitsSet: asm.JSet, bpf.JumpBitsNotSet: asm.JSet,
+	}
+	op, ok := ops[cond]
+	if !ok {
+		return fmt.Errorf("unknown jump condition %v", cond)
+	}
+	onTrue, onFalse := label(i+1+int(skipTrue)), label(i+1+int(skipFalse))
+	if cond == bpf.JumpBitsNotSet {
+		onTrue, onFalse = onFalse, onTrue
+	}
+	if x {
+		t.emit(op.Reg32(regA, regX, onTrue))
+	} else {
+		t.emit(op.Imm32(regA, int32(val), onTrue))
+	}
+	t.emit(asm.Ja.Label(onFalse))
+	return nil
+}
+
+// reachable marks the instructions some path reaches (the verifier refuses
+// unreachable code) and checks every jump lands inside the program.
+func reachable(insns []bpf.Instruction) ([]bool, error) {
+	reach := make([]bool, len(insns))
+	var visit func(i int) error
+	visit = func(i int) error {
+		for ; i < len(insns); i++ {
+			if reach[i] {
+				return nil
+			}
+			reach[i] = true
+			next := []int{}
+			switch in := insns[i].(type) {
+			case bpf.RetA, bpf.RetConstant:
+				return nil
+			case bpf.Jump:
+				next = append(next, i+1+int(in.Skip))
+			case bpf.JumpIf:
+				next = append(next, i+1+int(in.SkipTrue), i+1+int(in.SkipFalse))
+			case bpf.JumpIfX:
+				next = append(next, i+1+int(in.SkipTrue), i+1+int(in.SkipFalse))
+			default:
+				continue
+			}
+			for _, n := range next {
+				if n >= len(insns) {
+					return fmt.Errorf("instruction %d jumps past the end of the program", i)
+				}
+				if err := visit(n); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		return fmt.Errorf("the program can run past its last instruction without returning")
+	}
+	return reach, visit(0)
+}

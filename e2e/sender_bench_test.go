@@ -15,24 +15,26 @@ import (
 // to the testbed's filtered slice (last octet >= 240), which the target
 // drops at prerouting, so only the sending path is measured.
 
-func benchTestbed(b *testing.B) *testbed.Testbed {
+// benchTransmitter brings a testbed up and opens a transmitter on the
+// scanner's interface, both released when the benchmark ends.
+func benchTransmitter(b *testing.B) *engine.Transmitter {
 	tb, err := testbed.Up(testbed.Config{Name: fmt.Sprintf("bsend%d", os.Getpid()%100000)})
 	if err != nil {
 		b.Skipf("testbed: %v (run as root)", err)
 	}
 	b.Cleanup(func() { tb.Down() })
-	return tb
+	var tx *engine.Transmitter
+	if err := testbed.Do(tb.ScanNS(), func() (err error) { tx, err = engine.NewTransmitter(testbed.ScanIf); return err }); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { tx.Close() })
+	return tx
 }
 
 // BenchmarkSendBareSendmmsg sends one prebuilt frame in batches of 64 with
 // raw sendmmsg calls: the most a sender can do on this link.
 func BenchmarkSendBareSendmmsg(b *testing.B) {
-	tb := benchTestbed(b)
-	var tx *engine.Transmitter
-	if err := testbed.Do(tb.ScanNS(), func() (err error) { tx, err = engine.NewTransmitter(testbed.ScanIf); return err }); err != nil {
-		b.Fatal(err)
-	}
-	defer tx.Close()
+	tx := benchTransmitter(b)
 	tmpl := engine.NewSYNTemplate(testbed.ScanMAC, testbed.TargetMAC, testbed.ScanIP, 40000, engine.CookieKey{1, 2})
 	var lens [engine.BatchSize]int
 	for i := range lens {
@@ -51,12 +53,7 @@ func BenchmarkSendBareSendmmsg(b *testing.B) {
 // fill with a fresh cookie per probe, batches, and the rate limiter at an
 // unreachable rate.
 func BenchmarkSendScanPath(b *testing.B) {
-	tb := benchTestbed(b)
-	var tx *engine.Transmitter
-	if err := testbed.Do(tb.ScanNS(), func() (err error) { tx, err = engine.NewTransmitter(testbed.ScanIf); return err }); err != nil {
-		b.Fatal(err)
-	}
-	defer tx.Close()
+	tx := benchTransmitter(b)
 	// Only filtered addresses (last octet 240-255): the target drops them all.
 	var ranges []engine.Range
 	for i := 0; i < 256; i++ {

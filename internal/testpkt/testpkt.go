@@ -190,3 +190,26 @@ func Build(f Frame) []byte {
 	}
 	return append([]byte(nil), buf.Bytes()...)
 }
+
+// ChecksumsMatch decodes an Ethernet/IPv4/TCP frame with gopacket,
+// serializes it again with freshly computed checksums and says whether the
+// bytes are the same (gopacket's Ethernet padding aside): an independent
+// check of checksums computed incrementally or in BPF.
+func ChecksumsMatch(frame []byte) (bool, error) {
+	p := gopacket.NewPacket(frame, layers.LayerTypeEthernet, gopacket.Default)
+	eth, _ := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
+	ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+	tcp, _ := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
+	if eth == nil || ip == nil || tcp == nil {
+		return false, fmt.Errorf("not an Ethernet/IPv4/TCP frame: % x", frame)
+	}
+	if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
+		return false, err
+	}
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{ComputeChecksums: true}, eth, ip, tcp); err != nil {
+		return false, err
+	}
+	out := buf.Bytes()
+	return len(out) >= len(frame) && string(out[:len(frame)]) == string(frame), nil
+}

@@ -62,7 +62,7 @@ type Result struct {
 // Progress is read by the status line while the scan runs.
 type Progress struct {
 	Sent, Total, Replies, Open, Closed atomic.Uint64
-	TxErrors                           atomic.Uint64
+	TxErrors                           atomic.Uint64 // mirrors Transmitter.Errs for the status line
 	counters                           func() (loader.Counters, error)
 }
 
@@ -284,7 +284,9 @@ func sendProbes(ctx context.Context, cfg ScanConfig, tx *Transmitter, progress *
 				lens[filled] = templates[sport-cfg.SportLo].Fill(tx.Buffer(filled), addr, port)
 				filled++
 			}
-			if err := tx.Send(ctx, lens[:filled]); err != nil {
+			err := tx.Send(ctx, lens[:filled])
+			progress.TxErrors.Store(tx.Errs.Load())
+			if err != nil {
 				return pos, err
 			}
 			progress.Sent.Add(uint64(filled))

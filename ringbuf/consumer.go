@@ -92,17 +92,36 @@ func (c *Consumer[T]) Pending() int { return c.reader.AvailableBytes() }
 // handle returns, so copy what must outlive the call. Run must not be called
 // concurrently with itself.
 func (c *Consumer[T]) Run(ctx context.Context, handle func(batch []T)) error {
-	size := int(unsafe.Sizeof(*new(T)))
 	n := 0
-	deliver := func() {
-		if n == 0 {
-			return
+	return c.loop(ctx, func(rec *T, _ []byte) {
+		c.batch[n] = *rec
+		n++
+		if n == len(c.batch) {
+			handle(c.batch)
+			c.batches.Add(1)
+			n = 0
 		}
-		handle(c.batch[:n])
-		c.batches.Add(1)
-		c.records.Add(uint64(n))
-		n = 0
-	}
+	}, func() {
+		if n > 0 {
+			handle(c.batch[:n])
+			c.batches.Add(1)
+			n = 0
+		}
+	})
+}
+
+// RunRecords is Run for records with a variable-length tail: T is the fixed
+// header and payload the bytes after it. Both are valid only during the
+// call. Nothing is batched: the caller's writer buffers.
+func (c *Consumer[T]) RunRecords(ctx context.Context, handle func(hdr *T, payload []byte)) error {
+	return c.loop(ctx, handle, func() {})
+}
+
+// loop reads records, hands each decoded one to onRecord, and calls idle
+// whenever the ring is momentarily empty (the time to deliver a partial
+// batch). It returns after draining once ctx is done.
+func (c *Consumer[T]) loop(ctx context.Context, onRecord func(*T, []byte), idle func()) error {
+	size := int(unsafe.Sizeof(*new(T)))
 	draining := false
 	// One deadline per wait: while records flow ReadInto does not wait, and
 	// once the ring is empty a stale deadline returns at once, which is when
@@ -118,13 +137,10 @@ func (c *Consumer[T]) Run(ctx context.Context, handle func(batch []T)) error {
 				c.short.Add(1)
 				continue
 			}
-			c.batch[n] = *(*T)(unsafe.Pointer(unsafe.SliceData(raw)))
-			n++
-			if n == len(c.batch) {
-				deliver()
-			}
+			c.records.Add(1)
+			onRecord((*T)(unsafe.Pointer(unsafe.SliceData(raw))), raw[size:])
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			deliver()
+			idle()
 			if draining {
 				return nil
 			}
@@ -137,10 +153,10 @@ func (c *Consumer[T]) Run(ctx context.Context, handle func(batch []T)) error {
 			}
 			c.reader.SetDeadline(time.Now().Add(c.opts.PollInterval))
 		case errors.Is(err, cring.ErrClosed), errors.Is(err, os.ErrClosed):
-			deliver()
+			idle()
 			return nil
 		default:
-			deliver()
+			idle()
 			return fmt.Errorf("read ring buffer: %w", err)
 		}
 	}

@@ -77,3 +77,5 @@ func upTestbed(t *testing.T, cfg testbed.Config) *testbed.Testbed {
 	}
 	return tb
 }
+
+func readFile(path string) ([]byte, error) { return os.ReadFile(path) }

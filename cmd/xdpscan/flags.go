@@ -4,7 +4,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"golang.org/x/term"
 	"io"
+	"net"
 	"os"
 	"strings"
 )
@@ -43,3 +45,7 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		args = args[1:]
 	}
 }
+
+func netInterface(name string) (*net.Interface, error) { return net.InterfaceByName(name) }
+
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }

@@ -46,6 +46,7 @@ Usage:
 Commands:
   scan TARGET... -p PORTS  TCP SYN scan; replies validated and consumed in XDP
   testbed up|down|status   a private two-namespace test network (198.18.0.0/15)
+  capture -i IFACE [EXPR]  capture at XDP with a tcpdump filter run in the kernel; pcapng out
   monitor -i IFACE         attach the XDP parser and show live per-protocol counters
   version                  version, kernel and what this host lacks for XDP
 
@@ -73,6 +74,8 @@ func run(args []string) error {
 		return runTestbed(args[1:])
 	case "scan":
 		return runScan(args[1:])
+	case "capture":
+		return runCapture(args[1:])
 	case "monitor":
 		return runMonitor(args[1:])
 	}

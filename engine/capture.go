@@ -1,0 +1,216 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/pcap"
+	cbpf "golang.org/x/net/bpf"
+
+	"github.com/xdpscan/xdpscan/bpf"
+	"github.com/xdpscan/xdpscan/filter"
+	"github.com/xdpscan/xdpscan/loader"
+	"github.com/xdpscan/xdpscan/ringbuf"
+)
+
+// CaptureConfig is one capture.
+type CaptureConfig struct {
+	Iface     string
+	Filter    string // tcpdump expression; "" matches everything
+	Snaplen   uint32
+	Count     uint64 // stop after this many matched packets (0: no limit)
+	CountOnly bool
+	RxMode    string // "xdp" or "pcap"
+	XDPMode   loader.Mode
+}
+
+// CaptureStats are a capture's final figures (--stats-json).
+type CaptureStats struct {
+	Seen        uint64          `json:"seen"`        // packets the receive path saw
+	Matched     uint64          `json:"matched"`     // packets the filter accepted
+	Written     uint64          `json:"written"`     // packets written to the file
+	RingLost    uint64          `json:"ring_lost"`   // XDP: ring reserve failures; pcap: kernel drops
+	WriterLost  uint64          `json:"writer_lost"` // matched packets read but not written (write errors, -c)
+	Bytes       uint64          `json:"bytes"`
+	ElapsedS    float64         `json:"elapsed_s"`
+	RxMode      string          `json:"rx_mode"`
+	XDPMode     string          `json:"xdp_mode"`
+	Interface   string          `json:"interface"`
+	Counters    loader.Counters `json:"xdp_counters"`
+	Interrupted bool            `json:"interrupted"`
+}
+
+// CaptureProgress is read by the live line.
+type CaptureProgress struct {
+	Written  atomic.Uint64
+	counters func() (loader.Counters, error)
+}
+
+// Counters reads the XDP counters now (zero for libpcap).
+func (p *CaptureProgress) Counters() loader.Counters {
+	if p.counters == nil {
+		return loader.Counters{}
+	}
+	c, _ := p.counters()
+	return c
+}
+
+// RunCapture captures until ctx is done or cfg.Count packets were written.
+// write receives each packet (nil in count-only mode). The XDP program is
+// detached and the ring drained before it returns.
+func RunCapture(ctx context.Context, cfg CaptureConfig, progress *CaptureProgress, write func(gopacket.CaptureInfo, []byte) error) (CaptureStats, error) {
+	st := CaptureStats{RxMode: cfg.RxMode, Interface: cfg.Iface}
+	raw, err := filter.Compile(cfg.Filter, int(cfg.Snaplen))
+	if err != nil {
+		return st, err
+	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	start := time.Now()
+	var writeErr error
+	emit := func(ci gopacket.CaptureInfo, data []byte) {
+		if cfg.Count > 0 && st.Written >= cfg.Count {
+			st.WriterLost++
+			return
+		}
+		if write != nil {
+			if err := write(ci, data); err != nil {
+				st.WriterLost++
+				if writeErr == nil {
+					writeErr = err
+					stop()
+				}
+				return
+			}
+		}
+		st.Written++
+		st.Bytes += uint64(ci.CaptureLength)
+		progress.Written.Store(st.Written)
+		if cfg.Count > 0 && st.Written == cfg.Count {
+			stop()
+		}
+	}
+	if cfg.RxMode == "pcap" {
+		err = capturePcap(ctx, cfg, &st, emit)
+	} else {
+		err = captureXDP(ctx, cfg, raw, progress, &st, emit)
+	}
+	st.ElapsedS = time.Since(start).Seconds()
+	if err != nil {
+		return st, err
+	}
+	if writeErr != nil {
+		return st, fmt.Errorf("write capture: %w", writeErr)
+	}
+	return st, nil
+}
+
+func captureXDP(ctx context.Context, cfg CaptureConfig, raw []cbpf.RawInstruction, progress *CaptureProgress, st *CaptureStats, emit func(gopacket.CaptureInfo, []byte)) error {
+	snap := min(cfg.Snaplen, loader.MaxSnaplen)
+	c, err := loader.LoadCapture(loader.CaptureConfig{Filter: raw, Snaplen: snap, CountOnly: cfg.CountOnly,
+		RingBytes: 1 << 24, RingWakeupBytes: 1 << 18})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	att, err := loader.Attach(c.Program(), cfg.Iface, cfg.XDPMode)
+	if err != nil {
+		return err
+	}
+	defer att.Close()
+	st.XDPMode = string(att.Mode)
+	progress.counters = c.Counters
+	before, err := c.Counters()
+	if err != nil {
+		return err
+	}
+
+	if cfg.CountOnly {
+		<-ctx.Done()
+	} else {
+		cons, err := ringbuf.New[bpf.CaptureCaptureHdr](c.Events(), ringbuf.Options{})
+		if err != nil {
+			return err
+		}
+		defer cons.Close()
+		clock := newMonoClock()
+		err = cons.RunRecords(ctx, func(h *bpf.CaptureCaptureHdr, payload []byte) {
+			n := int(h.CapLen)
+			if n > len(payload) {
+				n = len(payload)
+			}
+			emit(gopacket.CaptureInfo{Timestamp: clock.wall(h.TsNs), CaptureLength: n, Length: int(h.OrigLen)}, payload[:n])
+		})
+		if err != nil {
+			return err
+		}
+	}
+	// Detach before the last reading, so the figures are final.
+	att.Close()
+	after, err := c.Counters()
+	if err != nil {
+		return err
+	}
+	d := after.Sub(before)
+	st.Counters = d
+	st.Seen, st.Matched, st.RingLost = d.Packets, d.Matched, d.RingLost
+	if cfg.CountOnly {
+		st.Bytes = d.Bytes
+	}
+	return nil
+}
+
+func capturePcap(ctx context.Context, cfg CaptureConfig, st *CaptureStats, emit func(gopacket.CaptureInfo, []byte)) error {
+	in, err := pcap.NewInactiveHandle(cfg.Iface)
+	if err != nil {
+		return fmt.Errorf("libpcap on %s: %w", cfg.Iface, err)
+	}
+	defer in.CleanUp()
+	for _, e := range []error{in.SetSnapLen(int(cfg.Snaplen)), in.SetTimeout(10 * time.Millisecond), in.SetBufferSize(16 << 20)} {
+		if e != nil {
+			return fmt.Errorf("libpcap on %s: %w", cfg.Iface, e)
+		}
+	}
+	h, err := in.Activate()
+	if err != nil {
+		return fmt.Errorf("libpcap on %s: %w", cfg.Iface, err)
+	}
+	defer h.Close()
+	// XDP sees received packets only: compare like with like.
+	if err := h.SetDirection(pcap.DirectionIn); err != nil {
+		return fmt.Errorf("libpcap direction: %w", err)
+	}
+	if err := h.SetBPFFilter(cfg.Filter); err != nil {
+		return fmt.Errorf("filter %q: %w", cfg.Filter, err)
+	}
+	st.XDPMode = ""
+	for {
+		data, ci, err := h.ZeroCopyReadPacketData()
+		if errors.Is(err, pcap.NextErrorTimeoutExpired) {
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("libpcap read: %w", err)
+		}
+		st.Matched++
+		if !cfg.CountOnly {
+			ci.InterfaceIndex = 0 // the file's one interface, not the kernel's ifindex
+			emit(ci, data)
+		}
+		if ctx.Err() != nil && cfg.Count > 0 && st.Written >= cfg.Count {
+			break
+		}
+	}
+	if s, err := h.Stats(); err == nil {
+		st.Seen = uint64(s.PacketsReceived)
+		st.RingLost = uint64(s.PacketsDropped + s.PacketsIfDropped)
+	}
+	return nil
+}

@@ -2,15 +2,12 @@ package e2e
 
 import (
 	"context"
-	"net"
 	"net/netip"
 	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/xdpscan/xdpscan/bpf"
 	"github.com/xdpscan/xdpscan/engine"
@@ -20,35 +17,17 @@ import (
 	"github.com/xdpscan/xdpscan/testbed"
 )
 
-// sendSYNs sends one SYN per target from the scanner namespace on a raw
-// AF_PACKET socket, each with the probe cookie as its sequence number.
+// sendSYNs sends one SYN per target from the scanner namespace, each with
+// the probe cookie as its sequence number.
 func sendSYNs(t *testing.T, tb *testbed.Testbed, key engine.CookieKey, targets []netip.AddrPort, sport uint16) {
 	t.Helper()
-	err := testbed.Do(tb.ScanNS(), func() error {
-		ifc, err := net.InterfaceByName(testbed.ScanIf)
-		if err != nil {
-			return err
-		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		sa := &unix.SockaddrLinklayer{Ifindex: ifc.Index, Halen: 6}
-		copy(sa.Addr[:], testbed.TargetMAC)
-		for _, tgt := range targets {
-			c := key.Cookie4(testbed.ScanIP.As4(), tgt.Addr().As4(), 6, sport, tgt.Port())
-			frame := testpkt.Build(testpkt.Frame{SrcMAC: testbed.ScanMAC, DstMAC: testbed.TargetMAC,
-				Src: testbed.ScanIP, Dst: tgt.Addr(), L4: testpkt.TCP(sport, tgt.Port(), c, 0, "S")})
-			if err := unix.Sendto(fd, frame, 0, sa); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("send SYNs from %s: %v", tb.ScanNS(), err)
+	var frames [][]byte
+	for _, tgt := range targets {
+		c := key.Cookie4(testbed.ScanIP.As4(), tgt.Addr().As4(), 6, sport, tgt.Port())
+		frames = append(frames, testpkt.Build(testpkt.Frame{SrcMAC: testbed.ScanMAC, DstMAC: testbed.TargetMAC,
+			Src: testbed.ScanIP, Dst: tgt.Addr(), L4: testpkt.TCP(sport, tgt.Port(), c, 0, "S")}))
 	}
+	sendFrames(t, tb, frames)
 }
 
 func TestPipelineOnVeth(t *testing.T) {

@@ -165,28 +165,11 @@ func captureXDP(ctx context.Context, cfg CaptureConfig, raw []cbpf.RawInstructio
 }
 
 func capturePcap(ctx context.Context, cfg CaptureConfig, st *CaptureStats, emit func(gopacket.CaptureInfo, []byte)) error {
-	in, err := pcap.NewInactiveHandle(cfg.Iface)
+	h, err := openPcap(cfg.Iface, int(cfg.Snaplen), cfg.Filter)
 	if err != nil {
-		return fmt.Errorf("libpcap on %s: %w", cfg.Iface, err)
-	}
-	defer in.CleanUp()
-	for _, e := range []error{in.SetSnapLen(int(cfg.Snaplen)), in.SetTimeout(10 * time.Millisecond), in.SetBufferSize(16 << 20)} {
-		if e != nil {
-			return fmt.Errorf("libpcap on %s: %w", cfg.Iface, e)
-		}
-	}
-	h, err := in.Activate()
-	if err != nil {
-		return fmt.Errorf("libpcap on %s: %w", cfg.Iface, err)
+		return err
 	}
 	defer h.Close()
-	// XDP sees received packets only: compare like with like.
-	if err := h.SetDirection(pcap.DirectionIn); err != nil {
-		return fmt.Errorf("libpcap direction: %w", err)
-	}
-	if err := h.SetBPFFilter(cfg.Filter); err != nil {
-		return fmt.Errorf("filter %q: %w", cfg.Filter, err)
-	}
 	st.XDPMode = ""
 	for {
 		data, ci, err := h.ZeroCopyReadPacketData()

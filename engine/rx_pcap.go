@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -28,26 +27,11 @@ type pcapRx struct {
 }
 
 func openPcapRx(cfg ScanConfig) (*pcapRx, error) {
-	in, err := pcap.NewInactiveHandle(cfg.Path.Iface)
-	if err != nil {
-		return nil, fmt.Errorf("libpcap on %s: %w", cfg.Path.Iface, err)
-	}
-	defer in.CleanUp()
-	for _, step := range []error{in.SetSnapLen(128), in.SetPromisc(false), in.SetTimeout(10 * time.Millisecond),
-		in.SetBufferSize(16 << 20)} {
-		if step != nil {
-			return nil, fmt.Errorf("libpcap on %s: %w", cfg.Path.Iface, step)
-		}
-	}
-	h, err := in.Activate()
-	if err != nil {
-		return nil, fmt.Errorf("libpcap on %s: %w (needs CAP_NET_RAW)", cfg.Path.Iface, err)
-	}
 	filter := fmt.Sprintf("tcp and dst host %s and dst portrange %d-%d and (tcp[tcpflags] & (tcp-syn|tcp-rst) != 0)",
 		cfg.Path.Src, cfg.SportLo, cfg.SportHi)
-	if err := h.SetBPFFilter(filter); err != nil {
-		h.Close()
-		return nil, fmt.Errorf("libpcap filter %q: %w", filter, err)
+	h, err := openPcap(cfg.Path.Iface, 128, filter)
+	if err != nil {
+		return nil, err
 	}
 	return &pcapRx{handle: h, cfg: cfg, seen: map[uint64]struct{}{}}, nil
 }

@@ -26,7 +26,15 @@ type CaptureConfig struct {
 	CountOnly bool
 	RxMode    string // "xdp" or "pcap"
 	XDPMode   loader.Mode
+	// Ready, if set, is called once packets are being captured (XDP
+	// attached, or the libpcap handle active with its filter).
+	Ready func()
 }
+
+// drainTimeout bounds how long a stopped libpcap capture keeps reading what
+// the kernel already queued: under a flood that never pauses, a read timeout
+// would never come.
+const drainTimeout = 200 * time.Millisecond
 
 // CaptureStats are a capture's final figures (--stats-json).
 type CaptureStats struct {
@@ -128,6 +136,9 @@ func captureXDP(ctx context.Context, cfg CaptureConfig, raw []cbpf.RawInstructio
 	if err != nil {
 		return err
 	}
+	if cfg.Ready != nil {
+		cfg.Ready()
+	}
 
 	if cfg.CountOnly {
 		<-ctx.Done()
@@ -171,7 +182,18 @@ func capturePcap(ctx context.Context, cfg CaptureConfig, st *CaptureStats, emit 
 	}
 	defer h.Close()
 	st.XDPMode = ""
+	if cfg.Ready != nil {
+		cfg.Ready()
+	}
+	var drainUntil time.Time
 	for {
+		if ctx.Err() != nil {
+			if drainUntil.IsZero() {
+				drainUntil = time.Now().Add(drainTimeout)
+			} else if time.Now().After(drainUntil) {
+				break
+			}
+		}
 		data, ci, err := h.ZeroCopyReadPacketData()
 		if errors.Is(err, pcap.NextErrorTimeoutExpired) {
 			if ctx.Err() != nil {
@@ -187,7 +209,7 @@ func capturePcap(ctx context.Context, cfg CaptureConfig, st *CaptureStats, emit 
 			ci.InterfaceIndex = 0 // the file's one interface, not the kernel's ifindex
 			emit(ci, data)
 		}
-		if ctx.Err() != nil && cfg.Count > 0 && st.Written >= cfg.Count {
+		if cfg.Count > 0 && st.Written >= cfg.Count {
 			break
 		}
 	}

@@ -125,7 +125,10 @@ func runCapture(args []string) error {
 		defer cancel()
 	}
 	cfg := engine.CaptureConfig{Iface: *iface, Filter: expr, Snaplen: uint32(*snaplen), Count: *count,
-		CountOnly: *countOnly, RxMode: *rx, XDPMode: mode}
+		CountOnly: *countOnly, RxMode: *rx, XDPMode: mode,
+		Ready: func() { // tcpdump's words, once packets are really being captured
+			fmt.Fprintf(os.Stderr, "listening on %s, link-type EN10MB (Ethernet), snapshot length %d bytes\n", *iface, *snaplen)
+		}}
 	progress := &engine.CaptureProgress{}
 	liveDone := make(chan struct{})
 	liveStopped := make(chan struct{})

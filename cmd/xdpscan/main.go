@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/pprof"
 )
 
 // exitError carries a specific exit status out of run.
@@ -23,7 +24,10 @@ func usageError(format string, args ...any) error {
 }
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	stopProfile := startProfile()
+	err := run(os.Args[1:])
+	stopProfile()
+	if err != nil {
 		code := 1
 		var ee *exitError
 		if errors.As(err, &ee) {
@@ -48,6 +52,7 @@ Commands:
   testbed up|down|status   a private two-namespace test network (198.18.0.0/15)
   capture -i IFACE [EXPR]  capture at XDP with a tcpdump filter run in the kernel; pcapng out
   monitor -i IFACE         attach the XDP parser and show live per-protocol counters
+  bench scan|capture       xdpscan vs masscan, zmap, tcpdump and libpcap on the testbed: table, JSON, plots
   version                  version, kernel and what this host lacks for XDP
 
 Every command takes --help. xdpscan needs root, or CAP_BPF, CAP_NET_ADMIN and
@@ -78,6 +83,28 @@ func run(args []string) error {
 		return runCapture(args[1:])
 	case "monitor":
 		return runMonitor(args[1:])
+	case "bench":
+		return runBench(args[1:])
 	}
 	return usageError("unknown command %q; see `xdpscan help`", args[0])
+}
+
+// startProfile writes a CPU profile of the whole command to the file named
+// by XDPSCAN_CPUPROFILE, for `go tool pprof` (docs/performance.md).
+func startProfile() (stop func()) {
+	path := os.Getenv("XDPSCAN_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "xdpscan: XDPSCAN_CPUPROFILE: %v\n", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintf(os.Stderr, "xdpscan: XDPSCAN_CPUPROFILE: %v\n", err)
+		f.Close()
+		return func() {}
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
 }

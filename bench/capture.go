@@ -1,0 +1,320 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/xdpscan/xdpscan/testbed"
+)
+
+// CaptureTools are the captures `bench capture` compares; "none" (the
+// flood with nothing capturing) always runs first in each round.
+var CaptureTools = []string{"xdp-pass", "xdp-count", "xdp", "pcap", "tcpdump"}
+
+// captureFilter matches every packet of the flood, written the same for
+// every tool.
+const captureFilter = "udp and dst port 9"
+
+// CaptureOptions configures `xdpscan bench capture`.
+type CaptureOptions struct {
+	Self    string
+	Runs    int
+	Packets uint64 // flood size per run
+	Tools   []string
+	Dir     string // where -w files go (a real file, deleted after counting)
+	Log     io.Writer
+}
+
+// CaptureRun is one capture of one flood: every raw figure.
+type CaptureRun struct {
+	Tool     string  `json:"tool"`
+	Round    int     `json:"round"`
+	Sent     uint64  `json:"sent"`
+	FloodPPS float64 `json:"flood_pps"`
+	// The tool's own words (tcpdump's three lines; xdpscan prints them too).
+	Captured   uint64 `json:"captured"`
+	ReceivedBy uint64 `json:"received_by_filter"`
+	DroppedBy  uint64 `json:"dropped_by_kernel"`
+	InFile     int64  `json:"in_file"` // packets read back from the -w file; -1 without one
+	// The kernel's words.
+	TargetRxDropped uint64 `json:"target_veth_rx_dropped"`
+	SoftnetDrops    uint64 `json:"softnet_drops"`
+	ReachedStack    uint64 `json:"reached_stack"` // the target's nftables counter: every flood packet must get there
+	// Cost.
+	Usage        Usage   `json:"tool_usage"`
+	SystemBusyS  float64 `json:"system_busy_s"` // all CPUs, from the flood's start to the tool's exit
+	AddedCPUNs   float64 `json:"added_cpu_ns_per_packet"`
+	ToolCPUNs    float64 `json:"tool_cpu_ns_per_packet"`
+	FloodKeptPct float64 `json:"flood_kept_pct"` // flood rate vs this round's "none"
+	Error        string  `json:"error,omitempty"`
+}
+
+// Lost is what the tool missed of what was sent: the worse of its own
+// count and the file's.
+func (r CaptureRun) Lost() uint64 {
+	got := r.ReceivedBy
+	if r.Tool == "none" || r.Tool == "xdp-pass" {
+		return 0
+	}
+	if r.Tool != "xdp-count" {
+		got = r.Captured
+		if r.InFile >= 0 {
+			got = min(got, uint64(r.InFile))
+		}
+	}
+	if r.Tool == "none" || got >= r.Sent {
+		return 0
+	}
+	return r.Sent - got
+}
+
+// CaptureResults is everything `bench capture` measured.
+type CaptureResults struct {
+	Packets   uint64            `json:"packets"`
+	Frame     string            `json:"frame"`
+	Filter    string            `json:"filter"`
+	Generator string            `json:"generator"`
+	Pinning   string            `json:"pinning"`
+	Skipped   map[string]string `json:"skipped,omitempty"`
+	Runs      []CaptureRun      `json:"runs"`
+}
+
+// RunCapture floods the testbed's target link with opt.Packets known
+// datagrams per run while each tool captures them, interleaved.
+func RunCapture(ctx context.Context, o CaptureOptions) (*CaptureResults, error) {
+	cfg := testbed.Config{Name: fmt.Sprintf("benchc%d", os.Getpid()%100000)}.Defaults()
+	floodCPU, captureCPU := -1, -1
+	pinning := "none (one CPU)"
+	if runtime.NumCPU() >= 2 {
+		floodCPU, captureCPU = 0, 1
+		pinning = "flood generator on CPU 0, capturing tool on CPU 1; the target's receive softirq (and so XDP and AF_PACKET's copy) runs on CPU 0 with the sender, as veth does"
+	}
+	res := &CaptureResults{Packets: o.Packets, Frame: "60-byte UDP to " + filteredAddr(cfg).String() + ":9 (dropped by the target's nftables after capture)",
+		Filter:    captureFilter,
+		Generator: "xdpscan bench flood: one AF_PACKET sendmmsg loop (batches of 64, one prebuilt frame); faster per CPU than trafgen here and needs no extra package",
+		Pinning:   pinning, Skipped: map[string]string{}}
+	tools := []string{"none"}
+	for _, t := range o.Tools {
+		if ok, hint := toolInstalled(t); !ok {
+			res.Skipped[t] = hint
+			fmt.Fprintf(o.Log, "skipping %s: %s\n", t, hint)
+			continue
+		}
+		tools = append(tools, t)
+	}
+	tb, err := testbed.Up(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer tb.Down()
+	target, err := openLink(cfg.TargetNS(), testbed.TargetIf)
+	if err != nil {
+		return nil, err
+	}
+	defer target.close()
+
+	for round := 1; round <= o.Runs; round++ {
+		for _, tool := range tools {
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
+			r := measureCapture(ctx, tool, o, tb, target, floodCPU, captureCPU)
+			r.Round = round
+			res.Runs = append(res.Runs, r)
+			fmt.Fprintf(o.Log, "round %d/%d %-10s flood %8.0f pps  lost %8d  system busy %5.2fs  tool cpu %5.2fs %s\n",
+				round, o.Runs, tool, r.FloodPPS, r.Lost(), r.SystemBusyS, r.Usage.CPUS(), r.Error)
+		}
+	}
+	res.compare()
+	return res, nil
+}
+
+// compare sets each run's figures relative to the median of the runs with
+// nothing capturing: one quiet baseline, not one noisy neighbour.
+func (r *CaptureResults) compare() {
+	var pps, busy []float64
+	for _, run := range r.Runs {
+		if run.Tool == "none" && run.Error == "" {
+			pps = append(pps, run.FloodPPS)
+			busy = append(busy, run.SystemBusyS)
+		}
+	}
+	basePPS, baseBusy := median(pps), median(busy)
+	for i := range r.Runs {
+		run := &r.Runs[i]
+		if run.Sent == 0 {
+			continue
+		}
+		if basePPS > 0 {
+			run.FloodKeptPct = 100 * run.FloodPPS / basePPS
+		}
+		run.AddedCPUNs = (run.SystemBusyS - baseBusy) / float64(run.Sent) * 1e9
+		run.ToolCPUNs = run.Usage.CPUS() / float64(run.Sent) * 1e9
+	}
+}
+
+func measureCapture(ctx context.Context, tool string, o CaptureOptions, tb *testbed.Testbed, target *linkCounters, floodCPU, captureCPU int) CaptureRun {
+	r := CaptureRun{Tool: tool, InFile: -1}
+	fail := func(err error) CaptureRun { r.Error = err.Error(); return r }
+	file := filepath.Join(o.Dir, tool+".pcap")
+	statsFile := filepath.Join(o.Dir, tool+".stats.json")
+	defer os.Remove(file)
+	defer os.Remove(statsFile)
+	var args []string
+	switch tool {
+	case "xdp-pass":
+		args = []string{o.Self, "bench", "xdp-pass", "-i", testbed.TargetIf}
+	case "xdp-count":
+		args = []string{o.Self, "capture", "-i", testbed.TargetIf, "--count-only", "--stats-json", statsFile, captureFilter}
+	case "xdp":
+		args = []string{o.Self, "capture", "-i", testbed.TargetIf, "-w", file, "-s", "128", "--stats-json", statsFile, captureFilter}
+	case "pcap":
+		args = []string{o.Self, "capture", "-i", testbed.TargetIf, "--rx", "pcap", "-w", file, "-s", "128", "--stats-json", statsFile, captureFilter}
+	case "tcpdump":
+		args = []string{"tcpdump", "-i", testbed.TargetIf, "-n", "-w", file, "-s", "128", captureFilter}
+	case "none":
+	default:
+		return fail(fmt.Errorf("unknown capture tool %q: use %v", tool, CaptureTools))
+	}
+
+	linkBefore, err := target.read()
+	if err != nil {
+		return fail(err)
+	}
+	softBefore, err := softnetDrops()
+	if err != nil {
+		return fail(err)
+	}
+	nftBefore, err := tb.FilteredDrops()
+	if err != nil {
+		return fail(err)
+	}
+	var capture *runningTool
+	if args != nil {
+		capture, err = startUntil(toolCmd(ctx, tb.TargetNS(), captureCPU, args[0], args[1:]...), "listening on", 20*time.Second)
+		if err != nil {
+			return fail(err)
+		}
+	}
+	busyBefore, err := busyCPU()
+	if err != nil {
+		return fail(err)
+	}
+	flood, err := runTool(toolCmd(ctx, tb.ScanNS(), floodCPU, o.Self, "bench", "flood", "-i", testbed.ScanIf,
+		"--frame", "udp", "--dst", filteredAddr(tb.Config).String(), "--count", strconv.FormatUint(o.Packets, 10)))
+	var fr FloodResult
+	if err == nil {
+		if jerr := json.Unmarshal(flood.Stdout, &fr); jerr != nil {
+			err = fmt.Errorf("bench flood output %q: %w", flood.Stdout, jerr)
+		}
+	}
+	// Let the capture take in what is queued, then stop it as a user would.
+	time.Sleep(300 * time.Millisecond)
+	var tres procResult
+	var terr error
+	if capture != nil {
+		_ = capture.cmd.Process.Signal(os.Interrupt)
+		tres, terr = capture.wait()
+	}
+	busyAfter, berr := busyCPU()
+	if err == nil {
+		err = berr
+	}
+	r.Sent, r.FloodPPS, r.Usage = fr.Sent, fr.PPS, tres.Usage
+	r.SystemBusyS = busyAfter - busyBefore
+	if err != nil {
+		return fail(fmt.Errorf("flood: %w", err))
+	}
+	if terr != nil {
+		return fail(terr)
+	}
+	linkAfter, err := target.read()
+	if err != nil {
+		return fail(err)
+	}
+	softAfter, err := softnetDrops()
+	if err != nil {
+		return fail(err)
+	}
+	nftAfter, err := tb.FilteredDrops()
+	if err != nil {
+		return fail(err)
+	}
+	r.TargetRxDropped = linkAfter.sub(linkBefore).RxDropped
+	r.SoftnetDrops = softAfter - softBefore
+	r.ReachedStack = nftAfter - nftBefore
+	if capture == nil || tool == "xdp-pass" {
+		return r
+	}
+	r.Captured, r.ReceivedBy, r.DroppedBy, err = parseTcpdumpSummary(tres.Stderr)
+	if err != nil {
+		return fail(fmt.Errorf("%s: %w", tool, err))
+	}
+	if tool != "xdp-count" {
+		n, err := countPcap(file)
+		if err != nil {
+			return fail(fmt.Errorf("%s wrote %s: %w", tool, file, err))
+		}
+		r.InFile = n
+	}
+	return r
+}
+
+var summaryLine = regexp.MustCompile(`(?m)(\d+) packets? (captured|received by filter|dropped by kernel)$`)
+
+// parseTcpdumpSummary reads tcpdump's three closing lines (xdpscan capture
+// prints the same three).
+func parseTcpdumpSummary(stderr []byte) (captured, received, dropped uint64, err error) {
+	found := 0
+	for _, m := range summaryLine.FindAllSubmatch(stderr, -1) {
+		v, _ := strconv.ParseUint(string(m[1]), 10, 64)
+		switch string(m[2]) {
+		case "captured":
+			captured = v
+		case "received by filter":
+			received = v
+		case "dropped by kernel":
+			dropped = v
+		}
+		found++
+	}
+	if found < 3 {
+		return 0, 0, 0, fmt.Errorf("no packets captured/received/dropped summary on stderr: %s", lastLines(stderr, 3))
+	}
+	return captured, received, dropped, nil
+}
+
+// countPcap counts the packets in a pcap file, which also proves it reads.
+func countPcap(path string) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	rd, err := pcapgo.NewReader(f)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for {
+		_, _, err := rd.ZeroCopyReadPacketData()
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, fmt.Errorf("after %d packets: %w", n, err)
+		}
+		n++
+	}
+}

@@ -1,0 +1,162 @@
+package bench
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/xdpscan/xdpscan/testbed"
+)
+
+// Verdict is one speed target of issue 6, judged on this run's figures.
+type Verdict struct {
+	Target string  `json:"target"`
+	Want   string  `json:"want"`
+	Got    string  `json:"got"`
+	Value  float64 `json:"value"`
+	Met    bool    `json:"met"`
+	// Missing names a figure this run did not produce (a tool skipped).
+	Missing string `json:"missing,omitempty"`
+}
+
+// ratio is a/b, and 0 when b is 0 (JSON has no infinity).
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+// ScanVerdicts judges targets 1 (XDP responder) or 2 (kernel target).
+func ScanVerdicts(r *ScanResults) []Verdict {
+	steps := r.Steps()
+	x := MaxExactRate(steps, "xdpscan")
+	var out []Verdict
+	vsTool := func(name, tool string, want float64) {
+		v := Verdict{Target: name, Want: fmt.Sprintf(">= %.1fx %s's highest 100%% rate", want, tool)}
+		t := MaxExactRate(steps, tool)
+		switch {
+		case !hasTool(steps, tool):
+			v.Missing = tool + " was not run"
+		case t == 0:
+			v.Got = fmt.Sprintf("xdpscan %.0f/s; %s never found 100%%", x, tool)
+			v.Met = x > 0
+		default:
+			v.Value = ratio(x, t)
+			v.Got = fmt.Sprintf("%.2fx (xdpscan %.0f/s, %s %.0f/s)", v.Value, x, tool, t)
+			v.Met = v.Value >= want
+		}
+		out = append(out, v)
+	}
+	if r.Target == testbed.TargetXDP {
+		vsTool("1. XDP target vs masscan", "masscan", 3)
+		vsTool("1. XDP target vs zmap", "zmap", 2)
+		v := Verdict{Target: "1. XDP target vs bare sendmmsg loop", Want: ">= 80% of the bare loop's rate"}
+		if s, ok := stepAtMax(steps, "sendmmsg"); ok {
+			v.Value = 100 * ratio(x, s.SendPPS)
+			v.Got = fmt.Sprintf("%.1f%% (xdpscan %.0f/s, loop %.0f/s)", v.Value, x, s.SendPPS)
+			v.Met = v.Value >= 80
+		} else {
+			v.Missing = "sendmmsg was not run"
+		}
+		return append(out, v)
+	}
+	all := Verdict{Target: "2. kernel target: 100% at every rate", Want: "every xdpscan step exact"}
+	exact, total := 0, 0
+	for _, s := range steps {
+		if s.Tool == "xdpscan" {
+			total++
+			if s.Exact {
+				exact++
+			}
+		}
+	}
+	all.Value = float64(exact)
+	all.Got = fmt.Sprintf("%d of %d steps exact", exact, total)
+	all.Met = total > 0 && exact == total
+	if total == 0 {
+		all.Missing = "xdpscan was not run"
+	}
+	out = append(out, all)
+	vsTool("2. kernel target vs zmap", "zmap", 1.5)
+	cpu := func(tool string, frac float64) {
+		v := Verdict{Target: "2. CPU per million probes vs " + tool, Want: fmt.Sprintf("<= %.2f of %s's (at each one's maximum)", frac, tool)}
+		xs, ok1 := stepAtMax(steps, "xdpscan")
+		ts, ok2 := stepAtMax(steps, tool)
+		if !ok1 || !ok2 {
+			v.Missing = tool + " or xdpscan was not run"
+		} else {
+			v.Value = ratio(xs.CPUPerMillion, ts.CPUPerMillion)
+			v.Got = fmt.Sprintf("%.2f (xdpscan %.2f s, %s %.2f s)", v.Value, xs.CPUPerMillion, tool, ts.CPUPerMillion)
+			v.Met = v.Value <= frac
+		}
+		out = append(out, v)
+	}
+	cpu("masscan", 0.25)
+	cpu("zmap", 1.0/3)
+	return out
+}
+
+// MemoryVerdict judges target 4.
+func MemoryVerdict(m *MemoryCheck) Verdict {
+	v := Verdict{Target: "4. memory: small vs huge scan", Want: "peak RSS within ±10%"}
+	v.Value = 100 * (m.LargeRSSMB - m.SmallRSSMB) / m.SmallRSSMB
+	v.Got = fmt.Sprintf("%+.1f%% (%.1f MB for %s, %.1f MB for %s)", v.Value, m.SmallRSSMB, m.Small, m.LargeRSSMB, m.Large)
+	v.Met = math.Abs(v.Value) <= 10
+	return v
+}
+
+// CaptureVerdicts judges target 3.
+func CaptureVerdicts(r *CaptureResults) []Verdict {
+	steps := map[string]CaptureStep{}
+	for _, s := range r.Steps() {
+		steps[s.Tool] = s
+	}
+	var out []Verdict
+	co, okC := steps["xdp-count"]
+	w, okW := steps["xdp"]
+	td, okT := steps["tcpdump"]
+	v := Verdict{Target: "3. --count-only at the top flood rate", Want: "0 lost, flood kept >= 95%"}
+	if okC {
+		v.Value = co.FloodKeptPct
+		v.Got = fmt.Sprintf("%d lost, flood kept %.1f%%", co.LostMax, co.FloodKeptPct)
+		if floor, ok := steps["xdp-pass"]; ok {
+			v.Got += fmt.Sprintf(" (an XDP program that only passes keeps %.1f%%: the link's floor for any XDP program)", floor.FloodKeptPct)
+		}
+		v.Met = co.LostMax == 0 && co.FloodKeptPct >= 95 && len(co.Errors) == 0
+	} else {
+		v.Missing = "xdp-count was not run"
+	}
+	out = append(out, v)
+	v = Verdict{Target: "3. -w snaplen 128 vs tcpdump -w", Want: "0 lost, flood faster than with tcpdump"}
+	switch {
+	case !okW || !okT:
+		v.Missing = "xdp or tcpdump was not run"
+	default:
+		v.Value = ratio(w.FloodPPS, td.FloodPPS)
+		v.Got = fmt.Sprintf("%d lost, flood %.0f/s vs tcpdump's %.0f/s (%.2fx)", w.LostMax, w.FloodPPS, td.FloodPPS, v.Value)
+		v.Met = w.LostMax == 0 && w.FloodPPS > td.FloodPPS && len(w.Errors) == 0
+	}
+	out = append(out, v)
+	for _, tool := range []string{"xdp-count", "xdp"} {
+		s, ok := steps[tool]
+		v := Verdict{Target: "3. CPU per packet, " + tool + " vs tcpdump", Want: "below tcpdump's (added system CPU per packet)"}
+		if !ok || !okT {
+			v.Missing = tool + " or tcpdump was not run"
+		} else {
+			v.Value = ratio(s.AddedCPUNs, td.AddedCPUNs)
+			v.Got = fmt.Sprintf("%.0f ns vs %.0f ns (%.2f)", s.AddedCPUNs, td.AddedCPUNs, v.Value)
+			v.Met = s.AddedCPUNs < td.AddedCPUNs
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func hasTool(steps []ScanStep, tool string) bool {
+	for _, s := range steps {
+		if s.Tool == tool {
+			return true
+		}
+	}
+	return false
+}

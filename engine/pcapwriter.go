@@ -34,7 +34,7 @@ type PacketFileOptions struct {
 // NewPacketWriter writes the file header (and for pcapng, the interface
 // description) to w.
 func NewPacketWriter(w io.Writer, o PacketFileOptions) (*PacketWriter, error) {
-	pw := &PacketWriter{buf: bufio.NewWriterSize(w, 1<<20), start: time.Now()}
+	pw := &PacketWriter{buf: bufio.NewWriterSize(w, 64<<10), start: time.Now()}
 	switch o.Format {
 	case "pcapng":
 		ng, err := pcapgo.NewNgWriterInterface(pw.buf, pcapgo.NgInterface{

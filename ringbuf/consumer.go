@@ -12,15 +12,12 @@ package ringbuf
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
-	cring "github.com/cilium/ebpf/ringbuf"
 )
 
 // Options tune a Consumer. The zero value is usable.
@@ -56,22 +53,21 @@ type Stats struct {
 // Consumer reads records of type T, a fixed-size struct whose layout matches
 // the C struct (the bpf2go-generated type is the one to use).
 type Consumer[T any] struct {
-	reader *cring.Reader
-	opts   Options
-	rec    cring.Record
-	batch  []T
+	ring  *ring
+	opts  Options
+	batch []T
 
 	records, batches, bytes, short atomic.Uint64
 }
 
 // New opens a consumer on a BPF_MAP_TYPE_RINGBUF map.
 func New[T any](m *ebpf.Map, opts Options) (*Consumer[T], error) {
-	r, err := cring.NewReader(m)
+	r, err := openRing(m)
 	if err != nil {
 		return nil, fmt.Errorf("open ring buffer %s: %w", m, err)
 	}
 	opts = opts.withDefaults()
-	return &Consumer[T]{reader: r, opts: opts, batch: make([]T, opts.BatchSize)}, nil
+	return &Consumer[T]{ring: r, opts: opts, batch: make([]T, opts.BatchSize)}, nil
 }
 
 // Stats returns the consumer's counters so far.
@@ -85,7 +81,7 @@ func (c *Consumer[T]) Stats() Stats {
 }
 
 // Pending is the number of bytes waiting in the ring.
-func (c *Consumer[T]) Pending() int { return c.reader.AvailableBytes() }
+func (c *Consumer[T]) Pending() int { return int(c.ring.available()) }
 
 // Run reads until ctx is cancelled, then drains the ring and returns nil.
 // handle receives batches in submission order; the slice is reused after
@@ -119,48 +115,52 @@ func (c *Consumer[T]) RunRecords(ctx context.Context, handle func(hdr *T, payloa
 
 // loop reads records, hands each decoded one to onRecord, and calls idle
 // whenever the ring is momentarily empty (the time to deliver a partial
-// batch). It returns after draining once ctx is done.
+// batch). It returns after draining once ctx is done. Records are read in
+// place and given back to the kernel once per run of up to commitEvery, so
+// a payload is valid only during onRecord.
 func (c *Consumer[T]) loop(ctx context.Context, onRecord func(*T, []byte), idle func()) error {
 	size := int(unsafe.Sizeof(*new(T)))
+	commitEvery := 4 * c.opts.BatchSize
 	draining := false
-	// One deadline per wait: while records flow ReadInto does not wait, and
-	// once the ring is empty a stale deadline returns at once, which is when
-	// a partial batch is due anyway.
-	c.reader.SetDeadline(time.Now().Add(c.opts.PollInterval))
 	for {
-		err := c.reader.ReadInto(&c.rec)
-		switch {
-		case err == nil:
-			raw := c.rec.RawSample
-			c.bytes.Add(uint64(len(raw)))
+		var got, short, bytes int
+		for got < commitEvery {
+			raw, ok := c.ring.next()
+			if !ok {
+				break
+			}
+			got++
+			bytes += len(raw)
 			if len(raw) < size {
-				c.short.Add(1)
+				short++
 				continue
 			}
-			c.records.Add(1)
 			onRecord((*T)(unsafe.Pointer(unsafe.SliceData(raw))), raw[size:])
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			idle()
-			if draining {
-				return nil
-			}
-			if ctx.Err() != nil {
-				// One more pass that does not wait: everything submitted
-				// before the cancellation is in the ring by now.
-				draining = true
-				c.reader.SetDeadline(time.Unix(1, 0))
+		}
+		if got > 0 {
+			c.ring.commit()
+			c.records.Add(uint64(got - short))
+			c.short.Add(uint64(short))
+			c.bytes.Add(uint64(bytes))
+			if got == commitEvery {
 				continue
 			}
-			c.reader.SetDeadline(time.Now().Add(c.opts.PollInterval))
-		case errors.Is(err, cring.ErrClosed), errors.Is(err, os.ErrClosed):
-			idle()
+		}
+		idle()
+		if draining {
 			return nil
-		default:
-			idle()
-			return fmt.Errorf("read ring buffer: %w", err)
+		}
+		if ctx.Err() != nil {
+			// One more pass that does not wait: everything submitted
+			// before the cancellation is in the ring by now.
+			draining = true
+			continue
+		}
+		if err := c.ring.wait(c.opts.PollInterval); err != nil {
+			return err
 		}
 	}
 }
 
-// Close releases the reader. Call it after Run has returned.
-func (c *Consumer[T]) Close() error { return c.reader.Close() }
+// Close releases the ring. Call it after Run has returned.
+func (c *Consumer[T]) Close() error { return c.ring.close() }

@@ -66,7 +66,7 @@ func benchScan(args []string) error {
 	probes := fs.Uint64("probes", 262144, "probes per scan at least: the testbed range (up to its /16) x 4 open ports")
 	target := fs.String("target", "kernel", "who answers: kernel (real TCP stack), xdp (the XDP responder) or both")
 	tools := fs.String("tools", strings.Join(bench.ScanTools, ","), "tools to compare (sendmmsg: the bare send loop on the same link)")
-	rates := fs.String("rates", "50000,100000,150000,200000,max", "send rates asked of every tool; max = each tool's maximum")
+	rates := fs.String("rates", "50000,100000,200000,max", "send rates asked of every tool; max = each tool's maximum")
 	memory := fs.Bool("memory", true, "also compare xdpscan's peak RSS on the range x 1 port and 198.18.0.0/15 x 100 ports")
 	wait := fs.Duration("wait", 2*time.Second, "how long every scanner listens after its last probe")
 	out := fs.String("out", "bench-results", "directory for results.json and the SVG plots")

@@ -1,0 +1,128 @@
+package ringbuf
+
+import (
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+)
+
+// Record header bits (include/uapi/linux/bpf.h).
+const (
+	ringbufBusyBit    = 1 << 31
+	ringbufDiscardBit = 1 << 30
+	ringbufHdrSize    = 8
+)
+
+// ring reads a BPF ring buffer in place through its mmap'd pages.
+//
+// cilium/ebpf's ringbuf.Reader copies each record and publishes the
+// consumer position after every record, which moves the cache line the
+// producer checks on every reserve between the CPUs once per record. ring
+// hands out records where they lie (the kernel maps the data pages twice,
+// so a record that wraps is still contiguous) and publishes the consumer
+// position once per batch.
+type ring struct {
+	consumerPage []byte // RW: consumer position
+	producer     []byte // RO: producer position page, then the data twice
+	data         []byte
+	mask         uint64
+	epfd         int
+	events       [1]unix.EpollEvent
+	cons         uint64 // our position; published by commit
+}
+
+func openRing(m *ebpf.Map) (*ring, error) {
+	if m.Type() != ebpf.RingBuf {
+		return nil, fmt.Errorf("map %s is a %s, not a ring buffer", m, m.Type())
+	}
+	page := os.Getpagesize()
+	size := int(m.MaxEntries())
+	fd := m.FD()
+	cp, err := unix.Mmap(fd, 0, page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("mmap consumer page: %w", err)
+	}
+	pp, err := unix.Mmap(fd, int64(page), page+2*size, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		unix.Munmap(cp)
+		return nil, fmt.Errorf("mmap producer pages: %w", err)
+	}
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		unix.Munmap(cp)
+		unix.Munmap(pp)
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil {
+		unix.Close(epfd)
+		unix.Munmap(cp)
+		unix.Munmap(pp)
+		return nil, fmt.Errorf("epoll on ring buffer: %w", err)
+	}
+	r := &ring{consumerPage: cp, producer: pp, data: pp[page:], mask: uint64(size - 1), epfd: epfd}
+	r.cons = atomic.LoadUint64(r.consumerPos())
+	return r, nil
+}
+
+func (r *ring) consumerPos() *uint64 { return (*uint64)(unsafe.Pointer(&r.consumerPage[0])) }
+func (r *ring) producerPos() *uint64 { return (*uint64)(unsafe.Pointer(&r.producer[0])) }
+
+// available is the number of bytes submitted and not yet given back by
+// commit. Safe to call from any goroutine.
+func (r *ring) available() uint64 {
+	return atomic.LoadUint64(r.producerPos()) - atomic.LoadUint64(r.consumerPos())
+}
+
+// next returns the next committed record's payload, or ok=false when none
+// is ready (empty, or the next one is still being written). The payload
+// stays valid until commit.
+func (r *ring) next() (payload []byte, ok bool) {
+	prod := atomic.LoadUint64(r.producerPos())
+	for r.cons < prod {
+		hdr := atomic.LoadUint32((*uint32)(unsafe.Pointer(&r.data[r.cons&r.mask])))
+		if hdr&ringbufBusyBit != 0 {
+			return nil, false
+		}
+		n := uint64(hdr &^ (ringbufBusyBit | ringbufDiscardBit))
+		start := (r.cons & r.mask) + ringbufHdrSize
+		r.cons += (n + ringbufHdrSize + 7) &^ 7
+		if hdr&ringbufDiscardBit != 0 {
+			continue
+		}
+		return r.data[start : start+n : start+n], true
+	}
+	return nil, false
+}
+
+// commit gives everything consumed so far back to the producer.
+func (r *ring) commit() { atomic.StoreUint64(r.consumerPos(), r.cons) }
+
+// wait blocks until the kernel signals new data or d passes.
+func (r *ring) wait(d time.Duration) error {
+	ms := int(d / time.Millisecond)
+	if d > 0 && ms == 0 {
+		ms = 1
+	}
+	for {
+		_, err := unix.EpollWait(r.epfd, r.events[:], ms)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("wait on ring buffer: %w", err)
+		}
+		return nil
+	}
+}
+
+func (r *ring) close() error {
+	err := unix.Close(r.epfd)
+	unix.Munmap(r.consumerPage)
+	unix.Munmap(r.producer)
+	return err
+}

@@ -9,7 +9,7 @@ APT_PACKAGES := clang-19 llvm-19 libbpf-dev libpcap-dev bpftool iproute2 nftable
 	tcpdump tshark masscan zmap nmap
 TESTBED ?= default
 
-.PHONY: all deps generate build test fuzz bench testbed-up testbed-down check-generated demo clean
+.PHONY: all deps generate build test fuzz bench compare testbed-up testbed-down check-generated demo clean
 
 all: build
 
@@ -37,6 +37,10 @@ fuzz:  ## a short run of every fuzz target
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+compare: deps build  ## xdpscan vs masscan, zmap, tcpdump, libpcap on the testbed: tables, docs/bench/results.json, plots (~20 min)
+	bin/xdpscan bench scan --target both --out docs/bench
+	bin/xdpscan bench capture --out docs/bench
 
 check-generated: generate  ## fail if the committed bpf2go outputs differ from the C sources
 	@$(BPF_CLANG) --version | head -1

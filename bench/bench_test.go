@@ -96,6 +96,17 @@ func TestSendWindowCountsOnlyActiveSampling(t *testing.T) {
 	if got := sendWindow(times, tx); got != 300*time.Millisecond {
 		t.Fatalf("window %v, want 300ms", got)
 	}
+	// A late tick and a prompt one 50µs apart, mid-send: the window is
+	// unchanged, not collapsed to the 50µs.
+	jt := append([]time.Time{}, times[:20]...)
+	jx := append([]uint64{}, tx[:20]...)
+	jt = append(jt, times[19].Add(50*time.Microsecond))
+	jx = append(jx, tx[19]+5)
+	jt = append(jt, times[20:]...)
+	jx = append(jx, tx[20:]...)
+	if got := sendWindow(jt, jx); got < 290*time.Millisecond || got > 310*time.Millisecond {
+		t.Fatalf("window with jitter %v, want ~300ms", got)
+	}
 	if got := sendWindow(times[:1], tx[:1]); got != 0 {
 		t.Fatalf("one sample: %v", got)
 	}

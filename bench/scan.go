@@ -346,9 +346,20 @@ func (s *txSampler) stop() time.Duration {
 	return sendWindow(s.times, s.tx)
 }
 
-func sendWindow(times []time.Time, tx []uint64) time.Duration {
-	if len(tx) < 2 {
+func sendWindow(rawTimes []time.Time, rawTx []uint64) time.Duration {
+	if len(rawTx) < 2 {
 		return 0
+	}
+	// Rates only over intervals of at least 4ms: a late tick followed by a
+	// prompt one leaves a few microseconds between two samples, and the
+	// rate over those would make every real interval look idle.
+	const minInterval = 4 * time.Millisecond
+	times, tx := rawTimes[:1:1], rawTx[:1:1]
+	for i := 1; i < len(rawTx); i++ {
+		if rawTimes[i].Sub(times[len(times)-1]) >= minInterval || i == len(rawTx)-1 {
+			times = append(times, rawTimes[i])
+			tx = append(tx, rawTx[i])
+		}
 	}
 	var peak float64
 	rate := make([]float64, len(tx))

@@ -105,14 +105,7 @@ func RunCapture(ctx context.Context, o CaptureOptions) (*CaptureResults, error) 
 		Generator: "xdpscan bench flood: one AF_PACKET sendmmsg loop (batches of 64, one prebuilt frame); faster per CPU than trafgen here and needs no extra package",
 		Pinning:   pinning, Skipped: map[string]string{}}
 	tools := []string{"none"}
-	for _, t := range o.Tools {
-		if ok, hint := toolInstalled(t); !ok {
-			res.Skipped[t] = hint
-			fmt.Fprintf(o.Log, "skipping %s: %s\n", t, hint)
-			continue
-		}
-		tools = append(tools, t)
-	}
+	tools = append(tools, installedTools(o.Tools, res.Skipped, o.Log)...)
 	tb, err := testbed.Up(cfg)
 	if err != nil {
 		return nil, err

@@ -110,7 +110,11 @@ func runTool(cmd *exec.Cmd) (procResult, error) {
 	if err := cmd.Start(); err != nil {
 		return procResult{}, fmt.Errorf("start %s: %w", cmdline(cmd), err)
 	}
-	peak := watchPeakRSS(cmd)
+	return finish(cmd, start, watchPeakRSS(cmd), &stdout, &stderr)
+}
+
+// finish waits for a started tool and gathers what it cost and said.
+func finish(cmd *exec.Cmd, start time.Time, peak func() float64, stdout, stderr *bytes.Buffer) (procResult, error) {
 	err := cmd.Wait()
 	res := procResult{Usage: usageOf(cmd.ProcessState, time.Since(start)), Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
 	res.PeakRSSMB = peak()
@@ -180,13 +184,7 @@ func startUntil(cmd *exec.Cmd, ready string, timeout time.Duration) (*runningToo
 	}()
 	wait := func() (procResult, error) {
 		<-done
-		err := cmd.Wait()
-		res := procResult{Usage: usageOf(cmd.ProcessState, time.Since(start)), Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
-		res.PeakRSSMB = peak()
-		if err != nil {
-			return res, fmt.Errorf("%s: %w: %s", cmdline(cmd), err, lastLines(stderr.Bytes(), 3))
-		}
-		return res, nil
+		return finish(cmd, start, peak, &stdout, &stderr)
 	}
 	select {
 	case <-readyc:

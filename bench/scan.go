@@ -102,14 +102,7 @@ func RunScan(ctx context.Context, o ScanOptions) (*ScanResults, error) {
 		Pinning: "none: on veth the target's receive softirq runs on the sending CPU whoever sends, so each scanner has both CPUs",
 		Skipped: map[string]string{}}
 	var tools []string
-	for _, t := range o.Tools {
-		if ok, hint := toolInstalled(t); !ok {
-			res.Skipped[t] = hint
-			fmt.Fprintf(o.Log, "skipping %s: %s\n", t, hint)
-			continue
-		}
-		tools = append(tools, t)
-	}
+	tools = append(tools, installedTools(o.Tools, res.Skipped, o.Log)...)
 	tb, err := testbed.Up(cfg)
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -162,6 +163,21 @@ func toolInstalled(tool string) (ok bool, hint string) {
 		return false, fmt.Sprintf("%s is not installed: apt-get install %s (or `make deps`)", bin, bin)
 	}
 	return true, ""
+}
+
+// installedTools keeps the tools that can run here; each missing one is
+// recorded in skipped, with how to install it, and said on log.
+func installedTools(tools []string, skipped map[string]string, log io.Writer) []string {
+	var out []string
+	for _, t := range tools {
+		if ok, hint := toolInstalled(t); !ok {
+			skipped[t] = hint
+			fmt.Fprintf(log, "skipping %s: %s\n", t, hint)
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
 }
 
 // readList parses masscan's -oL format, which xdpscan --format list also

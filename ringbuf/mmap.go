@@ -34,6 +34,7 @@ type ring struct {
 	epfd         int
 	events       [1]unix.EpollEvent
 	cons         uint64 // our position; published by commit
+	prod         uint64 // the producer position last read
 }
 
 func openRing(m *ebpf.Map) (*ring, error) {
@@ -82,8 +83,12 @@ func (r *ring) available() uint64 {
 // is ready (empty, or the next one is still being written). The payload
 // stays valid until commit.
 func (r *ring) next() (payload []byte, ok bool) {
-	prod := atomic.LoadUint64(r.producerPos())
-	for r.cons < prod {
+	// The producer's page is written on every reserve: read it again only
+	// once the records already known are consumed, not once per record.
+	if r.cons >= r.prod {
+		r.prod = atomic.LoadUint64(r.producerPos())
+	}
+	for r.cons < r.prod {
 		hdr := atomic.LoadUint32((*uint32)(unsafe.Pointer(&r.data[r.cons&r.mask])))
 		if hdr&ringbufBusyBit != 0 {
 			return nil, false

@@ -4,8 +4,9 @@
 /*
  * scan.c: XDP program on the scanner's interface.
  *
- * Validates replies to xdpscan's own probes in the kernel, de-duplicates
- * them, hands each new one to user space through a ring buffer, and drops
+ * Validates replies to xdpscan's own probes in the kernel (TCP SYN-ACK/RST,
+ * UDP datagrams, ICMP echo replies, and ICMP errors quoting a probe),
+ * de-duplicates them, hands each new one to user space through a ring buffer, and drops
  * it so the host stack never answers with a RST nor spends time on it.
  * Everything else passes untouched.
  *
@@ -41,26 +42,45 @@ volatile const __u32 ring_wakeup_bytes = 0;
 volatile const __u8 reset_open = 0;
 
 enum reply_kind {
-	REPLY_OPEN = 1,   /* TCP SYN-ACK */
-	REPLY_CLOSED = 2, /* TCP RST */
+	REPLY_OPEN = 1,     /* TCP SYN-ACK, or a UDP datagram from the probed port */
+	REPLY_CLOSED = 2,   /* TCP RST, or ICMP port unreachable to a UDP probe */
+	REPLY_FILTERED = 3, /* another ICMP error quoting the probe (code in the event) */
+	REPLY_ALIVE = 4,    /* ICMP echo reply */
 };
 
 struct scan_event {
 	__u64 ts_ns;      /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
-	__u8 addr[16];    /* the target that replied; IPv4 in the first 4 bytes */
-	__u16 port;       /* the target's port, host order */
+	__u8 addr[16];    /* the probed target; IPv4 in the first 4 bytes */
+	__u8 from[16];    /* who answered: the target, or a router's ICMP error */
+	__u16 port;       /* the target's port, host order; 0 for echo */
 	__u16 local_port; /* our probe's source port, host order */
 	__u16 ip_id;
 	__u16 window;
 	__u8 family;      /* 4 or 6 */
-	__u8 proto;       /* IPPROTO_TCP */
+	__u8 proto;       /* the probe's protocol: IPPROTO_TCP, _UDP, _ICMP */
 	__u8 tcp_flags;
 	__u8 ttl;
-	__u8 icmp_type;
+	__u8 icmp_type;   /* for REPLY_CLOSED/REPLY_FILTERED from an ICMP error */
 	__u8 icmp_code;
 	__u8 kind;        /* enum reply_kind */
 	__u8 pad;
 };
+
+/* Where a UDP service echoes bytes of our request (DNS transaction ID, NTP
+ * origin timestamp): the reply must carry the cookie's low len bytes, big
+ * endian, at offset off of its UDP payload. Filled by loader/ from
+ * engine's payload table, keyed by the service's port. */
+struct udp_echo {
+	__u8 off;
+	__u8 len; /* 2 or 4 */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u16);
+	__type(value, struct udp_echo);
+} udp_echoes SEC(".maps");
 
 struct dedup_key {
 	__u8 addr[16];
@@ -92,7 +112,9 @@ static __always_inline __u64 load_be64(const __u8 *b)
 }
 
 /* probe_cookie is the keyed hash of a probe's tuple (as the probe was
- * sent: src = us, dst = target); engine/cookie.go is its Go twin. */
+ * sent: src = us, dst = target); engine/cookie.go is its Go twin. UDP and
+ * ICMP probes hash with sport 0 (UDP's source port is derived from the
+ * cookie, ICMP has none), ICMP with dport 0 too. */
 static __always_inline __u32 probe_cookie(__u8 family, const __u8 *src, const __u8 *dst,
 					  __u8 proto, __u16 sport, __u16 dport)
 {
@@ -109,17 +131,208 @@ static __always_inline __u32 probe_cookie(__u8 family, const __u8 *src, const __
 	return siphash24_words(cookie_k0, cookie_k1, m, 5);
 }
 
-static __always_inline int addressed_to_us(const struct packet *p)
+static __always_inline int is_us(__u8 family, const __u8 *addr)
 {
-	if (p->family == 4) {
-		__be32 d;
-		__builtin_memcpy(&d, p->daddr, 4);
-		return scanner_ipv4 != 0 && d == scanner_ipv4;
+	if (family == 4) {
+		__be32 a;
+		__builtin_memcpy(&a, addr, 4);
+		return scanner_ipv4 != 0 && a == scanner_ipv4;
 	}
 	__u64 want0 = scanner_ipv6_hi, want1 = scanner_ipv6_lo, got0, got1;
-	__builtin_memcpy(&got0, p->daddr, 8);
-	__builtin_memcpy(&got1, p->daddr + 8, 8);
+	__builtin_memcpy(&got0, addr, 8);
+	__builtin_memcpy(&got1, addr + 8, 8);
 	return (want0 | want1) != 0 && got0 == want0 && got1 == want1;
+}
+
+static __always_inline int ours_port(__u16 port)
+{
+	return port >= sport_lo && port <= sport_hi;
+}
+
+/* udp_sport is the source port of the UDP probe with this cookie:
+ * engine.udpSourcePort's twin. */
+static __always_inline __u16 udp_sport(__u32 cookie)
+{
+	__u32 n = (__u32)sport_hi - sport_lo + 1;
+	return sport_lo + cookie % n;
+}
+
+/* Four packet bytes at any alignment. */
+struct bytes4 {
+	__u8 b[4];
+};
+
+static __always_inline __u32 load_be32_pkt(const struct bytes4 *b)
+{
+	__u32 v;
+	__builtin_memcpy(&v, b, 4);
+	return bpf_ntohl(v);
+}
+
+/* What a reply must prove, once the cookie of the probe it answers is
+ * known. */
+enum check {
+	CHECK_TCP_ACK = 1,   /* ack - 1 == cookie (or ack == cookie for a RST) */
+	CHECK_UDP = 2,       /* our port == udp_sport(cookie), plus the echoed bytes */
+	CHECK_ECHO_ID = 3,   /* ICMP id:seq at off == cookie */
+	CHECK_QUOTED_SEQ = 4, /* a quoted TCP SYN's sequence number at off == cookie */
+	CHECK_QUOTED_UDP = 5, /* a quoted UDP probe's source port == udp_sport(cookie) */
+};
+
+/* The probe a reply answers, as it was sent. */
+struct probe {
+	__u8 us[16];
+	__u8 target[16];
+	__u8 family;
+	__u8 proto;
+	__u8 kind;
+	__u8 check;
+	__u16 local_port; /* our source port; 0 for echo */
+	__u16 port;       /* the target's; 0 for echo */
+	__u16 off;        /* packet offset for CHECK_ECHO_ID/CHECK_QUOTED_SEQ */
+};
+
+/* classify says which probe p would answer and how to check it; 0 when p
+ * cannot be a reply to any of ours. */
+static __always_inline int classify(const struct packet *p, struct probe *pr)
+{
+	pr->family = p->family;
+	switch (p->l4_proto) {
+	case IPPROTO_TCP:
+		if (!ours_port(p->dport) || !is_us(p->family, p->daddr))
+			return 0;
+		if ((p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST)) == (TCP_FLAG_SYN | TCP_FLAG_ACK))
+			pr->kind = REPLY_OPEN;
+		else if (p->tcp_flags & TCP_FLAG_RST)
+			pr->kind = REPLY_CLOSED;
+		else
+			return 0;
+		__builtin_memcpy(pr->us, p->daddr, 16);
+		__builtin_memcpy(pr->target, p->saddr, 16);
+		pr->proto = IPPROTO_TCP;
+		pr->local_port = p->dport;
+		pr->port = p->sport;
+		pr->check = CHECK_TCP_ACK;
+		return 1;
+	case IPPROTO_UDP:
+		if (!ours_port(p->dport) || !is_us(p->family, p->daddr))
+			return 0;
+		__builtin_memcpy(pr->us, p->daddr, 16);
+		__builtin_memcpy(pr->target, p->saddr, 16);
+		pr->proto = IPPROTO_UDP;
+		pr->local_port = p->dport;
+		pr->port = p->sport;
+		pr->kind = REPLY_OPEN;
+		pr->check = CHECK_UDP;
+		return 1;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		break;
+	default:
+		return 0;
+	}
+	if (!is_us(p->family, p->daddr))
+		return 0;
+	if ((p->family == 4 && p->icmp_type == ICMP_ECHOREPLY) ||
+	    (p->family == 6 && p->icmp_type == ICMPV6_ECHO_REPLY)) {
+		__builtin_memcpy(pr->us, p->daddr, 16);
+		__builtin_memcpy(pr->target, p->saddr, 16);
+		pr->proto = p->l4_proto;
+		pr->local_port = 0;
+		pr->port = 0;
+		pr->kind = REPLY_ALIVE;
+		pr->check = CHECK_ECHO_ID;
+		pr->off = p->l4_off + 4;
+		return 1;
+	}
+	if (!p->icmp_error)
+		return 0;
+	/* parse.h counted a quote too short to read. */
+	if (!p->quote_valid || !is_us(p->family, p->quote_saddr))
+		return 0;
+	__builtin_memcpy(pr->us, p->quote_saddr, 16);
+	__builtin_memcpy(pr->target, p->quote_daddr, 16);
+	pr->proto = p->quote_proto;
+	pr->kind = REPLY_FILTERED;
+	switch (p->quote_proto) {
+	case IPPROTO_TCP:
+		if (!ours_port(p->quote_sport))
+			return 0;
+		pr->local_port = p->quote_sport;
+		pr->port = p->quote_dport;
+		pr->check = CHECK_QUOTED_SEQ;
+		pr->off = p->quote_l4_off + 4;
+		return 1;
+	case IPPROTO_UDP:
+		if (!ours_port(p->quote_sport))
+			return 0;
+		pr->local_port = p->quote_sport;
+		pr->port = p->quote_dport;
+		pr->check = CHECK_QUOTED_UDP;
+		/* RFC 1122: port unreachable is the host saying nobody listens. */
+		if ((p->family == 4 && p->icmp_type == ICMP_DEST_UNREACH && p->icmp_code == 3) ||
+		    (p->family == 6 && p->icmp_type == ICMPV6_DEST_UNREACH && p->icmp_code == 4))
+			pr->kind = REPLY_CLOSED;
+		return 1;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		/* Our echo request, quoted: its first byte (the "source port"
+		 * parse_quote read) is the type. */
+		if ((p->quote_sport >> 8) != (p->family == 4 ? ICMP_ECHO : ICMPV6_ECHO_REQUEST))
+			return 0;
+		pr->local_port = 0;
+		pr->port = 0;
+		pr->check = CHECK_ECHO_ID;
+		pr->off = p->quote_l4_off + 4;
+		return 1;
+	}
+	return 0;
+}
+
+/* udp_echo_ok checks the bytes a known service echoes from our request. */
+static __always_inline int udp_echo_ok(const struct packet *p, void *data, void *data_end, __u32 cookie)
+{
+	__u16 port = p->sport;
+	struct udp_echo *e = bpf_map_lookup_elem(&udp_echoes, &port);
+	if (!e)
+		return 1; /* no echoed field: the source port carries the cookie alone */
+	__u32 off = p->l4_off + sizeof(struct udphdr) + (e->off & 0x3f);
+	if (e->len == 2) {
+		__be16 *v = PKT_AT(data, data_end, off, __be16);
+		return v && within_ip(p, off, 2) && bpf_ntohs(*v) == (cookie & 0xffff);
+	}
+	struct bytes4 *v = PKT_AT(data, data_end, off, struct bytes4);
+	return v && within_ip(p, off, 4) && load_be32_pkt(v) == cookie;
+}
+
+/* validate checks the reply against its probe's cookie. */
+static __always_inline int validate(const struct packet *p, const struct probe *pr, void *data, void *data_end)
+{
+	__u32 cookie = probe_cookie(pr->family, pr->us, pr->target, pr->proto,
+				    pr->proto == IPPROTO_TCP ? pr->local_port : 0, pr->port);
+	switch (pr->check) {
+	case CHECK_TCP_ACK: {
+		struct tcphdr *th = PKT_AT(data, data_end, p->l4_off, struct tcphdr);
+		if (!th)
+			return 0;
+		__u32 ack = bpf_ntohl(th->ack_seq);
+		/* zmap's rule: some stacks answer a SYN with a RST that does
+		 * not count the SYN in its acknowledgement number. */
+		return ack - 1 == cookie || (pr->kind == REPLY_CLOSED && ack == cookie);
+	}
+	case CHECK_UDP:
+		return pr->local_port == udp_sport(cookie) && udp_echo_ok(p, data, data_end, cookie);
+	case CHECK_QUOTED_UDP:
+		return pr->local_port == udp_sport(cookie);
+	case CHECK_ECHO_ID:
+	case CHECK_QUOTED_SEQ: {
+		/* id:seq of an echo, or a TCP sequence number: 4 bytes. Quoted
+		 * ones lie within the 8 L4 bytes parse_quote checked. */
+		struct bytes4 *v = PKT_AT(data, data_end, pr->off, struct bytes4);
+		return v && load_be32_pkt(v) == cookie;
+	}
+	}
+	return 0;
 }
 
 static __always_inline __u64 ring_flags(void)
@@ -131,38 +344,11 @@ static __always_inline __u64 ring_flags(void)
 		       : BPF_RB_NO_WAKEUP;
 }
 
-/* tcp_reply_kind validates a TCP segment as a reply to one of our SYNs and
- * says what it means, or returns 0. */
-static __always_inline int tcp_reply_kind(const struct packet *p, const struct tcphdr *th)
-{
-	__u8 flags = p->tcp_flags;
-	int kind;
-
-	if ((flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST)) == (TCP_FLAG_SYN | TCP_FLAG_ACK))
-		kind = REPLY_OPEN;
-	else if (flags & TCP_FLAG_RST)
-		kind = REPLY_CLOSED;
-	else
-		return 0;
-
-	/* Our probe: src = reply's dst, dst = reply's src. */
-	__u32 cookie = probe_cookie(p->family, p->daddr, p->saddr, IPPROTO_TCP, p->dport, p->sport);
-	__u32 ack = bpf_ntohl(th->ack_seq);
-	if (ack - 1 == cookie)
-		return kind;
-	/* zmap's rule: some stacks answer a SYN with a RST that does not count
-	 * the SYN in its acknowledgement number. */
-	if (kind == REPLY_CLOSED && ack == cookie)
-		return kind;
-	count(COUNTER_BAD_COOKIE, 1);
-	return 0;
-}
-
 /* verdict_for_ours is the fate of a validated reply: a SYN-ACK becomes our
  * RST when reset_open is set (IPv4, untagged, no IP options), else dropped. */
 static __always_inline int verdict_for_ours(struct xdp_md *ctx, const struct packet *p, int kind, __u32 ack)
 {
-	if (!reset_open || kind != REPLY_OPEN || p->family != 4 || p->vlan_depth ||
+	if (!reset_open || kind != REPLY_OPEN || p->l4_proto != IPPROTO_TCP || p->family != 4 || p->vlan_depth ||
 	    p->l4_off != sizeof(struct ethhdr) + sizeof(struct iphdr))
 		return XDP_DROP;
 	if (tcp_reply(ctx, p->len, TCP_FLAG_RST, ack, 0, 0))
@@ -177,31 +363,36 @@ int xdpscan_scan(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct packet p = {};
+	struct probe pr = {};
 
 	int res = parse_packet(ctx, &p);
 	count_parse(&p, res);
-	if (res != PARSE_L4 || p.l4_proto != IPPROTO_TCP)
+	if (res != PARSE_L4 || !classify(&p, &pr))
 		return XDP_PASS;
-	if (p.dport < sport_lo || p.dport > sport_hi || !addressed_to_us(&p))
+	if (!validate(&p, &pr, data, data_end)) {
+		count(COUNTER_BAD_COOKIE, 1);
 		return XDP_PASS;
-
-	struct tcphdr *th = PKT_AT(data, data_end, p.l4_off, struct tcphdr);
-	if (!th)
-		return XDP_PASS;
-	int kind = tcp_reply_kind(&p, th);
-	if (!kind)
-		return XDP_PASS;
+	}
 
 	/* From here on the packet is ours: it never reaches the host stack. */
 	count(COUNTER_MATCHED, 1);
 	count(COUNTER_DROPPED, 1);
-	__u32 ack = bpf_ntohl(th->ack_seq);
+	__u32 ack = 0;
+	__u16 window = 0;
+	if (pr.check == CHECK_TCP_ACK) {
+		struct tcphdr *th = PKT_AT(data, data_end, p.l4_off, struct tcphdr);
+		if (!th)
+			return XDP_DROP;
+		ack = bpf_ntohl(th->ack_seq);
+		window = bpf_ntohs(th->window);
+	}
+	int kind = pr.kind;
 
 	struct dedup_key key = {};
-	__builtin_memcpy(key.addr, p.saddr, 16);
-	key.port = p.sport;
-	key.proto = IPPROTO_TCP;
-	key.family = p.family;
+	__builtin_memcpy(key.addr, pr.target, 16);
+	key.port = pr.port;
+	key.proto = pr.proto;
+	key.family = pr.family;
 	__u8 seen = (__u8)kind;
 	if (bpf_map_update_elem(&dedup, &key, &seen, BPF_NOEXIST) != 0) {
 		count(COUNTER_DUPLICATES, 1);
@@ -217,17 +408,18 @@ int xdpscan_scan(struct xdp_md *ctx)
 		return XDP_DROP; /* no RST: let the target retransmit */
 	}
 	e->ts_ns = bpf_ktime_get_ns();
-	__builtin_memcpy(e->addr, p.saddr, 16);
-	e->port = p.sport;
-	e->local_port = p.dport;
+	__builtin_memcpy(e->addr, pr.target, 16);
+	__builtin_memcpy(e->from, p.saddr, 16);
+	e->port = pr.port;
+	e->local_port = pr.local_port;
 	e->ip_id = p.ip_id;
-	e->window = bpf_ntohs(th->window);
-	e->family = p.family;
-	e->proto = IPPROTO_TCP;
-	e->tcp_flags = p.tcp_flags;
+	e->window = window;
+	e->family = pr.family;
+	e->proto = pr.proto;
+	e->tcp_flags = p.l4_proto == IPPROTO_TCP ? p.tcp_flags : 0;
 	e->ttl = p.ttl;
-	e->icmp_type = 0;
-	e->icmp_code = 0;
+	e->icmp_type = p.icmp_error ? p.icmp_type : 0;
+	e->icmp_code = p.icmp_error ? p.icmp_code : 0;
 	e->kind = kind;
 	e->pad = 0;
 	bpf_ringbuf_submit(e, ring_flags());

@@ -52,6 +52,7 @@ type ScanScanEvent struct {
 	_         structs.HostLayout
 	TsNs      uint64
 	Addr      [16]uint8
+	From      [16]uint8
 	Port      uint16
 	LocalPort uint16
 	IpId      uint16
@@ -66,6 +67,12 @@ type ScanScanEvent struct {
 	Pad       uint8
 }
 
+type ScanUdpEcho struct {
+	_   structs.HostLayout
+	Off uint8
+	Len uint8
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -73,6 +80,7 @@ const (
 	ScanMapCounters        = "counters"
 	ScanMapDedup           = "dedup"
 	ScanMapEvents          = "events"
+	ScanMapUdpEchoes       = "udp_echoes"
 	ScanProgXdpscanScan    = "xdpscan_scan"
 	ScanVarCookieK0        = "cookie_k0"
 	ScanVarCookieK1        = "cookie_k1"
@@ -134,9 +142,10 @@ type ScanProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ScanMapSpecs struct {
-	Counters *ebpf.MapSpec `ebpf:"counters"`
-	Dedup    *ebpf.MapSpec `ebpf:"dedup"`
-	Events   *ebpf.MapSpec `ebpf:"events"`
+	Counters  *ebpf.MapSpec `ebpf:"counters"`
+	Dedup     *ebpf.MapSpec `ebpf:"dedup"`
+	Events    *ebpf.MapSpec `ebpf:"events"`
+	UdpEchoes *ebpf.MapSpec `ebpf:"udp_echoes"`
 }
 
 // ScanVariableSpecs contains global variables before they are loaded into the kernel.
@@ -174,9 +183,10 @@ func (o *ScanObjects) Close() error {
 //
 // It can be passed to LoadScanObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ScanMaps struct {
-	Counters *ebpf.Map `ebpf:"counters"`
-	Dedup    *ebpf.Map `ebpf:"dedup"`
-	Events   *ebpf.Map `ebpf:"events"`
+	Counters  *ebpf.Map `ebpf:"counters"`
+	Dedup     *ebpf.Map `ebpf:"dedup"`
+	Events    *ebpf.Map `ebpf:"events"`
+	UdpEchoes *ebpf.Map `ebpf:"udp_echoes"`
 }
 
 func (m *ScanMaps) Close() error {
@@ -184,6 +194,7 @@ func (m *ScanMaps) Close() error {
 		m.Counters,
 		m.Dedup,
 		m.Events,
+		m.UdpEchoes,
 	)
 }
 

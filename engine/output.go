@@ -47,13 +47,26 @@ func (rw *ResultWriter) Write(r Result) error {
 		for i := len(r.State); i < 7; i++ {
 			b = append(b, ' ')
 		}
+		if len(r.State) >= 7 {
+			b = append(b, ' ')
+		}
 		b = append(b, r.Proto...)
 		b = append(b, ' ')
 		b = r.Addr.AppendTo(b)
-		b = append(b, ':')
-		b = strconv.AppendUint(b, uint64(r.Port), 10)
+		if r.Proto != "icmp" {
+			b = append(b, ':')
+			b = strconv.AppendUint(b, uint64(r.Port), 10)
+		}
 		b = append(b, " ttl="...)
 		b = strconv.AppendUint(b, uint64(r.TTL), 10)
+		if r.State == "filtered" || r.Proto != "tcp" {
+			b = append(b, ' ')
+			b = append(b, r.Reason...)
+		}
+		if r.From.IsValid() {
+			b = append(b, " from "...)
+			b = r.From.AppendTo(b)
+		}
 	case "ndjson":
 		b = append(b, `{"ip":"`...)
 		b = r.Addr.AppendTo(b)
@@ -63,6 +76,12 @@ func (rw *ResultWriter) Write(r Result) error {
 		b = append(b, r.Proto...)
 		b = append(b, `","state":"`...)
 		b = append(b, r.State...)
+		b = append(b, `","reason":"`...)
+		b = append(b, r.Reason...)
+		if r.From.IsValid() {
+			b = append(b, `","from":"`...)
+			b = r.From.AppendTo(b)
+		}
 		b = append(b, `","ttl":`...)
 		b = strconv.AppendUint(b, uint64(r.TTL), 10)
 		b = append(b, `,"ts":"`...)
@@ -114,11 +133,7 @@ func (rw *ResultWriter) Write(r Result) error {
 		b = append(b, `"><state state="`...)
 		b = append(b, r.State...)
 		b = append(b, `" reason="`...)
-		if r.State == "open" {
-			b = append(b, "syn-ack"...)
-		} else {
-			b = append(b, "rst"...)
-		}
+		b = append(b, r.Reason...)
 		b = append(b, `" reason_ttl="`...)
 		b = strconv.AppendUint(b, uint64(r.TTL), 10)
 		b = append(b, `"/></port></ports></host>`...)

@@ -85,7 +85,11 @@ func (r *pcapRx) run(ctx context.Context, progress *Progress, emit func(Result))
 			progress.Closed.Add(1)
 		}
 		progress.Replies.Add(1)
-		emit(Result{Addr: netip.AddrFrom4(target), Port: uint16(tcp.SrcPort), Proto: "tcp", State: state, TTL: ip.TTL, Time: ci.Timestamp})
+		reason := "syn-ack"
+		if state == "closed" {
+			reason = "reset"
+		}
+		emit(Result{Addr: netip.AddrFrom4(target), Port: uint16(tcp.SrcPort), Proto: "tcp", State: state, Reason: reason, TTL: ip.TTL, Time: ci.Timestamp})
 	}
 	if st, err := r.handle.Stats(); err == nil {
 		r.kernelDrops, r.ifaceDrops = uint64(st.PacketsDropped), uint64(st.PacketsIfDropped)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,14 +18,16 @@ import (
 
 // Reply kinds, as enum reply_kind in bpf/scan.c.
 const (
-	replyOpen   = 1
-	replyClosed = 2
+	replyOpen     = 1
+	replyClosed   = 2
+	replyFiltered = 3
+	replyAlive    = 4
 )
 
-// ScanConfig is one SYN scan.
+// ScanConfig is one scan: TCP SYN, UDP and ICMP echo probes, in any mix.
 type ScanConfig struct {
 	Targets          RangeSet
-	Ports            []uint16
+	Ports            []Port
 	Rate             float64 // probes per second
 	Path             Path
 	SportLo, SportHi uint16
@@ -49,19 +52,27 @@ type Position struct {
 	Next uint64 `json:"next"`
 }
 
-// Result is one (address, port) found.
+// Result is one (address, port) that answered.
 type Result struct {
 	Addr  netip.Addr
-	Port  uint16
-	Proto string // "tcp"
-	State string // "open" or "closed"
-	TTL   uint8
-	Time  time.Time
+	Port  uint16 // 0 for ICMP echo
+	Proto string // "tcp", "udp" or "icmp"
+	// State is "open" (SYN-ACK, a UDP reply), "closed" (RST, ICMP port
+	// unreachable), "filtered" (another ICMP error: see Reason) or "up"
+	// (echo reply).
+	State string
+	// Reason says what proved State, in nmap's words: syn-ack, reset,
+	// udp-response, port-unreach, echo-reply, host-unreach, admin-prohibited...
+	Reason string
+	// From is who sent the reply when it is not Addr (a router's ICMP error).
+	From netip.Addr
+	TTL  uint8
+	Time time.Time
 }
 
 // Progress is read by the status line while the scan runs.
 type Progress struct {
-	Sent, Total, Replies, Open, Closed atomic.Uint64
+	Sent, Total, Replies, Open, Closed, Filtered, Up atomic.Uint64
 	TxErrors                           atomic.Uint64 // mirrors Transmitter.Errs for the status line
 	counters                           func() (loader.Counters, error)
 }
@@ -83,6 +94,11 @@ type Stats struct {
 	Replies     uint64  `json:"replies"`
 	Open        uint64  `json:"open"`
 	Closed      uint64  `json:"closed"`
+	// FilteredICMP is the pairs an ICMP error (other than port unreachable
+	// to a UDP probe) called filtered: listed, with the reason.
+	FilteredICMP uint64 `json:"filtered_icmp"`
+	// Up is the hosts that answered an echo request.
+	Up uint64 `json:"up"`
 	// Filtered is the pairs probed that never answered (not listed).
 	Filtered      uint64  `json:"filtered"`
 	Duplicates    uint64  `json:"duplicates"`
@@ -109,7 +125,7 @@ func (c ScanConfig) TotalProbes() uint64 {
 	return per * uint64(c.Retries+1)
 }
 
-// RunScan runs a SYN scan. emit is called from one goroutine, in arrival
+// RunScan runs a scan. emit is called from one goroutine, in arrival
 // order, for every (address, port) that answered. When ctx is cancelled the
 // scan stops sending, still listens for the cooldown (stop, if not nil,
 // cuts that short), and returns the figures with Interrupted set.
@@ -197,9 +213,11 @@ func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit
 	st.Replies = progress.Replies.Load()
 	st.Open = progress.Open.Load()
 	st.Closed = progress.Closed.Load()
+	st.FilteredICMP = progress.Filtered.Load()
+	st.Up = progress.Up.Load()
 	if !st.Interrupted && cfg.Resume == (Position{}) {
 		pairs := st.ProbesTotal / uint64(cfg.Retries+1)
-		st.Filtered = pairs - min(pairs, st.Open+st.Closed)
+		st.Filtered = pairs - min(pairs, st.Open+st.Closed+st.FilteredICMP+st.Up)
 	}
 	st.TxErrors = tx.Errs.Load()
 	st.ElapsedS = time.Since(start).Seconds()
@@ -216,7 +234,7 @@ func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit
 func startXDP(cfg ScanConfig, progress *Progress) (*loader.Scan, *ringbuf.Consumer[bpf.ScanScanEvent], *loader.Attachment, error) {
 	prog, err := loader.LoadScan(loader.ScanConfig{
 		SourceIPv4: cfg.Path.Src, SourcePortLo: cfg.SportLo, SourcePortHi: cfg.SportHi,
-		CookieKey: cfg.Key, RingBytes: 1 << 24, RingWakeupBytes: 1 << 16, ResetOpen: cfg.Reset,
+		CookieKey: cfg.Key, RingBytes: 1 << 24, RingWakeupBytes: 1 << 16, ResetOpen: cfg.Reset, UDPEchoes: loaderEchoes(),
 		DedupEntries: uint32(min(max(cfg.Targets.Len()*uint64(len(cfg.Ports)), 1024), 1<<20)),
 	})
 	if err != nil {
@@ -237,18 +255,41 @@ func startXDP(cfg ScanConfig, progress *Progress) (*loader.Scan, *ringbuf.Consum
 	return prog, consumer, att, nil
 }
 
+func loaderEchoes() map[uint16]loader.UDPEcho {
+	out := map[uint16]loader.UDPEcho{}
+	for port, e := range UDPEchoes() {
+		out[port] = loader.UDPEcho{Off: e.Off, Len: e.Len}
+	}
+	return out
+}
+
 // handleEvents turns ring events into results.
 func handleEvents(batch []bpf.ScanScanEvent, clock monoClock, progress *Progress, emit func(Result)) {
 	for i := range batch {
 		e := &batch[i]
-		r := Result{Addr: netip.AddrFrom4([4]byte(e.Addr[:4])), Port: e.Port, Proto: "tcp", TTL: e.Ttl, Time: clock.wall(e.TsNs)}
+		r := Result{Addr: eventAddr(e.Family, e.Addr), Port: e.Port, Proto: ProtoName(e.Proto), TTL: e.Ttl, Time: clock.wall(e.TsNs)}
+		if from := eventAddr(e.Family, e.From); from != r.Addr {
+			r.From = from
+		}
 		switch e.Kind {
 		case replyOpen:
-			r.State = "open"
+			r.State, r.Reason = "open", "syn-ack"
+			if e.Proto == ProtoUDP {
+				r.Reason = "udp-response"
+			}
 			progress.Open.Add(1)
 		case replyClosed:
-			r.State = "closed"
+			r.State, r.Reason = "closed", "reset"
+			if e.IcmpType != 0 {
+				r.Reason = icmpReason(e.Family, e.IcmpType, e.IcmpCode)
+			}
 			progress.Closed.Add(1)
+		case replyFiltered:
+			r.State, r.Reason = "filtered", icmpReason(e.Family, e.IcmpType, e.IcmpCode)
+			progress.Filtered.Add(1)
+		case replyAlive:
+			r.State, r.Reason = "up", "echo-reply"
+			progress.Up.Add(1)
 		default:
 			continue
 		}
@@ -257,14 +298,98 @@ func handleEvents(batch []bpf.ScanScanEvent, clock monoClock, progress *Progress
 	}
 }
 
+func eventAddr(family uint8, a [16]byte) netip.Addr {
+	if family == 4 {
+		return netip.AddrFrom4([4]byte(a[:4]))
+	}
+	return netip.AddrFrom16(a)
+}
+
+// icmpReason names an ICMP error as nmap's --reason does.
+func icmpReason(family, typ, code uint8) string {
+	if family == 6 {
+		switch {
+		case typ == 1 && code == 4:
+			return "port-unreach"
+		case typ == 1 && code == 1:
+			return "admin-prohibited"
+		case typ == 1:
+			return "unreach-code-" + strconv.Itoa(int(code))
+		case typ == 3:
+			return "time-exceeded"
+		}
+		return "icmpv6-type-" + strconv.Itoa(int(typ))
+	}
+	if typ == 11 {
+		return "time-exceeded"
+	}
+	if typ != 3 {
+		return "icmp-type-" + strconv.Itoa(int(typ))
+	}
+	switch code {
+	case 0:
+		return "net-unreach"
+	case 1:
+		return "host-unreach"
+	case 2:
+		return "proto-unreach"
+	case 3:
+		return "port-unreach"
+	case 9, 10, 13:
+		return "admin-prohibited"
+	}
+	return "unreach-code-" + strconv.Itoa(int(code))
+}
+
+// probeTemplates are the prebuilt frames of one scan.
+type probeTemplates struct {
+	syn  []*SYNTemplate // by source port - SportLo
+	udp  map[uint16]*UDPTemplate // by destination port; ports with one payload share a template
+	echo *EchoTemplate
+}
+
+func newProbeTemplates(cfg ScanConfig) *probeTemplates {
+	p := &probeTemplates{udp: map[uint16]*UDPTemplate{}}
+	byPayload := map[*UDPPayload]*UDPTemplate{}
+	for _, port := range cfg.Ports {
+		switch port.Proto {
+		case ProtoTCP:
+			if p.syn != nil {
+				continue
+			}
+			p.syn = make([]*SYNTemplate, int(cfg.SportHi-cfg.SportLo)+1)
+			for i := range p.syn {
+				p.syn[i] = NewSYNTemplate(cfg.Path.SrcMAC, cfg.Path.RouterMAC, cfg.Path.Src, cfg.SportLo+uint16(i), cfg.Key)
+			}
+		case ProtoUDP:
+			pl := PayloadFor(port.Num)
+			if byPayload[pl] == nil {
+				byPayload[pl] = NewUDPTemplate(cfg.Path.SrcMAC, cfg.Path.RouterMAC, cfg.Path.Src, cfg.SportLo, cfg.SportHi, pl, cfg.Key)
+			}
+			p.udp[port.Num] = byPayload[pl]
+		case ProtoICMP:
+			p.echo = NewEchoTemplate(cfg.Path.SrcMAC, cfg.Path.RouterMAC, cfg.Path.Src, cfg.Key)
+		}
+	}
+	return p
+}
+
+// fill writes one probe into buf and returns its length.
+func (p *probeTemplates) fill(buf []byte, cfg *ScanConfig, addr uint32, port Port, sport uint16) int {
+	switch port.Proto {
+	case ProtoUDP:
+		return p.udp[port.Num].Fill(buf, addr, port.Num)
+	case ProtoICMP:
+		return p.echo.Fill(buf, addr)
+	}
+	return p.syn[sport-cfg.SportLo].Fill(buf, addr, port.Num)
+}
+
 // sendProbes walks the permutation, pass after pass, and returns where it
 // stopped.
 func sendProbes(ctx context.Context, cfg ScanConfig, tx *Transmitter, progress *Progress) (Position, error) {
 	n := cfg.Targets.Len() * uint64(len(cfg.Ports))
-	templates := make([]*SYNTemplate, int(cfg.SportHi-cfg.SportLo)+1)
-	for i := range templates {
-		templates[i] = NewSYNTemplate(cfg.Path.SrcMAC, cfg.Path.RouterMAC, cfg.Path.Src, cfg.SportLo+uint16(i), cfg.Key)
-	}
+	templates := newProbeTemplates(cfg)
 	limiter := NewRateLimiter(cfg.Rate)
 	var lens [BatchSize]int
 	pos := cfg.Resume
@@ -281,7 +406,7 @@ func sendProbes(ctx context.Context, cfg ScanConfig, tx *Transmitter, progress *
 			filled := 0
 			for ; filled < k && pos.Next < n; pos.Next += cfg.Shards {
 				addr, port, sport := cfg.probeAt(perm, pos)
-				lens[filled] = templates[sport-cfg.SportLo].Fill(tx.Buffer(filled), addr, port)
+				lens[filled] = templates.fill(tx.Buffer(filled), &cfg, addr, port, sport)
 				filled++
 			}
 			err := tx.Send(ctx, lens[:filled])
@@ -324,6 +449,13 @@ func (c ScanConfig) Validate() error {
 	case c.Retries < 0:
 		return fmt.Errorf("--retries must be >= 0")
 	}
+	if c.RxMode == "pcap" {
+		for _, p := range c.Ports {
+			if p.Proto != ProtoTCP {
+				return fmt.Errorf("--rx pcap is the SYN scan's libpcap baseline; %s probes need --rx xdp", ProtoName(p.Proto))
+			}
+		}
+	}
 	return nil
 }
 
@@ -336,20 +468,28 @@ func (c ScanConfig) passOrder(pass uint64) Permutation {
 // probeAt is the probe at a position of a pass: the one mapping from
 // positions to (address, port, source port), shared by the sender and
 // --dry-run.
-func (c ScanConfig) probeAt(perm Permutation, pos Position) (addr uint32, port, sport uint16) {
+func (c ScanConfig) probeAt(perm Permutation, pos Position) (addr uint32, port Port, sport uint16) {
 	nports := uint64(len(c.Ports))
 	x := perm.At(pos.Next)
 	nsports := uint64(c.SportHi-c.SportLo) + 1
 	return c.Targets.At(x / nports), c.Ports[x%nports], c.SportLo + uint16((pos.Next/c.Shards+pos.Pass)%nsports)
 }
 
-// EachProbe calls fn for every probe the scan would send, in order.
-func EachProbe(cfg ScanConfig, fn func(addr netip.Addr, port, sport uint16) error) error {
+// EachProbe calls fn for every probe the scan would send, in order, with
+// the source port it is sent from (0 for echo).
+func EachProbe(cfg ScanConfig, fn func(addr netip.Addr, port Port, sport uint16) error) error {
 	n := cfg.Targets.Len() * uint64(len(cfg.Ports))
 	for pass := uint64(0); pass <= uint64(cfg.Retries); pass++ {
 		perm := cfg.passOrder(pass)
 		for p := cfg.Shard; p < n; p += cfg.Shards {
 			addr, port, sport := cfg.probeAt(perm, Position{Pass: pass, Next: p})
+			switch port.Proto {
+			case ProtoUDP:
+				c := cfg.Key.Cookie4(cfg.Path.Src.As4(), U32ToAddr(addr).As4(), ProtoUDP, 0, port.Num)
+				sport = udpSourcePort(c, cfg.SportLo, cfg.SportHi)
+			case ProtoICMP:
+				sport = 0
+			}
 			if err := fn(U32ToAddr(addr), port, sport); err != nil {
 				return err
 			}

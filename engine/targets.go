@@ -260,6 +260,9 @@ func u32ToAddr(v uint32) netip.Addr {
 // U32ToAddr converts a range element to an address.
 func U32ToAddr(v uint32) netip.Addr { return u32ToAddr(v) }
 
+// AddrToU32 converts an IPv4 address to a range element.
+func AddrToU32(a netip.Addr) uint32 { return addrToU32(a) }
+
 func cmpU32(a, b uint32) int {
 	switch {
 	case a < b:

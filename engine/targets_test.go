@@ -92,14 +92,14 @@ func TestPermutationIsABijection(t *testing.T) {
 
 func TestShardsAreDisjointAndComplete(t *testing.T) {
 	set := NewRangeSet([]Range{{0xc6120000, 0xc61201ff}})
-	cfg := ScanConfig{Targets: set, Ports: []uint16{22, 80, 443}, SportLo: 40000, SportHi: 40003, Seed: 9}
+	cfg := ScanConfig{Targets: set, Ports: []Port{{ProtoTCP, 22}, {ProtoTCP, 80}, {ProtoTCP, 443}}, SportLo: 40000, SportHi: 40003, Seed: 9}
 	seen := map[[2]uint32]int{}
 	for shard := uint64(0); shard < 3; shard++ {
 		c := cfg
 		c.Shards, c.Shard = 3, shard
 		var got uint64
-		EachProbe(c, func(a netip.Addr, port, _ uint16) error {
-			seen[[2]uint32{addrToU32(a), uint32(port)}]++
+		EachProbe(c, func(a netip.Addr, port Port, _ uint16) error {
+			seen[[2]uint32{addrToU32(a), uint32(port.Num)}]++
 			got++
 			return nil
 		})

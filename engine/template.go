@@ -33,18 +33,7 @@ type SYNTemplate struct {
 func NewSYNTemplate(srcMAC, dstMAC net.HardwareAddr, src netip.Addr, srcPort uint16, key CookieKey) *SYNTemplate {
 	t := &SYNTemplate{src: src.As4(), srcPort: srcPort, cookie: key, TTL: 64, IPID: 54321, Window: 1024}
 	f := t.frame[:]
-	copy(f[0:6], dstMAC)
-	copy(f[6:12], srcMAC)
-	binary.BigEndian.PutUint16(f[12:], 0x0800)
-
-	ip := f[ipOff:tcpOff]
-	ip[0] = 0x45
-	binary.BigEndian.PutUint16(ip[2:], 40)
-	binary.BigEndian.PutUint16(ip[4:], t.IPID)
-	ip[8] = t.TTL
-	ip[9] = 6
-	copy(ip[12:16], t.src[:])
-	t.ipSum = sum16(ip, 0)
+	t.ipSum = putEthIPv4(f, srcMAC, dstMAC, t.src, ProtoTCP, 20, t.IPID, t.TTL)
 
 	tcp := f[tcpOff:]
 	binary.BigEndian.PutUint16(tcp[0:], srcPort)
@@ -63,17 +52,40 @@ func (t *SYNTemplate) Fill(buf []byte, dst uint32, dport uint16) int {
 	copy(buf, t.frame[:])
 	var d [4]byte
 	binary.BigEndian.PutUint32(d[:], dst)
-	seq := t.cookie.Cookie4(t.src, d, 6, t.srcPort, dport)
-
-	copy(buf[ipOff+16:ipOff+20], d[:])
-	dsum := dst>>16 + dst&0xffff
-	binary.BigEndian.PutUint16(buf[ipOff+10:], fold(t.ipSum+dsum))
+	seq := t.cookie.Cookie4(t.src, d, ProtoTCP, t.srcPort, dport)
+	dsum := putDst(buf, t.ipSum, dst)
 
 	binary.BigEndian.PutUint16(buf[tcpOff+2:], dport)
 	binary.BigEndian.PutUint32(buf[tcpOff+4:], seq)
 	s := t.tcpSum + dsum + uint32(dport) + seq>>16 + seq&0xffff
 	binary.BigEndian.PutUint16(buf[tcpOff+16:], fold(s))
 	return synFrameLen
+}
+
+// putEthIPv4 writes the Ethernet and option-less IPv4 headers of a frame
+// whose IP payload is l4Len bytes, without the destination address, and
+// returns the IPv4 header's checksum sum so far.
+func putEthIPv4(f []byte, srcMAC, dstMAC net.HardwareAddr, src [4]byte, proto uint8, l4Len int, id uint16, ttl uint8) uint32 {
+	copy(f[0:6], dstMAC)
+	copy(f[6:12], srcMAC)
+	binary.BigEndian.PutUint16(f[12:], 0x0800)
+	ip := f[ipOff : ipOff+20]
+	ip[0] = 0x45
+	binary.BigEndian.PutUint16(ip[2:], uint16(20+l4Len))
+	binary.BigEndian.PutUint16(ip[4:], id)
+	ip[8] = ttl
+	ip[9] = proto
+	copy(ip[12:16], src[:])
+	return sum16(ip, 0)
+}
+
+// putDst writes the destination address and the finished IPv4 checksum, and
+// returns the address's contribution to any pseudo-header sum.
+func putDst(buf []byte, ipSum uint32, dst uint32) uint32 {
+	binary.BigEndian.PutUint32(buf[ipOff+16:], dst)
+	dsum := dst>>16 + dst&0xffff
+	binary.BigEndian.PutUint16(buf[ipOff+10:], fold(ipSum+dsum))
+	return dsum
 }
 
 // sum16 adds b as big-endian 16-bit words to sum (RFC 1071).

@@ -64,16 +64,36 @@ func TestRateLimiterIsExactOnAverage(t *testing.T) {
 	}
 }
 
-var testResult = Result{Addr: netip.MustParseAddr("198.18.3.7"), Port: 443, Proto: "tcp", State: "open", TTL: 64,
+var testResult = Result{Addr: netip.MustParseAddr("198.18.3.7"), Port: 443, Proto: "tcp", State: "open", Reason: "syn-ack", TTL: 64,
 	Time: time.Date(2026, 11, 21, 8, 0, 0, 123456789, time.UTC)}
 
 func TestResultFormats(t *testing.T) {
 	golden := map[string]string{
-		"ndjson":   `{"ip":"198.18.3.7","port":443,"proto":"tcp","state":"open","ttl":64,"ts":"2026-11-21T08:00:00.123456789Z"}` + "\n",
+		"ndjson":   `{"ip":"198.18.3.7","port":443,"proto":"tcp","state":"open","reason":"syn-ack","ttl":64,"ts":"2026-11-21T08:00:00.123456789Z"}` + "\n",
 		"list":     "#masscan\nopen tcp 443 198.18.3.7 1795248000\n# end\n",
 		"grepable": "Timestamp: 1795248000\tHost: 198.18.3.7 ()\tPorts: 443/open/tcp////\n",
 		"csv":      "ip,port,proto,state,ttl,ts\n198.18.3.7,443,tcp,open,64,2026-11-21T08:00:00.123456789Z\n",
 		"human":    "open   tcp 198.18.3.7:443 ttl=64\n",
+	}
+	for _, tc := range []struct {
+		name string
+		r    Result
+		want string
+	}{
+		{"udp open", Result{Addr: testResult.Addr, Port: 53, Proto: "udp", State: "open", Reason: "udp-response", TTL: 64},
+			"open   udp 198.18.3.7:53 ttl=64 udp-response\n"},
+		{"router's unreachable", Result{Addr: testResult.Addr, Port: 161, Proto: "udp", State: "filtered", Reason: "host-unreach",
+			From: netip.MustParseAddr("198.19.0.2"), TTL: 63}, "filtered udp 198.18.3.7:161 ttl=63 host-unreach from 198.19.0.2\n"},
+		{"echo reply", Result{Addr: testResult.Addr, Proto: "icmp", State: "up", Reason: "echo-reply", TTL: 64},
+			"up     icmp 198.18.3.7 ttl=64 echo-reply\n"},
+	} {
+		var b bytes.Buffer
+		w, _ := NewResultWriter(&b, "human")
+		w.Write(tc.r)
+		w.Close()
+		if b.String() != tc.want {
+			t.Errorf("human, %s:\n got %q\nwant %q", tc.name, b.String(), tc.want)
+		}
 	}
 	for format, want := range golden {
 		var b bytes.Buffer
@@ -103,7 +123,7 @@ func TestXMLHasNmapShape(t *testing.T) {
 	w, _ := NewResultWriter(&b, "xml")
 	w.Write(testResult)
 	closed := testResult
-	closed.State, closed.Port = "closed", 81
+	closed.State, closed.Port, closed.Reason = "closed", 81, "reset"
 	w.Write(closed)
 	w.Close()
 	var run struct {

@@ -16,6 +16,9 @@ import (
 // of 64 sent ~1.6x the packets of one sendto per packet.
 const BatchSize = 64
 
+// MaxFrame is the largest probe frame: the longest UDP payload fits.
+const MaxFrame = 256
+
 // mmsghdr is struct mmsghdr; x/sys/unix has no sendmmsg wrapper.
 type mmsghdr struct {
 	hdr unix.Msghdr
@@ -26,7 +29,7 @@ type mmsghdr struct {
 // Transmitter sends frames on an AF_PACKET socket in sendmmsg batches.
 type Transmitter struct {
 	fd    int
-	bufs  [BatchSize][128]byte
+	bufs  [BatchSize][MaxFrame]byte
 	iovs  [BatchSize]unix.Iovec
 	msgs  [BatchSize]mmsghdr
 	addr  unix.RawSockaddrLinklayer

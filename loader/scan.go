@@ -30,10 +30,17 @@ type ScanConfig struct {
 	// ResetOpen answers each validated SYN-ACK with a RST sent by XDP_TX
 	// (IPv4), so the target stops retransmitting; otherwise it is dropped.
 	ResetOpen bool
+	// UDPEchoes names the UDP services that echo bytes of the request, and
+	// where: a reply from such a port must carry the cookie there.
+	UDPEchoes map[uint16]UDPEcho
 	// DedupEntries bounds the in-kernel map that reports each (address, port)
 	// once. 0 means 262144.
 	DedupEntries uint32
 }
+
+// UDPEcho says where, in a UDP reply's payload, a service echoes the
+// cookie's low Len (2 or 4) bytes.
+type UDPEcho struct{ Off, Len uint8 }
 
 // Scan is the loaded scan-reply program and its maps.
 type Scan struct {
@@ -87,6 +94,16 @@ func LoadScan(cfg ScanConfig) (*Scan, error) {
 	s := &Scan{}
 	if err := spec.LoadAndAssign(&s.Objects, nil); err != nil {
 		return nil, loadError("scan program", err)
+	}
+	for port, e := range cfg.UDPEchoes {
+		if (e.Len != 2 && e.Len != 4) || e.Off > 63 {
+			s.Close()
+			return nil, fmt.Errorf("configure scan program: UDP echo for port %d: %d bytes at %d (want 2 or 4 bytes within the first 64)", port, e.Len, e.Off)
+		}
+		if err := s.Objects.UdpEchoes.Put(port, bpf.ScanUdpEcho{Off: e.Off, Len: e.Len}); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("configure scan program: UDP echo for port %d: %w", port, err)
+		}
 	}
 	return s, nil
 }

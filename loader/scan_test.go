@@ -180,11 +180,15 @@ func TestScanProgramVerdicts(t *testing.T) {
 				expect(t, "icmp", c.ICMP, 1)
 				expect(t, "bad_quotes", c.BadQuotes, 1)
 			}},
-		// 198.18.0.7 > 198.19.0.1: ICMP 198.18.0.7 tcp port 443 unreachable, full quote
-		{name: "ICMP error with full quote", frame: testpkt.Frame{Src: target4, Dst: scanner4,
+		// 198.18.0.7 > 198.19.0.1: ICMP 198.18.0.7 tcp port 443 unreachable, full quote of a SYN
+		// whose sequence is not our cookie (scan_udp_test.go has the matching ones)
+		{name: "ICMP error with full quote of a SYN not ours", frame: testpkt.Frame{Src: target4, Dst: scanner4,
 			L4:      &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(3, 3)},
-			Payload: testpkt.Build(testpkt.Frame{Src: scanner4, Dst: target4, L4: testpkt.TCP(40001, 443, c4, 0, "S")})[14 : 14+28]},
-			verdict: xdpPass, check: func(t *testing.T, c loader.Counters) { expect(t, "bad_quotes", c.BadQuotes, 0) }},
+			Payload: testpkt.Build(testpkt.Frame{Src: scanner4, Dst: target4, L4: testpkt.TCP(40001, 443, c4+7, 0, "S")})[14 : 14+28]},
+			verdict: xdpPass, check: func(t *testing.T, c loader.Counters) {
+				expect(t, "bad_quotes", c.BadQuotes, 0)
+				expect(t, "invalid_cookie", c.BadCookie, 1)
+			}},
 		// ARP, Request who-has 198.19.0.1 tell 198.19.0.2
 		{name: "ARP is not IP", frame: testpkt.Frame{}, verdict: xdpPass,
 			check: func(t *testing.T, c loader.Counters) { expect(t, "non_ip", c.NonIP, 1) }},

@@ -22,11 +22,24 @@ import (
 
 const scanSynopsis = `xdpscan scan [flags] TARGET...
 
-TCP SYN scan. TARGET is an IPv4 address, a CIDR (198.18.0.0/24) or a range
-(198.18.0.1-198.18.0.50). Replies are validated and consumed by an XDP
-program: the host never answers them with RST. Each (address, port) found is
-printed once, as it arrives: "open" (SYN-ACK) or "closed" (RST). Pairs with
-no reply are "filtered": counted in --stats-json, not listed.
+TCP SYN, UDP and ICMP echo scan. TARGET is an IPv4 address, a CIDR
+(198.18.0.0/24) or a range (198.18.0.1-198.18.0.50). Replies are validated
+(keyed-hash cookies) and consumed by an XDP program: the host never answers
+them with RST or port unreachable. Each (address, port) that answers is
+printed once, as it arrives:
+  open      SYN-ACK; or a UDP datagram back from the port
+  closed    RST; or ICMP port unreachable to a UDP probe
+  filtered  another ICMP error quoting the probe (the reason says which:
+            host-unreach, admin-prohibited, ...)
+  up        echo reply (--ping)
+Pairs with no reply are counted as "filtered" in --stats-json, not listed.
+
+Ports use masscan's syntax: -p 22,80,U:53,U:161,T:8000-8100 (plain = TCP).
+UDP probes carry a payload the service answers (DNS version.bind, NTP
+client, SNMP v2c get sysDescr "public", SSDP M-SEARCH; empty for others).
+A closed UDP port answers with ICMP port unreachable, which Linux rate-limits
+to about 1000/s per target host (net.ipv4.icmp_ratelimit): watch "closed"
+stall in the status line, and use --retries or a lower --rate.
 
 IANA special-purpose ranges (private, loopback, benchmarking, ...) are
 blocked unless lifted with --allow. On the testbed:
@@ -39,14 +52,17 @@ type scanFlags struct {
 	wait                                                                                    time.Duration
 	seed, shards, shard                                                                     uint64
 	resume, output, format, statsJSON, status, rx, mode                                     string
-	dryRun, reset                                                                           bool
+	dryRun, reset, udp, ping, pingFirst                                                     bool
 }
 
 func runScan(args []string) error {
 	f := &scanFlags{}
 	fs := newFlags("scan", scanSynopsis)
-	fs.StringVar(&f.ports, "p", "", "ports: 22,80,443,8000-8100 (required)")
+	fs.StringVar(&f.ports, "p", "", "ports: 22,80,443,8000-8100; U:53,U:161 for UDP (required unless --ping)")
 	fs.StringVar(&f.ports, "ports", "", "same as -p")
+	fs.BoolVar(&f.udp, "sU", false, "UDP scan: ports given without a T:/U: prefix are UDP")
+	fs.BoolVar(&f.ping, "ping", false, "also send an ICMP echo request to every target (alone: host discovery)")
+	fs.BoolVar(&f.pingFirst, "ping-first", false, "discover hosts with ICMP echo first, then probe the ports of those that answered")
 	fs.StringVar(&f.includeFile, "iL", "", "read targets from FILE, one per line, # comments")
 	fs.StringVar(&f.includeFile, "include-file", "", "same as -iL")
 	fs.StringVar(&f.exclude, "exclude", "", "never scan these CIDRs/ranges (comma-separated)")
@@ -164,15 +180,32 @@ func scan(f *scanFlags, positional []string) error {
 		}
 	}()
 
-	progress := &engine.Progress{}
-	status := newStatusLine(f.status, progress)
-	status.start()
 	var writeErr error
-	st, err := engine.RunScan(ctx, stop, cfg, progress, func(r engine.Result) {
+	write := func(r engine.Result) {
 		if e := results.Write(r); e != nil && writeErr == nil {
 			writeErr = e
 		}
-	})
+	}
+	if f.pingFirst {
+		up, err := pingPhase(ctx, stop, f, cfg, write)
+		if err != nil {
+			results.Close()
+			return err
+		}
+		if ctx.Err() != nil {
+			results.Close()
+			return &exitError{code: 130, err: fmt.Errorf("interrupted during --ping-first discovery; nothing was port-scanned")}
+		}
+		if up.Len() == 0 {
+			fmt.Fprintf(os.Stderr, "xdpscan: no host answered the echo requests; nothing to port-scan\n")
+			return results.Close()
+		}
+		cfg.Targets = up
+	}
+	progress := &engine.Progress{}
+	status := newStatusLine(f.status, progress)
+	status.start()
+	st, err := engine.RunScan(ctx, stop, cfg, progress, write)
 	status.stop()
 	if cerr := results.Close(); cerr != nil && writeErr == nil {
 		writeErr = cerr
@@ -193,8 +226,8 @@ func scan(f *scanFlags, positional []string) error {
 	if st.RxMode == "pcap" {
 		rxDesc = "libpcap"
 	}
-	fmt.Fprintf(os.Stderr, "xdpscan: %d probes in %.2fs (%.0f/s), %d open, %d closed, %d duplicates, %d rx lost, %d tx errors (%s on %s)\n",
-		st.ProbesSent, st.SendS, st.SendPPS, st.Open, st.Closed, st.Duplicates, st.RingLost, st.TxErrors, rxDesc, st.Interface)
+	fmt.Fprintf(os.Stderr, "xdpscan: %d probes in %.2fs (%.0f/s), %s, %d duplicates, %d rx lost, %d tx errors (%s on %s)\n",
+		st.ProbesSent, st.SendS, st.SendPPS, foundSummary(st), st.Duplicates, st.RingLost, st.TxErrors, rxDesc, st.Interface)
 	if st.Interrupted {
 		path := f.resume
 		if path == "" {
@@ -208,6 +241,45 @@ func scan(f *scanFlags, positional []string) error {
 			st.ProbesSent, st.ProbesTotal, path)}
 	}
 	return nil
+}
+
+// foundSummary is "3 open, 5 closed", with the filtered and up counts when
+// there are any.
+func foundSummary(st engine.Stats) string {
+	s := fmt.Sprintf("%d open, %d closed", st.Open, st.Closed)
+	if st.FilteredICMP > 0 {
+		s += fmt.Sprintf(", %d filtered by ICMP", st.FilteredICMP)
+	}
+	if st.Up > 0 {
+		s += fmt.Sprintf(", %d up", st.Up)
+	}
+	return s
+}
+
+// pingPhase sends one echo request to every target (--ping-first) and
+// returns the hosts that answered. Their "up" lines are written as they come.
+func pingPhase(ctx, stop context.Context, f *scanFlags, cfg engine.ScanConfig, write func(engine.Result)) (engine.RangeSet, error) {
+	if cfg.Resume != (engine.Position{}) {
+		return engine.RangeSet{}, usageError("--resume cannot continue a --ping-first scan: rerun it")
+	}
+	cfg.Ports = []engine.Port{engine.Echo}
+	var up []engine.Range
+	progress := &engine.Progress{}
+	status := newStatusLine(f.status, progress)
+	status.start()
+	st, err := engine.RunScan(ctx, stop, cfg, progress, func(r engine.Result) {
+		write(r)
+		if r.State == "up" {
+			a := engine.AddrToU32(r.Addr)
+			up = append(up, engine.Range{Lo: a, Hi: a})
+		}
+	})
+	status.stop()
+	if err != nil {
+		return engine.RangeSet{}, err
+	}
+	fmt.Fprintf(os.Stderr, "xdpscan: discovery: %d echo requests in %.2fs, %d hosts up\n", st.ProbesSent, st.SendS, st.Up)
+	return engine.NewRangeSet(up), nil
 }
 
 func scanConfig(f *scanFlags, positional []string) (engine.ScanConfig, error) {
@@ -248,12 +320,9 @@ func scanConfig(f *scanFlags, positional []string) (engine.ScanConfig, error) {
 	if err != nil {
 		return engine.ScanConfig{}, usageError("%v", err)
 	}
-	if f.ports == "" {
-		return engine.ScanConfig{}, usageError("-p PORTS is required (example: -p 22,80,443,8000-8100)")
-	}
-	ports, err := engine.ParsePorts(f.ports)
+	ports, err := portsFromFlags(f)
 	if err != nil {
-		return engine.ScanConfig{}, usageError("-p: %v", err)
+		return engine.ScanConfig{}, err
 	}
 	if !(f.rate > 0) {
 		return engine.ScanConfig{}, usageError("--rate %v: must be a positive number of probes per second", f.rate)
@@ -306,6 +375,43 @@ func scanConfig(f *scanFlags, positional []string) (engine.ScanConfig, error) {
 	return cfg, nil
 }
 
+// portsFromFlags turns -p, -sU and --ping into the scan's probe list.
+func portsFromFlags(f *scanFlags) ([]engine.Port, error) {
+	if f.ports == "" && !f.ping {
+		return nil, usageError("-p PORTS or --ping is required (example: -p 22,80,443,U:53)")
+	}
+	if f.pingFirst && f.ports == "" {
+		return nil, usageError("--ping-first needs -p PORTS to scan on the hosts that answer")
+	}
+	var ports []engine.Port
+	if f.ports != "" {
+		spec := f.ports
+		if f.udp {
+			spec = defaultUDP(spec)
+		}
+		var err error
+		if ports, err = engine.ParsePortSpec(spec); err != nil {
+			return nil, usageError("-p: %v", err)
+		}
+	}
+	if f.ping && !f.pingFirst {
+		ports = append(ports, engine.Echo)
+	}
+	return ports, nil
+}
+
+// defaultUDP prefixes the items of a port list that have no protocol with U:.
+func defaultUDP(spec string) string {
+	items := strings.Split(spec, ",")
+	for i, it := range items {
+		it = strings.TrimSpace(it)
+		if len(it) < 2 || it[1] != ':' {
+			items[i] = "U:" + it
+		}
+	}
+	return strings.Join(items, ",")
+}
+
 func appendList(into []engine.Range, s, flag string) ([]engine.Range, error) {
 	if s == "" {
 		return into, nil
@@ -333,8 +439,16 @@ func dryRun(cfg engine.ScanConfig) error {
 	fmt.Printf("# %d probes from %s (%s, next hop %s %s), ports %d-%d, %d pass(es), shard %d/%d\n",
 		cfg.TotalProbes(), cfg.Path.Src, cfg.Path.Iface, cfg.Path.NextHop, cfg.Path.RouterMAC,
 		cfg.SportLo, cfg.SportHi, cfg.Retries+1, cfg.Shard, cfg.Shards)
-	return engine.EachProbe(cfg, func(addr netip.Addr, port, sport uint16) error {
-		_, err := fmt.Printf("%s:%d from port %d\n", addr, port, sport)
+	return engine.EachProbe(cfg, func(addr netip.Addr, port engine.Port, sport uint16) error {
+		var err error
+		switch port.Proto {
+		case engine.ProtoICMP:
+			_, err = fmt.Printf("%s icmp echo\n", addr)
+		case engine.ProtoUDP:
+			_, err = fmt.Printf("%s:%d/udp (%s) from port %d\n", addr, port.Num, engine.PayloadFor(port.Num).Name, sport)
+		default:
+			_, err = fmt.Printf("%s:%d from port %d\n", addr, port.Num, sport)
+		}
 		return err
 	})
 }

@@ -191,23 +191,39 @@ func Build(f Frame) []byte {
 	return append([]byte(nil), buf.Bytes()...)
 }
 
-// ChecksumsMatch decodes an Ethernet/IPv4/TCP frame with gopacket,
-// serializes it again with freshly computed checksums and says whether the
-// bytes are the same (gopacket's Ethernet padding aside): an independent
-// check of checksums computed incrementally or in BPF.
+// ChecksumsMatch decodes an Ethernet/IPv4 frame carrying TCP, UDP or ICMP
+// with gopacket, serializes it again with freshly computed checksums and
+// says whether the bytes are the same (gopacket's Ethernet padding aside):
+// an independent check of checksums computed incrementally or in BPF.
 func ChecksumsMatch(frame []byte) (bool, error) {
 	p := gopacket.NewPacket(frame, layers.LayerTypeEthernet, gopacket.Default)
 	eth, _ := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
 	ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
-	tcp, _ := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
-	if eth == nil || ip == nil || tcp == nil {
-		return false, fmt.Errorf("not an Ethernet/IPv4/TCP frame: % x", frame)
+	if eth == nil || ip == nil {
+		return false, fmt.Errorf("not an Ethernet/IPv4 frame: % x", frame)
 	}
-	if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
-		return false, err
+	var l4 gopacket.SerializableLayer
+	switch l := p.TransportLayer().(type) {
+	case *layers.TCP:
+		_ = l.SetNetworkLayerForChecksum(ip)
+		l4 = l
+	case *layers.UDP:
+		_ = l.SetNetworkLayerForChecksum(ip)
+		l4 = l
+	default:
+		icmp, ok := p.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4)
+		if !ok {
+			return false, fmt.Errorf("no TCP, UDP or ICMP in % x", frame)
+		}
+		l4 = icmp
+	}
+	stack := []gopacket.SerializableLayer{eth, ip, l4}
+	// The bytes past the L4 header, whatever gopacket decoded them as.
+	if payload := l4.(gopacket.Layer).LayerPayload(); len(payload) > 0 {
+		stack = append(stack, gopacket.Payload(payload))
 	}
 	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{ComputeChecksums: true}, eth, ip, tcp); err != nil {
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{ComputeChecksums: true}, stack...); err != nil {
 		return false, err
 	}
 	out := buf.Bytes()

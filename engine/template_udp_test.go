@@ -1,0 +1,144 @@
+package engine
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"testing"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/xdpscan/xdpscan/internal/testpkt"
+)
+
+// TestUDPTemplates checks every payload's frames: gopacket decodes them,
+// both checksums match gopacket's, the source port is the one the cookie
+// names, and the cookie sits where the service will echo it from.
+func TestUDPTemplates(t *testing.T) {
+	key := CookieKey{21, 22}
+	buf := make([]byte, MaxFrame)
+	payloads := append([]UDPPayload{genericPayload}, UDPPayloads...)
+	for _, pl := range payloads {
+		port := uint16(9)
+		if len(pl.Ports) > 0 {
+			port = pl.Ports[0]
+		}
+		t.Run(pl.Name, func(t *testing.T) {
+			tmpl := NewUDPTemplate(srcMAC, dstMAC, srcIP, 40000, 40255, &pl, key)
+			if tmpl.Len() > MaxFrame {
+				t.Fatalf("frame of %d bytes exceeds the transmitter's %d", tmpl.Len(), MaxFrame)
+			}
+			for _, dst := range []string{"198.18.0.1", "198.18.255.254", "255.255.255.255", "0.0.0.1"} {
+				d := netip.MustParseAddr(dst)
+				n := tmpl.Fill(buf, addrToU32(d), port)
+				p := gopacket.NewPacket(buf[:n], layers.LayerTypeEthernet, gopacket.Default)
+				ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+				udp, _ := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
+				if ip == nil || udp == nil {
+					t.Fatalf("%s: not IPv4/UDP: % x", dst, buf[:n])
+				}
+				c := key.Cookie4(srcIP.As4(), d.As4(), ProtoUDP, 0, port)
+				if !ip.DstIP.Equal(d.AsSlice()) || uint16(udp.DstPort) != port || uint16(udp.SrcPort) != udpSourcePort(c, 40000, 40255) {
+					t.Fatalf("%s: decoded %v:%d from port %d", dst, ip.DstIP, udp.DstPort, udp.SrcPort)
+				}
+				if ok, err := testpkt.ChecksumsMatch(buf[:n]); !ok || err != nil {
+					t.Fatalf("%s: checksums differ from gopacket's in % x (%v)", dst, buf[:n], err)
+				}
+				if pl.CookieLen > 0 {
+					var want [4]byte
+					binary.BigEndian.PutUint32(want[:], c)
+					got := udp.Payload[pl.CookieAt : pl.CookieAt+pl.CookieLen]
+					if string(got) != string(want[4-pl.CookieLen:]) {
+						t.Fatalf("%s: cookie bytes % x, want % x", dst, got, want[4-pl.CookieLen:])
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestPayloadsAreWhatServicesParse decodes the DNS payload with gopacket:
+// a malformed request gets no answer, which would read as "filtered".
+func TestPayloadsAreWhatServicesParse(t *testing.T) {
+	var dns layers.DNS
+	if err := dns.DecodeFromBytes(PayloadFor(53).Data, gopacket.NilDecodeFeedback); err != nil {
+		t.Fatalf("DNS payload does not decode: %v", err)
+	}
+	if len(dns.Questions) != 1 || string(dns.Questions[0].Name) != "version.bind" || dns.Questions[0].Type != layers.DNSTypeTXT ||
+		dns.Questions[0].Class != layers.DNSClass(3) /* CH */ {
+		t.Fatalf("DNS payload asks %+v", dns.Questions)
+	}
+	ntp := PayloadFor(123).Data
+	if len(ntp) != 48 || ntp[0]&7 != 3 || ntp[0]>>3&7 != 4 {
+		t.Fatalf("NTP payload is not a v4 client request: % x", ntp)
+	}
+	snmp := PayloadFor(161).Data
+	if int(snmp[1]) != len(snmp)-2 || int(snmp[14]) != len(snmp)-15 {
+		t.Fatalf("SNMP payload's BER lengths are wrong: % x", snmp)
+	}
+	if PayloadFor(9999).Name != "empty" || len(PayloadFor(9999).Data) != 0 {
+		t.Fatal("an unknown port must get the empty payload")
+	}
+	echoes := UDPEchoes()
+	if echoes[53] != (UDPEcho{Off: 0, Len: 2}) || echoes[123] != (UDPEcho{Off: 28, Len: 4}) || len(echoes) != 3 {
+		t.Fatalf("UDPEchoes() = %v", echoes)
+	}
+}
+
+func TestEchoTemplate(t *testing.T) {
+	key := CookieKey{31, 32}
+	tmpl := NewEchoTemplate(srcMAC, dstMAC, srcIP, key)
+	buf := make([]byte, MaxFrame)
+	for _, dst := range []string{"198.18.0.1", "198.18.255.254", "255.255.255.255"} {
+		d := netip.MustParseAddr(dst)
+		n := tmpl.Fill(buf, addrToU32(d))
+		p := gopacket.NewPacket(buf[:n], layers.LayerTypeEthernet, gopacket.Default)
+		icmp, _ := p.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4)
+		if icmp == nil || icmp.TypeCode != layers.CreateICMPv4TypeCode(8, 0) {
+			t.Fatalf("%s: not an echo request: % x", dst, buf[:n])
+		}
+		c := key.Cookie4(srcIP.As4(), d.As4(), ProtoICMP, 0, 0)
+		if uint32(icmp.Id)<<16|uint32(icmp.Seq) != c {
+			t.Fatalf("%s: id:seq %d:%d, want cookie %#x", dst, icmp.Id, icmp.Seq, c)
+		}
+		if ok, err := testpkt.ChecksumsMatch(buf[:n]); !ok || err != nil {
+			t.Fatalf("%s: checksums differ from gopacket's in % x (%v)", dst, buf[:n], err)
+		}
+	}
+}
+
+func TestParsePortSpec(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string // ports joined by spaces, or "error"
+	}{
+		{"80", "80"},
+		{"443,80,U:53", "80 443 U:53"},
+		{"T:22-23,u:161-162,U:53", "22 23 U:53 U:161 U:162"},
+		{"80,T:80,U:80", "80 U:80"},
+		{"X:80", "error"},
+		{"U:", "error"},
+		{"U:0", "error"},
+		{"U:70000", "error"},
+		{"U:20-10", "error"},
+		{"", "error"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			ports, err := ParsePortSpec(tc.in)
+			got := ""
+			for i, p := range ports {
+				if i > 0 {
+					got += " "
+				}
+				got += p.String()
+			}
+			if err != nil {
+				got = "error"
+			}
+			if got != tc.want {
+				t.Fatalf("ParsePortSpec(%q) = %q (%v), want %q", tc.in, got, err, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,239 @@
+package loader_test
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"testing"
+
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/xdpscan/xdpscan/engine"
+	"github.com/xdpscan/xdpscan/internal/testpkt"
+	"github.com/xdpscan/xdpscan/loader"
+)
+
+var router4 = netip.MustParseAddr("198.19.0.254")
+
+// loadScanUDP is loadScan with engine's UDP echo table, as a scan loads it.
+func loadScanUDP(t testing.TB) *loader.Scan {
+	t.Helper()
+	requireBPF(t)
+	echoes := map[uint16]loader.UDPEcho{}
+	for port, e := range engine.UDPEchoes() {
+		echoes[port] = loader.UDPEcho{Off: e.Off, Len: e.Len}
+	}
+	s, err := loader.LoadScan(loader.ScanConfig{
+		SourceIPv4: scanner4, SourceIPv6: scanner6, SourcePortLo: 40000, SourcePortHi: 40255,
+		CookieKey: [2]uint64(testKey), RingBytes: 1 << 16, DedupEntries: 1 << 12, UDPEchoes: echoes,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func udpCookie(us, target netip.Addr, dport uint16) uint32 {
+	if us.Is4() {
+		return testKey.Cookie4(us.As4(), target.As4(), 17, 0, dport)
+	}
+	return testKey.Cookie6(us.As16(), target.As16(), 17, 0, dport)
+}
+
+// udpSport is engine's source port for the UDP probe with cookie c (40000-40255).
+func udpSport(c uint32) uint16 { return 40000 + uint16(c%256) }
+
+// udpProbe is our probe us.sport > target.dport as sent, for quoting.
+func udpProbe(us, target netip.Addr, dport uint16) testpkt.Frame {
+	c := udpCookie(us, target, dport)
+	return testpkt.Frame{Src: us, Dst: target, L4: &layers.UDP{SrcPort: layers.UDPPort(udpSport(c)), DstPort: layers.UDPPort(dport)}}
+}
+
+// udpReply is target.sport > us.dport carrying payload.
+func udpReply(sport, dport uint16, payload []byte) testpkt.Frame {
+	return testpkt.Frame{Src: target4, Dst: scanner4, TTL: 63,
+		L4: &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}, Payload: payload}
+}
+
+// dnsAnswer is a DNS response header with transaction ID id.
+func dnsAnswer(id uint16) []byte {
+	b := make([]byte, 12)
+	binary.BigEndian.PutUint16(b, id)
+	b[2] = 0x84
+	return b
+}
+
+// ntpAnswer is an NTP server reply whose origin timestamp's fraction is frac.
+func ntpAnswer(frac uint32) []byte {
+	b := make([]byte, 48)
+	b[0] = 0x24 // VN 4, mode 4 (server)
+	binary.BigEndian.PutUint32(b[28:], frac)
+	return b
+}
+
+// icmpError is from > us: ICMP type/code quoting the first n bytes of the
+// IP packet in probe (all of it when n is 0).
+func icmpError(from netip.Addr, typ, code uint8, probe testpkt.Frame, n int) testpkt.Frame {
+	quote := testpkt.Build(probe)[14:]
+	if n > 0 {
+		quote = quote[:n]
+	}
+	return testpkt.Frame{Src: from, Dst: probe.Src, TTL: 62,
+		L4: &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(typ, code)}, Payload: quote}
+}
+
+func TestScanProgramUDPAndICMP(t *testing.T) {
+	c53 := udpCookie(scanner4, target4, 53)
+	c123 := udpCookie(scanner4, target4, 123)
+	c9999 := udpCookie(scanner4, target4, 9999)
+	cEcho := testKey.Cookie4(scanner4.As4(), target4.As4(), 1, 0, 0)
+	cSYN := testKey.Cookie4(scanner4.As4(), target4.As4(), 6, 40001, 443)
+	syn := testpkt.Frame{Src: scanner4, Dst: target4, L4: testpkt.TCP(40001, 443, cSYN, 0, "S")}
+	echoRequest := func(c uint32) testpkt.Frame {
+		return testpkt.Frame{Src: scanner4, Dst: target4,
+			L4: &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0), Id: uint16(c >> 16), Seq: uint16(c)}}
+	}
+	echoReply := func(c uint32) testpkt.Frame {
+		return testpkt.Frame{Src: target4, Dst: scanner4, TTL: 64,
+			L4: &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(0, 0), Id: uint16(c >> 16), Seq: uint16(c)}}
+	}
+	v6probe := udpProbe(scanner6, target6, 53)
+
+	type want struct {
+		kind, proto, icmpType, icmpCode uint8
+		addr, from                      netip.Addr
+		port                            uint16
+	}
+	tests := []struct {
+		name    string
+		frame   testpkt.Frame
+		verdict uint32
+		event   *want
+		bad     uint64 // invalid_cookie expected
+	}{
+		// 198.18.0.7.53 > 198.19.0.1.sport: 0x.. 0/0/0 (DNS answer, ID = cookie)
+		{name: "DNS answer echoing the cookie", frame: udpReply(53, udpSport(c53), dnsAnswer(uint16(c53))), verdict: xdpDrop,
+			event: &want{kind: 1, proto: 17, addr: target4, from: target4, port: 53}},
+		// 198.18.0.7.53 > 198.19.0.1.sport: DNS answer with another ID
+		{name: "DNS answer with a wrong ID", frame: udpReply(53, udpSport(c53), dnsAnswer(uint16(c53)^1)), verdict: xdpPass, bad: 1},
+		// 198.18.0.7.53 > 198.19.0.1.sport: 1 byte: too short to carry the ID
+		{name: "DNS answer too short for the ID", frame: udpReply(53, udpSport(c53), []byte{1}), verdict: xdpPass, bad: 1},
+		// 198.18.0.7.53 > 198.19.0.1.(sport+1): right ID, wrong port
+		{name: "UDP reply to the wrong source port", frame: udpReply(53, udpSport(c53)+1, dnsAnswer(uint16(c53))), verdict: xdpPass, bad: 1},
+		// 198.18.0.7.123 > 198.19.0.1.sport: NTPv4, Server, origin ts fraction = cookie
+		{name: "NTP reply echoing the cookie", frame: udpReply(123, udpSport(c123), ntpAnswer(c123)), verdict: xdpDrop,
+			event: &want{kind: 1, proto: 17, addr: target4, from: target4, port: 123}},
+		// 198.18.0.7.123 > 198.19.0.1.sport: NTPv4 reply with another origin timestamp
+		{name: "NTP reply with a wrong origin", frame: udpReply(123, udpSport(c123), ntpAnswer(c123+1)), verdict: xdpPass, bad: 1},
+		// 198.18.0.7.123 > 198.19.0.1.sport: NTP reply cut before the origin timestamp
+		{name: "NTP reply cut short", frame: udpReply(123, udpSport(c123), ntpAnswer(c123)[:30]), verdict: xdpPass, bad: 1},
+		// 198.18.0.7.9999 > 198.19.0.1.sport: UDP, length 5 (a service we have no payload for)
+		{name: "UDP reply on a generic port", frame: udpReply(9999, udpSport(c9999), []byte("hello")), verdict: xdpDrop,
+			event: &want{kind: 1, proto: 17, addr: target4, from: target4, port: 9999}},
+		// 198.18.0.7.9999 > 198.19.0.1.39999: outside our ports: someone else's
+		{name: "UDP outside our ports", frame: udpReply(9999, 39999, nil), verdict: xdpPass},
+		// 198.18.0.7 > 198.19.0.1: ICMP 198.18.0.7 udp port 53 unreachable
+		{name: "port unreachable quoting our UDP probe", frame: icmpError(target4, 3, 3, udpProbe(scanner4, target4, 53), 0),
+			verdict: xdpDrop, event: &want{kind: 2, proto: 17, icmpType: 3, icmpCode: 3, addr: target4, from: target4, port: 53}},
+		// 198.19.0.254 > 198.19.0.1: ICMP host 198.18.0.7 unreachable (a router's)
+		{name: "router's host unreachable", frame: icmpError(router4, 3, 1, udpProbe(scanner4, target4, 161), 0),
+			verdict: xdpDrop, event: &want{kind: 3, proto: 17, icmpType: 3, icmpCode: 1, addr: target4, from: router4, port: 161}},
+		// 198.18.0.7 > 198.19.0.1: ICMP 198.18.0.7 udp port 53 unreachable, quoting another source port
+		{name: "port unreachable quoting a wrong source port", frame: func() testpkt.Frame {
+			p := udpProbe(scanner4, target4, 53)
+			p.L4.(*layers.UDP).SrcPort++
+			return icmpError(target4, 3, 3, p, 0)
+		}(), verdict: xdpPass, bad: 1},
+		// 198.18.0.7 > 198.19.0.1: ICMP 198.18.0.7 udp port 53 unreachable, quoting a probe from 198.19.0.9
+		{name: "quote of someone else's probe", frame: icmpError(target4, 3, 3, udpProbe(netip.MustParseAddr("198.19.0.9"), target4, 53), 0),
+			verdict: xdpPass},
+		// 198.18.0.7 > 198.19.0.1: ICMP host 198.18.0.7 unreachable - admin prohibited filter, quoting our SYN
+		{name: "admin prohibited quoting our SYN", frame: icmpError(target4, 3, 13, syn, 28), verdict: xdpDrop,
+			event: &want{kind: 3, proto: 6, icmpType: 3, icmpCode: 13, addr: target4, from: target4, port: 443}},
+		// the same, quoting a SYN whose sequence is not the cookie
+		{name: "quoted SYN with a wrong sequence", frame: func() testpkt.Frame {
+			s := syn
+			s.L4 = testpkt.TCP(40001, 443, cSYN+1, 0, "S")
+			return icmpError(target4, 3, 13, s, 28)
+		}(), verdict: xdpPass, bad: 1},
+		// 198.18.0.7 > 198.19.0.1: ICMP echo reply, id:seq = cookie
+		{name: "echo reply", frame: echoReply(cEcho), verdict: xdpDrop,
+			event: &want{kind: 4, proto: 1, addr: target4, from: target4}},
+		// 198.18.0.7 > 198.19.0.1: ICMP echo reply, id:seq = cookie+1
+		{name: "echo reply with a wrong cookie", frame: echoReply(cEcho + 1), verdict: xdpPass, bad: 1},
+		// 198.18.0.7 > 198.19.0.1: ICMP echo request: someone pinging us
+		{name: "echo request to us", frame: func() testpkt.Frame {
+			f := echoRequest(cEcho)
+			f.Src, f.Dst = target4, scanner4
+			return f
+		}(), verdict: xdpPass},
+		// 198.19.0.254 > 198.19.0.1: ICMP host 198.18.0.7 unreachable, quoting our echo request
+		{name: "host unreachable quoting our echo", frame: icmpError(router4, 3, 1, echoRequest(cEcho), 28), verdict: xdpDrop,
+			event: &want{kind: 3, proto: 1, icmpType: 3, icmpCode: 1, addr: target4, from: router4}},
+		// IP6 2001:2::1:7 > 2001:2::1: ICMP6, destination unreachable, unreachable port, 2001:2::1:7 udp port 53
+		{name: "ICMPv6 port unreachable", frame: testpkt.Frame{Src: target6, Dst: scanner6, TTL: 64,
+			L4:      &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(1, 4)},
+			Payload: append(make([]byte, 4), testpkt.Build(v6probe)[14:]...)}, verdict: xdpDrop,
+			event: &want{kind: 2, proto: 17, icmpType: 1, icmpCode: 4, addr: target6, from: target6, port: 53}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := loadScanUDP(t)
+			if got := run(t, s, testpkt.Build(tc.frame)); got != tc.verdict {
+				t.Fatalf("verdict %d, want %d", got, tc.verdict)
+			}
+			c := counters(t, s)
+			expect(t, "invalid_cookie", c.BadCookie, tc.bad)
+			events := drain(t, s)
+			if tc.event == nil {
+				if len(events) != 0 {
+					t.Fatalf("%d events, want none", len(events))
+				}
+				return
+			}
+			if len(events) != 1 {
+				t.Fatalf("%d events, want 1", len(events))
+			}
+			e := events[0]
+			w := tc.event
+			addr, from := netip.AddrFrom16(e.Addr).Unmap(), netip.AddrFrom16(e.From).Unmap()
+			if e.Family == 4 {
+				addr, from = netip.AddrFrom4([4]byte(e.Addr[:4])), netip.AddrFrom4([4]byte(e.From[:4]))
+			}
+			if e.Kind != w.kind || e.Proto != w.proto || e.IcmpType != w.icmpType || e.IcmpCode != w.icmpCode ||
+				addr != w.addr || from != w.from || e.Port != w.port {
+				t.Fatalf("event kind %d proto %d icmp %d/%d %s:%d from %s, want %+v", e.Kind, e.Proto, e.IcmpType, e.IcmpCode,
+					addr, e.Port, from, *w)
+			}
+			expect(t, "matched", c.Matched, 1)
+		})
+	}
+}
+
+// TestScanProgramQuotesCutAtEveryLength cuts the quote of a valid port
+// unreachable at every length: only quotes holding the inner IP header and
+// 8 bytes of UDP may match.
+func TestScanProgramQuotesCutAtEveryLength(t *testing.T) {
+	s := loadScanUDP(t)
+	probe := udpProbe(scanner4, target4, 53)
+	full := len(testpkt.Build(probe)) - 14
+	for n := 1; n <= full; n++ {
+		verdict := run(t, s, testpkt.Build(icmpError(target4, 3, 3, probe, n)))
+		events := drain(t, s)
+		want := uint32(xdpPass)
+		if n >= 28 {
+			want = xdpDrop
+		}
+		if verdict != want {
+			t.Fatalf("quote of %d bytes: verdict %d, want %d", n, verdict, want)
+		}
+		// The first full quote is reported; the longer ones after it are
+		// duplicates of the same (address, port).
+		if wantEvents := map[bool]int{true: 1, false: 0}[n == 28]; len(events) != wantEvents {
+			t.Fatalf("quote of %d bytes: %d events, want %d", n, len(events), wantEvents)
+		}
+	}
+	c := counters(t, s)
+	expect(t, "bad_quotes", c.BadQuotes, 27)
+	expect(t, "invalid_cookie", c.BadCookie, 0)
+}

@@ -73,8 +73,9 @@ type Result struct {
 // Progress is read by the status line while the scan runs.
 type Progress struct {
 	Sent, Total, Replies, Open, Closed, Filtered, Up atomic.Uint64
-	TxErrors                           atomic.Uint64 // mirrors Transmitter.Errs for the status line
-	counters                           func() (loader.Counters, error)
+	UDPAnswered                                      atomic.Uint64 // UDP pairs with any answer
+	TxErrors                                         atomic.Uint64 // mirrors Transmitter.Errs for the status line
+	counters                                         func() (loader.Counters, error)
 }
 
 // Counters reads the XDP program's counters (duplicates, losses).
@@ -100,7 +101,11 @@ type Stats struct {
 	// Up is the hosts that answered an echo request.
 	Up uint64 `json:"up"`
 	// Filtered is the pairs probed that never answered (not listed).
-	Filtered      uint64  `json:"filtered"`
+	Filtered uint64 `json:"filtered"`
+	// UDPNoReply is the UDP pairs among them: open|filtered in nmap's
+	// words (a service that ignored the payload, a firewall, or a target's
+	// ICMP rate limit). Unsharded scans only.
+	UDPNoReply    uint64  `json:"udp_no_reply"`
 	Duplicates    uint64  `json:"duplicates"`
 	InvalidCookie uint64  `json:"invalid_cookie"`
 	RingLost      uint64  `json:"ring_lost"`
@@ -218,6 +223,10 @@ func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit
 	if !st.Interrupted && cfg.Resume == (Position{}) {
 		pairs := st.ProbesTotal / uint64(cfg.Retries+1)
 		st.Filtered = pairs - min(pairs, st.Open+st.Closed+st.FilteredICMP+st.Up)
+		if cfg.Shards == 1 { // a shard's share of UDP pairs is not known exactly
+			udpPairs := cfg.Targets.Len() * uint64(cfg.countPorts(ProtoUDP))
+			st.UDPNoReply = udpPairs - min(udpPairs, progress.UDPAnswered.Load())
+		}
 	}
 	st.TxErrors = tx.Errs.Load()
 	st.ElapsedS = time.Since(start).Seconds()
@@ -294,8 +303,21 @@ func handleEvents(batch []bpf.ScanScanEvent, clock monoClock, progress *Progress
 			continue
 		}
 		progress.Replies.Add(1)
+		if e.Proto == ProtoUDP {
+			progress.UDPAnswered.Add(1)
+		}
 		emit(r)
 	}
+}
+
+func (c ScanConfig) countPorts(proto uint8) int {
+	n := 0
+	for _, p := range c.Ports {
+		if p.Proto == proto {
+			n++
+		}
+	}
+	return n
 }
 
 func eventAddr(family uint8, a [16]byte) netip.Addr {
@@ -343,7 +365,7 @@ func icmpReason(family, typ, code uint8) string {
 
 // probeTemplates are the prebuilt frames of one scan.
 type probeTemplates struct {
-	syn  []*SYNTemplate // by source port - SportLo
+	syn  []*SYNTemplate          // by source port - SportLo
 	udp  map[uint16]*UDPTemplate // by destination port; ports with one payload share a template
 	echo *EchoTemplate
 }

@@ -364,7 +364,7 @@ func TestRingLossIsCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	// A 4 KiB ring holds 4096/(8+40) = 85 records; nobody reads it.
+	// A 4 KiB ring holds 4096/(8+56) = 64 records; nobody reads it.
 	const sent = 200
 	for i := 0; i < sent; i++ {
 		tgt := netip.AddrFrom4([4]byte{198, 18, 1, byte(i)})

@@ -6,6 +6,7 @@ import (
 	"os"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"go.uber.org/goleak"
@@ -82,7 +83,7 @@ func TestBatchesInOrderAndDrainsOnCancel(t *testing.T) {
 		}
 	}
 	st := c.Stats()
-	if st.Records != 10 || st.Batches != 3 || st.Bytes != 10*40 || st.ShortRecords != 0 {
+	if st.Records != 10 || st.Batches != 3 || st.Bytes != 10*eventSize || st.ShortRecords != 0 {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -119,8 +120,10 @@ func TestDeferredWakeupsStillDeliver(t *testing.T) {
 
 type scanEvent = bpf.ScanScanEvent
 
-// TestRecordsAcrossTheRingsEnd: a one-page ring holds 85 records of 48
-// bytes; 3000 records wrap it 35 times, many of them split across its end
+const eventSize = uint64(unsafe.Sizeof(scanEvent{}))
+
+// TestRecordsAcrossTheRingsEnd: a one-page ring holds 64 records of 64
+// bytes (8 of header); 3000 records wrap it 47 times, many of them split across its end
 // (read whole through the kernel's double mapping), and all arrive in order.
 func TestRecordsAcrossTheRingsEnd(t *testing.T) {
 	if os.Geteuid() != 0 {
@@ -168,7 +171,7 @@ func TestRecordsAcrossTheRingsEnd(t *testing.T) {
 			t.Fatalf("record %d is for address %d: out of order or corrupt", i, a)
 		}
 	}
-	if st := c.Stats(); st.Records != total || st.Bytes != total*40 {
+	if st := c.Stats(); st.Records != total || st.Bytes != total*eventSize {
 		t.Fatalf("stats %+v", st)
 	}
 }

@@ -37,7 +37,11 @@ const (
 	Open     State = "open"
 	Closed   State = "closed"
 	Filtered State = "filtered"
-	Outside  State = "outside" // not in the target range
+	// Prohibited answers with ICMP admin prohibited: "filtered", with a reason.
+	Prohibited State = "prohibited"
+	// Alive answers echo requests.
+	Alive   State = "up"
+	Outside State = "outside" // not in the target range
 )
 
 // Fixed link parameters. The veth pair exists only inside the namespaces,
@@ -64,8 +68,19 @@ type Config struct {
 	Range netip.Prefix `json:"range"`
 	// OpenPorts listen on every address of Range (at most 16).
 	OpenPorts []uint16 `json:"open_ports"`
+	// UDPOpenPorts have a UDP service on every address of Range (kernel
+	// target; see udp.go); every other UDP port answers port unreachable.
+	UDPOpenPorts []uint16 `json:"udp_open_ports"`
 	// Addresses whose last octet is >= FilteredFrom never answer.
 	FilteredFrom uint8 `json:"filtered_from"`
+	// Addresses whose last octet is in [ProhibitedFrom, FilteredFrom) answer
+	// every probe with ICMP admin prohibited (nftables reject), kernel
+	// target only; 0 means none.
+	ProhibitedFrom uint8 `json:"prohibited_from,omitempty"`
+	// ICMPLimit keeps the target kernel's default ICMP rate limits
+	// (net.ipv4.icmp_ratelimit 1000 ms/token per host, icmp_msgs_per_sec
+	// 1000); by default they are lifted so every closed UDP port answers.
+	ICMPLimit bool `json:"icmp_limit,omitempty"`
 	// Target selects the kernel stack or the XDP responder.
 	Target Target `json:"target"`
 	// RPS spreads the receiving softirq of both veth ends over all CPUs.
@@ -82,6 +97,9 @@ func (c Config) Defaults() Config {
 	}
 	if c.OpenPorts == nil {
 		c.OpenPorts = []uint16{22, 80, 443, 8080}
+	}
+	if c.UDPOpenPorts == nil {
+		c.UDPOpenPorts = []uint16{53, 123}
 	}
 	if c.FilteredFrom == 0 {
 		c.FilteredFrom = 240
@@ -104,6 +122,12 @@ func (c Config) Validate() error {
 	if len(c.OpenPorts) == 0 || len(c.OpenPorts) > 16 {
 		return fmt.Errorf("testbed needs 1 to 16 open ports, got %d", len(c.OpenPorts))
 	}
+	if len(c.UDPOpenPorts) > 16 {
+		return fmt.Errorf("testbed serves at most 16 UDP ports, got %d", len(c.UDPOpenPorts))
+	}
+	if c.ProhibitedFrom != 0 && (c.ProhibitedFrom >= c.FilteredFrom || c.Target != TargetKernel) {
+		return fmt.Errorf("testbed prohibited slice from %d must lie below the filtered one (%d), on the kernel target", c.ProhibitedFrom, c.FilteredFrom)
+	}
 	if c.Target != TargetKernel && c.Target != TargetXDP {
 		return fmt.Errorf("testbed target %q: use kernel or xdp", c.Target)
 	}
@@ -119,13 +143,30 @@ func (c Config) TargetNS() string { return "xdpscan-" + c.Name + "-tgt" }
 
 // State is the ground truth for a TCP SYN probe to (addr, port).
 func (c Config) State(addr netip.Addr, port uint16) State {
+	return c.ProbeState(6, addr, port)
+}
+
+// ProbeState is the ground truth for a probe of IP protocol proto (6 TCP,
+// 17 UDP, 1 ICMP echo with port 0) to (addr, port).
+func (c Config) ProbeState(proto uint8, addr netip.Addr, port uint16) State {
 	if !c.Range.Contains(addr) {
 		return Outside
 	}
-	if addr.As4()[3] >= c.FilteredFrom {
+	octet := addr.As4()[3]
+	if octet >= c.FilteredFrom {
 		return Filtered
 	}
-	for _, p := range c.OpenPorts {
+	if c.ProhibitedFrom != 0 && octet >= c.ProhibitedFrom {
+		return Prohibited
+	}
+	open := c.OpenPorts
+	switch proto {
+	case 1:
+		return Alive
+	case 17:
+		open = c.UDPOpenPorts
+	}
+	for _, p := range open {
 		if p == port {
 			return Open
 		}

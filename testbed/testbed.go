@@ -17,6 +17,7 @@ import (
 type Testbed struct {
 	Config
 	listeners []net.Listener
+	services  []*udpService
 	responder *loader.Responder
 	attach    *loader.Attachment
 }
@@ -73,9 +74,16 @@ func Up(cfg Config) (tb *Testbed, err error) {
 		[]string{"ip", "-n", s, "route", "add", cfg.Range.String(), "via", TargetIP.String(), "dev", ScanIf},
 		[]string{"ip", "-n", t, "route", "add", "local", cfg.Range.String(), "dev", "lo"},
 		[]string{"ip", "netns", "exec", t, "sysctl", "-qw",
-			"net.core.somaxconn=65535", "net.ipv4.tcp_max_syn_backlog=65535",
-			"net.ipv4.tcp_syncookies=1", "net.ipv4.icmp_ratelimit=0"},
+			"net.core.somaxconn=65535", "net.ipv4.tcp_max_syn_backlog=65535", "net.ipv4.tcp_syncookies=1"},
 	)
+	if !cfg.ICMPLimit {
+		// Every closed UDP port answers: no per-host token bucket
+		// (icmp_ratelimit), no rate-limited types (icmp_ratemask), and no
+		// global budget worth the name (icmp_msgs_per_sec).
+		steps = append(steps, []string{"ip", "netns", "exec", t, "sysctl", "-qw",
+			"net.ipv4.icmp_ratelimit=0", "net.ipv4.icmp_ratemask=0", "net.ipv4.icmp_msgs_per_sec=10000000",
+			"net.ipv4.icmp_msgs_burst=10000000"})
+	}
 	for _, step := range steps {
 		if err := run(step...); err != nil {
 			return tb, err
@@ -121,8 +129,16 @@ func (tb *Testbed) filterRule() error {
 		type filter hook prerouting priority -300; policy accept;
 		ip daddr %s @nh,152,8 >= %d counter drop
 	}
-}
 `, tb.Range, tb.FilteredFrom)
+	if tb.ProhibitedFrom != 0 {
+		// reject is valid in input, not prerouting; AnyIP traffic is local.
+		rules += fmt.Sprintf(`	chain input {
+		type filter hook input priority 0; policy accept;
+		ip daddr %s @nh,152,8 >= %d counter reject with icmp type admin-prohibited
+	}
+`, tb.Range, tb.ProhibitedFrom)
+	}
+	rules += "}\n"
 	cmd := exec.Command("ip", "netns", "exec", tb.TargetNS(), "nft", "-f", "-")
 	cmd.Stdin = strings.NewReader(rules)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -175,6 +191,13 @@ func (tb *Testbed) listen() error {
 			}
 			tb.listeners = append(tb.listeners, ln)
 		}
+		for _, p := range tb.UDPOpenPorts {
+			s, err := listenUDP(p)
+			if err != nil {
+				return fmt.Errorf("UDP service on port %d in %s: %w", p, tb.TargetNS(), err)
+			}
+			tb.services = append(tb.services, s)
+		}
 		return nil
 	})
 }
@@ -185,6 +208,10 @@ func (tb *Testbed) Down() error {
 		ln.Close()
 	}
 	tb.listeners = nil
+	for _, s := range tb.services {
+		s.close()
+	}
+	tb.services = nil
 	if tb.attach != nil {
 		tb.attach.Close()
 		tb.attach = nil

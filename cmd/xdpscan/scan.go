@@ -228,6 +228,11 @@ func scan(f *scanFlags, positional []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "xdpscan: %d probes in %.2fs (%.0f/s), %s, %d duplicates, %d rx lost, %d tx errors (%s on %s)\n",
 		st.ProbesSent, st.SendS, st.SendPPS, foundSummary(st), st.Duplicates, st.RingLost, st.TxErrors, rxDesc, st.Interface)
+	if st.UDPNoReply > 0 {
+		fmt.Fprintf(os.Stderr, "xdpscan: %d UDP probes got no answer (open|filtered): the service ignored the payload, a firewall dropped it,\n"+
+			"  or the target rate-limited ICMP port unreachable (Linux: net.ipv4.icmp_ratelimit, a burst of 6 then 1/s per scanner;\n"+
+			"  icmp_msgs_per_sec 1000 in all). --retries N or a lower --rate recovers closed ports from such a target.\n", st.UDPNoReply)
+	}
 	if st.Interrupted {
 		path := f.resume
 		if path == "" {
@@ -377,11 +382,11 @@ func scanConfig(f *scanFlags, positional []string) (engine.ScanConfig, error) {
 
 // portsFromFlags turns -p, -sU and --ping into the scan's probe list.
 func portsFromFlags(f *scanFlags) ([]engine.Port, error) {
+	if f.pingFirst && f.ports == "" {
+		return nil, usageError("--ping-first needs -p PORTS to scan on the hosts that answer (--ping alone only discovers)")
+	}
 	if f.ports == "" && !f.ping {
 		return nil, usageError("-p PORTS or --ping is required (example: -p 22,80,443,U:53)")
-	}
-	if f.pingFirst && f.ports == "" {
-		return nil, usageError("--ping-first needs -p PORTS to scan on the hosts that answer")
 	}
 	var ports []engine.Port
 	if f.ports != "" {
@@ -510,12 +515,20 @@ func (s *statusLine) start() {
 				if s.mode == "json" {
 					b, _ := json.Marshal(map[string]any{"elapsed_s": elapsed, "done_pct": pct, "eta_s": eta.Seconds(),
 						"send_pps": sendPPS, "reply_pps": replyPPS, "open": p.Open.Load(), "closed": p.Closed.Load(),
+						"filtered_icmp": p.Filtered.Load(), "up": p.Up.Load(),
 						"duplicates": c.Duplicates, "ring_lost": c.RingLost, "tx_errors": p.TxErrors.Load()})
 					fmt.Fprintf(os.Stderr, "%s\n", b)
 					continue
 				}
-				fmt.Fprintf(os.Stderr, "\r%6.1fs %5.1f%% ETA %-6s send %8.0f/s  reply %8.0f/s  open %d closed %d dup %d lost %d txerr %d   ",
-					elapsed, pct, eta.Round(time.Second), sendPPS, replyPPS, p.Open.Load(), p.Closed.Load(),
+				extra := ""
+				if n := p.Filtered.Load(); n > 0 {
+					extra += fmt.Sprintf(" filt %d", n)
+				}
+				if n := p.Up.Load(); n > 0 {
+					extra += fmt.Sprintf(" up %d", n)
+				}
+				fmt.Fprintf(os.Stderr, "\r%6.1fs %5.1f%% ETA %-6s send %8.0f/s  reply %8.0f/s  open %d closed %d%s dup %d lost %d txerr %d   ",
+					elapsed, pct, eta.Round(time.Second), sendPPS, replyPPS, p.Open.Load(), p.Closed.Load(), extra,
 					c.Duplicates, c.RingLost, p.TxErrors.Load())
 			}
 		}

@@ -30,10 +30,14 @@ the whole target range by AnyIP. Nothing is routed anywhere else.
   down    stop the target and remove the namespaces (--all: every xdpscan testbed)
   status  show the configuration, the ground truth and the kernel's counters
 
-Ground truth, for every address A in --range and TCP port P:
-  filtered  if the last octet of A >= --filtered-from (nftables drops the probe)
-  open      if P is one of --open-ports
-  closed    otherwise (the target answers RST)
+Ground truth, for every address A in --range and port P:
+  filtered    if the last octet of A >= --filtered-from (nftables drops the probe)
+  prohibited  if it is >= --prohibited-from (ICMP admin prohibited; off by default)
+  open        if P is one of --open-ports (TCP) or --udp-open-ports (UDP: a DNS
+              server on 53, NTP on 123, an echo service on any other)
+  closed      otherwise (the target answers RST, or ICMP port unreachable)
+  up          every answering address answers ICMP echo
+The target's ICMP rate limits are lifted unless --icmp-limit.
 
 Run a command inside the scanner namespace with:
   ip netns exec xdpscan-NAME-scan COMMAND
@@ -59,6 +63,7 @@ func testbedFlags(sub string) (*testbedFlagValues, *flagSetWithUsage) {
 		fs.UintVar(&v.filteredFrom, "filtered-from", 240, "addresses whose last octet is >= this never answer")
 		fs.StringVar(&v.target, "target", "kernel", "who answers: kernel (the TCP stack) or xdp (the XDP responder, for rates past the stack)")
 		fs.BoolVar(&v.rps, "rps", false, "spread receive softirqs over all CPUs (RPS) on both veth ends")
+		v.configFlags(fs)
 	}
 	if sub == "down" {
 		fs.BoolVar(&v.all, "all", false, "remove every xdpscan testbed namespace on this host")
@@ -67,13 +72,32 @@ func testbedFlags(sub string) (*testbedFlagValues, *flagSetWithUsage) {
 }
 
 type testbedFlagValues struct {
-	name, rangeStr, ports, target string
-	filteredFrom                  uint
-	rps, all                      bool
+	name, rangeStr, ports, udpPorts, target string
+	filteredFrom, prohibitedFrom            uint
+	rps, all, icmpLimit                     bool
+}
+
+// configFlags registers the flags that define a testbed (up, and the serve
+// process up starts with the same values).
+func (v *testbedFlagValues) configFlags(fs *flag.FlagSet) {
+	fs.StringVar(&v.udpPorts, "udp-open-ports", "53,123", "UDP ports with a service on every unfiltered address (at most 16)")
+	fs.UintVar(&v.prohibitedFrom, "prohibited-from", 0, "answer ICMP admin prohibited for last octets from here up to --filtered-from (0: none)")
+	fs.BoolVar(&v.icmpLimit, "icmp-limit", false, "keep the target kernel's default ICMP rate limits (closed UDP ports then answer ~1000/s)")
 }
 
 func (v *testbedFlagValues) config() (testbed.Config, error) {
-	cfg := testbed.Config{Name: v.name, Target: testbed.Target(v.target), RPS: v.rps}
+	cfg := testbed.Config{Name: v.name, Target: testbed.Target(v.target), RPS: v.rps, ICMPLimit: v.icmpLimit}
+	if v.udpPorts != "" {
+		ports, err := engine.ParsePorts(v.udpPorts)
+		if err != nil {
+			return cfg, usageError("--udp-open-ports: %v", err)
+		}
+		cfg.UDPOpenPorts = ports
+	}
+	if v.prohibitedFrom > 255 {
+		return cfg, usageError("--prohibited-from %d: an octet is 0 to 255", v.prohibitedFrom)
+	}
+	cfg.ProhibitedFrom = uint8(v.prohibitedFrom)
 	if v.rangeStr != "" {
 		p, err := netip.ParsePrefix(v.rangeStr)
 		if err != nil {
@@ -122,6 +146,7 @@ func runTestbed(args []string) error {
 		fs.fs.StringVar(&v.ports, "open-ports", "", "")
 		fs.fs.UintVar(&v.filteredFrom, "filtered-from", 240, "")
 		fs.fs.StringVar(&v.target, "target", "kernel", "")
+		v.configFlags(fs.fs)
 	}
 	if _, err := parseFlags(fs.fs, rest); err != nil {
 		return err
@@ -174,13 +199,10 @@ func spawnServe(cfg testbed.Config) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("find own executable: %w", err)
 	}
-	ports := make([]string, len(cfg.OpenPorts))
-	for i, p := range cfg.OpenPorts {
-		ports[i] = fmt.Sprint(p)
-	}
 	cmd := exec.Command(self, "testbed", "serve", "--name", cfg.Name, "--range", cfg.Range.String(),
-		"--open-ports", strings.Join(ports, ","), "--filtered-from", fmt.Sprint(cfg.FilteredFrom),
-		"--target", string(cfg.Target))
+		"--open-ports", joinPorts(cfg.OpenPorts), "--udp-open-ports", joinPorts(cfg.UDPOpenPorts),
+		"--filtered-from", fmt.Sprint(cfg.FilteredFrom), "--prohibited-from", fmt.Sprint(cfg.ProhibitedFrom),
+		fmt.Sprintf("--icmp-limit=%t", cfg.ICMPLimit), "--target", string(cfg.Target))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -210,6 +232,14 @@ func spawnServe(cfg testbed.Config) (int, error) {
 	pid := cmd.Process.Pid
 	cmd.Process.Release()
 	return pid, nil
+}
+
+func joinPorts(ports []uint16) string {
+	s := make([]string, len(ports))
+	for i, p := range ports {
+		s[i] = fmt.Sprint(p)
+	}
+	return strings.Join(s, ",")
 }
 
 // testbedServe holds the target's sockets or XDP link until SIGTERM.
@@ -306,9 +336,13 @@ func testbedStatus(name string) error {
 	fmt.Printf("  scanner  netns %s, %s %s %s\n", cfg.ScanNS(), testbed.ScanIf, testbed.ScanIP, testbed.ScanMAC)
 	fmt.Printf("  target   netns %s, %s %s %s, owns %s\n", cfg.TargetNS(), testbed.TargetIf, testbed.TargetIP, testbed.TargetMAC, cfg.Range)
 	tally := cfg.Tally(cfg.Range, cfg.OpenPorts[:1])
-	addrs := tally[testbed.Open] + tally[testbed.Filtered]
+	addrs := tally[testbed.Open] + tally[testbed.Filtered] + tally[testbed.Prohibited]
 	fmt.Printf("  truth    %d addresses; %d filtered (last octet >= %d), %d answer\n", addrs, tally[testbed.Filtered], cfg.FilteredFrom, tally[testbed.Open])
-	fmt.Printf("           open ports %v: open on every answering address; every other port: closed (RST)\n", cfg.OpenPorts)
+	fmt.Printf("           TCP ports %v and UDP ports %v: open on every answering address; every other port: closed\n",
+		cfg.OpenPorts, cfg.UDPOpenPorts)
+	if cfg.ProhibitedFrom != 0 {
+		fmt.Printf("           last octet %d-%d: ICMP admin prohibited\n", cfg.ProhibitedFrom, cfg.FilteredFrom-1)
+	}
 	if rsts, err := testbed.SNMP(cfg.ScanNS(), "Tcp", "OutRsts"); err == nil {
 		fmt.Printf("  scanner kernel sent %d TCP RSTs\n", rsts)
 	}

@@ -34,6 +34,8 @@ fuzz:  ## a short run of every fuzz target
 	$(GO) test ./filter -run '^$$' -fuzz FuzzTranslate -fuzztime 60s
 	$(GO) test ./engine -run '^$$' -fuzz FuzzParseTargets -fuzztime 30s
 	$(GO) test ./engine -run '^$$' -fuzz FuzzParsePorts -fuzztime 30s
+	$(GO) test ./engine -run '^$$' -fuzz FuzzParsePortSpec -fuzztime 30s
+	$(GO) test ./engine -run '^$$' -fuzz FuzzParseRecvErr -fuzztime 30s
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -57,11 +57,19 @@ type ndjsonResult struct {
 // NDJSON results, stats and exit error.
 func runScan(t *testing.T, tb *testbed.Testbed, dir string, args ...string) ([]ndjsonResult, engine.Stats, error) {
 	t.Helper()
+	results, st, _, err := runScanWrapped(t, tb, dir, nil, args...)
+	return results, st, err
+}
+
+// runScanWrapped is runScan with the binary started through wrap (prlimit,
+// setpriv, ...) inside the namespace; it also returns stderr.
+func runScanWrapped(t *testing.T, tb *testbed.Testbed, dir string, wrap []string, args ...string) ([]ndjsonResult, engine.Stats, string, error) {
+	t.Helper()
 	out := filepath.Join(dir, fmt.Sprintf("results-%d.ndjson", time.Now().UnixNano()))
 	stats := out + ".stats.json"
-	full := append([]string{"netns", "exec", tb.ScanNS(), binary, "scan", "--allow", "198.18.0.0/15",
-		"-o", out, "--stats-json", stats, "--status", "none"}, args...)
-	cmd := exec.Command("ip", full...)
+	full := append([]string{"netns", "exec", tb.ScanNS()}, wrap...)
+	full = append(full, binary, "scan", "--allow", "198.18.0.0/15", "-o", out, "--stats-json", stats, "--status", "none")
+	cmd := exec.Command("ip", append(full, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()
@@ -86,7 +94,7 @@ func runScan(t *testing.T, tb *testbed.Testbed, dir string, args ...string) ([]n
 			t.Fatalf("stats JSON: %v", jerr)
 		}
 	}
-	return results, st, err
+	return results, st, stderr.String(), err
 }
 
 // checkAgainstTruth compares results with the ground truth exactly.

@@ -57,8 +57,10 @@ func (rw *ResultWriter) Write(r Result) error {
 			b = append(b, ':')
 			b = strconv.AppendUint(b, uint64(r.Port), 10)
 		}
-		b = append(b, " ttl="...)
-		b = strconv.AppendUint(b, uint64(r.TTL), 10)
+		if r.TTL != 0 { // 0: a connect scan, which never sees the reply's header
+			b = append(b, " ttl="...)
+			b = strconv.AppendUint(b, uint64(r.TTL), 10)
+		}
 		if r.State == "filtered" || r.Proto != "tcp" {
 			b = append(b, ' ')
 			b = append(b, r.Reason...)

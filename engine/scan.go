@@ -43,6 +43,12 @@ type ScanConfig struct {
 	// Reset answers open ports' SYN-ACKs with a RST from XDP (--reset).
 	Reset bool
 	Key   CookieKey
+	// Connect probes with the kernel's own sockets instead of raw frames
+	// and XDP (--connect): no privilege needed. See connect.go.
+	Connect        bool
+	ConnectTimeout time.Duration // per probe; 0 means 1s
+	Workers        int           // probes in flight at most; 0: from RLIMIT_NOFILE
+	Notice         ConnectNotice // told once of descriptor or port exhaustion
 }
 
 // Position is where a scan stands: pass (0 = first send, then retries) and
@@ -118,6 +124,8 @@ type Stats struct {
 	Interrupted   bool    `json:"interrupted"`
 	// Resume is where an interrupted scan stopped sending.
 	Resume *Position `json:"resume,omitempty"`
+	// Connect holds the connect scan's own figures.
+	Connect *ConnectStats `json:"connect,omitempty"`
 }
 
 // TotalProbes is how many probes this shard sends over all passes.
@@ -137,6 +145,9 @@ func (c ScanConfig) TotalProbes() uint64 {
 func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit func(Result)) (Stats, error) {
 	if stop == nil {
 		stop = context.Background()
+	}
+	if cfg.Connect {
+		return runConnect(ctx, cfg, progress, emit)
 	}
 	if cfg.RxMode == "" {
 		cfg.RxMode = "xdp"
@@ -471,6 +482,13 @@ func (c ScanConfig) Validate() error {
 	case c.Retries < 0:
 		return fmt.Errorf("--retries must be >= 0")
 	}
+	if c.Connect {
+		for _, p := range c.Ports {
+			if p.Proto == ProtoICMP {
+				return fmt.Errorf("--connect cannot send ICMP echo (--ping): that needs a raw socket (CAP_NET_RAW)")
+			}
+		}
+	}
 	if c.RxMode == "pcap" {
 		for _, p := range c.Ports {
 			if p.Proto != ProtoTCP {
@@ -505,11 +523,13 @@ func EachProbe(cfg ScanConfig, fn func(addr netip.Addr, port Port, sport uint16)
 		perm := cfg.passOrder(pass)
 		for p := cfg.Shard; p < n; p += cfg.Shards {
 			addr, port, sport := cfg.probeAt(perm, Position{Pass: pass, Next: p})
-			switch port.Proto {
-			case ProtoUDP:
+			switch {
+			case cfg.Connect:
+				sport = 0 // the kernel picks it
+			case port.Proto == ProtoUDP:
 				c := cfg.Key.Cookie4(cfg.Path.Src.As4(), U32ToAddr(addr).As4(), ProtoUDP, 0, port.Num)
 				sport = udpSourcePort(c, cfg.SportLo, cfg.SportHi)
-			case ProtoICMP:
+			case port.Proto == ProtoICMP:
 				sport = 0
 			}
 			if err := fn(U32ToAddr(addr), port, sport); err != nil {

@@ -176,3 +176,25 @@ func FuzzParsePorts(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParsePortSpec(f *testing.F) {
+	for _, s := range []string{"22,80,U:53", "T:1-10,u:161", "U:", "X:80", "U:70000", "U:5-1", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ports, err := ParsePortSpec(s)
+		if err != nil {
+			return
+		}
+		for i, p := range ports {
+			if p.Num == 0 || (p.Proto != ProtoTCP && p.Proto != ProtoUDP) || i > 0 && comparePorts(ports[i-1], p) >= 0 {
+				t.Fatalf("%q gave %v: zero, unknown protocol, unsorted or repeated", s, ports)
+			}
+			// Every port prints back in syntax that parses to itself.
+			again, err := ParsePortSpec(p.String())
+			if err != nil || len(again) != 1 || again[0] != p {
+				t.Fatalf("%v prints as %q, which parses to %v (%v)", p, p.String(), again, err)
+			}
+		}
+	})
+}

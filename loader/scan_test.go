@@ -405,7 +405,7 @@ func checkInvariant(t testing.TB, c loader.Counters) {
 	if c.Packets != c.L2Errors+c.NonIP+c.IPv4+c.IPv6 {
 		t.Errorf("packets %d != l2_errors %d + non_ip %d + ipv4 %d + ipv6 %d", c.Packets, c.L2Errors, c.NonIP, c.IPv4, c.IPv6)
 	}
-	if c.Matched > c.TCP || c.Duplicates+c.RingLost > c.Matched || c.Dropped != c.Matched {
+	if c.Matched > c.TCP+c.UDP+c.ICMP+c.ICMPv6 || c.Duplicates+c.RingLost > c.Matched || c.Dropped != c.Matched {
 		t.Errorf("inconsistent counters: %+v", c)
 	}
 }

@@ -52,7 +52,9 @@ type scanFlags struct {
 	wait                                                                                    time.Duration
 	seed, shards, shard                                                                     uint64
 	resume, output, format, statsJSON, status, rx, mode                                     string
-	dryRun, reset, udp, ping, pingFirst                                                     bool
+	dryRun, reset, udp, ping, pingFirst, connect                                            bool
+	connectTimeout                                                                          time.Duration
+	workers                                                                                 int
 }
 
 func runScan(args []string) error {
@@ -63,6 +65,11 @@ func runScan(args []string) error {
 	fs.BoolVar(&f.udp, "sU", false, "UDP scan: ports given without a T:/U: prefix are UDP")
 	fs.BoolVar(&f.ping, "ping", false, "also send an ICMP echo request to every target (alone: host discovery)")
 	fs.BoolVar(&f.pingFirst, "ping-first", false, "discover hosts with ICMP echo first, then probe the ports of those that answered")
+	fs.BoolVar(&f.connect, "connect", false, "connect scan: the kernel's own TCP/UDP sockets, no privilege needed (chosen\n"+
+		"automatically, with a notice, when CAP_NET_RAW/CAP_BPF/CAP_NET_ADMIN are missing)")
+	fs.BoolVar(&f.connect, "sT", false, "same as --connect")
+	fs.DurationVar(&f.connectTimeout, "connect-timeout", time.Second, "--connect: give up on a probe after this long (no answer: filtered)")
+	fs.IntVar(&f.workers, "workers", 0, "--connect: probes in flight at most (default: 2048, within RLIMIT_NOFILE)")
 	fs.StringVar(&f.includeFile, "iL", "", "read targets from FILE, one per line, # comments")
 	fs.StringVar(&f.includeFile, "include-file", "", "same as -iL")
 	fs.StringVar(&f.exclude, "exclude", "", "never scan these CIDRs/ranges (comma-separated)")
@@ -119,6 +126,15 @@ func scan(f *scanFlags, positional []string) error {
 		}
 		f.seed = saved.Seed
 	}
+	if !f.connect && !f.dryRun && f.rx == "xdp" {
+		if err := requireCaps(true); err != nil {
+			if f.ping || f.pingFirst {
+				return &exitError{code: 77, err: fmt.Errorf("%v\n(--ping needs a raw socket: the unprivileged --connect scan cannot send ICMP echo)", err)}
+			}
+			fmt.Fprintf(os.Stderr, "xdpscan: notice: no privilege for raw probes and XDP (%v);\n  falling back to --connect (kernel sockets: slower, same results)\n", err)
+			f.connect = true
+		}
+	}
 	cfg, err := scanConfig(f, positional)
 	if err != nil {
 		return err
@@ -158,8 +174,10 @@ func scan(f *scanFlags, positional []string) error {
 	if f.dryRun {
 		return dryRun(cfg)
 	}
-	if err := requireCaps(cfg.RxMode == "xdp"); err != nil {
-		return &exitError{code: 77, err: err} // EX_NOPERM
+	if !cfg.Connect {
+		if err := requireCaps(cfg.RxMode == "xdp"); err != nil {
+			return &exitError{code: 77, err: err} // EX_NOPERM
+		}
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -223,8 +241,15 @@ func scan(f *scanFlags, positional []string) error {
 		}
 	}
 	rxDesc := "XDP " + st.XDPMode
-	if st.RxMode == "pcap" {
+	switch st.RxMode {
+	case "pcap":
 		rxDesc = "libpcap"
+	case "connect":
+		c := st.Connect
+		rxDesc = fmt.Sprintf("connect, %d workers, %d timeouts, %d errors", c.Workers, c.Timeouts, c.Errors)
+		if c.FirstError != "" {
+			rxDesc += " (first: " + c.FirstError + ")"
+		}
 	}
 	fmt.Fprintf(os.Stderr, "xdpscan: %d probes in %.2fs (%.0f/s), %s, %d duplicates, %d rx lost, %d tx errors (%s on %s)\n",
 		st.ProbesSent, st.SendS, st.SendPPS, foundSummary(st), st.Duplicates, st.RingLost, st.TxErrors, rxDesc, st.Interface)
@@ -360,9 +385,11 @@ func scanConfig(f *scanFlags, positional []string) (engine.ScanConfig, error) {
 			return engine.ScanConfig{}, usageError("interface %s: no such interface; see `ip link`", f.iface)
 		}
 	}
-	path, err := engine.ResolvePath(engine.U32ToAddr(targets.At(0)), f.iface, src, mac)
-	if err != nil {
-		return engine.ScanConfig{}, err
+	var path engine.Path
+	if !f.connect { // the kernel routes connect probes itself
+		if path, err = engine.ResolvePath(engine.U32ToAddr(targets.At(0)), f.iface, src, mac); err != nil {
+			return engine.ScanConfig{}, err
+		}
 	}
 	seed := f.seed
 	key, err := engine.NewCookieKey()
@@ -373,7 +400,12 @@ func scanConfig(f *scanFlags, positional []string) (engine.ScanConfig, error) {
 		seed = key[0] ^ key[1]
 	}
 	cfg := engine.ScanConfig{Targets: targets, Ports: ports, Rate: f.rate, Path: path, SportLo: lo, SportHi: hi,
-		Retries: f.retries, Wait: f.wait, Seed: seed, Shards: f.shards, Shard: f.shard, XDPMode: mode, RxMode: f.rx, Reset: f.reset, Key: key}
+		Retries: f.retries, Wait: f.wait, Seed: seed, Shards: f.shards, Shard: f.shard, XDPMode: mode, RxMode: f.rx, Reset: f.reset, Key: key,
+		Connect: f.connect, ConnectTimeout: f.connectTimeout, Workers: f.workers,
+		Notice: func(msg string) { fmt.Fprintf(os.Stderr, "\nxdpscan: notice: %s\n", msg) }}
+	if f.connect && f.connectTimeout <= 0 {
+		return cfg, usageError("--connect-timeout %v: must be positive", f.connectTimeout)
+	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageError("%v", err)
 	}
@@ -441,6 +473,13 @@ func parseSourcePorts(s string) (uint16, uint16, error) {
 }
 
 func dryRun(cfg engine.ScanConfig) error {
+	if cfg.Connect {
+		fmt.Printf("# %d probes on kernel sockets (--connect), %d pass(es), shard %d/%d\n", cfg.TotalProbes(), cfg.Retries+1, cfg.Shard, cfg.Shards)
+		return engine.EachProbe(cfg, func(addr netip.Addr, port engine.Port, _ uint16) error {
+			_, err := fmt.Printf("%s:%d/%s\n", addr, port.Num, engine.ProtoName(port.Proto))
+			return err
+		})
+	}
 	fmt.Printf("# %d probes from %s (%s, next hop %s %s), ports %d-%d, %d pass(es), shard %d/%d\n",
 		cfg.TotalProbes(), cfg.Path.Src, cfg.Path.Iface, cfg.Path.NextHop, cfg.Path.RouterMAC,
 		cfg.SportLo, cfg.SportHi, cfg.Retries+1, cfg.Shard, cfg.Shards)

@@ -1,0 +1,434 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The connect scan (--connect) needs no privilege: the kernel's own TCP and
+// UDP sockets do the probing, so it works where raw sockets and XDP are not
+// allowed, at the cost of one socket per probe in flight.
+//
+// TCP: a non-blocking connect per (address, port) with SO_LINGER 0, so
+// closing an established connection sends RST instead of leaving TIME_WAIT
+// behind (a large scan would otherwise exhaust the local port range).
+// UDP: a connected socket with IP_RECVERR sends the same payload as the raw
+// scan; a reply means open, and an ICMP error is read from the socket's
+// error queue (recvmsg MSG_ERRQUEUE) with its type, code and sender.
+
+// ConnectStats are the figures only the connect scan has.
+type ConnectStats struct {
+	Workers int `json:"workers"`
+	// NofileSoft is RLIMIT_NOFILE's soft limit after raising it to the hard one.
+	NofileSoft uint64 `json:"nofile_soft"`
+	// FDBackoffs counts EMFILE/ENFILE (out of descriptors): each waited, then retried.
+	FDBackoffs uint64 `json:"fd_backoffs"`
+	// PortWaits counts EADDRNOTAVAIL (local ports exhausted): each waited, then retried.
+	PortWaits uint64 `json:"local_port_waits"`
+	// Timeouts are probes with no answer within --connect-timeout.
+	Timeouts uint64 `json:"timeouts"`
+	// Errors are probes that failed otherwise; FirstError says how.
+	Errors     uint64 `json:"errors"`
+	FirstError string `json:"first_error,omitempty"`
+	// OpenFDsStart/End count this process's descriptors before and after
+	// the scan: equal unless a socket leaked.
+	OpenFDsStart int `json:"open_fds_start"`
+	OpenFDsEnd   int `json:"open_fds_end"`
+}
+
+// ConnectNotice reports a condition the user should know while the scan
+// runs (descriptor or port exhaustion); it is called at most once per kind.
+type ConnectNotice func(msg string)
+
+// raiseNofile lifts RLIMIT_NOFILE's soft limit to the hard limit and
+// returns the new soft limit.
+func raiseNofile() (uint64, error) {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, fmt.Errorf("read RLIMIT_NOFILE: %w", err)
+	}
+	if lim.Cur < lim.Max {
+		want := lim
+		want.Cur = lim.Max
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &want); err == nil {
+			lim = want
+		}
+	}
+	return lim.Cur, nil
+}
+
+// openFDs counts the process's open descriptors.
+func openFDs() int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	return len(ents) - 1 // ReadDir's own descriptor
+}
+
+// connectWorkers sizes the pool: what was asked, within the descriptors
+// the limit leaves (one per worker, and a margin for the process itself).
+func connectWorkers(asked int, nofile uint64, inUse int) (int, error) {
+	const margin = 32
+	avail := int64(nofile) - int64(inUse) - margin
+	if avail < 1 {
+		return 0, fmt.Errorf("RLIMIT_NOFILE is %d with %d descriptors in use: no room for a single probe socket; raise it (ulimit -n)", nofile, inUse)
+	}
+	if asked <= 0 {
+		asked = 2048
+	}
+	return int(min(int64(asked), avail)), nil
+}
+
+type connectJob struct {
+	addr netip.Addr
+	port Port
+}
+
+// runConnect is RunScan for cfg.Connect.
+func runConnect(ctx context.Context, cfg ScanConfig, progress *Progress, emit func(Result)) (Stats, error) {
+	st := Stats{RxMode: "connect", Interface: "kernel sockets"}
+	cs := &ConnectStats{OpenFDsStart: openFDs()}
+	st.Connect = cs
+	nofile, err := raiseNofile()
+	if err != nil {
+		return st, err
+	}
+	cs.NofileSoft = nofile
+	workers, err := connectWorkers(cfg.Workers, nofile, cs.OpenFDsStart)
+	if err != nil {
+		return st, err
+	}
+	cs.Workers = workers
+	timeout := cfg.ConnectTimeout
+	if timeout <= 0 {
+		timeout = time.Second
+	}
+
+	var (
+		emitMu  sync.Mutex
+		counts  struct{ fdBackoffs, portWaits, timeouts, errs atomic.Uint64 }
+		errOnce sync.Once
+		noticed sync.Map
+	)
+	notice := func(kind, msg string) {
+		if _, dup := noticed.LoadOrStore(kind, true); !dup && cfg.Notice != nil {
+			cfg.Notice(msg)
+		}
+	}
+	report := func(r Result) {
+		emitMu.Lock()
+		defer emitMu.Unlock()
+		switch r.State {
+		case "open":
+			progress.Open.Add(1)
+		case "closed":
+			progress.Closed.Add(1)
+		case "filtered":
+			progress.Filtered.Add(1)
+		}
+		progress.Replies.Add(1)
+		if r.Proto == "udp" {
+			progress.UDPAnswered.Add(1)
+		}
+		emit(r)
+	}
+	p := &prober{timeout: timeout, key: cfg.Key}
+	jobs := make(chan connectJob, workers)
+	var wg sync.WaitGroup
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				for {
+					r, err := p.probe(ctx, j)
+					switch {
+					case err == nil:
+						if r.State != "" {
+							report(r)
+						} else {
+							counts.timeouts.Add(1)
+						}
+					case errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE):
+						counts.fdBackoffs.Add(1)
+						notice("fd", fmt.Sprintf("out of file descriptors (%v): waiting for sockets to close; "+
+							"raise the limit (ulimit -n) or lower --workers", err))
+						if sleepCtx(ctx, 20*time.Millisecond) {
+							continue
+						}
+					case errors.Is(err, unix.EADDRNOTAVAIL):
+						counts.portWaits.Add(1)
+						notice("ports", "local ports exhausted (EADDRNOTAVAIL): waiting for the kernel to free them; "+
+							"widen net.ipv4.ip_local_port_range or lower --rate")
+						if sleepCtx(ctx, 100*time.Millisecond) {
+							continue
+						}
+					case ctx.Err() != nil:
+					default:
+						counts.errs.Add(1)
+						errOnce.Do(func() { cs.FirstError = err.Error() })
+					}
+					break
+				}
+			}
+		}()
+	}
+
+	progress.Total.Store(cfg.TotalProbes())
+	start := time.Now()
+	pos, sent := feedConnectJobs(ctx, cfg, jobs, progress)
+	close(jobs)
+	st.SendS = time.Since(start).Seconds()
+	wg.Wait() // every in-flight probe ends within its timeout
+
+	if ctx.Err() != nil {
+		st.Interrupted = true
+		st.Resume = &pos
+	}
+	st.ProbesSent = sent
+	st.ProbesTotal = progress.Total.Load()
+	if st.SendS > 0 {
+		st.SendPPS = float64(sent) / st.SendS
+	}
+	st.Replies, st.Open, st.Closed = progress.Replies.Load(), progress.Open.Load(), progress.Closed.Load()
+	st.FilteredICMP = progress.Filtered.Load()
+	if !st.Interrupted && cfg.Resume == (Position{}) {
+		pairs := st.ProbesTotal / uint64(cfg.Retries+1)
+		st.Filtered = pairs - min(pairs, st.Open+st.Closed+st.FilteredICMP)
+		if cfg.Shards == 1 {
+			udpPairs := cfg.Targets.Len() * uint64(cfg.countPorts(ProtoUDP))
+			st.UDPNoReply = udpPairs - min(udpPairs, progress.UDPAnswered.Load())
+		}
+	}
+	cs.FDBackoffs, cs.PortWaits = counts.fdBackoffs.Load(), counts.portWaits.Load()
+	cs.Timeouts, cs.Errors = counts.timeouts.Load(), counts.errs.Load()
+	cs.OpenFDsEnd = openFDs()
+	st.ElapsedS = time.Since(start).Seconds()
+	return st, nil
+}
+
+// feedConnectJobs walks the same permutation as the raw scan at the rate
+// asked, handing each probe to the pool; it returns where it stopped.
+func feedConnectJobs(ctx context.Context, cfg ScanConfig, jobs chan<- connectJob, progress *Progress) (Position, uint64) {
+	n := cfg.Targets.Len() * uint64(len(cfg.Ports))
+	limiter := NewRateLimiter(cfg.Rate)
+	var sent uint64
+	pos := cfg.Resume
+	for ; pos.Pass <= uint64(cfg.Retries); pos.Pass, pos.Next = pos.Pass+1, 0 {
+		perm := cfg.passOrder(pos.Pass)
+		if pos.Next < cfg.Shard {
+			pos.Next = cfg.Shard
+		}
+		for pos.Next < n {
+			k := limiter.Next(ctx, BatchSize)
+			if k == 0 {
+				return pos, sent
+			}
+			for i := 0; i < k && pos.Next < n; i, pos.Next = i+1, pos.Next+cfg.Shards {
+				addr, port, _ := cfg.probeAt(perm, pos)
+				select {
+				case jobs <- connectJob{U32ToAddr(addr), port}:
+				case <-ctx.Done():
+					return pos, sent
+				}
+				sent++
+				progress.Sent.Add(1)
+			}
+		}
+	}
+	return pos, sent
+}
+
+// sleepCtx sleeps d and says whether ctx is still live.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// prober runs one probe on kernel sockets. Both paths wait on Go's
+// netpoller (epoll), never in a blocking syscall, so thousands of probes in
+// flight cost thousands of sockets, not threads.
+type prober struct {
+	timeout time.Duration
+	key     CookieKey
+}
+
+// probe returns the result (State "" for no answer), or an error for a
+// probe that could not be made (EMFILE, EADDRNOTAVAIL, ...).
+func (p *prober) probe(ctx context.Context, j connectJob) (Result, error) {
+	if j.port.Proto == ProtoUDP {
+		return p.probeUDP(ctx, j)
+	}
+	return p.probeTCP(ctx, j)
+}
+
+func (p *prober) probeTCP(ctx context.Context, j connectJob) (Result, error) {
+	r := Result{Addr: j.addr, Port: j.port.Num, Proto: "tcp"}
+	d := net.Dialer{Timeout: p.timeout, Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptLinger(int(fd), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	conn, err := d.DialContext(ctx, "tcp4", netip.AddrPortFrom(j.addr, j.port.Num).String())
+	r.Time = time.Now()
+	if err == nil {
+		conn.Close() // SO_LINGER 0: RST, no TIME_WAIT
+		r.State, r.Reason = "open", "syn-ack"
+		return r, nil
+	}
+	return classifyDialError(r, err)
+}
+
+// classifyDialError turns a failed connect into a result or an error.
+func classifyDialError(r Result, err error) (Result, error) {
+	var errno syscall.Errno
+	switch {
+	case errors.As(err, &errno) && errno == unix.ECONNREFUSED:
+		r.State, r.Reason = "closed", "reset"
+	case errors.As(err, &errno) && errno == unix.EHOSTUNREACH:
+		r.State, r.Reason = "filtered", "host-unreach"
+	case errors.As(err, &errno) && errno == unix.ENETUNREACH:
+		r.State, r.Reason = "filtered", "net-unreach"
+	case errors.As(err, &errno) && (errno == unix.EACCES || errno == unix.EPERM):
+		// An ICMP admin prohibited answer, or our own firewall's reject.
+		r.State, r.Reason = "filtered", "admin-prohibited"
+	case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
+		return Result{}, nil // no answer: filtered, not listed
+	case errors.As(err, &errno) && (errno == unix.ETIMEDOUT):
+		return Result{}, nil
+	default:
+		return Result{}, err
+	}
+	return r, nil
+}
+
+func (p *prober) probeUDP(ctx context.Context, j connectJob) (Result, error) {
+	r := Result{Addr: j.addr, Port: j.port.Num, Proto: "udp"}
+	conn, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(j.addr, j.port.Num)))
+	if err != nil {
+		return classifyDialError(r, err)
+	}
+	defer conn.Close()
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return Result{}, err
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_RECVERR, 1)
+	}); err != nil || serr != nil {
+		return Result{}, fmt.Errorf("IP_RECVERR: %w", errors.Join(err, serr))
+	}
+	deadline := time.Now().Add(p.timeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	conn.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
+
+	if _, err := conn.Write(PayloadFor(j.port.Num).Data); err != nil {
+		return classifyDialError(r, err)
+	}
+	var buf [512]byte
+	var oob [512]byte
+	for {
+		// Reading the error queue first: with IP_RECVERR an ICMP error
+		// also fails the next read, but only the queue says which error.
+		var (
+			ee       *unix.SockExtendedErr
+			offender netip.Addr
+			gotData  bool
+			rerr     error
+		)
+		err := raw.Read(func(fd uintptr) bool {
+			_, oobn, _, _, e := unix.Recvmsg(int(fd), buf[:], oob[:], unix.MSG_ERRQUEUE)
+			if e == nil {
+				ee, offender = parseRecvErr(oob[:oobn])
+				return true
+			}
+			n, e := unix.Read(int(fd), buf[:])
+			if e == unix.EAGAIN {
+				return false // wait for data or an error (EPOLLERR) on the netpoller
+			}
+			gotData, rerr = n >= 0 && e == nil, e
+			return true
+		})
+		r.Time = time.Now()
+		switch {
+		case err != nil:
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return Result{}, nil // open|filtered: no answer
+			}
+			return Result{}, err
+		case ee != nil:
+			if ee.Origin != unix.SO_EE_ORIGIN_ICMP {
+				continue // a local error report: keep waiting
+			}
+			r.State, r.Reason = "filtered", icmpReason(4, ee.Type, ee.Code)
+			if ee.Type == 3 && ee.Code == 3 {
+				r.State = "closed"
+			}
+			if offender.IsValid() && offender != j.addr {
+				r.From = offender
+			}
+			return r, nil
+		case gotData:
+			r.State, r.Reason = "open", "udp-response"
+			return r, nil
+		case rerr != nil:
+			// The pending error was consumed by read before the queue was
+			// looked at; the queue still holds its details next round.
+			continue
+		}
+	}
+}
+
+// parseRecvErr reads the IP_RECVERR control message: the extended error and
+// the address of the host that sent the ICMP error.
+func parseRecvErr(oob []byte) (*unix.SockExtendedErr, netip.Addr) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, netip.Addr{}
+	}
+	for _, m := range msgs {
+		if m.Header.Level != unix.IPPROTO_IP || m.Header.Type != unix.IP_RECVERR {
+			continue
+		}
+		const eeLen = int(unsafe.Sizeof(unix.SockExtendedErr{}))
+		if len(m.Data) < eeLen {
+			continue
+		}
+		ee := *(*unix.SockExtendedErr)(unsafe.Pointer(&m.Data[0]))
+		var from netip.Addr
+		// SO_EE_OFFENDER: a sockaddr_in right after the extended error.
+		if off := m.Data[eeLen:]; len(off) >= 8 && off[0]|off[1] != 0 {
+			from = netip.AddrFrom4([4]byte(off[4:8]))
+		}
+		return &ee, from
+	}
+	return nil, netip.Addr{}
+}

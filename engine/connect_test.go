@@ -1,0 +1,121 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestConnectWorkersFitTheDescriptorLimit(t *testing.T) {
+	tests := []struct {
+		name          string
+		asked         int
+		nofile        uint64
+		inUse, want   int
+		wantErrSubstr string
+	}{
+		{name: "default under a big limit", nofile: 1 << 20, inUse: 10, want: 2048},
+		{name: "asked under a big limit", asked: 100, nofile: 1 << 20, inUse: 10, want: 100},
+		{name: "limit 256", nofile: 256, inUse: 8, want: 216},
+		{name: "asked more than the limit allows", asked: 5000, nofile: 1024, inUse: 8, want: 984},
+		{name: "no room at all", nofile: 40, inUse: 8, wantErrSubstr: "no room"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := connectWorkers(tc.asked, tc.nofile, tc.inUse)
+			if tc.wantErrSubstr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErrSubstr) {
+					t.Fatalf("got %d, %v; want an error with %q", got, err, tc.wantErrSubstr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("got %d, %v; want %d", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestClassifyDialError(t *testing.T) {
+	base := Result{Addr: netip.MustParseAddr("198.18.0.1"), Port: 80, Proto: "tcp"}
+	opErr := func(e error) error { return &net.OpError{Op: "dial", Net: "tcp4", Err: os.NewSyscallError("connect", e)} }
+	tests := []struct {
+		name         string
+		err          error
+		state, reson string
+		fails        bool
+	}{
+		{"refused", opErr(unix.ECONNREFUSED), "closed", "reset", false},
+		{"host unreachable", opErr(unix.EHOSTUNREACH), "filtered", "host-unreach", false},
+		{"net unreachable", opErr(unix.ENETUNREACH), "filtered", "net-unreach", false},
+		{"prohibited", opErr(unix.EACCES), "filtered", "admin-prohibited", false},
+		{"timeout", context.DeadlineExceeded, "", "", false},
+		{"deadline", opErr(os.ErrDeadlineExceeded), "", "", false},
+		{"out of descriptors", opErr(unix.EMFILE), "", "", true},
+		{"out of local ports", opErr(unix.EADDRNOTAVAIL), "", "", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := classifyDialError(base, tc.err)
+			if (err != nil) != tc.fails || r.State != tc.state || r.Reason != tc.reson {
+				t.Fatalf("got %q/%q, %v; want %q/%q, fails=%v", r.State, r.Reason, err, tc.state, tc.reson, tc.fails)
+			}
+			if tc.fails && !errors.Is(err, tc.err.(*net.OpError).Err.(*os.SyscallError).Err) {
+				t.Fatalf("error %v lost its errno", err)
+			}
+		})
+	}
+}
+
+// TestParseRecvErr decodes IP_RECVERR control messages as the kernel lays
+// them out: struct sock_extended_err, then the offender's sockaddr_in.
+func TestParseRecvErr(t *testing.T) {
+	build := func(origin, typ, code uint8, offender [4]byte) []byte {
+		ee := unix.SockExtendedErr{Errno: uint32(unix.ECONNREFUSED), Origin: origin, Type: typ, Code: code}
+		data := make([]byte, unsafe.Sizeof(ee)+16)
+		copy(data, unsafe.Slice((*byte)(unsafe.Pointer(&ee)), unsafe.Sizeof(ee)))
+		sa := data[unsafe.Sizeof(ee):]
+		binary.NativeEndian.PutUint16(sa, unix.AF_INET)
+		copy(sa[4:8], offender[:])
+		b := make([]byte, unix.CmsgSpace(len(data)))
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+		h.Level, h.Type = unix.IPPROTO_IP, unix.IP_RECVERR
+		h.SetLen(unix.CmsgLen(len(data)))
+		copy(b[unix.CmsgLen(0):], data)
+		return b
+	}
+	ee, from := parseRecvErr(build(unix.SO_EE_ORIGIN_ICMP, 3, 3, [4]byte{198, 18, 0, 7}))
+	if ee == nil || ee.Type != 3 || ee.Code != 3 || ee.Origin != unix.SO_EE_ORIGIN_ICMP || from != netip.MustParseAddr("198.18.0.7") {
+		t.Fatalf("port unreachable: %+v from %v", ee, from)
+	}
+	ee, from = parseRecvErr(build(unix.SO_EE_ORIGIN_ICMP, 3, 13, [4]byte{198, 19, 0, 254}))
+	if ee == nil || ee.Code != 13 || from != netip.MustParseAddr("198.19.0.254") {
+		t.Fatalf("admin prohibited: %+v from %v", ee, from)
+	}
+	if ee, _ := parseRecvErr([]byte{1, 2, 3}); ee != nil {
+		t.Fatalf("garbage decoded as %+v", ee)
+	}
+	if r := icmpReason(4, 3, 13); r != "admin-prohibited" {
+		t.Fatal(fmt.Sprint("reason ", r))
+	}
+}
+
+func FuzzParseRecvErr(f *testing.F) {
+	f.Add([]byte{})
+	f.Add(make([]byte, 64))
+	f.Fuzz(func(t *testing.T, oob []byte) {
+		ee, from := parseRecvErr(oob)
+		if ee == nil && from.IsValid() {
+			t.Fatal("an offender without an error")
+		}
+	})
+}

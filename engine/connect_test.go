@@ -47,7 +47,9 @@ func TestConnectWorkersFitTheDescriptorLimit(t *testing.T) {
 
 func TestClassifyDialError(t *testing.T) {
 	base := Result{Addr: netip.MustParseAddr("198.18.0.1"), Port: 80, Proto: "tcp"}
-	opErr := func(e error) error { return &net.OpError{Op: "dial", Net: "tcp4", Err: os.NewSyscallError("connect", e)} }
+	opErr := func(e error) error {
+		return &net.OpError{Op: "dial", Net: "tcp4", Err: os.NewSyscallError("connect", e)}
+	}
 	tests := []struct {
 		name         string
 		err          error

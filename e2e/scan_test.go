@@ -264,7 +264,8 @@ func TestScanBadInput(t *testing.T) {
 		{"rate 0", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--rate", "0"}, "--rate 0: must be a positive"},
 		{"unwritable output", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "-o", "/nonexistent/dir/out"}, "-o /nonexistent/dir/out: cannot write"},
 		{"bad format", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--format", "yaml"}, `unknown --format "yaml"`},
-		{"no capabilities", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "-o", "/dev/null"}, "needs CAP_BPF and CAP_NET_ADMIN"},
+		// Without --rx pcap the scan falls back to --connect (connect_test.go).
+		{"no capabilities", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "-o", "/dev/null", "--rx", "pcap"}, "missing CAP_NET_RAW"},
 		{"bad shard", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--shards", "2", "--shard", "2"}, "--shard 2 must be below --shards 2"},
 	}
 	for _, tc := range tests {

@@ -2,8 +2,10 @@ package engine
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net/netip"
 	"slices"
 	"strings"
@@ -129,7 +131,7 @@ func ParseTarget(s string) (Range, error) {
 			return Range{}, fmt.Errorf("bad CIDR %q: %v", s, unwrapParse(err))
 		}
 		if !p.Addr().Is4() {
-			return Range{}, fmt.Errorf("%q is not IPv4: this scan takes IPv4 targets", s)
+			return Range{}, errIPv6(s, new(big.Int).Lsh(big.NewInt(1), uint(128-p.Bits())))
 		}
 		p = p.Masked()
 		lo := addrToU32(p.Addr())
@@ -235,9 +237,18 @@ func parseV4(s, whole string) (uint32, error) {
 		return 0, fmt.Errorf("bad address %q in %q: %v", strings.TrimSpace(s), whole, unwrapParse(err))
 	}
 	if !a.Is4() {
-		return 0, fmt.Errorf("%q is not IPv4: this scan takes IPv4 targets", whole)
+		return 0, errIPv6(whole, big.NewInt(1))
 	}
 	return addrToU32(a), nil
+}
+
+// errIPv6 refuses an IPv6 target, saying how many addresses it means.
+func errIPv6(target string, count *big.Int) error {
+	msg := fmt.Sprintf("%q is IPv6 (%s addresses): xdpscan scans IPv4 targets only for now", target, count)
+	if count.Cmp(big.NewInt(1<<24)) > 0 {
+		msg += "; and no prefix this wide could be swept at any rate: list the addresses to probe instead"
+	}
+	return errors.New(msg)
 }
 
 func unwrapParse(err error) string {

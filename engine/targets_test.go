@@ -21,7 +21,8 @@ func TestParseTarget(t *testing.T) {
 		{"198.18.0.0/33", Range{}, "bad CIDR"},
 		{"198.18.0.9-198.18.0.1", Range{}, "is reversed"},
 		{"198.18.0", Range{}, "bad address"},
-		{"2001:db8::1", Range{}, "not IPv4"},
+		{"2001:db8::1", Range{}, "is IPv6 (1 addresses)"},
+		{"2001:db8::/64", Range{}, "18446744073709551616 addresses): xdpscan scans IPv4 targets only for now; and no prefix this wide"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {

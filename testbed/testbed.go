@@ -204,6 +204,13 @@ func (tb *Testbed) listen() error {
 
 // Down removes everything Up built. Safe to call more than once.
 func (tb *Testbed) Down() error {
+	tb.Stop()
+	return Remove(tb.Config)
+}
+
+// Stop ends what Serve started (listeners, services, the responder) and
+// leaves the namespaces.
+func (tb *Testbed) Stop() {
 	for _, ln := range tb.listeners {
 		ln.Close()
 	}
@@ -220,7 +227,6 @@ func (tb *Testbed) Down() error {
 		tb.responder.Close()
 		tb.responder = nil
 	}
-	return Remove(tb.Config)
 }
 
 // Remove deletes a testbed's namespaces (which deletes the veth pair, the

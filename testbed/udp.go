@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 )
 
 // UDP services of the kernel target. Each answers on every address of the
@@ -30,6 +31,15 @@ func listenUDP(port uint16) (*udpService, error) {
 	c, err := net.ListenPacket("udp4", fmt.Sprintf("0.0.0.0:%d", port))
 	if err != nil {
 		return nil, err
+	}
+	// One goroutine answers a whole range: a deep receive queue rides out a
+	// scan's bursts (RcvbufErrors in the target's /proc/net/snmp otherwise).
+	// SO_RCVBUFFORCE, not SO_RCVBUF: the testbed is root, and rmem_max is
+	// the host's, not the namespace's.
+	if sc, err := c.(*net.UDPConn).SyscallConn(); err == nil {
+		sc.Control(func(fd uintptr) {
+			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 32<<20)
+		})
 	}
 	p := ipv4.NewPacketConn(c)
 	if err := p.SetControlMessage(ipv4.FlagDst, true); err != nil {

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -262,6 +263,10 @@ func testbedServe(v *testbedFlagValues) error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	<-sig
+	// The listeners are reachable only through tb: without this, a garbage
+	// collection (the UDP services allocate) finalizes and closes them.
+	runtime.KeepAlive(tb)
+	tb.Stop()
 	return nil
 }
 

@@ -142,3 +142,19 @@ func TestParsePortSpec(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkProbeTemplatesMixed is the sender's real per-probe path (probeAt,
+// then the template of the probe's kind) over TCP, UDP and echo probes.
+func BenchmarkProbeTemplatesMixed(b *testing.B) {
+	cfg := ScanConfig{Targets: NewRangeSet([]Range{{0xc6120000, 0xc613ffff}}), SportLo: 40000, SportHi: 40255, Shards: 1,
+		Ports: []Port{{ProtoTCP, 22}, {ProtoTCP, 443}, {ProtoUDP, 53}, {ProtoUDP, 123}, {ProtoUDP, 161}, Echo},
+		Path:  Path{SrcMAC: srcMAC, RouterMAC: dstMAC, Src: srcIP}, Key: CookieKey{1, 2}}
+	templates := newProbeTemplates(cfg)
+	perm := cfg.passOrder(0)
+	buf := make([]byte, MaxFrame)
+	b.ReportAllocs()
+	for i := uint64(0); b.Loop(); i++ {
+		addr, port, sport := cfg.probeAt(perm, Position{Next: i % perm.Len()})
+		templates.fill(buf, &cfg, addr, port, sport)
+	}
+}

@@ -59,22 +59,7 @@ func TestUDPPingAndTCPFindExactlyTheTruth(t *testing.T) {
 	if err != nil {
 		t.Fatalf("scan: %v", err)
 	}
-	got := map[probeKey]string{}
-	for _, r := range results {
-		k := probeKey{netip.MustParseAddr(r.IP), r.Proto, r.Port}
-		if _, dup := got[k]; dup {
-			t.Errorf("duplicate result %+v", r)
-		}
-		got[k] = r.State
-		if want[k] != r.State {
-			t.Errorf("%s %s:%d: got %s, truth %q", r.Proto, r.IP, r.Port, r.State, want[k])
-		}
-	}
-	for k, state := range want {
-		if _, ok := got[k]; !ok {
-			t.Errorf("%s %s:%d: missing, truth %s", k.proto, k.addr, k.port, state)
-		}
-	}
+	checkStates(t, results, want)
 	counts := map[string]uint64{}
 	for _, s := range want {
 		counts[s]++

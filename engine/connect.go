@@ -188,7 +188,16 @@ func runConnect(ctx context.Context, cfg ScanConfig, progress *Progress, emit fu
 
 	progress.Total.Store(cfg.TotalProbes())
 	start := time.Now()
-	pos, sent := feedConnectJobs(ctx, cfg, jobs, progress)
+	pos, _ := walkProbes(ctx, cfg, progress, func(batch []probeRef) (int, error) {
+		for i, p := range batch {
+			select {
+			case jobs <- connectJob{U32ToAddr(p.addr), p.port}:
+			case <-ctx.Done():
+				return i, ctx.Err()
+			}
+		}
+		return len(batch), nil
+	})
 	close(jobs)
 	st.SendS = time.Since(start).Seconds()
 	wg.Wait() // every in-flight probe ends within its timeout
@@ -197,58 +206,13 @@ func runConnect(ctx context.Context, cfg ScanConfig, progress *Progress, emit fu
 		st.Interrupted = true
 		st.Resume = &pos
 	}
-	st.ProbesSent = sent
-	st.ProbesTotal = progress.Total.Load()
-	if st.SendS > 0 {
-		st.SendPPS = float64(sent) / st.SendS
-	}
-	st.Replies, st.Open, st.Closed = progress.Replies.Load(), progress.Open.Load(), progress.Closed.Load()
-	st.FilteredICMP = progress.Filtered.Load()
-	if !st.Interrupted && cfg.Resume == (Position{}) {
-		pairs := st.ProbesTotal / uint64(cfg.Retries+1)
-		st.Filtered = pairs - min(pairs, st.Open+st.Closed+st.FilteredICMP)
-		if cfg.Shards == 1 {
-			udpPairs := cfg.Targets.Len() * uint64(cfg.countPorts(ProtoUDP))
-			st.UDPNoReply = udpPairs - min(udpPairs, progress.UDPAnswered.Load())
-		}
-	}
+	st.ProbesSent = progress.Sent.Load()
+	cfg.finishCounts(&st, progress)
 	cs.FDBackoffs, cs.PortWaits = counts.fdBackoffs.Load(), counts.portWaits.Load()
 	cs.Timeouts, cs.Errors = counts.timeouts.Load(), counts.errs.Load()
 	cs.OpenFDsEnd = openFDs()
 	st.ElapsedS = time.Since(start).Seconds()
 	return st, nil
-}
-
-// feedConnectJobs walks the same permutation as the raw scan at the rate
-// asked, handing each probe to the pool; it returns where it stopped.
-func feedConnectJobs(ctx context.Context, cfg ScanConfig, jobs chan<- connectJob, progress *Progress) (Position, uint64) {
-	n := cfg.Targets.Len() * uint64(len(cfg.Ports))
-	limiter := NewRateLimiter(cfg.Rate)
-	var sent uint64
-	pos := cfg.Resume
-	for ; pos.Pass <= uint64(cfg.Retries); pos.Pass, pos.Next = pos.Pass+1, 0 {
-		perm := cfg.passOrder(pos.Pass)
-		if pos.Next < cfg.Shard {
-			pos.Next = cfg.Shard
-		}
-		for pos.Next < n {
-			k := limiter.Next(ctx, BatchSize)
-			if k == 0 {
-				return pos, sent
-			}
-			for i := 0; i < k && pos.Next < n; i, pos.Next = i+1, pos.Next+cfg.Shards {
-				addr, port, _ := cfg.probeAt(perm, pos)
-				select {
-				case jobs <- connectJob{U32ToAddr(addr), port}:
-				case <-ctx.Done():
-					return pos, sent
-				}
-				sent++
-				progress.Sent.Add(1)
-			}
-		}
-	}
-	return pos, sent
 }
 
 // sleepCtx sleeps d and says whether ctx is still live.

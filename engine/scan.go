@@ -222,23 +222,7 @@ func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit
 		return st, err
 	}
 	st.ProbesSent = tx.Sent.Load()
-	st.ProbesTotal = progress.Total.Load()
-	if st.SendS > 0 {
-		st.SendPPS = float64(st.ProbesSent) / st.SendS
-	}
-	st.Replies = progress.Replies.Load()
-	st.Open = progress.Open.Load()
-	st.Closed = progress.Closed.Load()
-	st.FilteredICMP = progress.Filtered.Load()
-	st.Up = progress.Up.Load()
-	if !st.Interrupted && cfg.Resume == (Position{}) {
-		pairs := st.ProbesTotal / uint64(cfg.Retries+1)
-		st.Filtered = pairs - min(pairs, st.Open+st.Closed+st.FilteredICMP+st.Up)
-		if cfg.Shards == 1 { // a shard's share of UDP pairs is not known exactly
-			udpPairs := cfg.Targets.Len() * uint64(cfg.countPorts(ProtoUDP))
-			st.UDPNoReply = udpPairs - min(udpPairs, progress.UDPAnswered.Load())
-		}
-	}
+	cfg.finishCounts(&st, progress)
 	st.TxErrors = tx.Errs.Load()
 	st.ElapsedS = time.Since(start).Seconds()
 	if sendErr != nil && ctx.Err() == nil {
@@ -418,13 +402,22 @@ func (p *probeTemplates) fill(buf []byte, cfg *ScanConfig, addr uint32, port Por
 	return p.syn[sport-cfg.SportLo].Fill(buf, addr, port.Num)
 }
 
-// sendProbes walks the permutation, pass after pass, and returns where it
-// stopped.
-func sendProbes(ctx context.Context, cfg ScanConfig, tx *Transmitter, progress *Progress) (Position, error) {
+// probeRef is one probe of the walk: its target, and the source port the
+// raw TCP scan sends it from.
+type probeRef struct {
+	addr  uint32
+	port  Port
+	sport uint16
+}
+
+// walkProbes walks the permutation pass after pass at cfg.Rate and hands
+// each due batch (at most BatchSize probes) to send, which returns how many
+// it sent. It returns where it stopped: the end, ctx done, or send's error,
+// exactly at the first probe not sent.
+func walkProbes(ctx context.Context, cfg ScanConfig, progress *Progress, send func(batch []probeRef) (int, error)) (Position, error) {
 	n := cfg.Targets.Len() * uint64(len(cfg.Ports))
-	templates := newProbeTemplates(cfg)
 	limiter := NewRateLimiter(cfg.Rate)
-	var lens [BatchSize]int
+	var batch [BatchSize]probeRef
 	pos := cfg.Resume
 	for ; pos.Pass <= uint64(cfg.Retries); pos.Pass, pos.Next = pos.Pass+1, 0 {
 		perm := cfg.passOrder(pos.Pass)
@@ -436,21 +429,60 @@ func sendProbes(ctx context.Context, cfg ScanConfig, tx *Transmitter, progress *
 			if k == 0 {
 				return pos, ctx.Err()
 			}
-			filled := 0
+			first, filled := pos.Next, 0
 			for ; filled < k && pos.Next < n; pos.Next += cfg.Shards {
 				addr, port, sport := cfg.probeAt(perm, pos)
-				lens[filled] = templates.fill(tx.Buffer(filled), &cfg, addr, port, sport)
+				batch[filled] = probeRef{addr, port, sport}
 				filled++
 			}
-			err := tx.Send(ctx, lens[:filled])
-			progress.TxErrors.Store(tx.Errs.Load())
+			sent, err := send(batch[:filled])
+			progress.Sent.Add(uint64(sent))
 			if err != nil {
+				pos.Next = first + uint64(sent)*cfg.Shards
 				return pos, err
 			}
-			progress.Sent.Add(uint64(filled))
 		}
 	}
 	return pos, nil
+}
+
+// sendProbes sends the walk's probes as raw frames in sendmmsg batches.
+func sendProbes(ctx context.Context, cfg ScanConfig, tx *Transmitter, progress *Progress) (Position, error) {
+	templates := newProbeTemplates(cfg)
+	var lens [BatchSize]int
+	return walkProbes(ctx, cfg, progress, func(batch []probeRef) (int, error) {
+		for i, p := range batch {
+			lens[i] = templates.fill(tx.Buffer(i), &cfg, p.addr, p.port, p.sport)
+		}
+		err := tx.Send(ctx, lens[:len(batch)])
+		progress.TxErrors.Store(tx.Errs.Load())
+		if err != nil {
+			return 0, err
+		}
+		return len(batch), nil
+	})
+}
+
+// finishCounts fills the figures every scan kind derives from progress.
+func (c ScanConfig) finishCounts(st *Stats, progress *Progress) {
+	st.ProbesTotal = progress.Total.Load()
+	if st.SendS > 0 {
+		st.SendPPS = float64(st.ProbesSent) / st.SendS
+	}
+	st.Replies = progress.Replies.Load()
+	st.Open = progress.Open.Load()
+	st.Closed = progress.Closed.Load()
+	st.FilteredICMP = progress.Filtered.Load()
+	st.Up = progress.Up.Load()
+	if st.Interrupted || c.Resume != (Position{}) {
+		return
+	}
+	pairs := st.ProbesTotal / uint64(c.Retries+1)
+	st.Filtered = pairs - min(pairs, st.Open+st.Closed+st.FilteredICMP+st.Up)
+	if c.Shards == 1 { // a shard's share of UDP pairs is not known exactly
+		udpPairs := c.Targets.Len() * uint64(c.countPorts(ProtoUDP))
+		st.UDPNoReply = udpPairs - min(udpPairs, progress.UDPAnswered.Load())
+	}
 }
 
 // monoClock converts bpf_ktime_get_ns (CLOCK_MONOTONIC) to wall-clock time.

@@ -192,6 +192,18 @@ struct probe {
 	__u16 off;        /* packet offset for CHECK_ECHO_ID/CHECK_QUOTED_SEQ */
 };
 
+/* direct_reply fills pr from a TCP or UDP reply sent by the target itself:
+ * its destination is our probe's source. */
+static __always_inline void direct_reply(const struct packet *p, struct probe *pr, __u8 check)
+{
+	__builtin_memcpy(pr->us, p->daddr, 16);
+	__builtin_memcpy(pr->target, p->saddr, 16);
+	pr->proto = p->l4_proto;
+	pr->local_port = p->dport;
+	pr->port = p->sport;
+	pr->check = check;
+}
+
 /* classify says which probe p would answer and how to check it; 0 when p
  * cannot be a reply to any of ours. */
 static __always_inline int classify(const struct packet *p, struct probe *pr)
@@ -207,23 +219,13 @@ static __always_inline int classify(const struct packet *p, struct probe *pr)
 			pr->kind = REPLY_CLOSED;
 		else
 			return 0;
-		__builtin_memcpy(pr->us, p->daddr, 16);
-		__builtin_memcpy(pr->target, p->saddr, 16);
-		pr->proto = IPPROTO_TCP;
-		pr->local_port = p->dport;
-		pr->port = p->sport;
-		pr->check = CHECK_TCP_ACK;
+		direct_reply(p, pr, CHECK_TCP_ACK);
 		return 1;
 	case IPPROTO_UDP:
 		if (!ours_port(p->dport) || !is_us(p->family, p->daddr))
 			return 0;
-		__builtin_memcpy(pr->us, p->daddr, 16);
-		__builtin_memcpy(pr->target, p->saddr, 16);
-		pr->proto = IPPROTO_UDP;
-		pr->local_port = p->dport;
-		pr->port = p->sport;
 		pr->kind = REPLY_OPEN;
-		pr->check = CHECK_UDP;
+		direct_reply(p, pr, CHECK_UDP);
 		return 1;
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6:

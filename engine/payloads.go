@@ -1,5 +1,7 @@
 package engine
 
+import "github.com/xdpscan/xdpscan/loader"
+
 // UDPPayload is what a UDP probe carries so that a real service answers it.
 // A UDP service only answers a request it understands: an empty datagram to
 // DNS or SNMP gets silence, which looks exactly like "filtered".
@@ -84,18 +86,16 @@ func PayloadFor(port uint16) *UDPPayload {
 	return &genericPayload
 }
 
-// UDPEcho is where a UDP service echoes the cookie, for the XDP program.
-type UDPEcho struct{ Off, Len uint8 }
-
-// UDPEchoes maps each service port that echoes the cookie to where.
-func UDPEchoes() map[uint16]UDPEcho {
-	out := map[uint16]UDPEcho{}
+// UDPEchoes maps each service port that echoes the cookie to where, as the
+// XDP program's udp_echoes map wants it.
+func UDPEchoes() map[uint16]loader.UDPEcho {
+	out := map[uint16]loader.UDPEcho{}
 	for _, p := range UDPPayloads {
 		if p.CookieLen == 0 {
 			continue
 		}
 		for _, port := range p.Ports {
-			out[port] = UDPEcho{Off: uint8(p.EchoAt), Len: uint8(p.CookieLen)}
+			out[port] = loader.UDPEcho{Off: uint8(p.EchoAt), Len: uint8(p.CookieLen)}
 		}
 	}
 	return out

@@ -238,7 +238,7 @@ func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit
 func startXDP(cfg ScanConfig, progress *Progress) (*loader.Scan, *ringbuf.Consumer[bpf.ScanScanEvent], *loader.Attachment, error) {
 	prog, err := loader.LoadScan(loader.ScanConfig{
 		SourceIPv4: cfg.Path.Src, SourcePortLo: cfg.SportLo, SourcePortHi: cfg.SportHi,
-		CookieKey: cfg.Key, RingBytes: 1 << 24, RingWakeupBytes: 1 << 16, ResetOpen: cfg.Reset, UDPEchoes: loaderEchoes(),
+		CookieKey: cfg.Key, RingBytes: 1 << 24, RingWakeupBytes: 1 << 16, ResetOpen: cfg.Reset, UDPEchoes: UDPEchoes(),
 		DedupEntries: uint32(min(max(cfg.Targets.Len()*uint64(len(cfg.Ports)), 1024), 1<<20)),
 	})
 	if err != nil {
@@ -257,14 +257,6 @@ func startXDP(cfg ScanConfig, progress *Progress) (*loader.Scan, *ringbuf.Consum
 	}
 	progress.counters = prog.Counters
 	return prog, consumer, att, nil
-}
-
-func loaderEchoes() map[uint16]loader.UDPEcho {
-	out := map[uint16]loader.UDPEcho{}
-	for port, e := range UDPEchoes() {
-		out[port] = loader.UDPEcho{Off: e.Off, Len: e.Len}
-	}
-	return out
 }
 
 // handleEvents turns ring events into results.

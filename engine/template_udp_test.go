@@ -9,6 +9,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/xdpscan/xdpscan/internal/testpkt"
+	"github.com/xdpscan/xdpscan/loader"
 )
 
 // TestUDPTemplates checks every payload's frames: gopacket decodes them,
@@ -80,7 +81,7 @@ func TestPayloadsAreWhatServicesParse(t *testing.T) {
 		t.Fatal("an unknown port must get the empty payload")
 	}
 	echoes := UDPEchoes()
-	if echoes[53] != (UDPEcho{Off: 0, Len: 2}) || echoes[123] != (UDPEcho{Off: 28, Len: 4}) || len(echoes) != 3 {
+	if echoes[53] != (loader.UDPEcho{Off: 0, Len: 2}) || echoes[123] != (loader.UDPEcho{Off: 28, Len: 4}) || len(echoes) != 3 {
 		t.Fatalf("UDPEchoes() = %v", echoes)
 	}
 }

@@ -18,13 +18,9 @@ var router4 = netip.MustParseAddr("198.19.0.254")
 func loadScanUDP(t testing.TB) *loader.Scan {
 	t.Helper()
 	requireBPF(t)
-	echoes := map[uint16]loader.UDPEcho{}
-	for port, e := range engine.UDPEchoes() {
-		echoes[port] = loader.UDPEcho{Off: e.Off, Len: e.Len}
-	}
 	s, err := loader.LoadScan(loader.ScanConfig{
 		SourceIPv4: scanner4, SourceIPv6: scanner6, SourcePortLo: 40000, SourcePortHi: 40255,
-		CookieKey: [2]uint64(testKey), RingBytes: 1 << 16, DedupEntries: 1 << 12, UDPEchoes: echoes,
+		CookieKey: [2]uint64(testKey), RingBytes: 1 << 16, DedupEntries: 1 << 12, UDPEchoes: engine.UDPEchoes(),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -68,7 +68,7 @@ func runScanWrapped(t *testing.T, tb *testbed.Testbed, dir string, wrap []string
 	out := filepath.Join(dir, fmt.Sprintf("results-%d.ndjson", time.Now().UnixNano()))
 	stats := out + ".stats.json"
 	full := append([]string{"netns", "exec", tb.ScanNS()}, wrap...)
-	full = append(full, binary, "scan", "--allow", "198.18.0.0/15", "-o", out, "--stats-json", stats, "--status", "none")
+	full = append(full, binary, "scan", "--allow", "198.18.0.0/15,2001:2::/48", "-o", out, "--stats-json", stats, "--status", "none")
 	cmd := exec.Command("ip", append(full, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -266,6 +266,11 @@ func TestScanBadInput(t *testing.T) {
 		{"bad format", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--format", "yaml"}, `unknown --format "yaml"`},
 		// Without --rx pcap the scan falls back to --connect (connect_test.go).
 		{"no capabilities", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "-o", "/dev/null", "--rx", "pcap"}, "missing CAP_NET_RAW"},
+		{"IPv6 /64", []string{"2001:db8::/64", "-p", "80"}, `"2001:db8::/64" is 18446744073709551616 addresses: an IPv6 target may hold at most 2^32`},
+		{"IPv4-mapped IPv6", []string{"::ffff:198.18.0.1", "-p", "80"}, "write the IPv4 form 198.18.0.1"},
+		{"IPv6 with pcap", []string{"2001:2::1", "-p", "80", "--allow", "2001:2::/48", "--rx", "pcap"}, "IPv6 targets need --rx xdp"},
+		{"IPv6 without a route", []string{"2001:2::1", "-p", "80", "--allow", "2001:2::/48"}, "no route to 2001:2::1"},
+		{"bad source address", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--source-ip", "198.19.0.1,198.19.0.2"}, "at most one IPv4 and one"},
 		{"bad shard", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--shards", "2", "--shard", "2"}, "--shard 2 must be below --shards 2"},
 	}
 	for _, tc := range tests {

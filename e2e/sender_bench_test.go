@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"testing"
 
@@ -38,7 +39,7 @@ func BenchmarkSendBareSendmmsg(b *testing.B) {
 	tmpl := engine.NewSYNTemplate(testbed.ScanMAC, testbed.TargetMAC, testbed.ScanIP, 40000, engine.CookieKey{1, 2})
 	var lens [engine.BatchSize]int
 	for i := range lens {
-		lens[i] = tmpl.Fill(tx.Buffer(i), 0xc61200f5, 80) // 198.18.0.245: filtered, dropped by the target
+		lens[i] = tmpl.Fill(tx.Buffer(i), netip.MustParseAddr("198.18.0.245"), 80) // 198.18.0.245: filtered, dropped by the target
 	}
 	b.ResetTimer()
 	for sent := 0; sent < b.N; sent += engine.BatchSize {
@@ -57,8 +58,8 @@ func BenchmarkSendScanPath(b *testing.B) {
 	// Only filtered addresses (last octet 240-255): the target drops them all.
 	var ranges []engine.Range
 	for i := 0; i < 256; i++ {
-		lo := uint32(0xc6120000 | i<<8 | 240)
-		ranges = append(ranges, engine.Range{Lo: lo, Hi: lo + 15})
+		lo := netip.AddrFrom4([4]byte{198, 18, byte(i), 240})
+		ranges = append(ranges, engine.Range{Lo: lo, Hi: netip.AddrFrom4([4]byte{198, 18, byte(i), 255})})
 	}
 	set := engine.NewRangeSet(ranges)
 	ports := []uint16{22, 80, 443, 8080}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -191,7 +192,7 @@ func runConnect(ctx context.Context, cfg ScanConfig, progress *Progress, emit fu
 	pos, _ := walkProbes(ctx, cfg, progress, func(batch []probeRef) (int, error) {
 		for i, p := range batch {
 			select {
-			case jobs <- connectJob{U32ToAddr(p.addr), p.port}:
+			case jobs <- connectJob{p.addr, p.port}:
 			case <-ctx.Done():
 				return i, ctx.Err()
 			}
@@ -256,7 +257,7 @@ func (p *prober) probeTCP(ctx context.Context, j connectJob) (Result, error) {
 		}
 		return serr
 	}}
-	conn, err := d.DialContext(ctx, "tcp4", netip.AddrPortFrom(j.addr, j.port.Num).String())
+	conn, err := d.DialContext(ctx, "tcp", netip.AddrPortFrom(j.addr, j.port.Num).String())
 	r.Time = time.Now()
 	if err == nil {
 		conn.Close() // SO_LINGER 0: RST, no TIME_WAIT
@@ -291,7 +292,7 @@ func classifyDialError(r Result, err error) (Result, error) {
 
 func (p *prober) probeUDP(ctx context.Context, j connectJob) (Result, error) {
 	r := Result{Addr: j.addr, Port: j.port.Num, Proto: "udp"}
-	conn, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(j.addr, j.port.Num)))
+	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(j.addr, j.port.Num)))
 	if err != nil {
 		return classifyDialError(r, err)
 	}
@@ -302,7 +303,11 @@ func (p *prober) probeUDP(ctx context.Context, j connectJob) (Result, error) {
 	}
 	var serr error
 	if err := raw.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_RECVERR, 1)
+		if j.addr.Is6() {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_RECVERR, 1)
+		} else {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_RECVERR, 1)
+		}
 	}); err != nil || serr != nil {
 		return Result{}, fmt.Errorf("IP_RECVERR: %w", errors.Join(err, serr))
 	}
@@ -349,11 +354,16 @@ func (p *prober) probeUDP(ctx context.Context, j connectJob) (Result, error) {
 			}
 			return Result{}, err
 		case ee != nil:
-			if ee.Origin != unix.SO_EE_ORIGIN_ICMP {
+			family := uint8(4)
+			switch ee.Origin {
+			case unix.SO_EE_ORIGIN_ICMP:
+			case unix.SO_EE_ORIGIN_ICMP6:
+				family = 6
+			default:
 				continue // a local error report: keep waiting
 			}
-			r.State, r.Reason = "filtered", icmpReason(4, ee.Type, ee.Code)
-			if ee.Type == 3 && ee.Code == 3 {
+			r.State, r.Reason = "filtered", icmpReason(family, ee.Type, ee.Code)
+			if r.Reason == "port-unreach" {
 				r.State = "closed"
 			}
 			if offender.IsValid() && offender != j.addr {
@@ -371,15 +381,17 @@ func (p *prober) probeUDP(ctx context.Context, j connectJob) (Result, error) {
 	}
 }
 
-// parseRecvErr reads the IP_RECVERR control message: the extended error and
-// the address of the host that sent the ICMP error.
+// parseRecvErr reads the IP_RECVERR or IPV6_RECVERR control message: the
+// extended error and the address of the host that sent the ICMP error.
 func parseRecvErr(oob []byte) (*unix.SockExtendedErr, netip.Addr) {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
 		return nil, netip.Addr{}
 	}
 	for _, m := range msgs {
-		if m.Header.Level != unix.IPPROTO_IP || m.Header.Type != unix.IP_RECVERR {
+		v4 := m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_RECVERR
+		v6 := m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_RECVERR
+		if !v4 && !v6 {
 			continue
 		}
 		const eeLen = int(unsafe.Sizeof(unix.SockExtendedErr{}))
@@ -388,9 +400,17 @@ func parseRecvErr(oob []byte) (*unix.SockExtendedErr, netip.Addr) {
 		}
 		ee := *(*unix.SockExtendedErr)(unsafe.Pointer(&m.Data[0]))
 		var from netip.Addr
-		// SO_EE_OFFENDER: a sockaddr_in right after the extended error.
-		if off := m.Data[eeLen:]; len(off) >= 8 && off[0]|off[1] != 0 {
+		// SO_EE_OFFENDER: a sockaddr_in or sockaddr_in6 right after the
+		// extended error; family 0 when the kernel had none.
+		off := m.Data[eeLen:]
+		if len(off) < 2 {
+			return &ee, from
+		}
+		switch family := binary.NativeEndian.Uint16(off); {
+		case family == unix.AF_INET && len(off) >= 8:
 			from = netip.AddrFrom4([4]byte(off[4:8]))
+		case family == unix.AF_INET6 && len(off) >= 24:
+			from = netip.AddrFrom16([16]byte(off[8:24])).Unmap()
 		}
 		return &ee, from
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -78,36 +77,57 @@ func TestClassifyDialError(t *testing.T) {
 	}
 }
 
-// TestParseRecvErr decodes IP_RECVERR control messages as the kernel lays
-// them out: struct sock_extended_err, then the offender's sockaddr_in.
+// TestParseRecvErr decodes IP_RECVERR and IPV6_RECVERR control messages as
+// the kernel lays them out: struct sock_extended_err, then the offender's
+// sockaddr_in or sockaddr_in6.
 func TestParseRecvErr(t *testing.T) {
-	build := func(origin, typ, code uint8, offender [4]byte) []byte {
+	build := func(origin, typ, code uint8, offender netip.Addr) []byte {
 		ee := unix.SockExtendedErr{Errno: uint32(unix.ECONNREFUSED), Origin: origin, Type: typ, Code: code}
-		data := make([]byte, unsafe.Sizeof(ee)+16)
+		data := make([]byte, unsafe.Sizeof(ee)+28)
 		copy(data, unsafe.Slice((*byte)(unsafe.Pointer(&ee)), unsafe.Sizeof(ee)))
 		sa := data[unsafe.Sizeof(ee):]
-		binary.NativeEndian.PutUint16(sa, unix.AF_INET)
-		copy(sa[4:8], offender[:])
+		level, typ2 := int32(unix.IPPROTO_IP), int32(unix.IP_RECVERR)
+		if offender.Is4() {
+			binary.NativeEndian.PutUint16(sa, unix.AF_INET)
+			copy(sa[4:8], offender.AsSlice())
+		} else {
+			binary.NativeEndian.PutUint16(sa, unix.AF_INET6)
+			copy(sa[8:24], offender.AsSlice())
+			level, typ2 = unix.IPPROTO_IPV6, unix.IPV6_RECVERR
+		}
 		b := make([]byte, unix.CmsgSpace(len(data)))
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
-		h.Level, h.Type = unix.IPPROTO_IP, unix.IP_RECVERR
+		h.Level, h.Type = level, typ2
 		h.SetLen(unix.CmsgLen(len(data)))
 		copy(b[unix.CmsgLen(0):], data)
 		return b
 	}
-	ee, from := parseRecvErr(build(unix.SO_EE_ORIGIN_ICMP, 3, 3, [4]byte{198, 18, 0, 7}))
-	if ee == nil || ee.Type != 3 || ee.Code != 3 || ee.Origin != unix.SO_EE_ORIGIN_ICMP || from != netip.MustParseAddr("198.18.0.7") {
-		t.Fatalf("port unreachable: %+v from %v", ee, from)
+	tests := []struct {
+		name              string
+		origin, typ, code uint8
+		offender          string
+		family            uint8
+		reason            string
+	}{
+		{"port unreachable", unix.SO_EE_ORIGIN_ICMP, 3, 3, "198.18.0.7", 4, "port-unreach"},
+		{"admin prohibited", unix.SO_EE_ORIGIN_ICMP, 3, 13, "198.19.0.254", 4, "admin-prohibited"},
+		{"ICMPv6 port unreachable", unix.SO_EE_ORIGIN_ICMP6, 1, 4, "2001:2::7", 6, "port-unreach"},
+		{"ICMPv6 admin prohibited from a router", unix.SO_EE_ORIGIN_ICMP6, 1, 1, "2001:2:0:ffff::2", 6, "admin-prohibited"},
 	}
-	ee, from = parseRecvErr(build(unix.SO_EE_ORIGIN_ICMP, 3, 13, [4]byte{198, 19, 0, 254}))
-	if ee == nil || ee.Code != 13 || from != netip.MustParseAddr("198.19.0.254") {
-		t.Fatalf("admin prohibited: %+v from %v", ee, from)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			want := netip.MustParseAddr(tc.offender)
+			ee, from := parseRecvErr(build(tc.origin, tc.typ, tc.code, want))
+			if ee == nil || ee.Type != tc.typ || ee.Code != tc.code || ee.Origin != tc.origin || from != want {
+				t.Fatalf("%+v from %v", ee, from)
+			}
+			if r := icmpReason(tc.family, ee.Type, ee.Code); r != tc.reason {
+				t.Fatalf("reason %q, want %q", r, tc.reason)
+			}
+		})
 	}
 	if ee, _ := parseRecvErr([]byte{1, 2, 3}); ee != nil {
 		t.Fatalf("garbage decoded as %+v", ee)
-	}
-	if r := icmpReason(4, 3, 13); r != "admin-prohibited" {
-		t.Fatal(fmt.Sprint("reason ", r))
 	}
 }
 

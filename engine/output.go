@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net/netip"
 	"strconv"
 	"time"
 )
@@ -52,10 +53,10 @@ func (rw *ResultWriter) Write(r Result) error {
 		}
 		b = append(b, r.Proto...)
 		b = append(b, ' ')
-		b = r.Addr.AppendTo(b)
 		if r.Proto != "icmp" {
-			b = append(b, ':')
-			b = strconv.AppendUint(b, uint64(r.Port), 10)
+			b = netip.AddrPortFrom(r.Addr, r.Port).AppendTo(b) // [2001:2::7]:22 for IPv6
+		} else {
+			b = r.Addr.AppendTo(b)
 		}
 		if r.TTL != 0 { // 0: a connect scan, which never sees the reply's header
 			b = append(b, " ttl="...)
@@ -128,7 +129,11 @@ func (rw *ResultWriter) Write(r Result) error {
 		b = strconv.AppendInt(b, r.Time.Unix(), 10)
 		b = append(b, `"><address addr="`...)
 		b = r.Addr.AppendTo(b)
-		b = append(b, `" addrtype="ipv4"/><ports><port protocol="`...)
+		if r.Addr.Is6() {
+			b = append(b, `" addrtype="ipv6"/><ports><port protocol="`...)
+		} else {
+			b = append(b, `" addrtype="ipv4"/><ports><port protocol="`...)
+		}
 		b = append(b, r.Proto...)
 		b = append(b, `" portid="`...)
 		b = strconv.AppendUint(b, uint64(r.Port), 10)

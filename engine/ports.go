@@ -9,9 +9,10 @@ import (
 
 // IP protocol numbers of the probes xdpscan sends.
 const (
-	ProtoICMP uint8 = 1
-	ProtoTCP  uint8 = 6
-	ProtoUDP  uint8 = 17
+	ProtoICMP   uint8 = 1
+	ProtoTCP    uint8 = 6
+	ProtoUDP    uint8 = 17
+	ProtoICMPv6 uint8 = 58 // echo to an IPv6 target: still the "icmp" probe
 )
 
 // Port is one probe kind on every target: a TCP or UDP port, or an ICMP
@@ -31,7 +32,7 @@ func ProtoName(proto uint8) string {
 		return "tcp"
 	case ProtoUDP:
 		return "udp"
-	case ProtoICMP:
+	case ProtoICMP, ProtoICMPv6:
 		return "icmp"
 	}
 	return strconv.Itoa(int(proto))
@@ -42,7 +43,7 @@ func (p Port) String() string {
 	switch p.Proto {
 	case ProtoUDP:
 		return "U:" + strconv.Itoa(int(p.Num))
-	case ProtoICMP:
+	case ProtoICMP, ProtoICMPv6:
 		return "icmp"
 	}
 	return strconv.Itoa(int(p.Num))

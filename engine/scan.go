@@ -29,7 +29,8 @@ type ScanConfig struct {
 	Targets          RangeSet
 	Ports            []Port
 	Rate             float64 // probes per second
-	Path             Path
+	Path             Path    // how IPv4 probes leave; zero without IPv4 targets
+	Path6            Path    // how IPv6 probes leave; zero without IPv6 targets
 	SportLo, SportHi uint16
 	Retries          int
 	Wait             time.Duration // cooldown after the last probe
@@ -152,8 +153,8 @@ func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit
 	if cfg.RxMode == "" {
 		cfg.RxMode = "xdp"
 	}
-	st := Stats{RxMode: cfg.RxMode, Interface: cfg.Path.Iface}
-	tx, err := NewTransmitter(cfg.Path.Iface)
+	st := Stats{RxMode: cfg.RxMode, Interface: cfg.iface()}
+	tx, err := NewTransmitter(cfg.iface())
 	if err != nil {
 		return st, err
 	}
@@ -237,14 +238,14 @@ func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit
 // startXDP loads the scan program, attaches it and opens its ring.
 func startXDP(cfg ScanConfig, progress *Progress) (*loader.Scan, *ringbuf.Consumer[bpf.ScanScanEvent], *loader.Attachment, error) {
 	prog, err := loader.LoadScan(loader.ScanConfig{
-		SourceIPv4: cfg.Path.Src, SourcePortLo: cfg.SportLo, SourcePortHi: cfg.SportHi,
+		SourceIPv4: cfg.Path.Src, SourceIPv6: cfg.Path6.Src, SourcePortLo: cfg.SportLo, SourcePortHi: cfg.SportHi,
 		CookieKey: cfg.Key, RingBytes: 1 << 24, RingWakeupBytes: 1 << 16, ResetOpen: cfg.Reset, UDPEchoes: UDPEchoes(),
 		DedupEntries: uint32(min(max(cfg.Targets.Len()*uint64(len(cfg.Ports)), 1024), 1<<20)),
 	})
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	att, err := loader.Attach(prog.Program(), cfg.Path.Iface, cfg.XDPMode)
+	att, err := loader.Attach(prog.Program(), cfg.iface(), cfg.XDPMode)
 	if err != nil {
 		prog.Close()
 		return nil, nil, nil, err
@@ -350,15 +351,29 @@ func icmpReason(family, typ, code uint8) string {
 	return "unreach-code-" + strconv.Itoa(int(code))
 }
 
-// probeTemplates are the prebuilt frames of one scan.
-type probeTemplates struct {
+// probeTemplates are the prebuilt frames of one scan, per family.
+type probeTemplates struct{ v4, v6 *familyTemplates }
+
+// familyTemplates are one family's frames.
+type familyTemplates struct {
 	syn  []*SYNTemplate          // by source port - SportLo
 	udp  map[uint16]*UDPTemplate // by destination port; ports with one payload share a template
 	echo *EchoTemplate
 }
 
 func newProbeTemplates(cfg ScanConfig) *probeTemplates {
-	p := &probeTemplates{udp: map[uint16]*UDPTemplate{}}
+	p := &probeTemplates{}
+	if cfg.Targets.LenIPv4() > 0 {
+		p.v4 = newFamilyTemplates(cfg, cfg.Path)
+	}
+	if cfg.Targets.LenIPv6() > 0 {
+		p.v6 = newFamilyTemplates(cfg, cfg.Path6)
+	}
+	return p
+}
+
+func newFamilyTemplates(cfg ScanConfig, path Path) *familyTemplates {
+	p := &familyTemplates{udp: map[uint16]*UDPTemplate{}}
 	byPayload := map[*UDPPayload]*UDPTemplate{}
 	for _, port := range cfg.Ports {
 		switch port.Proto {
@@ -368,36 +383,40 @@ func newProbeTemplates(cfg ScanConfig) *probeTemplates {
 			}
 			p.syn = make([]*SYNTemplate, int(cfg.SportHi-cfg.SportLo)+1)
 			for i := range p.syn {
-				p.syn[i] = NewSYNTemplate(cfg.Path.SrcMAC, cfg.Path.RouterMAC, cfg.Path.Src, cfg.SportLo+uint16(i), cfg.Key)
+				p.syn[i] = NewSYNTemplate(path.SrcMAC, path.RouterMAC, path.Src, cfg.SportLo+uint16(i), cfg.Key)
 			}
 		case ProtoUDP:
 			pl := PayloadFor(port.Num)
 			if byPayload[pl] == nil {
-				byPayload[pl] = NewUDPTemplate(cfg.Path.SrcMAC, cfg.Path.RouterMAC, cfg.Path.Src, cfg.SportLo, cfg.SportHi, pl, cfg.Key)
+				byPayload[pl] = NewUDPTemplate(path.SrcMAC, path.RouterMAC, path.Src, cfg.SportLo, cfg.SportHi, pl, cfg.Key)
 			}
 			p.udp[port.Num] = byPayload[pl]
 		case ProtoICMP:
-			p.echo = NewEchoTemplate(cfg.Path.SrcMAC, cfg.Path.RouterMAC, cfg.Path.Src, cfg.Key)
+			p.echo = NewEchoTemplate(path.SrcMAC, path.RouterMAC, path.Src, cfg.Key)
 		}
 	}
 	return p
 }
 
 // fill writes one probe into buf and returns its length.
-func (p *probeTemplates) fill(buf []byte, cfg *ScanConfig, addr uint32, port Port, sport uint16) int {
+func (p *probeTemplates) fill(buf []byte, cfg *ScanConfig, addr netip.Addr, port Port, sport uint16) int {
+	f := p.v4
+	if addr.Is6() {
+		f = p.v6
+	}
 	switch port.Proto {
 	case ProtoUDP:
-		return p.udp[port.Num].Fill(buf, addr, port.Num)
+		return f.udp[port.Num].Fill(buf, addr, port.Num)
 	case ProtoICMP:
-		return p.echo.Fill(buf, addr)
+		return f.echo.Fill(buf, addr)
 	}
-	return p.syn[sport-cfg.SportLo].Fill(buf, addr, port.Num)
+	return f.syn[sport-cfg.SportLo].Fill(buf, addr, port.Num)
 }
 
 // probeRef is one probe of the walk: its target, and the source port the
 // raw TCP scan sends it from.
 type probeRef struct {
-	addr  uint32
+	addr  netip.Addr
 	port  Port
 	sport uint16
 }
@@ -513,7 +532,14 @@ func (c ScanConfig) Validate() error {
 			}
 		}
 	}
+	if !c.Connect && c.Targets.LenIPv4() > 0 && c.Targets.LenIPv6() > 0 && c.Path.Iface != c.Path6.Iface {
+		return fmt.Errorf("IPv4 targets leave by %s and IPv6 targets by %s: one scan sends by one interface; scan each family in its own run",
+			c.Path.Iface, c.Path6.Iface)
+	}
 	if c.RxMode == "pcap" {
+		if c.Targets.LenIPv6() > 0 {
+			return fmt.Errorf("--rx pcap is the IPv4 SYN scan's libpcap baseline; IPv6 targets need --rx xdp")
+		}
 		for _, p := range c.Ports {
 			if p.Proto != ProtoTCP {
 				return fmt.Errorf("--rx pcap is the SYN scan's libpcap baseline; %s probes need --rx xdp", ProtoName(p.Proto))
@@ -521,6 +547,23 @@ func (c ScanConfig) Validate() error {
 		}
 	}
 	return nil
+}
+
+// iface is the interface probes leave by (one for both families: see
+// Validate).
+func (c ScanConfig) iface() string {
+	if c.Path.Iface != "" {
+		return c.Path.Iface
+	}
+	return c.Path6.Iface
+}
+
+// udpCookie is the cookie of the UDP probe to addr:dport.
+func (c ScanConfig) udpCookie(addr netip.Addr, dport uint16) uint32 {
+	if addr.Is6() {
+		return c.Key.Cookie6(c.Path6.Src.As16(), addr.As16(), ProtoUDP, 0, dport)
+	}
+	return c.Key.Cookie4(c.Path.Src.As4(), addr.As4(), ProtoUDP, 0, dport)
 }
 
 // passOrder is the probe order of one pass. Each pass has its own, so a
@@ -532,7 +575,7 @@ func (c ScanConfig) passOrder(pass uint64) Permutation {
 // probeAt is the probe at a position of a pass: the one mapping from
 // positions to (address, port, source port), shared by the sender and
 // --dry-run.
-func (c ScanConfig) probeAt(perm Permutation, pos Position) (addr uint32, port Port, sport uint16) {
+func (c ScanConfig) probeAt(perm Permutation, pos Position) (addr netip.Addr, port Port, sport uint16) {
 	nports := uint64(len(c.Ports))
 	x := perm.At(pos.Next)
 	nsports := uint64(c.SportHi-c.SportLo) + 1
@@ -551,12 +594,11 @@ func EachProbe(cfg ScanConfig, fn func(addr netip.Addr, port Port, sport uint16)
 			case cfg.Connect:
 				sport = 0 // the kernel picks it
 			case port.Proto == ProtoUDP:
-				c := cfg.Key.Cookie4(cfg.Path.Src.As4(), U32ToAddr(addr).As4(), ProtoUDP, 0, port.Num)
-				sport = udpSourcePort(c, cfg.SportLo, cfg.SportHi)
+				sport = udpSourcePort(cfg.udpCookie(addr, port.Num), cfg.SportLo, cfg.SportHi)
 			case port.Proto == ProtoICMP:
 				sport = 0
 			}
-			if err := fn(U32ToAddr(addr), port, sport); err != nil {
+			if err := fn(addr, port, sport); err != nil {
 				return err
 			}
 		}

@@ -6,86 +6,127 @@ import (
 	"net/netip"
 )
 
-// SYN probe layout: Ethernet (14) + IPv4 without options (20) + TCP without
-// options (20). Like masscan's, the SYN carries no TCP options.
+// Probe frame layout: Ethernet (14), then IPv4 without options (20) or IPv6
+// without extension headers (40), then the L4 header at l4Off.
 const (
-	synFrameLen = 14 + 20 + 20
-	ipOff       = 14
-	tcpOff      = 34
+	ipOff     = 14
+	ipv4Len   = 20
+	ipv6Len   = 40
+	tcpHdrLen = 20
 )
 
-// SYNTemplate is one prebuilt frame per source port. Fill patches only the
-// destination address, destination port and sequence number, and finishes
-// both checksums from sums precomputed over the fixed fields.
-type SYNTemplate struct {
-	frame   [synFrameLen]byte
-	ipSum   uint32 // IPv4 header sum without daddr
-	tcpSum  uint32 // pseudo-header + TCP header sum without daddr, dport, seq
-	src     [4]byte
-	srcPort uint16
-	cookie  CookieKey
-	TTL     uint8
-	IPID    uint16
-	Window  uint16
+// ipHeader is the fixed Ethernet and IP part of a probe frame, of either
+// family. Templates write it once; Fill patches only the destination.
+type ipHeader struct {
+	v6      bool
+	l4Off   int
+	ipSum   uint32 // IPv4: the header's checksum sum without the destination
+	src4    [4]byte
+	src6    [16]byte
+	srcSum  uint32 // the source address's share of the pseudo-header sum
+	cookies CookieKey
 }
 
-// NewSYNTemplate builds the template for one source port.
-func NewSYNTemplate(srcMAC, dstMAC net.HardwareAddr, src netip.Addr, srcPort uint16, key CookieKey) *SYNTemplate {
-	t := &SYNTemplate{src: src.As4(), srcPort: srcPort, cookie: key, TTL: 64, IPID: 54321, Window: 1024}
-	f := t.frame[:]
-	t.ipSum = putEthIPv4(f, srcMAC, dstMAC, t.src, ProtoTCP, 20, t.IPID, t.TTL)
+// newIPHeader writes the Ethernet and IP headers of a frame from src whose
+// IP payload is l4Len bytes of proto, without the destination address.
+func newIPHeader(f []byte, srcMAC, dstMAC net.HardwareAddr, src netip.Addr, proto uint8, l4Len int, key CookieKey) ipHeader {
+	h := ipHeader{v6: src.Is6(), cookies: key}
+	copy(f[0:6], dstMAC)
+	copy(f[6:12], srcMAC)
+	if h.v6 {
+		h.l4Off = ipOff + ipv6Len
+		h.src6 = src.As16()
+		binary.BigEndian.PutUint16(f[12:], 0x86dd)
+		ip := f[ipOff : ipOff+ipv6Len]
+		ip[0] = 6 << 4
+		binary.BigEndian.PutUint16(ip[4:], uint16(l4Len))
+		ip[6] = proto
+		ip[7] = 64 // hop limit
+		copy(ip[8:24], h.src6[:])
+		h.srcSum = sum16(h.src6[:], 0)
+		return h
+	}
+	h.l4Off = ipOff + ipv4Len
+	h.src4 = src.As4()
+	binary.BigEndian.PutUint16(f[12:], 0x0800)
+	ip := f[ipOff : ipOff+ipv4Len]
+	ip[0] = 0x45
+	binary.BigEndian.PutUint16(ip[2:], uint16(ipv4Len+l4Len))
+	binary.BigEndian.PutUint16(ip[4:], 54321) // IP ID, fixed like masscan's
+	ip[8] = 64                                // TTL
+	ip[9] = proto
+	copy(ip[12:16], h.src4[:])
+	h.ipSum = sum16(ip, 0)
+	h.srcSum = sum16(h.src4[:], 0)
+	return h
+}
 
-	tcp := f[tcpOff:]
+// putDst writes the destination address (and IPv4's finished header
+// checksum) and returns the address's share of the pseudo-header sum.
+func (h *ipHeader) putDst(buf []byte, dst netip.Addr) uint32 {
+	if h.v6 {
+		d := dst.As16()
+		copy(buf[ipOff+24:ipOff+40], d[:])
+		return sum16(d[:], 0)
+	}
+	d := dst.As4()
+	copy(buf[ipOff+16:ipOff+20], d[:])
+	dsum := sum16(d[:], 0)
+	binary.BigEndian.PutUint16(buf[ipOff+10:], fold(h.ipSum+dsum))
+	return dsum
+}
+
+// cookie is the probe's cookie (bpf/scan.c's probe_cookie).
+func (h *ipHeader) cookie(dst netip.Addr, proto uint8, sport, dport uint16) uint32 {
+	if h.v6 {
+		return h.cookies.Cookie6(h.src6, dst.As16(), proto, sport, dport)
+	}
+	return h.cookies.Cookie4(h.src4, dst.As4(), proto, sport, dport)
+}
+
+// SYNTemplate is one prebuilt SYN frame per source port. Fill patches only
+// the destination address, destination port and sequence number, and
+// finishes the checksums from sums precomputed over the fixed fields. Like
+// masscan's, the SYN carries no TCP options.
+type SYNTemplate struct {
+	frame   []byte
+	ip      ipHeader
+	tcpSum  uint32 // pseudo-header without daddr + TCP header without dport, seq
+	srcPort uint16
+}
+
+// NewSYNTemplate builds the template for one source port; the family is
+// src's.
+func NewSYNTemplate(srcMAC, dstMAC net.HardwareAddr, src netip.Addr, srcPort uint16, key CookieKey) *SYNTemplate {
+	t := &SYNTemplate{srcPort: srcPort}
+	t.frame = make([]byte, ipOff+ipv6Len+tcpHdrLen)
+	t.ip = newIPHeader(t.frame, srcMAC, dstMAC, src, ProtoTCP, tcpHdrLen, key)
+	t.frame = t.frame[:t.ip.l4Off+tcpHdrLen]
+	tcp := t.frame[t.ip.l4Off:]
 	binary.BigEndian.PutUint16(tcp[0:], srcPort)
 	tcp[12] = 5 << 4
 	tcp[13] = 0x02 // SYN
-	binary.BigEndian.PutUint16(tcp[14:], t.Window)
-	pseudo := sum16(t.src[:], 0) + 6 + 20
-	t.tcpSum = sum16(tcp, pseudo)
+	binary.BigEndian.PutUint16(tcp[14:], 1024)
+	t.tcpSum = sum16(tcp, t.ip.srcSum+uint32(ProtoTCP)+tcpHdrLen)
 	return t
 }
 
-// Fill writes the probe to dst:dport into buf (at least 54 bytes) and
+// Len is the frame's length: 54 bytes (IPv4) or 74 (IPv6).
+func (t *SYNTemplate) Len() int { return len(t.frame) }
+
+// Fill writes the probe to dst:dport into buf (at least Len bytes) and
 // returns its length. It allocates nothing.
-func (t *SYNTemplate) Fill(buf []byte, dst uint32, dport uint16) int {
-	buf = buf[:synFrameLen]
-	copy(buf, t.frame[:])
-	var d [4]byte
-	binary.BigEndian.PutUint32(d[:], dst)
-	seq := t.cookie.Cookie4(t.src, d, ProtoTCP, t.srcPort, dport)
-	dsum := putDst(buf, t.ipSum, dst)
-
-	binary.BigEndian.PutUint16(buf[tcpOff+2:], dport)
-	binary.BigEndian.PutUint32(buf[tcpOff+4:], seq)
+func (t *SYNTemplate) Fill(buf []byte, dst netip.Addr, dport uint16) int {
+	buf = buf[:len(t.frame)]
+	copy(buf, t.frame)
+	seq := t.ip.cookie(dst, ProtoTCP, t.srcPort, dport)
+	dsum := t.ip.putDst(buf, dst)
+	tcp := buf[t.ip.l4Off:]
+	binary.BigEndian.PutUint16(tcp[2:], dport)
+	binary.BigEndian.PutUint32(tcp[4:], seq)
 	s := t.tcpSum + dsum + uint32(dport) + seq>>16 + seq&0xffff
-	binary.BigEndian.PutUint16(buf[tcpOff+16:], fold(s))
-	return synFrameLen
-}
-
-// putEthIPv4 writes the Ethernet and option-less IPv4 headers of a frame
-// whose IP payload is l4Len bytes, without the destination address, and
-// returns the IPv4 header's checksum sum so far.
-func putEthIPv4(f []byte, srcMAC, dstMAC net.HardwareAddr, src [4]byte, proto uint8, l4Len int, id uint16, ttl uint8) uint32 {
-	copy(f[0:6], dstMAC)
-	copy(f[6:12], srcMAC)
-	binary.BigEndian.PutUint16(f[12:], 0x0800)
-	ip := f[ipOff : ipOff+20]
-	ip[0] = 0x45
-	binary.BigEndian.PutUint16(ip[2:], uint16(20+l4Len))
-	binary.BigEndian.PutUint16(ip[4:], id)
-	ip[8] = ttl
-	ip[9] = proto
-	copy(ip[12:16], src[:])
-	return sum16(ip, 0)
-}
-
-// putDst writes the destination address and the finished IPv4 checksum, and
-// returns the address's contribution to any pseudo-header sum.
-func putDst(buf []byte, ipSum uint32, dst uint32) uint32 {
-	binary.BigEndian.PutUint32(buf[ipOff+16:], dst)
-	dsum := dst>>16 + dst&0xffff
-	binary.BigEndian.PutUint16(buf[ipOff+10:], fold(ipSum+dsum))
-	return dsum
+	binary.BigEndian.PutUint16(tcp[16:], fold(s))
+	return len(buf)
 }
 
 // sum16 adds b as big-endian 16-bit words to sum (RFC 1071).

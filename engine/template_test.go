@@ -21,31 +21,68 @@ var (
 	srcMAC = net.HardwareAddr{2, 0, 0, 0, 0, 1}
 	dstMAC = net.HardwareAddr{2, 0, 0, 0, 0, 2}
 	srcIP  = netip.MustParseAddr("198.19.0.1")
+	srcIP6 = netip.MustParseAddr("2001:2:0:ffff::1")
 )
 
-// TestSYNTemplateChecksums checks the incrementally patched frames against
-// gopacket's decoding and its own checksum computation.
+// families are the sources and destinations every template is tested with:
+// edge values of both address families.
+var families = []struct {
+	name string
+	src  netip.Addr
+	dsts []string
+}{
+	{"ipv4", srcIP, []string{"198.18.0.1", "198.18.255.254", "255.255.255.255", "0.0.0.1"}},
+	{"ipv6", srcIP6, []string{"2001:2::1", "2001:2::ffff", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "::1"}},
+}
+
+// testCookie is the cookie a probe from src to dst must carry.
+func testCookie(key CookieKey, src, dst netip.Addr, proto uint8, sport, dport uint16) uint32 {
+	if src.Is6() {
+		return key.Cookie6(src.As16(), dst.As16(), proto, sport, dport)
+	}
+	return key.Cookie4(src.As4(), dst.As4(), proto, sport, dport)
+}
+
+// decodedIP is the destination and L4 protocol of a frame's IP layer.
+func decodedIP(p gopacket.Packet) (netip.Addr, layers.IPProtocol, bool) {
+	switch ip := p.NetworkLayer().(type) {
+	case *layers.IPv4:
+		a, _ := netip.AddrFromSlice(ip.DstIP.To4())
+		return a, ip.Protocol, ip.IHL == 5 && ip.TTL == 64
+	case *layers.IPv6:
+		a, _ := netip.AddrFromSlice(ip.DstIP)
+		return a, ip.NextHeader, ip.HopLimit == 64 && int(ip.Length) == len(ip.Payload)
+	}
+	return netip.Addr{}, 0, false
+}
+
+// TestSYNTemplateChecksums checks the incrementally patched frames of both
+// families against gopacket's decoding and its own checksum computation.
 func TestSYNTemplateChecksums(t *testing.T) {
 	key := CookieKey{11, 12}
-	tmpl := NewSYNTemplate(srcMAC, dstMAC, srcIP, 40007, key)
-	buf := make([]byte, 128)
-	for _, dst := range []string{"198.18.0.1", "198.18.255.254", "255.255.255.255", "0.0.0.1"} {
-		for _, port := range []uint16{1, 80, 443, 65535} {
-			d := netip.MustParseAddr(dst)
-			n := tmpl.Fill(buf, addrToU32(d), port)
-			p := gopacket.NewPacket(buf[:n], layers.LayerTypeEthernet, gopacket.Default)
-			ip := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
-			tcp := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
-			if !ip.DstIP.Equal(d.AsSlice()) || uint16(tcp.DstPort) != port || !tcp.SYN || tcp.ACK {
-				t.Fatalf("%s:%d: decoded %v:%v", dst, port, ip.DstIP, tcp.DstPort)
+	buf := make([]byte, MaxFrame)
+	for _, fam := range families {
+		t.Run(fam.name, func(t *testing.T) {
+			tmpl := NewSYNTemplate(srcMAC, dstMAC, fam.src, 40007, key)
+			for _, dst := range fam.dsts {
+				for _, port := range []uint16{1, 80, 443, 65535} {
+					d := netip.MustParseAddr(dst)
+					n := tmpl.Fill(buf, d, port)
+					p := gopacket.NewPacket(buf[:n], layers.LayerTypeEthernet, gopacket.Default)
+					got, proto, sane := decodedIP(p)
+					tcp, _ := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
+					if got != d || proto != layers.IPProtocolTCP || !sane || tcp == nil || uint16(tcp.DstPort) != port || !tcp.SYN || tcp.ACK {
+						t.Fatalf("%s:%d: decoded % x", dst, port, buf[:n])
+					}
+					if want := testCookie(key, fam.src, d, ProtoTCP, 40007, port); tcp.Seq != want {
+						t.Fatalf("%s:%d: seq %#x, want cookie %#x", dst, port, tcp.Seq, want)
+					}
+					if ok, err := testpkt.ChecksumsMatch(buf[:n]); !ok || err != nil {
+						t.Fatalf("%s:%d: checksums differ from gopacket's in % x (%v)", dst, port, buf[:n], err)
+					}
+				}
 			}
-			if want := key.Cookie4(srcIP.As4(), d.As4(), 6, 40007, port); tcp.Seq != want {
-				t.Fatalf("%s:%d: seq %#x, want cookie %#x", dst, port, tcp.Seq, want)
-			}
-			if ok, err := testpkt.ChecksumsMatch(buf[:n]); !ok || err != nil {
-				t.Fatalf("%s:%d: checksums differ from gopacket's in % x (%v)", dst, port, buf[:n], err)
-			}
-		}
+		})
 	}
 }
 
@@ -86,6 +123,11 @@ func TestResultFormats(t *testing.T) {
 			From: netip.MustParseAddr("198.19.0.2"), TTL: 63}, "filtered udp 198.18.3.7:161 ttl=63 host-unreach from 198.19.0.2\n"},
 		{"echo reply", Result{Addr: testResult.Addr, Proto: "icmp", State: "up", Reason: "echo-reply", TTL: 64},
 			"up     icmp 198.18.3.7 ttl=64 echo-reply\n"},
+		{"IPv6 port in brackets", Result{Addr: netip.MustParseAddr("2001:2::7"), Port: 22, Proto: "tcp", State: "open", Reason: "syn-ack", TTL: 64},
+			"open   tcp [2001:2::7]:22 ttl=64\n"},
+		{"ICMPv6 port unreachable from a router", Result{Addr: netip.MustParseAddr("2001:2::7"), Port: 53, Proto: "udp", State: "closed",
+			Reason: "port-unreach", From: netip.MustParseAddr("2001:2:0:ffff::2"), TTL: 64},
+			"closed udp [2001:2::7]:53 ttl=64 port-unreach from 2001:2:0:ffff::2\n"},
 	} {
 		var b bytes.Buffer
 		w, _ := NewResultWriter(&b, "human")
@@ -157,7 +199,7 @@ func TestXMLHasNmapShape(t *testing.T) {
 }
 
 func BenchmarkProbeHotPath(b *testing.B) {
-	set := NewRangeSet([]Range{{0xc6120000, 0xc613ffff}})
+	set := NewRangeSet([]Range{r4("198.18.0.0", "198.19.255.255")})
 	perm := NewPermutation(set.Len()*4, 1)
 	ports := []uint16{22, 80, 443, 8080}
 	tmpl := NewSYNTemplate(srcMAC, dstMAC, srcIP, 40000, CookieKey{1, 2})

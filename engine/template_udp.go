@@ -6,37 +6,35 @@ import (
 	"net/netip"
 )
 
-const udpOff = ipOff + 20
-
 // UDPTemplate is the prebuilt frame of one payload. Fill patches the
 // destination address and port, the source port and the cookie bytes, and
-// finishes both checksums from sums precomputed over the fixed fields.
+// finishes the checksums from sums precomputed over the fixed fields.
 type UDPTemplate struct {
 	frame            []byte
-	ipSum, udpSum    uint32
-	src              [4]byte
+	ip               ipHeader
+	udpSum           uint32
 	sportLo, sportHi uint16
 	cookieAt         int // frame offset of the cookie bytes; -1: none
 	cookieLen        int
-	cookie           CookieKey
 }
 
-// NewUDPTemplate builds the frame carrying payload p.
+// NewUDPTemplate builds the frame carrying payload p; the family is src's.
 func NewUDPTemplate(srcMAC, dstMAC net.HardwareAddr, src netip.Addr, sportLo, sportHi uint16, p *UDPPayload, key CookieKey) *UDPTemplate {
 	l4Len := 8 + len(p.Data)
-	t := &UDPTemplate{frame: make([]byte, udpOff+l4Len), src: src.As4(), sportLo: sportLo, sportHi: sportHi,
-		cookieAt: -1, cookieLen: p.CookieLen, cookie: key}
-	f := t.frame
-	t.ipSum = putEthIPv4(f, srcMAC, dstMAC, t.src, ProtoUDP, l4Len, 54321, 64)
-	binary.BigEndian.PutUint16(f[udpOff+4:], uint16(l4Len))
-	copy(f[udpOff+8:], p.Data)
+	t := &UDPTemplate{frame: make([]byte, ipOff+ipv6Len+l4Len), sportLo: sportLo, sportHi: sportHi,
+		cookieAt: -1, cookieLen: p.CookieLen}
+	t.ip = newIPHeader(t.frame, srcMAC, dstMAC, src, ProtoUDP, l4Len, key)
+	t.frame = t.frame[:t.ip.l4Off+l4Len]
+	udp := t.frame[t.ip.l4Off:]
+	binary.BigEndian.PutUint16(udp[4:], uint16(l4Len))
+	copy(udp[8:], p.Data)
 	if p.CookieLen > 0 {
-		t.cookieAt = udpOff + 8 + p.CookieAt
-		clear(f[t.cookieAt : t.cookieAt+p.CookieLen])
+		t.cookieAt = t.ip.l4Off + 8 + p.CookieAt
+		clear(t.frame[t.cookieAt : t.cookieAt+p.CookieLen])
 	}
 	// Pseudo-header (src, proto, length) and the UDP header and payload
 	// with ports, checksum and cookie bytes still zero.
-	t.udpSum = sum16(t.src[:], 0) + uint32(ProtoUDP) + uint32(l4Len) + sum16(f[udpOff:], 0)
+	t.udpSum = t.ip.srcSum + uint32(ProtoUDP) + uint32(l4Len) + sum16(udp, 0)
 	return t
 }
 
@@ -45,16 +43,15 @@ func (t *UDPTemplate) Len() int { return len(t.frame) }
 
 // Fill writes the probe to dst:dport into buf and returns its length. It
 // allocates nothing.
-func (t *UDPTemplate) Fill(buf []byte, dst uint32, dport uint16) int {
+func (t *UDPTemplate) Fill(buf []byte, dst netip.Addr, dport uint16) int {
 	buf = buf[:len(t.frame)]
 	copy(buf, t.frame)
-	var d [4]byte
-	binary.BigEndian.PutUint32(d[:], dst)
-	c := t.cookie.Cookie4(t.src, d, ProtoUDP, 0, dport)
+	c := t.ip.cookie(dst, ProtoUDP, 0, dport)
 	sport := udpSourcePort(c, t.sportLo, t.sportHi)
-	dsum := putDst(buf, t.ipSum, dst)
-	binary.BigEndian.PutUint16(buf[udpOff:], sport)
-	binary.BigEndian.PutUint16(buf[udpOff+2:], dport)
+	dsum := t.ip.putDst(buf, dst)
+	udp := buf[t.ip.l4Off:]
+	binary.BigEndian.PutUint16(udp[0:], sport)
+	binary.BigEndian.PutUint16(udp[2:], dport)
 	s := t.udpSum + dsum + uint32(sport) + uint32(dport)
 	if t.cookieAt >= 0 {
 		var cb [4]byte
@@ -63,7 +60,7 @@ func (t *UDPTemplate) Fill(buf []byte, dst uint32, dport uint16) int {
 			at := t.cookieAt + i
 			buf[at] = b
 			// Checksum words are aligned to the UDP header's start.
-			if (at-udpOff)%2 == 0 {
+			if (at-t.ip.l4Off)%2 == 0 {
 				s += uint32(b) << 8
 			} else {
 				s += uint32(b)
@@ -74,36 +71,52 @@ func (t *UDPTemplate) Fill(buf []byte, dst uint32, dport uint16) int {
 	if sum == 0 {
 		sum = 0xffff // RFC 768: 0 means "no checksum"
 	}
-	binary.BigEndian.PutUint16(buf[udpOff+6:], sum)
-	return len(t.frame)
+	binary.BigEndian.PutUint16(udp[6:], sum)
+	return len(buf)
 }
 
-// EchoTemplate is the ICMP echo request (--ping): 8 bytes of ICMP with the
-// cookie as identifier and sequence number, like zmap's.
+// EchoTemplate is the ICMP (IPv4) or ICMPv6 echo request (--ping): 8 bytes
+// with the cookie as identifier and sequence number, like zmap's.
 type EchoTemplate struct {
-	frame  [udpOff + 8]byte
-	ipSum  uint32
-	src    [4]byte
-	cookie CookieKey
+	frame []byte
+	ip    ipHeader
+	proto uint8 // ProtoICMP or ProtoICMPv6: the cookie's protocol
+	sum   uint32
 }
 
-// NewEchoTemplate builds the echo request frame.
+// NewEchoTemplate builds the echo request frame; the family is src's.
 func NewEchoTemplate(srcMAC, dstMAC net.HardwareAddr, src netip.Addr, key CookieKey) *EchoTemplate {
-	t := &EchoTemplate{src: src.As4(), cookie: key}
-	t.ipSum = putEthIPv4(t.frame[:], srcMAC, dstMAC, t.src, ProtoICMP, 8, 54321, 64)
-	t.frame[udpOff] = 8 // echo request, code 0
+	t := &EchoTemplate{frame: make([]byte, ipOff+ipv6Len+8), proto: ProtoICMP}
+	typ := uint8(8) // echo request
+	if src.Is6() {
+		t.proto, typ = ProtoICMPv6, 128
+	}
+	t.ip = newIPHeader(t.frame, srcMAC, dstMAC, src, t.proto, 8, key)
+	t.frame = t.frame[:t.ip.l4Off+8]
+	t.frame[t.ip.l4Off] = typ
+	t.sum = uint32(typ) << 8
+	if t.ip.v6 {
+		// ICMPv6's checksum covers a pseudo-header (RFC 4443); ICMP's does not.
+		t.sum += t.ip.srcSum + uint32(ProtoICMPv6) + 8
+	}
 	return t
 }
 
+// Len is the frame's length.
+func (t *EchoTemplate) Len() int { return len(t.frame) }
+
 // Fill writes the echo request to dst into buf and returns its length.
-func (t *EchoTemplate) Fill(buf []byte, dst uint32) int {
+func (t *EchoTemplate) Fill(buf []byte, dst netip.Addr) int {
 	buf = buf[:len(t.frame)]
-	copy(buf, t.frame[:])
-	var d [4]byte
-	binary.BigEndian.PutUint32(d[:], dst)
-	c := t.cookie.Cookie4(t.src, d, ProtoICMP, 0, 0)
-	putDst(buf, t.ipSum, dst)
-	binary.BigEndian.PutUint32(buf[udpOff+4:], c) // identifier, sequence
-	binary.BigEndian.PutUint16(buf[udpOff+2:], fold(8<<8+c>>16+c&0xffff))
-	return len(t.frame)
+	copy(buf, t.frame)
+	c := t.ip.cookie(dst, t.proto, 0, 0)
+	dsum := t.ip.putDst(buf, dst)
+	icmp := buf[t.ip.l4Off:]
+	binary.BigEndian.PutUint32(icmp[4:], c) // identifier, sequence
+	s := t.sum + c>>16 + c&0xffff
+	if t.ip.v6 {
+		s += dsum
+	}
+	binary.BigEndian.PutUint16(icmp[2:], fold(s))
+	return len(buf)
 }

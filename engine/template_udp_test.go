@@ -24,37 +24,39 @@ func TestUDPTemplates(t *testing.T) {
 		if len(pl.Ports) > 0 {
 			port = pl.Ports[0]
 		}
-		t.Run(pl.Name, func(t *testing.T) {
-			tmpl := NewUDPTemplate(srcMAC, dstMAC, srcIP, 40000, 40255, &pl, key)
-			if tmpl.Len() > MaxFrame {
-				t.Fatalf("frame of %d bytes exceeds the transmitter's %d", tmpl.Len(), MaxFrame)
-			}
-			for _, dst := range []string{"198.18.0.1", "198.18.255.254", "255.255.255.255", "0.0.0.1"} {
-				d := netip.MustParseAddr(dst)
-				n := tmpl.Fill(buf, addrToU32(d), port)
-				p := gopacket.NewPacket(buf[:n], layers.LayerTypeEthernet, gopacket.Default)
-				ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
-				udp, _ := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
-				if ip == nil || udp == nil {
-					t.Fatalf("%s: not IPv4/UDP: % x", dst, buf[:n])
+		for _, fam := range families {
+			t.Run(pl.Name+"/"+fam.name, func(t *testing.T) {
+				tmpl := NewUDPTemplate(srcMAC, dstMAC, fam.src, 40000, 40255, &pl, key)
+				if tmpl.Len() > MaxFrame {
+					t.Fatalf("frame of %d bytes exceeds the transmitter's %d", tmpl.Len(), MaxFrame)
 				}
-				c := key.Cookie4(srcIP.As4(), d.As4(), ProtoUDP, 0, port)
-				if !ip.DstIP.Equal(d.AsSlice()) || uint16(udp.DstPort) != port || uint16(udp.SrcPort) != udpSourcePort(c, 40000, 40255) {
-					t.Fatalf("%s: decoded %v:%d from port %d", dst, ip.DstIP, udp.DstPort, udp.SrcPort)
-				}
-				if ok, err := testpkt.ChecksumsMatch(buf[:n]); !ok || err != nil {
-					t.Fatalf("%s: checksums differ from gopacket's in % x (%v)", dst, buf[:n], err)
-				}
-				if pl.CookieLen > 0 {
-					var want [4]byte
-					binary.BigEndian.PutUint32(want[:], c)
-					got := udp.Payload[pl.CookieAt : pl.CookieAt+pl.CookieLen]
-					if string(got) != string(want[4-pl.CookieLen:]) {
-						t.Fatalf("%s: cookie bytes % x, want % x", dst, got, want[4-pl.CookieLen:])
+				for _, dst := range fam.dsts {
+					d := netip.MustParseAddr(dst)
+					n := tmpl.Fill(buf, d, port)
+					p := gopacket.NewPacket(buf[:n], layers.LayerTypeEthernet, gopacket.Default)
+					got, proto, sane := decodedIP(p)
+					udp, _ := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
+					if got != d || proto != layers.IPProtocolUDP || !sane || udp == nil {
+						t.Fatalf("%s: not IP/UDP to it: % x", dst, buf[:n])
+					}
+					c := testCookie(key, fam.src, d, ProtoUDP, 0, port)
+					if uint16(udp.DstPort) != port || uint16(udp.SrcPort) != udpSourcePort(c, 40000, 40255) {
+						t.Fatalf("%s: decoded port %d from port %d", dst, udp.DstPort, udp.SrcPort)
+					}
+					if ok, err := testpkt.ChecksumsMatch(buf[:n]); !ok || err != nil {
+						t.Fatalf("%s: checksums differ from gopacket's in % x (%v)", dst, buf[:n], err)
+					}
+					if pl.CookieLen > 0 {
+						var want [4]byte
+						binary.BigEndian.PutUint32(want[:], c)
+						got := udp.Payload[pl.CookieAt : pl.CookieAt+pl.CookieLen]
+						if string(got) != string(want[4-pl.CookieLen:]) {
+							t.Fatalf("%s: cookie bytes % x, want % x", dst, got, want[4-pl.CookieLen:])
+						}
 					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
@@ -88,23 +90,36 @@ func TestPayloadsAreWhatServicesParse(t *testing.T) {
 
 func TestEchoTemplate(t *testing.T) {
 	key := CookieKey{31, 32}
-	tmpl := NewEchoTemplate(srcMAC, dstMAC, srcIP, key)
 	buf := make([]byte, MaxFrame)
-	for _, dst := range []string{"198.18.0.1", "198.18.255.254", "255.255.255.255"} {
-		d := netip.MustParseAddr(dst)
-		n := tmpl.Fill(buf, addrToU32(d))
-		p := gopacket.NewPacket(buf[:n], layers.LayerTypeEthernet, gopacket.Default)
-		icmp, _ := p.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4)
-		if icmp == nil || icmp.TypeCode != layers.CreateICMPv4TypeCode(8, 0) {
-			t.Fatalf("%s: not an echo request: % x", dst, buf[:n])
-		}
-		c := key.Cookie4(srcIP.As4(), d.As4(), ProtoICMP, 0, 0)
-		if uint32(icmp.Id)<<16|uint32(icmp.Seq) != c {
-			t.Fatalf("%s: id:seq %d:%d, want cookie %#x", dst, icmp.Id, icmp.Seq, c)
-		}
-		if ok, err := testpkt.ChecksumsMatch(buf[:n]); !ok || err != nil {
-			t.Fatalf("%s: checksums differ from gopacket's in % x (%v)", dst, buf[:n], err)
-		}
+	for _, fam := range families {
+		t.Run(fam.name, func(t *testing.T) {
+			tmpl := NewEchoTemplate(srcMAC, dstMAC, fam.src, key)
+			for _, dst := range fam.dsts {
+				d := netip.MustParseAddr(dst)
+				n := tmpl.Fill(buf, d)
+				p := gopacket.NewPacket(buf[:n], layers.LayerTypeEthernet, gopacket.Default)
+				got, _, sane := decodedIP(p)
+				var idSeq uint32
+				proto := ProtoICMP
+				if icmp, ok := p.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4); ok && icmp.TypeCode == layers.CreateICMPv4TypeCode(8, 0) {
+					idSeq = uint32(icmp.Id)<<16 | uint32(icmp.Seq)
+				} else if echo, ok := p.Layer(layers.LayerTypeICMPv6Echo).(*layers.ICMPv6Echo); ok &&
+					p.Layer(layers.LayerTypeICMPv6).(*layers.ICMPv6).TypeCode == layers.CreateICMPv6TypeCode(128, 0) {
+					idSeq, proto = uint32(echo.Identifier)<<16|uint32(echo.SeqNumber), ProtoICMPv6
+				} else {
+					t.Fatalf("%s: not an echo request: % x", dst, buf[:n])
+				}
+				if got != d || !sane || (proto == ProtoICMPv6) != fam.src.Is6() {
+					t.Fatalf("%s: sent to %s (sane header: %v)", dst, got, sane)
+				}
+				if c := testCookie(key, fam.src, d, proto, 0, 0); idSeq != c {
+					t.Fatalf("%s: id:seq %#x, want cookie %#x", dst, idSeq, c)
+				}
+				if ok, err := testpkt.ChecksumsMatch(buf[:n]); !ok || err != nil {
+					t.Fatalf("%s: checksums differ from gopacket's in % x (%v)", dst, buf[:n], err)
+				}
+			}
+		})
 	}
 }
 
@@ -147,9 +162,19 @@ func TestParsePortSpec(t *testing.T) {
 // BenchmarkProbeTemplatesMixed is the sender's real per-probe path (probeAt,
 // then the template of the probe's kind) over TCP, UDP and echo probes.
 func BenchmarkProbeTemplatesMixed(b *testing.B) {
-	cfg := ScanConfig{Targets: NewRangeSet([]Range{{0xc6120000, 0xc613ffff}}), SportLo: 40000, SportHi: 40255, Shards: 1,
+	for _, fam := range []struct {
+		name   string
+		target Range
+	}{{"ipv4", r4("198.18.0.0", "198.19.255.255")}, {"ipv6", r4("2001:2::", "2001:2::1:ffff")}} {
+		b.Run(fam.name, func(b *testing.B) { benchmarkProbes(b, fam.target) })
+	}
+}
+
+func benchmarkProbes(b *testing.B, target Range) {
+	cfg := ScanConfig{Targets: NewRangeSet([]Range{target}), SportLo: 40000, SportHi: 40255, Shards: 1,
 		Ports: []Port{{ProtoTCP, 22}, {ProtoTCP, 443}, {ProtoUDP, 53}, {ProtoUDP, 123}, {ProtoUDP, 161}, Echo},
-		Path:  Path{SrcMAC: srcMAC, RouterMAC: dstMAC, Src: srcIP}, Key: CookieKey{1, 2}}
+		Path:  Path{SrcMAC: srcMAC, RouterMAC: dstMAC, Src: srcIP}, Path6: Path{SrcMAC: srcMAC, RouterMAC: dstMAC, Src: srcIP6},
+		Key: CookieKey{1, 2}}
 	templates := newProbeTemplates(cfg)
 	perm := cfg.passOrder(0)
 	buf := make([]byte, MaxFrame)

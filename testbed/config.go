@@ -9,7 +9,8 @@
 // FilteredFrom). The XDP responder target applies the same rule at XDP speed
 // with XDP_TX. Config.State is the ground truth for both.
 //
-// All addresses come from 198.18.0.0/15, the RFC 2544 benchmarking range.
+// All addresses come from 198.18.0.0/15, the RFC 2544 benchmarking range,
+// and in IPv6 mode (Range6) from 2001:2::/48, RFC 5180's.
 package testbed
 
 import (
@@ -58,6 +59,14 @@ var (
 	TargetIP  = netip.MustParseAddr("198.19.0.2")
 	linkNet   = netip.MustParsePrefix("198.19.0.0/24")
 	benchNet  = netip.MustParsePrefix("198.18.0.0/15")
+
+	// IPv6 mode: the link network and the target range's home.
+	ScanIP6   = netip.MustParseAddr("2001:2:0:ffff::1")
+	TargetIP6 = netip.MustParseAddr("2001:2:0:ffff::2")
+	linkNet6  = netip.MustParsePrefix("2001:2:0:ffff::/64")
+	benchNet6 = netip.MustParsePrefix("2001:2::/48")
+	// DefaultRange6 mirrors the default IPv4 range: 65,536 addresses.
+	DefaultRange6 = netip.MustParsePrefix("2001:2::/112")
 )
 
 // Config describes one testbed. The zero value is completed by Defaults.
@@ -66,6 +75,12 @@ type Config struct {
 	Name string `json:"name"`
 	// Range is what the target answers for; inside 198.18.0.0/16.
 	Range netip.Prefix `json:"range"`
+	// Range6, when set, turns IPv6 on: the target answers for it too, with
+	// the same rules (by the address's last byte), kernel target only. It
+	// lies inside 2001:2::/48 and holds at most 2^24 addresses. Without it
+	// IPv6 is disabled in both namespaces, so no IPv6 chatter (neighbour
+	// discovery, MLD) touches the link.
+	Range6 netip.Prefix `json:"range6,omitzero"`
 	// OpenPorts listen on every address of Range (at most 16).
 	OpenPorts []uint16 `json:"open_ports"`
 	// UDPOpenPorts have a UDP service on every address of Range (kernel
@@ -128,6 +143,18 @@ func (c Config) Validate() error {
 	if c.ProhibitedFrom != 0 && (c.ProhibitedFrom >= c.FilteredFrom || c.Target != TargetKernel) {
 		return fmt.Errorf("testbed prohibited slice from %d must lie below the filtered one (%d), on the kernel target", c.ProhibitedFrom, c.FilteredFrom)
 	}
+	if c.Range6.IsValid() {
+		switch {
+		case !c.Range6.Addr().Is6() || c.Range6.Addr().Is4In6() || !benchNet6.Contains(c.Range6.Addr()) || c.Range6.Bits() < benchNet6.Bits():
+			return fmt.Errorf("testbed IPv6 range %s must lie inside %s (RFC 5180 benchmarking)", c.Range6, benchNet6)
+		case c.Range6.Bits() < 104:
+			return fmt.Errorf("testbed IPv6 range %s is too wide: at most a /104 (2^24 addresses)", c.Range6)
+		case c.Range6.Overlaps(linkNet6):
+			return fmt.Errorf("testbed IPv6 range %s overlaps the link network %s", c.Range6, linkNet6)
+		case c.Target != TargetKernel:
+			return fmt.Errorf("testbed IPv6 mode needs the kernel target: the XDP responder answers IPv4 only")
+		}
+	}
 	if c.Target != TargetKernel && c.Target != TargetXDP {
 		return fmt.Errorf("testbed target %q: use kernel or xdp", c.Target)
 	}
@@ -146,13 +173,19 @@ func (c Config) State(addr netip.Addr, port uint16) State {
 	return c.ProbeState(6, addr, port)
 }
 
+// Contains says whether the target answers for addr (in Range or Range6).
+func (c Config) Contains(addr netip.Addr) bool {
+	return c.Range.Contains(addr) || c.Range6.IsValid() && c.Range6.Contains(addr)
+}
+
 // ProbeState is the ground truth for a probe of IP protocol proto (6 TCP,
-// 17 UDP, 1 ICMP echo with port 0) to (addr, port).
+// 17 UDP, 1 or 58 ICMP echo with port 0) to (addr, port). The rules depend
+// on the address's last byte, in either family.
 func (c Config) ProbeState(proto uint8, addr netip.Addr, port uint16) State {
-	if !c.Range.Contains(addr) {
+	if !c.Contains(addr) {
 		return Outside
 	}
-	octet := addr.As4()[3]
+	octet := addr.As16()[15]
 	if octet >= c.FilteredFrom {
 		return Filtered
 	}
@@ -161,7 +194,7 @@ func (c Config) ProbeState(proto uint8, addr netip.Addr, port uint16) State {
 	}
 	open := c.OpenPorts
 	switch proto {
-	case 1:
+	case 1, 58:
 		return Alive
 	case 17:
 		open = c.UDPOpenPorts

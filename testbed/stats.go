@@ -41,10 +41,18 @@ func (tb *Testbed) FilteredDrops() (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	i := strings.Index(out, "counter packets ")
-	if i < 0 {
+	// One drop rule per family, each with its counter.
+	parts := strings.Split(out, "counter packets ")
+	if len(parts) < 2 {
 		return 0, fmt.Errorf("no counter in the testbed's nftables chain")
 	}
-	f := strings.Fields(out[i+len("counter packets "):])
-	return strconv.ParseUint(f[0], 10, 64)
+	var total uint64
+	for _, part := range parts[1:] {
+		n, err := strconv.ParseUint(strings.Fields(part)[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("read the testbed's nftables counter: %w", err)
+		}
+		total += n
+	}
+	return total, nil
 }

@@ -51,16 +51,28 @@ func Up(cfg Config) (tb *Testbed, err error) {
 	steps := [][]string{
 		{"ip", "netns", "add", s},
 		{"ip", "netns", "add", t},
-		// Created directly inside the namespaces: the pair never exists in
-		// the root namespace, so nothing there can route to it.
-		{"ip", "link", "add", ScanIf, "netns", s, "address", ScanMAC.String(), "type", "veth",
-			"peer", "name", TargetIf, "netns", t, "address", TargetMAC.String()},
 	}
 	for _, ns := range []string{s, t} {
-		steps = append(steps,
-			[]string{"ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"},
-			[]string{"ip", "-n", ns, "link", "set", "lo", "up"})
+		// Before the link exists: a new interface copies the "default"
+		// settings. IPv6 off unless asked for; in IPv6 mode, no duplicate
+		// address detection (the addresses are usable at once) and no
+		// router solicitations or autoconfiguration.
+		if cfg.Range6.IsValid() {
+			steps = append(steps, []string{"ip", "netns", "exec", ns, "sysctl", "-qw",
+				"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0",
+				"net.ipv6.conf.all.accept_ra=0", "net.ipv6.conf.default.accept_ra=0",
+				"net.ipv6.conf.default.router_solicitations=0", "net.ipv6.conf.default.autoconf=0"})
+		} else {
+			steps = append(steps, []string{"ip", "netns", "exec", ns, "sysctl", "-qw",
+				"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"})
+		}
+		steps = append(steps, []string{"ip", "-n", ns, "link", "set", "lo", "up"})
 	}
+	steps = append(steps,
+		// Created directly inside the namespaces: the pair never exists in
+		// the root namespace, so nothing there can route to it.
+		[]string{"ip", "link", "add", ScanIf, "netns", s, "address", ScanMAC.String(), "type", "veth",
+			"peer", "name", TargetIf, "netns", t, "address", TargetMAC.String()})
 	steps = append(steps,
 		[]string{"ip", "netns", "exec", s, "ethtool", "-K", ScanIf, "tx", "off", "sg", "off", "tso", "off", "gso", "off", "gro", "off"},
 		[]string{"ip", "netns", "exec", t, "ethtool", "-K", TargetIf, "tx", "off", "sg", "off", "tso", "off", "gso", "off", "gro", "off"},
@@ -76,6 +88,21 @@ func Up(cfg Config) (tb *Testbed, err error) {
 		[]string{"ip", "netns", "exec", t, "sysctl", "-qw",
 			"net.core.somaxconn=65535", "net.ipv4.tcp_max_syn_backlog=65535", "net.ipv4.tcp_syncookies=1"},
 	)
+	if cfg.Range6.IsValid() {
+		steps = append(steps,
+			[]string{"ip", "-n", s, "-6", "addr", "add", ScanIP6.String() + "/64", "dev", ScanIf, "nodad"},
+			[]string{"ip", "-n", t, "-6", "addr", "add", TargetIP6.String() + "/64", "dev", TargetIf, "nodad"},
+			// No static neighbour entries, unlike IPv4: the scanner finds
+			// the target's MAC by neighbour discovery, as on a real link.
+			[]string{"ip", "-n", s, "-6", "route", "add", cfg.Range6.String(), "via", TargetIP6.String(), "dev", ScanIf},
+			[]string{"ip", "-n", t, "-6", "route", "add", "local", cfg.Range6.String(), "dev", "lo"},
+		)
+		if !cfg.ICMPLimit {
+			// net.ipv6.icmp.ratelimit is IPv6's per-host token bucket; the
+			// global icmp_msgs_per_sec below covers both families.
+			steps = append(steps, []string{"ip", "netns", "exec", t, "sysctl", "-qw", "net.ipv6.icmp.ratelimit=0"})
+		}
+	}
 	if !cfg.ICMPLimit {
 		// Every closed UDP port answers: no per-host token bucket
 		// (icmp_ratelimit), no rate-limited types (icmp_ratemask), and no
@@ -124,19 +151,18 @@ func (tb *Testbed) Serve() error {
 
 // filterRule makes the filtered slice silent in the target namespace.
 func (tb *Testbed) filterRule() error {
-	rules := fmt.Sprintf(`table inet xdpscan_testbed {
-	chain prerouting {
-		type filter hook prerouting priority -300; policy accept;
-		ip daddr %s @nh,152,8 >= %d counter drop
+	// The last byte of the destination: bits 152-159 of an IPv4 header,
+	// 312-319 of an IPv6 one.
+	drop := fmt.Sprintf("\t\tip daddr %s @nh,152,8 >= %d counter drop\n", tb.Range, tb.FilteredFrom)
+	reject := fmt.Sprintf("\t\tip daddr %s @nh,152,8 >= %d counter reject with icmp type admin-prohibited\n", tb.Range, tb.ProhibitedFrom)
+	if tb.Range6.IsValid() {
+		drop += fmt.Sprintf("\t\tip6 daddr %s @nh,312,8 >= %d counter drop\n", tb.Range6, tb.FilteredFrom)
+		reject += fmt.Sprintf("\t\tip6 daddr %s @nh,312,8 >= %d counter reject with icmpv6 type admin-prohibited\n", tb.Range6, tb.ProhibitedFrom)
 	}
-`, tb.Range, tb.FilteredFrom)
+	rules := "table inet xdpscan_testbed {\n\tchain prerouting {\n\t\ttype filter hook prerouting priority -300; policy accept;\n" + drop + "\t}\n"
 	if tb.ProhibitedFrom != 0 {
 		// reject is valid in input, not prerouting; AnyIP traffic is local.
-		rules += fmt.Sprintf(`	chain input {
-		type filter hook input priority 0; policy accept;
-		ip daddr %s @nh,152,8 >= %d counter reject with icmp type admin-prohibited
-	}
-`, tb.Range, tb.ProhibitedFrom)
+		rules += "\tchain input {\n\t\ttype filter hook input priority 0; policy accept;\n" + reject + "\t}\n"
 	}
 	rules += "}\n"
 	cmd := exec.Command("ip", "netns", "exec", tb.TargetNS(), "nft", "-f", "-")
@@ -184,19 +210,29 @@ func (tb *Testbed) ResponderCounters() (loader.Counters, error) {
 
 func (tb *Testbed) listen() error {
 	return Do(tb.TargetNS(), func() error {
-		for _, p := range tb.OpenPorts {
-			ln, err := net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", p))
-			if err != nil {
-				return fmt.Errorf("listen on port %d in %s: %w", p, tb.TargetNS(), err)
-			}
-			tb.listeners = append(tb.listeners, ln)
+		families := []bool{false}
+		if tb.Range6.IsValid() {
+			families = append(families, true)
 		}
-		for _, p := range tb.UDPOpenPorts {
-			s, err := listenUDP(p)
-			if err != nil {
-				return fmt.Errorf("UDP service on port %d in %s: %w", p, tb.TargetNS(), err)
+		for _, v6 := range families {
+			network, any := "tcp4", "0.0.0.0"
+			if v6 {
+				network, any = "tcp6", "::" // Go makes a "tcp6" listener IPv6-only
 			}
-			tb.services = append(tb.services, s)
+			for _, p := range tb.OpenPorts {
+				ln, err := net.Listen(network, net.JoinHostPort(any, fmt.Sprint(p)))
+				if err != nil {
+					return fmt.Errorf("listen on %s port %d in %s: %w", network, p, tb.TargetNS(), err)
+				}
+				tb.listeners = append(tb.listeners, ln)
+			}
+			for _, p := range tb.UDPOpenPorts {
+				s, err := listenUDP(p, v6)
+				if err != nil {
+					return fmt.Errorf("UDP service on port %d in %s: %w", p, tb.TargetNS(), err)
+				}
+				tb.services = append(tb.services, s)
+			}
 		}
 		return nil
 	})

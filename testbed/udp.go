@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,32 +22,86 @@ import (
 //	     into the origin timestamp (RFC 5905)
 //	any other UDPOpenPorts entry: echoes the datagram back (RFC 862)
 type udpService struct {
-	conn *ipv4.PacketConn
+	conn pktConn
 	raw  net.PacketConn
 	port uint16
 	done chan struct{}
 }
 
-func listenUDP(port uint16) (*udpService, error) {
-	c, err := net.ListenPacket("udp4", fmt.Sprintf("0.0.0.0:%d", port))
+// pktConn reads datagrams with the address they were sent to, and answers
+// from that address: ipv4.PacketConn (IP_PKTINFO) or ipv6.PacketConn
+// (IPV6_RECVPKTINFO) behind one face.
+type pktConn interface {
+	read(b []byte) (n int, dst net.IP, from net.Addr, err error)
+	write(b []byte, src net.IP, to net.Addr)
+}
+
+type pktConn4 struct{ *ipv4.PacketConn }
+
+func (c pktConn4) read(b []byte) (int, net.IP, net.Addr, error) {
+	n, cm, from, err := c.ReadFrom(b)
+	if cm == nil {
+		return n, nil, from, err
+	}
+	return n, cm.Dst, from, err
+}
+
+func (c pktConn4) write(b []byte, src net.IP, to net.Addr) {
+	c.WriteTo(b, &ipv4.ControlMessage{Src: src}, to)
+}
+
+type pktConn6 struct{ *ipv6.PacketConn }
+
+func (c pktConn6) read(b []byte) (int, net.IP, net.Addr, error) {
+	n, cm, from, err := c.ReadFrom(b)
+	if cm == nil {
+		return n, nil, from, err
+	}
+	return n, cm.Dst, from, err
+}
+
+func (c pktConn6) write(b []byte, src net.IP, to net.Addr) {
+	c.WriteTo(b, &ipv6.ControlMessage{Src: src}, to)
+}
+
+func listenUDP(port uint16, v6 bool) (*udpService, error) {
+	network, any := "udp4", "0.0.0.0"
+	if v6 {
+		network, any = "udp6", "::"
+	}
+	c, err := net.ListenPacket(network, net.JoinHostPort(any, fmt.Sprint(port)))
 	if err != nil {
 		return nil, err
 	}
 	// One goroutine answers a whole range: a deep receive queue rides out a
 	// scan's bursts (RcvbufErrors in the target's /proc/net/snmp otherwise).
 	// SO_RCVBUFFORCE, not SO_RCVBUF: the testbed is root, and rmem_max is
-	// the host's, not the namespace's.
+	// the host's, not the namespace's. IPv6 checks a reply's source against
+	// the configured addresses, which AnyIP ones are not: IPV6_FREEBIND
+	// lets the service answer from the probed address all the same.
 	if sc, err := c.(*net.UDPConn).SyscallConn(); err == nil {
 		sc.Control(func(fd uintptr) {
 			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 32<<20)
+			if v6 {
+				unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_FREEBIND, 1)
+			}
 		})
 	}
-	p := ipv4.NewPacketConn(c)
-	if err := p.SetControlMessage(ipv4.FlagDst, true); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("IP_PKTINFO on UDP port %d: %w", port, err)
+	var conn pktConn
+	if v6 {
+		p := ipv6.NewPacketConn(c)
+		err = p.SetControlMessage(ipv6.FlagDst, true)
+		conn = pktConn6{p}
+	} else {
+		p := ipv4.NewPacketConn(c)
+		err = p.SetControlMessage(ipv4.FlagDst, true)
+		conn = pktConn4{p}
 	}
-	s := &udpService{conn: p, raw: c, port: port, done: make(chan struct{})}
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("packet info on %s port %d: %w", network, port, err)
+	}
+	s := &udpService{conn: conn, raw: c, port: port, done: make(chan struct{})}
 	go s.serve()
 	return s, nil
 }
@@ -56,22 +111,16 @@ func (s *udpService) serve() {
 	buf := make([]byte, 2048)
 	out := make([]byte, 2048)
 	for {
-		n, cm, from, err := s.conn.ReadFrom(buf)
+		n, dst, from, err := s.conn.read(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			continue
 		}
-		reply := answer(s.port, buf[:n], out)
-		if reply == nil {
-			continue
+		if reply := Answer(s.port, buf[:n], out); reply != nil {
+			s.conn.write(reply, dst, from)
 		}
-		var wcm *ipv4.ControlMessage
-		if cm != nil && cm.Dst != nil {
-			wcm = &ipv4.ControlMessage{Src: cm.Dst}
-		}
-		s.conn.WriteTo(reply, wcm, from)
 	}
 }
 
@@ -80,8 +129,10 @@ func (s *udpService) close() {
 	<-s.done
 }
 
-// answer builds the service's reply to req in out, or nil for no reply.
-func answer(port uint16, req, out []byte) []byte {
+// Answer builds the reply of the target's service on port to req in out,
+// or nil for no reply. Tests use it to answer probes exactly as the
+// testbed does.
+func Answer(port uint16, req, out []byte) []byte {
 	switch port {
 	case 53:
 		if len(req) < 12 || req[2]&0x80 != 0 {

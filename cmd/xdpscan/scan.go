@@ -22,8 +22,13 @@ import (
 
 const scanSynopsis = `xdpscan scan [flags] TARGET...
 
-TCP SYN, UDP and ICMP echo scan. TARGET is an IPv4 address, a CIDR
-(198.18.0.0/24) or a range (198.18.0.1-198.18.0.50). Replies are validated
+TCP SYN, UDP and ICMP echo scan, over IPv4 and IPv6. TARGET is an address,
+a CIDR (198.18.0.0/24, 2001:2::/120) or a range (198.18.0.1-198.18.0.50);
+both families may be mixed in one scan. An IPv6 target holds at most 2^32
+addresses (a /96): wider prefixes are refused with their size, since no
+rate could sweep them; list the addresses to probe with -iL instead. The
+next hop's MAC comes from the neighbour table, resolved by ARP or IPv6
+neighbour discovery when missing. Replies are validated
 (keyed-hash cookies) and consumed by an XDP program: the host never answers
 them with RST or port unreachable. Each (address, port) that answers is
 printed once, as it arrives:
@@ -43,7 +48,9 @@ stall in the status line, and use --retries or a lower --rate.
 
 IANA special-purpose ranges (private, loopback, benchmarking, ...) are
 blocked unless lifted with --allow. On the testbed:
-  ip netns exec xdpscan-default-scan xdpscan scan 198.18.0.0/20 -p 22,80,443 --allow 198.18.0.0/15`
+  ip netns exec xdpscan-default-scan xdpscan scan 198.18.0.0/20 -p 22,80,443 --allow 198.18.0.0/15
+and on an IPv6 testbed (xdpscan testbed up --ipv6):
+  ip netns exec xdpscan-default-scan xdpscan scan 2001:2::/112 -p 22,U:53 --ping --allow 2001:2::/48`
 
 type scanFlags struct {
 	ports, includeFile, exclude, excludeFile, allow, iface, sourceIP, sourcePort, routerMAC string
@@ -78,7 +85,7 @@ func runScan(args []string) error {
 	fs.Float64Var(&f.rate, "rate", 10000, "probes per second, exact on average")
 	fs.StringVar(&f.iface, "i", "", "interface (default: the one the route to the targets uses)")
 	fs.StringVar(&f.iface, "interface", "", "same as -i")
-	fs.StringVar(&f.sourceIP, "source-ip", "", "source address (default: the interface's)")
+	fs.StringVar(&f.sourceIP, "source-ip", "", "source address: IPv4, IPv6, or one of each as V4,V6 (default: the interface's)")
 	fs.StringVar(&f.sourcePort, "source-port", "40000-40255", "source port range LO-HI (the cookie covers the port)")
 	fs.StringVar(&f.routerMAC, "router-mac", "", "next hop MAC (default: from the neighbour table)")
 	fs.IntVar(&f.retries, "retries", 0, "send every probe this many more times, each pass in a new order")
@@ -95,7 +102,8 @@ func runScan(args []string) error {
 	fs.StringVar(&f.mode, "mode", "auto", "XDP attach mode: auto, native, generic")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the probes that would be sent, send nothing")
 	fs.BoolVar(&f.reset, "reset", true, "answer each SYN-ACK with a RST built in XDP (XDP_TX), so targets free the half-open\n"+
-		"connection and stop retransmitting; --reset=false only drops the reply (more duplicates, lower top rate)")
+		"connection and stop retransmitting (IPv4; IPv6 SYN-ACKs are dropped); --reset=false only drops the reply\n"+
+		"(more duplicates, lower top rate)")
 	positional, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -300,8 +308,7 @@ func pingPhase(ctx, stop context.Context, f *scanFlags, cfg engine.ScanConfig, w
 	st, err := engine.RunScan(ctx, stop, cfg, progress, func(r engine.Result) {
 		write(r)
 		if r.State == "up" {
-			a := engine.AddrToU32(r.Addr)
-			up = append(up, engine.Range{Lo: a, Hi: a})
+			up = append(up, engine.Range{Lo: r.Addr, Hi: r.Addr})
 		}
 	})
 	status.stop()
@@ -368,11 +375,9 @@ func scanConfig(f *scanFlags, positional []string) (engine.ScanConfig, error) {
 	if err != nil {
 		return engine.ScanConfig{}, err
 	}
-	var src netip.Addr
-	if f.sourceIP != "" {
-		if src, err = netip.ParseAddr(f.sourceIP); err != nil || !src.Is4() {
-			return engine.ScanConfig{}, usageError("--source-ip %q: not an IPv4 address", f.sourceIP)
-		}
+	src4, src6, err := parseSourceIPs(f.sourceIP)
+	if err != nil {
+		return engine.ScanConfig{}, err
 	}
 	var mac net.HardwareAddr
 	if f.routerMAC != "" {
@@ -385,12 +390,6 @@ func scanConfig(f *scanFlags, positional []string) (engine.ScanConfig, error) {
 			return engine.ScanConfig{}, usageError("interface %s: no such interface; see `ip link`", f.iface)
 		}
 	}
-	var path engine.Path
-	if !f.connect { // the kernel routes connect probes itself
-		if path, err = engine.ResolvePath(engine.U32ToAddr(targets.At(0)), f.iface, src, mac); err != nil {
-			return engine.ScanConfig{}, err
-		}
-	}
 	seed := f.seed
 	key, err := engine.NewCookieKey()
 	if err != nil {
@@ -399,12 +398,30 @@ func scanConfig(f *scanFlags, positional []string) (engine.ScanConfig, error) {
 	if seed == 0 {
 		seed = key[0] ^ key[1]
 	}
-	cfg := engine.ScanConfig{Targets: targets, Ports: ports, Rate: f.rate, Path: path, SportLo: lo, SportHi: hi,
+	cfg := engine.ScanConfig{Targets: targets, Ports: ports, Rate: f.rate, SportLo: lo, SportHi: hi,
 		Retries: f.retries, Wait: f.wait, Seed: seed, Shards: f.shards, Shard: f.shard, XDPMode: mode, RxMode: f.rx, Reset: f.reset, Key: key,
 		Connect: f.connect, ConnectTimeout: f.connectTimeout, Workers: f.workers,
 		Notice: func(msg string) { fmt.Fprintf(os.Stderr, "\nxdpscan: notice: %s\n", msg) }}
 	if f.connect && f.connectTimeout <= 0 {
 		return cfg, usageError("--connect-timeout %v: must be positive", f.connectTimeout)
+	}
+	// Twice: what the flags alone get wrong before asking the kernel for
+	// routes and neighbours, then what the paths found add (one interface
+	// for both families).
+	if err := cfg.Validate(); err != nil {
+		return cfg, usageError("%v", err)
+	}
+	if !f.connect { // the kernel routes connect probes itself
+		if first, ok := targets.First(false); ok {
+			if cfg.Path, err = engine.ResolvePath(first, f.iface, src4, mac); err != nil {
+				return engine.ScanConfig{}, err
+			}
+		}
+		if first, ok := targets.First(true); ok {
+			if cfg.Path6, err = engine.ResolvePath(first, f.iface, src6, mac); err != nil {
+				return engine.ScanConfig{}, err
+			}
+		}
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageError("%v", err)
@@ -449,6 +466,28 @@ func defaultUDP(spec string) string {
 	return strings.Join(items, ",")
 }
 
+// parseSourceIPs reads --source-ip: an IPv4 address, an IPv6 one, or one of
+// each separated by a comma.
+func parseSourceIPs(s string) (src4, src6 netip.Addr, err error) {
+	if s == "" {
+		return
+	}
+	for _, item := range strings.Split(s, ",") {
+		a, perr := netip.ParseAddr(strings.TrimSpace(item))
+		switch {
+		case perr != nil:
+			return src4, src6, usageError("--source-ip %q: not an IP address", item)
+		case a.Is4() && !src4.IsValid():
+			src4 = a
+		case a.Is6() && !a.Is4In6() && a.Zone() == "" && !src6.IsValid():
+			src6 = a
+		default:
+			return src4, src6, usageError("--source-ip %q: give at most one IPv4 and one (global, unzoned) IPv6 address", s)
+		}
+	}
+	return
+}
+
 func appendList(into []engine.Range, s, flag string) ([]engine.Range, error) {
 	if s == "" {
 		return into, nil
@@ -476,22 +515,26 @@ func dryRun(cfg engine.ScanConfig) error {
 	if cfg.Connect {
 		fmt.Printf("# %d probes on kernel sockets (--connect), %d pass(es), shard %d/%d\n", cfg.TotalProbes(), cfg.Retries+1, cfg.Shard, cfg.Shards)
 		return engine.EachProbe(cfg, func(addr netip.Addr, port engine.Port, _ uint16) error {
-			_, err := fmt.Printf("%s:%d/%s\n", addr, port.Num, engine.ProtoName(port.Proto))
+			_, err := fmt.Printf("%s/%s\n", netip.AddrPortFrom(addr, port.Num), engine.ProtoName(port.Proto))
 			return err
 		})
 	}
-	fmt.Printf("# %d probes from %s (%s, next hop %s %s), ports %d-%d, %d pass(es), shard %d/%d\n",
-		cfg.TotalProbes(), cfg.Path.Src, cfg.Path.Iface, cfg.Path.NextHop, cfg.Path.RouterMAC,
-		cfg.SportLo, cfg.SportHi, cfg.Retries+1, cfg.Shard, cfg.Shards)
+	fmt.Printf("# %d probes, source ports %d-%d, %d pass(es), shard %d/%d\n",
+		cfg.TotalProbes(), cfg.SportLo, cfg.SportHi, cfg.Retries+1, cfg.Shard, cfg.Shards)
+	for _, p := range []engine.Path{cfg.Path, cfg.Path6} {
+		if p.Src.IsValid() {
+			fmt.Printf("# from %s (%s, next hop %s %s)\n", p.Src, p.Iface, p.NextHop, p.RouterMAC)
+		}
+	}
 	return engine.EachProbe(cfg, func(addr netip.Addr, port engine.Port, sport uint16) error {
 		var err error
 		switch port.Proto {
 		case engine.ProtoICMP:
 			_, err = fmt.Printf("%s icmp echo\n", addr)
 		case engine.ProtoUDP:
-			_, err = fmt.Printf("%s:%d/udp (%s) from port %d\n", addr, port.Num, engine.PayloadFor(port.Num).Name, sport)
+			_, err = fmt.Printf("%s/udp (%s) from port %d\n", netip.AddrPortFrom(addr, port.Num), engine.PayloadFor(port.Num).Name, sport)
 		default:
-			_, err = fmt.Printf("%s:%d from port %d\n", addr, port.Num, sport)
+			_, err = fmt.Printf("%s from port %d\n", netip.AddrPortFrom(addr, port.Num), sport)
 		}
 		return err
 	})

@@ -38,7 +38,10 @@ Ground truth, for every address A in --range and port P:
               server on 53, NTP on 123, an echo service on any other)
   closed      otherwise (the target answers RST, or ICMP port unreachable)
   up          every answering address answers ICMP echo
-The target's ICMP rate limits are lifted unless --icmp-limit.
+The target's ICMP rate limits are lifted unless --icmp-limit. With --ipv6
+the target also owns 2001:2::/112 (RFC 5180 benchmarking space; scanner
+2001:2:0:ffff::1, found by neighbour discovery) under the same rules, by
+the last byte of the address; without it IPv6 is off in both namespaces.
 
 Run a command inside the scanner namespace with:
   ip netns exec xdpscan-NAME-scan COMMAND
@@ -73,9 +76,9 @@ func testbedFlags(sub string) (*testbedFlagValues, *flagSetWithUsage) {
 }
 
 type testbedFlagValues struct {
-	name, rangeStr, ports, udpPorts, target string
+	name, rangeStr, range6, ports, udpPorts, target string
 	filteredFrom, prohibitedFrom            uint
-	rps, all, icmpLimit                     bool
+	rps, all, icmpLimit, ipv6               bool
 }
 
 // configFlags registers the flags that define a testbed (up, and the serve
@@ -84,6 +87,8 @@ func (v *testbedFlagValues) configFlags(fs *flag.FlagSet) {
 	fs.StringVar(&v.udpPorts, "udp-open-ports", "53,123", "UDP ports with a service on every unfiltered address (at most 16)")
 	fs.UintVar(&v.prohibitedFrom, "prohibited-from", 0, "answer ICMP admin prohibited for last octets from here up to --filtered-from (0: none)")
 	fs.BoolVar(&v.icmpLimit, "icmp-limit", false, "keep the target kernel's default ICMP rate limits (closed UDP ports then answer ~1000/s)")
+	fs.BoolVar(&v.ipv6, "ipv6", false, "IPv6 mode: the target also answers for "+testbed.DefaultRange6.String()+" (kernel target)")
+	fs.StringVar(&v.range6, "range6", "", "IPv6 mode with this target range instead (inside 2001:2::/48, at most a /104)")
 }
 
 func (v *testbedFlagValues) config() (testbed.Config, error) {
@@ -99,6 +104,16 @@ func (v *testbedFlagValues) config() (testbed.Config, error) {
 		return cfg, usageError("--prohibited-from %d: an octet is 0 to 255", v.prohibitedFrom)
 	}
 	cfg.ProhibitedFrom = uint8(v.prohibitedFrom)
+	if v.ipv6 {
+		cfg.Range6 = testbed.DefaultRange6
+	}
+	if v.range6 != "" {
+		p, err := netip.ParsePrefix(v.range6)
+		if err != nil {
+			return cfg, usageError("--range6 %q: %v", v.range6, err)
+		}
+		cfg.Range6 = p
+	}
 	if v.rangeStr != "" {
 		p, err := netip.ParsePrefix(v.rangeStr)
 		if err != nil {
@@ -190,6 +205,9 @@ func testbedUp(v *testbedFlagValues) error {
 	fmt.Printf("testbed %q up: %s target, range %s, open ports %v, filtered last octet >= %d (serve pid %d)\n",
 		cfg.Name, cfg.Target, cfg.Range, cfg.OpenPorts, cfg.FilteredFrom, pid)
 	fmt.Printf("scanner: ip netns exec %s xdpscan ... (interface %s, %s)\n", cfg.ScanNS(), testbed.ScanIf, testbed.ScanIP)
+	if cfg.Range6.IsValid() {
+		fmt.Printf("IPv6: target range %s, scanner %s (allow it with --allow 2001:2::/48)\n", cfg.Range6, testbed.ScanIP6)
+	}
 	return nil
 }
 
@@ -204,6 +222,9 @@ func spawnServe(cfg testbed.Config) (int, error) {
 		"--open-ports", joinPorts(cfg.OpenPorts), "--udp-open-ports", joinPorts(cfg.UDPOpenPorts),
 		"--filtered-from", fmt.Sprint(cfg.FilteredFrom), "--prohibited-from", fmt.Sprint(cfg.ProhibitedFrom),
 		fmt.Sprintf("--icmp-limit=%t", cfg.ICMPLimit), "--target", string(cfg.Target))
+	if cfg.Range6.IsValid() {
+		cmd.Args = append(cmd.Args, "--range6", cfg.Range6.String())
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -340,6 +361,9 @@ func testbedStatus(name string) error {
 	fmt.Printf("testbed %q: %s target (serve pid %d, %s)\n", cfg.Name, cfg.Target, st.ServePID, alive)
 	fmt.Printf("  scanner  netns %s, %s %s %s\n", cfg.ScanNS(), testbed.ScanIf, testbed.ScanIP, testbed.ScanMAC)
 	fmt.Printf("  target   netns %s, %s %s %s, owns %s\n", cfg.TargetNS(), testbed.TargetIf, testbed.TargetIP, testbed.TargetMAC, cfg.Range)
+	if cfg.Range6.IsValid() {
+		fmt.Printf("  IPv6     scanner %s, target %s, owns %s (same rules by the last byte)\n", testbed.ScanIP6, testbed.TargetIP6, cfg.Range6)
+	}
 	tally := cfg.Tally(cfg.Range, cfg.OpenPorts[:1])
 	addrs := tally[testbed.Open] + tally[testbed.Filtered] + tally[testbed.Prohibited]
 	fmt.Printf("  truth    %d addresses; %d filtered (last octet >= %d), %d answer\n", addrs, tally[testbed.Filtered], cfg.FilteredFrom, tally[testbed.Open])

@@ -191,16 +191,25 @@ func Build(f Frame) []byte {
 	return append([]byte(nil), buf.Bytes()...)
 }
 
-// ChecksumsMatch decodes an Ethernet/IPv4 frame carrying TCP, UDP or ICMP
-// with gopacket, serializes it again with freshly computed checksums and
-// says whether the bytes are the same (gopacket's Ethernet padding aside):
-// an independent check of checksums computed incrementally or in BPF.
+// ChecksumsMatch decodes an Ethernet/IPv4 or IPv6 frame carrying TCP, UDP,
+// ICMP or ICMPv6 with gopacket, serializes it again with freshly computed
+// checksums and says whether the bytes are the same (gopacket's Ethernet
+// padding aside): an independent check of checksums computed incrementally
+// or in BPF.
 func ChecksumsMatch(frame []byte) (bool, error) {
 	p := gopacket.NewPacket(frame, layers.LayerTypeEthernet, gopacket.Default)
 	eth, _ := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
-	ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+	var ip interface {
+		gopacket.NetworkLayer
+		gopacket.SerializableLayer
+	}
+	if v4, ok := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4); ok {
+		ip = v4
+	} else if v6, ok := p.Layer(layers.LayerTypeIPv6).(*layers.IPv6); ok {
+		ip = v6
+	}
 	if eth == nil || ip == nil {
-		return false, fmt.Errorf("not an Ethernet/IPv4 frame: % x", frame)
+		return false, fmt.Errorf("not an Ethernet/IP frame: % x", frame)
 	}
 	var l4 gopacket.SerializableLayer
 	switch l := p.TransportLayer().(type) {
@@ -211,11 +220,14 @@ func ChecksumsMatch(frame []byte) (bool, error) {
 		_ = l.SetNetworkLayerForChecksum(ip)
 		l4 = l
 	default:
-		icmp, ok := p.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4)
-		if !ok {
-			return false, fmt.Errorf("no TCP, UDP or ICMP in % x", frame)
+		if icmp, ok := p.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4); ok {
+			l4 = icmp
+		} else if icmp6, ok := p.Layer(layers.LayerTypeICMPv6).(*layers.ICMPv6); ok {
+			_ = icmp6.SetNetworkLayerForChecksum(ip)
+			l4 = icmp6
+		} else {
+			return false, fmt.Errorf("no TCP, UDP, ICMP or ICMPv6 in % x", frame)
 		}
-		l4 = icmp
 	}
 	stack := []gopacket.SerializableLayer{eth, ip, l4}
 	// The bytes past the L4 header, whatever gopacket decoded them as.

@@ -347,13 +347,20 @@ static __always_inline __u64 ring_flags(void)
 }
 
 /* verdict_for_ours is the fate of a validated reply: a SYN-ACK becomes our
- * RST when reset_open is set (IPv4, untagged, no IP options), else dropped. */
+ * RST when reset_open is set (untagged, no IPv4 options nor IPv6 extension
+ * headers), else dropped. */
 static __always_inline int verdict_for_ours(struct xdp_md *ctx, const struct packet *p, int kind, __u32 ack)
 {
-	if (!reset_open || kind != REPLY_OPEN || p->l4_proto != IPPROTO_TCP || p->family != 4 || p->vlan_depth ||
-	    p->l4_off != sizeof(struct ethhdr) + sizeof(struct iphdr))
+	if (!reset_open || kind != REPLY_OPEN || p->l4_proto != IPPROTO_TCP || p->vlan_depth)
 		return XDP_DROP;
-	if (tcp_reply(ctx, p->len, TCP_FLAG_RST, ack, 0, 0))
+	int rc;
+	if (p->family == 4 && p->l4_off == sizeof(struct ethhdr) + sizeof(struct iphdr))
+		rc = tcp_reply(ctx, p->len, TCP_FLAG_RST, ack, 0, 0);
+	else if (p->family == 6 && p->l4_off == sizeof(struct ethhdr) + sizeof(struct ipv6hdr))
+		rc = tcp_reply6(ctx, p->len, TCP_FLAG_RST, ack, 0, 0);
+	else
+		return XDP_DROP;
+	if (rc)
 		return XDP_DROP;
 	count(COUNTER_TX, 1);
 	return XDP_TX;

@@ -438,48 +438,79 @@ func ipEnd(frame []byte) int {
 	return l3 + 40 + int(binary.BigEndian.Uint16(frame[l3+4:]))
 }
 
-// TestScanResetAnswersSYNACKWithRST: with ResetOpen, a valid SYN-ACK comes
-// back out as our RST (seq = its ack), still reported once; a RST reply is
-// only dropped.
+// TestScanResetAnswersSYNACKWithRST: with ResetOpen, a valid SYN-ACK of
+// either family comes back out as our RST (seq = its ack), still reported
+// once; a RST reply is only dropped; a SYN-ACK behind IPv6 extension headers
+// is dropped, not rewritten.
 func TestScanResetAnswersSYNACKWithRST(t *testing.T) {
 	requireBPF(t)
-	s, err := loader.LoadScan(loader.ScanConfig{SourceIPv4: scanner4, SourcePortLo: 40000, SourcePortHi: 40255,
+	mss := []layers.TCPOption{{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{5, 0xb4}}}
+	tests := []struct {
+		name       string
+		us, target netip.Addr
+		reply      func(flags string, ack uint32) testpkt.Frame
+		outLen     int
+	}{
+		// 198.18.0.7.443 > 198.19.0.1.40001: Flags [S.], seq 777, ack c+1, options [mss 1460]
+		{"ipv4", scanner4, target4, reply, 54},
+		// IP6 2001:2::1:7.443 > 2001:2::1.40001: Flags [S.], seq 777, ack c+1, options [mss 1460]
+		{"ipv6", scanner6, target6, reply6, 74},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := loadResetScan(t)
+			c := cookie(tc.us, tc.target, 40001, 443)
+			synack := tc.reply("SA", c+1)
+			synack.L4.(*layers.TCP).Options = mss
+			in := testpkt.Build(synack)
+			opts := &ebpf.RunOptions{Data: in, DataOut: make([]byte, len(in)+64)}
+			verdict, err := s.Program().Run(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if verdict != 3 {
+				t.Fatalf("verdict %d, want XDP_TX", verdict)
+			}
+			p := gopacket.NewPacket(opts.DataOut, layers.LayerTypeEthernet, gopacket.Default)
+			tcp, _ := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
+			if p.NetworkLayer() == nil || tcp == nil || len(opts.DataOut) != tc.outLen {
+				t.Fatalf("reply is not a %d-byte TCP frame: % x", tc.outLen, opts.DataOut)
+			}
+			// us.40001 > target.443: Flags [R], seq c+1
+			flow := p.NetworkLayer().NetworkFlow()
+			src, _ := netip.AddrFromSlice(flow.Src().Raw())
+			dst, _ := netip.AddrFromSlice(flow.Dst().Raw())
+			if src != tc.us || dst != tc.target || tcp.SrcPort != 40001 || tcp.DstPort != 443 || !tcp.RST || tcp.ACK || tcp.SYN || tcp.Seq != c+1 {
+				t.Fatalf("reply %s > %s / %+v is not our RST", src, dst, tcp)
+			}
+			if ok, err := testpkt.ChecksumsMatch(opts.DataOut); !ok || err != nil {
+				t.Fatalf("checksums wrong in % x (%v)", opts.DataOut, err)
+			}
+			if n := len(drain(t, s)); n != 1 {
+				t.Fatalf("%d events, want 1", n)
+			}
+			if got := run(t, s, testpkt.Build(tc.reply("RA", c+1))); got != xdpDrop {
+				t.Fatalf("RST reply: verdict %d, want XDP_DROP", got)
+			}
+		})
+	}
+	t.Run("ipv6 extension headers", func(t *testing.T) {
+		s := loadResetScan(t)
+		// IP6 (hbh) 2001:2::1:7.443 > 2001:2::1.40001: Flags [S.], ack c+1
+		f := reply6("SA", cookie(scanner6, target6, 40001, 443)+1)
+		f.IPv6Ext = []testpkt.Ext{testpkt.HopByHop()}
+		if got := run(t, s, testpkt.Build(f)); got != xdpDrop {
+			t.Fatalf("verdict %d, want XDP_DROP", got)
+		}
+	})
+}
+
+func loadResetScan(t *testing.T) *loader.Scan {
+	s, err := loader.LoadScan(loader.ScanConfig{SourceIPv4: scanner4, SourceIPv6: scanner6, SourcePortLo: 40000, SourcePortHi: 40255,
 		CookieKey: [2]uint64(testKey), RingBytes: 1 << 16, DedupEntries: 1 << 12, ResetOpen: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	c4 := cookie(scanner4, target4, 40001, 443)
-	// 198.18.0.7.443 > 198.19.0.1.40001: Flags [S.], seq 777, ack c4+1, options [mss 1460]
-	synack := reply("SA", c4+1)
-	synack.L4.(*layers.TCP).Options = []layers.TCPOption{{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{5, 0xb4}}}
-	in := testpkt.Build(synack)
-	opts := &ebpf.RunOptions{Data: in, DataOut: make([]byte, len(in)+64)}
-	verdict, err := s.Program().Run(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if verdict != 3 {
-		t.Fatalf("verdict %d, want XDP_TX", verdict)
-	}
-	p := gopacket.NewPacket(opts.DataOut, layers.LayerTypeEthernet, gopacket.Default)
-	ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
-	tcp, _ := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
-	if ip == nil || tcp == nil || len(opts.DataOut) != 54 {
-		t.Fatalf("reply is not a 54-byte TCP frame: % x", opts.DataOut)
-	}
-	// 198.19.0.1.40001 > 198.18.0.7.443: Flags [R], seq c4+1
-	if ip.SrcIP.String() != scanner4.String() || ip.DstIP.String() != target4.String() || tcp.SrcPort != 40001 ||
-		tcp.DstPort != 443 || !tcp.RST || tcp.ACK || tcp.SYN || tcp.Seq != c4+1 {
-		t.Fatalf("reply %v / %+v is not our RST", ip, tcp)
-	}
-	if ok, err := testpkt.ChecksumsMatch(opts.DataOut); !ok || err != nil {
-		t.Fatalf("checksums wrong in % x (%v)", opts.DataOut, err)
-	}
-	if n := len(drain(t, s)); n != 1 {
-		t.Fatalf("%d events, want 1", n)
-	}
-	if got := run(t, s, testpkt.Build(reply("RA", c4+1))); got != xdpDrop {
-		t.Fatalf("RST reply: verdict %d, want XDP_DROP", got)
-	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

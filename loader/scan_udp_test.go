@@ -67,6 +67,20 @@ func ntpAnswer(frac uint32) []byte {
 	return b
 }
 
+// quotingError is icmpError for either family: an ICMPv6 error carries
+// 4 unused bytes before its quote.
+func quotingError(from netip.Addr, typ, code uint8, probe testpkt.Frame, n int) testpkt.Frame {
+	if from.Is4() {
+		return icmpError(from, typ, code, probe, n)
+	}
+	quote := testpkt.Build(probe)[14:]
+	if n > 0 {
+		quote = quote[:n]
+	}
+	return testpkt.Frame{Src: from, Dst: probe.Src, TTL: 62,
+		L4: &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(typ, code)}, Payload: append(make([]byte, 4), quote...)}
+}
+
 // icmpError is from > us: ICMP type/code quoting the first n bytes of the
 // IP packet in probe (all of it when n is 0).
 func icmpError(from netip.Addr, typ, code uint8, probe testpkt.Frame, n int) testpkt.Frame {
@@ -207,29 +221,66 @@ func TestScanProgramUDPAndICMP(t *testing.T) {
 }
 
 // TestScanProgramQuotesCutAtEveryLength cuts the quote of a valid port
-// unreachable at every length: only quotes holding the inner IP header and
-// 8 bytes of UDP may match.
+// unreachable, ICMP and ICMPv6, at every length: only quotes holding the
+// inner IP header and 8 bytes of UDP may match. Then the full quote with a
+// wrong inner tuple or cookie must not.
 func TestScanProgramQuotesCutAtEveryLength(t *testing.T) {
-	s := loadScanUDP(t)
-	probe := udpProbe(scanner4, target4, 53)
-	full := len(testpkt.Build(probe)) - 14
-	for n := 1; n <= full; n++ {
-		verdict := run(t, s, testpkt.Build(icmpError(target4, 3, 3, probe, n)))
-		events := drain(t, s)
-		want := uint32(xdpPass)
-		if n >= 28 {
-			want = xdpDrop
-		}
-		if verdict != want {
-			t.Fatalf("quote of %d bytes: verdict %d, want %d", n, verdict, want)
-		}
-		// The first full quote is reported; the longer ones after it are
-		// duplicates of the same (address, port).
-		if wantEvents := map[bool]int{true: 1, false: 0}[n == 28]; len(events) != wantEvents {
-			t.Fatalf("quote of %d bytes: %d events, want %d", n, len(events), wantEvents)
-		}
+	tests := []struct {
+		name       string
+		us, target netip.Addr
+		typ, code  uint8
+		minQuote   int // inner IP header + 8 bytes
+	}{
+		// IP 198.18.0.7 > 198.19.0.1: ICMP 198.18.0.7 udp port 53 unreachable
+		{"icmp", scanner4, target4, 3, 3, 28},
+		// IP6 2001:2::1:7 > 2001:2::1: ICMP6, destination unreachable, unreachable port
+		{"icmpv6", scanner6, target6, 1, 4, 48},
 	}
-	c := counters(t, s)
-	expect(t, "bad_quotes", c.BadQuotes, 27)
-	expect(t, "invalid_cookie", c.BadCookie, 0)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := loadScanUDP(t)
+			probe := udpProbe(tc.us, tc.target, 53)
+			full := len(testpkt.Build(probe)) - 14
+			for n := 1; n <= full; n++ {
+				verdict := run(t, s, testpkt.Build(quotingError(tc.target, tc.typ, tc.code, probe, n)))
+				events := drain(t, s)
+				want := uint32(xdpPass)
+				if n >= tc.minQuote {
+					want = xdpDrop
+				}
+				if verdict != want {
+					t.Fatalf("quote of %d bytes: verdict %d, want %d", n, verdict, want)
+				}
+				// The first full quote is reported; the longer ones after it
+				// are duplicates of the same (address, port).
+				if wantEvents := map[bool]int{true: 1, false: 0}[n == tc.minQuote]; len(events) != wantEvents {
+					t.Fatalf("quote of %d bytes: %d events, want %d", n, len(events), wantEvents)
+				}
+			}
+			c := counters(t, s)
+			expect(t, "bad_quotes", c.BadQuotes, uint64(tc.minQuote-1))
+			expect(t, "invalid_cookie", c.BadCookie, 0)
+
+			// Whole quotes of probes that are not ours as sent.
+			other := netip.MustParseAddr("198.18.0.8")
+			if tc.target.Is6() {
+				other = netip.MustParseAddr("2001:2::1:8")
+			}
+			wrongPort := udpProbe(tc.us, tc.target, 53)
+			wrongPort.L4.(*layers.UDP).SrcPort ^= 1
+			wrongTarget := udpProbe(tc.us, tc.target, 53)
+			wrongTarget.Dst = other // same source port, another target: another cookie
+			wrongDport := udpProbe(tc.us, tc.target, 53)
+			wrongDport.L4.(*layers.UDP).DstPort = 54
+			for name, q := range map[string]testpkt.Frame{"wrong source port": wrongPort, "wrong target": wrongTarget, "wrong port": wrongDport} {
+				s := loadScanUDP(t)
+				if got := run(t, s, testpkt.Build(quotingError(tc.target, tc.typ, tc.code, q, 0))); got != xdpPass {
+					t.Errorf("%s: verdict %d, want pass", name, got)
+				}
+				if events := drain(t, s); len(events) != 0 {
+					t.Errorf("%s: reported %+v", name, events)
+				}
+			}
+		})
+	}
 }

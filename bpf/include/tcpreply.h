@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Turning a received IPv4 TCP segment into a bare 54-byte reply sent back
- * with XDP_TX: used by the testbed's responder (SYN -> SYN-ACK or RST) and by
- * the scan program's --reset (SYN-ACK -> RST, so the target stops
- * retransmitting).
+ * Turning a received TCP segment into a bare reply sent back with XDP_TX
+ * (54 bytes over IPv4, 74 over IPv6): used by the testbed's responder
+ * (SYN -> SYN-ACK or RST) and by the scan program's --reset (SYN-ACK -> RST,
+ * so the target stops retransmitting).
  */
 #ifndef XDPSCAN_TCPREPLY_H
 #define XDPSCAN_TCPREPLY_H
@@ -13,6 +13,7 @@
 #include "bpf_helpers.h"
 
 #define TCP_REPLY_LEN (sizeof(struct ethhdr) + sizeof(struct iphdr) + sizeof(struct tcphdr))
+#define TCP_REPLY6_LEN (sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + sizeof(struct tcphdr))
 
 static __always_inline __u16 csum_fold(__u32 sum)
 {
@@ -31,6 +32,51 @@ static __always_inline __u32 csum_words(const __u16 *w, int n, __u32 sum)
 	return sum;
 }
 
+/* swap_macs turns the frame around at layer 2. */
+static __always_inline void swap_macs(struct ethhdr *eth)
+{
+	__u8 mac[ETH_ALEN];
+	__builtin_memcpy(mac, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, mac, ETH_ALEN);
+}
+
+/* tcp_rewrite turns th around: ports swapped, options and payload gone, the
+ * given flags, sequence and acknowledgement (host order) and window, and the
+ * checksum over pseudo, the pseudo-header's sum. */
+static __always_inline void tcp_rewrite(struct tcphdr *th, __u8 flags, __u32 seq, __u32 ack, __u16 window, __u32 pseudo)
+{
+	__be16 sport = th->source;
+	th->source = th->dest;
+	th->dest = sport;
+	th->seq = bpf_htonl(seq);
+	th->ack_seq = bpf_htonl(ack);
+	th->doff_res = (sizeof(*th) / 4) << 4;
+	th->flags = flags;
+	th->window = bpf_htons(window);
+	th->urg_ptr = 0;
+	th->check = 0;
+	pseudo += bpf_htons(IPPROTO_TCP) + bpf_htons(sizeof(*th));
+	th->check = csum_fold(csum_words((const __u16 *)th, sizeof(*th) / 2, pseudo));
+}
+
+/* fit_frame cuts or grows the frame in ctx to want bytes and returns its
+ * start, or NULL when it cannot (the caller must then not XDP_TX it). */
+static __always_inline void *fit_frame(struct xdp_md *ctx, __u32 len, __u32 want)
+{
+	long delta = (long)want - (long)len;
+	if (delta && bpf_xdp_adjust_tail(ctx, (int)delta))
+		return NULL;
+	/* adjust_tail invalidated every packet pointer: derive them again with
+	 * one plain bounds check (PKT_AT's NULL-or-pointer select would hand
+	 * the verifier a scalar here). */
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	if (data + want > data_end)
+		return NULL;
+	return data;
+}
+
 /* tcp_reply rewrites the frame in ctx (untagged Ethernet, IPv4 without
  * options, TCP, frame length len) into its reply: addresses and ports
  * swapped, TCP options and payload cut, the given flags, sequence (host
@@ -38,25 +84,13 @@ static __always_inline __u32 csum_words(const __u16 *w, int n, __u32 sum)
  * the frame cannot be rewritten (the caller must then not XDP_TX it). */
 static __always_inline int tcp_reply(struct xdp_md *ctx, __u32 len, __u8 flags, __u32 seq, __u32 ack, __u16 window)
 {
-	long delta = (long)TCP_REPLY_LEN - (long)len;
-	if (delta && bpf_xdp_adjust_tail(ctx, (int)delta))
-		return -1;
-
-	/* adjust_tail invalidated every packet pointer: derive them again with
-	 * one plain bounds check (PKT_AT's NULL-or-pointer select would hand
-	 * the verifier a scalar here). */
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	if (data + TCP_REPLY_LEN > data_end)
+	void *data = fit_frame(ctx, len, TCP_REPLY_LEN);
+	if (!data || data + TCP_REPLY_LEN > (void *)(long)ctx->data_end)
 		return -1;
 	struct ethhdr *eth = data;
 	struct iphdr *ip = data + sizeof(*eth);
 	struct tcphdr *th = data + sizeof(*eth) + sizeof(*ip);
-
-	__u8 mac[ETH_ALEN];
-	__builtin_memcpy(mac, eth->h_source, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
-	__builtin_memcpy(eth->h_dest, mac, ETH_ALEN);
+	swap_macs(eth);
 
 	__be32 saddr = ip->saddr;
 	ip->saddr = ip->daddr;
@@ -70,19 +104,35 @@ static __always_inline int tcp_reply(struct xdp_md *ctx, __u32 len, __u8 flags, 
 	ip->check = 0;
 	ip->check = csum_fold(csum_words((const __u16 *)ip, sizeof(*ip) / 2, 0));
 
-	__be16 sport = th->source;
-	th->source = th->dest;
-	th->dest = sport;
-	th->seq = bpf_htonl(seq);
-	th->ack_seq = bpf_htonl(ack);
-	th->doff_res = (sizeof(*th) / 4) << 4;
-	th->flags = flags;
-	th->window = bpf_htons(window);
-	th->urg_ptr = 0;
-	th->check = 0;
-	__u32 sum = csum_words((const __u16 *)&ip->saddr, 4, 0);
-	sum += bpf_htons(IPPROTO_TCP) + bpf_htons(sizeof(*th));
-	th->check = csum_fold(csum_words((const __u16 *)th, sizeof(*th) / 2, sum));
+	tcp_rewrite(th, flags, seq, ack, window, csum_words((const __u16 *)&ip->saddr, 4, 0));
+	return 0;
+}
+
+/* tcp_reply6 is tcp_reply for IPv6 without extension headers. */
+static __always_inline int tcp_reply6(struct xdp_md *ctx, __u32 len, __u8 flags, __u32 seq, __u32 ack, __u16 window)
+{
+	void *data = fit_frame(ctx, len, TCP_REPLY6_LEN);
+	if (!data || data + TCP_REPLY6_LEN > (void *)(long)ctx->data_end)
+		return -1;
+	struct ethhdr *eth = data;
+	struct ipv6hdr *ip6 = data + sizeof(*eth);
+	struct tcphdr *th = data + sizeof(*eth) + sizeof(*ip6);
+	swap_macs(eth);
+
+	struct in6_addr saddr = ip6->saddr;
+	ip6->saddr = ip6->daddr;
+	ip6->daddr = saddr;
+	ip6->version_prio = 6 << 4;
+	ip6->flow_lbl[0] = 0;
+	ip6->flow_lbl[1] = 0;
+	ip6->flow_lbl[2] = 0;
+	ip6->payload_len = bpf_htons(sizeof(*th));
+	ip6->nexthdr = IPPROTO_TCP;
+	ip6->hop_limit = 64;
+
+	/* RFC 8200's pseudo-header: both addresses, the length as 32 bits and
+	 * the next header (added by tcp_rewrite, as for IPv4). */
+	tcp_rewrite(th, flags, seq, ack, window, csum_words((const __u16 *)&ip6->saddr, 16, 0));
 	return 0;
 }
 

@@ -102,8 +102,7 @@ func runScan(args []string) error {
 	fs.StringVar(&f.mode, "mode", "auto", "XDP attach mode: auto, native, generic")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the probes that would be sent, send nothing")
 	fs.BoolVar(&f.reset, "reset", true, "answer each SYN-ACK with a RST built in XDP (XDP_TX), so targets free the half-open\n"+
-		"connection and stop retransmitting (IPv4; IPv6 SYN-ACKs are dropped); --reset=false only drops the reply\n"+
-		"(more duplicates, lower top rate)")
+		"connection and stop retransmitting; --reset=false only drops the reply (more duplicates, lower top rate)")
 	positional, err := parseFlags(fs, args)
 	if err != nil {
 		return err

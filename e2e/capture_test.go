@@ -165,6 +165,25 @@ func TestCaptureWritesExactlyTheMatches(t *testing.T) {
 			if st.RxMode == "xdp" && st.Seen != 600 {
 				t.Errorf("XDP saw %d packets, 600 were sent", st.Seen)
 			}
+			if tc.file == "out.pcapng" {
+				// Every packet says where XDP saw it: inbound, on RX queue 0
+				// (veth has one), with the CPU that ran the program.
+				out, err := exec.Command("tshark", "-r", file, "-T", "fields", "-e", "frame.packet_flags_direction",
+					"-e", "frame.interface_queue", "-e", "frame.comment").Output()
+				if err != nil {
+					t.Fatal(err)
+				}
+				lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+				for _, line := range lines {
+					f := strings.Split(line, "\t")
+					if len(f) != 3 || f[0] != "0x00000001" || f[1] != "0" || !strings.HasPrefix(f[2], "cpu ") {
+						t.Fatalf("tshark reads packet options %q, want inbound, queue 0, a cpu comment", line)
+					}
+				}
+				if len(lines) != 300 {
+					t.Fatalf("%d packets with options, want 300", len(lines))
+				}
+			}
 			if strings.Contains(tc.name, "128") || tc.args[0] == "--snaplen" {
 				out, _ := exec.Command("tshark", "-r", file, "-T", "fields", "-e", "frame.cap_len").Output()
 				for _, f := range strings.Fields(string(out)) {

@@ -67,10 +67,22 @@ func (p *CaptureProgress) Counters() loader.Counters {
 	return c
 }
 
+// CapturedPacket is one packet as the capture hands it to its writer. Data
+// is only valid during the call.
+type CapturedPacket struct {
+	Info gopacket.CaptureInfo
+	// Where XDP saw the packet: the interface's RX queue and the CPU that
+	// ran the program. FromXDP is false on the libpcap path, which does not
+	// say.
+	FromXDP      bool
+	RxQueue, CPU uint32
+	Data         []byte
+}
+
 // RunCapture captures until ctx is done or cfg.Count packets were written.
 // write receives each packet (nil in count-only mode). The XDP program is
 // detached and the ring drained before it returns.
-func RunCapture(ctx context.Context, cfg CaptureConfig, progress *CaptureProgress, write func(gopacket.CaptureInfo, []byte) error) (CaptureStats, error) {
+func RunCapture(ctx context.Context, cfg CaptureConfig, progress *CaptureProgress, write func(*CapturedPacket) error) (CaptureStats, error) {
 	st := CaptureStats{RxMode: cfg.RxMode, Interface: cfg.Iface}
 	raw, err := filter.Compile(cfg.Filter, int(cfg.Snaplen))
 	if err != nil {
@@ -80,13 +92,13 @@ func RunCapture(ctx context.Context, cfg CaptureConfig, progress *CaptureProgres
 	defer stop()
 	start := time.Now()
 	var writeErr error
-	emit := func(ci gopacket.CaptureInfo, data []byte) {
+	emit := func(p *CapturedPacket) {
 		if cfg.Count > 0 && st.Written >= cfg.Count {
 			st.WriterLost++
 			return
 		}
 		if write != nil {
-			if err := write(ci, data); err != nil {
+			if err := write(p); err != nil {
 				st.WriterLost++
 				if writeErr == nil {
 					writeErr = err
@@ -96,7 +108,7 @@ func RunCapture(ctx context.Context, cfg CaptureConfig, progress *CaptureProgres
 			}
 		}
 		st.Written++
-		st.Bytes += uint64(ci.CaptureLength)
+		st.Bytes += uint64(p.Info.CaptureLength)
 		progress.Written.Store(st.Written)
 		if cfg.Count > 0 && st.Written == cfg.Count {
 			stop()
@@ -117,7 +129,7 @@ func RunCapture(ctx context.Context, cfg CaptureConfig, progress *CaptureProgres
 	return st, nil
 }
 
-func captureXDP(ctx context.Context, cfg CaptureConfig, raw []cbpf.RawInstruction, progress *CaptureProgress, st *CaptureStats, emit func(gopacket.CaptureInfo, []byte)) error {
+func captureXDP(ctx context.Context, cfg CaptureConfig, raw []cbpf.RawInstruction, progress *CaptureProgress, st *CaptureStats, emit func(*CapturedPacket)) error {
 	snap := min(cfg.Snaplen, loader.MaxSnaplen)
 	c, err := loader.LoadCapture(loader.CaptureConfig{Filter: raw, Snaplen: snap, CountOnly: cfg.CountOnly,
 		RingBytes: 1 << 24, RingWakeupBytes: 1 << 18})
@@ -149,12 +161,12 @@ func captureXDP(ctx context.Context, cfg CaptureConfig, raw []cbpf.RawInstructio
 		}
 		defer cons.Close()
 		clock := newMonoClock()
+		var p CapturedPacket // reused: no allocation per packet
 		err = cons.RunRecords(ctx, func(h *bpf.CaptureCaptureHdr, payload []byte) {
-			n := int(h.CapLen)
-			if n > len(payload) {
-				n = len(payload)
-			}
-			emit(gopacket.CaptureInfo{Timestamp: clock.wall(h.TsNs), CaptureLength: n, Length: int(h.OrigLen)}, payload[:n])
+			n := min(int(h.CapLen), len(payload))
+			p = CapturedPacket{Info: gopacket.CaptureInfo{Timestamp: clock.wall(h.TsNs), CaptureLength: n, Length: int(h.OrigLen)},
+				FromXDP: true, RxQueue: h.RxQueue, CPU: h.Cpu, Data: payload[:n]}
+			emit(&p)
 		})
 		if err != nil {
 			return err
@@ -175,7 +187,7 @@ func captureXDP(ctx context.Context, cfg CaptureConfig, raw []cbpf.RawInstructio
 	return nil
 }
 
-func capturePcap(ctx context.Context, cfg CaptureConfig, st *CaptureStats, emit func(gopacket.CaptureInfo, []byte)) error {
+func capturePcap(ctx context.Context, cfg CaptureConfig, st *CaptureStats, emit func(*CapturedPacket)) error {
 	h, err := openPcap(cfg.Iface, int(cfg.Snaplen), cfg.Filter)
 	if err != nil {
 		return err
@@ -186,6 +198,7 @@ func capturePcap(ctx context.Context, cfg CaptureConfig, st *CaptureStats, emit 
 		cfg.Ready()
 	}
 	var drainUntil time.Time
+	var p CapturedPacket
 	for {
 		if ctx.Err() != nil {
 			if drainUntil.IsZero() {
@@ -207,7 +220,8 @@ func capturePcap(ctx context.Context, cfg CaptureConfig, st *CaptureStats, emit 
 		st.Matched++
 		if !cfg.CountOnly {
 			ci.InterfaceIndex = 0 // the file's one interface, not the kernel's ifindex
-			emit(ci, data)
+			p = CapturedPacket{Info: ci, Data: data}
+			emit(&p)
 		}
 		if cfg.Count > 0 && st.Written >= cfg.Count {
 			break

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -85,13 +86,12 @@ func runCapture(args []string) error {
 
 	var pw *engine.PacketWriter
 	var file io.WriteCloser
-	write := func(ci gopacket.CaptureInfo, data []byte) error { return nil }
+	var write func(*engine.CapturedPacket) error
 	switch {
 	case *countOnly:
-		write = nil
 	case *out == "":
-		write = func(ci gopacket.CaptureInfo, data []byte) error {
-			fmt.Println(describePacket(ci, data))
+		write = func(p *engine.CapturedPacket) error {
+			fmt.Println(describePacket(p.Info, p.Data))
 			return nil
 		}
 	default:
@@ -109,8 +109,13 @@ func runCapture(args []string) error {
 		}
 		var uts unix.Utsname
 		_ = unix.Uname(&uts)
+		ifindex := 0
+		if ifc, err := net.InterfaceByName(*iface); err == nil {
+			ifindex = ifc.Index
+		}
 		pw, err = engine.NewPacketWriter(file, engine.PacketFileOptions{Format: format, Nano: *precision == "nano",
-			Interface: *iface, Filter: expr, Snaplen: uint32(*snaplen), OS: "Linux " + unix.ByteSliceToString(uts.Release[:])})
+			Interface: *iface, Ifindex: ifindex, RxMode: *rx, Filter: expr, Snaplen: uint32(*snaplen),
+			OS: "Linux " + unix.ByteSliceToString(uts.Release[:])})
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,88 @@
+package engine
+
+import (
+	"bytes"
+	"io"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// TestPcapngPacketOptions writes packets of odd and even lengths, from XDP
+// (RX queue and CPU known) and from libpcap (not), and reads them back with
+// gopacket's pcapng reader: data, lengths, nanosecond timestamps, the
+// inbound direction, the queue and the CPU comment, and the closing
+// statistics block.
+func TestPcapngPacketOptions(t *testing.T) {
+	var file bytes.Buffer
+	pw, err := NewPacketWriter(&file, PacketFileOptions{Format: "pcapng", Interface: "xs-tgt", Ifindex: 7, RxMode: "xdp",
+		Filter: "tcp", Snaplen: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Date(2026, 11, 21, 8, 0, 0, 123456789, time.UTC)
+	packets := []CapturedPacket{
+		{Info: gopacket.CaptureInfo{Timestamp: ts, CaptureLength: 3, Length: 60}, FromXDP: true, RxQueue: 2, CPU: 1, Data: []byte{1, 2, 3}},
+		{Info: gopacket.CaptureInfo{Timestamp: ts.Add(time.Nanosecond), CaptureLength: 8, Length: 8}, FromXDP: true, RxQueue: 0, CPU: 17,
+			Data: []byte{1, 2, 3, 4, 5, 6, 7, 8}},
+		{Info: gopacket.CaptureInfo{Timestamp: ts.Add(time.Second), CaptureLength: 5, Length: 1514}, Data: []byte{9, 9, 9, 9, 9}},
+	}
+	for i := range packets {
+		if err := pw.Write(&packets[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pw.Close(10, 1); err != nil {
+		t.Fatal(err)
+	}
+
+	r, err := pcapgo.NewNgReader(bytes.NewReader(file.Bytes()), pcapgo.DefaultNgReaderOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if intf, err := r.Interface(0); err != nil || intf.Name != "xs-tgt" || intf.Description != "xdpscan XDP capture, ifindex 7" || intf.Filter != "tcp" {
+		t.Fatalf("interface %+v (%v)", intf, err)
+	}
+	for i, want := range packets {
+		data, ci, opts, err := r.ReadPacketDataWithOptions()
+		if err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+		if !bytes.Equal(data, want.Data) || ci.Length != want.Info.Length || !ci.Timestamp.Equal(want.Info.Timestamp) {
+			t.Fatalf("packet %d: % x, %+v; want % x, %+v", i, data, ci, want.Data, want.Info)
+		}
+		if opts.Flags == nil || opts.Flags.Direction != pcapgo.NgEpbFlagDirectionInbound {
+			t.Errorf("packet %d: flags %+v, want inbound", i, opts.Flags)
+		}
+		switch {
+		case want.FromXDP && (opts.Queue == nil || *opts.Queue != want.RxQueue ||
+			len(opts.Comments) != 1 || opts.Comments[0] != "cpu "+strconv.Itoa(int(want.CPU))):
+			t.Errorf("packet %d: queue %v, comments %q; want queue %d, cpu %d", i, opts.Queue, opts.Comments, want.RxQueue, want.CPU)
+		case !want.FromXDP && (opts.Queue != nil || len(opts.Comments) != 0):
+			t.Errorf("packet %d from libpcap: queue %v, comments %q; want neither", i, opts.Queue, opts.Comments)
+		}
+	}
+	if _, _, err := r.ReadPacketData(); err != io.EOF {
+		t.Fatalf("after the packets: %v, want EOF", err)
+	}
+	stats, err := r.Interface(0)
+	if err != nil || stats.Statistics.PacketsReceived != 10 || stats.Statistics.PacketsDropped != 1 {
+		t.Fatalf("statistics %+v (%v)", stats.Statistics, err)
+	}
+}
+
+func BenchmarkPcapngWrite(b *testing.B) {
+	pw, err := NewPacketWriter(io.Discard, PacketFileOptions{Format: "pcapng", Interface: "xs-tgt", Snaplen: 128})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := CapturedPacket{Info: gopacket.CaptureInfo{Timestamp: time.Now(), CaptureLength: 128, Length: 1514},
+		FromXDP: true, RxQueue: 3, CPU: 1, Data: make([]byte, 128)}
+	b.ReportAllocs()
+	for b.Loop() {
+		pw.Write(&p)
+	}
+}

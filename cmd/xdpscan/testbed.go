@@ -77,8 +77,8 @@ func testbedFlags(sub string) (*testbedFlagValues, *flagSetWithUsage) {
 
 type testbedFlagValues struct {
 	name, rangeStr, range6, ports, udpPorts, target string
-	filteredFrom, prohibitedFrom            uint
-	rps, all, icmpLimit, ipv6               bool
+	filteredFrom, prohibitedFrom                    uint
+	rps, all, icmpLimit, ipv6                       bool
 }
 
 // configFlags registers the flags that define a testbed (up, and the serve

@@ -28,10 +28,10 @@ both families may be mixed in one scan. An IPv6 target holds at most 2^32
 addresses (a /96): wider prefixes are refused with their size, since no
 rate could sweep them; list the addresses to probe with -iL instead. The
 next hop's MAC comes from the neighbour table, resolved by ARP or IPv6
-neighbour discovery when missing. Replies are validated
-(keyed-hash cookies) and consumed by an XDP program: the host never answers
-them with RST or port unreachable. Each (address, port) that answers is
-printed once, as it arrives:
+neighbour discovery when missing. Replies are validated (keyed-hash
+cookies) and consumed by an XDP program: the host never answers them with
+RST or port unreachable. Each (address, port) that answers is printed
+once, as it arrives:
   open      SYN-ACK; or a UDP datagram back from the port
   closed    RST; or ICMP port unreachable to a UDP probe
   filtered  another ICMP error quoting the probe (the reason says which:

@@ -80,7 +80,7 @@ func TestScanProgramAnswersEngineProbes(t *testing.T) {
 				// The same answer to a probe whose cookie differs by one bit.
 				s = loadScanUDP(t)
 				forged := append([]byte(nil), probe.Data()...)
-				flipCookieBit(t, forged, probe)
+				flipCookieBit(forged, probe)
 				reply = testpkt.Build(a.reply(t, gopacket.NewPacket(forged, layers.LayerTypeEthernet, gopacket.Default)))
 				if got := run(t, s, reply); got != xdpPass {
 					t.Fatalf("answer to a forged cookie: verdict %d, want pass", got)
@@ -112,7 +112,7 @@ func eventAddr(family uint8, a [16]byte) netip.Addr {
 // the cookie itself, so cookie^1 + 1 can be the cookie), or the UDP source
 // port's lowest bit (the cookie chooses the port). Checksums are not fixed:
 // nobody checks a quote's.
-func flipCookieBit(t *testing.T, frame []byte, probe gopacket.Packet) {
+func flipCookieBit(frame []byte, probe gopacket.Packet) {
 	l4 := len(frame) - len(probe.NetworkLayer().LayerPayload())
 	if _, ok := probe.TransportLayer().(*layers.UDP); ok {
 		frame[l4+1] ^= 1

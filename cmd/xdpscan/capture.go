@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -122,13 +119,8 @@ func runCapture(args []string) error {
 		write = pw.Write
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := untilSignalOr(*duration)
 	defer stop()
-	if *duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
-		defer cancel()
-	}
 	cfg := engine.CaptureConfig{Iface: *iface, Filter: expr, Snaplen: uint32(*snaplen), Count: *count,
 		CountOnly: *countOnly, RxMode: *rx, XDPMode: mode,
 		Ready: func() { // tcpdump's words, once packets are really being captured

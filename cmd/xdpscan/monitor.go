@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/xdpscan/xdpscan/loader"
@@ -48,13 +45,8 @@ func runMonitor(args []string) error {
 	}
 	defer att.Close()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := untilSignalOr(*duration)
 	defer stop()
-	if *duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
-		defer cancel()
-	}
 	fmt.Fprintf(os.Stderr, "monitoring %s (XDP %s mode); Ctrl-C to stop\n", att.Interface, att.Mode)
 
 	start := time.Now()

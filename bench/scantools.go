@@ -20,9 +20,10 @@ import (
 )
 
 // ScanTools are the scanners `bench scan` knows, in their default order.
+// "xdpscan-xdptx" is xdpscan sending from the kernel (--tx xdp).
 // "sendmmsg" is not a scanner: it is the bare send loop (bench flood) on
-// the same link, the ceiling a sender can reach.
-var ScanTools = []string{"xdpscan", "xdpscan-pcap", "masscan", "zmap", "sendmmsg"}
+// the same link, the ceiling a socket sender can reach.
+var ScanTools = []string{"xdpscan", "xdpscan-xdptx", "xdpscan-pcap", "masscan", "zmap", "sendmmsg"}
 
 // maxRate is the rate asked for when a tool runs at its maximum: every
 // tool here treats it as "as fast as you can".
@@ -67,13 +68,16 @@ type toolOutput struct {
 func runScanTool(ctx context.Context, tool string, j scanJob) (toolOutput, Usage, error) {
 	ns := j.tb.ScanNS()
 	switch tool {
-	case "xdpscan", "xdpscan-pcap":
+	case "xdpscan", "xdpscan-xdptx", "xdpscan-pcap":
 		out := filepath.Join(j.dir, tool+".list")
 		args := []string{"scan", j.prefix.String(), "-p", j.portList(), "--allow", "198.18.0.0/15",
 			"--rate", j.rateArg(), "--wait", fmt.Sprintf("%ds", j.waitS), "-o", out, "--format", "list", "--status", "none",
 			"--stats-json", out + ".json"}
-		if tool == "xdpscan-pcap" {
+		switch tool {
+		case "xdpscan-pcap":
 			args = append(args, "--rx", "pcap")
+		case "xdpscan-xdptx":
+			args = append(args, "--tx", "xdp")
 		}
 		res, err := runTool(toolCmd(ctx, ns, -1, j.self, args...))
 		if err != nil {

@@ -19,6 +19,7 @@
 #include "include/bpf_endian.h"
 #include "include/parse.h"
 #include "include/counters.h"
+#include "include/ringwake.h"
 
 char __license[] SEC("license") = "Dual BSD/GPL";
 
@@ -119,10 +120,13 @@ int xdpscan_capture_tail(struct xdp_md *ctx)
 	if (bpf_xdp_load_bytes(ctx, 0, b->data, cap))
 		return XDP_PASS;
 
+	/* bpf_ringbuf_output reserves and submits at once: the unread data
+	 * does not count this record yet. */
 	__u64 flags = 0;
-	if (ring_wakeup_bytes)
-		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= ring_wakeup_bytes ? BPF_RB_FORCE_WAKEUP
-											    : BPF_RB_NO_WAKEUP;
+	if (ring_wakeup_bytes) {
+		__u64 rec = ring_record_bytes(sizeof(b->hdr) + cap);
+		flags = ring_wakeup_flags(bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + rec, rec, ring_wakeup_bytes);
+	}
 	if (bpf_ringbuf_output(&events, b, sizeof(b->hdr) + cap, flags))
 		count(COUNTER_RING_LOST, 1);
 	return XDP_PASS;

@@ -19,6 +19,8 @@
 #include "include/counters.h"
 #include "include/siphash.h"
 #include "include/tcpreply.h"
+#include "include/send.h"
+#include "include/ringwake.h"
 
 char __license[] SEC("license") = "Dual BSD/GPL";
 
@@ -99,6 +101,7 @@ struct {
  * LRU bound keeps kernel memory fixed whatever the scan's size. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__uint(max_entries, 1 << 18);
 	__type(key, struct dedup_key);
 	__type(value, __u8);
@@ -337,13 +340,14 @@ static __always_inline int validate(const struct packet *p, const struct probe *
 	return 0;
 }
 
+/* ring_flags is for a reserved (not yet submitted) scan_event: the unread
+ * data already counts it. */
 static __always_inline __u64 ring_flags(void)
 {
 	if (!ring_wakeup_bytes)
 		return 0;
-	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= ring_wakeup_bytes
-		       ? BPF_RB_FORCE_WAKEUP
-		       : BPF_RB_NO_WAKEUP;
+	return ring_wakeup_flags(bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA),
+				 ring_record_bytes(sizeof(struct scan_event)), ring_wakeup_bytes);
 }
 
 /* verdict_for_ours is the fate of a validated reply: a SYN-ACK becomes our
@@ -374,6 +378,8 @@ int xdpscan_scan(struct xdp_md *ctx)
 	struct packet p = {};
 	struct probe pr = {};
 
+	if (is_send_run(ctx))
+		return send_next(ctx);
 	int res = parse_packet(ctx, &p);
 	count_parse(&p, res);
 	if (res != PARSE_L4 || !classify(&p, &pr))

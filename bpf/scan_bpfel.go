@@ -67,6 +67,23 @@ type ScanScanEvent struct {
 	Pad       uint8
 }
 
+type ScanSendSlot struct {
+	_     structs.HostLayout
+	Len   uint32
+	Pad   uint32
+	Frame [256]uint8
+}
+
+type ScanSendState struct {
+	_     structs.HostLayout
+	Next  uint32
+	Limit uint32
+	Page  uint32
+	Pad   uint32
+	Sent  uint64
+	Bad   uint64
+}
+
 type ScanUdpEcho struct {
 	_   structs.HostLayout
 	Off uint8
@@ -80,6 +97,8 @@ const (
 	ScanMapCounters        = "counters"
 	ScanMapDedup           = "dedup"
 	ScanMapEvents          = "events"
+	ScanMapSendSlots       = "send_slots"
+	ScanMapSendStates      = "send_states"
 	ScanMapUdpEchoes       = "udp_echoes"
 	ScanProgXdpscanScan    = "xdpscan_scan"
 	ScanVarCookieK0        = "cookie_k0"
@@ -89,6 +108,7 @@ const (
 	ScanVarScannerIpv4     = "scanner_ipv4"
 	ScanVarScannerIpv6Hi   = "scanner_ipv6_hi"
 	ScanVarScannerIpv6Lo   = "scanner_ipv6_lo"
+	ScanVarSendMagic       = "send_magic"
 	ScanVarSportHi         = "sport_hi"
 	ScanVarSportLo         = "sport_lo"
 )
@@ -142,10 +162,12 @@ type ScanProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ScanMapSpecs struct {
-	Counters  *ebpf.MapSpec `ebpf:"counters"`
-	Dedup     *ebpf.MapSpec `ebpf:"dedup"`
-	Events    *ebpf.MapSpec `ebpf:"events"`
-	UdpEchoes *ebpf.MapSpec `ebpf:"udp_echoes"`
+	Counters   *ebpf.MapSpec `ebpf:"counters"`
+	Dedup      *ebpf.MapSpec `ebpf:"dedup"`
+	Events     *ebpf.MapSpec `ebpf:"events"`
+	SendSlots  *ebpf.MapSpec `ebpf:"send_slots"`
+	SendStates *ebpf.MapSpec `ebpf:"send_states"`
+	UdpEchoes  *ebpf.MapSpec `ebpf:"udp_echoes"`
 }
 
 // ScanVariableSpecs contains global variables before they are loaded into the kernel.
@@ -159,6 +181,7 @@ type ScanVariableSpecs struct {
 	ScannerIpv4     *ebpf.VariableSpec `ebpf:"scanner_ipv4"`
 	ScannerIpv6Hi   *ebpf.VariableSpec `ebpf:"scanner_ipv6_hi"`
 	ScannerIpv6Lo   *ebpf.VariableSpec `ebpf:"scanner_ipv6_lo"`
+	SendMagic       *ebpf.VariableSpec `ebpf:"send_magic"`
 	SportHi         *ebpf.VariableSpec `ebpf:"sport_hi"`
 	SportLo         *ebpf.VariableSpec `ebpf:"sport_lo"`
 }
@@ -183,10 +206,12 @@ func (o *ScanObjects) Close() error {
 //
 // It can be passed to LoadScanObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ScanMaps struct {
-	Counters  *ebpf.Map `ebpf:"counters"`
-	Dedup     *ebpf.Map `ebpf:"dedup"`
-	Events    *ebpf.Map `ebpf:"events"`
-	UdpEchoes *ebpf.Map `ebpf:"udp_echoes"`
+	Counters   *ebpf.Map `ebpf:"counters"`
+	Dedup      *ebpf.Map `ebpf:"dedup"`
+	Events     *ebpf.Map `ebpf:"events"`
+	SendSlots  *ebpf.Map `ebpf:"send_slots"`
+	SendStates *ebpf.Map `ebpf:"send_states"`
+	UdpEchoes  *ebpf.Map `ebpf:"udp_echoes"`
 }
 
 func (m *ScanMaps) Close() error {
@@ -194,6 +219,8 @@ func (m *ScanMaps) Close() error {
 		m.Counters,
 		m.Dedup,
 		m.Events,
+		m.SendSlots,
+		m.SendStates,
 		m.UdpEchoes,
 	)
 }
@@ -209,6 +236,7 @@ type ScanVariables struct {
 	ScannerIpv4     *ebpf.Variable `ebpf:"scanner_ipv4"`
 	ScannerIpv6Hi   *ebpf.Variable `ebpf:"scanner_ipv6_hi"`
 	ScannerIpv6Lo   *ebpf.Variable `ebpf:"scanner_ipv6_lo"`
+	SendMagic       *ebpf.Variable `ebpf:"send_magic"`
 	SportHi         *ebpf.Variable `ebpf:"sport_hi"`
 	SportLo         *ebpf.Variable `ebpf:"sport_lo"`
 }

@@ -41,6 +41,9 @@ type ScanConfig struct {
 	// RxMode is "xdp" (validated and consumed in the kernel) or "pcap"
 	// (libpcap, validated in Go: the baseline).
 	RxMode string
+	// Tx is how raw probes leave: "socket" (AF_PACKET sendmmsg, the
+	// default) or "xdp" (from the kernel, BPF_PROG_RUN live frames).
+	Tx string
 	// Reset answers open ports' SYN-ACKs with a RST from XDP (--reset).
 	Reset bool
 	Key   CookieKey
@@ -120,6 +123,7 @@ type Stats struct {
 	ElapsedS      float64 `json:"elapsed_s"`
 	SendS         float64 `json:"send_s"`
 	RxMode        string  `json:"rx_mode"`
+	TxMode        string  `json:"tx_mode,omitempty"`
 	XDPMode       string  `json:"xdp_mode"`
 	Interface     string  `json:"interface"`
 	Interrupted   bool    `json:"interrupted"`
@@ -153,12 +157,16 @@ func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit
 	if cfg.RxMode == "" {
 		cfg.RxMode = "xdp"
 	}
-	st := Stats{RxMode: cfg.RxMode, Interface: cfg.iface()}
-	tx, err := NewTransmitter(cfg.iface())
-	if err != nil {
-		return st, err
+	st := Stats{RxMode: cfg.RxMode, TxMode: cfg.txMode(), Interface: cfg.iface()}
+	var tx FrameSender
+	if cfg.txMode() == "socket" {
+		t, err := NewTransmitter(cfg.iface())
+		if err != nil {
+			return st, err
+		}
+		defer t.Close()
+		tx = t
 	}
-	defer tx.Close()
 
 	rxCtx, stopRx := context.WithCancel(context.Background())
 	defer stopRx()
@@ -189,6 +197,14 @@ func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit
 		defer att.Close()
 		defer consumer.Close()
 		st.XDPMode = string(att.Mode)
+		if cfg.txMode() == "xdp" {
+			t, err := NewXDPTransmitter(cfg.iface(), prog)
+			if err != nil {
+				return st, err
+			}
+			defer t.Close()
+			tx = t
+		}
 		clock := newMonoClock()
 		wg.Add(1)
 		go func() {
@@ -222,9 +238,8 @@ func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit
 	if err := finish(&st); err != nil {
 		return st, err
 	}
-	st.ProbesSent = tx.Sent.Load()
+	st.ProbesSent, st.TxErrors = tx.Counts()
 	cfg.finishCounts(&st, progress)
-	st.TxErrors = tx.Errs.Load()
 	st.ElapsedS = time.Since(start).Seconds()
 	if sendErr != nil && ctx.Err() == nil {
 		return st, sendErr
@@ -240,6 +255,7 @@ func startXDP(cfg ScanConfig, progress *Progress) (*loader.Scan, *ringbuf.Consum
 	prog, err := loader.LoadScan(loader.ScanConfig{
 		SourceIPv4: cfg.Path.Src, SourceIPv6: cfg.Path6.Src, SourcePortLo: cfg.SportLo, SourcePortHi: cfg.SportHi,
 		CookieKey: cfg.Key, RingBytes: 1 << 24, RingWakeupBytes: 1 << 16, ResetOpen: cfg.Reset, UDPEchoes: UDPEchoes(),
+		SendSlots:    cfg.sendSlots(),
 		DedupEntries: uint32(min(max(cfg.Targets.Len()*uint64(len(cfg.Ports)), 1024), 1<<20)),
 	})
 	if err != nil {
@@ -425,10 +441,10 @@ type probeRef struct {
 // each due batch (at most BatchSize probes) to send, which returns how many
 // it sent. It returns where it stopped: the end, ctx done, or send's error,
 // exactly at the first probe not sent.
-func walkProbes(ctx context.Context, cfg ScanConfig, progress *Progress, send func(batch []probeRef) (int, error)) (Position, error) {
+func walkProbes(ctx context.Context, cfg ScanConfig, progress *Progress, batchMax int, send func(batch []probeRef) (int, error)) (Position, error) {
 	n := cfg.Targets.Len() * uint64(len(cfg.Ports))
 	limiter := NewRateLimiter(cfg.Rate)
-	var batch [BatchSize]probeRef
+	batch := make([]probeRef, batchMax)
 	pos := cfg.Resume
 	for ; pos.Pass <= uint64(cfg.Retries); pos.Pass, pos.Next = pos.Pass+1, 0 {
 		perm := cfg.passOrder(pos.Pass)
@@ -436,7 +452,7 @@ func walkProbes(ctx context.Context, cfg ScanConfig, progress *Progress, send fu
 			pos.Next = cfg.Shard
 		}
 		for pos.Next < n {
-			k := limiter.Next(ctx, BatchSize)
+			k := limiter.Next(ctx, batchMax)
 			if k == 0 {
 				return pos, ctx.Err()
 			}
@@ -457,21 +473,40 @@ func walkProbes(ctx context.Context, cfg ScanConfig, progress *Progress, send fu
 	return pos, nil
 }
 
-// sendProbes sends the walk's probes as raw frames in sendmmsg batches.
-func sendProbes(ctx context.Context, cfg ScanConfig, tx *Transmitter, progress *Progress) (Position, error) {
+// sendProbes sends the walk's probes as raw frames, a batch at a time.
+func sendProbes(ctx context.Context, cfg ScanConfig, tx FrameSender, progress *Progress) (Position, error) {
 	templates := newProbeTemplates(cfg)
-	var lens [BatchSize]int
-	return walkProbes(ctx, cfg, progress, func(batch []probeRef) (int, error) {
+	lens := make([]int, tx.Batch())
+	batches := 0
+	return walkProbes(ctx, cfg, progress, tx.Batch(), func(batch []probeRef) (int, error) {
 		for i, p := range batch {
 			lens[i] = templates.fill(tx.Buffer(i), &cfg, p.addr, p.port, p.sport)
 		}
 		err := tx.Send(ctx, lens[:len(batch)])
-		progress.TxErrors.Store(tx.Errs.Load())
+		if batches++; batches%64 == 0 || err != nil {
+			_, errs := tx.Counts()
+			progress.TxErrors.Store(errs)
+		}
 		if err != nil {
 			return 0, err
 		}
 		return len(batch), nil
 	})
+}
+
+// sendSlots is the scan program's transmitter batch: none unless --tx xdp.
+func (c ScanConfig) sendSlots() uint32 {
+	if c.txMode() == "xdp" {
+		return XDPBatch
+	}
+	return 0
+}
+
+func (c ScanConfig) txMode() string {
+	if c.Tx == "" {
+		return "socket"
+	}
+	return c.Tx
 }
 
 // finishCounts fills the figures every scan kind derives from progress.
@@ -524,6 +559,14 @@ func (c ScanConfig) Validate() error {
 		return fmt.Errorf("source port range %d-%d is reversed", c.SportLo, c.SportHi)
 	case c.Retries < 0:
 		return fmt.Errorf("--retries must be >= 0")
+	}
+	switch {
+	case c.txMode() != "socket" && c.txMode() != "xdp":
+		return fmt.Errorf("--tx %q: use socket (AF_PACKET) or xdp (BPF_PROG_RUN live frames)", c.Tx)
+	case c.Connect && c.txMode() != "socket":
+		return fmt.Errorf("--connect sends with the kernel's own sockets: --tx %s does not apply", c.Tx)
+	case c.RxMode == "pcap" && c.txMode() == "xdp":
+		return fmt.Errorf("--tx xdp sends through the scan's XDP program, which --rx pcap does not load: use --rx xdp, or --tx socket")
 	}
 	if c.Connect {
 		for _, p := range c.Ports {

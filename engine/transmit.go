@@ -26,6 +26,21 @@ type mmsghdr struct {
 	_   [4]byte
 }
 
+// FrameSender transmits batches of prebuilt frames: from a raw socket
+// (Transmitter) or from the kernel (XDPTransmitter).
+type FrameSender interface {
+	// Batch is the most frames one Send takes.
+	Batch() int
+	// Buffer is slot i's frame buffer (0 <= i < Batch).
+	Buffer(i int) []byte
+	// Send transmits slots [0, len(lens)) whose frames have the given
+	// lengths; it returns when all are sent, or on ctx done or an error.
+	Send(ctx context.Context, lens []int) error
+	// Counts are the frames sent and the failed sends so far.
+	Counts() (sent, errs uint64)
+	Close() error
+}
+
 // Transmitter sends frames on an AF_PACKET socket in sendmmsg batches.
 type Transmitter struct {
 	fd    int
@@ -67,6 +82,12 @@ func NewTransmitter(iface string) (*Transmitter, error) {
 
 // Buffer returns slot i's frame buffer (0 <= i < BatchSize).
 func (t *Transmitter) Buffer(i int) []byte { return t.bufs[i][:] }
+
+// Batch is BatchSize: one sendmmsg call.
+func (t *Transmitter) Batch() int { return BatchSize }
+
+// Counts are Sent and Errs.
+func (t *Transmitter) Counts() (sent, errs uint64) { return t.Sent.Load(), t.Errs.Load() }
 
 // Send transmits slots [0, n) whose frames have the given lengths. It
 // returns when all are sent, or ctx is done. A full socket (EAGAIN,

@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -36,6 +37,9 @@ type ScanConfig struct {
 	// DedupEntries bounds the in-kernel map that reports each (address, port)
 	// once. 0 means 262144.
 	DedupEntries uint32
+	// SendSlots enables the program's transmitter (Scan.Sender) with room
+	// for this many frames a batch; 0 leaves it out.
+	SendSlots uint32
 }
 
 // UDPEcho says where, in a UDP reply's payload, a service echoes the
@@ -44,7 +48,9 @@ type UDPEcho struct{ Off, Len uint8 }
 
 // Scan is the loaded scan-reply program and its maps.
 type Scan struct {
-	Objects bpf.ScanObjects
+	Objects   bpf.ScanObjects
+	sendSlots uint32
+	sendMagic uint64
 }
 
 // LoadScan loads the scan-reply program configured by cfg.
@@ -60,6 +66,15 @@ func LoadScan(cfg ScanConfig) (*Scan, error) {
 		return nil, fmt.Errorf("read embedded scan program: %w", err)
 	}
 
+	var magic uint64
+	if cfg.SendSlots != 0 {
+		spec.Maps["send_slots"].MaxEntries = cfg.SendSlots
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, fmt.Errorf("load scan program: draw the transmitter's magic: %w", err)
+		}
+		magic = binary.NativeEndian.Uint64(b[:]) | 1 // never 0: 0 turns it off
+	}
 	var v4 [4]byte
 	if cfg.SourceIPv4.Is4() {
 		v4 = cfg.SourceIPv4.As4()
@@ -79,6 +94,7 @@ func LoadScan(cfg ScanConfig) (*Scan, error) {
 		"cookie_k1":         cfg.CookieKey[1],
 		"ring_wakeup_bytes": cfg.RingWakeupBytes,
 		"reset_open":        boolByte(cfg.ResetOpen),
+		"send_magic":        magic,
 	} {
 		if err := setVar(spec, name, value); err != nil {
 			return nil, fmt.Errorf("configure scan program: %w", err)
@@ -91,7 +107,7 @@ func LoadScan(cfg ScanConfig) (*Scan, error) {
 		spec.Maps["dedup"].MaxEntries = cfg.DedupEntries
 	}
 
-	s := &Scan{}
+	s := &Scan{sendSlots: cfg.SendSlots, sendMagic: magic}
 	if err := spec.LoadAndAssign(&s.Objects, nil); err != nil {
 		return nil, loadError("scan program", err)
 	}

@@ -100,6 +100,11 @@ type Config struct {
 	Target Target `json:"target"`
 	// RPS spreads the receiving softirq of both veth ends over all CPUs.
 	RPS bool `json:"rps"`
+	// TargetNAPI turns GRO on at the target's veth end, which gives it NAPI:
+	// frames sent from XDP (scan --tx xdp) reach only a veth end with NAPI.
+	// The scanner's end keeps every offload off (libpcap sizes its ring by
+	// them), and so does the target's by default (captures run there).
+	TargetNAPI bool `json:"target_napi,omitempty"`
 }
 
 // Defaults fills the unset fields.

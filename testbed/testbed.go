@@ -75,7 +75,7 @@ func Up(cfg Config) (tb *Testbed, err error) {
 			"peer", "name", TargetIf, "netns", t, "address", TargetMAC.String()})
 	steps = append(steps,
 		[]string{"ip", "netns", "exec", s, "ethtool", "-K", ScanIf, "tx", "off", "sg", "off", "tso", "off", "gso", "off", "gro", "off"},
-		[]string{"ip", "netns", "exec", t, "ethtool", "-K", TargetIf, "tx", "off", "sg", "off", "tso", "off", "gso", "off", "gro", "off"},
+		[]string{"ip", "netns", "exec", t, "ethtool", "-K", TargetIf, "tx", "off", "sg", "off", "tso", "off", "gso", "off", "gro", onOff(cfg.TargetNAPI)},
 		[]string{"ip", "-n", s, "addr", "add", ScanIP.String() + "/24", "dev", ScanIf},
 		[]string{"ip", "-n", t, "addr", "add", TargetIP.String() + "/24", "dev", TargetIf},
 		[]string{"ip", "-n", s, "link", "set", ScanIf, "up"},
@@ -314,4 +314,11 @@ func run(args ...string) error {
 		return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
 	}
 	return nil
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * send.h: the kernel-side transmitter of `scan --tx xdp`, part of the scan
+ * program.
+ *
+ * User space builds a batch of probe frames (the same Go templates as the
+ * socket path) straight into the memory-mapped array `send_slots`, sets
+ * send_states[0] = {next 0, limit n}, and makes one BPF_PROG_RUN call of the
+ * scan program in live-frames mode (BPF_F_TEST_XDP_LIVE_FRAMES) with repeat
+ * n and 8 bytes of metadata holding send_magic. Each run turns the next slot
+ * into the frame it is given and returns XDP_TX, which live-frames mode
+ * turns into a redirect out of the ingress ifindex: no socket, no skb on the
+ * sending side, one syscall per batch.
+ *
+ * Why inside the scan program: BPF_PROG_RUN with repeat > 1 adds the program
+ * to the kernel's XDP dispatcher and removes it afterwards, each an image
+ * update that waits for a grace period (~24 ms a call here). A program that
+ * is attached somewhere is already in the dispatcher, and then a call costs
+ * microseconds. The scan program is attached for the whole scan.
+ *
+ * Live-frames mode recycles its pages without rewriting them, so every run
+ * writes the whole frame and sets its length (the metadata bytes, never
+ * written, stay). A run past `limit` sends nothing: if the syscall is
+ * interrupted and retried, the batch goes out exactly once.
+ *
+ * Kernel floor: 5.18 (live frames, bpf_xdp_store_bytes).
+ */
+#ifndef XDPSCAN_SEND_H
+#define XDPSCAN_SEND_H
+
+#include "kernel.h"
+#include "bpf_helpers.h"
+
+/* SEND_FRAME is loader.SendFrame; the slot count is set at load time. */
+#define SEND_FRAME 256
+
+struct send_slot {
+	__u32 len;
+	__u32 _pad;
+	__u8 frame[SEND_FRAME];
+};
+
+struct send_state {
+	__u32 next;  /* the slot the next run sends */
+	__u32 limit; /* slots [0, limit) hold this batch */
+	__u32 page;  /* the frame length of data_in, which every run starts from */
+	__u32 _pad;
+	__u64 sent;  /* frames handed to XDP_TX, over all batches */
+	__u64 bad;   /* slots refused: a length out of range, or a failed resize */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1); /* loader: the transmitter's batch, when --tx xdp */
+	__type(key, __u32);
+	__type(value, struct send_slot);
+} send_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct send_state);
+} send_states SEC(".maps");
+
+/* A random value drawn at load time; 0 turns the transmitter off. */
+volatile const __u64 send_magic = 0;
+
+/* is_send_run says whether this run is the transmitter's: its metadata is
+ * send_magic. A received packet has no such metadata. */
+static __always_inline int is_send_run(struct xdp_md *ctx)
+{
+	void *meta = (void *)(long)ctx->data_meta;
+	void *data = (void *)(long)ctx->data;
+	if (!send_magic || meta + sizeof(__u64) > data)
+		return 0;
+	return *(__u64 *)meta == send_magic;
+}
+
+static __always_inline int send_next(struct xdp_md *ctx)
+{
+	__u32 zero = 0;
+	struct send_state *st = bpf_map_lookup_elem(&send_states, &zero);
+	if (!st)
+		return XDP_ABORTED;
+	/* One caller at a time runs the transmitter (the scan's send loop),
+	 * so plain increments are safe. */
+	__u32 i = st->next;
+	if (i >= st->limit)
+		return XDP_DROP;
+	st->next = i + 1;
+	struct send_slot *s = bpf_map_lookup_elem(&send_slots, &i);
+	if (!s)
+		return XDP_DROP;
+	__u32 len = s->len;
+	if (len < 14 || len > SEND_FRAME) {
+		st->bad++;
+		return XDP_DROP;
+	}
+	/* The frame leaves without the metadata; the recycled page keeps it. */
+	if (bpf_xdp_adjust_meta(ctx, sizeof(__u64)) ||
+	    bpf_xdp_adjust_tail(ctx, (int)len - (int)st->page) ||
+	    bpf_xdp_store_bytes(ctx, 0, s->frame, len)) {
+		st->bad++;
+		return XDP_DROP;
+	}
+	st->sent++;
+	return XDP_TX;
+}
+
+#endif /* XDPSCAN_SEND_H */

@@ -101,7 +101,6 @@ struct {
  * LRU bound keeps kernel memory fixed whatever the scan's size. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__uint(max_entries, 1 << 18);
 	__type(key, struct dedup_key);
 	__type(value, __u8);

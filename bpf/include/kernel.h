@@ -52,8 +52,6 @@ enum xdp_action {
 #define BPF_ANY 0
 #define BPF_NOEXIST 1
 
-/* Map flag: an LRU hash keeps one LRU list per CPU (no shared lock). */
-#define BPF_F_NO_COMMON_LRU (1U << 1)
 /* Map flag: user space may mmap an array map's values. */
 #define BPF_F_MMAPABLE (1U << 10)
 

@@ -189,7 +189,7 @@ func runConnect(ctx context.Context, cfg ScanConfig, progress *Progress, emit fu
 
 	progress.Total.Store(cfg.TotalProbes())
 	start := time.Now()
-	pos, _ := walkProbes(ctx, cfg, progress, BatchSize, func(batch []probeRef) (int, error) {
+	pos, _ := walkProbes(ctx, cfg, progress, 1, BatchSize, func(batch []probeRef) (int, error) {
 		for i, p := range batch {
 			select {
 			case jobs <- connectJob{p.addr, p.port}:

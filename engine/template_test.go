@@ -101,6 +101,27 @@ func TestRateLimiterIsExactOnAverage(t *testing.T) {
 	}
 }
 
+// TestRateLimiterMinBatch: with MinBatch, every batch carries at least that
+// many probes (the limiter waits for them to fall due) and the average rate
+// still holds.
+func TestRateLimiterMinBatch(t *testing.T) {
+	const rate, minBatch = 20000, 10
+	rl := NewRateLimiter(rate)
+	rl.MinBatch = minBatch
+	var sent int
+	start := time.Now()
+	for sent < 2000 {
+		n := rl.Next(context.Background(), 256)
+		if n < minBatch {
+			t.Fatalf("batch of %d, want at least %d", n, minBatch)
+		}
+		sent += n
+	}
+	if el := time.Since(start); el < time.Duration(float64(sent-256)/rate*float64(time.Second)) {
+		t.Fatalf("sent %d in %v: faster than %d/s", sent, el, rate)
+	}
+}
+
 var testResult = Result{Addr: netip.MustParseAddr("198.18.3.7"), Port: 443, Proto: "tcp", State: "open", Reason: "syn-ack", TTL: 64,
 	Time: time.Date(2026, 11, 21, 8, 0, 0, 123456789, time.UTC)}
 

@@ -145,6 +145,9 @@ type RateLimiter struct {
 	rate  float64
 	start time.Time
 	sent  uint64
+	// MinBatch makes Next wait until this many probes are due (a sender
+	// whose every call has a fixed cost wants fewer, fuller calls).
+	MinBatch int
 }
 
 // NewRateLimiter starts the clock.
@@ -158,7 +161,7 @@ func (r *RateLimiter) Next(ctx context.Context, maxN int) int {
 	for {
 		elapsed := time.Since(r.start).Seconds()
 		due := uint64(elapsed*r.rate) + 1
-		if due > r.sent {
+		if due >= r.sent+uint64(max(r.MinBatch, 1)) {
 			n := min(due-r.sent, uint64(maxN))
 			r.sent += n
 			return int(n)
@@ -166,7 +169,7 @@ func (r *RateLimiter) Next(ctx context.Context, maxN int) int {
 		if ctx.Err() != nil {
 			return 0
 		}
-		wait := time.Duration((float64(r.sent)/r.rate - elapsed) * float64(time.Second))
+		wait := time.Duration((float64(r.sent+uint64(max(r.MinBatch, 1))-1)/r.rate - elapsed) * float64(time.Second))
 		if wait > 0 {
 			time.Sleep(max(wait, 20*time.Microsecond))
 		}

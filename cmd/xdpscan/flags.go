@@ -32,8 +32,7 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fs.Usage()
-				return nil, errHelpShown
+				return nil, errHelpShown // Parse has printed fs.Usage
 			}
 			return nil, usageError("%s: %v (see `xdpscan %s --help`)", fs.Name(), err, strings.Fields(fs.Name())[0])
 		}

@@ -46,6 +46,15 @@ A closed UDP port answers with ICMP port unreachable, which Linux rate-limits
 to about 1000/s per target host (net.ipv4.icmp_ratelimit): watch "closed"
 stall in the status line, and use --retries or a lower --rate.
 
+Probes leave by an AF_PACKET socket in sendmmsg batches (--tx socket), or
+from the kernel (--tx xdp): the scan's XDP program turns 256 prebuilt
+frames a syscall into XDP frames (BPF_PROG_RUN live frames, Linux 5.18),
+with no socket buffer; about twice the rate at half the CPU on veth. It
+needs a driver with ndo_xdp_xmit, and on veth a peer with NAPI (on the
+testbed: testbed up --target-napi); a peer that takes nothing stops the
+scan at the first batch with an error, and frames the interface dropped
+are counted as tx errors.
+
 IANA special-purpose ranges (private, loopback, benchmarking, ...) are
 blocked unless lifted with --allow. On the testbed:
   ip netns exec xdpscan-default-scan xdpscan scan 198.18.0.0/20 -p 22,80,443 --allow 198.18.0.0/15
@@ -100,7 +109,7 @@ func runScan(args []string) error {
 	fs.StringVar(&f.status, "status", "auto", "live status on stderr: auto (text on a terminal), text, json, none")
 	fs.StringVar(&f.rx, "rx", "xdp", "receive path: xdp (validated and consumed in the kernel) or pcap (libpcap, for comparison)")
 	fs.StringVar(&f.tx, "tx", "socket", "send path: socket (AF_PACKET sendmmsg batches) or xdp (from the kernel: BPF_PROG_RUN\n"+
-		"live frames, one syscall per 1024 probes, Linux 5.18+; the driver needs ndo_xdp_xmit, and a veth\n"+
+		"live frames, one syscall per 256 probes, Linux 5.18+; the driver needs ndo_xdp_xmit, and a veth\n"+
 		"peer needs NAPI: a native XDP program or GRO on its end)")
 	fs.StringVar(&f.mode, "mode", "auto", "XDP attach mode: auto, native, generic")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the probes that would be sent, send nothing")

@@ -191,6 +191,35 @@ func TestStepsAndMaxExactRate(t *testing.T) {
 	}
 }
 
+// TestScanVerdictsTakeTheBestSendPath: with both send paths run, each
+// target is judged on the better one, named in the verdict; a tool whose
+// run failed (no CPU time) leaves its CPU target missing, not met.
+func TestScanVerdictsTakeTheBestSendPath(t *testing.T) {
+	r := scanFixture(testbed.TargetKernel)
+	for round := 1; round <= 3; round++ {
+		r.Runs = append(r.Runs, ScanRun{Tool: "xdpscan-xdptx", Round: round, RateAsked: 0, SendPPS: 600000, ProbesSent: 262144,
+			TruthOpen: 1000, Found: 1000, Usage: Usage{UserS: 0.2}, CPUPerMillion: 0.2 / 0.262144})
+	}
+	for i := range r.Runs {
+		if r.Runs[i].Tool == "zmap" && r.Runs[i].RateAsked == 0 {
+			r.Runs[i].Usage, r.Runs[i].CPUPerMillion = Usage{}, 0
+		}
+	}
+	vs := map[string]Verdict{}
+	for _, v := range ScanVerdicts(r) {
+		vs[v.Target] = v
+	}
+	if v := vs["2. kernel target vs zmap"]; !v.Met || !strings.Contains(v.Got, "xdpscan --tx xdp 600000/s") {
+		t.Errorf("rate verdict not on the faster send path: %+v", v)
+	}
+	if v := vs["2. CPU per million probes vs masscan"]; !v.Met || !strings.Contains(v.Got, "xdpscan --tx xdp 0.76 s") {
+		t.Errorf("CPU verdict not on the cheaper send path: %+v", v)
+	}
+	if v := vs["2. CPU per million probes vs zmap"]; v.Met || v.Missing == "" {
+		t.Errorf("a failed zmap run must leave the verdict missing: %+v", v)
+	}
+}
+
 func TestScanVerdicts(t *testing.T) {
 	byName := func(vs []Verdict) map[string]Verdict {
 		m := map[string]Verdict{}

@@ -112,9 +112,12 @@ func ScanVerdicts(r *ScanResults) []Verdict {
 	cpu := func(tool string, frac float64) {
 		v := Verdict{Target: "2. CPU per million probes vs " + tool, Want: fmt.Sprintf("<= %.2f of %s's (at each one's maximum)", frac, tool)}
 		ts, ok := stepAtMax(steps, tool)
-		if !ok || ct == "" {
+		switch {
+		case !ok || ct == "":
 			v.Missing = tool + " or xdpscan was not run"
-		} else {
+		case ts.CPUPerMillion == 0 || negCPU == 0:
+			v.Missing = "a run at the maximum failed: no CPU time to compare"
+		default:
 			v.Value = ratio(-negCPU, ts.CPUPerMillion)
 			v.Got = fmt.Sprintf("%.2f (%s %.2f s, %s %.2f s)", v.Value, senderLabel(ct), -negCPU, tool, ts.CPUPerMillion)
 			v.Met = v.Value <= frac

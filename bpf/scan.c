@@ -21,6 +21,7 @@
 #include "include/tcpreply.h"
 #include "include/send.h"
 #include "include/ringwake.h"
+#include "include/dedup.h"
 
 char __license[] SEC("license") = "Dual BSD/GPL";
 
@@ -84,27 +85,11 @@ struct {
 	__type(value, struct udp_echo);
 } udp_echoes SEC(".maps");
 
-struct dedup_key {
-	__u8 addr[16];
-	__u16 port;
-	__u8 proto;
-	__u8 family;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 22);
 	__type(value, struct scan_event);
 } events SEC(".maps");
-
-/* Targets retransmit SYN-ACKs; each (address, port) is reported once. The
- * LRU bound keeps kernel memory fixed whatever the scan's size. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 1 << 18);
-	__type(key, struct dedup_key);
-	__type(value, __u8);
-} dedup SEC(".maps");
 
 static __always_inline __u64 load_be64(const __u8 *b)
 {
@@ -402,13 +387,9 @@ int xdpscan_scan(struct xdp_md *ctx)
 	}
 	int kind = pr.kind;
 
-	struct dedup_key key = {};
-	__builtin_memcpy(key.addr, pr.target, 16);
-	key.port = pr.port;
-	key.proto = pr.proto;
-	key.family = pr.family;
-	__u8 seen = (__u8)kind;
-	if (bpf_map_update_elem(&dedup, &key, &seen, BPF_NOEXIST) != 0) {
+	__u64 fp = dedup_fingerprint(pr.target, pr.port, pr.proto, pr.family);
+	__u64 *slot = dedup_add(fp);
+	if (!slot) {
 		count(COUNTER_DUPLICATES, 1);
 		return verdict_for_ours(ctx, &p, kind, ack);
 	}
@@ -418,7 +399,7 @@ int xdpscan_scan(struct xdp_md *ctx)
 		count(COUNTER_RING_LOST, 1);
 		/* Forget the pair so the target's retransmission can still be
 		 * reported once the reader catches up. */
-		bpf_map_delete_elem(&dedup, &key);
+		dedup_forget(slot, fp);
 		return XDP_DROP; /* no RST: let the target retransmit */
 	}
 	e->ts_ns = bpf_ktime_get_ns();

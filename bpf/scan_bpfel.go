@@ -40,12 +40,9 @@ const (
 	ScanCounterIdxCOUNTER_MAX          ScanCounterIdx = 21
 )
 
-type ScanDedupKey struct {
-	_      structs.HostLayout
-	Addr   [16]uint8
-	Port   uint16
-	Proto  uint8
-	Family uint8
+type ScanDedupBucket struct {
+	_  structs.HostLayout
+	Fp [8]uint64
 }
 
 type ScanScanEvent struct {
@@ -103,6 +100,7 @@ const (
 	ScanProgXdpscanScan    = "xdpscan_scan"
 	ScanVarCookieK0        = "cookie_k0"
 	ScanVarCookieK1        = "cookie_k1"
+	ScanVarDedupMask       = "dedup_mask"
 	ScanVarResetOpen       = "reset_open"
 	ScanVarRingWakeupBytes = "ring_wakeup_bytes"
 	ScanVarScannerIpv4     = "scanner_ipv4"
@@ -176,6 +174,7 @@ type ScanMapSpecs struct {
 type ScanVariableSpecs struct {
 	CookieK0        *ebpf.VariableSpec `ebpf:"cookie_k0"`
 	CookieK1        *ebpf.VariableSpec `ebpf:"cookie_k1"`
+	DedupMask       *ebpf.VariableSpec `ebpf:"dedup_mask"`
 	ResetOpen       *ebpf.VariableSpec `ebpf:"reset_open"`
 	RingWakeupBytes *ebpf.VariableSpec `ebpf:"ring_wakeup_bytes"`
 	ScannerIpv4     *ebpf.VariableSpec `ebpf:"scanner_ipv4"`
@@ -231,6 +230,7 @@ func (m *ScanMaps) Close() error {
 type ScanVariables struct {
 	CookieK0        *ebpf.Variable `ebpf:"cookie_k0"`
 	CookieK1        *ebpf.Variable `ebpf:"cookie_k1"`
+	DedupMask       *ebpf.Variable `ebpf:"dedup_mask"`
 	ResetOpen       *ebpf.Variable `ebpf:"reset_open"`
 	RingWakeupBytes *ebpf.Variable `ebpf:"ring_wakeup_bytes"`
 	ScannerIpv4     *ebpf.Variable `ebpf:"scanner_ipv4"`

@@ -54,6 +54,10 @@ func TestResponderAnswersByTheRule(t *testing.T) {
 		{"outside the range passes", syn("198.20.0.7", 80), xdpPass, ""},
 		// 198.19.0.1.40001 > 198.18.0.7.80: Flags [.]
 		{"not a SYN passes", testpkt.Frame{Src: scanner4, Dst: netip.MustParseAddr("198.18.0.7"), L4: testpkt.TCP(40001, 80, 1, 1, "A")}, xdpPass, ""},
+		// 198.19.0.1.40001 > 198.18.0.7.80: Flags [R], seq 1
+		{"the scanner's RST ends here", testpkt.Frame{Src: scanner4, Dst: netip.MustParseAddr("198.18.0.7"), L4: testpkt.TCP(40001, 80, 1, 0, "R")}, xdpDrop, ""},
+		// 198.19.0.1.40001 > 198.20.0.7.80: Flags [R], seq 1
+		{"a RST outside the range passes", testpkt.Frame{Src: scanner4, Dst: netip.MustParseAddr("198.20.0.7"), L4: testpkt.TCP(40001, 80, 1, 0, "R")}, xdpPass, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

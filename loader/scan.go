@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"net/netip"
 
 	"github.com/cilium/ebpf"
@@ -34,8 +35,11 @@ type ScanConfig struct {
 	// UDPEchoes names the UDP services that echo bytes of the request, and
 	// where: a reply from such a port must carry the cookie there.
 	UDPEchoes map[uint16]UDPEcho
-	// DedupEntries bounds the in-kernel map that reports each (address, port)
-	// once. 0 means 262144.
+	// DedupEntries is how many (address, port) pairs the in-kernel table
+	// that reports each pair once should hold without evicting one (an
+	// evicted pair may be reported again: a duplicate, never a loss). It
+	// takes 32 to 64 bytes a pair (8-slot buckets, one per two pairs rounded
+	// up to a power of two); 0 means 262144.
 	DedupEntries uint32
 	// SendSlots enables the program's transmitter (Scan.Sender) with room
 	// for this many frames a batch; 0 leaves it out.
@@ -103,8 +107,10 @@ func LoadScan(cfg ScanConfig) (*Scan, error) {
 	if cfg.RingBytes != 0 {
 		spec.Maps["events"].MaxEntries = cfg.RingBytes
 	}
-	if cfg.DedupEntries != 0 {
-		spec.Maps["dedup"].MaxEntries = cfg.DedupEntries
+	buckets := dedupBuckets(cfg.DedupEntries)
+	spec.Maps["dedup"].MaxEntries = buckets
+	if err := setVar(spec, "dedup_mask", buckets-1); err != nil {
+		return nil, fmt.Errorf("configure scan program: %w", err)
 	}
 
 	s := &Scan{sendSlots: cfg.SendSlots, sendMagic: magic}
@@ -135,6 +141,16 @@ func (s *Scan) Counters() (Counters, error) { return ReadCounters(s.Objects.Coun
 
 // Close releases the program and its maps. Detach any Attachment first.
 func (s *Scan) Close() error { return s.Objects.Close() }
+
+// dedupBuckets is the dedup table's size for pairs pairs: a power of two
+// (the program masks a hash) of 8-slot buckets, at most a quarter full: a
+// bucket overflows (and evicts) once in about 4000.
+func dedupBuckets(pairs uint32) uint32 {
+	if pairs == 0 {
+		pairs = 1 << 18
+	}
+	return uint32(1) << bits.Len64(max(uint64(pairs)/2, 64)-1)
+}
 
 func boolByte(b bool) uint8 {
 	if b {

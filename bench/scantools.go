@@ -38,6 +38,8 @@ type scanJob struct {
 	rate   float64 // 0: maximum
 	waitS  int
 	dir    string // scratch directory for the tool's output
+	cpu    int    // the CPU the tool is pinned to; -1: none
+	split  bool   // ScanOptions.Split
 }
 
 func (j scanJob) rateArg() string {
@@ -63,8 +65,7 @@ type toolOutput struct {
 }
 
 // runScanTool runs one tool on j and returns its reports and its usage.
-// Pinning: none. On veth the target's softirq runs on the sending CPU
-// whoever sends, so every scanner gets both CPUs and pays the same way.
+// It is pinned to j.cpu (see ScanOptions.Split).
 func runScanTool(ctx context.Context, tool string, j scanJob) (toolOutput, Usage, error) {
 	ns := j.tb.ScanNS()
 	switch tool {
@@ -79,7 +80,7 @@ func runScanTool(ctx context.Context, tool string, j scanJob) (toolOutput, Usage
 		case "xdpscan-xdptx":
 			args = append(args, "--tx", "xdp")
 		}
-		res, err := runTool(toolCmd(ctx, ns, -1, j.self, args...))
+		res, err := runTool(toolCmd(ctx, ns, j.cpu, j.self, args...))
 		if err != nil {
 			return toolOutput{}, res.Usage, err
 		}
@@ -96,7 +97,7 @@ func runScanTool(ctx context.Context, tool string, j scanJob) (toolOutput, Usage
 		return toolOutput{open: open, probes: st.ProbesSent}, res.Usage, nil
 	case "masscan":
 		out := filepath.Join(j.dir, "masscan.list")
-		cmd := toolCmd(ctx, ns, -1, "masscan", j.prefix.String(), "-p", j.portList(), "--rate", j.rateArg(),
+		cmd := toolCmd(ctx, ns, j.cpu, "masscan", j.prefix.String(), "-p", j.portList(), "--rate", j.rateArg(),
 			"--wait", strconv.Itoa(j.waitS), "--adapter", testbed.ScanIf, "--adapter-ip", testbed.ScanIP.String(),
 			"--router-mac", testbed.TargetMAC.String(), "-oL", out)
 		// masscan can wait forever on a link that went quiet after
@@ -120,7 +121,7 @@ func runScanTool(ctx context.Context, tool string, j scanJob) (toolOutput, Usage
 		}
 		for _, port := range j.ports {
 			out := filepath.Join(j.dir, fmt.Sprintf("zmap-%d.csv", port))
-			res, err := runTool(toolCmd(ctx, ns, -1, "zmap", "-q", "-p", strconv.Itoa(int(port)), "-i", testbed.ScanIf,
+			res, err := runTool(toolCmd(ctx, ns, j.cpu, "zmap", "-q", "-p", strconv.Itoa(int(port)), "-i", testbed.ScanIf,
 				"-G", testbed.TargetMAC.String(), "-S", testbed.ScanIP.String(), "-b", empty, "-r", j.rateArg(),
 				"-c", strconv.Itoa(j.waitS), "-o", out, "-f", "saddr", "--disable-syslog", j.prefix.String()))
 			total.WallS += res.WallS
@@ -143,7 +144,7 @@ func runScanTool(ctx context.Context, tool string, j scanJob) (toolOutput, Usage
 		count := probeCount(j.prefix, len(j.ports))
 		// SYNs to a filtered address: the target drops them at its first
 		// hook (nftables or the responder's XDP), so only sending counts.
-		res, err := runTool(toolCmd(ctx, ns, -1, j.self, "bench", "flood", "-i", testbed.ScanIf,
+		res, err := runTool(toolCmd(ctx, ns, j.cpu, j.self, "bench", "flood", "-i", testbed.ScanIf,
 			"--frame", "syn", "--dst", filteredAddr(j.tb).String(), "--count", strconv.FormatUint(count, 10)))
 		if err != nil {
 			return toolOutput{}, res.Usage, err

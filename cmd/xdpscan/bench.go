@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -60,6 +61,14 @@ func runBench(args []string) error {
 	return usageError("bench: unknown %q: use scan, capture or flood (see `xdpscan bench --help`)", args[0])
 }
 
+// defaultPin splits sender and receiver over two CPUs where there are two.
+func defaultPin() string {
+	if runtime.NumCPU() >= 2 {
+		return "split"
+	}
+	return "none"
+}
+
 func benchScan(args []string) error {
 	fs := newFlags("bench scan", "xdpscan bench scan [flags]")
 	runs := fs.Int("runs", 3, "interleaved rounds; the table shows medians")
@@ -70,8 +79,16 @@ func benchScan(args []string) error {
 	memory := fs.Bool("memory", true, "also compare xdpscan's peak RSS on the range x 1 port and 198.18.0.0/15 x 100 ports")
 	wait := fs.Duration("wait", 2*time.Second, "how long every scanner listens after its last probe")
 	out := fs.String("out", "bench-results", "directory for results.json and the SVG plots")
+	pin := fs.String("pin", defaultPin(), "split: every tool on CPU 0, the testbed's receive softirqs on CPU 1 (needs 2 CPUs);\n"+
+		"none: no pinning (on veth the target's softirq then runs on, and is charged to, the sending CPU)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *pin != "split" && *pin != "none" {
+		return usageError("bench scan: --pin %q: use split or none", *pin)
+	}
+	if *pin == "split" && runtime.NumCPU() < 2 {
+		return usageError("bench scan: --pin split needs two CPUs, this machine has %d: use --pin none", runtime.NumCPU())
 	}
 	var targets []testbed.Target
 	switch *target {
@@ -99,7 +116,7 @@ func benchScan(args []string) error {
 	return withBench(*out, func(ctx context.Context, self, scratch string, res *bench.Results) error {
 		for _, t := range targets {
 			r, err := bench.RunScan(ctx, bench.ScanOptions{Self: self, Runs: *runs, Probes: *probes, Target: t, Tools: toolList,
-				Rates: rateList, Memory: *memory, Wait: *wait, Dir: scratch, Log: os.Stderr})
+				Rates: rateList, Memory: *memory, Wait: *wait, Dir: scratch, Log: os.Stderr, Split: *pin == "split"})
 			if r != nil {
 				res.SetScan(r)
 				bench.WriteScanTable(os.Stdout, r)

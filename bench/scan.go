@@ -29,9 +29,9 @@ type ScanOptions struct {
 	// tool's CPU seconds are its own work, not the target's TCP stack's.
 	// Needs two CPUs.
 	Split bool
-	Wait   time.Duration
-	Dir    string    // scratch space for the tools' outputs
-	Log    io.Writer // progress, one line per run
+	Wait  time.Duration
+	Dir   string    // scratch space for the tools' outputs
+	Log   io.Writer // progress, one line per run
 }
 
 // ScanRun is one tool's run at one rate: every raw figure.
@@ -104,7 +104,7 @@ func RunScan(ctx context.Context, o ScanOptions) (*ScanResults, error) {
 	cfg := testbed.Config{Name: fmt.Sprintf("bench%d", os.Getpid()%100000), Target: o.Target}.Defaults()
 	prefix := scanPrefix(cfg.Range, o.Probes, len(scanPorts))
 	res := &ScanResults{Target: cfg.Target, Prefix: prefix.String(), Ports: scanPorts,
-		Probes: probeCount(prefix, len(scanPorts)),
+		Probes:  probeCount(prefix, len(scanPorts)),
 		Pinning: pinningText(o.Split),
 		Skipped: map[string]string{}}
 	var tools []string
@@ -118,7 +118,7 @@ func RunScan(ctx context.Context, o ScanOptions) (*ScanResults, error) {
 		return nil, err
 	}
 	if o.Split {
-		if err := setRPS(cfg, rpsSecondCPU); err != nil {
+		if err := testbed.SetRPS(cfg, rpsSecondCPU); err != nil {
 			return nil, err
 		}
 	}
@@ -128,7 +128,7 @@ func RunScan(ctx context.Context, o ScanOptions) (*ScanResults, error) {
 	}
 	defer probe.close()
 	truth := cfg.Tally(prefix, scanPorts)[testbed.Open]
-	job := scanJob{self: o.Self, tb: cfg, prefix: prefix, ports: scanPorts, waitS: max(1, int(o.Wait.Seconds())), dir: o.Dir, cpu: -1, split: o.Split}
+	job := scanJob{self: o.Self, tb: cfg, prefix: prefix, ports: scanPorts, waitS: max(1, int(o.Wait.Seconds())), dir: o.Dir, cpu: -1}
 	if o.Split {
 		job.cpu = 0
 	}
@@ -178,16 +178,16 @@ func measureScan(ctx context.Context, tool string, job scanJob, probe *linkProbe
 			return r
 		}
 		defer setTargetGRO(job.tb, false)
-		if job.split {
+		if job.cpu >= 0 { // split
 			// Measured by hand: with the target's softirq on the other
 			// CPU, nothing slows the sender to the target's pace, and a
 			// scanner RST sent from CPU 1 moves the NAPI there: 50-95% of
 			// the frames were dropped. So this tool runs as unsplit.
-			if err := setRPS(job.tb, rpsOff); err != nil {
+			if err := testbed.SetRPS(job.tb, rpsOff); err != nil {
 				r.Error = err.Error()
 				return r
 			}
-			defer setRPS(job.tb, rpsSecondCPU)
+			defer testbed.SetRPS(job.tb, rpsSecondCPU)
 			job.cpu = -1
 		}
 	}
@@ -421,22 +421,11 @@ func pinningText(split bool) string {
 		"on the sending CPU), so its CPU seconds include the target's work; " + xdptx
 }
 
-// RPS masks for setRPS.
+// RPS masks for testbed.SetRPS.
 const (
-	rpsOff       = "0"
-	rpsSecondCPU = "2"
+	rpsOff       = 0
+	rpsSecondCPU = 1 << 1
 )
-
-// setRPS steers both veth ends' receive softirqs to the CPUs in mask.
-func setRPS(tb testbed.Config, mask string) error {
-	for _, x := range [][2]string{{tb.ScanNS(), testbed.ScanIf}, {tb.TargetNS(), testbed.TargetIf}} {
-		path := "/sys/class/net/" + x[1] + "/queues/rx-0/rps_cpus"
-		if out, err := exec.Command("ip", "netns", "exec", x[0], "sh", "-c", "echo "+mask+" > "+path).CombinedOutput(); err != nil {
-			return fmt.Errorf("set %s in %s to %s: %v: %s", path, x[0], mask, err, out)
-		}
-	}
-	return nil
-}
 
 // setTargetGRO turns GRO on or off at the target's veth end.
 func setTargetGRO(tb testbed.Config, on bool) error {

@@ -38,8 +38,7 @@ type scanJob struct {
 	rate   float64 // 0: maximum
 	waitS  int
 	dir    string // scratch directory for the tool's output
-	cpu    int    // the CPU the tool is pinned to; -1: none
-	split  bool   // ScanOptions.Split
+	cpu    int    // the CPU the tool is pinned to (ScanOptions.Split); -1: none
 }
 
 func (j scanJob) rateArg() string {

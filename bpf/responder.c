@@ -5,8 +5,9 @@
  * responder.c: the testbed's high-rate target. Attached to the target's
  * veth, it answers IPv4 TCP SYNs to the target range by a fixed rule, at XDP
  * speed with XDP_TX: SYN-ACK from an open port, RST-ACK from any other, and
- * nothing for a "filtered" address; the scanner's RSTs to the range end there. The rule is the same as the kernel
- * target's, so one ground truth serves both (testbed.Config.State).
+ * nothing for a "filtered" address; the scanner's RSTs to the range end
+ * here. The rule is the same as the kernel target's, so one ground truth
+ * serves both (testbed.Config.State).
  *
  * Kernel floor: 5.9. The testbed attaches it in generic mode: on veth,
  * native XDP_TX reaches only a peer whose own native XDP program enabled

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 
@@ -174,9 +173,15 @@ func (tb *Testbed) filterRule() error {
 }
 
 func (tb *Testbed) enableRPS() error {
-	mask := strconv.FormatInt((1<<min(64, numCPU()))-1, 16)
-	for _, x := range [][2]string{{tb.ScanNS(), ScanIf}, {tb.TargetNS(), TargetIf}} {
-		cmd := fmt.Sprintf("echo %s > /sys/class/net/%s/queues/rx-0/rps_cpus", mask, x[1])
+	return SetRPS(tb.Config, (1<<min(63, numCPU()))-1)
+}
+
+// SetRPS steers the receive softirqs of both veth ends to the CPUs in mask
+// (bit n = CPU n; 0 turns RPS off: each packet is received on the CPU that
+// sent it, veth's way).
+func SetRPS(cfg Config, mask uint64) error {
+	for _, x := range [][2]string{{cfg.ScanNS(), ScanIf}, {cfg.TargetNS(), TargetIf}} {
+		cmd := fmt.Sprintf("echo %x > /sys/class/net/%s/queues/rx-0/rps_cpus", mask, x[1])
 		if err := run("ip", "netns", "exec", x[0], "sh", "-c", cmd); err != nil {
 			return err
 		}

@@ -294,6 +294,15 @@ func TestCaptureVerdicts(t *testing.T) {
 	if v := CaptureVerdicts(r)[0]; v.Met {
 		t.Errorf("count-only at a median 90%% of the flood must not meet the 95%% target: %+v", v)
 	}
+	r = captureFixture()
+	for i := range r.Runs {
+		if r.Runs[i].Tool == "xdp-count" {
+			r.Runs[i].AddedCPUNs = 300 // a third of tcpdump's 900: below it, but not a small fraction
+		}
+	}
+	if v := CaptureVerdicts(r)[2]; v.Met || v.Target != "3. CPU per packet, xdp-count vs tcpdump" {
+		t.Errorf("count-only at a third of tcpdump's CPU per packet must not meet the quarter target: %+v", v)
+	}
 }
 
 func TestPlotsAreSVG(t *testing.T) {

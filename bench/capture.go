@@ -31,6 +31,7 @@ type CaptureOptions struct {
 	Self    string
 	Runs    int
 	Packets uint64 // flood size per run
+	Gen     string // flood generator: "xdp" or "socket" (bench flood --gen)
 	Tools   []string
 	Dir     string // where -w files go (a real file, deleted after counting)
 	Log     io.Writer
@@ -94,6 +95,12 @@ type CaptureResults struct {
 // datagrams per run while each tool captures them, interleaved.
 func RunCapture(ctx context.Context, o CaptureOptions) (*CaptureResults, error) {
 	cfg := testbed.Config{Name: fmt.Sprintf("benchc%d", os.Getpid()%100000)}.Defaults()
+	generator := "xdpscan bench flood --gen socket: one AF_PACKET sendmmsg loop (batches of 64, one prebuilt frame), so every frame is an skb before it reaches the target; faster per CPU than trafgen here"
+	if o.Gen == "xdp" {
+		// veth drops XDP frames sent to a peer without NAPI.
+		cfg.TargetNAPI = true
+		generator = "xdpscan bench flood --gen xdp: the frame sent from the kernel with XDP_TX (BPF_PROG_RUN live frames, batches of 64), so it reaches the target as a raw frame, as from a NIC; GRO on at the target's veth end (veth needs its NAPI for such frames) for every tool"
+	}
 	floodCPU, captureCPU := -1, -1
 	pinning := "none (one CPU)"
 	if runtime.NumCPU() >= 2 {
@@ -101,9 +108,7 @@ func RunCapture(ctx context.Context, o CaptureOptions) (*CaptureResults, error) 
 		pinning = "flood generator on CPU 0, capturing tool on CPU 1; the target's receive softirq (and so XDP and AF_PACKET's copy) runs on CPU 0 with the sender, as veth does"
 	}
 	res := &CaptureResults{Packets: o.Packets, Frame: "60-byte UDP to " + filteredAddr(cfg).String() + ":9 (dropped by the target's nftables after capture)",
-		Filter:    captureFilter,
-		Generator: "xdpscan bench flood: one AF_PACKET sendmmsg loop (batches of 64, one prebuilt frame); faster per CPU than trafgen here and needs no extra package",
-		Pinning:   pinning, Skipped: map[string]string{}}
+		Filter: captureFilter, Generator: generator, Pinning: pinning, Skipped: map[string]string{}}
 	tools := []string{"none"}
 	tools = append(tools, installedTools(o.Tools, res.Skipped, o.Log)...)
 	tb, err := testbed.Up(cfg)
@@ -204,7 +209,7 @@ func measureCapture(ctx context.Context, tool string, o CaptureOptions, tb *test
 	if err != nil {
 		return fail(err)
 	}
-	flood, err := runTool(toolCmd(ctx, tb.ScanNS(), floodCPU, o.Self, "bench", "flood", "-i", testbed.ScanIf,
+	flood, err := runTool(toolCmd(ctx, tb.ScanNS(), floodCPU, o.Self, "bench", "flood", "--gen", o.Gen, "-i", testbed.ScanIf,
 		"--frame", "udp", "--dst", filteredAddr(tb.Config).String(), "--count", strconv.FormatUint(o.Packets, 10)))
 	var fr FloodResult
 	if err == nil {

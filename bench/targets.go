@@ -170,15 +170,23 @@ func CaptureVerdicts(r *CaptureResults) []Verdict {
 		v.Met = w.LostMax == 0 && w.FloodPPS > td.FloodPPS && len(w.Errors) == 0
 	}
 	out = append(out, v)
-	for _, tool := range []string{"xdp-count", "xdp"} {
-		s, ok := steps[tool]
-		v := Verdict{Target: "3. CPU per packet, " + tool + " vs tcpdump", Want: "below tcpdump's (added system CPU per packet)"}
+	// The issue: count-only costs "a small fraction" of tcpdump's CPU per
+	// packet (taken as at most a quarter), -w less than tcpdump's.
+	for _, c := range []struct {
+		tool, want string
+		most       float64
+	}{
+		{"xdp-count", "<= 1/4 of tcpdump's (added system CPU per packet)", 0.25},
+		{"xdp", "below tcpdump's (added system CPU per packet)", 1},
+	} {
+		s, ok := steps[c.tool]
+		v := Verdict{Target: "3. CPU per packet, " + c.tool + " vs tcpdump", Want: c.want}
 		if !ok || !okT {
-			v.Missing = tool + " or tcpdump was not run"
+			v.Missing = c.tool + " or tcpdump was not run"
 		} else {
 			v.Value = ratio(s.AddedCPUNs, td.AddedCPUNs)
 			v.Got = fmt.Sprintf("%.0f ns vs %.0f ns (%.2f)", s.AddedCPUNs, td.AddedCPUNs, v.Value)
-			v.Met = s.AddedCPUNs < td.AddedCPUNs
+			v.Met = td.AddedCPUNs > 0 && s.AddedCPUNs < c.most*td.AddedCPUNs
 		}
 		out = append(out, v)
 	}

@@ -13,12 +13,6 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-type CaptureCaptureBuf struct {
-	_    structs.HostLayout
-	Hdr  CaptureCaptureHdr
-	Data [4096]uint8
-}
-
 type CaptureCaptureHdr struct {
 	_       structs.HostLayout
 	TsNs    uint64
@@ -54,7 +48,12 @@ const (
 	CaptureCounterIdxCOUNTER_RING_LOST    CaptureCounterIdx = 18
 	CaptureCounterIdxCOUNTER_DROPPED      CaptureCounterIdx = 19
 	CaptureCounterIdxCOUNTER_TX           CaptureCounterIdx = 20
-	CaptureCounterIdxCOUNTER_MAX          CaptureCounterIdx = 21
+	CaptureCounterIdxCOUNTER_TCP_SYN      CaptureCounterIdx = 21
+	CaptureCounterIdxCOUNTER_TCP_SYN_ACK  CaptureCounterIdx = 22
+	CaptureCounterIdxCOUNTER_TCP_RST      CaptureCounterIdx = 23
+	CaptureCounterIdxCOUNTER_TCP_FIN      CaptureCounterIdx = 24
+	CaptureCounterIdxCOUNTER_TCP_OTHER    CaptureCounterIdx = 25
+	CaptureCounterIdxCOUNTER_MAX          CaptureCounterIdx = 26
 )
 
 // Names of all BPF objects in the ELF.
@@ -64,7 +63,6 @@ const (
 	CaptureMapCounters            = "counters"
 	CaptureMapEvents              = "events"
 	CaptureMapProgs               = "progs"
-	CaptureMapScratch             = "scratch"
 	CaptureMapVerdict             = "verdict"
 	CaptureProgXdpscanCapture     = "xdpscan_capture"
 	CaptureProgXdpscanCaptureTail = "xdpscan_capture_tail"
@@ -126,7 +124,6 @@ type CaptureMapSpecs struct {
 	Counters *ebpf.MapSpec `ebpf:"counters"`
 	Events   *ebpf.MapSpec `ebpf:"events"`
 	Progs    *ebpf.MapSpec `ebpf:"progs"`
-	Scratch  *ebpf.MapSpec `ebpf:"scratch"`
 	Verdict  *ebpf.MapSpec `ebpf:"verdict"`
 }
 
@@ -162,7 +159,6 @@ type CaptureMaps struct {
 	Counters *ebpf.Map `ebpf:"counters"`
 	Events   *ebpf.Map `ebpf:"events"`
 	Progs    *ebpf.Map `ebpf:"progs"`
-	Scratch  *ebpf.Map `ebpf:"scratch"`
 	Verdict  *ebpf.Map `ebpf:"verdict"`
 }
 
@@ -171,7 +167,6 @@ func (m *CaptureMaps) Close() error {
 		m.Counters,
 		m.Events,
 		m.Progs,
-		m.Scratch,
 		m.Verdict,
 	)
 }

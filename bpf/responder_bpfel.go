@@ -36,7 +36,12 @@ const (
 	ResponderCounterIdxCOUNTER_RING_LOST    ResponderCounterIdx = 18
 	ResponderCounterIdxCOUNTER_DROPPED      ResponderCounterIdx = 19
 	ResponderCounterIdxCOUNTER_TX           ResponderCounterIdx = 20
-	ResponderCounterIdxCOUNTER_MAX          ResponderCounterIdx = 21
+	ResponderCounterIdxCOUNTER_TCP_SYN      ResponderCounterIdx = 21
+	ResponderCounterIdxCOUNTER_TCP_SYN_ACK  ResponderCounterIdx = 22
+	ResponderCounterIdxCOUNTER_TCP_RST      ResponderCounterIdx = 23
+	ResponderCounterIdxCOUNTER_TCP_FIN      ResponderCounterIdx = 24
+	ResponderCounterIdxCOUNTER_TCP_OTHER    ResponderCounterIdx = 25
+	ResponderCounterIdxCOUNTER_MAX          ResponderCounterIdx = 26
 )
 
 // Names of all BPF objects in the ELF.

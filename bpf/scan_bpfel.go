@@ -37,7 +37,12 @@ const (
 	ScanCounterIdxCOUNTER_RING_LOST    ScanCounterIdx = 18
 	ScanCounterIdxCOUNTER_DROPPED      ScanCounterIdx = 19
 	ScanCounterIdxCOUNTER_TX           ScanCounterIdx = 20
-	ScanCounterIdxCOUNTER_MAX          ScanCounterIdx = 21
+	ScanCounterIdxCOUNTER_TCP_SYN      ScanCounterIdx = 21
+	ScanCounterIdxCOUNTER_TCP_SYN_ACK  ScanCounterIdx = 22
+	ScanCounterIdxCOUNTER_TCP_RST      ScanCounterIdx = 23
+	ScanCounterIdxCOUNTER_TCP_FIN      ScanCounterIdx = 24
+	ScanCounterIdxCOUNTER_TCP_OTHER    ScanCounterIdx = 25
+	ScanCounterIdxCOUNTER_MAX          ScanCounterIdx = 26
 )
 
 type ScanDedupBucket struct {

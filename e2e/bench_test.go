@@ -57,10 +57,25 @@ func TestBenchScanSmall(t *testing.T) {
 
 // A small `xdpscan bench capture`: every capture sees the whole flood and
 // the files hold what the tools say they wrote.
+// Both flood generators: frames from XDP (the default) and skbs from an
+// AF_PACKET socket.
 func TestBenchCaptureSmall(t *testing.T) {
 	requireRoot(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"xdp generator, every tool", nil},
+		{"socket generator", []string{"--gen", "socket", "--tools", "xdp-count,xdp,tcpdump"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { benchCaptureSmall(t, tc.args) })
+	}
+}
+
+func benchCaptureSmall(t *testing.T, extra []string) {
 	out := t.TempDir()
-	b, err := exec.Command(binary, "bench", "capture", "--runs", "1", "--packets", "20000", "--out", out).CombinedOutput()
+	args := append([]string{"bench", "capture", "--runs", "1", "--packets", "20000", "--out", out}, extra...)
+	b, err := exec.Command(binary, args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("bench capture: %v\n%s", err, b)
 	}
@@ -105,6 +120,8 @@ func TestBenchBadInput(t *testing.T) {
 		{"unbounded flood", []string{"bench", "flood", "-i", "lo", "--dst", "198.18.0.1", "--count", "0"}, "bounded"},
 		{"unknown target", []string{"bench", "scan", "--target", "nic"}, "kernel, xdp or both"},
 		{"unknown tool", []string{"bench", "capture", "--tools", "wireshark"}, "unknown tool"},
+		{"unknown generator", []string{"bench", "capture", "--gen", "trafgen"}, "use xdp or socket"},
+		{"unknown flood generator", []string{"bench", "flood", "-i", "lo", "--dst", "198.18.0.1", "--count", "1", "--gen", "pktgen"}, "use socket or xdp"},
 		{"bad rate", []string{"bench", "scan", "--rates", "fast"}, "not a rate"},
 		{"no subcommand", []string{"bench"}, "scan, capture or flood"},
 	}

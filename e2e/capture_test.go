@@ -23,8 +23,9 @@ import (
 )
 
 // knownTraffic is exactly what the scanner namespace sends for the capture
-// tests: 300 UDP to port 5000, 200 UDP to port 6000, 100 TCP SYN to port
-// 81. Nothing else crosses the link (static neighbours, no IPv6).
+// tests: 300 UDP to port 5000, 200 UDP to port 6000, 100 TCP to port 81
+// (25 each SYN, SYN-ACK, RST, ACK). Nothing else crosses the link towards
+// the target (static neighbours, no IPv6).
 func knownTraffic() [][]byte {
 	var out [][]byte
 	mk := func(i int, l4 any) []byte {
@@ -44,8 +45,9 @@ func knownTraffic() [][]byte {
 	for i := 0; i < 200; i++ {
 		out = append(out, mk(i, &layers.UDP{SrcPort: 33000, DstPort: 6000}))
 	}
+	// TCP in four flag classes, 25 each: SYN, SYN-ACK, RST, ACK.
 	for i := 0; i < 100; i++ {
-		out = append(out, mk(i, testpkt.TCP(40000, 81, uint32(i), 0, "S")))
+		out = append(out, mk(i, testpkt.TCP(40000, 81, uint32(i), 1, []string{"S", "SA", "R", "A"}[i%4])))
 	}
 	return out
 }
@@ -201,6 +203,9 @@ func TestCaptureCountOnlyCountsExactly(t *testing.T) {
 	st := runCapture(t, tb, "--count-only", "udp")
 	if st.Seen != 600 || st.Matched != 500 || st.Written != 0 || st.Counters.UDP != 500 || st.Counters.TCP != 100 {
 		t.Fatalf("count-only %+v: want 600 seen, 500 udp matched, 100 tcp, nothing written", st)
+	}
+	if c := st.Counters; c.TCPSyn != 25 || c.TCPSynAck != 25 || c.TCPRst != 25 || c.TCPOther != 25 || c.TCPFin != 0 {
+		t.Fatalf("TCP flag classes %+v: want 25 each of syn, syn-ack, rst, other, no fin", c)
 	}
 }
 

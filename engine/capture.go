@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/pcap"
 	cbpf "golang.org/x/net/bpf"
 
@@ -70,7 +69,12 @@ func (p *CaptureProgress) Counters() loader.Counters {
 // CapturedPacket is one packet as the capture hands it to its writer. Data
 // is only valid during the call.
 type CapturedPacket struct {
-	Info gopacket.CaptureInfo
+	TimeNs        int64 // wall clock, nanoseconds since the Unix epoch
+	CaptureLength int   // len(Data)
+	Length        int   // on the wire
+	// InterfaceIndex is the file's interface (0: its only one), not the
+	// kernel's ifindex.
+	InterfaceIndex int
 	// Where XDP saw the packet: the interface's RX queue and the CPU that
 	// ran the program. FromXDP is false on the libpcap path, which does not
 	// say.
@@ -108,7 +112,7 @@ func RunCapture(ctx context.Context, cfg CaptureConfig, progress *CaptureProgres
 			}
 		}
 		st.Written++
-		st.Bytes += uint64(p.Info.CaptureLength)
+		st.Bytes += uint64(p.CaptureLength)
 		// The status line reads this once a second: an atomic store per
 		// packet (a full barrier on x86) would cost more than it tells.
 		if st.Written%256 == 0 {
@@ -169,7 +173,7 @@ func captureXDP(ctx context.Context, cfg CaptureConfig, raw []cbpf.RawInstructio
 		var p CapturedPacket // reused: no allocation per packet
 		err = cons.RunRecords(ctx, func(h *bpf.CaptureCaptureHdr, payload []byte) {
 			n := min(int(h.CapLen), len(payload))
-			p = CapturedPacket{Info: gopacket.CaptureInfo{Timestamp: clock.wall(h.TsNs), CaptureLength: n, Length: int(h.OrigLen)},
+			p = CapturedPacket{TimeNs: clock.wallNs(h.TsNs), CaptureLength: n, Length: int(h.OrigLen),
 				FromXDP: true, RxQueue: h.RxQueue, CPU: h.Cpu, Data: payload[:n]}
 			emit(&p)
 		})
@@ -224,8 +228,7 @@ func capturePcap(ctx context.Context, cfg CaptureConfig, st *CaptureStats, emit 
 		}
 		st.Matched++
 		if !cfg.CountOnly {
-			ci.InterfaceIndex = 0 // the file's one interface, not the kernel's ifindex
-			p = CapturedPacket{Info: ci, Data: data}
+			p = CapturedPacket{TimeNs: ci.Timestamp.UnixNano(), CaptureLength: ci.CaptureLength, Length: ci.Length, Data: data}
 			emit(&p)
 		}
 		if cfg.Count > 0 && st.Written >= cfg.Count {

@@ -16,17 +16,17 @@ import (
 // Wireshark, tshark and gopacket read, buffered and without allocation per
 // packet.
 //
-// pcapgo writes the pcapng section and interface blocks and the closing
-// statistics; the packet blocks are written here, because each carries
-// options pcapgo would allocate for on every packet: the inbound direction
-// (epb_flags), the RX queue (epb_queue) and, as a comment, the CPU that ran
-// the XDP program.
+// pcapgo writes the file header, or for pcapng the section and interface
+// blocks and the closing statistics; the packet records are written here,
+// each in one piece (pcapgo writes a record in several calls, and for
+// pcapng would allocate for the options every packet carries: the inbound
+// direction (epb_flags), the RX queue (epb_queue) and, as a comment, the
+// CPU that ran the XDP program).
 type PacketWriter struct {
-	buf     *bufio.Writer
-	ng      *pcapgo.NgWriter
-	pcap    *pcapgo.Writer
-	start   time.Time
-	scratch [96]byte
+	buf   *bufio.Writer
+	ng    *pcapgo.NgWriter // nil: pcap
+	nano  bool             // pcap: nanosecond timestamps
+	start time.Time
 }
 
 // PacketFileOptions describe the file.
@@ -66,12 +66,12 @@ func NewPacketWriter(w io.Writer, o PacketFileOptions) (*PacketWriter, error) {
 		}
 		pw.ng = ng
 	case "pcap":
+		w := pcapgo.NewWriter(pw.buf)
 		if o.Nano {
-			pw.pcap = pcapgo.NewWriterNanos(pw.buf)
-		} else {
-			pw.pcap = pcapgo.NewWriter(pw.buf)
+			w = pcapgo.NewWriterNanos(pw.buf)
 		}
-		if err := pw.pcap.WriteFileHeader(o.Snaplen, layers.LinkTypeEthernet); err != nil {
+		pw.nano = o.Nano
+		if err := w.WriteFileHeader(o.Snaplen, layers.LinkTypeEthernet); err != nil {
 			return nil, fmt.Errorf("write pcap header: %w", err)
 		}
 	default:
@@ -89,46 +89,69 @@ const (
 	epbInbound  = 1 // epb_flags bits 0-1: direction
 )
 
-// Write writes one packet.
+// Write writes one packet: its whole record is built in the buffer's free
+// space and written at once (one copy of the data, no allocation).
 func (pw *PacketWriter) Write(p *CapturedPacket) error {
-	if pw.ng == nil {
-		return pw.pcap.WritePacket(p.Info, p.Data)
+	// The longest record: a pcapng block's header, data, padding, options
+	// (at most 48 bytes) and trailer.
+	need := 28 + len(p.Data) + 3 + 48 + 4
+	if pw.buf.Available() < need {
+		if err := pw.buf.Flush(); err != nil {
+			return err
+		}
 	}
-	// Options first, into scratch after the 28-byte block header, to know
-	// the block's length.
-	opts := pw.scratch[28:28]
-	opts = appendOption32(opts, optEpbFlags, epbInbound)
-	if p.FromXDP {
-		opts = appendOption32(opts, optEpbQueue, p.RxQueue)
-		n := len(opts)
-		opts = binary.LittleEndian.AppendUint16(opts, optComment)
-		opts = binary.LittleEndian.AppendUint16(opts, 0)
-		opts = append(opts, "cpu "...)
-		opts = strconv.AppendUint(opts, uint64(p.CPU), 10)
-		binary.LittleEndian.PutUint16(opts[n+2:], uint16(len(opts)-n-4))
-		opts = append(opts, zeroPad[:pad4(len(opts))]...)
+	b := pw.buf.AvailableBuffer()
+	if len(b) != 0 || cap(b) < need {
+		// A record longer than the buffer: bufio writes it through.
+		_, err := pw.buf.Write(pw.appendRecord(make([]byte, 0, need), p))
+		return err
 	}
-	opts = append(opts, 0, 0, 0, 0) // opt_endofopt
-
-	dataPad := pad4(len(p.Data))
-	total := 28 + len(p.Data) + dataPad + len(opts) + 4
-	h := pw.scratch[:28]
-	ts := p.Info.Timestamp.UnixNano()
-	binary.LittleEndian.PutUint32(h[0:], blockEPB)
-	binary.LittleEndian.PutUint32(h[4:], uint32(total))
-	binary.LittleEndian.PutUint32(h[8:], uint32(p.Info.InterfaceIndex))
-	binary.LittleEndian.PutUint32(h[12:], uint32(uint64(ts)>>32))
-	binary.LittleEndian.PutUint32(h[16:], uint32(ts))
-	binary.LittleEndian.PutUint32(h[20:], uint32(p.Info.CaptureLength))
-	binary.LittleEndian.PutUint32(h[24:], uint32(p.Info.Length))
-	pw.buf.Write(h)
-	pw.buf.Write(p.Data)
-	pw.buf.Write(zeroPad[:dataPad])
-	pw.buf.Write(opts)
-	trailer := pw.scratch[len(pw.scratch)-4:] // not a local: bufio may hand it to the file, so it would escape
-	binary.LittleEndian.PutUint32(trailer, uint32(total))
-	_, err := pw.buf.Write(trailer) // bufio keeps the first error: it is this one's
+	_, err := pw.buf.Write(pw.appendRecord(b, p))
 	return err
+}
+
+// appendRecord appends p's record, in the file's format, to b.
+func (pw *PacketWriter) appendRecord(b []byte, p *CapturedPacket) []byte {
+	le := binary.LittleEndian
+	if pw.ng == nil { // pcap: a 16-byte header, then the data
+		sec, frac := p.TimeNs/1e9, p.TimeNs%1e9
+		if !pw.nano {
+			frac /= 1e3
+		}
+		b = le.AppendUint32(b, uint32(sec))
+		b = le.AppendUint32(b, uint32(frac))
+		b = le.AppendUint32(b, uint32(p.CaptureLength))
+		b = le.AppendUint32(b, uint32(p.Length))
+		return append(b, p.Data...)
+	}
+	// pcapng enhanced packet block; its total length is patched in at the
+	// end, once the options are written.
+	start := len(b)
+	ts := uint64(p.TimeNs)
+	b = le.AppendUint32(b, blockEPB)
+	b = le.AppendUint32(b, 0)
+	b = le.AppendUint32(b, uint32(p.InterfaceIndex))
+	b = le.AppendUint32(b, uint32(ts>>32))
+	b = le.AppendUint32(b, uint32(ts))
+	b = le.AppendUint32(b, uint32(p.CaptureLength))
+	b = le.AppendUint32(b, uint32(p.Length))
+	b = append(b, p.Data...)
+	b = append(b, zeroPad[:pad4(len(p.Data))]...)
+	b = appendOption32(b, optEpbFlags, epbInbound)
+	if p.FromXDP {
+		b = appendOption32(b, optEpbQueue, p.RxQueue)
+		n := len(b)
+		b = le.AppendUint16(b, optComment)
+		b = le.AppendUint16(b, 0)
+		b = append(b, "cpu "...)
+		b = strconv.AppendUint(b, uint64(p.CPU), 10)
+		le.PutUint16(b[n+2:], uint16(len(b)-n-4))
+		b = append(b, zeroPad[:pad4(len(b)-n)]...)
+	}
+	b = append(b, 0, 0, 0, 0) // opt_endofopt
+	total := uint32(len(b) - start + 4)
+	le.PutUint32(b[start+4:], total)
+	return le.AppendUint32(b, total)
 }
 
 func appendOption32(b []byte, code uint16, v uint32) []byte {

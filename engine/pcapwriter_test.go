@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/pcapgo"
 )
 
@@ -25,10 +24,12 @@ func TestPcapngPacketOptions(t *testing.T) {
 	}
 	ts := time.Date(2026, 11, 21, 8, 0, 0, 123456789, time.UTC)
 	packets := []CapturedPacket{
-		{Info: gopacket.CaptureInfo{Timestamp: ts, CaptureLength: 3, Length: 60}, FromXDP: true, RxQueue: 2, CPU: 1, Data: []byte{1, 2, 3}},
-		{Info: gopacket.CaptureInfo{Timestamp: ts.Add(time.Nanosecond), CaptureLength: 8, Length: 8}, FromXDP: true, RxQueue: 0, CPU: 17,
+		{TimeNs: ts.UnixNano(), CaptureLength: 3, Length: 60, FromXDP: true, RxQueue: 2, CPU: 1, Data: []byte{1, 2, 3}},
+		{TimeNs: ts.UnixNano() + 1, CaptureLength: 8, Length: 8, FromXDP: true, RxQueue: 0, CPU: 17,
 			Data: []byte{1, 2, 3, 4, 5, 6, 7, 8}},
-		{Info: gopacket.CaptureInfo{Timestamp: ts.Add(time.Second), CaptureLength: 5, Length: 1514}, Data: []byte{9, 9, 9, 9, 9}},
+		{TimeNs: ts.UnixNano() + 1e9, CaptureLength: 5, Length: 1514, Data: []byte{9, 9, 9, 9, 9}},
+		// longer than the writer's 64 KiB buffer
+		{TimeNs: ts.UnixNano() + 2e9, CaptureLength: 70_001, Length: 70_001, FromXDP: true, CPU: 3, Data: bytes.Repeat([]byte{7}, 70_001)},
 	}
 	for i := range packets {
 		if err := pw.Write(&packets[i]); err != nil {
@@ -51,8 +52,8 @@ func TestPcapngPacketOptions(t *testing.T) {
 		if err != nil {
 			t.Fatalf("packet %d: %v", i, err)
 		}
-		if !bytes.Equal(data, want.Data) || ci.Length != want.Info.Length || !ci.Timestamp.Equal(want.Info.Timestamp) {
-			t.Fatalf("packet %d: % x, %+v; want % x, %+v", i, data, ci, want.Data, want.Info)
+		if !bytes.Equal(data, want.Data) || ci.Length != want.Length || ci.Timestamp.UnixNano() != want.TimeNs {
+			t.Fatalf("packet %d: % x, %+v; want % x, %+v", i, data, ci, want.Data, want)
 		}
 		if opts.Flags == nil || opts.Flags.Direction != pcapgo.NgEpbFlagDirectionInbound {
 			t.Errorf("packet %d: flags %+v, want inbound", i, opts.Flags)
@@ -74,13 +75,81 @@ func TestPcapngPacketOptions(t *testing.T) {
 	}
 }
 
+// TestPcapRecords writes pcap files with microsecond and nanosecond
+// timestamps, including a record longer than the writer's buffer, and reads
+// them back with gopacket's pcap reader.
+func TestPcapRecords(t *testing.T) {
+	ts := time.Date(2026, 11, 21, 8, 0, 0, 123456789, time.UTC)
+	big := make([]byte, 70_000) // longer than the 64 KiB buffer
+	for i := range big {
+		big[i] = byte(i)
+	}
+	packets := []CapturedPacket{
+		{TimeNs: ts.UnixNano(), CaptureLength: 3, Length: 60, FromXDP: true, Data: []byte{1, 2, 3}},
+		{TimeNs: ts.UnixNano() + 1e9 + 999, CaptureLength: len(big), Length: len(big), Data: big},
+		{TimeNs: ts.UnixNano() + 2e9, CaptureLength: 5, Length: 1514, Data: []byte{9, 9, 9, 9, 9}},
+	}
+	for _, tc := range []struct {
+		name string
+		nano bool
+		res  time.Duration
+	}{{"microseconds", false, time.Microsecond}, {"nanoseconds", true, time.Nanosecond}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var file bytes.Buffer
+			pw, err := NewPacketWriter(&file, PacketFileOptions{Format: "pcap", Nano: tc.nano, Snaplen: 262144})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range packets {
+				if err := pw.Write(&packets[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := pw.Close(0, 0); err != nil {
+				t.Fatal(err)
+			}
+			r, err := pcapgo.NewReader(&file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.SetSnaplen(1 << 20)
+			for i, want := range packets {
+				data, ci, err := r.ReadPacketData()
+				if err != nil {
+					t.Fatalf("packet %d: %v", i, err)
+				}
+				wantTime := time.Unix(0, want.TimeNs).Truncate(tc.res)
+				if !bytes.Equal(data, want.Data) || ci.Length != want.Length || !ci.Timestamp.Equal(wantTime) {
+					t.Fatalf("packet %d: %d bytes, %+v; want %d bytes, length %d, %v", i, len(data), ci, len(want.Data), want.Length, wantTime)
+				}
+			}
+			if _, _, err := r.ReadPacketData(); err != io.EOF {
+				t.Fatalf("after the packets: %v, want EOF", err)
+			}
+		})
+	}
+}
+
 func BenchmarkPcapngWrite(b *testing.B) {
 	pw, err := NewPacketWriter(io.Discard, PacketFileOptions{Format: "pcapng", Interface: "xs-tgt", Snaplen: 128})
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := CapturedPacket{Info: gopacket.CaptureInfo{Timestamp: time.Now(), CaptureLength: 128, Length: 1514},
+	p := CapturedPacket{TimeNs: time.Now().UnixNano(), CaptureLength: 128, Length: 1514,
 		FromXDP: true, RxQueue: 3, CPU: 1, Data: make([]byte, 128)}
+	b.ReportAllocs()
+	for b.Loop() {
+		pw.Write(&p)
+	}
+}
+
+func BenchmarkPcapWrite(b *testing.B) {
+	pw, err := NewPacketWriter(io.Discard, PacketFileOptions{Format: "pcap", Nano: true, Interface: "xs-tgt", Snaplen: 128})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := CapturedPacket{TimeNs: time.Now().UnixNano(), CaptureLength: 60, Length: 60,
+		FromXDP: true, RxQueue: 3, CPU: 1, Data: make([]byte, 60)}
 	b.ReportAllocs()
 	for b.Loop() {
 		pw.Write(&p)

@@ -552,9 +552,10 @@ func newMonoClock() monoClock {
 	return monoClock{offset: time.Duration(time.Now().UnixNano() - ts.Nano())}
 }
 
-func (m monoClock) wall(ktime uint64) time.Time {
-	return time.Unix(0, int64(ktime)+int64(m.offset))
-}
+func (m monoClock) wall(ktime uint64) time.Time { return time.Unix(0, m.wallNs(ktime)) }
+
+// wallNs is wall in nanoseconds since the Unix epoch.
+func (m monoClock) wallNs(ktime uint64) int64 { return int64(ktime) + int64(m.offset) }
 
 // Validate checks a configuration before anything is loaded or sent.
 func (c ScanConfig) Validate() error {

@@ -117,6 +117,75 @@ func TestCaptureFiltersInTheKernel(t *testing.T) {
 	}
 }
 
+// TestCaptureRecordSizes captures frames on both sides of every ring record
+// size class, whole and cut by a snaplen: each arrives with its own length
+// and bytes.
+func TestCaptureRecordSizes(t *testing.T) {
+	a := netip.MustParseAddr
+	for _, tc := range []struct {
+		name    string
+		snaplen uint32
+		lens    []int // frame lengths
+	}{
+		{"whole frames", 262144, []int{60, 64, 65, 96, 97, 128, 129, 192, 193, 1000, 1024, 1025, 1514, 3000}},
+		{"snaplen 100", 100, []int{60, 99, 100, 101, 1514}},
+		{"snaplen 1", 1, []int{60, 1514}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := loadCapture(t, "udp", tc.snaplen, false)
+			var frames [][]byte
+			for _, n := range tc.lens {
+				// 198.19.0.1.40001 > 198.18.0.7.9: UDP, padded to n bytes on the wire
+				f := testpkt.Build(testpkt.Frame{Src: a("198.19.0.1"), Dst: a("198.18.0.7"),
+					L4: &layers.UDP{SrcPort: 40001, DstPort: 9}, Payload: make([]byte, max(0, n-42))})
+				f = f[:n]
+				for i := 42; i < n; i++ {
+					f[i] = byte(i * 7)
+				}
+				frames = append(frames, f)
+				if _, err := c.Program().Run(&ebpf.RunOptions{Data: f}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := drainCaptures(t, c)
+			if len(got) != len(frames) {
+				t.Fatalf("captured %d frames, want %d", len(got), len(frames))
+			}
+			for i, g := range got {
+				want := min(len(frames[i]), int(tc.snaplen))
+				if int(g.hdr.OrigLen) != len(frames[i]) || int(g.hdr.CapLen) != want || string(g.data) != string(frames[i][:want]) {
+					t.Errorf("frame of %d bytes: orig_len %d, cap_len %d (want %d), bytes equal %v", len(frames[i]),
+						g.hdr.OrigLen, g.hdr.CapLen, want, string(g.data) == string(frames[i][:want]))
+				}
+			}
+		})
+	}
+}
+
+// TestCaptureCountsTCPFlagClasses: --count-only's per-flag-class counters,
+// which add up to the TCP counter.
+func TestCaptureCountsTCPFlagClasses(t *testing.T) {
+	a := netip.MustParseAddr
+	c := loadCapture(t, "", 262144, true)
+	// 198.19.0.1.40001 > 198.18.0.7.80: Flags [X], one frame per flag set
+	for _, flags := range []string{"S", "SA", "R", "RA", "F", "FA", "A", "PA", "FR"} {
+		f := testpkt.Build(testpkt.Frame{Src: a("198.19.0.1"), Dst: a("198.18.0.7"), L4: testpkt.TCP(40001, 80, 1, 1, flags)})
+		if _, err := c.Program().Run(&ebpf.RunOptions{Data: f}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cnt, err := c.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(t, "tcp", cnt.TCP, 9)
+	expect(t, "syn", cnt.TCPSyn, 1)
+	expect(t, "syn-ack", cnt.TCPSynAck, 1)
+	expect(t, "rst", cnt.TCPRst, 3) // R, RA, FR
+	expect(t, "fin", cnt.TCPFin, 2)
+	expect(t, "other", cnt.TCPOther, 2)
+}
+
 // indexOf finds the frame with this original length.
 func indexOf(frames [][]byte, origLen uint32) int {
 	for i, f := range frames {

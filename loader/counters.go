@@ -9,7 +9,8 @@ import (
 )
 
 // Counters are the XDP programs' per-CPU counters, summed over CPUs.
-// Packets == L2Errors + NonIP + IPv4 + IPv6 always holds.
+// Packets == L2Errors + NonIP + IPv4 + IPv6 and TCP == TCPSyn + TCPSynAck +
+// TCPRst + TCPFin + TCPOther always hold.
 type Counters struct {
 	Packets     uint64 `json:"packets"`
 	Bytes       uint64 `json:"bytes"`
@@ -32,6 +33,12 @@ type Counters struct {
 	RingLost    uint64 `json:"ring_lost"`
 	Dropped     uint64 `json:"dropped"`
 	TX          uint64 `json:"tx"`
+	// TCP by flag class; they add up to TCP.
+	TCPSyn    uint64 `json:"tcp_syn"`     // SYN without ACK
+	TCPSynAck uint64 `json:"tcp_syn_ack"` // SYN+ACK
+	TCPRst    uint64 `json:"tcp_rst"`     // RST, with or without ACK
+	TCPFin    uint64 `json:"tcp_fin"`     // FIN without RST
+	TCPOther  uint64 `json:"tcp_other"`   // ACKs and data
 }
 
 // counterFields maps each counter_idx of bpf/include/counters.h to its field.
@@ -58,6 +65,11 @@ func (c *Counters) fields() []*uint64 {
 		bpf.ScanCounterIdxCOUNTER_RING_LOST:    &c.RingLost,
 		bpf.ScanCounterIdxCOUNTER_DROPPED:      &c.Dropped,
 		bpf.ScanCounterIdxCOUNTER_TX:           &c.TX,
+		bpf.ScanCounterIdxCOUNTER_TCP_SYN:      &c.TCPSyn,
+		bpf.ScanCounterIdxCOUNTER_TCP_SYN_ACK:  &c.TCPSynAck,
+		bpf.ScanCounterIdxCOUNTER_TCP_RST:      &c.TCPRst,
+		bpf.ScanCounterIdxCOUNTER_TCP_FIN:      &c.TCPFin,
+		bpf.ScanCounterIdxCOUNTER_TCP_OTHER:    &c.TCPOther,
 	}
 }
 

@@ -405,6 +405,9 @@ func checkInvariant(t testing.TB, c loader.Counters) {
 	if c.Packets != c.L2Errors+c.NonIP+c.IPv4+c.IPv6 {
 		t.Errorf("packets %d != l2_errors %d + non_ip %d + ipv4 %d + ipv6 %d", c.Packets, c.L2Errors, c.NonIP, c.IPv4, c.IPv6)
 	}
+	if c.TCP != c.TCPSyn+c.TCPSynAck+c.TCPRst+c.TCPFin+c.TCPOther {
+		t.Errorf("tcp %d != syn %d + syn-ack %d + rst %d + fin %d + other %d", c.TCP, c.TCPSyn, c.TCPSynAck, c.TCPRst, c.TCPFin, c.TCPOther)
+	}
 	if c.Matched > c.TCP+c.UDP+c.ICMP+c.ICMPv6 || c.Duplicates+c.RingLost > c.Matched || c.Dropped != c.Matched {
 		t.Errorf("inconsistent counters: %+v", c)
 	}

@@ -3,7 +3,8 @@
  * Per-CPU counters shared by xdpscan's XDP programs. Each program that
  * includes this header gets its own "counters" map; Go sums the CPUs.
  *
- * Invariant checked by the tests: packets == l2_errors + non_ip + ipv4 + ipv6.
+ * Invariants checked by the tests: packets == l2_errors + non_ip + ipv4 +
+ * ipv6, and tcp == the sum of the five TCP flag classes.
  */
 #ifndef XDPSCAN_COUNTERS_H
 #define XDPSCAN_COUNTERS_H
@@ -32,6 +33,12 @@ enum counter_idx {
 	COUNTER_RING_LOST,
 	COUNTER_DROPPED,
 	COUNTER_TX,
+	/* TCP by flag class; they add up to COUNTER_TCP. */
+	COUNTER_TCP_SYN,     /* SYN without ACK: connection attempts, scans */
+	COUNTER_TCP_SYN_ACK, /* SYN+ACK: accepted connections, open ports */
+	COUNTER_TCP_RST,     /* RST (with or without ACK): refusals, aborts */
+	COUNTER_TCP_FIN,     /* FIN without RST: orderly closes */
+	COUNTER_TCP_OTHER,   /* the rest: ACKs, data */
 	COUNTER_MAX,
 };
 
@@ -48,6 +55,23 @@ static __always_inline void count(enum counter_idx idx, __u64 n)
 	__u64 *v = bpf_map_lookup_elem(&counters, &key);
 	if (v)
 		*v += n; /* per-CPU slot: no atomic needed */
+}
+
+/* TCP header flag bits (byte 13). */
+#define TCP_FLAG_FIN 0x01
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_RST 0x04
+#define TCP_FLAG_ACK 0x10
+
+static __always_inline enum counter_idx tcp_flag_class(__u8 flags)
+{
+	if (flags & TCP_FLAG_RST)
+		return COUNTER_TCP_RST;
+	if (flags & TCP_FLAG_SYN)
+		return flags & TCP_FLAG_ACK ? COUNTER_TCP_SYN_ACK : COUNTER_TCP_SYN;
+	if (flags & TCP_FLAG_FIN)
+		return COUNTER_TCP_FIN;
+	return COUNTER_TCP_OTHER;
 }
 
 /* count_parse classifies one parsed frame into the protocol counters. */
@@ -81,6 +105,7 @@ static __always_inline void count_parse(const struct packet *p, int res)
 	switch (p->l4_proto) {
 	case IPPROTO_TCP:
 		count(COUNTER_TCP, 1);
+		count(tcp_flag_class(p->tcp_flags), 1);
 		break;
 	case IPPROTO_UDP:
 		count(COUNTER_UDP, 1);

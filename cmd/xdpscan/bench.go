@@ -22,8 +22,8 @@ import (
 
 const benchUsage = `Usage:
   xdpscan bench scan     [--runs 3] [--probes N] [--target kernel|xdp|both] [--tools LIST] [--rates LIST] [--out DIR]
-  xdpscan bench capture  [--runs 5] [--packets N] [--tools xdp,xdp-count,pcap,tcpdump] [--out DIR]
-  xdpscan bench flood    -i IFACE --dst ADDR --count N [--frame udp|syn]
+  xdpscan bench capture  [--runs 5] [--packets N] [--gen xdp|socket] [--tools xdp,xdp-count,pcap,tcpdump] [--out DIR]
+  xdpscan bench flood    -i IFACE --dst ADDR --count N [--frame udp|syn] [--gen socket|xdp]
   xdpscan bench xdp-pass -i IFACE [--mode auto|native|generic]
 
 bench scan and bench capture bring up their own testbed, run xdpscan and the
@@ -138,7 +138,8 @@ func benchScan(args []string) error {
 func benchCapture(args []string) error {
 	fs := newFlags("bench capture", "xdpscan bench capture [flags]")
 	runs := fs.Int("runs", 5, "interleaved rounds; the table shows medians (the flood rate on a VM varies by 10-20% run to run)")
-	packets := fs.Uint64("packets", 1_000_000, "flood size per run (60-byte UDP frames)")
+	packets := fs.Uint64("packets", 3_000_000, "flood size per run (60-byte UDP frames)")
+	gen := fs.String("gen", "xdp", "flood generator: xdp (frames from the kernel, XDP_TX, as a NIC hands them to XDP: the testbed's highest rate) or socket (an AF_PACKET sendmmsg loop: every frame an skb before it reaches the target)")
 	tools := fs.String("tools", strings.Join(bench.CaptureTools, ","), "captures to compare: xdp-pass (an XDP program that only passes: the floor), xdp-count (--count-only), xdp (-w, snaplen 128), pcap (--rx pcap -w), tcpdump (-w)")
 	out := fs.String("out", "bench-results", "directory for results.json and the SVG plots")
 	if _, err := parseFlags(fs, args); err != nil {
@@ -154,8 +155,11 @@ func benchCapture(args []string) error {
 	if *packets < 1000 || *packets > 50_000_000 {
 		return usageError("bench capture: --packets %d: use 1000 to 50000000", *packets)
 	}
+	if *gen != "xdp" && *gen != "socket" {
+		return usageError("bench capture: --gen %q: use xdp or socket", *gen)
+	}
 	return withBench(*out, func(ctx context.Context, self, scratch string, res *bench.Results) error {
-		r, err := bench.RunCapture(ctx, bench.CaptureOptions{Self: self, Runs: *runs, Packets: *packets, Tools: toolList,
+		r, err := bench.RunCapture(ctx, bench.CaptureOptions{Self: self, Runs: *runs, Packets: *packets, Gen: *gen, Tools: toolList,
 			Dir: *out, Log: os.Stderr})
 		if r != nil {
 			res.Capture = r
@@ -251,13 +255,17 @@ func parseRates(s string) ([]float64, error) {
 }
 
 func benchFlood(args []string) error {
-	fs := newFlags("bench flood", "xdpscan bench flood -i IFACE --dst ADDR --count N [--frame udp|syn]")
+	fs := newFlags("bench flood", "xdpscan bench flood -i IFACE --dst ADDR --count N [--frame udp|syn] [--gen socket|xdp]")
 	iface := fs.String("i", "", "interface to send on (required)")
 	dst := fs.String("dst", "", "destination address, inside 198.18.0.0/15 (required)")
 	count := fs.Uint64("count", 0, "frames to send (required; at most 100000000)")
 	frame := fs.String("frame", "udp", "udp: 60-byte datagram to port 9; syn: a TCP SYN to port 80")
+	gen := fs.String("gen", "socket", "socket: an AF_PACKET sendmmsg loop; xdp: the frame sent from the kernel with XDP_TX (BPF_PROG_RUN live frames, Linux 5.18), which on veth needs NAPI on the peer (an XDP program or GRO on)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *gen != "socket" && *gen != "xdp" {
+		return usageError("bench flood: --gen %q: use socket or xdp", *gen)
 	}
 	addr, err := netip.ParseAddr(*dst)
 	if err != nil || !netip.MustParsePrefix("198.18.0.0/15").Contains(addr) {
@@ -282,7 +290,11 @@ func benchFlood(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	r, err := bench.Flood(ctx, bench.FloodOptions{Iface: path.Iface, Count: *count, Frame: b})
+	flood := bench.Flood
+	if *gen == "xdp" {
+		flood = bench.FloodXDP
+	}
+	r, err := flood(ctx, bench.FloodOptions{Iface: path.Iface, Count: *count, Frame: b})
 	if err != nil {
 		return err
 	}

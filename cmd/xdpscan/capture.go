@@ -88,7 +88,7 @@ func runCapture(args []string) error {
 	case *countOnly:
 	case *out == "":
 		write = func(p *engine.CapturedPacket) error {
-			fmt.Println(describePacket(p.Info, p.Data))
+			fmt.Println(describePacket(p))
 			return nil
 		}
 	default:
@@ -145,8 +145,8 @@ func runCapture(args []string) error {
 				c := progress.Counters()
 				d := c.Sub(prev)
 				prev = c
-				fmt.Fprintf(os.Stderr, "%10d pps %9.2f Mbit/s seen, %10d pps matched | tcp %d udp %d icmp %d other %d | ring lost %d\n",
-					d.Packets, 8*float64(d.Bytes)/1e6, d.Matched, d.TCP, d.UDP, d.ICMP+d.ICMPv6, d.OtherL4+d.NonIP, d.RingLost)
+				fmt.Fprintf(os.Stderr, "%10d pps %9.2f Mbit/s seen, %10d pps matched | %s | ring lost %d\n",
+					d.Packets, 8*float64(d.Bytes)/1e6, d.Matched, protocolMix(d), d.RingLost)
 			}
 		}
 	}()
@@ -177,6 +177,9 @@ func runCapture(args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "xdpscan: seen %d, matched %d, written %d, ring lost %d, writer lost %d in %.2fs (%s on %s)\n",
 		st.Seen, st.Matched, st.Written, st.RingLost, st.WriterLost, st.ElapsedS, rxDesc, st.Interface)
+	if st.RxMode == "xdp" {
+		fmt.Fprintf(os.Stderr, "xdpscan: seen by protocol (packets): %s\n", protocolMix(st.Counters))
+	}
 	if *statsJSON != "" {
 		b, _ := json.MarshalIndent(st, "", "  ")
 		if err := os.WriteFile(*statsJSON, append(b, '\n'), 0o644); err != nil {
@@ -186,17 +189,24 @@ func runCapture(args []string) error {
 	return nil
 }
 
+// protocolMix is the XDP counters' breakdown of what was seen, TCP by
+// flag class.
+func protocolMix(c loader.Counters) string {
+	return fmt.Sprintf("tcp %d (syn %d, syn-ack %d, rst %d, fin %d, other %d) udp %d icmp %d other %d",
+		c.TCP, c.TCPSyn, c.TCPSynAck, c.TCPRst, c.TCPFin, c.TCPOther, c.UDP, c.ICMP+c.ICMPv6, c.OtherL4+c.NonIP+c.L2Errors)
+}
+
 // describePacket is a one-line summary in the spirit of tcpdump's.
-func describePacket(ci gopacket.CaptureInfo, data []byte) string {
-	p := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Lazy)
-	ts := ci.Timestamp.Format("15:04:05.000000000")
+func describePacket(cp *engine.CapturedPacket) string {
+	p := gopacket.NewPacket(cp.Data, layers.LayerTypeEthernet, gopacket.Lazy)
+	ts := time.Unix(0, cp.TimeNs).Format("15:04:05.000000000")
 	net, tr := p.NetworkLayer(), p.TransportLayer()
 	switch {
 	case net != nil && tr != nil:
 		return fmt.Sprintf("%s %s %s.%s > %s.%s: %s, length %d", ts, net.LayerType(), net.NetworkFlow().Src(),
-			tr.TransportFlow().Src(), net.NetworkFlow().Dst(), tr.TransportFlow().Dst(), tr.LayerType(), ci.Length)
+			tr.TransportFlow().Src(), net.NetworkFlow().Dst(), tr.TransportFlow().Dst(), tr.LayerType(), cp.Length)
 	case net != nil:
-		return fmt.Sprintf("%s %s %s > %s, length %d", ts, net.LayerType(), net.NetworkFlow().Src(), net.NetworkFlow().Dst(), ci.Length)
+		return fmt.Sprintf("%s %s %s > %s, length %d", ts, net.LayerType(), net.NetworkFlow().Src(), net.NetworkFlow().Dst(), cp.Length)
 	}
-	return fmt.Sprintf("%s %d bytes", ts, ci.Length)
+	return fmt.Sprintf("%s %d bytes", ts, cp.Length)
 }

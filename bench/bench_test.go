@@ -291,8 +291,13 @@ func TestCaptureVerdicts(t *testing.T) {
 	}
 	r := captureFixture()
 	r.Runs[1].FloodKeptPct, r.Runs[5].FloodKeptPct = 90, 90 // two of three rounds below 95%
-	if v := CaptureVerdicts(r)[0]; v.Met {
+	if v := CaptureVerdicts(r)[1]; v.Met || v.Target != "3. --count-only keeps the flood's rate" {
 		t.Errorf("count-only at a median 90%% of the flood must not meet the 95%% target: %+v", v)
+	}
+	r = captureFixture()
+	r.Runs[1].ReceivedBy = 999 // one packet lost in one round
+	if v := CaptureVerdicts(r)[0]; v.Met || v.Target != "3. --count-only loses nothing at the top rate" {
+		t.Errorf("count-only that lost a packet must not meet the target: %+v", v)
 	}
 	r = captureFixture()
 	for i := range r.Runs {
@@ -300,7 +305,7 @@ func TestCaptureVerdicts(t *testing.T) {
 			r.Runs[i].AddedCPUNs = 300 // a third of tcpdump's 900: below it, but not a small fraction
 		}
 	}
-	if v := CaptureVerdicts(r)[2]; v.Met || v.Target != "3. CPU per packet, xdp-count vs tcpdump" {
+	if v := CaptureVerdicts(r)[3]; v.Met || v.Target != "3. CPU per packet, xdp-count vs tcpdump" {
 		t.Errorf("count-only at a third of tcpdump's CPU per packet must not meet the quarter target: %+v", v)
 	}
 }

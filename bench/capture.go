@@ -32,6 +32,7 @@ type CaptureOptions struct {
 	Runs    int
 	Packets uint64 // flood size per run
 	Gen     string // flood generator: "xdp" or "socket" (bench flood --gen)
+	XDPMode string // the XDP captures' --mode
 	Tools   []string
 	Dir     string // where -w files go (a real file, deleted after counting)
 	Log     io.Writer
@@ -87,6 +88,7 @@ type CaptureResults struct {
 	Filter    string            `json:"filter"`
 	Generator string            `json:"generator"`
 	Pinning   string            `json:"pinning"`
+	XDPMode   string            `json:"xdp_mode"`
 	Skipped   map[string]string `json:"skipped,omitempty"`
 	Runs      []CaptureRun      `json:"runs"`
 }
@@ -107,8 +109,15 @@ func RunCapture(ctx context.Context, o CaptureOptions) (*CaptureResults, error) 
 		floodCPU, captureCPU = 0, 1
 		pinning = "flood generator on CPU 0, capturing tool on CPU 1; the target's receive softirq (and so XDP and AF_PACKET's copy) runs on CPU 0 with the sender, as veth does"
 	}
+	if o.XDPMode == "" {
+		o.XDPMode = "auto"
+	}
+	pinning += "; XDP captures attached with --mode " + o.XDPMode
+	if o.XDPMode != "native" && o.Gen == "xdp" {
+		pinning += " (generic on veth: the kernel skips GRO on a link with a generic XDP program, so with GRO on, as --gen xdp needs, an XDP program makes this flood cheaper than nothing attached; --xdp-mode native keeps GRO, as XDP on a NIC does)"
+	}
 	res := &CaptureResults{Packets: o.Packets, Frame: "60-byte UDP to " + filteredAddr(cfg).String() + ":9 (dropped by the target's nftables after capture)",
-		Filter: captureFilter, Generator: generator, Pinning: pinning, Skipped: map[string]string{}}
+		Filter: captureFilter, Generator: generator, Pinning: pinning, XDPMode: o.XDPMode, Skipped: map[string]string{}}
 	tools := []string{"none"}
 	tools = append(tools, installedTools(o.Tools, res.Skipped, o.Log)...)
 	tb, err := testbed.Up(cfg)
@@ -172,11 +181,11 @@ func measureCapture(ctx context.Context, tool string, o CaptureOptions, tb *test
 	var args []string
 	switch tool {
 	case "xdp-pass":
-		args = []string{o.Self, "bench", "xdp-pass", "-i", testbed.TargetIf}
+		args = []string{o.Self, "bench", "xdp-pass", "-i", testbed.TargetIf, "--mode", o.XDPMode}
 	case "xdp-count":
-		args = []string{o.Self, "capture", "-i", testbed.TargetIf, "--count-only", "--stats-json", statsFile, captureFilter}
+		args = []string{o.Self, "capture", "-i", testbed.TargetIf, "--mode", o.XDPMode, "--count-only", "--stats-json", statsFile, captureFilter}
 	case "xdp":
-		args = []string{o.Self, "capture", "-i", testbed.TargetIf, "-w", file, "-s", "128", "--stats-json", statsFile, captureFilter}
+		args = []string{o.Self, "capture", "-i", testbed.TargetIf, "--mode", o.XDPMode, "-w", file, "-s", "128", "--stats-json", statsFile, captureFilter}
 	case "pcap":
 		args = []string{o.Self, "capture", "-i", testbed.TargetIf, "--rx", "pcap", "-w", file, "-s", "128", "--stats-json", statsFile, captureFilter}
 	case "tcpdump":

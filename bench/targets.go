@@ -148,18 +148,25 @@ func CaptureVerdicts(r *CaptureResults) []Verdict {
 	co, okC := steps["xdp-count"]
 	w, okW := steps["xdp"]
 	td, okT := steps["tcpdump"]
-	v := Verdict{Target: "3. --count-only at the top flood rate", Want: "0 lost, flood kept >= 95%"}
+	// The issue: count-only loses nothing at the top rate. The testbed notes
+	// add that the flood-rate drop a capture causes (its cost lands on the
+	// sending CPU on veth) is what count-only should erase.
+	v := Verdict{Target: "3. --count-only loses nothing at the top rate", Want: "0 lost"}
+	vk := Verdict{Target: "3. --count-only keeps the flood's rate", Want: "flood kept >= 95% of nothing attached"}
 	if okC {
-		v.Value = co.FloodKeptPct
-		v.Got = fmt.Sprintf("%d lost, flood kept %.1f%%", co.LostMax, co.FloodKeptPct)
+		v.Value = float64(co.LostMax)
+		v.Got = fmt.Sprintf("%d lost of %d per run at %.0f/s", co.LostMax, r.Packets, co.FloodPPS)
+		v.Met = co.LostMax == 0 && len(co.Errors) == 0
+		vk.Value = co.FloodKeptPct
+		vk.Got = fmt.Sprintf("flood kept %.1f%%", co.FloodKeptPct)
 		if floor, ok := steps["xdp-pass"]; ok {
-			v.Got += fmt.Sprintf(" (an XDP program that only passes keeps %.1f%%: the link's floor for any XDP program)", floor.FloodKeptPct)
+			vk.Got += fmt.Sprintf(" (an XDP program that only passes keeps %.1f%%)", floor.FloodKeptPct)
 		}
-		v.Met = co.LostMax == 0 && co.FloodKeptPct >= 95 && len(co.Errors) == 0
+		vk.Met = co.FloodKeptPct >= 95 && len(co.Errors) == 0
 	} else {
-		v.Missing = "xdp-count was not run"
+		v.Missing, vk.Missing = "xdp-count was not run", "xdp-count was not run"
 	}
-	out = append(out, v)
+	out = append(out, v, vk)
 	v = Verdict{Target: "3. -w snaplen 128 vs tcpdump -w", Want: "0 lost, flood faster than with tcpdump"}
 	switch {
 	case !okW || !okT:

@@ -63,7 +63,7 @@ func LoadCapture(cfg CaptureConfig) (*Capture, error) {
 	if err := spec.LoadAndAssign(&c.Objects, nil); err != nil {
 		return nil, loadError("capture program", err)
 	}
-	if err := c.install(cfg.Filter); err != nil {
+	if err := c.install(cfg.Filter, cfg.CountOnly); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -71,7 +71,7 @@ func LoadCapture(cfg CaptureConfig) (*Capture, error) {
 }
 
 // install builds the filter program and wires the tail calls.
-func (c *Capture) install(prog []cbpf.RawInstruction) error {
+func (c *Capture) install(prog []cbpf.RawInstruction, countOnly bool) error {
 	epilogue := asm.Instructions{
 		asm.Mov.Reg(asm.R9, filter.RegResult),
 		asm.StoreImm(asm.R10, -72, 0, asm.Word),
@@ -87,6 +87,24 @@ func (c *Capture) install(prog []cbpf.RawInstruction) error {
 		asm.FnTailCall.Call(),
 		asm.Mov.Imm(asm.R0, 2).WithSymbol("pass"), // XDP_PASS, whatever happens
 		asm.Return(),
+	}
+	if countOnly {
+		// A match only counts: done here, without the tail call back to
+		// xdpscan_capture_tail and the verdict's trip through a map.
+		epilogue = asm.Instructions{
+			asm.JEq.Imm(filter.RegResult, 0, "pass"),
+			asm.StoreImm(asm.R10, -72, int64(bpf.ScanCounterIdxCOUNTER_MATCHED), asm.Word),
+			asm.Mov.Reg(asm.R2, asm.R10),
+			asm.Add.Imm(asm.R2, -72),
+			asm.LoadMapPtr(asm.R1, c.Objects.Counters.FD()),
+			asm.FnMapLookupElem.Call(),
+			asm.JEq.Imm(asm.R0, 0, "pass"),
+			asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+			asm.Add.Imm(asm.R1, 1),
+			asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord), // per-CPU: no atomic needed
+			asm.Mov.Imm(asm.R0, 2).WithSymbol("pass"), // XDP_PASS, whatever happens
+			asm.Return(),
+		}
 	}
 	insns, err := filter.Translate(prog, epilogue)
 	if err != nil {

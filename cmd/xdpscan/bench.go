@@ -22,7 +22,7 @@ import (
 
 const benchUsage = `Usage:
   xdpscan bench scan     [--runs 3] [--probes N] [--target kernel|xdp|both] [--tools LIST] [--rates LIST] [--out DIR]
-  xdpscan bench capture  [--runs 5] [--packets N] [--gen xdp|socket] [--tools xdp,xdp-count,pcap,tcpdump] [--out DIR]
+  xdpscan bench capture  [--runs 5] [--packets N] [--gen xdp|socket] [--xdp-mode auto|native|generic] [--tools LIST] [--out DIR]
   xdpscan bench flood    -i IFACE --dst ADDR --count N [--frame udp|syn] [--gen socket|xdp]
   xdpscan bench xdp-pass -i IFACE [--mode auto|native|generic]
 
@@ -140,6 +140,7 @@ func benchCapture(args []string) error {
 	runs := fs.Int("runs", 5, "interleaved rounds; the table shows medians (the flood rate on a VM varies by 10-20% run to run)")
 	packets := fs.Uint64("packets", 3_000_000, "flood size per run (60-byte UDP frames)")
 	gen := fs.String("gen", "xdp", "flood generator: xdp (frames from the kernel, XDP_TX, as a NIC hands them to XDP: the testbed's highest rate) or socket (an AF_PACKET sendmmsg loop: every frame an skb before it reaches the target)")
+	xdpMode := fs.String("xdp-mode", "auto", "attach mode of the XDP captures (xdp-pass, xdp-count, xdp): auto (on veth: generic, which also turns GRO off for the link), native or generic")
 	tools := fs.String("tools", strings.Join(bench.CaptureTools, ","), "captures to compare: xdp-pass (an XDP program that only passes: the floor), xdp-count (--count-only), xdp (-w, snaplen 128), pcap (--rx pcap -w), tcpdump (-w)")
 	out := fs.String("out", "bench-results", "directory for results.json and the SVG plots")
 	if _, err := parseFlags(fs, args); err != nil {
@@ -158,8 +159,11 @@ func benchCapture(args []string) error {
 	if *gen != "xdp" && *gen != "socket" {
 		return usageError("bench capture: --gen %q: use xdp or socket", *gen)
 	}
+	if _, err := loader.ParseMode(*xdpMode); err != nil {
+		return usageError("bench capture: --xdp-mode: %v", err)
+	}
 	return withBench(*out, func(ctx context.Context, self, scratch string, res *bench.Results) error {
-		r, err := bench.RunCapture(ctx, bench.CaptureOptions{Self: self, Runs: *runs, Packets: *packets, Gen: *gen, Tools: toolList,
+		r, err := bench.RunCapture(ctx, bench.CaptureOptions{Self: self, Runs: *runs, Packets: *packets, Gen: *gen, XDPMode: *xdpMode, Tools: toolList,
 			Dir: *out, Log: os.Stderr})
 		if r != nil {
 			res.Capture = r

@@ -1,0 +1,55 @@
+package loader_test
+
+import (
+	"regexp"
+	"strconv"
+	"testing"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/xdpscan/xdpscan/bpf"
+)
+
+// TestVerifierWork keeps each program's verification cheap: the verifier's
+// time is the largest fixed cost of a short scan, and it grows with the
+// instructions it processes, which a change that inlines the parser back
+// into its callers multiplies (145,251 for the scan program then; about
+// 9,000 with parse_packet a global function).
+func TestVerifierWork(t *testing.T) {
+	requireBPF(t)
+	const most = 50_000
+	processed := regexp.MustCompile(`processed (\d+) insns`)
+	for _, obj := range []struct {
+		name string
+		load func() (*ebpf.CollectionSpec, error)
+	}{{"scan", bpf.LoadScan}, {"capture", bpf.LoadCapture}, {"responder", bpf.LoadResponder}} {
+		spec, err := obj.load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name := range spec.Programs {
+			t.Run(obj.name+"/"+name, func(t *testing.T) {
+				one := spec.Copy()
+				for other := range one.Programs {
+					if other != name {
+						delete(one.Programs, other)
+					}
+				}
+				coll, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{LogLevel: ebpf.LogLevelStats}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer coll.Close()
+				m := processed.FindStringSubmatch(coll.Programs[name].VerifierLog)
+				if m == nil {
+					t.Fatalf("no statistics in the verifier log:\n%s", coll.Programs[name].VerifierLog)
+				}
+				n, _ := strconv.Atoi(m[1])
+				t.Logf("%d instructions processed", n)
+				if n > most {
+					t.Errorf("the verifier processed %d instructions, want at most %d: is parse_packet still a global function?", n, most)
+				}
+			})
+		}
+	}
+}

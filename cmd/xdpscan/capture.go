@@ -42,9 +42,9 @@ func runCapture(args []string) error {
 	count := fs.Uint64("c", 0, "stop after this many matched packets")
 	fs.Uint64Var(count, "count", 0, "same as -c")
 	duration := fs.Duration("duration", 0, "stop after this long")
-	countOnly := fs.Bool("count-only", false, "copy nothing: count in the kernel, print pps/bps live and the totals")
+	countOnly := fs.Bool("count-only", false, "copy nothing: count in the kernel (per protocol, per TCP flag class, bytes), print pps/bps live and the totals")
 	rx := fs.String("rx", "xdp", "receive path: xdp, or pcap (libpcap on the same filter, the baseline)")
-	modeStr := fs.String("mode", "auto", "XDP attach mode: auto, native or generic")
+	modeStr := fs.String("mode", "auto", "XDP attach mode: auto (the driver's native mode; generic on veth), native or generic (the kernel skips GRO on the device while a generic program is attached)")
 	statsJSON := fs.String("stats-json", "", "write the final counters to FILE as one JSON object")
 	rest, err := parseFlags(fs, args)
 	if err != nil {

@@ -7,7 +7,8 @@
  *   xdpscan_capture      parses and counts, then tail-calls the filter
  *   (filter)             built at run time from the tcpdump expression
  *                        (filter.Translate); stores its result in
- *                        `verdict` and tail-calls back
+ *                        `verdict` and tail-calls back, or in count-only
+ *                        mode counts a match itself and returns
  *   xdpscan_capture_tail counts the match and, unless count-only, loads
  *                        min(snaplen, len, filter result) bytes into a ring
  *                        record

@@ -141,7 +141,7 @@ func RunCapture(ctx context.Context, cfg CaptureConfig, progress *CaptureProgres
 func captureXDP(ctx context.Context, cfg CaptureConfig, raw []cbpf.RawInstruction, progress *CaptureProgress, st *CaptureStats, emit func(*CapturedPacket)) error {
 	snap := min(cfg.Snaplen, loader.MaxSnaplen)
 	c, err := loader.LoadCapture(loader.CaptureConfig{Filter: raw, Snaplen: snap, CountOnly: cfg.CountOnly,
-		RingBytes: 1 << 24, RingWakeupBytes: 1 << 18})
+		RingBytes: ringBytes, RingWakeupBytes: ringWakeupBytes})
 	if err != nil {
 		return err
 	}

@@ -101,7 +101,7 @@ func (pw *PacketWriter) Write(p *CapturedPacket) error {
 		}
 	}
 	b := pw.buf.AvailableBuffer()
-	if len(b) != 0 || cap(b) < need {
+	if cap(b) < need {
 		// A record longer than the buffer: bufio writes it through.
 		_, err := pw.buf.Write(pw.appendRecord(make([]byte, 0, need), p))
 		return err

@@ -138,6 +138,15 @@ func FloodXDP(ctx context.Context, o FloodOptions) (FloodResult, error) {
 		return FloodResult{}, fmt.Errorf("flood from XDP: attach the flood program to lo: %w", err)
 	}
 	defer l.Close()
+	counters, err := openLinkHere(o.Iface)
+	if err != nil {
+		return FloodResult{}, err
+	}
+	defer counters.close()
+	before, err := counters.read()
+	if err != nil {
+		return FloodResult{}, err
+	}
 	xctx := loader.XDPMd{DataEnd: uint32(len(o.Frame)), IngressIfindex: uint32(ifc.Index)}
 	start := time.Now()
 	var sent uint64
@@ -152,6 +161,18 @@ func FloodXDP(ctx context.Context, o FloodOptions) (FloodResult, error) {
 	r := FloodResult{Sent: sent, ElapsedS: time.Since(start).Seconds()}
 	if r.ElapsedS > 0 {
 		r.PPS = float64(r.Sent) / r.ElapsedS
+	}
+	// The kernel reports no transmit failure to BPF_PROG_RUN's caller; a
+	// veth counts what its peer took as transmitted, so a shortfall is
+	// frames dropped (no NAPI on the peer, or its ring full).
+	after, err := counters.read()
+	if err != nil {
+		return r, err
+	}
+	if d := after.sub(before); counters.isVeth() && d.TxPackets < sent {
+		return r, fmt.Errorf("flood from XDP on %s: the veth peer took %d of %d frames (tx_dropped +%d): its end needs NAPI "+
+			"(a native-mode XDP program, or `ethtool -K PEER gro on`); or flood from a socket: --gen socket",
+			o.Iface, d.TxPackets, sent, d.TxDropped)
 	}
 	return r, nil
 }

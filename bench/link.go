@@ -27,6 +27,21 @@ func openLink(ns, name string) (*linkCounters, error) {
 	return &linkCounters{handle: nl, name: name}, nil
 }
 
+// openLinkHere is openLink in the current namespace.
+func openLinkHere(name string) (*linkCounters, error) {
+	h, err := netlink.NewHandle()
+	if err != nil {
+		return nil, fmt.Errorf("netlink: %w", err)
+	}
+	return &linkCounters{handle: h, name: name}, nil
+}
+
+// isVeth says whether the interface is one end of a veth pair.
+func (l *linkCounters) isVeth() bool {
+	link, err := l.handle.LinkByName(l.name)
+	return err == nil && link.Type() == "veth"
+}
+
 // LinkStats are the counters of one veth end that attribute loss.
 type LinkStats struct {
 	RxPackets uint64 `json:"rx_packets"`

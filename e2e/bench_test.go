@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/xdpscan/xdpscan/bench"
+	"github.com/xdpscan/xdpscan/testbed"
 )
 
 // A small `xdpscan bench scan` on the XDP target: every tool runs for real,
@@ -157,5 +158,17 @@ func assertSVG(t *testing.T, path string) {
 	}
 	if !strings.Contains(string(b), "<svg") {
 		t.Fatalf("%s is not an SVG", path)
+	}
+}
+
+// An XDP flood into a veth end without NAPI (GRO off, no XDP program) is
+// dropped whole by the kernel, which tells BPF_PROG_RUN nothing: the flood
+// must say so, not report frames sent.
+func TestBenchFloodXDPNeedsNAPI(t *testing.T) {
+	tb := upTestbed(t, testbed.Config{})
+	out, err := exec.Command("ip", "netns", "exec", tb.ScanNS(), binary, "bench", "flood", "--gen", "xdp",
+		"-i", testbed.ScanIf, "--dst", "198.18.0.250", "--count", "1000").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "the veth peer took 0 of 1000 frames") {
+		t.Fatalf("flood into a peer without NAPI: %v\n%s", err, out)
 	}
 }

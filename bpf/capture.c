@@ -4,17 +4,17 @@
 /*
  * capture.c: XDP capture with an in-kernel tcpdump filter.
  *
- *   xdpscan_capture      parses and counts, then tail-calls the filter
- *   (filter)             built at run time from the tcpdump expression
- *                        (filter.Translate); stores its result in
- *                        `verdict` and tail-calls back, or in count-only
- *                        mode counts a match itself and returns
- *   xdpscan_capture_tail counts the match and, unless count-only, loads
- *                        min(snaplen, len, filter result) bytes into a ring
- *                        record
+ *   xdpscan_capture  parses and counts the frame, runs the filter, counts a
+ *                    match and, unless count-only, loads min(snaplen, len,
+ *                    filter result) bytes into a ring record
+ *   capture_filter   the filter: a global function whose body the loader
+ *                    replaces with the tcpdump expression's code
+ *                    (filter.Translate) before loading
  *
+ * One program, no tail calls: the filter is a function call, and its result
+ * stays in a register.
  * Every packet gets XDP_PASS: capture never disturbs traffic.
- * Kernel floor: 5.18 (bpf_xdp_load_bytes).
+ * Kernel floor: 5.18 (bpf_xdp_load_bytes; global functions 5.6).
  */
 #include "include/kernel.h"
 #include "include/bpf_helpers.h"
@@ -48,32 +48,6 @@ struct {
 	__type(value, struct capture_hdr);
 } events SEC(".maps");
 
-/* The filter's result for the packet being handled on this CPU. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} verdict SEC(".maps");
-
-/* 0: the filter; 1: xdpscan_capture_tail. Filled from Go. */
-struct {
-	__uint(type, 3 /* BPF_MAP_TYPE_PROG_ARRAY */);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__type(value, __u32);
-} progs SEC(".maps");
-
-SEC("xdp")
-int xdpscan_capture(struct xdp_md *ctx)
-{
-	struct packet p = {};
-	int res = parse_packet(ctx, &p);
-	count_parse(&p, res);
-	bpf_tail_call(ctx, &progs, 0);
-	return XDP_PASS; /* no filter installed */
-}
-
 /* A record is reserved in the ring and the packet loaded straight into it:
  * no staging copy. bpf_ringbuf_reserve wants a size the verifier knows, so
  * each capture is reserved in the smallest of these classes that holds it
@@ -88,14 +62,14 @@ int xdpscan_capture(struct xdp_md *ctx)
 		struct capture_hdr hdr;                                       \
 		__u8 data[SIZE];                                              \
 	};                                                                    \
-	static __always_inline void capture_into_##SIZE(struct xdp_md *ctx,   \
-							 __u32 len, __u32 cap) \
+	static __always_inline void capture_into_##SIZE(                      \
+		struct xdp_md *ctx, struct counter_block *c, __u32 len, __u32 cap) \
 	{                                                                     \
 		__u64 rec = ring_record_bytes(sizeof(struct capture_##SIZE)); \
 		struct capture_##SIZE *r =                                    \
 			bpf_ringbuf_reserve(&events, sizeof(*r), 0);          \
 		if (!r) {                                                     \
-			count(COUNTER_RING_LOST, 1);                          \
+			count_in(c, COUNTER_RING_LOST, 1);                    \
 			return;                                               \
 		}                                                             \
 		r->hdr.ts_ns = bpf_ktime_get_ns();                            \
@@ -105,13 +79,14 @@ int xdpscan_capture(struct xdp_md *ctx)
 		r->hdr.rx_queue = ctx->rx_queue_index;                        \
 		r->hdr.cpu = bpf_get_smp_processor_id();                      \
 		r->hdr.pad = 0;                                               \
-		/* The caller checked cap <= SIZE, but clang may compare a   \
-		 * copy the verifier does not link to cap: say it again where \
-		 * it cannot be folded away. */                               \
-		asm volatile("" : "+r"(cap));                                 \
-		if (cap > SIZE)                                               \
-			cap = SIZE;                                           \
-		if (bpf_xdp_load_bytes(ctx, 0, r->data, cap)) {               \
+		/* The caller checked 0 < cap <= SIZE, but clang may compare \
+		 * a copy the verifier does not link to the one it passes:    \
+		 * say it again where it cannot be folded away, in 64 bits so \
+		 * no zero extension breaks the link. */                      \
+		__u64 n = cap;                                                \
+		asm volatile("" : "+r"(n));                                   \
+		if (n == 0 || n > SIZE ||                                     \
+		    bpf_xdp_load_bytes(ctx, 0, r->data, n)) {                 \
 			bpf_ringbuf_discard(r, BPF_RB_NO_WAKEUP);             \
 			return;                                               \
 		}                                                             \
@@ -122,14 +97,29 @@ int xdpscan_capture(struct xdp_md *ctx)
 	}
 CAPTURE_CLASSES(CAPTURE_RECORD)
 
-SEC("xdp")
-int xdpscan_capture_tail(struct xdp_md *ctx)
+/* capture_filter returns 0 when the frame does not match, else how many of
+ * its bytes to keep. This body (keep every frame whole) is only a
+ * placeholder, replaced at load time (loader.LoadCapture): it must stay a
+ * global function, which the compiler neither inlines nor folds and the
+ * verifier checks on its own, with ctx as its one argument. */
+__attribute__((noinline)) int capture_filter(struct xdp_md *ctx)
 {
-	__u32 zero = 0;
-	__u32 *v = bpf_map_lookup_elem(&verdict, &zero);
-	if (!v || *v == 0)
+	return ctx->data_end - ctx->data;
+}
+
+SEC("xdp")
+int xdpscan_capture(struct xdp_md *ctx)
+{
+	struct packet p = {};
+	int res = parse_packet(ctx, &p);
+	struct counter_block *c = counters_here();
+	if (!c)
 		return XDP_PASS;
-	count(COUNTER_MATCHED, 1);
+	count_parse(c, &p, res);
+	__u32 keep = capture_filter(ctx);
+	if (!keep)
+		return XDP_PASS;
+	count_in(c, COUNTER_MATCHED, 1);
 	if (count_only)
 		return XDP_PASS;
 
@@ -137,15 +127,15 @@ int xdpscan_capture_tail(struct xdp_md *ctx)
 	__u32 cap = len;
 	if (cap > snaplen)
 		cap = snaplen;
-	if (cap > *v)
-		cap = *v;
+	if (cap > keep)
+		cap = keep;
 	if (cap > MAX_CAPTURE)
 		cap = MAX_CAPTURE;
 	if (cap == 0)
 		return XDP_PASS;
 #define CAPTURE_IF_FITS(SIZE)                                                 \
 	if (cap <= SIZE) {                                                    \
-		capture_into_##SIZE(ctx, len, cap);                           \
+		capture_into_##SIZE(ctx, c, len, cap);                        \
 		return XDP_PASS;                                              \
 	}
 	CAPTURE_CLASSES(CAPTURE_IF_FITS)

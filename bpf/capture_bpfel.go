@@ -24,6 +24,11 @@ type CaptureCaptureHdr struct {
 	Pad     uint32
 }
 
+type CaptureCounterBlock struct {
+	_ structs.HostLayout
+	N [26]uint64
+}
+
 type CaptureCounterIdx uint32
 
 const (
@@ -60,15 +65,13 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	CaptureMapCounters            = "counters"
-	CaptureMapEvents              = "events"
-	CaptureMapProgs               = "progs"
-	CaptureMapVerdict             = "verdict"
-	CaptureProgXdpscanCapture     = "xdpscan_capture"
-	CaptureProgXdpscanCaptureTail = "xdpscan_capture_tail"
-	CaptureVarCountOnly           = "count_only"
-	CaptureVarRingWakeupBytes     = "ring_wakeup_bytes"
-	CaptureVarSnaplen             = "snaplen"
+	CaptureMapCounters        = "counters"
+	CaptureMapEvents          = "events"
+	CaptureProgXdpscanCapture = "xdpscan_capture"
+	CaptureVarCountOnly       = "count_only"
+	CaptureVarCountersInBlock = "counters_in_block"
+	CaptureVarRingWakeupBytes = "ring_wakeup_bytes"
+	CaptureVarSnaplen         = "snaplen"
 )
 
 // LoadCapture returns the embedded CollectionSpec for Capture.
@@ -113,8 +116,7 @@ type CaptureSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type CaptureProgramSpecs struct {
-	XdpscanCapture     *ebpf.ProgramSpec `ebpf:"xdpscan_capture"`
-	XdpscanCaptureTail *ebpf.ProgramSpec `ebpf:"xdpscan_capture_tail"`
+	XdpscanCapture *ebpf.ProgramSpec `ebpf:"xdpscan_capture"`
 }
 
 // CaptureMapSpecs contains maps before they are loaded into the kernel.
@@ -123,8 +125,6 @@ type CaptureProgramSpecs struct {
 type CaptureMapSpecs struct {
 	Counters *ebpf.MapSpec `ebpf:"counters"`
 	Events   *ebpf.MapSpec `ebpf:"events"`
-	Progs    *ebpf.MapSpec `ebpf:"progs"`
-	Verdict  *ebpf.MapSpec `ebpf:"verdict"`
 }
 
 // CaptureVariableSpecs contains global variables before they are loaded into the kernel.
@@ -132,6 +132,7 @@ type CaptureMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type CaptureVariableSpecs struct {
 	CountOnly       *ebpf.VariableSpec `ebpf:"count_only"`
+	CountersInBlock *ebpf.VariableSpec `ebpf:"counters_in_block"`
 	RingWakeupBytes *ebpf.VariableSpec `ebpf:"ring_wakeup_bytes"`
 	Snaplen         *ebpf.VariableSpec `ebpf:"snaplen"`
 }
@@ -158,16 +159,12 @@ func (o *CaptureObjects) Close() error {
 type CaptureMaps struct {
 	Counters *ebpf.Map `ebpf:"counters"`
 	Events   *ebpf.Map `ebpf:"events"`
-	Progs    *ebpf.Map `ebpf:"progs"`
-	Verdict  *ebpf.Map `ebpf:"verdict"`
 }
 
 func (m *CaptureMaps) Close() error {
 	return _CaptureClose(
 		m.Counters,
 		m.Events,
-		m.Progs,
-		m.Verdict,
 	)
 }
 
@@ -176,6 +173,7 @@ func (m *CaptureMaps) Close() error {
 // It can be passed to LoadCaptureObjects or ebpf.CollectionSpec.LoadAndAssign.
 type CaptureVariables struct {
 	CountOnly       *ebpf.Variable `ebpf:"count_only"`
+	CountersInBlock *ebpf.Variable `ebpf:"counters_in_block"`
 	RingWakeupBytes *ebpf.Variable `ebpf:"ring_wakeup_bytes"`
 	Snaplen         *ebpf.Variable `ebpf:"snaplen"`
 }
@@ -184,14 +182,12 @@ type CaptureVariables struct {
 //
 // It can be passed to LoadCaptureObjects or ebpf.CollectionSpec.LoadAndAssign.
 type CapturePrograms struct {
-	XdpscanCapture     *ebpf.Program `ebpf:"xdpscan_capture"`
-	XdpscanCaptureTail *ebpf.Program `ebpf:"xdpscan_capture_tail"`
+	XdpscanCapture *ebpf.Program `ebpf:"xdpscan_capture"`
 }
 
 func (p *CapturePrograms) Close() error {
 	return _CaptureClose(
 		p.XdpscanCapture,
-		p.XdpscanCaptureTail,
 	)
 }
 

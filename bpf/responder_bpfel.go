@@ -8,9 +8,15 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
+	"structs"
 
 	"github.com/cilium/ebpf"
 )
+
+type ResponderCounterBlock struct {
+	_ structs.HostLayout
+	N [26]uint64
+}
 
 type ResponderCounterIdx uint32
 
@@ -50,6 +56,7 @@ const (
 const (
 	ResponderMapCounters          = "counters"
 	ResponderProgXdpscanResponder = "xdpscan_responder"
+	ResponderVarCountersInBlock   = "counters_in_block"
 	ResponderVarFilteredFrom      = "filtered_from"
 	ResponderVarN_openPorts       = "n_open_ports"
 	ResponderVarOpenPorts         = "open_ports"
@@ -113,11 +120,12 @@ type ResponderMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ResponderVariableSpecs struct {
-	FilteredFrom *ebpf.VariableSpec `ebpf:"filtered_from"`
-	N_openPorts  *ebpf.VariableSpec `ebpf:"n_open_ports"`
-	OpenPorts    *ebpf.VariableSpec `ebpf:"open_ports"`
-	RangeAddr    *ebpf.VariableSpec `ebpf:"range_addr"`
-	RangeMask    *ebpf.VariableSpec `ebpf:"range_mask"`
+	CountersInBlock *ebpf.VariableSpec `ebpf:"counters_in_block"`
+	FilteredFrom    *ebpf.VariableSpec `ebpf:"filtered_from"`
+	N_openPorts     *ebpf.VariableSpec `ebpf:"n_open_ports"`
+	OpenPorts       *ebpf.VariableSpec `ebpf:"open_ports"`
+	RangeAddr       *ebpf.VariableSpec `ebpf:"range_addr"`
+	RangeMask       *ebpf.VariableSpec `ebpf:"range_mask"`
 }
 
 // ResponderObjects contains all objects after they have been loaded into the kernel.
@@ -153,11 +161,12 @@ func (m *ResponderMaps) Close() error {
 //
 // It can be passed to LoadResponderObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ResponderVariables struct {
-	FilteredFrom *ebpf.Variable `ebpf:"filtered_from"`
-	N_openPorts  *ebpf.Variable `ebpf:"n_open_ports"`
-	OpenPorts    *ebpf.Variable `ebpf:"open_ports"`
-	RangeAddr    *ebpf.Variable `ebpf:"range_addr"`
-	RangeMask    *ebpf.Variable `ebpf:"range_mask"`
+	CountersInBlock *ebpf.Variable `ebpf:"counters_in_block"`
+	FilteredFrom    *ebpf.Variable `ebpf:"filtered_from"`
+	N_openPorts     *ebpf.Variable `ebpf:"n_open_ports"`
+	OpenPorts       *ebpf.Variable `ebpf:"open_ports"`
+	RangeAddr       *ebpf.Variable `ebpf:"range_addr"`
+	RangeMask       *ebpf.Variable `ebpf:"range_mask"`
 }
 
 // ResponderPrograms contains all programs after they have been loaded into the kernel.

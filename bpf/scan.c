@@ -365,17 +365,20 @@ int xdpscan_scan(struct xdp_md *ctx)
 	if (is_send_run(ctx))
 		return send_next(ctx);
 	int res = parse_packet(ctx, &p);
-	count_parse(&p, res);
+	struct counter_block *c = counters_here();
+	if (!c)
+		return XDP_PASS;
+	count_parse(c, &p, res);
 	if (res != PARSE_L4 || !classify(&p, &pr))
 		return XDP_PASS;
 	if (!validate(&p, &pr, data, data_end)) {
-		count(COUNTER_BAD_COOKIE, 1);
+		count_in(c, COUNTER_BAD_COOKIE, 1);
 		return XDP_PASS;
 	}
 
 	/* From here on the packet is ours: it never reaches the host stack. */
-	count(COUNTER_MATCHED, 1);
-	count(COUNTER_DROPPED, 1);
+	count_in(c, COUNTER_MATCHED, 1);
+	count_in(c, COUNTER_DROPPED, 1);
 	__u32 ack = 0;
 	__u16 window = 0;
 	if (pr.check == CHECK_TCP_ACK) {
@@ -390,13 +393,13 @@ int xdpscan_scan(struct xdp_md *ctx)
 	__u64 fp = dedup_fingerprint(pr.target, pr.port, pr.proto, pr.family);
 	__u64 *slot = dedup_add(fp);
 	if (!slot) {
-		count(COUNTER_DUPLICATES, 1);
+		count_in(c, COUNTER_DUPLICATES, 1);
 		return verdict_for_ours(ctx, &p, kind, ack);
 	}
 
 	struct scan_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
-		count(COUNTER_RING_LOST, 1);
+		count_in(c, COUNTER_RING_LOST, 1);
 		/* Forget the pair so the target's retransmission can still be
 		 * reported once the reader catches up. */
 		dedup_forget(slot, fp);

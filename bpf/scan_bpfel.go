@@ -13,6 +13,11 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type ScanCounterBlock struct {
+	_ structs.HostLayout
+	N [26]uint64
+}
+
 type ScanCounterIdx uint32
 
 const (
@@ -105,6 +110,7 @@ const (
 	ScanProgXdpscanScan    = "xdpscan_scan"
 	ScanVarCookieK0        = "cookie_k0"
 	ScanVarCookieK1        = "cookie_k1"
+	ScanVarCountersInBlock = "counters_in_block"
 	ScanVarDedupMask       = "dedup_mask"
 	ScanVarResetOpen       = "reset_open"
 	ScanVarRingWakeupBytes = "ring_wakeup_bytes"
@@ -179,6 +185,7 @@ type ScanMapSpecs struct {
 type ScanVariableSpecs struct {
 	CookieK0        *ebpf.VariableSpec `ebpf:"cookie_k0"`
 	CookieK1        *ebpf.VariableSpec `ebpf:"cookie_k1"`
+	CountersInBlock *ebpf.VariableSpec `ebpf:"counters_in_block"`
 	DedupMask       *ebpf.VariableSpec `ebpf:"dedup_mask"`
 	ResetOpen       *ebpf.VariableSpec `ebpf:"reset_open"`
 	RingWakeupBytes *ebpf.VariableSpec `ebpf:"ring_wakeup_bytes"`
@@ -235,6 +242,7 @@ func (m *ScanMaps) Close() error {
 type ScanVariables struct {
 	CookieK0        *ebpf.Variable `ebpf:"cookie_k0"`
 	CookieK1        *ebpf.Variable `ebpf:"cookie_k1"`
+	CountersInBlock *ebpf.Variable `ebpf:"counters_in_block"`
 	DedupMask       *ebpf.Variable `ebpf:"dedup_mask"`
 	ResetOpen       *ebpf.Variable `ebpf:"reset_open"`
 	RingWakeupBytes *ebpf.Variable `ebpf:"ring_wakeup_bytes"`

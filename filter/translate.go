@@ -41,7 +41,8 @@ const scratchBase = -64 // M[0..15] at R10-64 .. R10-4
 // Translate returns eBPF instructions that evaluate the classic program on
 // the packet of the XDP context in R1. The code ends by falling into
 // epilogue with the result in RegResult and the context in RegCtx; the
-// epilogue must end the program (or tail-call).
+// epilogue must end the program or tail-call. With asm.Return() alone as
+// the epilogue, the code is a BPF function of ctx returning the result.
 func Translate(prog []bpf.RawInstruction, epilogue asm.Instructions) (asm.Instructions, error) {
 	insns, ok := bpf.Disassemble(prog)
 	if !ok {
@@ -65,10 +66,12 @@ func Translate(prog []bpf.RawInstruction, epilogue asm.Instructions) (asm.Instru
 		asm.Mov.Imm32(regA, 0),
 		asm.Mov.Imm32(regX, 0),
 	)
-	// Zero scratch memory: classic BPF reads it as zero, the verifier
-	// refuses reads of uninitialized stack.
-	for i := 0; i < 16; i++ {
-		t.emit(asm.StoreImm(asm.R10, int16(scratchBase+4*i), 0, asm.Word))
+	// Zero the scratch slots the program reads: classic BPF reads memory
+	// it never stored as zero, the verifier refuses reads of uninitialized
+	// stack. Only those: most filters use none, and these stores would
+	// otherwise run on every packet.
+	for _, n := range scratchRead(insns, reach) {
+		t.emit(asm.StoreImm(asm.R10, int16(scratchBase+4*n), 0, asm.Word))
 	}
 	for i, ins := range insns {
 		if !reach[i] {
@@ -80,11 +83,11 @@ func Translate(prog []bpf.RawInstruction, epilogue asm.Instructions) (asm.Instru
 		}
 	}
 	if t.failUsed {
-		t.label = "fail"
-		t.emit(asm.Mov.Imm32(RegResult, 0), asm.Ja.Label("result"))
+		t.label = labelFail
+		t.emit(asm.Mov.Imm32(RegResult, 0), asm.Ja.Label(labelResult))
 	}
 	epi := append(asm.Instructions(nil), epilogue...)
-	epi[0] = epi[0].WithSymbol("result")
+	epi[0] = epi[0].WithSymbol(labelResult)
 	return append(t.out, epi...), nil
 }
 
@@ -104,54 +107,82 @@ func (t *translator) emit(ins ...asm.Instruction) {
 	}
 }
 
-func label(i int) string { return fmt.Sprintf("c%d", i) }
+// Jump labels are symbols, which must be unique in a whole program: the
+// code may be a function inside a larger one (loader.LoadCapture), so they
+// carry a prefix no C function uses.
+const (
+	labelFail   = "xdpscan_filter_fail"
+	labelResult = "xdpscan_filter_result"
+)
+
+func label(i int) string { return fmt.Sprintf("xdpscan_filter_c%d", i) }
 
 func (t *translator) fail() string {
 	t.failUsed = true
-	return "fail"
+	return labelFail
 }
 
-// loadPacket loads size bytes at offset (regTmp holds the offset as a
-// bounded scalar when indirect; else off is constant) into dst, in host
-// order, or jumps to fail when out of bounds.
+// loadPacket loads size bytes at off (plus X when indirect) into dst, in
+// host order, or jumps to fail when they lie past the packet's end.
 func (t *translator) loadPacket(dst asm.Register, indirect bool, off uint32, size int) {
-	var sz asm.Size
+	sz := asm.Word
 	switch size {
 	case 1:
 		sz = asm.Byte
 	case 2:
 		sz = asm.Half
-	default:
-		sz = asm.Word
 	}
-	if indirect {
-		// regTmp = X + off, bounded.
-		t.emit(asm.Mov.Reg32(regTmp, regX))
-		if off > maxPacketOffset {
-			t.emit(asm.Ja.Label(t.fail()))
-			return
-		}
+	if off > maxPacketOffset {
+		t.emit(asm.Ja.Label(t.fail()))
+		return
+	}
+	if !indirect {
+		// A constant offset goes in the load itself, behind one check of
+		// data+off+size against data_end: 4 instructions, not 6.
 		t.emit(
-			asm.Add.Imm(regTmp, int32(off)),
-			asm.JGT.Imm(regTmp, maxPacketOffset, t.fail()),
+			asm.Mov.Reg(regTmp2, regData),
+			asm.Add.Imm(regTmp2, int32(off)+int32(size)),
+			asm.JGT.Reg(regTmp2, regDataEnd, t.fail()),
+			asm.LoadMem(dst, regData, int16(off), sz),
 		)
-	} else {
-		if off > maxPacketOffset {
-			t.emit(asm.Ja.Label(t.fail()))
-			return
-		}
-		t.emit(asm.Mov.Imm(regTmp, int32(off)))
+		t.hostOrder(dst, sz)
+		return
 	}
 	t.emit(
+		asm.Mov.Reg32(regTmp, regX), // regTmp = X + off, bounded
+		asm.Add.Imm(regTmp, int32(off)),
+		asm.JGT.Imm(regTmp, maxPacketOffset, t.fail()),
 		asm.Add.Reg(regTmp, regData), // packet pointer + bounded offset
 		asm.Mov.Reg(regTmp2, regTmp),
 		asm.Add.Imm(regTmp2, int32(size)),
 		asm.JGT.Reg(regTmp2, regDataEnd, t.fail()),
 		asm.LoadMem(dst, regTmp, 0, sz),
 	)
-	if size > 1 {
+	t.hostOrder(dst, sz)
+}
+
+// hostOrder turns a loaded big-endian value into host order.
+func (t *translator) hostOrder(dst asm.Register, sz asm.Size) {
+	if sz != asm.Byte {
 		t.emit(asm.HostTo(asm.BE, dst, sz))
 	}
+}
+
+// scratchRead lists the scratch slots that reachable instructions load.
+func scratchRead(insns []bpf.Instruction, reach []bool) []int {
+	var read [16]bool
+	for i, ins := range insns {
+		if ls, ok := ins.(bpf.LoadScratch); ok && reach[i] && ls.N >= 0 && ls.N < 16 {
+			read[ls.N] = true
+		}
+	}
+	var slots []int
+	for n, r := range read {
+		if r {
+			slots = append(slots, n)
+		}
+	}
+	return slots
 }
 
 func (t *translator) translate(i int, ins bpf.Instruction) error {
@@ -193,9 +224,9 @@ func (t *translator) translate(i int, ins bpf.Instruction) error {
 	case bpf.JumpIfX:
 		return t.jump(i, in.Cond, true, 0, in.SkipTrue, in.SkipFalse)
 	case bpf.RetA:
-		t.emit(asm.Mov.Reg32(RegResult, regA), asm.Ja.Label("result"))
+		t.emit(asm.Mov.Reg32(RegResult, regA), asm.Ja.Label(labelResult))
 	case bpf.RetConstant:
-		t.emit(asm.Mov.Imm32(RegResult, int32(in.Val)), asm.Ja.Label("result"))
+		t.emit(asm.Mov.Imm32(RegResult, int32(in.Val)), asm.Ja.Label(labelResult))
 	case bpf.TAX:
 		t.emit(asm.Mov.Reg32(regX, regA))
 	case bpf.TXA:
@@ -245,7 +276,7 @@ func (t *translator) aluX(op bpf.ALUOp) error {
 		t.emit(asm.JEq.Imm32(regX, 0, t.fail()), eop.Reg32(regA, regX))
 	case bpf.ALUOpShiftLeft, bpf.ALUOpShiftRight:
 		// eBPF masks the shift count; classic semantics give 0 past 31.
-		skip := fmt.Sprintf("shift%d", len(t.out))
+		skip := fmt.Sprintf("xdpscan_filter_shift%d", len(t.out))
 		done := skip + "done"
 		t.emit(
 			asm.JGT.Imm32(regX, 31, skip),

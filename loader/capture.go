@@ -28,14 +28,16 @@ type CaptureConfig struct {
 // MaxSnaplen is the most bytes the capture program copies per packet.
 const MaxSnaplen = 4096
 
-// Capture is the loaded capture pipeline: the entry program to attach, the
-// filter built from the expression, and the maps.
+// Capture is the loaded capture program, with the filter built from the
+// expression inside it, and its maps.
 type Capture struct {
 	Objects bpf.CaptureObjects
-	filter  *ebpf.Program
 }
 
-// LoadCapture loads the capture programs and installs the filter.
+// filterFunction is the C function whose body is the translated filter.
+const filterFunction = "capture_filter"
+
+// LoadCapture loads the capture program with the filter in it.
 func LoadCapture(cfg CaptureConfig) (*Capture, error) {
 	if cfg.Snaplen == 0 {
 		return nil, fmt.Errorf("load capture: snaplen must be at least 1")
@@ -59,75 +61,59 @@ func LoadCapture(cfg CaptureConfig) (*Capture, error) {
 	if cfg.RingBytes != 0 {
 		spec.Maps["events"].MaxEntries = cfg.RingBytes
 	}
+	// The filter returns its result to the C code, which counts and
+	// captures: no tail call, no trip through a map.
+	body, err := filter.Translate(cfg.Filter, asm.Instructions{asm.Return()})
+	if err != nil {
+		return nil, fmt.Errorf("translate filter: %w", err)
+	}
+	prog := spec.Programs["xdpscan_capture"]
+	if prog.Instructions, err = replaceFunction(prog.Instructions, filterFunction, body); err != nil {
+		return nil, fmt.Errorf("install filter: %w", err)
+	}
 	c := &Capture{}
 	if err := spec.LoadAndAssign(&c.Objects, nil); err != nil {
 		return nil, loadError("capture program", err)
 	}
-	if err := c.install(cfg.Filter, cfg.CountOnly); err != nil {
-		c.Close()
-		return nil, err
-	}
 	return c, nil
 }
 
-// install builds the filter program and wires the tail calls.
-func (c *Capture) install(prog []cbpf.RawInstruction, countOnly bool) error {
-	epilogue := asm.Instructions{
-		asm.Mov.Reg(asm.R9, filter.RegResult),
-		asm.StoreImm(asm.R10, -72, 0, asm.Word),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, -72),
-		asm.LoadMapPtr(asm.R1, c.Objects.Verdict.FD()),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "pass"),
-		asm.StoreMem(asm.R0, 0, asm.R9, asm.Word),
-		asm.Mov.Reg(asm.R1, filter.RegCtx),
-		asm.LoadMapPtr(asm.R2, c.Objects.Progs.FD()),
-		asm.Mov.Imm(asm.R3, 1),
-		asm.FnTailCall.Call(),
-		asm.Mov.Imm(asm.R0, 2).WithSymbol("pass"), // XDP_PASS, whatever happens
-		asm.Return(),
-	}
-	if countOnly {
-		// A match only counts: done here, without the tail call back to
-		// xdpscan_capture_tail and the verdict's trip through a map.
-		epilogue = asm.Instructions{
-			asm.JEq.Imm(filter.RegResult, 0, "pass"),
-			asm.StoreImm(asm.R10, -72, int64(bpf.ScanCounterIdxCOUNTER_MATCHED), asm.Word),
-			asm.Mov.Reg(asm.R2, asm.R10),
-			asm.Add.Imm(asm.R2, -72),
-			asm.LoadMapPtr(asm.R1, c.Objects.Counters.FD()),
-			asm.FnMapLookupElem.Call(),
-			asm.JEq.Imm(asm.R0, 0, "pass"),
-			asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
-			asm.Add.Imm(asm.R1, 1),
-			asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord), // per-CPU: no atomic needed
-			asm.Mov.Imm(asm.R0, 2).WithSymbol("pass"), // XDP_PASS, whatever happens
-			asm.Return(),
+// replaceFunction returns insns with the body of the BPF function name (a
+// global function, which the verifier checks on its own against its BTF
+// prototype) replaced. The first instruction keeps the original's metadata:
+// the function's symbol, its BTF and the line info the kernel wants at
+// every function's start.
+func replaceFunction(insns asm.Instructions, name string, body asm.Instructions) (asm.Instructions, error) {
+	start := -1
+	for i, ins := range insns {
+		if ins.Symbol() == name {
+			start = i
+			break
 		}
 	}
-	insns, err := filter.Translate(prog, epilogue)
-	if err != nil {
-		return fmt.Errorf("translate filter: %w", err)
+	if start < 0 {
+		return nil, fmt.Errorf("no function %s in the program", name)
 	}
-	// AttachXDP as for the C programs' SEC("xdp"): the kernel refuses tail
-	// calls between programs whose expected attach types differ (EINVAL,
-	// with no verifier log).
-	c.filter, err = ebpf.NewProgram(&ebpf.ProgramSpec{Name: "xdpscan_filter", Type: ebpf.XDP, AttachType: ebpf.AttachXDP,
-		Instructions: insns, License: "Dual BSD/GPL"})
-	if err != nil {
-		return loadError("translated filter", err)
+	if len(body) == 0 {
+		return nil, fmt.Errorf("empty body for %s", name)
 	}
-	if err := c.Objects.Progs.Put(uint32(0), c.filter); err != nil {
-		return fmt.Errorf("install filter: %w", err)
+	end := start + 1
+	for end < len(insns) && insns[end].Symbol() == "" {
+		end++ // a function ends where the next symbol (function) starts
 	}
-	if err := c.Objects.Progs.Put(uint32(1), c.Objects.XdpscanCaptureTail); err != nil {
-		return fmt.Errorf("install capture tail: %w", err)
+	if body[0].Symbol() != "" {
+		return nil, fmt.Errorf("body of %s starts with its own label %q", name, body[0].Symbol())
 	}
-	return nil
+	out := make(asm.Instructions, 0, len(insns)-(end-start)+len(body))
+	out = append(out, insns[:start]...)
+	first := body[0]
+	first.Metadata = insns[start].Metadata
+	out = append(out, first)
+	out = append(out, body[1:]...)
+	return append(out, insns[end:]...), nil
 }
 
-// Program is the entry program to attach.
+// Program is the program to attach.
 func (c *Capture) Program() *ebpf.Program { return c.Objects.XdpscanCapture }
 
 // Events is the ring of capture_hdr records, each followed by cap_len bytes.
@@ -137,9 +123,4 @@ func (c *Capture) Events() *ebpf.Map { return c.Objects.Events }
 func (c *Capture) Counters() (Counters, error) { return ReadCounters(c.Objects.Counters) }
 
 // Close releases everything.
-func (c *Capture) Close() error {
-	if c.filter != nil {
-		c.filter.Close()
-	}
-	return c.Objects.Close()
-}
+func (c *Capture) Close() error { return c.Objects.Close() }

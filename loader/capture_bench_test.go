@@ -20,7 +20,7 @@ import (
 // BenchmarkCaptureProgram is the kernel's time per packet (BPF_PROG_RUN
 // repeat) for the capture pipeline on a 60-byte UDP frame that matches its
 // filter, beside an XDP program that only passes: count-only (parse, count,
-// filter, two tail calls) and snaplen 128 (the same and a ring record).
+// filter) and snaplen 128 (the same and a ring record).
 // The VM's figures move by 2x between runs: the lowest of several runs,
 // with the ring emptied between them, is reported.
 func BenchmarkCaptureProgram(b *testing.B) {

@@ -73,20 +73,20 @@ func (c *Counters) fields() []*uint64 {
 	}
 }
 
+// counterBlock is one CPU's value of a "counters" map: every counter_idx.
+type counterBlock [bpf.ScanCounterIdxCOUNTER_MAX]uint64
+
 // ReadCounters sums a per-CPU "counters" map over all CPUs.
 func ReadCounters(m *ebpf.Map) (Counters, error) {
+	var perCPU []counterBlock
+	if err := m.Lookup(uint32(0), &perCPU); err != nil {
+		return Counters{}, fmt.Errorf("read counters: %w", err)
+	}
 	var c Counters
-	fields := c.fields()
-	var perCPU []uint64
-	for idx, field := range fields {
-		if err := m.Lookup(uint32(idx), &perCPU); err != nil {
-			return Counters{}, fmt.Errorf("read counter %d: %w", idx, err)
+	for idx, field := range c.fields() {
+		for _, block := range perCPU {
+			*field += block[idx]
 		}
-		var sum uint64
-		for _, v := range perCPU {
-			sum += v
-		}
-		*field = sum
 	}
 	return c, nil
 }

@@ -80,4 +80,3 @@ func TestScanDedupTable(t *testing.T) {
 		})
 	}
 }
-

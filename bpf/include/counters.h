@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Per-CPU counters shared by xdpscan's XDP programs. Each program that
- * includes this header gets its own "counters" map; Go sums the CPUs.
+ * includes this header gets its own "counters" map, one block of COUNTER_MAX
+ * per CPU; Go sums the CPUs.
  *
  * Invariants checked by the tests: packets == l2_errors + non_ip + ipv4 +
  * ipv6, and tcp == the sum of the five TCP flag classes.
@@ -42,19 +43,41 @@ enum counter_idx {
 	COUNTER_MAX,
 };
 
+/* Puts enum counter_idx in BTF, which only names the block's size otherwise:
+ * bpf2go exports it to Go for the counters' order (loader.Counters). */
+const enum counter_idx counters_in_block = COUNTER_MAX;
+
+/* All counters of a CPU in one map value: a packet's several counts cost one
+ * map lookup, not one each. */
+struct counter_block {
+	__u64 n[COUNTER_MAX];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, COUNTER_MAX);
-	__type(key, enum counter_idx);
-	__type(value, __u64);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct counter_block);
 } counters SEC(".maps");
+
+/* counters_here is this CPU's block (never NULL in practice: key 0 exists). */
+static __always_inline struct counter_block *counters_here(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&counters, &zero);
+}
+
+static __always_inline void count_in(struct counter_block *c, enum counter_idx idx, __u64 n)
+{
+	if (idx < COUNTER_MAX)
+		c->n[idx] += n; /* per-CPU slot: no atomic needed */
+}
 
 static __always_inline void count(enum counter_idx idx, __u64 n)
 {
-	__u32 key = idx;
-	__u64 *v = bpf_map_lookup_elem(&counters, &key);
-	if (v)
-		*v += n; /* per-CPU slot: no atomic needed */
+	struct counter_block *c = counters_here();
+	if (c)
+		count_in(c, idx, n);
 }
 
 /* TCP header flag bits (byte 13). */
@@ -75,50 +98,50 @@ static __always_inline enum counter_idx tcp_flag_class(__u8 flags)
 }
 
 /* count_parse classifies one parsed frame into the protocol counters. */
-static __always_inline void count_parse(const struct packet *p, int res)
+static __always_inline void count_parse(struct counter_block *c, const struct packet *p, int res)
 {
-	count(COUNTER_PACKETS, 1);
-	count(COUNTER_BYTES, p->len);
+	count_in(c, COUNTER_PACKETS, 1);
+	count_in(c, COUNTER_BYTES, p->len);
 	if (p->vlan_depth)
-		count(COUNTER_VLAN, 1);
+		count_in(c, COUNTER_VLAN, 1);
 
 	if (res == PARSE_ERR_L2) {
-		count(COUNTER_L2_ERRORS, 1);
-		count(COUNTER_PARSE_ERRORS, 1);
+		count_in(c, COUNTER_L2_ERRORS, 1);
+		count_in(c, COUNTER_PARSE_ERRORS, 1);
 		return;
 	}
 	if (res == PARSE_NOT_IP) {
-		count(COUNTER_NON_IP, 1);
+		count_in(c, COUNTER_NON_IP, 1);
 		return;
 	}
-	count(p->eth_proto == ETH_P_IP ? COUNTER_IPV4 : COUNTER_IPV6, 1);
+	count_in(c, p->eth_proto == ETH_P_IP ? COUNTER_IPV4 : COUNTER_IPV6, 1);
 	if (res == PARSE_ERR) {
-		count(COUNTER_PARSE_ERRORS, 1);
+		count_in(c, COUNTER_PARSE_ERRORS, 1);
 		return;
 	}
 	if (p->fragment)
-		count(COUNTER_FRAGMENTS, 1);
+		count_in(c, COUNTER_FRAGMENTS, 1);
 	if (res != PARSE_L4) {
-		count(COUNTER_OTHER_L4, 1);
+		count_in(c, COUNTER_OTHER_L4, 1);
 		return;
 	}
 	switch (p->l4_proto) {
 	case IPPROTO_TCP:
-		count(COUNTER_TCP, 1);
-		count(tcp_flag_class(p->tcp_flags), 1);
+		count_in(c, COUNTER_TCP, 1);
+		count_in(c, tcp_flag_class(p->tcp_flags), 1);
 		break;
 	case IPPROTO_UDP:
-		count(COUNTER_UDP, 1);
+		count_in(c, COUNTER_UDP, 1);
 		break;
 	case IPPROTO_ICMP:
-		count(COUNTER_ICMP, 1);
+		count_in(c, COUNTER_ICMP, 1);
 		break;
 	case IPPROTO_ICMPV6:
-		count(COUNTER_ICMPV6, 1);
+		count_in(c, COUNTER_ICMPV6, 1);
 		break;
 	}
 	if (p->icmp_error && !p->quote_valid)
-		count(COUNTER_BAD_QUOTES, 1);
+		count_in(c, COUNTER_BAD_QUOTES, 1);
 }
 
 #endif /* XDPSCAN_COUNTERS_H */

@@ -228,3 +228,43 @@ func TestCompileErrorShowsLibpcapMessage(t *testing.T) {
 		t.Fatalf("err %v, want libpcap's syntax error", err)
 	}
 }
+
+// TestTranslateScratchMemory: classic BPF reads a scratch slot it never
+// stored as zero; the translation zeroes only the slots a program reads.
+func TestTranslateScratchMemory(t *testing.T) {
+	requireBPF(t)
+	// 198.19.0.1.5353 > 198.18.0.53.53: UDP
+	pkt := testpkt.Build(testpkt.Frame{Src: netip.MustParseAddr("198.19.0.1"), Dst: netip.MustParseAddr("198.18.0.53"),
+		L4: &layers.UDP{SrcPort: 5353, DstPort: 53}, Payload: make([]byte, 30)})
+	for _, tc := range []struct {
+		name string
+		prog []bpf.Instruction
+		want uint32
+	}{
+		{"a slot never stored reads 0", []bpf.Instruction{
+			bpf.LoadScratch{Dst: bpf.RegA, N: 3}, bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: 9}, bpf.RetA{}}, 9},
+		{"a stored slot reads back", []bpf.Instruction{
+			bpf.LoadConstant{Dst: bpf.RegA, Val: 5}, bpf.StoreScratch{Src: bpf.RegA, N: 15},
+			bpf.LoadConstant{Dst: bpf.RegA, Val: 0}, bpf.LoadScratch{Dst: bpf.RegX, N: 15}, bpf.TXA{}, bpf.RetA{}}, 5},
+		{"slots apart from each other", []bpf.Instruction{
+			bpf.LoadConstant{Dst: bpf.RegA, Val: 7}, bpf.StoreScratch{Src: bpf.RegA, N: 0},
+			bpf.LoadScratch{Dst: bpf.RegA, N: 1}, bpf.RetA{}}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw, err := bpf.Assemble(tc.prog)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vm, err := bpf.NewVM(tc.prog)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want, _ := vm.Run(pkt); uint32(want) != tc.want {
+				t.Fatalf("the classic VM says %d, the test %d", want, tc.want)
+			}
+			if got := load(t, raw).run(t, pkt); got != tc.want {
+				t.Fatalf("eBPF %d, want %d", got, tc.want)
+			}
+		})
+	}
+}

@@ -20,7 +20,7 @@ type captured struct {
 	data []byte
 }
 
-func loadCapture(t *testing.T, expr string, snaplen uint32, countOnly bool) *loader.Capture {
+func loadCapture(t testing.TB, expr string, snaplen uint32, countOnly bool) *loader.Capture {
 	t.Helper()
 	requireBPF(t)
 	raw, err := filter.Compile(expr, 262144)
@@ -35,7 +35,7 @@ func loadCapture(t *testing.T, expr string, snaplen uint32, countOnly bool) *loa
 	return c
 }
 
-func drainCaptures(t *testing.T, c *loader.Capture) []captured {
+func drainCaptures(t testing.TB, c *loader.Capture) []captured {
 	t.Helper()
 	cons, err := ringbuf.New[bpf.CaptureCaptureHdr](c.Events(), ringbuf.Options{})
 	if err != nil {

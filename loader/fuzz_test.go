@@ -8,7 +8,9 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	cbpf "golang.org/x/net/bpf"
 
+	"github.com/xdpscan/xdpscan/filter"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 )
 
@@ -222,4 +224,84 @@ func decodeTCP(b []byte) *layers.TCP {
 		return nil
 	}
 	return tcp
+}
+
+// FuzzCaptureProgram runs arbitrary frames through the capture program
+// (-w, snaplen 100) with a filter that reads at computed offsets: every
+// frame passes, the counters stay consistent, and a frame is captured
+// exactly when libpcap's filter, run by the classic BPF VM, keeps it, with
+// min(length, snaplen, the filter's result) of its bytes.
+func FuzzCaptureProgram(f *testing.F) {
+	// A page less XDP's headroom and skb_shared_info: the most linear data
+	// BPF_PROG_RUN gives an XDP program on x86-64.
+	const maxLinearXDP = 4096 - 256 - 320
+	const expr, snaplen = "tcp[(tcp[12] >> 2)] == 71 or udp port 53 or icmp6 or ip[8] > 200", 100
+	raw, err := filter.Compile(expr, 262144)
+	if err != nil {
+		f.Fatal(err)
+	}
+	insns, ok := cbpf.Disassemble(raw)
+	if !ok {
+		f.Fatal("cannot disassemble the compiled filter")
+	}
+	vm, err := cbpf.NewVM(insns)
+	if err != nil {
+		f.Fatal(err)
+	}
+	get := append([]byte("GET / HTTP/1.1\r\n"), make([]byte, 100)...)
+	for _, fr := range []testpkt.Frame{
+		// 198.19.0.1.33000 > 198.18.0.1.80: Flags [P.], HTTP GET
+		{Src: scanner4, Dst: target4, L4: testpkt.TCP(33000, 80, 5, 6, "PA"), Payload: get},
+		// 198.19.0.1.5353 > 198.18.0.53.53: UDP, with VLAN 100 in front of another
+		{Src: scanner4, Dst: target4, L4: &layers.UDP{SrcPort: 5353, DstPort: 53}, Payload: make([]byte, 30)},
+		{VLANs: []uint16{100}, Src: scanner4, Dst: target4, L4: &layers.UDP{SrcPort: 5353, DstPort: 53}},
+		// IP6 2001:2::1 > 2001:2::1:7: ICMP6 echo request
+		{Src: scanner6, Dst: target6, L4: &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(128, 0)}, Payload: make([]byte, 8)},
+		reply("SA", 1), reply6("RA", 1),
+	} {
+		f.Add(testpkt.Build(fr))
+	}
+	f.Add(arpFrame())
+
+	c := loadCapture(f, expr, snaplen, false)
+	prev, err := c.Counters()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		if len(frame) < 14 || len(frame) > maxLinearXDP {
+			t.Skip("BPF_PROG_RUN puts 14 to 3520 bytes in an XDP frame's linear data; the rest would go to fragments")
+		}
+		verdict, err := c.Program().Run(&ebpf.RunOptions{Data: frame})
+		if err != nil {
+			t.Fatalf("BPF_PROG_RUN: %v", err)
+		}
+		if verdict != xdpPass {
+			t.Fatalf("verdict %d: capture must pass every frame", verdict)
+		}
+		now, err := c.Counters()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := now.Sub(prev)
+		prev = now
+		if d.Packets != 1 || d.Packets != d.L2Errors+d.NonIP+d.IPv4+d.IPv6 || d.TCP != d.TCPSyn+d.TCPSynAck+d.TCPRst+d.TCPFin+d.TCPOther {
+			t.Fatalf("inconsistent counters for one frame: %+v", d)
+		}
+		keep, _ := vm.Run(frame)
+		got := drainCaptures(t, c)
+		if keep == 0 {
+			if d.Matched != 0 || len(got) != 0 {
+				t.Fatalf("the filter keeps nothing, the program matched %d and captured %d: % x", d.Matched, len(got), frame[:min(len(frame), 64)])
+			}
+			return
+		}
+		want := min(len(frame), snaplen, keep)
+		if d.Matched != 1 || len(got) != 1 {
+			t.Fatalf("the filter keeps %d bytes, the program matched %d and captured %d: % x", keep, d.Matched, len(got), frame[:min(len(frame), 64)])
+		}
+		if g := got[0]; int(g.hdr.OrigLen) != len(frame) || int(g.hdr.CapLen) != want || string(g.data) != string(frame[:want]) {
+			t.Fatalf("captured %d of %d bytes, want the first %d of %d: % x", g.hdr.CapLen, g.hdr.OrigLen, want, len(frame), frame[:min(len(frame), 64)])
+		}
+	})
 }

@@ -31,6 +31,7 @@ test:  ## vet, then every test with the race detector (root: BPF and namespaces)
 
 fuzz:  ## a short run of every fuzz target
 	$(GO) test ./loader -run '^$$' -fuzz FuzzScanProgram -fuzztime 60s
+	$(GO) test ./loader -run '^$$' -fuzz FuzzCaptureProgram -fuzztime 60s
 	$(GO) test ./filter -run '^$$' -fuzz FuzzTranslate -fuzztime 60s
 	$(GO) test ./engine -run '^$$' -fuzz FuzzParseTargets -fuzztime 30s
 	$(GO) test ./engine -run '^$$' -fuzz FuzzParsePorts -fuzztime 30s

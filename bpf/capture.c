@@ -111,11 +111,10 @@ SEC("xdp")
 int xdpscan_capture(struct xdp_md *ctx)
 {
 	struct packet p = {};
-	int res = parse_packet(ctx, &p);
-	struct counter_block *c = counters_here();
+	int res;
+	struct counter_block *c = parse_counted(ctx, &p, &res);
 	if (!c)
 		return XDP_PASS;
-	count_parse(c, &p, res);
 	__u32 keep = capture_filter(ctx);
 	if (!keep)
 		return XDP_PASS;

@@ -45,11 +45,10 @@ SEC("xdp")
 int xdpscan_responder(struct xdp_md *ctx)
 {
 	struct packet p = {};
-	int res = parse_packet(ctx, &p);
-	struct counter_block *c = counters_here();
+	int res;
+	struct counter_block *c = parse_counted(ctx, &p, &res);
 	if (!c)
 		return XDP_PASS;
-	count_parse(c, &p, res);
 	if (res != PARSE_L4 || p.family != 4 || p.l4_proto != IPPROTO_TCP || p.vlan_depth)
 		return XDP_PASS;
 	__be32 daddr;

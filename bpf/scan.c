@@ -364,11 +364,10 @@ int xdpscan_scan(struct xdp_md *ctx)
 
 	if (is_send_run(ctx))
 		return send_next(ctx);
-	int res = parse_packet(ctx, &p);
-	struct counter_block *c = counters_here();
+	int res;
+	struct counter_block *c = parse_counted(ctx, &p, &res);
 	if (!c)
 		return XDP_PASS;
-	count_parse(c, &p, res);
 	if (res != PARSE_L4 || !classify(&p, &pr))
 		return XDP_PASS;
 	if (!validate(&p, &pr, data, data_end)) {

@@ -94,17 +94,21 @@ func WriteScanTable(w io.Writer, r *ScanResults) {
 	fmt.Fprintf(w, "\nscan: %s target, %s x %d ports = %d probes, truth %d open; medians of %d rounds; pinning: %s\n",
 		r.Target, r.Prefix, len(r.Ports), r.Probes, truthOf(r), rounds(r), r.Pinning)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "tool\trate asked\tsent/s\tfound %\tmin %\texact\tfalse+\tdups\tcpu s\tcpu s/M\trss MB\ttgt drops\tsoftnet\tscanner RSTs\t")
+	fmt.Fprintln(tw, "tool\trate asked\tsent/s\tfound %\tmin %\texact\tfalse+\tdups\tcpu s\tcpu s/M\trelay s\trss MB\ttgt drops\tsoftnet\tscanner RSTs\t")
 	for _, s := range r.Steps() {
 		found, minFound, exact := fmt.Sprintf("%.2f", s.FoundPct), fmt.Sprintf("%.2f", s.MinFoundPct), fmt.Sprint(s.Exact)
 		if s.Tool == "sendmmsg" {
 			found, minFound, exact = "-", "-", "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%d\t%d\t%.2f\t%.2f\t%.1f\t%d\t%d\t%.0f\t\n",
+		relay := "-"
+		if s.RelayCPUS > 0 {
+			relay = fmt.Sprintf("%.2f", s.RelayCPUS)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%d\t%d\t%.2f\t%.2f\t%s\t%.1f\t%d\t%d\t%.0f\t\n",
 			s.Tool, rateName(s.RateAsked), s.SendPPS, found, minFound, exact, s.FalsePos, s.Duplicates,
-			s.CPUS, s.CPUPerMillion, s.PeakRSSMB, s.TargetDrops, s.SoftnetDrops, s.ScannerRSTs)
+			s.CPUS, s.CPUPerMillion, relay, s.PeakRSSMB, s.TargetDrops, s.SoftnetDrops, s.ScannerRSTs)
 		for _, e := range s.Errors {
-			fmt.Fprintf(tw, "  error: %s\t\t\t\t\t\t\t\t\t\t\t\t\t\t\n", e)
+			fmt.Fprintf(tw, "  error: %s\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\n", e)
 		}
 	}
 	tw.Flush()

@@ -59,8 +59,9 @@ func (j scanJob) portList() string {
 // toolOutput is what a tool reported: open (address, port) pairs, in the
 // order reported, duplicates included.
 type toolOutput struct {
-	open   []netip.AddrPort
-	probes uint64 // as the tool counted them, 0 if it does not say
+	open      []netip.AddrPort
+	probes    uint64  // as the tool counted them, 0 if it does not say
+	relayCPUS float64 // xdpscan --tx-relay-cpu's kernel thread
 }
 
 // runScanTool runs one tool on j and returns its reports and its usage.
@@ -78,6 +79,9 @@ func runScanTool(ctx context.Context, tool string, j scanJob) (toolOutput, Usage
 			args = append(args, "--rx", "pcap")
 		case "xdpscan-xdptx":
 			args = append(args, "--tx", "xdp")
+			if j.cpu >= 0 { // split: the tool on j.cpu, the transmit on the other
+				args = append(args, "--tx-relay-cpu", strconv.Itoa(relayCPU))
+			}
 		}
 		res, err := runTool(toolCmd(ctx, ns, j.cpu, j.self, args...))
 		if err != nil {
@@ -88,12 +92,13 @@ func runScanTool(ctx context.Context, tool string, j scanJob) (toolOutput, Usage
 			return toolOutput{}, res.Usage, err
 		}
 		var st struct {
-			ProbesSent uint64 `json:"probes_sent"`
+			ProbesSent uint64  `json:"probes_sent"`
+			RelayCPUS  float64 `json:"tx_relay_cpu_s"`
 		}
 		if b, err := os.ReadFile(out + ".json"); err == nil {
 			_ = json.Unmarshal(b, &st)
 		}
-		return toolOutput{open: open, probes: st.ProbesSent}, res.Usage, nil
+		return toolOutput{open: open, probes: st.ProbesSent, relayCPUS: st.RelayCPUS}, res.Usage, nil
 	case "masscan":
 		out := filepath.Join(j.dir, "masscan.list")
 		cmd := toolCmd(ctx, ns, j.cpu, "masscan", j.prefix.String(), "-p", j.portList(), "--rate", j.rateArg(),

@@ -31,6 +31,7 @@ type ScanStep struct {
 	Duplicates    int      `json:"duplicates_max"`
 	CPUS          float64  `json:"cpu_s_median"`
 	CPUPerMillion float64  `json:"cpu_s_per_million_median"`
+	RelayCPUS     float64  `json:"relay_kthread_cpu_s_median,omitempty"` // see ScanRun.RelayCPUS
 	PeakRSSMB     float64  `json:"peak_rss_mb_median"`
 	WallS         float64  `json:"wall_s_median"`
 	TargetDrops   uint64   `json:"target_veth_drops_max"`
@@ -58,7 +59,7 @@ func (r *ScanResults) Steps() []ScanStep {
 	for _, k := range order {
 		runs := groups[k]
 		st := ScanStep{Tool: k.tool, RateAsked: k.rate, Runs: len(runs), Exact: true, MinFoundPct: math.Inf(1)}
-		var pps, found, cpu, cpum, rss, wall, rsts []float64
+		var pps, found, cpu, cpum, relay, rss, wall, rsts []float64
 		for _, run := range runs {
 			if run.Error != "" {
 				st.Errors = append(st.Errors, run.Error)
@@ -69,6 +70,7 @@ func (r *ScanResults) Steps() []ScanStep {
 			found = append(found, run.FoundPct())
 			cpu = append(cpu, run.Usage.CPUS())
 			cpum = append(cpum, run.CPUPerMillion)
+			relay = append(relay, run.RelayCPUS)
 			rss = append(rss, run.Usage.PeakRSSMB)
 			wall = append(wall, run.Usage.WallS)
 			rsts = append(rsts, float64(run.ScannerRSTs))
@@ -86,6 +88,7 @@ func (r *ScanResults) Steps() []ScanStep {
 		}
 		st.SendPPS, st.FoundPct, st.CPUS, st.CPUPerMillion = median(pps), median(found), median(cpu), median(cpum)
 		st.PeakRSSMB, st.WallS, st.ScannerRSTs = median(rss), median(wall), median(rsts)
+		st.RelayCPUS = median(relay)
 		out = append(out, st)
 	}
 	return out

@@ -354,6 +354,14 @@ static __always_inline int verdict_for_ours(struct xdp_md *ctx, const struct pac
 	return XDP_TX;
 }
 
+/* xdpscan_send_relay runs in the relay CPU's cpumap kthread on each frame
+ * the transmitter redirected there (send.h). */
+SEC("xdp/cpumap")
+int xdpscan_send_relay(struct xdp_md *ctx)
+{
+	return send_relay_frame(ctx);
+}
+
 SEC("xdp")
 int xdpscan_scan(struct xdp_md *ctx)
 {

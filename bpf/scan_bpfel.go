@@ -13,6 +13,15 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type ScanBpfCpumapVal struct {
+	_       structs.HostLayout
+	Qsize   uint32
+	BpfProg struct {
+		_  structs.HostLayout
+		Fd int32
+	}
+}
+
 type ScanCounterBlock struct {
 	_ structs.HostLayout
 	N [26]uint64
@@ -101,25 +110,29 @@ type ScanUdpEcho struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	ScanMapCounters        = "counters"
-	ScanMapDedup           = "dedup"
-	ScanMapEvents          = "events"
-	ScanMapSendSlots       = "send_slots"
-	ScanMapSendStates      = "send_states"
-	ScanMapUdpEchoes       = "udp_echoes"
-	ScanProgXdpscanScan    = "xdpscan_scan"
-	ScanVarCookieK0        = "cookie_k0"
-	ScanVarCookieK1        = "cookie_k1"
-	ScanVarCountersInBlock = "counters_in_block"
-	ScanVarDedupMask       = "dedup_mask"
-	ScanVarResetOpen       = "reset_open"
-	ScanVarRingWakeupBytes = "ring_wakeup_bytes"
-	ScanVarScannerIpv4     = "scanner_ipv4"
-	ScanVarScannerIpv6Hi   = "scanner_ipv6_hi"
-	ScanVarScannerIpv6Lo   = "scanner_ipv6_lo"
-	ScanVarSendMagic       = "send_magic"
-	ScanVarSportHi         = "sport_hi"
-	ScanVarSportLo         = "sport_lo"
+	ScanMapCounters          = "counters"
+	ScanMapDedup             = "dedup"
+	ScanMapEvents            = "events"
+	ScanMapSendRelay         = "send_relay"
+	ScanMapSendRelayed       = "send_relayed"
+	ScanMapSendSlots         = "send_slots"
+	ScanMapSendStates        = "send_states"
+	ScanMapUdpEchoes         = "udp_echoes"
+	ScanProgXdpscanScan      = "xdpscan_scan"
+	ScanProgXdpscanSendRelay = "xdpscan_send_relay"
+	ScanVarCookieK0          = "cookie_k0"
+	ScanVarCookieK1          = "cookie_k1"
+	ScanVarCountersInBlock   = "counters_in_block"
+	ScanVarDedupMask         = "dedup_mask"
+	ScanVarResetOpen         = "reset_open"
+	ScanVarRingWakeupBytes   = "ring_wakeup_bytes"
+	ScanVarScannerIpv4       = "scanner_ipv4"
+	ScanVarScannerIpv6Hi     = "scanner_ipv6_hi"
+	ScanVarScannerIpv6Lo     = "scanner_ipv6_lo"
+	ScanVarSendMagic         = "send_magic"
+	ScanVarSendRelayCpu      = "send_relay_cpu"
+	ScanVarSportHi           = "sport_hi"
+	ScanVarSportLo           = "sport_lo"
 )
 
 // LoadScan returns the embedded CollectionSpec for Scan.
@@ -164,19 +177,22 @@ type ScanSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ScanProgramSpecs struct {
-	XdpscanScan *ebpf.ProgramSpec `ebpf:"xdpscan_scan"`
+	XdpscanScan      *ebpf.ProgramSpec `ebpf:"xdpscan_scan"`
+	XdpscanSendRelay *ebpf.ProgramSpec `ebpf:"xdpscan_send_relay"`
 }
 
 // ScanMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ScanMapSpecs struct {
-	Counters   *ebpf.MapSpec `ebpf:"counters"`
-	Dedup      *ebpf.MapSpec `ebpf:"dedup"`
-	Events     *ebpf.MapSpec `ebpf:"events"`
-	SendSlots  *ebpf.MapSpec `ebpf:"send_slots"`
-	SendStates *ebpf.MapSpec `ebpf:"send_states"`
-	UdpEchoes  *ebpf.MapSpec `ebpf:"udp_echoes"`
+	Counters    *ebpf.MapSpec `ebpf:"counters"`
+	Dedup       *ebpf.MapSpec `ebpf:"dedup"`
+	Events      *ebpf.MapSpec `ebpf:"events"`
+	SendRelay   *ebpf.MapSpec `ebpf:"send_relay"`
+	SendRelayed *ebpf.MapSpec `ebpf:"send_relayed"`
+	SendSlots   *ebpf.MapSpec `ebpf:"send_slots"`
+	SendStates  *ebpf.MapSpec `ebpf:"send_states"`
+	UdpEchoes   *ebpf.MapSpec `ebpf:"udp_echoes"`
 }
 
 // ScanVariableSpecs contains global variables before they are loaded into the kernel.
@@ -193,6 +209,7 @@ type ScanVariableSpecs struct {
 	ScannerIpv6Hi   *ebpf.VariableSpec `ebpf:"scanner_ipv6_hi"`
 	ScannerIpv6Lo   *ebpf.VariableSpec `ebpf:"scanner_ipv6_lo"`
 	SendMagic       *ebpf.VariableSpec `ebpf:"send_magic"`
+	SendRelayCpu    *ebpf.VariableSpec `ebpf:"send_relay_cpu"`
 	SportHi         *ebpf.VariableSpec `ebpf:"sport_hi"`
 	SportLo         *ebpf.VariableSpec `ebpf:"sport_lo"`
 }
@@ -217,12 +234,14 @@ func (o *ScanObjects) Close() error {
 //
 // It can be passed to LoadScanObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ScanMaps struct {
-	Counters   *ebpf.Map `ebpf:"counters"`
-	Dedup      *ebpf.Map `ebpf:"dedup"`
-	Events     *ebpf.Map `ebpf:"events"`
-	SendSlots  *ebpf.Map `ebpf:"send_slots"`
-	SendStates *ebpf.Map `ebpf:"send_states"`
-	UdpEchoes  *ebpf.Map `ebpf:"udp_echoes"`
+	Counters    *ebpf.Map `ebpf:"counters"`
+	Dedup       *ebpf.Map `ebpf:"dedup"`
+	Events      *ebpf.Map `ebpf:"events"`
+	SendRelay   *ebpf.Map `ebpf:"send_relay"`
+	SendRelayed *ebpf.Map `ebpf:"send_relayed"`
+	SendSlots   *ebpf.Map `ebpf:"send_slots"`
+	SendStates  *ebpf.Map `ebpf:"send_states"`
+	UdpEchoes   *ebpf.Map `ebpf:"udp_echoes"`
 }
 
 func (m *ScanMaps) Close() error {
@@ -230,6 +249,8 @@ func (m *ScanMaps) Close() error {
 		m.Counters,
 		m.Dedup,
 		m.Events,
+		m.SendRelay,
+		m.SendRelayed,
 		m.SendSlots,
 		m.SendStates,
 		m.UdpEchoes,
@@ -250,6 +271,7 @@ type ScanVariables struct {
 	ScannerIpv6Hi   *ebpf.Variable `ebpf:"scanner_ipv6_hi"`
 	ScannerIpv6Lo   *ebpf.Variable `ebpf:"scanner_ipv6_lo"`
 	SendMagic       *ebpf.Variable `ebpf:"send_magic"`
+	SendRelayCpu    *ebpf.Variable `ebpf:"send_relay_cpu"`
 	SportHi         *ebpf.Variable `ebpf:"sport_hi"`
 	SportLo         *ebpf.Variable `ebpf:"sport_lo"`
 }
@@ -258,12 +280,14 @@ type ScanVariables struct {
 //
 // It can be passed to LoadScanObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ScanPrograms struct {
-	XdpscanScan *ebpf.Program `ebpf:"xdpscan_scan"`
+	XdpscanScan      *ebpf.Program `ebpf:"xdpscan_scan"`
+	XdpscanSendRelay *ebpf.Program `ebpf:"xdpscan_send_relay"`
 }
 
 func (p *ScanPrograms) Close() error {
 	return _ScanClose(
 		p.XdpscanScan,
+		p.XdpscanSendRelay,
 	)
 }
 

@@ -271,6 +271,8 @@ func TestScanBadInput(t *testing.T) {
 		{"IPv6 with pcap", []string{"2001:2::1", "-p", "80", "--allow", "2001:2::/48", "--rx", "pcap"}, "IPv6 targets need --rx xdp"},
 		{"IPv6 without a route", []string{"2001:2::1", "-p", "80", "--allow", "2001:2::/48"}, "no route to 2001:2::1"},
 		{"bad source address", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--source-ip", "198.19.0.1,198.19.0.2"}, "at most one IPv4 and one"},
+		{"relay without --tx xdp", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--tx-relay-cpu", "1"}, "--tx-relay-cpu relays the frames --tx xdp sends"},
+		{"relay on a CPU that is not there", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--tx", "xdp", "--tx-relay-cpu", "4096"}, "send relay on CPU 4096: this machine has CPUs 0-"},
 		{"bad shard", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--shards", "2", "--shard", "2"}, "--shard 2 must be below --shards 2"},
 	}
 	for _, tc := range tests {

@@ -44,6 +44,11 @@ type ScanConfig struct {
 	// Tx is how raw probes leave: "socket" (AF_PACKET sendmmsg, the
 	// default) or "xdp" (from the kernel, BPF_PROG_RUN live frames).
 	Tx string
+	// TxRelay, with Tx "xdp", hands the frames to a kthread on CPU
+	// TxRelayCPU, which transmits them (loader.SendRelay): the sending
+	// thread then only builds and queues frames.
+	TxRelay    bool
+	TxRelayCPU int
 	// Reset answers open ports' SYN-ACKs with a RST from XDP (--reset).
 	Reset bool
 	Key   CookieKey
@@ -124,9 +129,13 @@ type Stats struct {
 	SendS         float64 `json:"send_s"`
 	RxMode        string  `json:"rx_mode"`
 	TxMode        string  `json:"tx_mode,omitempty"`
-	XDPMode       string  `json:"xdp_mode"`
-	Interface     string  `json:"interface"`
-	Interrupted   bool    `json:"interrupted"`
+	// TxRelayCPUS is the CPU seconds of the --tx-relay-cpu kernel thread:
+	// the transmit, and on veth the target's receive path, which runs in
+	// the transmitting thread's softirq. Not part of this process's time.
+	TxRelayCPUS float64 `json:"tx_relay_cpu_s,omitempty"`
+	XDPMode     string  `json:"xdp_mode"`
+	Interface   string  `json:"interface"`
+	Interrupted bool    `json:"interrupted"`
 	// Resume is where an interrupted scan stopped sending.
 	Resume *Position `json:"resume,omitempty"`
 	// Connect holds the connect scan's own figures.
@@ -198,7 +207,7 @@ func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit
 		defer consumer.Close()
 		st.XDPMode = string(att.Mode)
 		if cfg.txMode() == "xdp" {
-			t, err := NewXDPTransmitter(cfg.iface(), prog)
+			t, err := NewXDPTransmitter(cfg.iface(), prog, cfg.sendRelay())
 			if err != nil {
 				return st, err
 			}
@@ -239,6 +248,9 @@ func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit
 		return st, err
 	}
 	st.ProbesSent, st.TxErrors = tx.Counts()
+	if r, ok := tx.(interface{ RelayCPU() time.Duration }); ok {
+		st.TxRelayCPUS = r.RelayCPU().Seconds()
+	}
 	cfg.finishCounts(&st, progress)
 	st.ElapsedS = time.Since(start).Seconds()
 	if sendErr != nil && ctx.Err() == nil {
@@ -267,6 +279,7 @@ func startXDP(cfg ScanConfig, progress *Progress) (*loader.Scan, *ringbuf.Consum
 		SourceIPv4: cfg.Path.Src, SourceIPv6: cfg.Path6.Src, SourcePortLo: cfg.SportLo, SourcePortHi: cfg.SportHi,
 		CookieKey: cfg.Key, RingBytes: ringBytes, RingWakeupBytes: ringWakeupBytes, ResetOpen: cfg.Reset, UDPEchoes: UDPEchoes(),
 		SendSlots:    cfg.sendSlots(),
+		SendRelay:    cfg.sendRelay(),
 		DedupEntries: uint32(min(max(cfg.Targets.Len()*uint64(len(cfg.Ports)), 1024), 1<<20)),
 	})
 	if err != nil {
@@ -520,9 +533,17 @@ func (c ScanConfig) minBatch(batchMax int) int {
 // sendSlots is the scan program's transmitter batch: none unless --tx xdp.
 func (c ScanConfig) sendSlots() uint32 {
 	if c.txMode() == "xdp" {
-		return XDPBatch
+		return uint32(xdpBatch(c.sendRelay()))
 	}
 	return 0
+}
+
+// sendRelay is the transmitter's relay, if --tx-relay-cpu asked for one.
+func (c ScanConfig) sendRelay() *loader.SendRelay {
+	if c.txMode() != "xdp" || !c.TxRelay {
+		return nil
+	}
+	return &loader.SendRelay{CPU: uint32(c.TxRelayCPU)}
 }
 
 func (c ScanConfig) txMode() string {
@@ -589,6 +610,10 @@ func (c ScanConfig) Validate() error {
 		return fmt.Errorf("--tx %q: use socket (AF_PACKET) or xdp (BPF_PROG_RUN live frames)", c.Tx)
 	case c.Connect && c.txMode() != "socket":
 		return fmt.Errorf("--connect sends with the kernel's own sockets: --tx %s does not apply", c.Tx)
+	case c.TxRelay && c.txMode() != "xdp":
+		return fmt.Errorf("--tx-relay-cpu relays the frames --tx xdp sends from the kernel: add --tx xdp")
+	case c.TxRelay && c.TxRelayCPU < 0:
+		return fmt.Errorf("--tx-relay-cpu %d: want a CPU number", c.TxRelayCPU)
 	case c.RxMode == "pcap" && c.txMode() == "xdp":
 		return fmt.Errorf("--tx xdp sends through the scan's XDP program, which --rx pcap does not load: use --rx xdp, or --tx socket")
 	}

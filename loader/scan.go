@@ -3,6 +3,7 @@ package loader
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/bits"
 	"net/netip"
@@ -44,7 +45,25 @@ type ScanConfig struct {
 	// SendSlots enables the program's transmitter (Scan.Sender) with room
 	// for this many frames a batch; 0 leaves it out.
 	SendSlots uint32
+	// SendRelay, with SendSlots, hands the transmitter's frames to a
+	// kthread on another CPU, which sends them (see SendRelay).
+	SendRelay *SendRelay
 }
+
+// SendRelay moves the transmit of the scan program's frames to one CPU's
+// cpumap kthread (Linux 5.9 for a program in a cpumap entry): the sending
+// thread only fills frames and queues them, and the kthread puts them on
+// the interface. On veth the peer's receive path runs in the transmitting
+// CPU's softirq, so it moves with them, as RPS moves it for a socket
+// sender. The queue gives the sender flow control (Sender.Send never
+// queues more than Queue frames), which a veth peer's 256-frame ring does
+// not.
+type SendRelay struct {
+	CPU   uint32
+	Queue uint32 // frames; 0 means 4096. The kernel allows up to 16384.
+}
+
+const defaultRelayQueue = 4096
 
 // UDPEcho says where, in a UDP reply's payload, a service echoes the
 // cookie's low Len (2 or 4) bytes.
@@ -55,6 +74,7 @@ type Scan struct {
 	Objects   bpf.ScanObjects
 	sendSlots uint32
 	sendMagic uint64
+	relay     *SendRelay // with its queue length resolved
 }
 
 // LoadScan loads the scan-reply program configured by cfg.
@@ -78,6 +98,16 @@ func LoadScan(cfg ScanConfig) (*Scan, error) {
 			return nil, fmt.Errorf("load scan program: draw the transmitter's magic: %w", err)
 		}
 		magic = binary.NativeEndian.Uint64(b[:]) | 1 // never 0: 0 turns it off
+	}
+	relay, cpus, err := resolveRelay(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if relay != nil {
+		spec.Maps["send_relay"].MaxEntries = uint32(cpus)
+		if err := setVar(spec, "send_relay_cpu", relay.CPU); err != nil {
+			return nil, fmt.Errorf("configure scan program: %w", err)
+		}
 	}
 	var v4 [4]byte
 	if cfg.SourceIPv4.Is4() {
@@ -113,9 +143,17 @@ func LoadScan(cfg ScanConfig) (*Scan, error) {
 		return nil, fmt.Errorf("configure scan program: %w", err)
 	}
 
-	s := &Scan{sendSlots: cfg.SendSlots, sendMagic: magic}
+	s := &Scan{sendSlots: cfg.SendSlots, sendMagic: magic, relay: relay}
 	if err := spec.LoadAndAssign(&s.Objects, nil); err != nil {
 		return nil, loadError("scan program", err)
+	}
+	if relay != nil {
+		entry := bpf.ScanBpfCpumapVal{Qsize: relay.Queue}
+		entry.BpfProg.Fd = int32(s.Objects.XdpscanSendRelay.FD())
+		if err := s.Objects.SendRelay.Put(relay.CPU, &entry); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("start the send relay on CPU %d (a cpumap entry running xdpscan_send_relay, Linux 5.9+): %w", relay.CPU, err)
+		}
 	}
 	for port, e := range cfg.UDPEchoes {
 		if (e.Len != 2 && e.Len != 4) || e.Off > 63 {
@@ -128,6 +166,48 @@ func LoadScan(cfg ScanConfig) (*Scan, error) {
 		}
 	}
 	return s, nil
+}
+
+// resolveRelay checks cfg's relay and fills in its defaults; cpus is the
+// number of possible CPUs, the cpumap's size.
+func resolveRelay(cfg ScanConfig) (r *SendRelay, cpus int, err error) {
+	if cfg.SendRelay == nil {
+		return nil, 0, nil
+	}
+	relay := *cfg.SendRelay
+	if cfg.SendSlots == 0 {
+		return nil, 0, errors.New("load scan program: a send relay needs the transmitter (ScanConfig.SendSlots)")
+	}
+	if relay.Queue == 0 {
+		relay.Queue = defaultRelayQueue
+	}
+	if relay.Queue < cfg.SendSlots || relay.Queue > 16384 {
+		return nil, 0, fmt.Errorf("load scan program: send relay queue of %d frames: want %d (one batch) to 16384", relay.Queue, cfg.SendSlots)
+	}
+	if cpus, err = ebpf.PossibleCPU(); err != nil {
+		return nil, 0, fmt.Errorf("load scan program: count the CPUs for the send relay: %w", err)
+	}
+	if int(relay.CPU) >= cpus {
+		return nil, 0, fmt.Errorf("load scan program: send relay on CPU %d: this machine has CPUs 0-%d", relay.CPU, cpus-1)
+	}
+	return &relay, cpus, nil
+}
+
+// RelayThread is the name of the kernel thread that runs the send relay
+// (the kernel's "cpumap/CPU/map:ID"), or "" without a relay.
+func (s *Scan) RelayThread() string {
+	if s.relay == nil {
+		return ""
+	}
+	info, err := s.Objects.SendRelay.Info()
+	if err != nil {
+		return ""
+	}
+	id, ok := info.ID()
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("cpumap/%d/map:%d", s.relay.CPU, id)
 }
 
 // Program is the XDP program to attach.

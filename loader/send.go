@@ -4,6 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -22,7 +25,13 @@ const slotStride = (int(unsafe.Sizeof(bpf.ScanSendSlot{})) + 7) &^ 7
 
 // sendBatch is live-frames mode's batch: frames are transmitted (and the
 // target's NAPI runs) every sendBatch runs; 256 is the kernel's maximum.
-const sendBatch = 64
+// Through a relay nothing runs on this CPU after a batch, and the kernel's
+// maximum gives the batch's page pool (as many pages as the batch) the
+// most room to take back the relay's finished pages.
+const (
+	sendBatch      = 64
+	sendBatchRelay = 256
+)
 
 // XDPMd is struct xdp_md, the context BPF_PROG_RUN takes for XDP: Data is
 // the metadata's length, DataEnd the input's.
@@ -45,6 +54,65 @@ type Sender struct {
 	state []byte             // send_states, mmapped
 	st    *bpf.ScanSendState // &state[0]
 	data  []byte             // data_in: send_magic, then the page every run starts from
+
+	relay     *SendRelay
+	relayed   []byte  // send_relayed, mmapped: frames the relay program saw
+	drainRate float64 // frames per second the relay last drained while we waited
+
+	ctx  XDPMd
+	attr progRunAttr
+}
+
+// progRunAttr is union bpf_attr's BPF_PROG_TEST_RUN member
+// (include/uapi/linux/bpf.h). The Sender makes the call itself, as a raw
+// system call: cilium/ebpf's Program.Run tells the Go scheduler it is in a
+// blocking call, and Go's sysmon, finding the thread in the kernel for
+// more than 20 us, takes its processor away and hands it back after each
+// call (with one CPU allowed it polls every 20 us to do so: 12% of a
+// max-rate scan's CPU in perf). A transmitter call never blocks: it runs
+// the batch and returns.
+type progRunAttr struct {
+	progFD, retval, dataSizeIn, dataSizeOut uint32
+	dataIn, dataOut                         uint64
+	repeat, duration, ctxSizeIn, ctxSizeOut uint32
+	ctxIn, ctxOut                           uint64
+	flags, cpu, batchSize, _                uint32
+}
+
+// bpfProgTestRun is BPF_PROG_TEST_RUN, alias BPF_PROG_RUN.
+const bpfProgTestRun = 10
+
+// run makes one live-frames BPF_PROG_RUN call of repeat runs.
+func (s *Sender) run(ifindex int, repeat uint32) error {
+	s.ctx = s.context(ifindex)
+	batch := uint32(sendBatch)
+	if s.relay != nil {
+		batch = sendBatchRelay
+	}
+	s.attr = progRunAttr{
+		progFD:     uint32(s.prog.FD()),
+		dataSizeIn: uint32(len(s.data)),
+		dataIn:     uint64(uintptr(unsafe.Pointer(&s.data[0]))),
+		repeat:     repeat,
+		ctxSizeIn:  uint32(unsafe.Sizeof(s.ctx)),
+		ctxIn:      uint64(uintptr(unsafe.Pointer(&s.ctx))),
+		flags:      unix.BPF_F_TEST_XDP_LIVE_FRAMES,
+		batchSize:  min(repeat, batch),
+	}
+	for {
+		_, _, errno := unix.RawSyscall(unix.SYS_BPF, bpfProgTestRun, uintptr(unsafe.Pointer(&s.attr)), unsafe.Sizeof(s.attr))
+		runtime.KeepAlive(s)
+		// Interrupted by a signal between kernel batches: the runs past
+		// the batch's limit send nothing, so running it again sends the
+		// rest exactly once.
+		if errno == unix.EINTR && s.st.Next < s.st.Limit {
+			continue
+		}
+		if errno != 0 && errno != unix.EINTR {
+			return errno
+		}
+		return nil
+	}
 }
 
 // Sender maps the transmitter's slots into memory. The program must have
@@ -53,7 +121,7 @@ func (s *Scan) Sender() (*Sender, error) {
 	if s.sendSlots == 0 {
 		return nil, errors.New("scan program loaded without a transmitter (ScanConfig.SendSlots is 0)")
 	}
-	tx := &Sender{prog: s.Objects.XdpscanScan, n: int(s.sendSlots), data: make([]byte, sendMetaLen+SendFrame)}
+	tx := &Sender{prog: s.Objects.XdpscanScan, n: int(s.sendSlots), data: make([]byte, sendMetaLen+sendPage)}
 	binary.NativeEndian.PutUint64(tx.data, s.sendMagic)
 	var err error
 	if tx.slots, err = mmapArray(s.Objects.SendSlots, tx.n*slotStride); err != nil {
@@ -64,11 +132,24 @@ func (s *Scan) Sender() (*Sender, error) {
 		return nil, err
 	}
 	tx.st = (*bpf.ScanSendState)(unsafe.Pointer(&tx.state[0]))
+	if s.relay != nil {
+		tx.relay = s.relay
+		if tx.relayed, err = mmapArray(s.Objects.SendRelayed, 8); err != nil {
+			tx.Close()
+			return nil, err
+		}
+	}
 	return tx, nil
 }
 
 // sendMetaLen is the metadata that marks a transmitter run: send_magic.
 const sendMetaLen = 8
+
+// sendPage is the frame length every run starts from (the program resizes
+// it to the slot's). The kernel copies the input into each page it takes
+// fresh for a call's page pool; the page is cold, so every cache line of
+// that copy is a miss: the shortest Ethernet frame keeps it to one or two.
+const sendPage = 60
 
 // Slots is how many frames one batch holds at most.
 func (s *Sender) Slots() int { return s.n }
@@ -105,15 +186,12 @@ func (s *Sender) Send(ifindex int, lens []int) (int, error) {
 	if n > s.n {
 		return 0, fmt.Errorf("send %d frames: at most %d per batch", n, s.n)
 	}
+	if err := s.waitRelay(n); err != nil {
+		return 0, err
+	}
 	before := s.st.Sent
 	s.SetBatch(lens)
-	_, err := s.prog.Run(&ebpf.RunOptions{
-		Data:      s.data,
-		Context:   s.context(ifindex),
-		Repeat:    uint32(n),
-		Flags:     unix.BPF_F_TEST_XDP_LIVE_FRAMES,
-		BatchSize: min(uint32(n), sendBatch),
-	})
+	err := s.run(ifindex, uint32(n))
 	sent := int(s.st.Sent - before)
 	if err != nil {
 		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) {
@@ -125,6 +203,69 @@ func (s *Sender) Send(ifindex int, lens []int) (int, error) {
 		return sent, fmt.Errorf("send from XDP: the kernel ran %d of %d frames", s.st.Next, n)
 	}
 	return sent, nil
+}
+
+// relayStall is how long the relay may leave its queue untouched before
+// Send gives up: its kthread runs whenever the queue holds frames, so a
+// queue that does not move means frames were lost on the way to it.
+const relayStall = time.Second
+
+// A full relay queue is waited out in naps sized by how fast the relay has
+// been draining it, between relayNapMin and relayNapMax; the first nap,
+// with no rate known, is relayNapMax/10.
+const (
+	relayNapMin = 100 * time.Microsecond
+	relayNapMax = 10 * time.Millisecond
+)
+
+// waitRelay returns once the relay's queue has room for n more frames:
+// frames handed to it (sent) less those its program saw (relayed). A frame
+// redirected into a full cpumap queue would be dropped without a trace.
+// A full queue is waited out until half of it has drained, so a sender
+// faster than its relay sleeps in a few naps per half queue rather than
+// many short ones (each a timer, a context switch and, in a VM, an exit).
+func (s *Sender) waitRelay(n int) error {
+	if s.relay == nil || s.st.Sent-s.Relayed()+uint64(n) <= uint64(s.relay.Queue) {
+		return nil
+	}
+	room := min(uint64(s.relay.Queue)/2, uint64(s.relay.Queue)-uint64(n))
+	last, lastAt, stalled := s.Relayed(), time.Now(), time.Duration(0)
+	for {
+		queued := s.st.Sent - last
+		if queued <= room {
+			return nil
+		}
+		nap := relayNapMax / 10
+		if s.drainRate > 0 {
+			nap = time.Duration(float64(queued-room) / s.drainRate * float64(time.Second))
+		}
+		time.Sleep(min(max(nap, relayNapMin), relayNapMax))
+		r, now := s.Relayed(), time.Now()
+		if r == last {
+			if stalled += now.Sub(lastAt); stalled > relayStall {
+				return fmt.Errorf("send relay on CPU %d: %d frames queued and none forwarded for %v", s.relay.CPU, queued, relayStall)
+			}
+		} else {
+			s.drainRate, stalled = float64(r-last)/now.Sub(lastAt).Seconds(), 0
+		}
+		last, lastAt = r, now
+	}
+}
+
+// Relayed is how many frames the relay has forwarded (0 without one).
+func (s *Sender) Relayed() uint64 {
+	if s.relayed == nil {
+		return 0
+	}
+	return atomic.LoadUint64((*uint64)(unsafe.Pointer(&s.relayed[0])))
+}
+
+// Queued is how many frames wait in the relay's queue.
+func (s *Sender) Queued() uint64 {
+	if s.relay == nil {
+		return 0
+	}
+	return s.st.Sent - s.Relayed()
 }
 
 // Refused is how many slots the program refused (a length out of range).
@@ -144,16 +285,16 @@ func (s *Sender) SetBatch(lens []int) {
 	for i, l := range lens {
 		s.setLen(i, l)
 	}
-	s.st.Next, s.st.Limit, s.st.Page = 0, uint32(len(lens)), SendFrame
+	s.st.Next, s.st.Limit, s.st.Page = 0, uint32(len(lens)), sendPage
 }
 
 // Close unmaps the slots; the program stays the Scan's.
 func (s *Sender) Close() error {
-	for _, b := range [][]byte{s.slots, s.state} {
+	for _, b := range [][]byte{s.slots, s.state, s.relayed} {
 		if b != nil {
 			_ = unix.Munmap(b[:cap(b)])
 		}
 	}
-	s.slots, s.state, s.st = nil, nil, nil
+	s.slots, s.state, s.st, s.relayed = nil, nil, nil, nil
 	return nil
 }

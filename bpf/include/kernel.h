@@ -30,6 +30,7 @@ enum bpf_map_type {
 	BPF_MAP_TYPE_ARRAY = 2,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
 	BPF_MAP_TYPE_LRU_HASH = 9,
+	BPF_MAP_TYPE_CPUMAP = 16,
 	BPF_MAP_TYPE_RINGBUF = 27,
 };
 
@@ -54,6 +55,16 @@ enum xdp_action {
 
 /* Map flag: user space may mmap an array map's values. */
 #define BPF_F_MMAPABLE (1U << 10)
+
+/* A cpumap entry: its queue's length and the program its kthread runs on
+ * each frame before acting on the verdict (Linux 5.9). */
+struct bpf_cpumap_val {
+	__u32 qsize;
+	union {
+		int fd;
+		__u32 id;
+	} bpf_prog;
+};
 
 struct xdp_md {
 	__u32 data;

@@ -23,7 +23,17 @@
  * written, stay). A run past `limit` sends nothing: if the syscall is
  * interrupted and retried, the batch goes out exactly once.
  *
- * Kernel floor: 5.18 (live frames, bpf_xdp_store_bytes).
+ * With a relay CPU (loader.SendRelay), each run returns XDP_REDIRECT into
+ * the cpumap entry of that CPU instead of XDP_TX: the kernel queues the
+ * frame for the entry's kthread, which runs xdpscan_send_relay on it there;
+ * that program counts it and redirects it out of the same interface. The
+ * transmit (and, on veth, the peer's whole receive path, which runs in the
+ * transmitting CPU's softirq) then happens on the relay CPU, and the count
+ * gives the sender flow control: it never has more frames queued than the
+ * entry's queue holds (engine.XDPTransmitter).
+ *
+ * Kernel floor: 5.18 (live frames, bpf_xdp_store_bytes); the relay needs
+ * programs in cpumap entries that may redirect (5.9).
  */
 #ifndef XDPSCAN_SEND_H
 #define XDPSCAN_SEND_H
@@ -64,6 +74,29 @@ struct {
 	__type(key, __u32);
 	__type(value, struct send_state);
 } send_states SEC(".maps");
+
+/* The relay: the loader sets max_entries to the possible CPUs and puts one
+ * entry, {queue length, xdpscan_send_relay}, at send_relay_cpu. */
+struct {
+	__uint(type, BPF_MAP_TYPE_CPUMAP);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bpf_cpumap_val);
+} send_relay SEC(".maps");
+
+/* Frames the relay program has seen, over all batches. Its own map (its
+ * own page) so the relay CPU's writes never share a cache line with the
+ * sender's. Only the entry's one kthread writes it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} send_relayed SEC(".maps");
+
+#define SEND_NO_RELAY 0xffffffffu
+volatile const __u32 send_relay_cpu = SEND_NO_RELAY;
 
 /* A random value drawn at load time; 0 turns the transmitter off. */
 volatile const __u64 send_magic = 0;
@@ -107,7 +140,20 @@ static __always_inline int send_next(struct xdp_md *ctx)
 		return XDP_DROP;
 	}
 	st->sent++;
+	if (send_relay_cpu != SEND_NO_RELAY)
+		return bpf_redirect_map(&send_relay, send_relay_cpu, 0);
 	return XDP_TX;
+}
+
+/* send_relay_frame is the relay program's body (see the top of the file):
+ * the frame leaves the interface the sender named, from the relay CPU. */
+static __always_inline int send_relay_frame(struct xdp_md *ctx)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&send_relayed, &zero);
+	if (n)
+		*n += 1;
+	return bpf_redirect(ctx->ingress_ifindex, 0);
 }
 
 #endif /* XDPSCAN_SEND_H */

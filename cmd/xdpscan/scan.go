@@ -64,7 +64,7 @@ and on an IPv6 testbed (xdpscan testbed up --ipv6):
 type scanFlags struct {
 	ports, includeFile, exclude, excludeFile, allow, iface, sourceIP, sourcePort, routerMAC string
 	rate                                                                                    float64
-	retries                                                                                 int
+	retries, txRelayCPU                                                                     int
 	wait                                                                                    time.Duration
 	seed, shards, shard                                                                     uint64
 	resume, output, format, statsJSON, status, rx, tx, mode                                 string
@@ -111,6 +111,10 @@ func runScan(args []string) error {
 	fs.StringVar(&f.tx, "tx", "socket", "send path: socket (AF_PACKET sendmmsg batches) or xdp (from the kernel: BPF_PROG_RUN\n"+
 		"live frames, one syscall per 256 probes, Linux 5.18+; the driver needs ndo_xdp_xmit, and a veth\n"+
 		"peer needs NAPI: a native XDP program or GRO on its end)")
+	fs.IntVar(&f.txRelayCPU, "tx-relay-cpu", -1, "with --tx xdp: hand the frames to a kernel thread on CPU N that transmits them (a cpumap\n"+
+		"entry, Linux 5.9+), so the sending thread only builds and queues them; it never queues more than\n"+
+		"the relay holds (4096), which gives a veth peer the flow control its 256-frame ring lacks, and\n"+
+		"the peer's receive path runs on CPU N. -1: transmit from the sending thread")
 	fs.StringVar(&f.mode, "mode", "auto", "XDP attach mode: auto, native, generic")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the probes that would be sent, send nothing")
 	fs.BoolVar(&f.reset, "reset", true, "answer each SYN-ACK with a RST built in XDP (XDP_TX), so targets free the half-open\n"+
@@ -262,6 +266,10 @@ func scan(f *scanFlags, positional []string) error {
 	rxDesc := "XDP " + st.XDPMode
 	if st.TxMode == "xdp" {
 		rxDesc = "sent from XDP, " + rxDesc
+		if st.TxRelayCPUS > 0 {
+			rxDesc = fmt.Sprintf("sent from XDP through CPU %d's relay (%.2f CPU-s: the transmit and the peer's receive path), XDP %s",
+				f.txRelayCPU, st.TxRelayCPUS, st.XDPMode)
+		}
 	}
 	switch st.RxMode {
 	case "pcap":
@@ -388,6 +396,12 @@ func scanConfig(f *scanFlags, positional []string) (engine.ScanConfig, error) {
 	if f.tx != "socket" && f.tx != "xdp" {
 		return engine.ScanConfig{}, usageError("--tx %q: use socket (AF_PACKET) or xdp (BPF_PROG_RUN live frames)", f.tx)
 	}
+	if f.txRelayCPU >= 0 && f.tx != "xdp" {
+		return engine.ScanConfig{}, usageError("--tx-relay-cpu relays the frames --tx xdp sends from the kernel: add --tx xdp")
+	}
+	if f.txRelayCPU < -1 {
+		return engine.ScanConfig{}, usageError("--tx-relay-cpu %d: want a CPU number, or -1 for none", f.txRelayCPU)
+	}
 	lo, hi, err := parseSourcePorts(f.sourcePort)
 	if err != nil {
 		return engine.ScanConfig{}, err
@@ -417,6 +431,7 @@ func scanConfig(f *scanFlags, positional []string) (engine.ScanConfig, error) {
 	}
 	cfg := engine.ScanConfig{Targets: targets, Ports: ports, Rate: f.rate, SportLo: lo, SportHi: hi,
 		Retries: f.retries, Wait: f.wait, Seed: seed, Shards: f.shards, Shard: f.shard, XDPMode: mode, RxMode: f.rx, Tx: f.tx, Reset: f.reset, Key: key,
+		TxRelay: f.txRelayCPU >= 0, TxRelayCPU: f.txRelayCPU,
 		Connect: f.connect, ConnectTimeout: f.connectTimeout, Workers: f.workers,
 		Notice: func(msg string) { fmt.Fprintf(os.Stderr, "\nxdpscan: notice: %s\n", msg) }}
 	if f.connect && f.connectTimeout <= 0 {

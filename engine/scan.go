@@ -207,7 +207,7 @@ func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit
 		defer consumer.Close()
 		st.XDPMode = string(att.Mode)
 		if cfg.txMode() == "xdp" {
-			t, err := NewXDPTransmitter(cfg.iface(), prog, cfg.sendRelay())
+			t, err := NewXDPTransmitter(cfg.iface(), prog)
 			if err != nil {
 				return st, err
 			}

@@ -19,10 +19,9 @@ import (
 
 // XDPBatch is how many frames one XDPTransmitter.Send takes: four of
 // live-frames mode's kernel batches per syscall. Through a relay
-// (XDPRelayBatch) nothing on the sending CPU paces the kernel's batches,
-// and the longer call lets its page pool take back more of the relay's
-// finished pages (each call's pool starts empty: fresh pages, each zeroed
-// and written once, were a fifth of the sender's CPU in perf).
+// (XDPRelayBatch) nothing on the sending CPU runs between the kernel's
+// batches, so a call can be longer, and each call's fixed cost (~12 us,
+// and a page pool set up and torn down) is paid once per 1024 frames.
 const (
 	XDPBatch      = 256
 	XDPRelayBatch = 1024
@@ -65,10 +64,11 @@ type XDPTransmitter struct {
 
 // NewXDPTransmitter sends out of the named interface, in the current
 // network namespace, with the transmitter of prog, which must be loaded
-// with loader.ScanConfig.SendSlots = XDPBatch (XDPRelayBatch with a relay) and stay attached while it
-// sends. It needs CAP_BPF and CAP_NET_ADMIN, and Linux 5.18. relay is the
-// one prog was loaded with (loader.ScanConfig.SendRelay), or nil.
-func NewXDPTransmitter(iface string, prog *loader.Scan, relay *loader.SendRelay) (*XDPTransmitter, error) {
+// with loader.ScanConfig.SendSlots = XDPBatch (XDPRelayBatch with a
+// loader.ScanConfig.SendRelay) and stay attached while it sends. It needs
+// CAP_BPF and CAP_NET_ADMIN, and Linux 5.18.
+func NewXDPTransmitter(iface string, prog *loader.Scan) (*XDPTransmitter, error) {
+	relay := prog.Relay()
 	link, err := netlink.LinkByName(iface)
 	if err != nil {
 		return nil, fmt.Errorf("send from XDP on %s: no such interface; see `ip link`", iface)

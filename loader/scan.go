@@ -193,6 +193,10 @@ func resolveRelay(cfg ScanConfig) (r *SendRelay, cpus int, err error) {
 	return &relay, cpus, nil
 }
 
+// Relay is the send relay the program was loaded with (its queue length
+// resolved), or nil.
+func (s *Scan) Relay() *SendRelay { return s.relay }
+
 // RelayThread is the name of the kernel thread that runs the send relay
 // (the kernel's "cpumap/CPU/map:ID"), or "" without a relay.
 func (s *Scan) RelayThread() string {

@@ -25,9 +25,9 @@ const slotStride = (int(unsafe.Sizeof(bpf.ScanSendSlot{})) + 7) &^ 7
 
 // sendBatch is live-frames mode's batch: frames are transmitted (and the
 // target's NAPI runs) every sendBatch runs; 256 is the kernel's maximum.
-// Through a relay nothing runs on this CPU after a batch, and the kernel's
-// maximum gives the batch's page pool (as many pages as the batch) the
-// most room to take back the relay's finished pages.
+// Through a relay nothing runs on this CPU after a batch (the peer's NAPI
+// runs on the relay's), so batches take the kernel's maximum: fewer
+// flushes into the relay's queue and wakeups of its thread.
 const (
 	sendBatch      = 64
 	sendBatchRelay = 256

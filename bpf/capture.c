@@ -110,11 +110,10 @@ __attribute__((noinline)) int capture_filter(struct xdp_md *ctx)
 SEC("xdp")
 int xdpscan_capture(struct xdp_md *ctx)
 {
-	struct packet p = {};
-	int res;
-	struct counter_block *c = parse_counted(ctx, &p, &res);
+	struct counter_block *c = counters_here();
 	if (!c)
 		return XDP_PASS;
+	count_frame(ctx, c);
 	__u32 keep = capture_filter(ctx);
 	if (!keep)
 		return XDP_PASS;

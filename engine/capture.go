@@ -138,10 +138,24 @@ func RunCapture(ctx context.Context, cfg CaptureConfig, progress *CaptureProgres
 	return st, nil
 }
 
-func captureXDP(ctx context.Context, cfg CaptureConfig, raw []cbpf.RawInstruction, progress *CaptureProgress, st *CaptureStats, emit func(*CapturedPacket)) error {
-	snap := min(cfg.Snaplen, loader.MaxSnaplen)
-	c, err := loader.LoadCapture(loader.CaptureConfig{Filter: raw, Snaplen: snap, CountOnly: cfg.CountOnly,
+// LoadXDPCapture loads the program an XDP capture of cfg attaches (the
+// filter compiled into it, the same snaplen, ring and count-only setting),
+// for a caller that attaches it itself: the bench's attach/detach windows.
+func LoadXDPCapture(cfg CaptureConfig) (*loader.Capture, error) {
+	raw, err := filter.Compile(cfg.Filter, int(cfg.Snaplen))
+	if err != nil {
+		return nil, err
+	}
+	return loadXDPCapture(cfg, raw)
+}
+
+func loadXDPCapture(cfg CaptureConfig, raw []cbpf.RawInstruction) (*loader.Capture, error) {
+	return loader.LoadCapture(loader.CaptureConfig{Filter: raw, Snaplen: min(cfg.Snaplen, loader.MaxSnaplen), CountOnly: cfg.CountOnly,
 		RingBytes: ringBytes, RingWakeupBytes: ringWakeupBytes})
+}
+
+func captureXDP(ctx context.Context, cfg CaptureConfig, raw []cbpf.RawInstruction, progress *CaptureProgress, st *CaptureStats, emit func(*CapturedPacket)) error {
+	c, err := loadXDPCapture(cfg, raw)
 	if err != nil {
 		return err
 	}

@@ -46,11 +46,17 @@ func TestTranslateAgreesOnGeneratedFilters(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", expr, err)
 		}
-		h := load(t, raw)
+		h, inline := load(t, raw, false), load(t, raw, true)
 		for _, p := range pkts {
 			want, _ := vm.Run(p)
 			if got := h.run(t, p); got != uint32(want) {
 				t.Fatalf("%q on % x: eBPF %d, classic %d", expr, p, got, want)
+			}
+			if inline == nil {
+				continue
+			}
+			if got := inline.run(t, p); got != uint32(want) {
+				t.Fatalf("%q on % x: inline eBPF %d, classic %d", expr, p, got, want)
 			}
 		}
 	}
@@ -61,8 +67,9 @@ func TestTranslateAgreesOnGeneratedFilters(t *testing.T) {
 func FuzzTranslate(f *testing.F) {
 	requireBPF(f)
 	type pair struct {
-		vm *bpf.VM
-		h  *harness
+		vm     *bpf.VM
+		h      *harness
+		inline *harness // nil when the filter uses scratch memory
 	}
 	var progs []pair
 	for _, expr := range realWorldFilters {
@@ -74,7 +81,7 @@ func FuzzTranslate(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		progs = append(progs, pair{vm, load(f, raw)})
+		progs = append(progs, pair{vm, load(f, raw, false), load(f, raw, true)})
 	}
 	for i, p := range packets(rand.New(rand.NewPCG(5, 6)))[:40] {
 		f.Add(uint8(i), p)
@@ -87,6 +94,12 @@ func FuzzTranslate(f *testing.F) {
 		want, _ := p.vm.Run(pkt)
 		if got := p.h.run(t, pkt); got != uint32(want) {
 			t.Fatalf("%q on % x: eBPF %d, classic %d", realWorldFilters[int(which)%len(progs)], pkt, got, want)
+		}
+		if p.inline == nil {
+			return
+		}
+		if got := p.inline.run(t, pkt); got != uint32(want) {
+			t.Fatalf("%q on % x: inline eBPF %d, classic %d", realWorldFilters[int(which)%len(progs)], pkt, got, want)
 		}
 	})
 }

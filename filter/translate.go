@@ -10,26 +10,34 @@
 package filter
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/cilium/ebpf/asm"
 	"golang.org/x/net/bpf"
 )
 
-// Register use in the generated code. R1-R5 are free for the caller's
-// epilogue (helper calls clobber them); R6-R9 survive calls.
+// Register use in the code Translate makes. R1-R5 are free for the
+// caller's epilogue (helper calls clobber them); R6-R9 survive calls.
 const (
-	RegCtx     = asm.R6 // the xdp_md context, set by the caller's prologue
-	regData    = asm.R7 // packet start
-	regDataEnd = asm.R8 // packet end
-	regA       = asm.R2
-	regX       = asm.R3
-	regTmp     = asm.R4
-	regTmp2    = asm.R5
+	RegCtx = asm.R6 // the xdp_md context, set by the code's prologue
 	// RegResult holds the filter's return value (0: no match, else the
 	// number of bytes to keep) when the epilogue runs.
 	RegResult = asm.R0
 )
+
+// registers is where the generated code keeps each of its values.
+type registers struct {
+	ctx, data, dataEnd, a, x, tmp, tmp2 asm.Register
+}
+
+// ownRegisters are Translate's: a function or a program of its own.
+var ownRegisters = registers{ctx: RegCtx, data: asm.R7, dataEnd: asm.R8, a: asm.R2, x: asm.R3, tmp: asm.R4, tmp2: asm.R5}
+
+// inlineRegisters are TranslateInline's: only those a call clobbers (the
+// context arrives in R1, which then holds the packet start; R0 holds its
+// end until the result replaces it).
+var inlineRegisters = registers{ctx: asm.R1, data: asm.R1, dataEnd: asm.R0, a: asm.R2, x: asm.R3, tmp: asm.R4, tmp2: asm.R5}
 
 // maxPacketOffset bounds every computed load offset so the verifier can
 // prove the pointer arithmetic safe. XDP's linear data is never this long,
@@ -44,6 +52,28 @@ const scratchBase = -64 // M[0..15] at R10-64 .. R10-4
 // epilogue must end the program or tail-call. With asm.Return() alone as
 // the epilogue, the code is a BPF function of ctx returning the result.
 func Translate(prog []bpf.RawInstruction, epilogue asm.Instructions) (asm.Instructions, error) {
+	if len(epilogue) == 0 {
+		return nil, fmt.Errorf("no epilogue")
+	}
+	return translate(prog, ownRegisters, epilogue)
+}
+
+// ErrUsesScratch is TranslateInline's refusal of a program that uses
+// classic BPF's scratch memory, which it would keep in the caller's stack.
+var ErrUsesScratch = errors.New("the filter uses scratch memory: inline code has no stack of its own")
+
+// TranslateInline returns eBPF instructions that evaluate the classic
+// program on the packet of the XDP context in R1 and leave the result in
+// RegResult (R0), using only R0-R5 and no stack: everything a BPF function
+// call may clobber, so the code can stand in place of a call to a function
+// of ctx that returns the result (loader.LoadCapture), without the call.
+// The code ends by falling through to what follows it.
+func TranslateInline(prog []bpf.RawInstruction) (asm.Instructions, error) {
+	// A no-op ends the code: its jumps to the result need a target.
+	return translate(prog, inlineRegisters, asm.Instructions{asm.Mov.Reg(RegResult, RegResult)})
+}
+
+func translate(prog []bpf.RawInstruction, r registers, epilogue asm.Instructions) (asm.Instructions, error) {
 	insns, ok := bpf.Disassemble(prog)
 	if !ok {
 		return nil, fmt.Errorf("classic BPF program has instructions that cannot be decoded")
@@ -51,21 +81,28 @@ func Translate(prog []bpf.RawInstruction, epilogue asm.Instructions) (asm.Instru
 	if len(insns) == 0 {
 		return nil, fmt.Errorf("empty classic BPF program")
 	}
-	if len(epilogue) == 0 {
-		return nil, fmt.Errorf("no epilogue")
-	}
 	reach, err := reachable(insns)
 	if err != nil {
 		return nil, err
 	}
-	t := &translator{}
-	t.emit(
-		asm.Mov.Reg(RegCtx, asm.R1),
-		asm.LoadMem(regData, RegCtx, 0, asm.Word),    // xdp_md.data
-		asm.LoadMem(regDataEnd, RegCtx, 4, asm.Word), // xdp_md.data_end
-		asm.Mov.Imm32(regA, 0),
-		asm.Mov.Imm32(regX, 0),
-	)
+	t := &translator{r: r}
+	if r.ctx == r.data {
+		// The end first: loading the start overwrites the context.
+		t.emit(
+			asm.LoadMem(r.dataEnd, r.ctx, 4, asm.Word), // xdp_md.data_end
+			asm.LoadMem(r.data, r.ctx, 0, asm.Word),    // xdp_md.data
+		)
+		if usesScratch(insns, reach) {
+			return nil, ErrUsesScratch
+		}
+	} else {
+		t.emit(
+			asm.Mov.Reg(r.ctx, asm.R1),
+			asm.LoadMem(r.data, r.ctx, 0, asm.Word),    // xdp_md.data
+			asm.LoadMem(r.dataEnd, r.ctx, 4, asm.Word), // xdp_md.data_end
+		)
+	}
+	t.emit(asm.Mov.Imm32(r.a, 0), asm.Mov.Imm32(r.x, 0))
 	// Zero the scratch slots the program reads: classic BPF reads memory
 	// it never stored as zero, the verifier refuses reads of uninitialized
 	// stack. Only those: most filters use none, and these stores would
@@ -91,7 +128,22 @@ func Translate(prog []bpf.RawInstruction, epilogue asm.Instructions) (asm.Instru
 	return append(t.out, epi...), nil
 }
 
+// usesScratch says whether a reachable instruction loads or stores scratch
+// memory.
+func usesScratch(insns []bpf.Instruction, reach []bool) bool {
+	for i, ins := range insns {
+		switch ins.(type) {
+		case bpf.LoadScratch, bpf.StoreScratch:
+			if reach[i] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 type translator struct {
+	r        registers
 	out      asm.Instructions
 	label    string // symbol for the next emitted instruction
 	failUsed bool
@@ -140,23 +192,23 @@ func (t *translator) loadPacket(dst asm.Register, indirect bool, off uint32, siz
 		// A constant offset goes in the load itself, behind one check of
 		// data+off+size against data_end: 4 instructions, not 6.
 		t.emit(
-			asm.Mov.Reg(regTmp2, regData),
-			asm.Add.Imm(regTmp2, int32(off)+int32(size)),
-			asm.JGT.Reg(regTmp2, regDataEnd, t.fail()),
-			asm.LoadMem(dst, regData, int16(off), sz),
+			asm.Mov.Reg(t.r.tmp2, t.r.data),
+			asm.Add.Imm(t.r.tmp2, int32(off)+int32(size)),
+			asm.JGT.Reg(t.r.tmp2, t.r.dataEnd, t.fail()),
+			asm.LoadMem(dst, t.r.data, int16(off), sz),
 		)
 		t.hostOrder(dst, sz)
 		return
 	}
 	t.emit(
-		asm.Mov.Reg32(regTmp, regX), // regTmp = X + off, bounded
-		asm.Add.Imm(regTmp, int32(off)),
-		asm.JGT.Imm(regTmp, maxPacketOffset, t.fail()),
-		asm.Add.Reg(regTmp, regData), // packet pointer + bounded offset
-		asm.Mov.Reg(regTmp2, regTmp),
-		asm.Add.Imm(regTmp2, int32(size)),
-		asm.JGT.Reg(regTmp2, regDataEnd, t.fail()),
-		asm.LoadMem(dst, regTmp, 0, sz),
+		asm.Mov.Reg32(t.r.tmp, t.r.x), // t.r.tmp = X + off, bounded
+		asm.Add.Imm(t.r.tmp, int32(off)),
+		asm.JGT.Imm(t.r.tmp, maxPacketOffset, t.fail()),
+		asm.Add.Reg(t.r.tmp, t.r.data), // packet pointer + bounded offset
+		asm.Mov.Reg(t.r.tmp2, t.r.tmp),
+		asm.Add.Imm(t.r.tmp2, int32(size)),
+		asm.JGT.Reg(t.r.tmp2, t.r.dataEnd, t.fail()),
+		asm.LoadMem(dst, t.r.tmp, 0, sz),
 	)
 	t.hostOrder(dst, sz)
 }
@@ -188,35 +240,35 @@ func scratchRead(insns []bpf.Instruction, reach []bool) []int {
 func (t *translator) translate(i int, ins bpf.Instruction) error {
 	switch in := ins.(type) {
 	case bpf.LoadAbsolute:
-		t.loadPacket(regA, false, in.Off, in.Size)
+		t.loadPacket(t.r.a, false, in.Off, in.Size)
 	case bpf.LoadIndirect:
-		t.loadPacket(regA, true, in.Off, in.Size)
+		t.loadPacket(t.r.a, true, in.Off, in.Size)
 	case bpf.LoadMemShift:
-		t.loadPacket(regX, false, in.Off, 1)
-		t.emit(asm.And.Imm32(regX, 0xf), asm.LSh.Imm32(regX, 2))
+		t.loadPacket(t.r.x, false, in.Off, 1)
+		t.emit(asm.And.Imm32(t.r.x, 0xf), asm.LSh.Imm32(t.r.x, 2))
 	case bpf.LoadConstant:
-		t.emit(asm.Mov.Imm32(reg(in.Dst), int32(in.Val)))
+		t.emit(asm.Mov.Imm32(t.reg(in.Dst), int32(in.Val)))
 	case bpf.LoadScratch:
 		if in.N < 0 || in.N > 15 {
 			return fmt.Errorf("scratch slot %d out of range", in.N)
 		}
-		t.emit(asm.LoadMem(reg(in.Dst), asm.R10, int16(scratchBase+4*in.N), asm.Word))
+		t.emit(asm.LoadMem(t.reg(in.Dst), asm.R10, int16(scratchBase+4*in.N), asm.Word))
 	case bpf.StoreScratch:
 		if in.N < 0 || in.N > 15 {
 			return fmt.Errorf("scratch slot %d out of range", in.N)
 		}
-		t.emit(asm.StoreMem(asm.R10, int16(scratchBase+4*in.N), reg(in.Src), asm.Word))
+		t.emit(asm.StoreMem(asm.R10, int16(scratchBase+4*in.N), t.reg(in.Src), asm.Word))
 	case bpf.LoadExtension:
 		if in.Num != bpf.ExtLen {
 			return fmt.Errorf("Linux BPF extension %d has no meaning in XDP", in.Num)
 		}
-		t.emit(asm.Mov.Reg(regA, regDataEnd), asm.Sub.Reg(regA, regData), asm.Mov.Reg32(regA, regA))
+		t.emit(asm.Mov.Reg(t.r.a, t.r.dataEnd), asm.Sub.Reg(t.r.a, t.r.data), asm.Mov.Reg32(t.r.a, t.r.a))
 	case bpf.ALUOpConstant:
 		return t.aluConst(in.Op, in.Val)
 	case bpf.ALUOpX:
 		return t.aluX(in.Op)
 	case bpf.NegateA:
-		t.emit(asm.Neg.Imm32(regA, 0))
+		t.emit(asm.Neg.Imm32(t.r.a, 0))
 	case bpf.Jump:
 		t.emit(asm.Ja.Label(label(i + 1 + int(in.Skip))))
 	case bpf.JumpIf:
@@ -224,24 +276,24 @@ func (t *translator) translate(i int, ins bpf.Instruction) error {
 	case bpf.JumpIfX:
 		return t.jump(i, in.Cond, true, 0, in.SkipTrue, in.SkipFalse)
 	case bpf.RetA:
-		t.emit(asm.Mov.Reg32(RegResult, regA), asm.Ja.Label(labelResult))
+		t.emit(asm.Mov.Reg32(RegResult, t.r.a), asm.Ja.Label(labelResult))
 	case bpf.RetConstant:
 		t.emit(asm.Mov.Imm32(RegResult, int32(in.Val)), asm.Ja.Label(labelResult))
 	case bpf.TAX:
-		t.emit(asm.Mov.Reg32(regX, regA))
+		t.emit(asm.Mov.Reg32(t.r.x, t.r.a))
 	case bpf.TXA:
-		t.emit(asm.Mov.Reg32(regA, regX))
+		t.emit(asm.Mov.Reg32(t.r.a, t.r.x))
 	default:
 		return fmt.Errorf("unsupported instruction %T", ins)
 	}
 	return nil
 }
 
-func reg(r bpf.Register) asm.Register {
+func (t *translator) reg(r bpf.Register) asm.Register {
 	if r == bpf.RegX {
-		return regX
+		return t.r.x
 	}
-	return regA
+	return t.r.a
 }
 
 var aluOps = map[bpf.ALUOp]asm.ALUOp{
@@ -259,9 +311,9 @@ func (t *translator) aluConst(op bpf.ALUOp, val uint32) error {
 	case (op == bpf.ALUOpDiv || op == bpf.ALUOpMod) && val == 0:
 		t.emit(asm.Ja.Label(t.fail())) // classic BPF: the program returns 0
 	case (op == bpf.ALUOpShiftLeft || op == bpf.ALUOpShiftRight) && val >= 32:
-		t.emit(asm.Mov.Imm32(regA, 0))
+		t.emit(asm.Mov.Imm32(t.r.a, 0))
 	default:
-		t.emit(eop.Imm32(regA, int32(val)))
+		t.emit(eop.Imm32(t.r.a, int32(val)))
 	}
 	return nil
 }
@@ -273,20 +325,20 @@ func (t *translator) aluX(op bpf.ALUOp) error {
 	}
 	switch op {
 	case bpf.ALUOpDiv, bpf.ALUOpMod:
-		t.emit(asm.JEq.Imm32(regX, 0, t.fail()), eop.Reg32(regA, regX))
+		t.emit(asm.JEq.Imm32(t.r.x, 0, t.fail()), eop.Reg32(t.r.a, t.r.x))
 	case bpf.ALUOpShiftLeft, bpf.ALUOpShiftRight:
 		// eBPF masks the shift count; classic semantics give 0 past 31.
 		skip := fmt.Sprintf("xdpscan_filter_shift%d", len(t.out))
 		done := skip + "done"
 		t.emit(
-			asm.JGT.Imm32(regX, 31, skip),
-			eop.Reg32(regA, regX),
+			asm.JGT.Imm32(t.r.x, 31, skip),
+			eop.Reg32(t.r.a, t.r.x),
 			asm.Ja.Label(done),
-			asm.Mov.Imm32(regA, 0).WithSymbol(skip),
-			asm.Mov.Reg32(regA, regA).WithSymbol(done),
+			asm.Mov.Imm32(t.r.a, 0).WithSymbol(skip),
+			asm.Mov.Reg32(t.r.a, t.r.a).WithSymbol(done),
 		)
 	default:
-		t.emit(eop.Reg32(regA, regX))
+		t.emit(eop.Reg32(t.r.a, t.r.x))
 	}
 	return nil
 }
@@ -306,9 +358,9 @@ func (t *translator) jump(i int, cond bpf.JumpTest, x bool, val uint32, skipTrue
 		onTrue, onFalse = onFalse, onTrue
 	}
 	if x {
-		t.emit(op.Reg32(regA, regX, onTrue))
+		t.emit(op.Reg32(t.r.a, t.r.x, onTrue))
 	} else {
-		t.emit(op.Imm32(regA, int32(val), onTrue))
+		t.emit(op.Imm32(t.r.a, int32(val), onTrue))
 	}
 	t.emit(asm.Ja.Label(onFalse))
 	return nil

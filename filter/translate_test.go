@@ -2,6 +2,7 @@ package filter
 
 import (
 	"encoding/binary"
+	"errors"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -54,12 +55,22 @@ type harness struct {
 	result *ebpf.Map
 }
 
-func load(t testing.TB, raw []bpf.RawInstruction) *harness {
+// clobbered is what the inline harness reports when the inline code
+// changed a register or stack slot a call preserves: no filter returns it
+// (libpcap's largest result is the snaplen, 262144).
+const clobbered = 0xbadbad
+
+// load translates raw into an XDP program: as Translate's own code, or,
+// with inline, as TranslateInline's code between a prologue that sets R6-R9
+// and a stack slot and checks that they survived. It returns nil when
+// inline code refuses a filter that uses scratch memory.
+func load(t testing.TB, raw []bpf.RawInstruction, inline bool) *harness {
 	t.Helper()
 	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { m.Close() })
 	epilogue := asm.Instructions{
 		asm.Mov.Reg(asm.R9, RegResult),
 		asm.StoreImm(asm.R10, -72, 0, asm.Word),
@@ -74,17 +85,44 @@ func load(t testing.TB, raw []bpf.RawInstruction) *harness {
 		asm.Mov.Imm(asm.R0, 2), // XDP_PASS: match
 		asm.Return().WithSymbol("out"),
 	}
-	insns, err := Translate(raw, epilogue)
-	if err != nil {
-		t.Fatal(err)
+	var insns asm.Instructions
+	if inline {
+		body, err := TranslateInline(raw)
+		if errors.Is(err, ErrUsesScratch) {
+			return nil
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		saved := []asm.Register{asm.R6, asm.R7, asm.R8, asm.R9}
+		for i, r := range saved {
+			insns = append(insns, asm.Mov.Imm(r, int32(0x1111*(i+1))))
+		}
+		insns = append(insns, asm.Mov.Imm(asm.R2, 0x5555), asm.StoreMem(asm.R10, -8, asm.R2, asm.DWord))
+		insns = append(insns, body...)
+		for i, r := range saved {
+			insns = append(insns, asm.JNE.Imm(r, int32(0x1111*(i+1)), "clobbered"))
+		}
+		insns = append(insns,
+			asm.LoadMem(asm.R1, asm.R10, -8, asm.DWord),
+			asm.JNE.Imm(asm.R1, 0x5555, "clobbered"),
+			asm.Ja.Label("kept"),
+			asm.Mov.Imm(RegResult, clobbered).WithSymbol("clobbered"),
+		)
+		epilogue[0] = epilogue[0].WithSymbol("kept")
+		insns = append(insns, epilogue...)
+	} else {
+		insns, err = Translate(raw, epilogue)
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, Instructions: insns, License: "Dual BSD/GPL"})
 	if err != nil {
 		t.Fatalf("load translated program: %v", err)
 	}
-	h := &harness{prog: p, result: m}
-	t.Cleanup(func() { p.Close(); m.Close() })
-	return h
+	t.Cleanup(func() { p.Close() })
+	return &harness{prog: p, result: m}
 }
 
 func (h *harness) run(t testing.TB, pkt []byte) uint32 {
@@ -169,45 +207,73 @@ func packets(rng *rand.Rand) [][]byte {
 }
 
 // TestTranslateAgreesWithClassicVM is the differential test: for every
-// filter and every packet, the eBPF result equals the classic VM's.
+// filter and every packet, the eBPF result equals the classic VM's, for the
+// code of Translate and of TranslateInline (which also must leave what a
+// call preserves untouched).
 func TestTranslateAgreesWithClassicVM(t *testing.T) {
 	requireBPF(t)
 	pkts := packets(rand.New(rand.NewPCG(1, 2)))
-	disagreements := 0
-	for _, expr := range realWorldFilters {
-		raw, err := Compile(expr, 262144)
-		if err != nil {
-			t.Errorf("compile %q: %v", expr, err)
-			continue
-		}
-		vm, err := bpf.NewVM(mustDisassemble(t, raw))
-		if err != nil {
-			t.Errorf("%q: reference VM refuses it: %v", expr, err)
-			continue
-		}
-		h := load(t, raw)
-		matched := 0
-		for _, p := range pkts {
-			want, err := vm.Run(p)
-			if err != nil {
-				t.Fatalf("%q: VM: %v", expr, err)
-			}
-			got := h.run(t, p)
-			if uint32(want) != got {
-				disagreements++
-				if disagreements < 10 {
-					t.Errorf("%q on % x: eBPF %d, classic %d", expr, p, got, want)
+	for _, tc := range []struct {
+		name   string
+		inline bool
+	}{{"own code", false}, {"inline", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			disagreements, refused := 0, 0
+			for _, expr := range realWorldFilters {
+				raw, err := Compile(expr, 262144)
+				if err != nil {
+					t.Errorf("compile %q: %v", expr, err)
+					continue
 				}
+				insns := mustDisassemble(t, raw)
+				vm, err := bpf.NewVM(insns)
+				if err != nil {
+					t.Errorf("%q: reference VM refuses it: %v", expr, err)
+					continue
+				}
+				h := load(t, raw, tc.inline)
+				if h == nil {
+					if !usesScratch(insns, mustReach(t, insns)) {
+						t.Errorf("%q: inline translation refused a filter without scratch memory", expr)
+					}
+					refused++
+					continue
+				}
+				matched := 0
+				for _, p := range pkts {
+					want, err := vm.Run(p)
+					if err != nil {
+						t.Fatalf("%q: VM: %v", expr, err)
+					}
+					got := h.run(t, p)
+					if uint32(want) != got {
+						disagreements++
+						if disagreements < 10 {
+							t.Errorf("%q on % x: eBPF %d, classic %d", expr, p, got, want)
+						}
+					}
+					if got != 0 {
+						matched++
+					}
+				}
+				t.Logf("%-60q %4d instructions, matched %d/%d packets", expr, len(raw), matched, len(pkts))
 			}
-			if got != 0 {
-				matched++
+			if disagreements != 0 {
+				t.Fatalf("%d disagreements", disagreements)
 			}
-		}
-		t.Logf("%-60q %4d instructions, matched %d/%d packets", expr, len(raw), matched, len(pkts))
+			if tc.inline && (refused == 0 || refused == len(realWorldFilters)) {
+				t.Fatalf("inline translation refused %d of %d filters: the scratch-memory cases are not both covered", refused, len(realWorldFilters))
+			}
+		})
 	}
-	if disagreements != 0 {
-		t.Fatalf("%d disagreements", disagreements)
+}
+
+func mustReach(t testing.TB, insns []bpf.Instruction) []bool {
+	reach, err := reachable(insns)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return reach
 }
 
 func mustDisassemble(t testing.TB, raw []bpf.RawInstruction) []bpf.Instruction {
@@ -262,8 +328,11 @@ func TestTranslateScratchMemory(t *testing.T) {
 			if want, _ := vm.Run(pkt); uint32(want) != tc.want {
 				t.Fatalf("the classic VM says %d, the test %d", want, tc.want)
 			}
-			if got := load(t, raw).run(t, pkt); got != tc.want {
+			if got := load(t, raw, false).run(t, pkt); got != tc.want {
 				t.Fatalf("eBPF %d, want %d", got, tc.want)
+			}
+			if load(t, raw, true) != nil {
+				t.Fatal("inline translation took a program that uses scratch memory")
 			}
 		})
 	}

@@ -264,6 +264,9 @@ func FuzzCaptureProgram(f *testing.F) {
 	f.Add(arpFrame())
 
 	c := loadCapture(f, expr, snaplen, false)
+	// The full parser's counts, which the capture program's own
+	// classification must equal.
+	reference := loadResponder(f)
 	prev, err := c.Counters()
 	if err != nil {
 		f.Fatal(err)
@@ -287,6 +290,9 @@ func FuzzCaptureProgram(f *testing.F) {
 		prev = now
 		if d.Packets != 1 || d.Packets != d.L2Errors+d.NonIP+d.IPv4+d.IPv6 || d.TCP != d.TCPSyn+d.TCPSynAck+d.TCPRst+d.TCPFin+d.TCPOther {
 			t.Fatalf("inconsistent counters for one frame: %+v", d)
+		}
+		if want := countOne(t, reference, frame); parseCounts(d) != want {
+			t.Fatalf("the capture program counted %+v, the full parser %+v: % x", parseCounts(d), want, frame[:min(len(frame), 64)])
 		}
 		keep, _ := vm.Run(frame)
 		got := drainCaptures(t, c)

@@ -14,7 +14,7 @@ import (
 
 const xdpTX = 3
 
-func loadResponder(t *testing.T) *loader.Responder {
+func loadResponder(t testing.TB) *loader.Responder {
 	t.Helper()
 	requireBPF(t)
 	r, err := loader.LoadResponder(loader.ResponderConfig{Range: netip.MustParsePrefix("198.18.0.0/16"),

@@ -157,4 +157,90 @@ static __always_inline struct counter_block *parse_counted(struct xdp_md *ctx, s
 	return c;
 }
 
+/* count_tcp counts a TCP header that count_frame found inside an IP packet
+ * with room bytes for it; 0 when the full parser would call it malformed. */
+static __always_inline int count_tcp(struct counter_block *c, struct tcphdr *th, void *data_end, __u32 room)
+{
+	asm volatile("" : "+r"(th)); /* as in count_udp */
+	if ((void *)(th + 1) > data_end)
+		return 0;
+	__u32 doff = (th->doff_res >> 4) * 4;
+	if (doff < sizeof(*th) || doff > room)
+		return 0;
+	count_in(c, COUNTER_TCP, 1);
+	count_in(c, tcp_flag_class(th->flags), 1);
+	return 1;
+}
+
+/* count_udp, the same for a UDP header. */
+static __always_inline int count_udp(struct counter_block *c, struct udphdr *uh, void *data_end, __u32 room)
+{
+	/* room and the IP length check imply the bounds check, and clang drops
+	 * it; the verifier does not follow that reasoning and wants the check:
+	 * hide from clang where uh comes from. */
+	asm volatile("" : "+r"(uh));
+	if ((void *)(uh + 1) > data_end || room < sizeof(*uh) || bpf_ntohs(uh->len) < sizeof(*uh))
+		return 0;
+	count_in(c, COUNTER_UDP, 1);
+	return 1;
+}
+
+/* count_frame counts ctx's frame in c exactly as parse_counted does, for a
+ * program that wants the counts but none of the parsed fields (capture).
+ * What busy links carry, unfragmented TCP or UDP in IPv4 without options or
+ * IPv6 without extension headers, untagged, is classified inline from a few
+ * header fields, every counter at a constant place; everything else goes
+ * through parse_packet. The inline path saves parse_packet's call, its
+ * zeroed 104-byte struct and its address copies: 22 -> 14 ns per packet
+ * for the count-only capture (BPF_PROG_RUN). The tests hold it to
+ * parse_counted's counts, frame by frame. */
+static __always_inline void count_frame(struct xdp_md *ctx, struct counter_block *c)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 len = data_end - data;
+	/* The shortest frame the inline path takes: Ethernet, IPv4, UDP. */
+	if (data + sizeof(struct ethhdr) + sizeof(struct iphdr) + sizeof(struct udphdr) > data_end)
+		goto full;
+	__be16 proto = *(__be16 *)(data + offsetof(struct ethhdr, h_proto));
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = data + sizeof(struct ethhdr);
+		if (ip->version_ihl != 0x45 || (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)))
+			goto full;
+		__u32 tot_len = bpf_ntohs(ip->tot_len);
+		if (tot_len < sizeof(*ip) || (void *)ip + tot_len > data_end)
+			goto full;
+		__u32 room = tot_len - sizeof(*ip);
+		if (ip->protocol == IPPROTO_UDP) {
+			if (!count_udp(c, (void *)(ip + 1), data_end, room))
+				goto full;
+		} else if (ip->protocol != IPPROTO_TCP || !count_tcp(c, (void *)(ip + 1), data_end, room)) {
+			goto full;
+		}
+		count_in(c, COUNTER_IPV4, 1);
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = data + sizeof(struct ethhdr);
+		if ((void *)(ip6 + 1) > data_end || (ip6->version_prio >> 4) != 6)
+			goto full;
+		__u32 room = bpf_ntohs(ip6->payload_len);
+		if ((void *)(ip6 + 1) + room > data_end)
+			goto full;
+		if (ip6->nexthdr == IPPROTO_UDP) {
+			if (!count_udp(c, (void *)(ip6 + 1), data_end, room))
+				goto full;
+		} else if (ip6->nexthdr != IPPROTO_TCP || !count_tcp(c, (void *)(ip6 + 1), data_end, room)) {
+			goto full;
+		}
+		count_in(c, COUNTER_IPV6, 1);
+	} else {
+		goto full;
+	}
+	count_in(c, COUNTER_PACKETS, 1);
+	count_in(c, COUNTER_BYTES, len);
+	return;
+full:;
+	struct packet p = {};
+	count_parse(c, &p, parse_packet(ctx, &p));
+}
+
 #endif /* XDPSCAN_COUNTERS_H */

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"encoding/xml"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -348,5 +349,55 @@ func TestMedian(t *testing.T) {
 		if got := median(tt.in); got != tt.want {
 			t.Errorf("median(%v) = %v, want %v", tt.in, got, tt.want)
 		}
+	}
+}
+
+// windows builds an attach/detach sequence from receive rates (packets per
+// 0.1 s window): detached, attached, detached, ...
+func windows(pps ...uint64) ToggleResult {
+	r := ToggleResult{Mode: "native"}
+	for i, p := range pps {
+		r.Windows = append(r.Windows, ToggleWindow{Attached: i%2 == 1, Packets: p / 10, Seconds: 0.1})
+	}
+	return r
+}
+
+func TestPairedWindowsCompareEachAttachedWindowWithItsNeighbours(t *testing.T) {
+	// A drift from 2.0 to 3.0 Mpps; every attached window runs at 90% of
+	// the mean of its neighbours.
+	r := windows(2_000_000, 1_980_000, 2_400_000, 2_430_000, 3_000_000)
+	kept := r.Kept()
+	if len(kept) != 2 || math.Abs(kept[0]-90) > 0.01 || math.Abs(kept[1]-90) > 0.01 {
+		t.Fatalf("kept %v, want [90 90]", kept)
+	}
+	var p PairedRun
+	p.summarize(r)
+	if p.Pairs != 2 || p.Mode != "native" || math.Abs(p.KeptMedianPct-90) > 0.01 {
+		t.Fatalf("summary %+v", p)
+	}
+	// Over all windows: (1.98+2.43)/2 attached vs (2.0+2.4+3.0)/3 detached.
+	if want := 100 * 2.205 / (7.4 / 3); math.Abs(p.KeptPct-want) > 0.01 {
+		t.Fatalf("flood kept %.2f%%, want %.2f%%", p.KeptPct, want)
+	}
+}
+
+func TestCaptureVerdictTakesThePairedWindows(t *testing.T) {
+	r := captureFixture()
+	r.Paired = []PairedRun{
+		{Tool: "none", Pairs: 100, KeptPct: 99.8},
+		{Tool: "xdp-pass", Pairs: 100, KeptPct: 97},
+		{Tool: "xdp-count", Pairs: 100, KeptPct: 93},
+	}
+	v := CaptureVerdicts(r)[1]
+	if v.Met || v.Value != 93 || !strings.Contains(v.Got, "100 attach/detach pairs") || !strings.Contains(v.Got, "99.8%") {
+		t.Fatalf("paired windows at 93%% must decide, and not meet the target: %+v", v)
+	}
+	r.Paired[2].KeptPct = 96
+	if v := CaptureVerdicts(r)[1]; !v.Met {
+		t.Fatalf("paired windows at 96%% meet the target: %+v", v)
+	}
+	r.Paired[2].Error = "the flood ended before the first pair of windows"
+	if v := CaptureVerdicts(r)[1]; v.Value == 96 {
+		t.Fatalf("a failed paired run must not count: %+v", v)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"time"
 
@@ -35,7 +36,12 @@ type CaptureOptions struct {
 	XDPMode string // the XDP captures' --mode
 	Tools   []string
 	Dir     string // where -w files go (a real file, deleted after counting)
-	Log     io.Writer
+	// Pairs is how many attach/detach pairs of windows each of
+	// PairedPrograms gets, in a flood of its own after the rounds (0: none);
+	// PairWindow how long each window counts.
+	Pairs      int
+	PairWindow time.Duration
+	Log        io.Writer
 }
 
 // CaptureRun is one capture of one flood: every raw figure.
@@ -91,7 +97,16 @@ type CaptureResults struct {
 	XDPMode   string            `json:"xdp_mode"`
 	Skipped   map[string]string `json:"skipped,omitempty"`
 	Runs      []CaptureRun      `json:"runs"`
+	// Paired are the attach/detach windows (CaptureOptions.Pairs).
+	Paired       []PairedRun `json:"paired,omitempty"`
+	PairedMethod string      `json:"paired_method,omitempty"`
 }
+
+// pairedMethod says what the paired figures are.
+const pairedMethod = "one flood per program; the program attached for a window, detached for the next (%s each, 50 ms to settle after each change), %d pairs; " +
+	"flood kept = the rate over all attached windows / the rate over all detached ones. Whole floods with and without a capture drift apart by a third on this VM " +
+	"(host contention, not reported as steal time); adjacent windows a fraction of a second apart see the program through that drift. " +
+	"\"none\" attaches nothing: its figure is the method's own error"
 
 // RunCapture floods the testbed's target link with opt.Packets known
 // datagrams per run while each tool captures them, interleaved.
@@ -144,6 +159,21 @@ func RunCapture(ctx context.Context, o CaptureOptions) (*CaptureResults, error) 
 		}
 	}
 	res.compare()
+	if o.Pairs > 0 {
+		res.PairedMethod = fmt.Sprintf(pairedMethod, o.PairWindow, o.Pairs)
+		for _, pp := range PairedPrograms {
+			if pp.Tool != "none" && !slices.Contains(tools, pp.Tool) {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
+			r := measurePaired(ctx, pp.Tool, pp.Program, o, tb, floodCPU, captureCPU)
+			res.Paired = append(res.Paired, r)
+			fmt.Fprintf(o.Log, "paired %-10s %3d pairs  flood kept %5.1f%% (windows: median %5.1f%%, middle half %5.1f-%5.1f%%)  detached %8.0f pps %s\n",
+				r.Tool, r.Pairs, r.KeptPct, r.KeptMedianPct, r.KeptP25Pct, r.KeptP75Pct, r.DetachedPPS, r.Error)
+		}
+	}
 	return res, nil
 }
 

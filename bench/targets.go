@@ -163,6 +163,20 @@ func CaptureVerdicts(r *CaptureResults) []Verdict {
 			vk.Got += fmt.Sprintf(" (an XDP program that only passes keeps %.1f%%)", floor.FloodKeptPct)
 		}
 		vk.Met = co.FloodKeptPct >= 95 && len(co.Errors) == 0
+		// Where the attach/detach windows ran, they decide: whole floods
+		// compare two drifts of a third.
+		if p, ok := pairedOf(r, "xdp-count"); ok {
+			vk.Value, vk.Met = p.KeptPct, p.KeptPct >= 95
+			vk.Got = fmt.Sprintf("flood kept %.1f%% in %d attach/detach pairs", p.KeptPct, p.Pairs)
+			if floor, ok := pairedOf(r, "xdp-pass"); ok {
+				vk.Got += fmt.Sprintf(" (XDP_PASS only: %.1f%%", floor.KeptPct)
+				if none, ok := pairedOf(r, "none"); ok {
+					vk.Got += fmt.Sprintf("; nothing attached, the method's error: %.1f%%", none.KeptPct)
+				}
+				vk.Got += ")"
+			}
+			vk.Got += fmt.Sprintf("; whole floods: %.1f%%", co.FloodKeptPct)
+		}
 	} else {
 		v.Missing, vk.Missing = "xdp-count was not run", "xdp-count was not run"
 	}
@@ -198,6 +212,16 @@ func CaptureVerdicts(r *CaptureResults) []Verdict {
 		out = append(out, v)
 	}
 	return out
+}
+
+// pairedOf is tool's attach/detach figure, if it ran without error.
+func pairedOf(r *CaptureResults, tool string) (PairedRun, bool) {
+	for _, p := range r.Paired {
+		if p.Tool == tool && p.Error == "" && p.Pairs > 0 {
+			return p, true
+		}
+	}
+	return PairedRun{}, false
 }
 
 func hasTool(steps []ScanStep, tool string) bool {

@@ -17,12 +17,9 @@ import (
 // program does, and this measures that cost alone. ready is called once
 // attached.
 func HoldPassProgram(ctx context.Context, iface string, mode loader.Mode, ready func(attached loader.Mode)) error {
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name: "xdp_pass", Type: ebpf.XDP, License: "GPL",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2 /* XDP_PASS */), asm.Return()},
-	})
+	prog, err := PassProgram()
 	if err != nil {
-		return fmt.Errorf("load XDP_PASS program: %w", err)
+		return err
 	}
 	defer prog.Close()
 	att, err := loader.Attach(prog, iface, mode)
@@ -33,4 +30,16 @@ func HoldPassProgram(ctx context.Context, iface string, mode loader.Mode, ready 
 	ready(att.Mode)
 	<-ctx.Done()
 	return nil
+}
+
+// PassProgram loads an XDP program that only returns XDP_PASS.
+func PassProgram() (*ebpf.Program, error) {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name: "xdp_pass", Type: ebpf.XDP, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2 /* XDP_PASS */), asm.Return()},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load XDP_PASS program: %w", err)
+	}
+	return prog, nil
 }

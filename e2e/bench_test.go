@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -66,8 +67,8 @@ func TestBenchCaptureSmall(t *testing.T) {
 		name string
 		args []string
 	}{
-		{"xdp generator, every tool", nil},
-		{"socket generator", []string{"--gen", "socket", "--tools", "xdp-count,xdp,tcpdump"}},
+		{"xdp generator, every tool", []string{"--pairs", "3"}},
+		{"socket generator", []string{"--gen", "socket", "--tools", "xdp-count,xdp,tcpdump", "--pairs", "0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { benchCaptureSmall(t, tc.args) })
 	}
@@ -108,6 +109,22 @@ func benchCaptureSmall(t *testing.T, extra []string) {
 		}
 	}
 	assertSVG(t, filepath.Join(out, "capture.svg"))
+	wantPaired := 0
+	if slices.Contains(extra, "3") {
+		wantPaired = 3 // none, xdp-pass, xdp-count
+	}
+	if len(c.Paired) != wantPaired {
+		t.Fatalf("%d attach/detach runs, want %d", len(c.Paired), wantPaired)
+	}
+	for _, p := range c.Paired {
+		if p.Error != "" || p.Pairs != 3 || len(p.Windows) != 7 || p.DetachedPPS <= 0 || p.AttachedPPS <= 0 {
+			t.Errorf("%s: %d pairs, %d windows, detached %.0f pps, attached %.0f pps, error %q; want 3 pairs in 7 windows with traffic",
+				p.Tool, p.Pairs, len(p.Windows), p.DetachedPPS, p.AttachedPPS, p.Error)
+		}
+		if wantMode := map[string]string{"none": "none"}[p.Tool]; wantMode != "" && p.Mode != wantMode {
+			t.Errorf("%s: attached in mode %q", p.Tool, p.Mode)
+		}
+	}
 }
 
 func TestBenchBadInput(t *testing.T) {
@@ -125,6 +142,10 @@ func TestBenchBadInput(t *testing.T) {
 		{"unknown flood generator", []string{"bench", "flood", "-i", "lo", "--dst", "198.18.0.1", "--count", "1", "--gen", "pktgen"}, "use socket or xdp"},
 		{"bad rate", []string{"bench", "scan", "--rates", "fast"}, "not a rate"},
 		{"no subcommand", []string{"bench"}, "scan, capture or flood"},
+		{"too many pairs", []string{"bench", "capture", "--pairs", "5000"}, "use 0 to 1000"},
+		{"toggle without a program", []string{"bench", "xdp-toggle", "-i", "lo"}, "use none, pass or count-only"},
+		{"toggle with a zero window", []string{"bench", "xdp-toggle", "-i", "lo", "--program", "pass", "--window", "0s"}, "use 10ms to 10s"},
+		{"toggle without an interface", []string{"bench", "xdp-toggle", "--program", "pass"}, "-i IFACE is required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,10 +9,13 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cilium/ebpf"
 
 	"github.com/xdpscan/xdpscan/bench"
 	"github.com/xdpscan/xdpscan/engine"
@@ -22,9 +25,10 @@ import (
 
 const benchUsage = `Usage:
   xdpscan bench scan     [--runs 3] [--probes N] [--target kernel|xdp|both] [--tools LIST] [--rates LIST] [--out DIR]
-  xdpscan bench capture  [--runs 5] [--packets N] [--gen xdp|socket] [--xdp-mode auto|native|generic] [--tools LIST] [--out DIR]
+  xdpscan bench capture  [--runs 5] [--packets N] [--gen xdp|socket] [--xdp-mode auto|native|generic] [--pairs 100] [--tools LIST] [--out DIR]
   xdpscan bench flood    -i IFACE --dst ADDR --count N [--frame udp|syn] [--gen socket|xdp]
   xdpscan bench xdp-pass -i IFACE [--mode auto|native|generic]
+  xdpscan bench xdp-toggle -i IFACE --program none|pass|count-only [--filter EXPR] [--mode native] [--pairs 30] [--window 100ms]
 
 bench scan and bench capture bring up their own testbed, run xdpscan and the
 tools it is compared with on exactly the same work, interleaved round after
@@ -34,7 +38,10 @@ machine), DIR/scan.svg and DIR/capture.svg. masscan, zmap and tcpdump come
 from Debian (apt-get install masscan zmap tcpdump); a missing one is skipped
 with that hint. bench flood is the packet generator they use; bench xdp-pass
 holds an XDP program that only passes packets (the floor of any XDP program on
-the link) until Ctrl-C.
+the link) until Ctrl-C. bench xdp-toggle attaches and detaches a program in
+alternating windows while a flood runs and prints each window's receive rate
+(JSON): how bench capture measures what a program costs the flood through the
+VM's drift.
 
 Everything stays on the testbed's veth pair, inside 198.18.0.0/15, bounded in
 packets and time; the testbed is removed at the end, even on Ctrl-C.
@@ -57,6 +64,8 @@ func runBench(args []string) error {
 		return benchFlood(args[1:])
 	case "xdp-pass":
 		return benchXDPPass(args[1:])
+	case "xdp-toggle":
+		return benchXDPToggle(args[1:])
 	}
 	return usageError("bench: unknown %q: use scan, capture or flood (see `xdpscan bench --help`)", args[0])
 }
@@ -143,6 +152,8 @@ func benchCapture(args []string) error {
 	xdpMode := fs.String("xdp-mode", "auto", "attach mode of the XDP captures (xdp-pass, xdp-count, xdp): auto (on veth: generic, which also turns GRO off for the link), native or generic")
 	tools := fs.String("tools", strings.Join(bench.CaptureTools, ","), "captures to compare: xdp-pass (an XDP program that only passes: the floor), xdp-count (--count-only), xdp (-w, snaplen 128), pcap (--rx pcap -w), tcpdump (-w)")
 	out := fs.String("out", "bench-results", "directory for results.json and the SVG plots")
+	pairs := fs.Int("pairs", 100, "after the rounds, attach/detach windows: for nothing (the method's control), xdp-pass and xdp-count, each in a flood of its own, this many pairs (0: none)")
+	window := fs.Duration("pair-window", bench.DefaultPairWindow, "how long each attach/detach window counts")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -162,9 +173,15 @@ func benchCapture(args []string) error {
 	if _, err := loader.ParseMode(*xdpMode); err != nil {
 		return usageError("bench capture: --xdp-mode: %v", err)
 	}
+	if *pairs < 0 || *pairs > 1000 {
+		return usageError("bench capture: --pairs %d: use 0 to 1000", *pairs)
+	}
+	if *window < 10*time.Millisecond || *window > 10*time.Second {
+		return usageError("bench capture: --pair-window %s: use 10ms to 10s", *window)
+	}
 	return withBench(*out, func(ctx context.Context, self, scratch string, res *bench.Results) error {
 		r, err := bench.RunCapture(ctx, bench.CaptureOptions{Self: self, Runs: *runs, Packets: *packets, Gen: *gen, XDPMode: *xdpMode, Tools: toolList,
-			Dir: *out, Log: os.Stderr})
+			Dir: *out, Log: os.Stderr, Pairs: *pairs, PairWindow: *window})
 		if r != nil {
 			res.Capture = r
 			bench.WriteCaptureTable(os.Stdout, r)
@@ -327,4 +344,69 @@ func benchXDPPass(args []string) error {
 	return bench.HoldPassProgram(ctx, *iface, mode, func(m loader.Mode) {
 		fmt.Fprintf(os.Stderr, "listening on %s: XDP_PASS only (%s); Ctrl-C to detach\n", *iface, m)
 	})
+}
+
+func benchXDPToggle(args []string) error {
+	fs := newFlags("bench xdp-toggle", "xdpscan bench xdp-toggle -i IFACE --program none|pass|count-only [--filter EXPR] [--mode native] [--pairs 30] [--window 100ms]")
+	iface := fs.String("i", "", "interface a flood is reaching (required)")
+	program := fs.String("program", "", "none: attach nothing (the method's control: every window alike); pass: an XDP program that only passes; count-only: the program `capture --count-only FILTER` attaches (required)")
+	expr := fs.String("filter", "", "the count-only program's tcpdump filter")
+	modeStr := fs.String("mode", "native", "XDP attach mode: auto, native or generic")
+	pairs := fs.Int("pairs", 30, "attached windows, each between two detached ones (1 to 1000)")
+	window := fs.Duration("window", bench.DefaultPairWindow, "how long each window counts (10ms to 10s)")
+	settle := fs.Duration("settle", 50*time.Millisecond, "wait after each attach and detach before counting")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *iface == "" {
+		return usageError("bench xdp-toggle: -i IFACE is required; see `ip link`")
+	}
+	if !slices.Contains([]string{"none", "pass", "count-only"}, *program) {
+		return usageError("bench xdp-toggle: --program %q: use none, pass or count-only", *program)
+	}
+	mode, err := loader.ParseMode(*modeStr)
+	if err != nil {
+		return usageError("bench xdp-toggle: %v", err)
+	}
+	if *pairs < 1 || *pairs > 1000 {
+		return usageError("bench xdp-toggle: --pairs %d: use 1 to 1000", *pairs)
+	}
+	if *window < 10*time.Millisecond || *window > 10*time.Second {
+		return usageError("bench xdp-toggle: --window %s: use 10ms to 10s", *window)
+	}
+	if *settle < 0 || *settle > 10*time.Second {
+		return usageError("bench xdp-toggle: --settle %s: use 0 to 10s", *settle)
+	}
+	if err := requireCaps(true); err != nil {
+		return &exitError{code: 77, err: err}
+	}
+	var prog *ebpf.Program
+	switch *program {
+	case "pass":
+		prog, err = bench.PassProgram()
+	case "none":
+	case "count-only":
+		var c *loader.Capture
+		c, err = engine.LoadXDPCapture(engine.CaptureConfig{Filter: *expr, Snaplen: 262144, CountOnly: true})
+		if err == nil {
+			defer c.Close()
+			prog = c.Program()
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if prog != nil && *program == "pass" {
+		defer prog.Close()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	r, err := bench.Toggle(ctx, bench.ToggleOptions{Iface: *iface, Mode: mode, Program: prog, Pairs: *pairs, Window: *window, Settle: *settle,
+		Ready: func() {
+			fmt.Fprintf(os.Stderr, "toggling %s on %s: %d pairs of %s windows\n", *program, *iface, *pairs, *window)
+		}})
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(r)
 }

@@ -45,15 +45,18 @@ func ThisMachine() Machine {
 
 // Results is results.json.
 type Results struct {
-	Command      string                  `json:"command"`
-	Started      time.Time               `json:"started"`
-	Machine      Machine                 `json:"machine"`
-	Versions     map[string]string       `json:"tool_versions"`
-	Scans        map[string]*ScanResults `json:"scans,omitempty"` // by target: kernel, xdp
-	ScanSteps    map[string][]ScanStep   `json:"scan_steps,omitempty"`
-	Capture      *CaptureResults         `json:"capture,omitempty"`
-	CaptureSteps []CaptureStep           `json:"capture_steps,omitempty"`
-	Verdicts     []Verdict               `json:"targets"`
+	Command   string                  `json:"command"`
+	Started   time.Time               `json:"started"`
+	Machine   Machine                 `json:"machine"`
+	Versions  map[string]string       `json:"tool_versions"`
+	Scans     map[string]*ScanResults `json:"scans,omitempty"` // by target: kernel, xdp
+	ScanSteps map[string][]ScanStep   `json:"scan_steps,omitempty"`
+	Capture   *CaptureResults         `json:"capture,omitempty"`
+	// What made the capture figures, when a scan bench made the rest.
+	CaptureCommand string        `json:"capture_command,omitempty"`
+	CaptureStarted time.Time     `json:"capture_started,omitzero"`
+	CaptureSteps   []CaptureStep `json:"capture_steps,omitempty"`
+	Verdicts       []Verdict     `json:"targets"`
 }
 
 // ToolVersions asks each compared tool for its version.

@@ -216,8 +216,13 @@ func withBench(out string, fn func(ctx context.Context, self, scratch string, re
 	if b, err := os.ReadFile(filepath.Join(out, "results.json")); err == nil {
 		_ = json.Unmarshal(b, res) // a stale or foreign file is simply replaced
 	}
-	res.Command = "xdpscan " + strings.Join(os.Args[1:], " ")
-	res.Started = time.Now().UTC()
+	// A scan and a capture bench share the file; each says what made it.
+	command, started := "xdpscan "+strings.Join(os.Args[1:], " "), time.Now().UTC()
+	if len(os.Args) > 2 && os.Args[2] == "capture" {
+		res.CaptureCommand, res.CaptureStarted = command, started
+	} else {
+		res.Command, res.Started = command, started
+	}
 	res.Machine = bench.ThisMachine()
 	res.Versions = bench.ToolVersions()
 

@@ -185,6 +185,17 @@ static __always_inline int count_udp(struct counter_block *c, struct udphdr *uh,
 	return 1;
 }
 
+/* count_transport counts the TCP or UDP header at l4; 0 for another
+ * protocol or a header the full parser would call malformed. */
+static __always_inline int count_transport(struct counter_block *c, __u8 proto, void *l4, void *data_end, __u32 room)
+{
+	if (proto == IPPROTO_UDP)
+		return count_udp(c, l4, data_end, room);
+	if (proto == IPPROTO_TCP)
+		return count_tcp(c, l4, data_end, room);
+	return 0;
+}
+
 /* count_frame counts ctx's frame in c exactly as parse_counted does, for a
  * program that wants the counts but none of the parsed fields (capture).
  * What busy links carry, unfragmented TCP or UDP in IPv4 without options or
@@ -211,12 +222,8 @@ static __always_inline void count_frame(struct xdp_md *ctx, struct counter_block
 		if (tot_len < sizeof(*ip) || (void *)ip + tot_len > data_end)
 			goto full;
 		__u32 room = tot_len - sizeof(*ip);
-		if (ip->protocol == IPPROTO_UDP) {
-			if (!count_udp(c, (void *)(ip + 1), data_end, room))
-				goto full;
-		} else if (ip->protocol != IPPROTO_TCP || !count_tcp(c, (void *)(ip + 1), data_end, room)) {
+		if (!count_transport(c, ip->protocol, ip + 1, data_end, room))
 			goto full;
-		}
 		count_in(c, COUNTER_IPV4, 1);
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = data + sizeof(struct ethhdr);
@@ -225,12 +232,8 @@ static __always_inline void count_frame(struct xdp_md *ctx, struct counter_block
 		__u32 room = bpf_ntohs(ip6->payload_len);
 		if ((void *)(ip6 + 1) + room > data_end)
 			goto full;
-		if (ip6->nexthdr == IPPROTO_UDP) {
-			if (!count_udp(c, (void *)(ip6 + 1), data_end, room))
-				goto full;
-		} else if (ip6->nexthdr != IPPROTO_TCP || !count_tcp(c, (void *)(ip6 + 1), data_end, room)) {
+		if (!count_transport(c, ip6->nexthdr, ip6 + 1, data_end, room))
 			goto full;
-		}
 		count_in(c, COUNTER_IPV6, 1);
 	} else {
 		goto full;

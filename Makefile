@@ -33,6 +33,7 @@ fuzz:  ## a short run of every fuzz target
 	$(GO) test ./loader -run '^$$' -fuzz FuzzScanProgram -fuzztime 60s
 	$(GO) test ./loader -run '^$$' -fuzz FuzzCaptureProgram -fuzztime 60s
 	$(GO) test ./filter -run '^$$' -fuzz FuzzTranslate -fuzztime 60s
+	$(GO) test ./filter -run '^$$' -fuzz FuzzSpecialize -fuzztime 30s
 	$(GO) test ./engine -run '^$$' -fuzz FuzzParseTargets -fuzztime 30s
 	$(GO) test ./engine -run '^$$' -fuzz FuzzParsePorts -fuzztime 30s
 	$(GO) test ./engine -run '^$$' -fuzz FuzzParsePortSpec -fuzztime 30s

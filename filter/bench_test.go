@@ -33,7 +33,7 @@ func BenchmarkFilterTCPPort443(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	insns, err := Translate(raw, asm.Instructions{
+	insns, err := Translate(raw, Shape{}, asm.Instructions{
 		asm.Mov.Imm(asm.R1, 2), // XDP_PASS on a match, as the C version
 		asm.JNE.Imm32(RegResult, 0, "out"),
 		asm.Mov.Imm(asm.R1, 1),

@@ -46,7 +46,7 @@ func TestTranslateAgreesOnGeneratedFilters(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", expr, err)
 		}
-		h, inline := load(t, raw, false), load(t, raw, true)
+		h, inline := load(t, raw, false, Shape{}), load(t, raw, true, Shape{})
 		for _, p := range pkts {
 			want, _ := vm.Run(p)
 			if got := h.run(t, p); got != uint32(want) {
@@ -81,7 +81,7 @@ func FuzzTranslate(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		progs = append(progs, pair{vm, load(f, raw, false), load(f, raw, true)})
+		progs = append(progs, pair{vm, load(f, raw, false, Shape{}), load(f, raw, true, Shape{})})
 	}
 	for i, p := range packets(rand.New(rand.NewPCG(5, 6)))[:40] {
 		f.Add(uint8(i), p)
@@ -112,15 +112,15 @@ func TestTranslateRejectsWhatXDPCannotRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Translate(prog, nil); err == nil {
+	if _, err := Translate(prog, Shape{}, nil); err == nil {
 		t.Fatal("no epilogue accepted")
 	}
-	_, err = Translate(prog, asm.Instructions{asm.Return()})
+	_, err = Translate(prog, Shape{}, asm.Instructions{asm.Return()})
 	if err == nil || !strings.Contains(err.Error(), "extension") {
 		t.Fatalf("err %v, want an extension error", err)
 	}
 	loop, _ := bpf.Assemble([]bpf.Instruction{bpf.LoadConstant{Dst: bpf.RegA, Val: 1}})
-	if _, err := Translate(loop, asm.Instructions{asm.Return()}); err == nil || !strings.Contains(err.Error(), "past its last") {
+	if _, err := Translate(loop, Shape{}, asm.Instructions{asm.Return()}); err == nil || !strings.Contains(err.Error(), "past its last") {
 		t.Fatalf("err %v, want 'runs past its last instruction'", err)
 	}
 }

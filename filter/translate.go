@@ -47,15 +47,16 @@ const maxPacketOffset = 0x3fff
 const scratchBase = -64 // M[0..15] at R10-64 .. R10-4
 
 // Translate returns eBPF instructions that evaluate the classic program on
-// the packet of the XDP context in R1. The code ends by falling into
-// epilogue with the result in RegResult and the context in RegCtx; the
-// epilogue must end the program or tail-call. With asm.Return() alone as
-// the epilogue, the code is a BPF function of ctx returning the result.
-func Translate(prog []bpf.RawInstruction, epilogue asm.Instructions) (asm.Instructions, error) {
+// the packet of the XDP context in R1, for packets of the given shape
+// (Shape{} for any packet). The code ends by falling into epilogue with the
+// result in RegResult and the context in RegCtx; the epilogue must end the
+// program or tail-call. With asm.Return() alone as the epilogue, the code
+// is a BPF function of ctx returning the result.
+func Translate(prog []bpf.RawInstruction, shape Shape, epilogue asm.Instructions) (asm.Instructions, error) {
 	if len(epilogue) == 0 {
 		return nil, fmt.Errorf("no epilogue")
 	}
-	return translate(prog, ownRegisters, epilogue)
+	return translate(prog, shape, ownRegisters, epilogue)
 }
 
 // ErrUsesScratch is TranslateInline's refusal of a program that uses
@@ -63,17 +64,18 @@ func Translate(prog []bpf.RawInstruction, epilogue asm.Instructions) (asm.Instru
 var ErrUsesScratch = errors.New("the filter uses scratch memory: inline code has no stack of its own")
 
 // TranslateInline returns eBPF instructions that evaluate the classic
-// program on the packet of the XDP context in R1 and leave the result in
+// program on the packet of the XDP context in R1, for packets of the given
+// shape (Shape{} for any packet), and leave the result in
 // RegResult (R0), using only R0-R5 and no stack: everything a BPF function
 // call may clobber, so the code can stand in place of a call to a function
 // of ctx that returns the result (loader.LoadCapture), without the call.
 // The code ends by falling through to what follows it.
-func TranslateInline(prog []bpf.RawInstruction) (asm.Instructions, error) {
+func TranslateInline(prog []bpf.RawInstruction, shape Shape) (asm.Instructions, error) {
 	// A no-op ends the code: its jumps to the result need a target.
-	return translate(prog, inlineRegisters, asm.Instructions{asm.Mov.Reg(RegResult, RegResult)})
+	return translate(prog, shape, inlineRegisters, asm.Instructions{asm.Mov.Reg(RegResult, RegResult)})
 }
 
-func translate(prog []bpf.RawInstruction, r registers, epilogue asm.Instructions) (asm.Instructions, error) {
+func translate(prog []bpf.RawInstruction, shape Shape, r registers, epilogue asm.Instructions) (asm.Instructions, error) {
 	insns, ok := bpf.Disassemble(prog)
 	if !ok {
 		return nil, fmt.Errorf("classic BPF program has instructions that cannot be decoded")
@@ -81,11 +83,18 @@ func translate(prog []bpf.RawInstruction, r registers, epilogue asm.Instructions
 	if len(insns) == 0 {
 		return nil, fmt.Errorf("empty classic BPF program")
 	}
-	reach, err := reachable(insns)
+	if _, err := reachable(insns); err != nil {
+		return nil, err
+	}
+	insns, err := Specialize(insns, shape)
 	if err != nil {
 		return nil, err
 	}
-	t := &translator{r: r}
+	reach, err := reachable(insns)
+	if err != nil {
+		return nil, fmt.Errorf("specialized program: %w", err)
+	}
+	t := &translator{r: r, shape: shape}
 	if r.ctx == r.data {
 		// The end first: loading the start overwrites the context.
 		t.emit(
@@ -102,13 +111,31 @@ func translate(prog []bpf.RawInstruction, r registers, epilogue asm.Instructions
 			asm.LoadMem(r.dataEnd, r.ctx, 4, asm.Word), // xdp_md.data_end
 		)
 	}
-	t.emit(asm.Mov.Imm32(r.a, 0), asm.Mov.Imm32(r.x, 0))
-	// Zero the scratch slots the program reads: classic BPF reads memory
-	// it never stored as zero, the verifier refuses reads of uninitialized
-	// stack. Only those: most filters use none, and these stores would
-	// otherwise run on every packet.
-	for _, n := range scratchRead(insns, reach) {
-		t.emit(asm.StoreImm(asm.R10, int16(scratchBase+4*n), 0, asm.Word))
+	if inShape(insns, reach, shape) {
+		// One check of the shape's least length, which the verifier needs
+		// to learn it (the pointers were loaded afresh), covers every
+		// load inside it: what made the shape already checked it.
+		t.emit(
+			asm.Mov.Reg(r.tmp2, r.data),
+			asm.Add.Imm(r.tmp2, int32(shape.MinLen)),
+			asm.JGT.Reg(r.tmp2, r.dataEnd, t.fail()),
+		)
+	}
+	// Zero what some path reads before writing: classic BPF starts A, X
+	// and scratch memory at zero, the verifier refuses reads of what was
+	// never written. Only that: most filters write A first and use no
+	// scratch memory, and these would otherwise run on every packet.
+	entry := liveIn(insns)[0]
+	if entry&liveA != 0 {
+		t.emit(asm.Mov.Imm32(r.a, 0))
+	}
+	if entry&liveX != 0 {
+		t.emit(asm.Mov.Imm32(r.x, 0))
+	}
+	for n := range 16 {
+		if entry&(liveM0<<n) != 0 {
+			t.emit(asm.StoreImm(asm.R10, int16(scratchBase+4*n), 0, asm.Word))
+		}
 	}
 	for i, ins := range insns {
 		if !reach[i] {
@@ -142,8 +169,27 @@ func usesScratch(insns []bpf.Instruction, reach []bool) bool {
 	return false
 }
 
+// inShape says whether a reachable load lies inside the shape's least
+// length.
+func inShape(insns []bpf.Instruction, reach []bool, s Shape) bool {
+	for i, ins := range insns {
+		switch in := ins.(type) {
+		case bpf.LoadAbsolute:
+			if reach[i] && s.inBounds(in.Off, in.Size) {
+				return true
+			}
+		case bpf.LoadMemShift:
+			if reach[i] && s.inBounds(in.Off, 1) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 type translator struct {
 	r        registers
+	shape    Shape
 	out      asm.Instructions
 	label    string // symbol for the next emitted instruction
 	failUsed bool
@@ -188,6 +234,11 @@ func (t *translator) loadPacket(dst asm.Register, indirect bool, off uint32, siz
 		t.emit(asm.Ja.Label(t.fail()))
 		return
 	}
+	if !indirect && t.shape.inBounds(off, size) {
+		t.emit(asm.LoadMem(dst, t.r.data, int16(off), sz)) // checked up front
+		t.hostOrder(dst, sz)
+		return
+	}
 	if !indirect {
 		// A constant offset goes in the load itself, behind one check of
 		// data+off+size against data_end: 4 instructions, not 6.
@@ -218,23 +269,6 @@ func (t *translator) hostOrder(dst asm.Register, sz asm.Size) {
 	if sz != asm.Byte {
 		t.emit(asm.HostTo(asm.BE, dst, sz))
 	}
-}
-
-// scratchRead lists the scratch slots that reachable instructions load.
-func scratchRead(insns []bpf.Instruction, reach []bool) []int {
-	var read [16]bool
-	for i, ins := range insns {
-		if ls, ok := ins.(bpf.LoadScratch); ok && reach[i] && ls.N >= 0 && ls.N < 16 {
-			read[ls.N] = true
-		}
-	}
-	var slots []int
-	for n, r := range read {
-		if r {
-			slots = append(slots, n)
-		}
-	}
-	return slots
 }
 
 func (t *translator) translate(i int, ins bpf.Instruction) error {
@@ -270,7 +304,9 @@ func (t *translator) translate(i int, ins bpf.Instruction) error {
 	case bpf.NegateA:
 		t.emit(asm.Neg.Imm32(t.r.a, 0))
 	case bpf.Jump:
-		t.emit(asm.Ja.Label(label(i + 1 + int(in.Skip))))
+		if in.Skip != 0 {
+			t.emit(asm.Ja.Label(label(i + 1 + int(in.Skip))))
+		}
 	case bpf.JumpIf:
 		return t.jump(i, in.Cond, false, in.Val, in.SkipTrue, in.SkipFalse)
 	case bpf.JumpIfX:
@@ -343,6 +379,11 @@ func (t *translator) aluX(op bpf.ALUOp) error {
 	return nil
 }
 
+// inverse is the jump taken exactly when op's is not.
+var inverse = map[asm.JumpOp]asm.JumpOp{
+	asm.JEq: asm.JNE, asm.JNE: asm.JEq, asm.JGT: asm.JLE, asm.JLE: asm.JGT, asm.JGE: asm.JLT, asm.JLT: asm.JGE,
+}
+
 func (t *translator) jump(i int, cond bpf.JumpTest, x bool, val uint32, skipTrue, skipFalse uint8) error {
 	ops := map[bpf.JumpTest]asm.JumpOp{
 		bpf.JumpEqual: asm.JEq, bpf.JumpNotEqual: asm.JNE, bpf.JumpGreaterThan: asm.JGT,
@@ -357,12 +398,19 @@ func (t *translator) jump(i int, cond bpf.JumpTest, x bool, val uint32, skipTrue
 	if cond == bpf.JumpBitsNotSet {
 		onTrue, onFalse = onFalse, onTrue
 	}
+	// The next instruction is reached by falling through: no jump to it.
+	next := label(i + 1)
+	if inv, ok := inverse[op]; ok && onTrue == next {
+		op, onTrue, onFalse = inv, onFalse, onTrue
+	}
 	if x {
 		t.emit(op.Reg32(t.r.a, t.r.x, onTrue))
 	} else {
 		t.emit(op.Imm32(t.r.a, int32(val), onTrue))
 	}
-	t.emit(asm.Ja.Label(onFalse))
+	if onFalse != next {
+		t.emit(asm.Ja.Label(onFalse))
+	}
 	return nil
 }
 

@@ -64,7 +64,7 @@ const clobbered = 0xbadbad
 // with inline, as TranslateInline's code between a prologue that sets R6-R9
 // and a stack slot and checks that they survived. It returns nil when
 // inline code refuses a filter that uses scratch memory.
-func load(t testing.TB, raw []bpf.RawInstruction, inline bool) *harness {
+func load(t testing.TB, raw []bpf.RawInstruction, inline bool, shape Shape) *harness {
 	t.Helper()
 	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1})
 	if err != nil {
@@ -87,7 +87,7 @@ func load(t testing.TB, raw []bpf.RawInstruction, inline bool) *harness {
 	}
 	var insns asm.Instructions
 	if inline {
-		body, err := TranslateInline(raw)
+		body, err := TranslateInline(raw, shape)
 		if errors.Is(err, ErrUsesScratch) {
 			return nil
 		}
@@ -112,7 +112,7 @@ func load(t testing.TB, raw []bpf.RawInstruction, inline bool) *harness {
 		epilogue[0] = epilogue[0].WithSymbol("kept")
 		insns = append(insns, epilogue...)
 	} else {
-		insns, err = Translate(raw, epilogue)
+		insns, err = Translate(raw, shape, epilogue)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,14 +209,22 @@ func packets(rng *rand.Rand) [][]byte {
 // TestTranslateAgreesWithClassicVM is the differential test: for every
 // filter and every packet, the eBPF result equals the classic VM's, for the
 // code of Translate and of TranslateInline (which also must leave what a
-// call preserves untouched).
+// call preserves untouched); and for the code specialized for each shape,
+// on packets of the shape (inline, or Translate's where inline code
+// refuses the filter, as the loader does).
 func TestTranslateAgreesWithClassicVM(t *testing.T) {
 	requireBPF(t)
 	pkts := packets(rand.New(rand.NewPCG(1, 2)))
-	for _, tc := range []struct {
+	type variant struct {
 		name   string
 		inline bool
-	}{{"own code", false}, {"inline", true}} {
+		shape  Shape
+	}
+	variants := []variant{{"own code", false, Shape{}}, {"inline", true, Shape{}}}
+	for _, ts := range testShapes[1:] {
+		variants = append(variants, variant{"specialized for " + ts.name, true, ts.shape})
+	}
+	for _, tc := range variants {
 		t.Run(tc.name, func(t *testing.T) {
 			disagreements, refused := 0, 0
 			for _, expr := range realWorldFilters {
@@ -231,16 +239,17 @@ func TestTranslateAgreesWithClassicVM(t *testing.T) {
 					t.Errorf("%q: reference VM refuses it: %v", expr, err)
 					continue
 				}
-				h := load(t, raw, tc.inline)
+				h := load(t, raw, tc.inline, tc.shape)
 				if h == nil {
 					if !usesScratch(insns, mustReach(t, insns)) {
 						t.Errorf("%q: inline translation refused a filter without scratch memory", expr)
 					}
 					refused++
-					continue
+					h = load(t, raw, false, tc.shape)
 				}
 				matched := 0
 				for _, p := range pkts {
+					p = conform(p, tc.shape)
 					want, err := vm.Run(p)
 					if err != nil {
 						t.Fatalf("%q: VM: %v", expr, err)
@@ -261,7 +270,7 @@ func TestTranslateAgreesWithClassicVM(t *testing.T) {
 			if disagreements != 0 {
 				t.Fatalf("%d disagreements", disagreements)
 			}
-			if tc.inline && (refused == 0 || refused == len(realWorldFilters)) {
+			if tc.name == "inline" && (refused == 0 || refused == len(realWorldFilters)) {
 				t.Fatalf("inline translation refused %d of %d filters: the scratch-memory cases are not both covered", refused, len(realWorldFilters))
 			}
 		})
@@ -307,14 +316,20 @@ func TestTranslateScratchMemory(t *testing.T) {
 		prog []bpf.Instruction
 		want uint32
 	}{
+		// Each program reads the packet (ip[9], 17) or stores on a path the
+		// packet does not take: Specialize cannot fold the slots away.
 		{"a slot never stored reads 0", []bpf.Instruction{
+			bpf.LoadAbsolute{Off: 23, Size: 1}, bpf.JumpIf{Cond: bpf.JumpEqual, Val: 99, SkipFalse: 1},
+			bpf.StoreScratch{Src: bpf.RegA, N: 3},
 			bpf.LoadScratch{Dst: bpf.RegA, N: 3}, bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: 9}, bpf.RetA{}}, 9},
 		{"a stored slot reads back", []bpf.Instruction{
-			bpf.LoadConstant{Dst: bpf.RegA, Val: 5}, bpf.StoreScratch{Src: bpf.RegA, N: 15},
-			bpf.LoadConstant{Dst: bpf.RegA, Val: 0}, bpf.LoadScratch{Dst: bpf.RegX, N: 15}, bpf.TXA{}, bpf.RetA{}}, 5},
+			bpf.LoadAbsolute{Off: 23, Size: 1}, bpf.StoreScratch{Src: bpf.RegA, N: 15},
+			bpf.LoadConstant{Dst: bpf.RegA, Val: 0}, bpf.LoadScratch{Dst: bpf.RegX, N: 15}, bpf.TXA{}, bpf.RetA{}}, 17},
 		{"slots apart from each other", []bpf.Instruction{
-			bpf.LoadConstant{Dst: bpf.RegA, Val: 7}, bpf.StoreScratch{Src: bpf.RegA, N: 0},
-			bpf.LoadScratch{Dst: bpf.RegA, N: 1}, bpf.RetA{}}, 0},
+			bpf.LoadAbsolute{Off: 23, Size: 1}, bpf.StoreScratch{Src: bpf.RegA, N: 0},
+			bpf.JumpIf{Cond: bpf.JumpEqual, Val: 99, SkipFalse: 1}, bpf.StoreScratch{Src: bpf.RegA, N: 1},
+			bpf.LoadScratch{Dst: bpf.RegX, N: 1}, bpf.LoadScratch{Dst: bpf.RegA, N: 0},
+			bpf.ALUOpX{Op: bpf.ALUOpAdd}, bpf.RetA{}}, 17},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			raw, err := bpf.Assemble(tc.prog)
@@ -328,10 +343,10 @@ func TestTranslateScratchMemory(t *testing.T) {
 			if want, _ := vm.Run(pkt); uint32(want) != tc.want {
 				t.Fatalf("the classic VM says %d, the test %d", want, tc.want)
 			}
-			if got := load(t, raw, false).run(t, pkt); got != tc.want {
+			if got := load(t, raw, false, Shape{}).run(t, pkt); got != tc.want {
 				t.Fatalf("eBPF %d, want %d", got, tc.want)
 			}
-			if load(t, raw, true) != nil {
+			if load(t, raw, true, Shape{}) != nil {
 				t.Fatal("inline translation took a program that uses scratch memory")
 			}
 		})

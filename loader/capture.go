@@ -36,8 +36,21 @@ type Capture struct {
 	Objects bpf.CaptureObjects
 }
 
-// filterFunction is the C function whose body is the translated filter.
-const filterFunction = "capture_filter"
+// shapedFilters are the C code's calls of the filter: capture_filter for
+// any frame, and one for each frame shape count_frame classifies inline
+// (bpf/include/counters.h), where the filter is specialized for what
+// count_frame has checked. A shape must claim no more than the C code
+// checks; TestCaptureFiltersEveryShape holds them to it, frame by frame.
+var shapedFilters = []struct {
+	function string
+	shape    filter.Shape
+}{
+	{"capture_filter", filter.Shape{}},
+	{"capture_filter_ipv4_udp", filter.IPv4Shape(filter.UDP)},
+	{"capture_filter_ipv4_tcp", filter.IPv4Shape(filter.TCP)},
+	{"capture_filter_ipv6_udp", filter.IPv6Shape(filter.UDP)},
+	{"capture_filter_ipv6_tcp", filter.IPv6Shape(filter.TCP)},
+}
 
 // LoadCapture loads the capture program with the filter in it.
 func LoadCapture(cfg CaptureConfig) (*Capture, error) {
@@ -74,70 +87,103 @@ func LoadCapture(cfg CaptureConfig) (*Capture, error) {
 	return c, nil
 }
 
-// installFilter puts the translated filter where the C code calls
-// capture_filter, which returns its result to the C code (counts and
-// captures): no tail call, no trip through a map. The filter's code takes
-// the call's place; only a filter that uses scratch memory, which inline
-// code has no stack for, becomes the function's body instead. The call
-// costs more than the filter on a flooded link: 30% of the program's
-// samples were at its return (perf, count-only on the testbed's flood), ~4
-// ns a packet.
+// installFilter puts the translated filter where the C code calls it,
+// specialized for each call's frame shape, to return its result to the C
+// code (counts and captures): no tail call, no trip through a map. The
+// filter's code takes the call's place; only a filter that uses scratch
+// memory, which inline code has no stack for, becomes the function's body
+// instead. The call costs more than the filter on a flooded link: 30% of
+// the program's samples were at its return (perf, count-only on the
+// testbed's flood), ~4 ns a packet.
 func installFilter(insns asm.Instructions, raw []cbpf.RawInstruction) (asm.Instructions, error) {
-	body, err := filter.TranslateInline(raw)
-	if err == nil {
-		if insns, err = inlineCall(insns, filterFunction, body); err != nil {
+	var inline []namedCode
+	for _, f := range shapedFilters {
+		body, err := filter.TranslateInline(raw, f.shape)
+		if err == nil {
+			inline = append(inline, namedCode{f.function, ownLabels(body, f.function)})
+			continue
+		}
+		if !errors.Is(err, filter.ErrUsesScratch) {
+			return nil, fmt.Errorf("translate filter: %w", err)
+		}
+		if body, err = filter.Translate(raw, f.shape, asm.Instructions{asm.Return()}); err != nil {
+			return nil, fmt.Errorf("translate filter: %w", err)
+		}
+		if insns, err = replaceFunction(insns, f.function, ownLabels(body, f.function)); err != nil {
 			return nil, fmt.Errorf("install filter: %w", err)
 		}
-		return insns, nil
 	}
-	if !errors.Is(err, filter.ErrUsesScratch) {
-		return nil, fmt.Errorf("translate filter: %w", err)
-	}
-	if body, err = filter.Translate(raw, asm.Instructions{asm.Return()}); err != nil {
-		return nil, fmt.Errorf("translate filter: %w", err)
-	}
-	if insns, err = replaceFunction(insns, filterFunction, body); err != nil {
+	insns, err := inlineCalls(insns, inline)
+	if err != nil {
 		return nil, fmt.Errorf("install filter: %w", err)
 	}
 	return insns, nil
 }
 
-// inlineCall returns insns with the one call of the BPF function name
-// replaced by body, which must leave what the call would return in R0 and
-// touch only what a call may clobber (R0-R5), and with the function
-// removed. Clang's jumps are relative, so every jump first gets its target
-// by symbol, which keeps it right however many instructions body adds.
-func inlineCall(insns asm.Instructions, name string, body asm.Instructions) (asm.Instructions, error) {
-	if len(body) == 0 {
-		return nil, fmt.Errorf("empty body for %s", name)
+// namedCode is the code to put in place of the calls of a function.
+type namedCode struct {
+	function string
+	body     asm.Instructions
+}
+
+// ownLabels gives the labels of one copy of the filter (jump targets,
+// which must be unique in the program) the suffix of the function it
+// stands for.
+func ownLabels(body asm.Instructions, function string) asm.Instructions {
+	out := slices.Clone(body)
+	for i, ins := range out {
+		if sym := ins.Symbol(); sym != "" {
+			out[i] = ins.WithSymbol(sym + "_" + function)
+		}
+		if ref := out[i].Reference(); ref != "" && out[i].OpCode.Class().IsJump() {
+			out[i] = out[i].WithReference(ref + "_" + function)
+		}
 	}
-	insns, err := removeFunction(insns, name)
-	if err != nil {
-		return nil, err
+	return out
+}
+
+// inlineCalls returns insns with the one call of each BPF function named
+// replaced by its body, which must leave what the call would return in R0
+// and touch only what a call may clobber (R0-R5), and with the functions
+// removed. Clang's jumps are relative, so every jump first gets its target
+// by symbol, which keeps it right however many instructions the bodies
+// add.
+func inlineCalls(insns asm.Instructions, code []namedCode) (asm.Instructions, error) {
+	var err error
+	for _, c := range code {
+		if len(c.body) == 0 {
+			return nil, fmt.Errorf("empty body for %s", c.function)
+		}
+		if insns, err = removeFunction(insns, c.function); err != nil {
+			return nil, err
+		}
 	}
 	if insns, err = jumpsBySymbol(insns); err != nil {
 		return nil, err
 	}
-	call := -1
-	for i := range insns {
-		if insns[i].IsFunctionCall() && insns[i].Reference() == name {
-			if call >= 0 {
-				return nil, fmt.Errorf("%s is called more than once", name)
+	for _, c := range code {
+		call := -1
+		for i := range insns {
+			if insns[i].IsFunctionCall() && insns[i].Reference() == c.function {
+				if call >= 0 {
+					return nil, fmt.Errorf("%s is called more than once", c.function)
+				}
+				call = i
 			}
-			call = i
 		}
-	}
-	if call < 0 {
-		return nil, fmt.Errorf("no call of %s in the program", name)
-	}
-	code := slices.Clone(body)
-	if sym := insns[call].Symbol(); sym != "" {
-		if code[0].Symbol() != "" {
-			return nil, fmt.Errorf("body of %s starts with its own label %q", name, code[0].Symbol())
+		if call < 0 {
+			return nil, fmt.Errorf("no call of %s in the program", c.function)
 		}
-		code[0] = code[0].WithSymbol(sym) // a jump's target
+		body := slices.Clone(c.body)
+		if sym := insns[call].Symbol(); sym != "" {
+			if body[0].Symbol() != "" {
+				return nil, fmt.Errorf("body of %s starts with its own label %q", c.function, body[0].Symbol())
+			}
+			body[0] = body[0].WithSymbol(sym) // a jump's target
+		}
+		insns = slices.Concat(insns[:call], body, insns[call+1:])
 	}
-	return slices.Concat(insns[:call], code, insns[call+1:]), nil
+	return insns, nil
 }
 
 // removeFunction returns insns without the BPF function name (from its

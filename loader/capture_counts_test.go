@@ -8,7 +8,9 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket/layers"
+	cbpf "golang.org/x/net/bpf"
 
+	"github.com/xdpscan/xdpscan/filter"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/loader"
 )
@@ -145,4 +147,69 @@ func describeCut(n, of int) string {
 		return "whole frame"
 	}
 	return fmt.Sprintf("first %d of %d bytes", n, of)
+}
+
+// shapeProbes are filters that read what the capture program's frame
+// shapes claim to know (protocols, version and IHL, fragment bits, tags,
+// lengths), at absolute and computed offsets, with and without scratch
+// memory.
+var shapeProbes = []string{
+	"", "udp and dst port 9", "tcp port 443", "tcp", "udp", "icmp", "ip6", "vlan", "ether proto 0x0800",
+	"ip[0] & 0xf != 5", "ip[0] >> 4 == 4", "ip[6:2] & 0x3fff != 0", "ip[6] & 0x20 != 0", "ip[6:2] & 0x1fff != 0",
+	"ip6[0] >> 4 == 6", "ip6 and ip6[6] == 17", "ip6 and ip6[6] == 6 and ip6[53] & 4 != 0", "tcp[tcpflags] & tcp-syn != 0",
+	"udp[4:2] < 8", "len < 60", "ip[2:2] < 28", "ip proto 47", "tcp[(tcp[12] >> 2)] == 0",
+	"tcp and ip[2:2] - ((ip[0] & 0xf) << 2) - ((tcp[12] & 0xf0) >> 2) != 0",
+	"(tcp or udp) and not (port 22 or port 53) and net 198.18.0.0/15",
+}
+
+// TestCaptureFiltersEveryShape holds the filter, specialized for each frame
+// shape the capture program classifies, to libpcap's filter run by the
+// classic VM, frame by frame over the classification's corpus and every
+// truncation: a shape that claimed more than the C code checks would show
+// here.
+func TestCaptureFiltersEveryShape(t *testing.T) {
+	corpus := countCorpus()
+	for _, expr := range shapeProbes {
+		t.Run(expr, func(t *testing.T) {
+			vm := classicVM(t, expr)
+			capture := loadCapture(t, expr, 262144, true)
+			for name, frame := range corpus {
+				for n := len(frame); n >= 14; n-- {
+					f := frame[:n]
+					keep, _ := vm.Run(f)
+					before, err := capture.Counters()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if _, err := capture.Program().Run(&ebpf.RunOptions{Data: f}); err != nil {
+						t.Fatal(err)
+					}
+					after, err := capture.Counters()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if matched := after.Sub(before).Matched; matched != min(uint64(keep), 1) {
+						t.Fatalf("%s, %s: the program matched %d, libpcap's filter keeps %d bytes", name, describeCut(n, len(frame)), matched, keep)
+					}
+				}
+			}
+		})
+	}
+}
+
+func classicVM(t testing.TB, expr string) *cbpf.VM {
+	t.Helper()
+	raw, err := filter.Compile(expr, 262144)
+	if err != nil {
+		t.Fatal(err)
+	}
+	insns, ok := cbpf.Disassemble(raw)
+	if !ok {
+		t.Fatalf("%q: cannot disassemble the compiled filter", expr)
+	}
+	vm, err := cbpf.NewVM(insns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vm
 }

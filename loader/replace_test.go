@@ -19,15 +19,15 @@ func TestReplaceFunction(t *testing.T) {
 	body := asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}
 
 	t.Run("replaces only the function's body and keeps its metadata", func(t *testing.T) {
-		out, err := replaceFunction(insns, filterFunction, body)
+		out, err := replaceFunction(insns, shapedFilters[0].function, body)
 		if err != nil {
 			t.Fatal(err)
 		}
-		start, end := functionSpan(t, insns, filterFunction)
+		start, end := functionSpan(t, insns, shapedFilters[0].function)
 		if got, want := len(out), len(insns)-(end-start)+len(body); got != want {
 			t.Fatalf("%d instructions, want %d", got, want)
 		}
-		newStart, newEnd := functionSpan(t, out, filterFunction)
+		newStart, newEnd := functionSpan(t, out, shapedFilters[0].function)
 		if newEnd-newStart != len(body) {
 			t.Fatalf("function has %d instructions, want %d", newEnd-newStart, len(body))
 		}
@@ -51,8 +51,8 @@ func TestReplaceFunction(t *testing.T) {
 		wantErr  string
 	}{
 		{"unknown function", "no_such_function", body, "no function no_such_function"},
-		{"empty body", filterFunction, nil, "empty body"},
-		{"body starting with a label", filterFunction, asm.Instructions{asm.Return().WithSymbol("x")}, "its own label"},
+		{"empty body", shapedFilters[0].function, nil, "empty body"},
+		{"body starting with a label", shapedFilters[0].function, asm.Instructions{asm.Return().WithSymbol("x")}, "its own label"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := replaceFunction(insns, tc.fn, tc.body); err == nil || !strings.Contains(err.Error(), tc.wantErr) {

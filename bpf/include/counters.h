@@ -157,6 +157,18 @@ static __always_inline struct counter_block *parse_counted(struct xdp_md *ctx, s
 	return c;
 }
 
+/* Frame shapes count_frame classifies inline, every other frame being
+ * SHAPE_OTHER. A program can run code specialized for a shape: the capture
+ * program's filter knows where every header is (loader.shapedFilters, which
+ * must claim no more than count_frame checks). */
+enum frame_shape {
+	SHAPE_OTHER = 0,
+	SHAPE_IPV4_UDP, /* untagged, IPv4 without options, not a fragment, UDP */
+	SHAPE_IPV4_TCP, /* the same with TCP */
+	SHAPE_IPV6_UDP, /* untagged, IPv6 without extension headers, UDP */
+	SHAPE_IPV6_TCP, /* the same with TCP */
+};
+
 /* count_tcp counts a TCP header that count_frame found inside an IP packet
  * with room bytes for it; 0 when the full parser would call it malformed. */
 static __always_inline int count_tcp(struct counter_block *c, struct tcphdr *th, void *data_end, __u32 room)
@@ -185,31 +197,35 @@ static __always_inline int count_udp(struct counter_block *c, struct udphdr *uh,
 	return 1;
 }
 
-/* count_transport counts the TCP or UDP header at l4; 0 for another
- * protocol or a header the full parser would call malformed. */
-static __always_inline int count_transport(struct counter_block *c, __u8 proto, void *l4, void *data_end, __u32 room)
+/* count_transport counts the TCP or UDP header at l4 and returns the
+ * shape it makes with an IP header of the first shape given (v4 or v6:
+ * the UDP one, TCP's follows it); SHAPE_OTHER, counting nothing, for
+ * another protocol or a header the full parser would call malformed. */
+static __always_inline enum frame_shape count_transport(struct counter_block *c, __u8 proto, void *l4, void *data_end,
+							 __u32 room, enum frame_shape udp_shape)
 {
 	if (proto == IPPROTO_UDP)
-		return count_udp(c, l4, data_end, room);
+		return count_udp(c, l4, data_end, room) ? udp_shape : SHAPE_OTHER;
 	if (proto == IPPROTO_TCP)
-		return count_tcp(c, l4, data_end, room);
-	return 0;
+		return count_tcp(c, l4, data_end, room) ? udp_shape + 1 : SHAPE_OTHER;
+	return SHAPE_OTHER;
 }
 
 /* count_frame counts ctx's frame in c exactly as parse_counted does, for a
- * program that wants the counts but none of the parsed fields (capture).
- * What busy links carry, unfragmented TCP or UDP in IPv4 without options or
- * IPv6 without extension headers, untagged, is classified inline from a few
- * header fields, every counter at a constant place; everything else goes
- * through parse_packet. The inline path saves parse_packet's call, its
+ * program that wants the counts but none of the parsed fields (capture),
+ * and returns its shape.
+ * What busy links carry, the frame shapes above, is classified inline from
+ * a few header fields, every counter at a constant place; everything else
+ * goes through parse_packet. The inline path saves parse_packet's call, its
  * zeroed 104-byte struct and its address copies: 22 -> 14 ns per packet
  * for the count-only capture (BPF_PROG_RUN). The tests hold it to
  * parse_counted's counts, frame by frame. */
-static __always_inline void count_frame(struct xdp_md *ctx, struct counter_block *c)
+static __always_inline enum frame_shape count_frame(struct xdp_md *ctx, struct counter_block *c)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u32 len = data_end - data;
+	enum frame_shape shape;
 	/* The shortest frame the inline path takes: Ethernet, IPv4, UDP. */
 	if (data + sizeof(struct ethhdr) + sizeof(struct iphdr) + sizeof(struct udphdr) > data_end)
 		goto full;
@@ -222,7 +238,8 @@ static __always_inline void count_frame(struct xdp_md *ctx, struct counter_block
 		if (tot_len < sizeof(*ip) || (void *)ip + tot_len > data_end)
 			goto full;
 		__u32 room = tot_len - sizeof(*ip);
-		if (!count_transport(c, ip->protocol, ip + 1, data_end, room))
+		shape = count_transport(c, ip->protocol, ip + 1, data_end, room, SHAPE_IPV4_UDP);
+		if (shape == SHAPE_OTHER)
 			goto full;
 		count_in(c, COUNTER_IPV4, 1);
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
@@ -232,7 +249,8 @@ static __always_inline void count_frame(struct xdp_md *ctx, struct counter_block
 		__u32 room = bpf_ntohs(ip6->payload_len);
 		if ((void *)(ip6 + 1) + room > data_end)
 			goto full;
-		if (!count_transport(c, ip6->nexthdr, ip6 + 1, data_end, room))
+		shape = count_transport(c, ip6->nexthdr, ip6 + 1, data_end, room, SHAPE_IPV6_UDP);
+		if (shape == SHAPE_OTHER)
 			goto full;
 		count_in(c, COUNTER_IPV6, 1);
 	} else {
@@ -240,10 +258,11 @@ static __always_inline void count_frame(struct xdp_md *ctx, struct counter_block
 	}
 	count_in(c, COUNTER_PACKETS, 1);
 	count_in(c, COUNTER_BYTES, len);
-	return;
+	return shape;
 full:;
 	struct packet p = {};
 	count_parse(c, &p, parse_packet(ctx, &p));
+	return SHAPE_OTHER;
 }
 
 #endif /* XDPSCAN_COUNTERS_H */

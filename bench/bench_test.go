@@ -3,6 +3,7 @@ package bench
 import (
 	"encoding/xml"
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -371,13 +372,53 @@ func TestPairedWindowsCompareEachAttachedWindowWithItsNeighbours(t *testing.T) {
 		t.Fatalf("kept %v, want [90 90]", kept)
 	}
 	var p PairedRun
-	p.summarize(r)
+	p.add(r)
+	p.summarize()
 	if p.Pairs != 2 || p.Mode != "native" || math.Abs(p.KeptMedianPct-90) > 0.01 {
 		t.Fatalf("summary %+v", p)
 	}
 	// Over all windows: (1.98+2.43)/2 attached vs (2.0+2.4+3.0)/3 detached.
 	if want := 100 * 2.205 / (7.4 / 3); math.Abs(p.KeptPct-want) > 0.01 {
 		t.Fatalf("flood kept %.2f%%, want %.2f%%", p.KeptPct, want)
+	}
+}
+
+// TestPairedIntervalHoldsTheFigureAndNarrows: floods of windows with
+// noise around 95% kept; the 95% interval holds the figure and narrows as
+// pairs add up, and each flood's attached windows keep their own
+// neighbours.
+func TestPairedIntervalHoldsTheFigureAndNarrows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	flood := func(pairs int) ToggleResult {
+		pps := []uint64{2_000_000}
+		for range pairs {
+			base := 2_000_000 * (0.8 + 0.4*rng.Float64())
+			pps = append(pps, uint64(0.95*base*(0.9+0.2*rng.Float64())), uint64(base))
+		}
+		return windows(pps...)
+	}
+	summary := func(floods, pairs int) PairedRun {
+		var p PairedRun
+		for range floods {
+			p.add(flood(pairs))
+		}
+		p.summarize()
+		return p
+	}
+	few, many := summary(1, 10), summary(3, 100)
+	if many.Floods != 3 || many.Pairs != 300 || len(many.Windows) != 3*201 {
+		t.Fatalf("3 floods of 100 pairs: %d floods, %d pairs, %d windows", many.Floods, many.Pairs, len(many.Windows))
+	}
+	for _, p := range []PairedRun{few, many} {
+		if !(p.KeptLowPct < p.KeptPct && p.KeptPct < p.KeptHighPct) {
+			t.Fatalf("%d pairs: interval %.2f-%.2f does not hold %.2f", p.Pairs, p.KeptLowPct, p.KeptHighPct, p.KeptPct)
+		}
+	}
+	if wf, wm := few.KeptHighPct-few.KeptLowPct, many.KeptHighPct-many.KeptLowPct; wm > wf/3 {
+		t.Fatalf("interval %.2f points wide with 300 pairs, %.2f with 10: want it narrower by sqrt(30)", wm, wf)
+	}
+	if math.Abs(many.KeptPct-95) > 1 || len(ToggleResult{Windows: many.Windows}.Kept()) != 300 {
+		t.Fatalf("kept %.2f%% over %d windows, want ~95%% over 300", many.KeptPct, len(ToggleResult{Windows: many.Windows}.Kept()))
 	}
 }
 

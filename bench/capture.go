@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"slices"
 	"strconv"
 	"time"
 
@@ -103,8 +102,10 @@ type CaptureResults struct {
 }
 
 // pairedMethod says what the paired figures are.
-const pairedMethod = "one flood per program; the program attached for a window, detached for the next (%s each, 50 ms to settle after each change), %d pairs; " +
-	"flood kept = the rate over all attached windows / the rate over all detached ones. Whole floods with and without a capture drift apart by a third on this VM " +
+const pairedMethod = "the program attached for a window, detached for the next (%s each, 50 ms to settle after each change), %d pairs, " +
+	"in floods of at most %d pairs, the programs' floods interleaved; " +
+	"flood kept = the rate over all attached windows / the rate over all detached ones, with its 95%% interval (bootstrap over the attached windows, each with its neighbours). " +
+	"Whole floods with and without a capture drift apart by a third on this VM " +
 	"(host contention, not reported as steal time); adjacent windows a fraction of a second apart see the program through that drift. " +
 	"\"none\" attaches nothing: its figure is the method's own error"
 
@@ -160,18 +161,11 @@ func RunCapture(ctx context.Context, o CaptureOptions) (*CaptureResults, error) 
 	}
 	res.compare()
 	if o.Pairs > 0 {
-		res.PairedMethod = fmt.Sprintf(pairedMethod, o.PairWindow, o.Pairs)
-		for _, pp := range PairedPrograms {
-			if pp.Tool != "none" && !slices.Contains(tools, pp.Tool) {
-				continue
-			}
-			if err := ctx.Err(); err != nil {
-				return res, err
-			}
-			r := measurePaired(ctx, pp.Tool, pp.Program, o, tb, floodCPU, captureCPU)
-			res.Paired = append(res.Paired, r)
-			fmt.Fprintf(o.Log, "paired %-10s %3d pairs  flood kept %5.1f%% (windows: median %5.1f%%, middle half %5.1f-%5.1f%%)  detached %8.0f pps %s\n",
-				r.Tool, r.Pairs, r.KeptPct, r.KeptMedianPct, r.KeptP25Pct, r.KeptP75Pct, r.DetachedPPS, r.Error)
+		res.PairedMethod = fmt.Sprintf(pairedMethod, o.PairWindow, o.Pairs, PairsPerFlood)
+		paired, err := measureAllPaired(ctx, o, tools, tb, floodCPU, captureCPU)
+		res.Paired = paired
+		if err != nil {
+			return res, err
 		}
 	}
 	return res, nil

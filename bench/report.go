@@ -142,10 +142,10 @@ func WriteCaptureTable(w io.Writer, r *CaptureResults) {
 	if len(r.Paired) > 0 {
 		fmt.Fprintf(w, "\nattach/detach windows: %s\n", r.PairedMethod)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "program\tmode\tpairs\tflood kept %\twindow median %\tmiddle half %\tdetached pps\tattached pps\t")
+		fmt.Fprintln(tw, "program\tmode\tpairs\tfloods\tflood kept %\t95% interval\twindow median %\tmiddle half %\tdetached pps\tattached pps\t")
 		for _, p := range r.Paired {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%.1f\t%.1f-%.1f\t%.0f\t%.0f\t\n", p.Tool, p.Mode, p.Pairs, p.KeptPct, p.KeptMedianPct,
-				p.KeptP25Pct, p.KeptP75Pct, p.DetachedPPS, p.AttachedPPS)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.1f\t%.1f-%.1f\t%.1f\t%.1f-%.1f\t%.0f\t%.0f\t\n", p.Tool, p.Mode, p.Pairs, p.Floods, p.KeptPct,
+				p.KeptLowPct, p.KeptHighPct, p.KeptMedianPct, p.KeptP25Pct, p.KeptP75Pct, p.DetachedPPS, p.AttachedPPS)
 			if p.Error != "" {
 				fmt.Fprintf(tw, "  error: %s\t\t\t\t\t\t\t\t\n", p.Error)
 			}

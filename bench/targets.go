@@ -167,7 +167,7 @@ func CaptureVerdicts(r *CaptureResults) []Verdict {
 		// compare two drifts of a third.
 		if p, ok := pairedOf(r, "xdp-count"); ok {
 			vk.Value, vk.Met = p.KeptPct, p.KeptPct >= 95
-			vk.Got = fmt.Sprintf("flood kept %.1f%% in %d attach/detach pairs", p.KeptPct, p.Pairs)
+			vk.Got = fmt.Sprintf("flood kept %.1f%% (95%% interval %.1f-%.1f%%) in %d attach/detach pairs", p.KeptPct, p.KeptLowPct, p.KeptHighPct, p.Pairs)
 			if floor, ok := pairedOf(r, "xdp-pass"); ok {
 				vk.Got += fmt.Sprintf(" (XDP_PASS only: %.1f%%", floor.KeptPct)
 				if none, ok := pairedOf(r, "none"); ok {

@@ -152,7 +152,7 @@ func benchCapture(args []string) error {
 	xdpMode := fs.String("xdp-mode", "auto", "attach mode of the XDP captures (xdp-pass, xdp-count, xdp): auto (on veth: generic, which also turns GRO off for the link), native or generic")
 	tools := fs.String("tools", strings.Join(bench.CaptureTools, ","), "captures to compare: xdp-pass (an XDP program that only passes: the floor), xdp-count (--count-only), xdp (-w, snaplen 128), pcap (--rx pcap -w), tcpdump (-w)")
 	out := fs.String("out", "bench-results", "directory for results.json and the SVG plots")
-	pairs := fs.Int("pairs", 100, "after the rounds, attach/detach windows: for nothing (the method's control), xdp-pass and xdp-count, each in a flood of its own, this many pairs (0: none)")
+	pairs := fs.Int("pairs", 300, "after the rounds, attach/detach windows: for nothing (the method's control), xdp-pass and xdp-count, this many pairs each, in floods of at most 100 pairs, the programs' floods interleaved (0: none)")
 	window := fs.Duration("pair-window", bench.DefaultPairWindow, "how long each attach/detach window counts")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err

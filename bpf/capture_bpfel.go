@@ -26,39 +26,43 @@ type CaptureCaptureHdr struct {
 
 type CaptureCounterBlock struct {
 	_ structs.HostLayout
-	N [26]uint64
+	N [30]uint64
 }
 
 type CaptureCounterIdx uint32
 
 const (
-	CaptureCounterIdxCOUNTER_PACKETS      CaptureCounterIdx = 0
-	CaptureCounterIdxCOUNTER_BYTES        CaptureCounterIdx = 1
-	CaptureCounterIdxCOUNTER_L2ERRORS     CaptureCounterIdx = 2
-	CaptureCounterIdxCOUNTER_NON_IP       CaptureCounterIdx = 3
-	CaptureCounterIdxCOUNTER_IPV4         CaptureCounterIdx = 4
-	CaptureCounterIdxCOUNTER_IPV6         CaptureCounterIdx = 5
-	CaptureCounterIdxCOUNTER_VLAN         CaptureCounterIdx = 6
-	CaptureCounterIdxCOUNTER_FRAGMENTS    CaptureCounterIdx = 7
-	CaptureCounterIdxCOUNTER_TCP          CaptureCounterIdx = 8
-	CaptureCounterIdxCOUNTER_UDP          CaptureCounterIdx = 9
-	CaptureCounterIdxCOUNTER_ICMP         CaptureCounterIdx = 10
-	CaptureCounterIdxCOUNTER_ICMPV6       CaptureCounterIdx = 11
-	CaptureCounterIdxCOUNTER_OTHER_L4     CaptureCounterIdx = 12
-	CaptureCounterIdxCOUNTER_PARSE_ERRORS CaptureCounterIdx = 13
-	CaptureCounterIdxCOUNTER_BAD_QUOTES   CaptureCounterIdx = 14
-	CaptureCounterIdxCOUNTER_MATCHED      CaptureCounterIdx = 15
-	CaptureCounterIdxCOUNTER_BAD_COOKIE   CaptureCounterIdx = 16
-	CaptureCounterIdxCOUNTER_DUPLICATES   CaptureCounterIdx = 17
-	CaptureCounterIdxCOUNTER_RING_LOST    CaptureCounterIdx = 18
-	CaptureCounterIdxCOUNTER_DROPPED      CaptureCounterIdx = 19
-	CaptureCounterIdxCOUNTER_TX           CaptureCounterIdx = 20
-	CaptureCounterIdxCOUNTER_TCP_SYN      CaptureCounterIdx = 21
-	CaptureCounterIdxCOUNTER_TCP_SYN_ACK  CaptureCounterIdx = 22
-	CaptureCounterIdxCOUNTER_TCP_RST      CaptureCounterIdx = 23
-	CaptureCounterIdxCOUNTER_TCP_FIN      CaptureCounterIdx = 24
-	CaptureCounterIdxCOUNTER_TCP_OTHER    CaptureCounterIdx = 25
-	CaptureCounterIdxCOUNTER_MAX          CaptureCounterIdx = 26
+	CaptureCounterIdxCOUNTER_PACKETS       CaptureCounterIdx = 0
+	CaptureCounterIdxCOUNTER_BYTES         CaptureCounterIdx = 1
+	CaptureCounterIdxCOUNTER_L2ERRORS      CaptureCounterIdx = 2
+	CaptureCounterIdxCOUNTER_NON_IP        CaptureCounterIdx = 3
+	CaptureCounterIdxCOUNTER_IPV4          CaptureCounterIdx = 4
+	CaptureCounterIdxCOUNTER_IPV6          CaptureCounterIdx = 5
+	CaptureCounterIdxCOUNTER_VLAN          CaptureCounterIdx = 6
+	CaptureCounterIdxCOUNTER_FRAGMENTS     CaptureCounterIdx = 7
+	CaptureCounterIdxCOUNTER_TCP           CaptureCounterIdx = 8
+	CaptureCounterIdxCOUNTER_UDP           CaptureCounterIdx = 9
+	CaptureCounterIdxCOUNTER_ICMP          CaptureCounterIdx = 10
+	CaptureCounterIdxCOUNTER_ICMPV6        CaptureCounterIdx = 11
+	CaptureCounterIdxCOUNTER_OTHER_L4      CaptureCounterIdx = 12
+	CaptureCounterIdxCOUNTER_PARSE_ERRORS  CaptureCounterIdx = 13
+	CaptureCounterIdxCOUNTER_BAD_QUOTES    CaptureCounterIdx = 14
+	CaptureCounterIdxCOUNTER_MATCHED       CaptureCounterIdx = 15
+	CaptureCounterIdxCOUNTER_BAD_COOKIE    CaptureCounterIdx = 16
+	CaptureCounterIdxCOUNTER_DUPLICATES    CaptureCounterIdx = 17
+	CaptureCounterIdxCOUNTER_RING_LOST     CaptureCounterIdx = 18
+	CaptureCounterIdxCOUNTER_DROPPED       CaptureCounterIdx = 19
+	CaptureCounterIdxCOUNTER_TX            CaptureCounterIdx = 20
+	CaptureCounterIdxCOUNTER_TCP_SYN       CaptureCounterIdx = 21
+	CaptureCounterIdxCOUNTER_TCP_SYN_ACK   CaptureCounterIdx = 22
+	CaptureCounterIdxCOUNTER_TCP_RST       CaptureCounterIdx = 23
+	CaptureCounterIdxCOUNTER_TCP_FIN       CaptureCounterIdx = 24
+	CaptureCounterIdxCOUNTER_TCP_OTHER     CaptureCounterIdx = 25
+	CaptureCounterIdxCOUNTER_SHAPE_IPV4UDP CaptureCounterIdx = 26
+	CaptureCounterIdxCOUNTER_SHAPE_IPV4TCP CaptureCounterIdx = 27
+	CaptureCounterIdxCOUNTER_SHAPE_IPV6UDP CaptureCounterIdx = 28
+	CaptureCounterIdxCOUNTER_SHAPE_IPV6TCP CaptureCounterIdx = 29
+	CaptureCounterIdxCOUNTER_MAX           CaptureCounterIdx = 30
 )
 
 // Names of all BPF objects in the ELF.

@@ -15,39 +15,43 @@ import (
 
 type ResponderCounterBlock struct {
 	_ structs.HostLayout
-	N [26]uint64
+	N [30]uint64
 }
 
 type ResponderCounterIdx uint32
 
 const (
-	ResponderCounterIdxCOUNTER_PACKETS      ResponderCounterIdx = 0
-	ResponderCounterIdxCOUNTER_BYTES        ResponderCounterIdx = 1
-	ResponderCounterIdxCOUNTER_L2ERRORS     ResponderCounterIdx = 2
-	ResponderCounterIdxCOUNTER_NON_IP       ResponderCounterIdx = 3
-	ResponderCounterIdxCOUNTER_IPV4         ResponderCounterIdx = 4
-	ResponderCounterIdxCOUNTER_IPV6         ResponderCounterIdx = 5
-	ResponderCounterIdxCOUNTER_VLAN         ResponderCounterIdx = 6
-	ResponderCounterIdxCOUNTER_FRAGMENTS    ResponderCounterIdx = 7
-	ResponderCounterIdxCOUNTER_TCP          ResponderCounterIdx = 8
-	ResponderCounterIdxCOUNTER_UDP          ResponderCounterIdx = 9
-	ResponderCounterIdxCOUNTER_ICMP         ResponderCounterIdx = 10
-	ResponderCounterIdxCOUNTER_ICMPV6       ResponderCounterIdx = 11
-	ResponderCounterIdxCOUNTER_OTHER_L4     ResponderCounterIdx = 12
-	ResponderCounterIdxCOUNTER_PARSE_ERRORS ResponderCounterIdx = 13
-	ResponderCounterIdxCOUNTER_BAD_QUOTES   ResponderCounterIdx = 14
-	ResponderCounterIdxCOUNTER_MATCHED      ResponderCounterIdx = 15
-	ResponderCounterIdxCOUNTER_BAD_COOKIE   ResponderCounterIdx = 16
-	ResponderCounterIdxCOUNTER_DUPLICATES   ResponderCounterIdx = 17
-	ResponderCounterIdxCOUNTER_RING_LOST    ResponderCounterIdx = 18
-	ResponderCounterIdxCOUNTER_DROPPED      ResponderCounterIdx = 19
-	ResponderCounterIdxCOUNTER_TX           ResponderCounterIdx = 20
-	ResponderCounterIdxCOUNTER_TCP_SYN      ResponderCounterIdx = 21
-	ResponderCounterIdxCOUNTER_TCP_SYN_ACK  ResponderCounterIdx = 22
-	ResponderCounterIdxCOUNTER_TCP_RST      ResponderCounterIdx = 23
-	ResponderCounterIdxCOUNTER_TCP_FIN      ResponderCounterIdx = 24
-	ResponderCounterIdxCOUNTER_TCP_OTHER    ResponderCounterIdx = 25
-	ResponderCounterIdxCOUNTER_MAX          ResponderCounterIdx = 26
+	ResponderCounterIdxCOUNTER_PACKETS       ResponderCounterIdx = 0
+	ResponderCounterIdxCOUNTER_BYTES         ResponderCounterIdx = 1
+	ResponderCounterIdxCOUNTER_L2ERRORS      ResponderCounterIdx = 2
+	ResponderCounterIdxCOUNTER_NON_IP        ResponderCounterIdx = 3
+	ResponderCounterIdxCOUNTER_IPV4          ResponderCounterIdx = 4
+	ResponderCounterIdxCOUNTER_IPV6          ResponderCounterIdx = 5
+	ResponderCounterIdxCOUNTER_VLAN          ResponderCounterIdx = 6
+	ResponderCounterIdxCOUNTER_FRAGMENTS     ResponderCounterIdx = 7
+	ResponderCounterIdxCOUNTER_TCP           ResponderCounterIdx = 8
+	ResponderCounterIdxCOUNTER_UDP           ResponderCounterIdx = 9
+	ResponderCounterIdxCOUNTER_ICMP          ResponderCounterIdx = 10
+	ResponderCounterIdxCOUNTER_ICMPV6        ResponderCounterIdx = 11
+	ResponderCounterIdxCOUNTER_OTHER_L4      ResponderCounterIdx = 12
+	ResponderCounterIdxCOUNTER_PARSE_ERRORS  ResponderCounterIdx = 13
+	ResponderCounterIdxCOUNTER_BAD_QUOTES    ResponderCounterIdx = 14
+	ResponderCounterIdxCOUNTER_MATCHED       ResponderCounterIdx = 15
+	ResponderCounterIdxCOUNTER_BAD_COOKIE    ResponderCounterIdx = 16
+	ResponderCounterIdxCOUNTER_DUPLICATES    ResponderCounterIdx = 17
+	ResponderCounterIdxCOUNTER_RING_LOST     ResponderCounterIdx = 18
+	ResponderCounterIdxCOUNTER_DROPPED       ResponderCounterIdx = 19
+	ResponderCounterIdxCOUNTER_TX            ResponderCounterIdx = 20
+	ResponderCounterIdxCOUNTER_TCP_SYN       ResponderCounterIdx = 21
+	ResponderCounterIdxCOUNTER_TCP_SYN_ACK   ResponderCounterIdx = 22
+	ResponderCounterIdxCOUNTER_TCP_RST       ResponderCounterIdx = 23
+	ResponderCounterIdxCOUNTER_TCP_FIN       ResponderCounterIdx = 24
+	ResponderCounterIdxCOUNTER_TCP_OTHER     ResponderCounterIdx = 25
+	ResponderCounterIdxCOUNTER_SHAPE_IPV4UDP ResponderCounterIdx = 26
+	ResponderCounterIdxCOUNTER_SHAPE_IPV4TCP ResponderCounterIdx = 27
+	ResponderCounterIdxCOUNTER_SHAPE_IPV6UDP ResponderCounterIdx = 28
+	ResponderCounterIdxCOUNTER_SHAPE_IPV6TCP ResponderCounterIdx = 29
+	ResponderCounterIdxCOUNTER_MAX           ResponderCounterIdx = 30
 )
 
 // Names of all BPF objects in the ELF.

@@ -24,39 +24,43 @@ type ScanBpfCpumapVal struct {
 
 type ScanCounterBlock struct {
 	_ structs.HostLayout
-	N [26]uint64
+	N [30]uint64
 }
 
 type ScanCounterIdx uint32
 
 const (
-	ScanCounterIdxCOUNTER_PACKETS      ScanCounterIdx = 0
-	ScanCounterIdxCOUNTER_BYTES        ScanCounterIdx = 1
-	ScanCounterIdxCOUNTER_L2ERRORS     ScanCounterIdx = 2
-	ScanCounterIdxCOUNTER_NON_IP       ScanCounterIdx = 3
-	ScanCounterIdxCOUNTER_IPV4         ScanCounterIdx = 4
-	ScanCounterIdxCOUNTER_IPV6         ScanCounterIdx = 5
-	ScanCounterIdxCOUNTER_VLAN         ScanCounterIdx = 6
-	ScanCounterIdxCOUNTER_FRAGMENTS    ScanCounterIdx = 7
-	ScanCounterIdxCOUNTER_TCP          ScanCounterIdx = 8
-	ScanCounterIdxCOUNTER_UDP          ScanCounterIdx = 9
-	ScanCounterIdxCOUNTER_ICMP         ScanCounterIdx = 10
-	ScanCounterIdxCOUNTER_ICMPV6       ScanCounterIdx = 11
-	ScanCounterIdxCOUNTER_OTHER_L4     ScanCounterIdx = 12
-	ScanCounterIdxCOUNTER_PARSE_ERRORS ScanCounterIdx = 13
-	ScanCounterIdxCOUNTER_BAD_QUOTES   ScanCounterIdx = 14
-	ScanCounterIdxCOUNTER_MATCHED      ScanCounterIdx = 15
-	ScanCounterIdxCOUNTER_BAD_COOKIE   ScanCounterIdx = 16
-	ScanCounterIdxCOUNTER_DUPLICATES   ScanCounterIdx = 17
-	ScanCounterIdxCOUNTER_RING_LOST    ScanCounterIdx = 18
-	ScanCounterIdxCOUNTER_DROPPED      ScanCounterIdx = 19
-	ScanCounterIdxCOUNTER_TX           ScanCounterIdx = 20
-	ScanCounterIdxCOUNTER_TCP_SYN      ScanCounterIdx = 21
-	ScanCounterIdxCOUNTER_TCP_SYN_ACK  ScanCounterIdx = 22
-	ScanCounterIdxCOUNTER_TCP_RST      ScanCounterIdx = 23
-	ScanCounterIdxCOUNTER_TCP_FIN      ScanCounterIdx = 24
-	ScanCounterIdxCOUNTER_TCP_OTHER    ScanCounterIdx = 25
-	ScanCounterIdxCOUNTER_MAX          ScanCounterIdx = 26
+	ScanCounterIdxCOUNTER_PACKETS       ScanCounterIdx = 0
+	ScanCounterIdxCOUNTER_BYTES         ScanCounterIdx = 1
+	ScanCounterIdxCOUNTER_L2ERRORS      ScanCounterIdx = 2
+	ScanCounterIdxCOUNTER_NON_IP        ScanCounterIdx = 3
+	ScanCounterIdxCOUNTER_IPV4          ScanCounterIdx = 4
+	ScanCounterIdxCOUNTER_IPV6          ScanCounterIdx = 5
+	ScanCounterIdxCOUNTER_VLAN          ScanCounterIdx = 6
+	ScanCounterIdxCOUNTER_FRAGMENTS     ScanCounterIdx = 7
+	ScanCounterIdxCOUNTER_TCP           ScanCounterIdx = 8
+	ScanCounterIdxCOUNTER_UDP           ScanCounterIdx = 9
+	ScanCounterIdxCOUNTER_ICMP          ScanCounterIdx = 10
+	ScanCounterIdxCOUNTER_ICMPV6        ScanCounterIdx = 11
+	ScanCounterIdxCOUNTER_OTHER_L4      ScanCounterIdx = 12
+	ScanCounterIdxCOUNTER_PARSE_ERRORS  ScanCounterIdx = 13
+	ScanCounterIdxCOUNTER_BAD_QUOTES    ScanCounterIdx = 14
+	ScanCounterIdxCOUNTER_MATCHED       ScanCounterIdx = 15
+	ScanCounterIdxCOUNTER_BAD_COOKIE    ScanCounterIdx = 16
+	ScanCounterIdxCOUNTER_DUPLICATES    ScanCounterIdx = 17
+	ScanCounterIdxCOUNTER_RING_LOST     ScanCounterIdx = 18
+	ScanCounterIdxCOUNTER_DROPPED       ScanCounterIdx = 19
+	ScanCounterIdxCOUNTER_TX            ScanCounterIdx = 20
+	ScanCounterIdxCOUNTER_TCP_SYN       ScanCounterIdx = 21
+	ScanCounterIdxCOUNTER_TCP_SYN_ACK   ScanCounterIdx = 22
+	ScanCounterIdxCOUNTER_TCP_RST       ScanCounterIdx = 23
+	ScanCounterIdxCOUNTER_TCP_FIN       ScanCounterIdx = 24
+	ScanCounterIdxCOUNTER_TCP_OTHER     ScanCounterIdx = 25
+	ScanCounterIdxCOUNTER_SHAPE_IPV4UDP ScanCounterIdx = 26
+	ScanCounterIdxCOUNTER_SHAPE_IPV4TCP ScanCounterIdx = 27
+	ScanCounterIdxCOUNTER_SHAPE_IPV6UDP ScanCounterIdx = 28
+	ScanCounterIdxCOUNTER_SHAPE_IPV6TCP ScanCounterIdx = 29
+	ScanCounterIdxCOUNTER_MAX           ScanCounterIdx = 30
 )
 
 type ScanDedupBucket struct {

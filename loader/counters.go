@@ -76,7 +76,21 @@ func (c *Counters) fields() []*uint64 {
 // counterBlock is one CPU's value of a "counters" map: every counter_idx.
 type counterBlock [bpf.ScanCounterIdxCOUNTER_MAX]uint64
 
-// ReadCounters sums a per-CPU "counters" map over all CPUs.
+// frameShapes are the counters of frames count_frame classified inline
+// (bpf/include/counters.h): each stands for one more packet, IPv4 or IPv6
+// packet and UDP or TCP header.
+var frameShapes = []struct {
+	idx       bpf.ScanCounterIdx
+	ipv6, tcp bool
+}{
+	{bpf.ScanCounterIdxCOUNTER_SHAPE_IPV4UDP, false, false},
+	{bpf.ScanCounterIdxCOUNTER_SHAPE_IPV4TCP, false, true},
+	{bpf.ScanCounterIdxCOUNTER_SHAPE_IPV6UDP, true, false},
+	{bpf.ScanCounterIdxCOUNTER_SHAPE_IPV6TCP, true, true},
+}
+
+// ReadCounters sums a per-CPU "counters" map over all CPUs, with the frame
+// shapes' counts added in where they belong.
 func ReadCounters(m *ebpf.Map) (Counters, error) {
 	var perCPU []counterBlock
 	if err := m.Lookup(uint32(0), &perCPU); err != nil {
@@ -87,6 +101,20 @@ func ReadCounters(m *ebpf.Map) (Counters, error) {
 		for _, block := range perCPU {
 			*field += block[idx]
 		}
+	}
+	for _, s := range frameShapes {
+		var n uint64
+		for _, block := range perCPU {
+			n += block[s.idx]
+		}
+		ip, l4 := &c.IPv4, &c.UDP
+		if s.ipv6 {
+			ip = &c.IPv6
+		}
+		if s.tcp {
+			l4 = &c.TCP
+		}
+		c.Packets, *ip, *l4 = c.Packets+n, *ip+n, *l4+n
 	}
 	return c, nil
 }

@@ -8,9 +8,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	cbpf "golang.org/x/net/bpf"
 
-	"github.com/xdpscan/xdpscan/filter"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 )
 
@@ -236,18 +234,7 @@ func FuzzCaptureProgram(f *testing.F) {
 	// BPF_PROG_RUN gives an XDP program on x86-64.
 	const maxLinearXDP = 4096 - 256 - 320
 	const expr, snaplen = "tcp[(tcp[12] >> 2)] == 71 or udp port 53 or icmp6 or ip[8] > 200", 100
-	raw, err := filter.Compile(expr, 262144)
-	if err != nil {
-		f.Fatal(err)
-	}
-	insns, ok := cbpf.Disassemble(raw)
-	if !ok {
-		f.Fatal("cannot disassemble the compiled filter")
-	}
-	vm, err := cbpf.NewVM(insns)
-	if err != nil {
-		f.Fatal(err)
-	}
+	vm := classicVM(f, expr)
 	get := append([]byte("GET / HTTP/1.1\r\n"), make([]byte, 100)...)
 	for _, fr := range []testpkt.Frame{
 		// 198.19.0.1.33000 > 198.18.0.1.80: Flags [P.], HTTP GET

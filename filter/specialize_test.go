@@ -50,6 +50,21 @@ func specialize(t testing.TB, expr string, s Shape) (orig, spec []bpf.Instructio
 	return orig, spec
 }
 
+// specializedVMs is the filter and its specialization, each in a classic
+// VM, which also checks the specialized program is well formed.
+func specializedVMs(t testing.TB, expr string, s Shape) (orig, spec []bpf.Instruction, want, got *bpf.VM) {
+	t.Helper()
+	orig, spec = specialize(t, expr, s)
+	want, err := bpf.NewVM(orig)
+	if err != nil {
+		t.Fatalf("%q: %v", expr, err)
+	}
+	if got, err = bpf.NewVM(spec); err != nil {
+		t.Fatalf("%q: the specialized program is not well formed: %v\n%v", expr, err, spec)
+	}
+	return orig, spec, want, got
+}
+
 // TestSpecializeAgreesWithClassicVM is Specialize's differential test: for
 // every filter, shape and packet of the shape, the specialized program
 // (run by the classic VM, which also checks it is well formed) gives the
@@ -65,15 +80,7 @@ func TestSpecializeAgreesWithClassicVM(t *testing.T) {
 				if _, err := Compile(expr, 262144); err != nil {
 					continue // libpcap refuses some generated combinations
 				}
-				orig, spec := specialize(t, expr, ts.shape)
-				want, err := bpf.NewVM(orig)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, err := bpf.NewVM(spec)
-				if err != nil {
-					t.Fatalf("%q: the specialized program is not well formed: %v\n%v", expr, err, spec)
-				}
+				orig, spec, want, got := specializedVMs(t, expr, ts.shape)
 				if len(spec) > len(orig) {
 					t.Errorf("%q: specialized program grew from %d to %d instructions", expr, len(orig), len(spec))
 				}
@@ -163,15 +170,7 @@ func FuzzSpecialize(f *testing.F) {
 	progs := make([][]pair, len(testShapes))
 	for s, ts := range testShapes {
 		for _, expr := range realWorldFilters {
-			orig, spec := specialize(f, expr, ts.shape)
-			a, err := bpf.NewVM(orig)
-			if err != nil {
-				f.Fatal(err)
-			}
-			b, err := bpf.NewVM(spec)
-			if err != nil {
-				f.Fatalf("%q for %s: %v", expr, ts.name, err)
-			}
+			_, _, a, b := specializedVMs(f, expr, ts.shape)
 			progs[s] = append(progs[s], pair{a, b})
 		}
 	}

@@ -25,9 +25,11 @@ type CaptureConfig struct {
 	CountOnly bool
 	RxMode    string // "xdp" or "pcap"
 	XDPMode   loader.Mode
-	// Ready, if set, is called once packets are being captured (XDP
-	// attached, or the libpcap handle active with its filter).
-	Ready func()
+	// Ready, if set, is called once setup is over and packets are being
+	// captured (XDP attached and its ring open, or the libpcap handle active
+	// with its filter), before the first packet is handed on: the place to
+	// open output files and drop privileges. An error ends the capture.
+	Ready func() error
 }
 
 // drainTimeout bounds how long a stopped libpcap capture keeps reading what
@@ -171,18 +173,22 @@ func captureXDP(ctx context.Context, cfg CaptureConfig, raw []cbpf.RawInstructio
 	if err != nil {
 		return err
 	}
+	var cons *ringbuf.Consumer[bpf.CaptureCaptureHdr]
+	if !cfg.CountOnly {
+		if cons, err = ringbuf.New[bpf.CaptureCaptureHdr](c.Events(), ringbuf.Options{}); err != nil {
+			return err
+		}
+		defer cons.Close()
+	}
 	if cfg.Ready != nil {
-		cfg.Ready()
+		if err := cfg.Ready(); err != nil {
+			return err
+		}
 	}
 
 	if cfg.CountOnly {
 		<-ctx.Done()
 	} else {
-		cons, err := ringbuf.New[bpf.CaptureCaptureHdr](c.Events(), ringbuf.Options{})
-		if err != nil {
-			return err
-		}
-		defer cons.Close()
 		clock := newMonoClock()
 		var p CapturedPacket // reused: no allocation per packet
 		err = cons.RunRecords(ctx, func(h *bpf.CaptureCaptureHdr, payload []byte) {
@@ -218,7 +224,9 @@ func capturePcap(ctx context.Context, cfg CaptureConfig, st *CaptureStats, emit 
 	defer h.Close()
 	st.XDPMode = ""
 	if cfg.Ready != nil {
-		cfg.Ready()
+		if err := cfg.Ready(); err != nil {
+			return err
+		}
 	}
 	var drainUntil time.Time
 	var p CapturedPacket

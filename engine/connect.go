@@ -145,6 +145,11 @@ func runConnect(ctx context.Context, cfg ScanConfig, progress *Progress, emit fu
 		}
 		emit(r)
 	}
+	if cfg.Ready != nil {
+		if err := cfg.Ready(); err != nil {
+			return st, err
+		}
+	}
 	p := &prober{timeout: timeout, key: cfg.Key}
 	jobs := make(chan connectJob, workers)
 	var wg sync.WaitGroup

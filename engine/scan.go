@@ -58,6 +58,11 @@ type ScanConfig struct {
 	ConnectTimeout time.Duration // per probe; 0 means 1s
 	Workers        int           // probes in flight at most; 0: from RLIMIT_NOFILE
 	Notice         ConnectNotice // told once of descriptor or port exhaustion
+	// Ready, if set, is called once setup is over (sockets open, programs
+	// loaded and attached, rings open), before the first probe: the place
+	// to open output files and drop privileges. An error ends the scan
+	// before anything is sent.
+	Ready func() error
 }
 
 // Position is where a scan stands: pass (0 = first send, then retries) and
@@ -227,6 +232,13 @@ func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit
 		}
 	}
 
+	if cfg.Ready != nil {
+		if err := cfg.Ready(); err != nil {
+			stopRx()
+			wg.Wait()
+			return st, err
+		}
+	}
 	progress.Total.Store(cfg.TotalProbes())
 	start := time.Now()
 	pos, sendErr := sendProbes(ctx, cfg, tx, progress)

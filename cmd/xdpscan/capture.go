@@ -123,8 +123,9 @@ func runCapture(args []string) error {
 	defer stop()
 	cfg := engine.CaptureConfig{Iface: *iface, Filter: expr, Snaplen: uint32(*snaplen), Count: *count,
 		CountOnly: *countOnly, RxMode: *rx, XDPMode: mode,
-		Ready: func() { // tcpdump's words, once packets are really being captured
+		Ready: func() error { // tcpdump's words, once packets are really being captured
 			fmt.Fprintf(os.Stderr, "listening on %s, link-type EN10MB (Ethernet), snapshot length %d bytes\n", *iface, *snaplen)
+			return nil
 		}}
 	progress := &engine.CaptureProgress{}
 	liveDone := make(chan struct{})

@@ -131,7 +131,7 @@ func attachError(iface string, mode Mode, err error) error {
 			"xdpscan never replaces someone else's program: detach it first if it is yours (`ip link set dev %s xdp off`): %w",
 			iface, iface, iface, err)
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
-		return fmt.Errorf("attach XDP to %s: not permitted: xdpscan needs CAP_NET_ADMIN and CAP_BPF "+
+		return fmt.Errorf("attach XDP to %s: not permitted: attaching XDP needs CAP_NET_ADMIN "+
 			"(run as root, or `setcap cap_bpf,cap_net_admin,cap_net_raw+ep` on the binary): %w", iface, err)
 	case errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.EINVAL) && mode == ModeNative:
 		return fmt.Errorf("attach XDP to %s in %s mode: the driver does not support it; use --mode generic: %w",

@@ -46,7 +46,16 @@ func runCapture(args []string) error {
 	rx := fs.String("rx", "xdp", "receive path: xdp, or pcap (libpcap on the same filter, the baseline)")
 	modeStr := fs.String("mode", "auto", "XDP attach mode: auto (the driver's native mode; generic on veth), native or generic (the kernel skips GRO on the device while a generic program is attached)")
 	statsJSON := fs.String("stats-json", "", "write the final counters to FILE as one JSON object")
+	userName := userFlag(fs)
+	verbose := verboseFlag(fs)
 	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if *verbose {
+		loader.VerifierLogFull = true
+	}
+	runUser, err := lookupRunUser("capture", *userName)
 	if err != nil {
 		return err
 	}
@@ -77,8 +86,8 @@ func runCapture(args []string) error {
 			*out = ""
 		}
 	}
-	if err := requireCaps(*rx == "xdp"); err != nil {
-		return &exitError{code: 77, err: err}
+	if err := preflight(captureNeeds(*rx)); err != nil {
+		return &exitError{code: 77, err: err} // EX_NOPERM
 	}
 
 	var pw *engine.PacketWriter
@@ -127,6 +136,7 @@ func runCapture(args []string) error {
 			fmt.Fprintf(os.Stderr, "listening on %s, link-type EN10MB (Ethernet), snapshot length %d bytes\n", *iface, *snaplen)
 			return nil
 		}}
+	cfg.Ready = dropAfter(cfg.Ready, runUser, *out, *statsJSON)
 	progress := &engine.CaptureProgress{}
 	liveDone := make(chan struct{})
 	liveStopped := make(chan struct{})

@@ -20,7 +20,16 @@ func runMonitor(args []string) error {
 	duration := fs.Duration("duration", 0, "stop after this long (0: until Ctrl-C)")
 	interval := fs.Duration("interval", time.Second, "how often to print")
 	asJSON := fs.Bool("json", false, "print NDJSON lines instead of text")
+	userName := userFlag(fs)
+	verbose := verboseFlag(fs)
 	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *verbose {
+		loader.VerifierLogFull = true
+	}
+	runUser, err := lookupRunUser("monitor", *userName)
+	if err != nil {
 		return err
 	}
 	if *iface == "" {
@@ -33,6 +42,9 @@ func runMonitor(args []string) error {
 	if *interval <= 0 {
 		return usageError("monitor: --interval must be positive")
 	}
+	if err := preflight(monitorNeeds); err != nil {
+		return &exitError{code: 77, err: err} // EX_NOPERM
+	}
 
 	prog, err := loader.LoadScan(loader.ScanConfig{SourcePortLo: 1, SourcePortHi: 0xffff})
 	if err != nil {
@@ -44,6 +56,9 @@ func runMonitor(args []string) error {
 		return err
 	}
 	defer att.Close()
+	if err := dropAfter(nil, runUser)(); err != nil {
+		return err
+	}
 
 	ctx, stop := untilSignalOr(*duration)
 	defer stop()

@@ -69,6 +69,7 @@ type scanFlags struct {
 	seed, shards, shard                                                                     uint64
 	resume, output, format, statsJSON, status, rx, tx, mode                                 string
 	dryRun, reset, udp, ping, pingFirst, connect                                            bool
+	user                                                                                    string
 	connectTimeout                                                                          time.Duration
 	workers                                                                                 int
 }
@@ -119,9 +120,15 @@ func runScan(args []string) error {
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the probes that would be sent, send nothing")
 	fs.BoolVar(&f.reset, "reset", true, "answer each SYN-ACK with a RST built in XDP (XDP_TX), so targets free the half-open\n"+
 		"connection and stop retransmitting; --reset=false only drops the reply (more duplicates, lower top rate)")
+	user := userFlag(fs)
+	verbose := verboseFlag(fs)
 	positional, err := parseFlags(fs, args)
 	if err != nil {
 		return err
+	}
+	f.user = *user
+	if *verbose {
+		loader.VerifierLogFull = true
 	}
 	return scan(f, positional)
 }
@@ -149,13 +156,13 @@ func scan(f *scanFlags, positional []string) error {
 		}
 		f.seed = saved.Seed
 	}
-	if !f.connect && !f.dryRun && (f.rx == "xdp" || f.tx == "xdp") {
-		if err := requireCaps(true); err != nil {
-			if f.ping || f.pingFirst {
-				return &exitError{code: 77, err: fmt.Errorf("%v\n(--ping needs a raw socket: the unprivileged --connect scan cannot send ICMP echo)", err)}
-			}
-			fmt.Fprintf(os.Stderr, "xdpscan: notice: no privilege for raw probes and XDP (%v);\n  falling back to --connect (kernel sockets: slower, same results)\n", err)
-			f.connect = true
+	runUser, err := lookupRunUser("scan", f.user)
+	if err != nil {
+		return err
+	}
+	if !f.connect && !f.dryRun {
+		if err := rawOrConnect(f); err != nil {
+			return err
 		}
 	}
 	cfg, err := scanConfig(f, positional)
@@ -196,11 +203,6 @@ func scan(f *scanFlags, positional []string) error {
 
 	if f.dryRun {
 		return dryRun(cfg)
-	}
-	if !cfg.Connect {
-		if err := requireCaps(cfg.RxMode == "xdp" || cfg.Tx == "xdp"); err != nil {
-			return &exitError{code: 77, err: err} // EX_NOPERM
-		}
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -246,6 +248,7 @@ func scan(f *scanFlags, positional []string) error {
 	progress := &engine.Progress{}
 	status := newStatusLine(f.status, progress)
 	status.start()
+	cfg.Ready = dropAfter(cfg.Ready, runUser, f.output, f.statsJSON)
 	st, err := engine.RunScan(ctx, stop, cfg, progress, write)
 	status.stop()
 	if cerr := results.Close(); cerr != nil && writeErr == nil {

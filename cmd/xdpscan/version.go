@@ -8,20 +8,21 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
-)
 
-// Capability bits from linux/capability.h.
-const (
-	capNetAdmin = 12
-	capNetRaw   = 13
-	capSysAdmin = 21
-	capBPF      = 39
+	"github.com/xdpscan/xdpscan/internal/privs"
+	"github.com/xdpscan/xdpscan/loader"
 )
 
 func runVersion(args []string) error {
-	fs := newFlags("version", "xdpscan version")
+	fs := newFlags("version", "xdpscan version [--verbose]\n\n"+
+		"Prints the version and the kernel, and whether each subcommand can run here, by trying:\n"+
+		"it loads each XDP program (and detaches nothing: it attaches nothing) and opens the sockets.")
+	verbose := fs.Bool("verbose", false, "show the verifier's whole log when it refuses a program")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *verbose {
+		loader.VerifierLogFull = true
 	}
 	version := "devel"
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
@@ -31,79 +32,46 @@ func runVersion(args []string) error {
 	_ = unix.Uname(&uts)
 	fmt.Printf("xdpscan %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	fmt.Printf("kernel  %s\n", unix.ByteSliceToString(uts.Release[:]))
-
-	var missing []string
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
-		missing = append(missing, "BTF (/sys/kernel/btf/vmlinux): not required to run, but a sign of an old or stripped kernel")
-		fmt.Println("btf     no")
+		fmt.Println("btf     no (not required to run, but a sign of an old or stripped kernel)")
 	} else {
 		fmt.Println("btf     yes")
 	}
-	caps, err := effectiveCaps()
+	cur, err := privs.Current()
 	if err != nil {
-		return fmt.Errorf("read capabilities: %w", err)
+		return err
 	}
-	has := func(c uint) bool { return caps&(1<<c) != 0 }
-	bpfOK := has(capBPF) || has(capSysAdmin)
-	fmt.Printf("caps    CAP_BPF=%v CAP_NET_ADMIN=%v CAP_NET_RAW=%v\n", bpfOK, has(capNetAdmin), has(capNetRaw))
-	if !bpfOK {
-		missing = append(missing, "CAP_BPF (or CAP_SYS_ADMIN): needed to load XDP programs")
-	}
-	if !has(capNetAdmin) {
-		missing = append(missing, "CAP_NET_ADMIN: needed to attach XDP to an interface")
-	}
-	if !has(capNetRaw) {
-		missing = append(missing, "CAP_NET_RAW: needed to send probes on a raw socket")
-	}
-	if len(missing) == 0 {
-		fmt.Println("ready   this host can load and attach XDP programs")
-		return nil
-	}
-	fmt.Println("missing:")
-	for _, m := range missing {
-		fmt.Println("  -", m)
-	}
-	fmt.Println("run as root, or: setcap cap_bpf,cap_net_admin,cap_net_raw+ep $(command -v xdpscan)")
-	return nil
-}
+	fmt.Printf("caps    %s (uid %d)\n", (cur.Eff & (binaryCaps | privs.Of(privs.CapSysAdmin, privs.CapPerfmon))), cur.UID[1])
 
-// effectiveCaps reads CapEff from /proc/self/status.
-func effectiveCaps() (uint64, error) {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, err
+	checks := []struct {
+		p    pathNeeds
+		load func() error
+	}{
+		{scanNeeds("xdp", "socket", false), loadScanProgram},
+		{scanNeeds("xdp", "socket", true), nil},
+		{captureNeeds("xdp"), loadCaptureProgram},
+		{monitorNeeds, loadScanProgram},
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
-			var caps uint64
-			_, err := fmt.Sscanf(strings.TrimSpace(v), "%x", &caps)
-			return caps, err
+	short := false
+	for _, c := range checks {
+		err := canRun(c.p, c.load)
+		if err == nil {
+			what := "yes"
+			if c.p.caps() == 0 {
+				what += " (needs no capability)"
+			}
+			fmt.Printf("%-15s %s\n", c.p.name, what)
+			continue
 		}
+		msg := err.Error()
+		if m, ok := err.(*errMissing); ok {
+			msg = "needs " + m.missing.String() + " (missing)"
+			short = true
+		}
+		fmt.Printf("%-15s no: %s\n", c.p.name, strings.ReplaceAll(msg, "\n", "\n                "))
 	}
-	return 0, fmt.Errorf("no CapEff in /proc/self/status")
-}
-
-// requireCaps names every capability the chosen paths need and this process
-// lacks, so the user fixes them all at once.
-func requireCaps(needBPF bool) error {
-	caps, err := effectiveCaps()
-	if err != nil {
-		return nil // cannot tell: let the kernel answer
+	if short {
+		fmt.Println("to run them all:", setcapHint())
 	}
-	has := func(c uint) bool { return caps&(1<<c) != 0 }
-	var missing []string
-	if needBPF && !has(capBPF) && !has(capSysAdmin) {
-		missing = append(missing, "CAP_BPF (load the XDP program)")
-	}
-	if needBPF && !has(capNetAdmin) {
-		missing = append(missing, "CAP_NET_ADMIN (attach it)")
-	}
-	if !has(capNetRaw) {
-		missing = append(missing, "CAP_NET_RAW (send probes on a raw socket)")
-	}
-	if len(missing) == 0 {
-		return nil
-	}
-	return fmt.Errorf("not permitted: this scan needs CAP_BPF and CAP_NET_ADMIN (XDP) and CAP_NET_RAW; missing %s. "+
-		"Run as root, or `setcap cap_bpf,cap_net_admin,cap_net_raw+ep %s`", strings.Join(missing, ", "), os.Args[0])
+	return nil
 }

@@ -101,13 +101,14 @@ func (s Set) String() string {
 	return strings.Join(names, ", ")
 }
 
-// Setcap is the set in setcap(8)'s text form, "cap_bpf,cap_net_admin"
-// (capability numbers in ascending order).
+// Setcap is the set in setcap(8)'s text form, by name:
+// "cap_bpf,cap_net_admin".
 func (s Set) Setcap() string {
 	var names []string
 	for _, c := range s.Caps() {
 		names = append(names, "cap_"+c.setcapName())
 	}
+	sort.Strings(names)
 	return strings.Join(names, ",")
 }
 

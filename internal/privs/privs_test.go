@@ -55,7 +55,7 @@ func TestSetNames(t *testing.T) {
 		str, setcapStr string
 	}{
 		{"empty", 0, "none", ""},
-		{"scan", Of(CapNetRaw, CapBPF, CapNetAdmin), "CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF", "cap_net_admin,cap_net_raw,cap_bpf"},
+		{"scan", Of(CapNetRaw, CapBPF, CapNetAdmin), "CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF", "cap_bpf,cap_net_admin,cap_net_raw"},
 		{"unknown number", Of(63), "CAP_63", "cap_63"},
 	}
 	for _, tc := range tests {

@@ -62,8 +62,6 @@ static int privs_arm(int sig, uint64_t keep, uint64_t keep_bounding, int drop_bo
 	}
 	return 0;
 }
-
-static int privs_sigrtmax(void) { return SIGRTMAX; }
 */
 import "C"
 
@@ -79,10 +77,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// restrictSignal is the real-time signal the handler runs on: SIGRTMAX-3,
-// which neither Go's runtime (SIGURG, glibc's 32 and 33), libpcap nor
-// anything else in xdpscan uses.
-var restrictSignal = int(C.privs_sigrtmax()) - 3
+// restrictSignal is the signal every thread runs the change in: 34,
+// glibc's SIGRTMIN (glibc keeps 32 and 33 for itself), which nothing else
+// in xdpscan uses. It must be a signal no thread blocks: Go's runtime
+// blocks most signals on threads it parks for good (a thread whose locked
+// goroutine exited, the main thread included), but never 32, 33 and 34,
+// which it marks "unblock" for libc's own all-thread calls (34 is musl's
+// synccall, which does what Restrict does).
+const restrictSignal = 34
 
 var restrictMu sync.Mutex
 

@@ -82,9 +82,17 @@ func sendFrames(t *testing.T, tb *testbed.Testbed, frames [][]byte) {
 // known traffic is sent, then stops it with SIGINT like a user would.
 func runCapture(t *testing.T, tb *testbed.Testbed, args ...string) engine.CaptureStats {
 	t.Helper()
-	stats := filepath.Join(t.TempDir(), "stats.json")
-	full := append([]string{"netns", "exec", tb.TargetNS(), binary, "capture", "-i", testbed.TargetIf,
-		"--duration", "30s", "--stats-json", stats}, args...)
+	return runCaptureWrapped(t, tb, nil, t.TempDir(), args...)
+}
+
+// runCaptureWrapped is runCapture with the binary started through wrap
+// (setpriv, ...) inside the namespace, its stats written in dir.
+func runCaptureWrapped(t *testing.T, tb *testbed.Testbed, wrap []string, dir string, args ...string) engine.CaptureStats {
+	t.Helper()
+	stats := filepath.Join(dir, "stats.json")
+	full := append(append([]string{"netns", "exec", tb.TargetNS()}, wrap...), binary, "capture", "-i", testbed.TargetIf,
+		"--duration", "30s", "--stats-json", stats)
+	full = append(full, args...)
 	cmd := exec.Command("ip", full...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

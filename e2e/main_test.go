@@ -30,6 +30,11 @@ func runTests(m *testing.M) int {
 			return 1
 		}
 		defer os.RemoveAll(dir)
+		// The unprivileged tests run the binary as uid 65534.
+		if err := os.Chmod(dir, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
 		binary = filepath.Join(dir, "xdpscan")
 		out, err := exec.Command("go", "build", "-o", binary, "../cmd/xdpscan").CombinedOutput()
 		if err != nil {

@@ -279,10 +279,10 @@ func verboseFlag(fs *flag.FlagSet) *bool {
 }
 
 // rawOrConnect checks the raw scan's capabilities before anything is set
-// up. A process holding none of them is a plain user who can only mean the
-// unprivileged scan: it falls back to --connect, with a notice. One
-// holding some but not all meant the raw path: it is told exactly what is
-// missing (exit status 77, EX_NOPERM).
+// up. A plain user (none of them) who chose no path (--rx, --tx) can only
+// mean the unprivileged scan: it falls back to --connect, with a notice.
+// Anyone else meant the raw path and is told exactly what is missing
+// (exit status 77, EX_NOPERM).
 func rawOrConnect(f *scanFlags) error {
 	need := scanNeeds(f.rx, f.tx, false)
 	err := preflight(need)
@@ -290,7 +290,8 @@ func rawOrConnect(f *scanFlags) error {
 		return nil
 	}
 	var m *errMissing
-	if !errors.As(err, &m) || m.missing != need.caps() {
+	chosen := f.rx != "xdp" || f.tx != "socket"
+	if !errors.As(err, &m) || m.missing != need.caps() || chosen {
 		return &exitError{code: 77, err: err}
 	}
 	if f.ping || f.pingFirst {

@@ -63,12 +63,15 @@ func runVersion(args []string) error {
 			fmt.Printf("%-15s %s\n", c.p.name, what)
 			continue
 		}
-		msg := err.Error()
+		msg := "no: " + err.Error()
+		if p, ok := err.(*errPartly); ok {
+			msg = p.Error()
+		}
 		if m, ok := err.(*errMissing); ok {
-			msg = "needs " + m.missing.String() + " (missing)"
+			msg = "no: needs " + m.missing.String() + " (missing)"
 			short = true
 		}
-		fmt.Printf("%-15s no: %s\n", c.p.name, strings.ReplaceAll(msg, "\n", "\n                "))
+		fmt.Printf("%-15s %s\n", c.p.name, strings.ReplaceAll(msg, "\n", "\n                "))
 	}
 	if short {
 		fmt.Println("to run them all:", setcapHint())

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -337,4 +338,50 @@ func onPort(m map[pair]bool, port uint16) map[pair]bool {
 		}
 	}
 	return out
+}
+
+// TestUnprivilegedSetcapLineWorks applies the setcap line `xdpscan
+// version` prints to a copy of the binary, then scans as uid 65534 with no
+// capability of its own: the file's capabilities are enough.
+func TestUnprivilegedSetcapLineWorks(t *testing.T) {
+	tb := upTestbed(t, testbed.Config{})
+	dir := nobodyDir(t)
+	bin := filepath.Join(dir, "xdpscan")
+	b, err := os.ReadFile(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command("ip", append(append([]string{"netns", "exec", tb.ScanNS()}, asNobody()...), append([]string{bin}, args...)...)...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run("version")
+	if err != nil {
+		t.Fatalf("version: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`(?m)^to run them all: setcap (\S+) (\S+), or run as root$`).FindStringSubmatch(out)
+	if m == nil || m[2] != bin {
+		t.Fatalf("no setcap line for %s in:\n%s", bin, out)
+	}
+	if out, err := exec.Command("setcap", m[1], bin).CombinedOutput(); err != nil {
+		t.Fatalf("setcap %s %s: %v\n%s", m[1], bin, err, out)
+	}
+	out, err = run("version")
+	for _, want := range []string{"scan            yes\n", "capture         yes", "monitor         yes\n"} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("after setcap, version lacks %q (%v):\n%s", want, err, out)
+		}
+	}
+	const prefix = "198.18.0.0/25"
+	results := filepath.Join(dir, "r.ndjson")
+	out, err = run("scan", prefix, "-p", "22,81", "--allow", "198.18.0.0/15", "--status", "none", "-o", results)
+	if err != nil || strings.Contains(out, "falling back") {
+		t.Fatalf("scan with the file's capabilities: %v\n%s", err, out)
+	}
+	checkStates(t, readNDJSON(t, results), mixedTruth(tb.Config, prefix, []probeKey{{proto: "tcp", port: 22}, {proto: "tcp", port: 81}}))
 }

@@ -265,7 +265,7 @@ func TestScanBadInput(t *testing.T) {
 		{"unwritable output", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "-o", "/nonexistent/dir/out"}, "-o /nonexistent/dir/out: cannot write"},
 		{"bad format", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--format", "yaml"}, `unknown --format "yaml"`},
 		// Without --rx pcap the scan falls back to --connect (connect_test.go).
-		{"no capabilities", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "-o", "/dev/null", "--rx", "pcap"}, "missing CAP_NET_RAW"},
+		{"no capabilities", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "-o", "/dev/null", "--rx", "pcap"}, "scan --rx pcap needs CAP_NET_RAW (missing)"},
 		{"IPv6 /64", []string{"2001:db8::/64", "-p", "80"}, `"2001:db8::/64" is 18446744073709551616 addresses: an IPv6 target may hold at most 2^32`},
 		{"IPv4-mapped IPv6", []string{"::ffff:198.18.0.1", "-p", "80"}, "write the IPv4 form 198.18.0.1"},
 		{"IPv6 with pcap", []string{"2001:2::1", "-p", "80", "--allow", "2001:2::/48", "--rx", "pcap"}, "IPv6 targets need --rx xdp"},

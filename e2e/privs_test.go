@@ -385,3 +385,36 @@ func TestUnprivilegedSetcapLineWorks(t *testing.T) {
 	}
 	checkStates(t, readNDJSON(t, results), mixedTruth(tb.Config, prefix, []probeKey{{proto: "tcp", port: 22}, {proto: "tcp", port: 81}}))
 }
+
+// TestUserFlagBadInput: -Z with an unknown user, or without root, is bad
+// input (exit status 2) refused before anything is set up.
+func TestUserFlagBadInput(t *testing.T) {
+	tb := upTestbed(t, testbed.Config{})
+	tests := []struct {
+		name string
+		wrap []string
+		args []string
+		want string
+	}{
+		{"unknown user", nil, []string{"scan", "198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "-Z", "no-such-user-xdpscan"},
+			`xdpscan: scan: -Z: no such user "no-such-user-xdpscan" (see /etc/passwd)` + "\n"},
+		{"not root", asNobody("bpf", "net_admin"), []string{"capture", "-i", testbed.ScanIf, "--user", "nobody"},
+			"xdpscan: capture: -Z nobody: switching user needs root (this process runs as uid 65534)\n"},
+		{"monitor, unknown user", nil, []string{"monitor", "-i", testbed.ScanIf, "-Z", "no-such-user-xdpscan"},
+			`xdpscan: monitor: -Z: no such user "no-such-user-xdpscan" (see /etc/passwd)` + "\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command("ip", append(append([]string{"netns", "exec", tb.ScanNS()}, tc.wrap...), append([]string{binary}, tc.args...)...)...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			if exitCode(err) != 2 || stderr.String() != tc.want {
+				t.Errorf("exit %d, stderr %q; want exit 2, %q", exitCode(err), stderr.String(), tc.want)
+			}
+		})
+	}
+	if mode := attachedMode(t, tb); mode != "" {
+		t.Errorf("something was attached (%s)", mode)
+	}
+}

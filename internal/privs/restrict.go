@@ -101,7 +101,7 @@ var restrictMu sync.Mutex
 // bounding set was dropped.
 //
 // It returns once every thread's status shows the new sets, or an error
-// naming a thread that still holds more after a second of trying.
+// naming a thread that still holds more after 5 seconds of trying.
 func Restrict(keep Set) (droppedBounding bool, err error) {
 	return restrict(keep, keep)
 }
@@ -134,7 +134,9 @@ func restrict(keep, keepBounding Set) (droppedBounding bool, err error) {
 		return ok
 	}
 	pid := os.Getpid()
-	deadline := time.Now().Add(time.Second)
+	// Seconds, not milliseconds: on a saturated machine a thread may wait
+	// that long for a CPU to run its handler on.
+	deadline := time.Now().Add(5 * time.Second)
 	for round := 0; ; round++ {
 		threads, err := Threads(0)
 		if err != nil {

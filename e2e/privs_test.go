@@ -243,7 +243,7 @@ func threadsOf(t *testing.T, pid int, stderr *bytes.Buffer) []privs.Thread {
 
 // TestCapabilitiesAfterSetup reads every thread's credentials from
 // /proc/PID/task/*/status while a scan (slow: 64 probes at 20/s) and a
-// capture run: after setup each holds no capability, nothing inheritable
+// capture run (and a monitor): after setup each holds no capability, nothing inheritable
 // or ambient, no_new_privs; root's bounding set is empty, while uid 65534
 // (no CAP_SETPCAP) cannot drop it and keeps what it started with. With
 // -Z nobody the IDs are switched and the outputs belong to nobody.
@@ -263,7 +263,7 @@ func TestCapabilitiesAfterSetup(t *testing.T) {
 		extra   []string
 		ids     [4]int
 		bnd     privs.Set
-		ownedBy int
+		ownedBy int // -1: no output file
 	}{
 		{"scan as root", "scan", nil, nil, root, 0, 0},
 		{"scan as uid 65534 with ambient caps", "scan", asNobody("bpf", "net_admin", "net_raw"), nil, nobody, self.Bnd, 65534},
@@ -271,6 +271,8 @@ func TestCapabilitiesAfterSetup(t *testing.T) {
 		{"capture as root", "capture", nil, nil, root, 0, 0},
 		{"capture as uid 65534 with ambient caps", "capture", asNobody("bpf", "net_admin"), nil, nobody, self.Bnd, 65534},
 		{"capture as root --user nobody", "capture", nil, []string{"--user", "nobody"}, nobody, 0, 65534},
+		{"monitor as root -Z nobody", "monitor", nil, []string{"-Z", "nobody"}, nobody, 0, -1},
+		{"monitor as uid 65534 with ambient caps", "monitor", asNobody("bpf", "net_admin"), nil, nobody, self.Bnd, -1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -280,8 +282,10 @@ func TestCapabilitiesAfterSetup(t *testing.T) {
 			if tc.cmd == "scan" {
 				args = []string{"scan", "198.18.0.0/26", "-p", "80", "--allow", "198.18.0.0/15", "--rate", "20", "--wait", "500ms",
 					"--status", "none", "-o", out}
-			} else {
+			} else if tc.cmd == "capture" {
 				args = []string{"capture", "-i", testbed.ScanIf, "--duration", "2s", "-w", out}
+			} else {
+				args = []string{"monitor", "-i", testbed.ScanIf, "--duration", "2s"}
 			}
 			full := append(append([]string{"netns", "exec", tb.ScanNS()}, tc.wrap...), append(append([]string{binary}, args...), tc.extra...)...)
 			cmd := exec.Command("ip", full...)
@@ -303,12 +307,14 @@ func TestCapabilitiesAfterSetup(t *testing.T) {
 			if err := cmd.Wait(); err != nil {
 				t.Fatalf("%s: %v\n%s", tc.cmd, err, stderr.String())
 			}
-			var st syscall.Stat_t
-			if err := syscall.Stat(out, &st); err != nil {
-				t.Fatal(err)
-			}
-			if int(st.Uid) != tc.ownedBy || int(st.Gid) != tc.ownedBy {
-				t.Errorf("%s owned by %d:%d, want %d", out, st.Uid, st.Gid, tc.ownedBy)
+			if tc.ownedBy >= 0 {
+				var st syscall.Stat_t
+				if err := syscall.Stat(out, &st); err != nil {
+					t.Fatal(err)
+				}
+				if int(st.Uid) != tc.ownedBy || int(st.Gid) != tc.ownedBy {
+					t.Errorf("%s owned by %d:%d, want %d", out, st.Uid, st.Gid, tc.ownedBy)
+				}
 			}
 			if tc.cmd == "scan" {
 				open, closed := 0, 0

@@ -110,7 +110,11 @@ func (e *errMissing) Error() string {
 	for _, c := range e.missing.Caps() {
 		names = append(names, c.String())
 	}
-	return fmt.Sprintf("%s needs %s (missing): %s", e.path, strings.Join(names, " and "), setcapHint())
+	list := names[0]
+	if n := len(names); n > 1 {
+		list = strings.Join(names[:n-1], ", ") + " and " + names[n-1]
+	}
+	return fmt.Sprintf("%s needs %s (missing): %s", e.path, list, setcapHint())
 }
 
 // preflight tries what p needs, so the user learns before anything is set
@@ -294,6 +298,7 @@ func loadCaptureFilter(expr string) error {
 	p.Close()
 	return nil
 }
+
 // verboseFlag adds --verbose: the verifier's whole log when it refuses a
 // program (XDPSCAN_VERIFIER_LOG=1 does the same).
 func verboseFlag(fs *flag.FlagSet) *bool {

@@ -295,12 +295,13 @@ func (t *translator) compareLength(i int, j bpf.JumpIf) {
 		n++
 		atLeast, shorter = onFalse, onTrue
 	}
+	if atLeast == shorter { // no test: both ways go to the same place
+		t.emit(asm.Ja.Label(atLeast))
+		return
+	}
 	t.emit(asm.Mov.Reg(t.r.tmp2, t.r.data), asm.Add.Imm(t.r.tmp2, n))
 	next := label(i + 2)
 	switch {
-	case atLeast == shorter:
-		t.out = t.out[:len(t.out)-2] // no test: both ways go to the same place
-		t.emit(asm.Ja.Label(atLeast))
 	case shorter == next:
 		t.emit(asm.JLE.Reg(t.r.tmp2, t.r.dataEnd, atLeast))
 	default:

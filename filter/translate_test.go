@@ -386,3 +386,40 @@ func TestTranslateScratchMemory(t *testing.T) {
 		})
 	}
 }
+
+// TestTranslateInlineRefusesOnlyWhatNeedsAHelper: inline code has no
+// stack and makes no helper call, so it refuses scratch memory, an
+// indirect load whose X may take too many values, and the length used
+// other than in a comparison with a constant; and nothing else: header
+// lengths (X of 4 or 5 unknown bits) and `greater`/`less` stay inline.
+func TestTranslateInlineRefusesOnlyWhatNeedsAHelper(t *testing.T) {
+	for _, tc := range []struct {
+		expr string
+		want error
+	}{
+		{"tcp port 443", nil},
+		{"tcp[((tcp[12:1] & 0xf0) >> 2):4] = 0x47455420", nil},
+		{"ip[ip[0]&0xf:1] != 0", nil},
+		{"greater 100", nil},
+		{"less 60", nil},
+		{"len > 100 or udp", nil},
+		{"ip[ip[9]] == 0", ErrNeedsHelper},
+		{"len == 60", ErrNeedsHelper},
+		{"len - 14 > 50", ErrNeedsHelper},
+		{"ip[2:2] + ip[0] > 80", ErrUsesScratch},
+	} {
+		t.Run(tc.expr, func(t *testing.T) {
+			raw, err := Compile(tc.expr, 262144)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = TranslateInline(raw, Shape{})
+			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+				t.Fatalf("err %v, want %v", err, tc.want)
+			}
+			if _, err := Translate(raw, Shape{}, asm.Instructions{asm.Return()}); err != nil {
+				t.Fatalf("Translate: %v", err)
+			}
+		})
+	}
+}

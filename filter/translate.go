@@ -220,7 +220,7 @@ type translator struct {
 	out      asm.Instructions
 	label    string // symbol for the next emitted instruction
 	failUsed bool
-	live     []uint32 // liveIn of each instruction
+	live     []uint32  // liveIn of each instruction
 	known    []machine // what is known of A, X and M at each instruction
 	// lenCompare marks the loads of the packet length that only feed a
 	// comparison with a constant, and those comparisons.

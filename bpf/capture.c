@@ -100,6 +100,16 @@ struct {
 	}
 CAPTURE_CLASSES(CAPTURE_RECORD)
 
+/* placeholder_keep is the placeholders' "keep the whole frame", hidden from
+ * clang, which would otherwise fold the constant into the callers and drop
+ * the functions the loader replaces. */
+static __always_inline int placeholder_keep(struct xdp_md *ctx)
+{
+	int keep = MAX_CAPTURE;
+	asm volatile("" : "+r"(keep) : "r"(ctx));
+	return keep;
+}
+
 /* capture_filter returns 0 when the frame does not match, else how many of
  * its bytes to keep. This body (keep every frame whole) is only a
  * placeholder, replaced at load time (loader.LoadCapture): it must stay a
@@ -107,7 +117,7 @@ CAPTURE_CLASSES(CAPTURE_RECORD)
  * verifier checks on its own, with ctx as its one argument. */
 __attribute__((noinline)) int capture_filter(struct xdp_md *ctx)
 {
-	return ctx->data_end - ctx->data;
+	return placeholder_keep(ctx);
 }
 
 /* The filter for frames of one shape, with the same placeholder: the
@@ -117,7 +127,7 @@ __attribute__((noinline)) int capture_filter(struct xdp_md *ctx)
 #define SHAPED_FILTER(NAME)                                                   \
 	__attribute__((noinline)) int capture_filter_##NAME(struct xdp_md *ctx) \
 	{                                                                     \
-		return ctx->data_end - ctx->data;                             \
+		return placeholder_keep(ctx);                                 \
 	}
 SHAPED_FILTER(ipv4_udp)
 SHAPED_FILTER(ipv4_tcp)
@@ -153,7 +163,7 @@ int xdpscan_capture(struct xdp_md *ctx)
 	if (count_only)
 		return XDP_PASS;
 
-	__u32 len = ctx->data_end - ctx->data;
+	__u32 len = frame_len(ctx);
 	__u32 cap = len;
 	if (cap > snaplen)
 		cap = snaplen;

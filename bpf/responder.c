@@ -9,7 +9,7 @@
  * here. The rule is the same as the kernel target's, so one ground truth
  * serves both (testbed.Config.State).
  *
- * Kernel floor: 5.9. The testbed attaches it in generic mode: on veth,
+ * Kernel floor: 5.18 (parse.h reads with bpf_xdp_load_bytes). The testbed attaches it in generic mode: on veth,
  * native XDP_TX reaches only a peer whose own native XDP program enabled
  * NAPI, which a scanner without XDP never has.
  */
@@ -71,12 +71,10 @@ int xdpscan_responder(struct xdp_md *ctx)
 
 	if (p.l4_off != sizeof(struct ethhdr) + sizeof(struct iphdr))
 		return XDP_PASS; /* IPv4 options: not a probe this responder answers */
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct tcphdr *th = PKT_AT(data, data_end, p.l4_off, struct tcphdr);
-	if (!th)
+	struct tcphdr th;
+	if (pkt_load(ctx, p.l4_off, &th, sizeof(th)))
 		return XDP_PASS;
-	__u32 their_seq = bpf_ntohl(th->seq);
+	__u32 their_seq = bpf_ntohl(th.seq);
 	int rc;
 	if (port_open(p.dport))
 		/* Any fixed ISN will do: nobody completes these handshakes. */

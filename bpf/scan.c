@@ -10,7 +10,9 @@
  * it so the host stack never answers with a RST nor spends time on it.
  * Everything else passes untouched.
  *
- * Kernel floor: 5.8 (ring buffer); 5.9 for bpf_link XDP attachment.
+ * Kernel floor: 5.18 (bpf_xdp_load_bytes and bpf_xdp_get_buff_len, which
+ * keep it loadable without CAP_PERFMON: parse.h); ring buffer 5.8, bpf_link
+ * XDP attachment 5.9.
  */
 #include "include/kernel.h"
 #include "include/bpf_helpers.h"
@@ -144,18 +146,6 @@ static __always_inline __u16 udp_sport(__u32 cookie)
 	return sport_lo + cookie % n;
 }
 
-/* Four packet bytes at any alignment. */
-struct bytes4 {
-	__u8 b[4];
-};
-
-static __always_inline __u32 load_be32_pkt(const struct bytes4 *b)
-{
-	__u32 v;
-	__builtin_memcpy(&v, b, 4);
-	return bpf_ntohl(v);
-}
-
 /* What a reply must prove, once the cookie of the probe it answers is
  * known. */
 enum check {
@@ -176,7 +166,7 @@ struct probe {
 	__u8 check;
 	__u16 local_port; /* our source port; 0 for echo */
 	__u16 port;       /* the target's; 0 for echo */
-	__u16 off;        /* packet offset for CHECK_ECHO_ID/CHECK_QUOTED_SEQ */
+	__u32 word;       /* for CHECK_ECHO_ID/CHECK_QUOTED_SEQ: the echoed id:seq or sequence */
 };
 
 /* direct_reply fills pr from a TCP or UDP reply sent by the target itself:
@@ -231,7 +221,7 @@ static __always_inline int classify(const struct packet *p, struct probe *pr)
 		pr->port = 0;
 		pr->kind = REPLY_ALIVE;
 		pr->check = CHECK_ECHO_ID;
-		pr->off = p->l4_off + 4;
+		pr->word = p->icmp_rest;
 		return 1;
 	}
 	if (!p->icmp_error)
@@ -250,7 +240,7 @@ static __always_inline int classify(const struct packet *p, struct probe *pr)
 		pr->local_port = p->quote_sport;
 		pr->port = p->quote_dport;
 		pr->check = CHECK_QUOTED_SEQ;
-		pr->off = p->quote_l4_off + 4;
+		pr->word = p->quote_l4_word;
 		return 1;
 	case IPPROTO_UDP:
 		if (!ours_port(p->quote_sport))
@@ -272,14 +262,14 @@ static __always_inline int classify(const struct packet *p, struct probe *pr)
 		pr->local_port = 0;
 		pr->port = 0;
 		pr->check = CHECK_ECHO_ID;
-		pr->off = p->quote_l4_off + 4;
+		pr->word = p->quote_l4_word;
 		return 1;
 	}
 	return 0;
 }
 
 /* udp_echo_ok checks the bytes a known service echoes from our request. */
-static __always_inline int udp_echo_ok(const struct packet *p, void *data, void *data_end, __u32 cookie)
+static __always_inline int udp_echo_ok(struct xdp_md *ctx, const struct packet *p, __u32 cookie)
 {
 	__u16 port = p->sport;
 	struct udp_echo *e = bpf_map_lookup_elem(&udp_echoes, &port);
@@ -287,39 +277,31 @@ static __always_inline int udp_echo_ok(const struct packet *p, void *data, void 
 		return 1; /* no echoed field: the source port carries the cookie alone */
 	__u32 off = p->l4_off + sizeof(struct udphdr) + (e->off & 0x3f);
 	if (e->len == 2) {
-		__be16 *v = PKT_AT(data, data_end, off, __be16);
-		return v && within_ip(p, off, 2) && bpf_ntohs(*v) == (cookie & 0xffff);
+		__be16 v;
+		return within_ip(p, off, 2) && !pkt_load(ctx, off, &v, 2) && bpf_ntohs(v) == (cookie & 0xffff);
 	}
-	struct bytes4 *v = PKT_AT(data, data_end, off, struct bytes4);
-	return v && within_ip(p, off, 4) && load_be32_pkt(v) == cookie;
+	__be32 v;
+	return within_ip(p, off, 4) && !pkt_load(ctx, off, &v, 4) && bpf_ntohl(v) == cookie;
 }
 
 /* validate checks the reply against its probe's cookie. */
-static __always_inline int validate(const struct packet *p, const struct probe *pr, void *data, void *data_end)
+static __always_inline int validate(struct xdp_md *ctx, const struct packet *p, const struct probe *pr)
 {
 	__u32 cookie = probe_cookie(pr->family, pr->us, pr->target, pr->proto,
 				    pr->proto == IPPROTO_TCP ? pr->local_port : 0, pr->port);
 	switch (pr->check) {
-	case CHECK_TCP_ACK: {
-		struct tcphdr *th = PKT_AT(data, data_end, p->l4_off, struct tcphdr);
-		if (!th)
-			return 0;
-		__u32 ack = bpf_ntohl(th->ack_seq);
+	case CHECK_TCP_ACK:
 		/* zmap's rule: some stacks answer a SYN with a RST that does
 		 * not count the SYN in its acknowledgement number. */
-		return ack - 1 == cookie || (pr->kind == REPLY_CLOSED && ack == cookie);
-	}
+		return p->tcp_ack - 1 == cookie || (pr->kind == REPLY_CLOSED && p->tcp_ack == cookie);
 	case CHECK_UDP:
-		return pr->local_port == udp_sport(cookie) && udp_echo_ok(p, data, data_end, cookie);
+		return pr->local_port == udp_sport(cookie) && udp_echo_ok(ctx, p, cookie);
 	case CHECK_QUOTED_UDP:
 		return pr->local_port == udp_sport(cookie);
 	case CHECK_ECHO_ID:
-	case CHECK_QUOTED_SEQ: {
-		/* id:seq of an echo, or a TCP sequence number: 4 bytes. Quoted
-		 * ones lie within the 8 L4 bytes parse_quote checked. */
-		struct bytes4 *v = PKT_AT(data, data_end, pr->off, struct bytes4);
-		return v && load_be32_pkt(v) == cookie;
-	}
+	case CHECK_QUOTED_SEQ:
+		/* id:seq of an echo, or a TCP sequence number. */
+		return pr->word == cookie;
 	}
 	return 0;
 }
@@ -365,8 +347,6 @@ int xdpscan_send_relay(struct xdp_md *ctx)
 SEC("xdp")
 int xdpscan_scan(struct xdp_md *ctx)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
 	struct packet p = {};
 	struct probe pr = {};
 
@@ -378,7 +358,7 @@ int xdpscan_scan(struct xdp_md *ctx)
 		return XDP_PASS;
 	if (res != PARSE_L4 || !classify(&p, &pr))
 		return XDP_PASS;
-	if (!validate(&p, &pr, data, data_end)) {
+	if (!validate(ctx, &p, &pr)) {
 		count_in(c, COUNTER_BAD_COOKIE, 1);
 		return XDP_PASS;
 	}
@@ -389,11 +369,8 @@ int xdpscan_scan(struct xdp_md *ctx)
 	__u32 ack = 0;
 	__u16 window = 0;
 	if (pr.check == CHECK_TCP_ACK) {
-		struct tcphdr *th = PKT_AT(data, data_end, p.l4_off, struct tcphdr);
-		if (!th)
-			return XDP_DROP;
-		ack = bpf_ntohl(th->ack_seq);
-		window = bpf_ntohs(th->window);
+		ack = p.tcp_ack;
+		window = p.tcp_window;
 	}
 	int kind = pr.kind;
 

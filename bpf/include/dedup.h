@@ -81,7 +81,27 @@ static __always_inline __u64 *dedup_add(__u64 fp)
 			return &b->fp[i];
 		}
 	}
-	__u64 *victim = &b->fp[fp & (DEDUP_WAYS - 1)];
+	/* The way fp evicts, by a branch per way: b + (fp & 7) * 8 would add
+	 * a register to a map value pointer, which the verifier hardens
+	 * without CAP_PERFMON and refuses when the paths reaching the add
+	 * disagree; each way's slot is an immediate offset instead. */
+	__u64 *victim;
+	switch (fp & (DEDUP_WAYS - 1)) {
+#define DEDUP_WAY(W)                                                          \
+	case W:                                                               \
+		asm volatile("%[s] = %[b]\n\t%[s] += %[o]"                    \
+			     : [s] "=&r"(victim)                              \
+			     : [b] "r"(b), [o] "i"(W * sizeof(__u64)));       \
+		break;
+	DEDUP_WAY(0) DEDUP_WAY(1) DEDUP_WAY(2) DEDUP_WAY(3)
+	DEDUP_WAY(4) DEDUP_WAY(5) DEDUP_WAY(6)
+	default:
+		asm volatile("%[s] = %[b]\n\t%[s] += %[o]"
+			     : [s] "=&r"(victim)
+			     : [b] "r"(b), [o] "i"(7 * sizeof(__u64)));
+		break;
+#undef DEDUP_WAY
+	}
 	*victim = fp;
 	return victim;
 }

@@ -2,11 +2,15 @@
 /*
  * Packet parsing shared by xdpscan's XDP programs.
  *
- * The parser records byte offsets, not pointers: every consumer turns an
- * offset back into a pointer with PKT_AT(), which bounds-checks against
- * data_end. Offsets are clamped to PARSE_MAX_OFF so the verifier can prove
- * every derived pointer stays in range, including across the IPv6
- * extension-header walk.
+ * The parser records byte offsets and header fields, never pointers, and
+ * reads every header found at a variable offset by copying it to the stack
+ * with bpf_xdp_load_bytes (Linux 5.18). That is what lets the programs load
+ * with CAP_BPF + CAP_NET_ADMIN alone: without CAP_PERFMON the verifier
+ * hardens against Spectre v1 and refuses adding a register to a packet
+ * pointer ("pointer arithmetic with it prohibited for !root"), comparing a
+ * packet pointer with NULL, and subtracting pointers. Only constant offsets
+ * may be added to packet pointers (pkt_fits and PKT_CONST below); the
+ * frame's length comes from bpf_xdp_get_buff_len.
  */
 #ifndef XDPSCAN_PARSE_H
 #define XDPSCAN_PARSE_H
@@ -19,18 +23,19 @@
 #define VLAN_MAX_DEPTH 2
 #define IPV6_MAX_EXT_HEADERS 6
 
-/* PKT_AT yields a pointer to a T at offset off, or NULL when the T would
- * extend past data_end. The mask bounds an offset the verifier knows nothing
- * of (one read back from a struct packet filled by parse_packet, a global
- * function) so that offset + sizeof(T) stays under its 64 KiB limit for
- * packet pointers; every offset the parser makes is far below it
- * (PARSE_MAX_OFF), and an XDP frame's linear data is at most a page. */
-#define PKT_OFF_MASK 0x3fff
-#define PKT_AT(data, data_end, off, T)                                        \
-	({                                                                    \
-		T *__p = (T *)((void *)(data) + ((off) & PKT_OFF_MASK));      \
-		((void *)(__p + 1) > (void *)(data_end)) ? (T *)0 : __p;      \
-	})
+/* pkt_load copies size bytes at off of ctx's frame to dst, a stack object:
+ * 0, or an error when they lie past the frame's end. */
+static __always_inline int pkt_load(struct xdp_md *ctx, __u32 off, void *dst, __u32 size)
+{
+	return bpf_xdp_load_bytes(ctx, off, dst, size);
+}
+
+/* frame_len is the frame's length as a number (data_end - data is a
+ * pointer subtraction, which the verifier refuses without CAP_PERFMON). */
+static __always_inline __u32 frame_len(struct xdp_md *ctx)
+{
+	return bpf_xdp_get_buff_len(ctx);
+}
 
 enum parse_result {
 	/* An L4 header (TCP, UDP, ICMP, ICMPv6: at least 8 bytes) was found. */
@@ -65,6 +70,11 @@ struct packet {
 	__u16 ip_id;       /* IPv4 ID, host order; 0 for IPv6 */
 	__u16 sport;       /* host order, TCP/UDP only */
 	__u16 dport;
+	__u16 tcp_window;  /* host order */
+	__u32 tcp_ack;     /* host order */
+	/* ICMP/ICMPv6: the 4 bytes after type, code and checksum (an echo's
+	 * id:seq), host order. */
+	__u32 icmp_rest;
 	/* Aligned so an address is copied in words, not bytes. */
 	__u8 saddr[16] __attribute__((aligned(4))); /* IPv4 in the first 4 bytes, network order */
 	__u8 daddr[16] __attribute__((aligned(4)));
@@ -74,6 +84,11 @@ struct packet {
 	__u16 quote_sport; /* host order */
 	__u16 quote_dport;
 	__u16 quote_l4_off;
+	__u16 quote_ip_id; /* the quoted IPv4 header's ID, host order; 0 for IPv6 */
+	__u16 quote_pad;
+	/* Bytes 4-7 of the quoted L4 header, host order: a TCP probe's
+	 * sequence number, a UDP probe's length and checksum, an echo's id:seq. */
+	__u32 quote_l4_word;
 	__u8 quote_saddr[16] __attribute__((aligned(4)));
 	__u8 quote_daddr[16] __attribute__((aligned(4)));
 };
@@ -105,93 +120,95 @@ static __always_inline int within_ip(const struct packet *p, __u32 off, __u32 si
 	return off + size <= p->ip_end;
 }
 
+/* The first 8 bytes of a transport header: all a quote must hold. */
+struct l4_head {
+	__be16 source;
+	__be16 dest;
+	__be32 word; /* TCP: sequence; UDP: length, checksum; ICMP: id:seq */
+};
+
 /* parse_quote reads the IP header and first 8 L4 bytes quoted by an ICMP or
  * ICMPv6 error starting at off. RFC 792 and RFC 4443 guarantee at least that
  * much; anything shorter leaves quote_valid = 0. Quoted IPv6 extension
  * headers are not walked: scan probes never carry any. */
-static __always_inline void parse_quote(struct packet *p, void *data,
-					void *data_end, __u32 off)
+static __always_inline void parse_quote(struct xdp_md *ctx, struct packet *p, __u32 off)
 {
+	struct l4_head l4;
 	if (p->family == 4) {
-		struct iphdr *ip = PKT_AT(data, data_end, off, struct iphdr);
-		if (!ip || (ip->version_ihl >> 4) != 4)
+		struct iphdr ip;
+		if (pkt_load(ctx, off, &ip, sizeof(ip)) || (ip.version_ihl >> 4) != 4)
 			return;
-		__u32 ihl = (ip->version_ihl & 0x0f) * 4;
+		__u32 ihl = (ip.version_ihl & 0x0f) * 4;
 		if (ihl < sizeof(struct iphdr))
 			return;
 		off += ihl;
-		if (off > PARSE_MAX_OFF || !within_ip(p, off, sizeof(struct udphdr)))
+		if (off > PARSE_MAX_OFF || !within_ip(p, off, sizeof(l4)) || pkt_load(ctx, off, &l4, sizeof(l4)))
 			return;
-		struct udphdr *l4 = PKT_AT(data, data_end, off, struct udphdr);
-		if (!l4)
+		p->quote_proto = ip.protocol;
+		p->quote_ip_id = bpf_ntohs(ip.id);
+		copy_addr4(p->quote_saddr, ip.saddr);
+		copy_addr4(p->quote_daddr, ip.daddr);
+	} else {
+		struct ipv6hdr ip6;
+		if (pkt_load(ctx, off, &ip6, sizeof(ip6)) || (ip6.version_prio >> 4) != 6)
 			return;
-		p->quote_proto = ip->protocol;
-		copy_addr4(p->quote_saddr, ip->saddr);
-		copy_addr4(p->quote_daddr, ip->daddr);
-		p->quote_sport = bpf_ntohs(l4->source);
-		p->quote_dport = bpf_ntohs(l4->dest);
-		p->quote_l4_off = off;
-		p->quote_valid = 1;
-		return;
+		off += sizeof(struct ipv6hdr);
+		if (!within_ip(p, off, sizeof(l4)) || pkt_load(ctx, off, &l4, sizeof(l4)))
+			return;
+		p->quote_proto = ip6.nexthdr;
+		copy_addr6(p->quote_saddr, &ip6.saddr);
+		copy_addr6(p->quote_daddr, &ip6.daddr);
 	}
-	struct ipv6hdr *ip6 = PKT_AT(data, data_end, off, struct ipv6hdr);
-	if (!ip6 || (ip6->version_prio >> 4) != 6)
-		return;
-	off += sizeof(struct ipv6hdr);
-	if (!within_ip(p, off, sizeof(struct udphdr)))
-		return;
-	struct udphdr *l4 = PKT_AT(data, data_end, off, struct udphdr);
-	if (!l4)
-		return;
-	p->quote_proto = ip6->nexthdr;
-	copy_addr6(p->quote_saddr, &ip6->saddr);
-	copy_addr6(p->quote_daddr, &ip6->daddr);
-	p->quote_sport = bpf_ntohs(l4->source);
-	p->quote_dport = bpf_ntohs(l4->dest);
+	p->quote_sport = bpf_ntohs(l4.source);
+	p->quote_dport = bpf_ntohs(l4.dest);
+	p->quote_l4_word = bpf_ntohl(l4.word);
 	p->quote_l4_off = off;
 	p->quote_valid = 1;
 }
 
 /* parse_l4 reads the transport header at p->l4_off. */
-static __always_inline int parse_l4(struct packet *p, void *data, void *data_end)
+static __always_inline int parse_l4(struct xdp_md *ctx, struct packet *p)
 {
 	__u32 off = p->l4_off;
 
 	switch (p->l4_proto) {
 	case IPPROTO_TCP: {
-		struct tcphdr *th = PKT_AT(data, data_end, off, struct tcphdr);
-		if (!th || !within_ip(p, off, sizeof(*th)))
+		struct tcphdr th;
+		if (!within_ip(p, off, sizeof(th)) || pkt_load(ctx, off, &th, sizeof(th)))
 			return PARSE_ERR;
-		__u32 doff = (th->doff_res >> 4) * 4;
+		__u32 doff = (th.doff_res >> 4) * 4;
 		if (doff < sizeof(struct tcphdr) || !within_ip(p, off, doff))
 			return PARSE_ERR;
-		p->sport = bpf_ntohs(th->source);
-		p->dport = bpf_ntohs(th->dest);
-		p->tcp_flags = th->flags;
+		p->sport = bpf_ntohs(th.source);
+		p->dport = bpf_ntohs(th.dest);
+		p->tcp_flags = th.flags;
+		p->tcp_ack = bpf_ntohl(th.ack_seq);
+		p->tcp_window = bpf_ntohs(th.window);
 		return PARSE_L4;
 	}
 	case IPPROTO_UDP: {
-		struct udphdr *uh = PKT_AT(data, data_end, off, struct udphdr);
-		if (!uh || !within_ip(p, off, sizeof(*uh)))
+		struct udphdr uh;
+		if (!within_ip(p, off, sizeof(uh)) || pkt_load(ctx, off, &uh, sizeof(uh)))
 			return PARSE_ERR;
-		if (bpf_ntohs(uh->len) < sizeof(struct udphdr))
+		if (bpf_ntohs(uh.len) < sizeof(struct udphdr))
 			return PARSE_ERR;
-		p->sport = bpf_ntohs(uh->source);
-		p->dport = bpf_ntohs(uh->dest);
+		p->sport = bpf_ntohs(uh.source);
+		p->dport = bpf_ntohs(uh.dest);
 		return PARSE_L4;
 	}
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6: {
 		if ((p->l4_proto == IPPROTO_ICMP) != (p->family == 4))
 			return PARSE_L3; /* ICMPv4 in IPv6 or the reverse: not ours to read */
-		struct icmphdr *ih = PKT_AT(data, data_end, off, struct icmphdr);
-		if (!ih || !within_ip(p, off, sizeof(*ih)))
+		struct icmphdr ih;
+		if (!within_ip(p, off, sizeof(ih)) || pkt_load(ctx, off, &ih, sizeof(ih)))
 			return PARSE_ERR;
-		p->icmp_type = ih->type;
-		p->icmp_code = ih->code;
-		p->icmp_error = is_icmp_error(p->family, ih->type);
+		p->icmp_type = ih.type;
+		p->icmp_code = ih.code;
+		p->icmp_rest = (__u32)bpf_ntohs(ih.id) << 16 | bpf_ntohs(ih.sequence);
+		p->icmp_error = is_icmp_error(p->family, ih.type);
 		if (p->icmp_error)
-			parse_quote(p, data, data_end, off + sizeof(struct icmphdr));
+			parse_quote(ctx, p, off + sizeof(struct icmphdr));
 		return PARSE_L4;
 	}
 	default:
@@ -199,60 +216,63 @@ static __always_inline int parse_l4(struct packet *p, void *data, void *data_end
 	}
 }
 
-static __always_inline int parse_ipv4(struct packet *p, void *data, void *data_end)
+static __always_inline int parse_ipv4(struct xdp_md *ctx, struct packet *p)
 {
-	struct iphdr *ip = PKT_AT(data, data_end, p->l3_off, struct iphdr);
-	if (!ip)
+	struct iphdr ip;
+	if (pkt_load(ctx, p->l3_off, &ip, sizeof(ip)))
 		return PARSE_ERR;
-	__u32 ihl = (ip->version_ihl & 0x0f) * 4;
-	if ((ip->version_ihl >> 4) != 4 || ihl < sizeof(struct iphdr))
+	__u32 ihl = (ip.version_ihl & 0x0f) * 4;
+	if ((ip.version_ihl >> 4) != 4 || ihl < sizeof(struct iphdr))
 		return PARSE_ERR;
-	__u32 tot_len = bpf_ntohs(ip->tot_len);
+	__u32 tot_len = bpf_ntohs(ip.tot_len);
 	/* The frame may carry Ethernet padding past tot_len, never less. */
-	if (tot_len < ihl || (void *)ip + tot_len > data_end)
+	if (tot_len < ihl || p->l3_off + tot_len > p->len)
 		return PARSE_ERR;
 
 	p->family = 4;
 	p->ip_end = p->l3_off + tot_len;
-	p->l4_proto = ip->protocol;
-	p->ttl = ip->ttl;
-	p->ip_id = bpf_ntohs(ip->id);
-	copy_addr4(p->saddr, ip->saddr);
-	copy_addr4(p->daddr, ip->daddr);
+	p->l4_proto = ip.protocol;
+	p->ttl = ip.ttl;
+	p->ip_id = bpf_ntohs(ip.id);
+	copy_addr4(p->saddr, ip.saddr);
+	copy_addr4(p->daddr, ip.daddr);
 
-	__u16 frag = bpf_ntohs(ip->frag_off);
+	__u16 frag = bpf_ntohs(ip.frag_off);
 	if (frag & (IP_MF | IP_OFFSET))
 		p->fragment = 1;
 	if (frag & IP_OFFSET)
 		return PARSE_L3; /* only the first fragment carries the L4 header */
 
 	p->l4_off = p->l3_off + ihl;
-	return parse_l4(p, data, data_end);
+	return parse_l4(ctx, p);
 }
 
-static __always_inline int parse_ipv6(struct packet *p, void *data, void *data_end)
+static __always_inline int parse_ipv6(struct xdp_md *ctx, struct packet *p)
 {
-	struct ipv6hdr *ip6 = PKT_AT(data, data_end, p->l3_off, struct ipv6hdr);
-	if (!ip6)
+	struct ipv6hdr ip6;
+	if (pkt_load(ctx, p->l3_off, &ip6, sizeof(ip6)))
 		return PARSE_ERR;
-	if ((ip6->version_prio >> 4) != 6)
+	if ((ip6.version_prio >> 4) != 6)
 		return PARSE_ERR;
 	__u32 off = p->l3_off + sizeof(struct ipv6hdr);
-	__u32 payload_len = bpf_ntohs(ip6->payload_len);
-	if ((void *)ip6 + sizeof(*ip6) + payload_len > data_end)
+	__u32 payload_len = bpf_ntohs(ip6.payload_len);
+	if (off + payload_len > p->len)
 		return PARSE_ERR;
 	p->ip_end = off + payload_len;
 
 	p->family = 6;
-	p->ttl = ip6->hop_limit;
-	copy_addr6(p->saddr, &ip6->saddr);
-	copy_addr6(p->daddr, &ip6->daddr);
-	__u8 next = ip6->nexthdr;
+	p->ttl = ip6.hop_limit;
+	copy_addr6(p->saddr, &ip6.saddr);
+	copy_addr6(p->daddr, &ip6.daddr);
+	__u8 next = ip6.nexthdr;
 
 #pragma unroll
 	for (int i = 0; i < IPV6_MAX_EXT_HEADERS; i++) {
 		if (off > PARSE_MAX_OFF)
 			return PARSE_ERR;
+		/* Every header walked here starts with next header and length;
+		 * a fragment header is 8 bytes in all. */
+		struct frag_hdr h;
 		switch (next) {
 		case IPPROTO_HOPOPTS:
 			/* RFC 8200 4.1: only right after the IPv6 header; the
@@ -261,34 +281,28 @@ static __always_inline int parse_ipv6(struct packet *p, void *data, void *data_e
 				return PARSE_ERR;
 			/* fall through */
 		case IPPROTO_ROUTING:
-		case IPPROTO_DSTOPTS: {
-			struct ipv6_opt_hdr *h = PKT_AT(data, data_end, off, struct ipv6_opt_hdr);
-			if (!h)
+		case IPPROTO_DSTOPTS:
+			if (pkt_load(ctx, off, &h, sizeof(struct ipv6_opt_hdr)))
 				return PARSE_ERR;
-			next = h->nexthdr;
-			off += ((__u32)h->hdrlen + 1) * 8;
+			next = h.nexthdr;
+			off += ((__u32)((struct ipv6_opt_hdr *)&h)->hdrlen + 1) * 8;
 			break;
-		}
-		case IPPROTO_AH: {
-			struct ipv6_opt_hdr *h = PKT_AT(data, data_end, off, struct ipv6_opt_hdr);
-			if (!h)
+		case IPPROTO_AH:
+			if (pkt_load(ctx, off, &h, sizeof(struct ipv6_opt_hdr)))
 				return PARSE_ERR;
-			next = h->nexthdr;
-			off += ((__u32)h->hdrlen + 2) * 4;
+			next = h.nexthdr;
+			off += ((__u32)((struct ipv6_opt_hdr *)&h)->hdrlen + 2) * 4;
 			break;
-		}
-		case IPPROTO_FRAGMENT: {
-			struct frag_hdr *h = PKT_AT(data, data_end, off, struct frag_hdr);
-			if (!h)
+		case IPPROTO_FRAGMENT:
+			if (pkt_load(ctx, off, &h, sizeof(h)))
 				return PARSE_ERR;
 			p->fragment = 1;
-			p->l4_proto = h->nexthdr;
-			if (bpf_ntohs(h->frag_off) & ~0x7)
+			p->l4_proto = h.nexthdr;
+			if (bpf_ntohs(h.frag_off) & ~0x7)
 				return PARSE_L3; /* non-first fragment */
-			next = h->nexthdr;
+			next = h.nexthdr;
 			off += sizeof(struct frag_hdr);
 			break;
-		}
 		default:
 			goto done;
 		}
@@ -301,7 +315,91 @@ done:
 		return PARSE_ERR;
 	p->l4_proto = next;
 	p->l4_off = off;
-	return parse_l4(p, data, data_end);
+	return parse_l4(ctx, p);
+}
+
+/* parse_plain_ipv4 is parse_ipv4 for what busy links mostly carry, an
+ * untagged IPv4 packet without options, read in place at constant offsets
+ * (the only packet pointer arithmetic the verifier allows without
+ * CAP_PERFMON): TCP and UDP need no helper call. BPF_PROG_RUN, a frame for
+ * another port: 27 ns through copies, back to 13 ns this way. It returns -1,
+ * having changed nothing, for any other frame. */
+static __always_inline int parse_plain_ipv4(struct xdp_md *ctx, struct packet *p, void *data, void *data_end)
+{
+	const struct iphdr *ip = data + sizeof(struct ethhdr);
+	if ((void *)(ip + 1) > data_end || ip->version_ihl != 0x45)
+		return -1;
+	__u32 tot_len = bpf_ntohs(ip->tot_len);
+	if (tot_len < sizeof(*ip) || sizeof(struct ethhdr) + tot_len > p->len)
+		return PARSE_ERR;
+	p->family = 4;
+	p->ip_end = sizeof(struct ethhdr) + tot_len;
+	p->l4_proto = ip->protocol;
+	p->ttl = ip->ttl;
+	p->ip_id = bpf_ntohs(ip->id);
+	copy_addr4(p->saddr, ip->saddr);
+	copy_addr4(p->daddr, ip->daddr);
+	__u16 frag = bpf_ntohs(ip->frag_off);
+	if (frag & (IP_MF | IP_OFFSET))
+		p->fragment = 1;
+	if (frag & IP_OFFSET)
+		return PARSE_L3;
+	const __u32 off = sizeof(struct ethhdr) + sizeof(*ip);
+	p->l4_off = off;
+	if (ip->protocol == IPPROTO_TCP) {
+		const struct tcphdr *th = data + off;
+		if ((void *)(th + 1) > data_end || !within_ip(p, off, sizeof(*th)))
+			return PARSE_ERR;
+		__u32 doff = (th->doff_res >> 4) * 4;
+		if (doff < sizeof(struct tcphdr) || !within_ip(p, off, doff))
+			return PARSE_ERR;
+		p->sport = bpf_ntohs(th->source);
+		p->dport = bpf_ntohs(th->dest);
+		p->tcp_flags = th->flags;
+		p->tcp_ack = bpf_ntohl(th->ack_seq);
+		p->tcp_window = bpf_ntohs(th->window);
+		return PARSE_L4;
+	}
+	if (ip->protocol == IPPROTO_UDP) {
+		const struct udphdr *uh = data + off;
+		if ((void *)(uh + 1) > data_end || !within_ip(p, off, sizeof(*uh)) ||
+		    bpf_ntohs(uh->len) < sizeof(struct udphdr))
+			return PARSE_ERR;
+		p->sport = bpf_ntohs(uh->source);
+		p->dport = bpf_ntohs(uh->dest);
+		return PARSE_L4;
+	}
+	if (ip->protocol == IPPROTO_ICMP) {
+		/* An error quoting a plain IPv4 probe: a UDP scan's closed
+		 * ports. Header and quote in place, as parse_l4 and
+		 * parse_quote would read them (70 -> 50 ns). */
+		const struct icmphdr *ih = data + off;
+		const struct iphdr *qip = data + off + sizeof(*ih);
+		const struct l4_head *ql4 = data + off + sizeof(*ih) + sizeof(*qip);
+		if ((void *)(ql4 + 1) > data_end || qip->version_ihl != 0x45 || !is_icmp_error(4, ih->type) ||
+		    !within_ip(p, off + sizeof(*ih) + sizeof(*qip), sizeof(*ql4)))
+			return parse_l4(ctx, p);
+		p->icmp_type = ih->type;
+		p->icmp_code = ih->code;
+		p->icmp_rest = (__u32)bpf_ntohs(ih->id) << 16 | bpf_ntohs(ih->sequence);
+		p->icmp_error = 1;
+		p->quote_proto = qip->protocol;
+		p->quote_ip_id = bpf_ntohs(qip->id);
+		copy_addr4(p->quote_saddr, qip->saddr);
+		copy_addr4(p->quote_daddr, qip->daddr);
+		p->quote_sport = bpf_ntohs(ql4->source);
+		p->quote_dport = bpf_ntohs(ql4->dest);
+		p->quote_l4_word = bpf_ntohl(ql4->word);
+		p->quote_l4_off = off + sizeof(*ih) + sizeof(*qip);
+		p->quote_valid = 1;
+		return PARSE_L4;
+	}
+	return parse_l4(ctx, p);
+}
+
+static __always_inline int is_vlan_proto(__u16 proto)
+{
+	return proto == ETH_P_8021Q || proto == ETH_P_8021AD;
 }
 
 /* parse_packet fills p, which the caller zeroed, from the frame in ctx.
@@ -309,8 +407,7 @@ done:
  * A global function (Linux 5.6): the verifier checks it once, on its own,
  * instead of once for every path that reaches each of its callers' later
  * branches; loading a program then costs a fraction of the verifier time
- * (the largest fixed cost of a short scan). Its callers see p's fields as
- * unknown numbers, which the offsets' clamping (PKT_AT) was made for. */
+ * (the largest fixed cost of a short scan). */
 __attribute__((noinline)) int parse_packet(struct xdp_md *ctx, struct packet *p)
 {
 	if (!p) /* a global function's pointer may be NULL, says the verifier */
@@ -318,24 +415,30 @@ __attribute__((noinline)) int parse_packet(struct xdp_md *ctx, struct packet *p)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 
-	p->len = data_end - data;
-	struct ethhdr *eth = PKT_AT(data, data_end, 0, struct ethhdr);
-	if (!eth)
+	p->len = frame_len(ctx);
+	if (data + sizeof(struct ethhdr) > data_end)
 		return PARSE_ERR_L2;
 	/* One 16-bit load: struct ethhdr is packed, so eth->h_proto would be
 	 * read a byte at a time; it is 2-aligned in any frame that starts at
 	 * an even address, and x86 does not mind otherwise. */
-	__u16 proto = bpf_ntohs(*(__be16 *)((void *)eth + offsetof(struct ethhdr, h_proto)));
+	__u16 proto = bpf_ntohs(*(__be16 *)(data + offsetof(struct ethhdr, h_proto)));
 	__u32 off = sizeof(struct ethhdr);
+	if (proto == ETH_P_IP) {
+		p->eth_proto = proto;
+		p->l3_off = off;
+		int res = parse_plain_ipv4(ctx, p, data, data_end);
+		if (res >= 0)
+			return res;
+	}
 
 #pragma unroll
 	for (int i = 0; i < VLAN_MAX_DEPTH; i++) {
-		if (proto != ETH_P_8021Q && proto != ETH_P_8021AD)
+		if (!is_vlan_proto(proto))
 			break;
-		struct vlan_hdr *vh = PKT_AT(data, data_end, off, struct vlan_hdr);
-		if (!vh)
+		struct vlan_hdr vh;
+		if (pkt_load(ctx, off, &vh, sizeof(vh)))
 			return PARSE_ERR_L2;
-		proto = bpf_ntohs(vh->h_vlan_encapsulated_proto);
+		proto = bpf_ntohs(vh.h_vlan_encapsulated_proto);
 		off += sizeof(struct vlan_hdr);
 		p->vlan_depth++;
 	}
@@ -343,9 +446,9 @@ __attribute__((noinline)) int parse_packet(struct xdp_md *ctx, struct packet *p)
 	p->l3_off = off;
 
 	if (proto == ETH_P_IP)
-		return parse_ipv4(p, data, data_end);
+		return parse_ipv4(ctx, p);
 	if (proto == ETH_P_IPV6)
-		return parse_ipv6(p, data, data_end);
+		return parse_ipv6(ctx, p);
 	return PARSE_NOT_IP;
 }
 

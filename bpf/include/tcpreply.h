@@ -60,21 +60,15 @@ static __always_inline void tcp_rewrite(struct tcphdr *th, __u8 flags, __u32 seq
 	th->check = csum_fold(csum_words((const __u16 *)th, sizeof(*th) / 2, pseudo));
 }
 
-/* fit_frame cuts or grows the frame in ctx to want bytes and returns its
- * start, or NULL when it cannot (the caller must then not XDP_TX it). */
-static __always_inline void *fit_frame(struct xdp_md *ctx, __u32 len, __u32 want)
+/* fit_frame cuts or grows the frame in ctx to want bytes: 0, or -1 when it
+ * cannot (the caller must then not XDP_TX it). adjust_tail invalidates every
+ * packet pointer: the caller derives them again, with one bounds check. */
+static __always_inline int fit_frame(struct xdp_md *ctx, __u32 len, __u32 want)
 {
 	long delta = (long)want - (long)len;
 	if (delta && bpf_xdp_adjust_tail(ctx, (int)delta))
-		return NULL;
-	/* adjust_tail invalidated every packet pointer: derive them again with
-	 * one plain bounds check (PKT_AT's NULL-or-pointer select would hand
-	 * the verifier a scalar here). */
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	if (data + want > data_end)
-		return NULL;
-	return data;
+		return -1;
+	return 0;
 }
 
 /* tcp_reply rewrites the frame in ctx (untagged Ethernet, IPv4 without
@@ -84,8 +78,10 @@ static __always_inline void *fit_frame(struct xdp_md *ctx, __u32 len, __u32 want
  * the frame cannot be rewritten (the caller must then not XDP_TX it). */
 static __always_inline int tcp_reply(struct xdp_md *ctx, __u32 len, __u8 flags, __u32 seq, __u32 ack, __u16 window)
 {
-	void *data = fit_frame(ctx, len, TCP_REPLY_LEN);
-	if (!data || data + TCP_REPLY_LEN > (void *)(long)ctx->data_end)
+	if (fit_frame(ctx, len, TCP_REPLY_LEN))
+		return -1;
+	void *data = (void *)(long)ctx->data;
+	if (data + TCP_REPLY_LEN > (void *)(long)ctx->data_end)
 		return -1;
 	struct ethhdr *eth = data;
 	struct iphdr *ip = data + sizeof(*eth);
@@ -111,8 +107,10 @@ static __always_inline int tcp_reply(struct xdp_md *ctx, __u32 len, __u8 flags, 
 /* tcp_reply6 is tcp_reply for IPv6 without extension headers. */
 static __always_inline int tcp_reply6(struct xdp_md *ctx, __u32 len, __u8 flags, __u32 seq, __u32 ack, __u16 window)
 {
-	void *data = fit_frame(ctx, len, TCP_REPLY6_LEN);
-	if (!data || data + TCP_REPLY6_LEN > (void *)(long)ctx->data_end)
+	if (fit_frame(ctx, len, TCP_REPLY6_LEN))
+		return -1;
+	void *data = (void *)(long)ctx->data;
+	if (data + TCP_REPLY6_LEN > (void *)(long)ctx->data_end)
 		return -1;
 	struct ethhdr *eth = data;
 	struct ipv6hdr *ip6 = data + sizeof(*eth);

@@ -228,42 +228,44 @@ func TestTerminalOutput(t *testing.T) {
 		})
 	}
 
-	// SIGTERM ends the scan like Ctrl-C: after its cooldown the XML file
-	// holds every result the scan counted, and the real trailer.
-	t.Run("SIGTERM", func(t *testing.T) {
-		dir := t.TempDir()
-		out, stats := filepath.Join(dir, "term.xml"), filepath.Join(dir, "stats.json")
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", tb.ScanNS(), binary, "scan", "198.18.48.0/20", "-p", scanPortsFlag,
-			"--allow", "198.18.0.0/15", "--rate", "5000", "--wait", "500ms", "--status", "none", "--format", "xml", "-o", out, "--stats-json", stats)
-		cmd.Dir = dir // the resume file lands here
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(1500 * time.Millisecond)
-		cmd.Process.Signal(syscall.SIGTERM)
-		err := cmd.Wait()
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
-			t.Fatalf("after SIGTERM: %v, want exit status 130\n%s", err, stderr.String())
-		}
-		if lint, err := exec.Command("xmllint", "--noout", out).CombinedOutput(); err != nil {
-			t.Fatalf("xmllint: %v\n%s", err, lint)
-		}
-		b, _ := os.ReadFile(out)
-		var st engine.Stats
-		if sb, err := os.ReadFile(stats); err != nil || json.Unmarshal(sb, &st) != nil {
-			t.Fatalf("stats: %v", err)
-		}
-		hosts := bytes.Count(b, []byte("<host "))
-		if !st.Interrupted || uint64(hosts) != st.Open+st.Closed || hosts == 0 || !bytes.Contains(b, []byte("<runstats><finished")) {
-			t.Errorf("interrupted %v: %d hosts in the file, the scan counted %d open + %d closed; runstats present %v",
-				st.Interrupted, hosts, st.Open, st.Closed, bytes.Contains(b, []byte("<runstats>")))
-		}
-	})
+	// SIGINT, SIGTERM and SIGHUP end the scan alike: after its cooldown
+	// the XML file holds every result the scan counted, and the real trailer.
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
+		t.Run(sig.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			out, stats := filepath.Join(dir, "term.xml"), filepath.Join(dir, "stats.json")
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, "ip", "netns", "exec", tb.ScanNS(), binary, "scan", "198.18.48.0/20", "-p", scanPortsFlag,
+				"--allow", "198.18.0.0/15", "--rate", "5000", "--wait", "500ms", "--status", "none", "--format", "xml", "-o", out, "--stats-json", stats)
+			cmd.Dir = dir // the resume file lands here
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(1500 * time.Millisecond)
+			cmd.Process.Signal(sig)
+			err := cmd.Wait()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+				t.Fatalf("after %v: %v, want exit status 130\n%s", sig, err, stderr.String())
+			}
+			if lint, err := exec.Command("xmllint", "--noout", out).CombinedOutput(); err != nil {
+				t.Fatalf("xmllint: %v\n%s", err, lint)
+			}
+			b, _ := os.ReadFile(out)
+			var st engine.Stats
+			if sb, err := os.ReadFile(stats); err != nil || json.Unmarshal(sb, &st) != nil {
+				t.Fatalf("stats: %v", err)
+			}
+			hosts := bytes.Count(b, []byte("<host "))
+			if !st.Interrupted || uint64(hosts) != st.Open+st.Closed || hosts == 0 || !bytes.Contains(b, []byte("<runstats><finished")) {
+				t.Errorf("interrupted %v: %d hosts in the file, the scan counted %d open + %d closed; runstats present %v",
+					st.Interrupted, hosts, st.Open, st.Closed, bytes.Contains(b, []byte("<runstats>")))
+			}
+		})
+	}
 
 	t.Run("SIGKILL", func(t *testing.T) {
 		seed := uint64(time.Now().UnixNano())

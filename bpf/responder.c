@@ -9,7 +9,7 @@
  * here. The rule is the same as the kernel target's, so one ground truth
  * serves both (testbed.Config.State).
  *
- * Kernel floor: 5.9. The testbed attaches it in generic mode: on veth,
+ * Kernel floor: 5.18 (parse.h reads with bpf_xdp_load_bytes). The testbed attaches it in generic mode: on veth,
  * native XDP_TX reaches only a peer whose own native XDP program enabled
  * NAPI, which a scanner without XDP never has.
  */

@@ -10,7 +10,9 @@
  * it so the host stack never answers with a RST nor spends time on it.
  * Everything else passes untouched.
  *
- * Kernel floor: 5.8 (ring buffer); 5.9 for bpf_link XDP attachment.
+ * Kernel floor: 5.18 (bpf_xdp_load_bytes and bpf_xdp_get_buff_len, which
+ * keep it loadable without CAP_PERFMON: parse.h); ring buffer 5.8, bpf_link
+ * XDP attachment 5.9.
  */
 #include "include/kernel.h"
 #include "include/bpf_helpers.h"

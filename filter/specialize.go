@@ -126,6 +126,14 @@ func alu(op bpf.ALUOp, a, v bits) (bits, bool) {
 		return constant(aluResult(op, a.val, v.val)), true
 	}
 	switch op {
+	case bpf.ALUOpAdd:
+		// The kernel's tnum_add: the carries out of unknown bits are
+		// unknown. It keeps X bounded where libpcap adds two header
+		// lengths (tcp[((tcp[12] & 0xf0) >> 2):4]), so an indirect load
+		// there can still dispatch on X's few values.
+		sm, sv := a.val+v.val, a.unknown+v.unknown
+		u := (sm + sv) ^ sm | a.unknown | v.unknown
+		return bits{val: sm &^ u, unknown: u}, true
 	case bpf.ALUOpAnd:
 		// A bit is a known 0 where either is a known 0.
 		zero := (^a.val &^ a.unknown) | (^v.val &^ v.unknown)
@@ -254,6 +262,16 @@ func Specialize(prog []bpf.Instruction, s Shape) ([]bpf.Instruction, error) {
 	if _, err := reachable(prog); err != nil {
 		return nil, err
 	}
+	_, out, err := propagate(prog, s)
+	if err != nil {
+		return nil, err
+	}
+	return compact(out, s), nil
+}
+
+// propagate is Specialize's analysis: what is known at each instruction
+// (in), and each instruction rewritten with it (nil where unreached).
+func propagate(prog []bpf.Instruction, s Shape) ([]machine, []bpf.Instruction, error) {
 	n := len(prog)
 	in := make([]machine, n)
 	out := make([]bpf.Instruction, n) // rewritten, nil where unreached
@@ -301,7 +319,7 @@ func Specialize(prog []bpf.Instruction, s Shape) ([]bpf.Instruction, error) {
 			st.set(in.Dst, constant(in.Val))
 		case bpf.LoadScratch:
 			if in.N < 0 || in.N > 15 {
-				return nil, fmt.Errorf("classic BPF instruction %d: scratch slot %d out of range", i, in.N)
+				return nil, nil, fmt.Errorf("classic BPF instruction %d: scratch slot %d out of range", i, in.N)
 			}
 			st.set(in.Dst, st.m[in.N])
 			if v := st.m[in.N]; v.isConst() {
@@ -309,7 +327,7 @@ func Specialize(prog []bpf.Instruction, s Shape) ([]bpf.Instruction, error) {
 			}
 		case bpf.StoreScratch:
 			if in.N < 0 || in.N > 15 {
-				return nil, fmt.Errorf("classic BPF instruction %d: scratch slot %d out of range", i, in.N)
+				return nil, nil, fmt.Errorf("classic BPF instruction %d: scratch slot %d out of range", i, in.N)
 			}
 			st.m[in.N] = st.get(in.Src)
 		case bpf.LoadExtension:
@@ -374,14 +392,14 @@ func Specialize(prog []bpf.Instruction, s Shape) ([]bpf.Instruction, error) {
 		case bpf.RetConstant:
 			next = -1
 		default:
-			return nil, fmt.Errorf("classic BPF instruction %d: unsupported instruction %T", i, ins)
+			return nil, nil, fmt.Errorf("classic BPF instruction %d: unsupported instruction %T", i, ins)
 		}
 		out[i] = ins
 		if next >= 0 {
 			edge(i, next, st)
 		}
 	}
-	return compact(out, s), nil
+	return in, out, nil
 }
 
 func (st *machine) set(r bpf.Register, v bits) {

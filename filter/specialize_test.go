@@ -207,6 +207,9 @@ func TestKnownBitsAreSound(t *testing.T) {
 		if rng.IntN(8) == 0 {
 			u = ^uint32(0)
 		}
+		if rng.IntN(8) == 1 { // sums that carry out of bit 31
+			return bits{val: rng.Uint32() &^ u, unknown: u}
+		}
 		return bits{val: rng.Uint32N(300) &^ u, unknown: u}
 	}
 	sample := func(b bits) uint32 { return b.val | rng.Uint32()&b.unknown }

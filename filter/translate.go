@@ -26,13 +26,17 @@ const (
 	RegResult = asm.R0
 )
 
-// registers is where the generated code keeps each of its values.
+// registers is where the generated code keeps each of its values, and
+// whether it may call helpers (which clobber R1-R5) and use the stack.
 type registers struct {
 	ctx, data, dataEnd, a, x, tmp, tmp2 asm.Register
+	helpers                             bool
 }
 
-// ownRegisters are Translate's: a function or a program of its own.
-var ownRegisters = registers{ctx: RegCtx, data: asm.R7, dataEnd: asm.R8, a: asm.R2, x: asm.R3, tmp: asm.R4, tmp2: asm.R5}
+// ownRegisters are Translate's: a function or a program of its own. X
+// lives in R9 so that it survives the helper calls of indirect loads and
+// of the packet length (A is what those write, so it needs no saving).
+var ownRegisters = registers{ctx: RegCtx, data: asm.R7, dataEnd: asm.R8, a: asm.R2, x: asm.R9, tmp: asm.R4, tmp2: asm.R5, helpers: true}
 
 // inlineRegisters are TranslateInline's: only those a call clobbers (the
 // context arrives in R1, which then holds the packet start; R0 holds its
@@ -45,6 +49,10 @@ var inlineRegisters = registers{ctx: asm.R1, data: asm.R1, dataEnd: asm.R0, a: a
 const maxPacketOffset = 0x3fff
 
 const scratchBase = -64 // M[0..15] at R10-64 .. R10-4
+
+// loadBuffer is the stack slot, below the scratch memory, where
+// bpf_xdp_load_bytes puts what an indirect load reads.
+const loadBuffer = scratchBase - 8
 
 // Translate returns eBPF instructions that evaluate the classic program on
 // the packet of the XDP context in R1, for packets of the given shape
@@ -62,6 +70,18 @@ func Translate(prog []bpf.RawInstruction, shape Shape, epilogue asm.Instructions
 // ErrUsesScratch is TranslateInline's refusal of a program that uses
 // classic BPF's scratch memory, which it would keep in the caller's stack.
 var ErrUsesScratch = errors.New("the filter uses scratch memory: inline code has no stack of its own")
+
+// ErrNeedsHelper is TranslateInline's refusal of a program that reads the
+// packet at an offset computed at run time that may take too many values
+// to branch on (an indirect load whose X has more than maxDispatchBits
+// unknown bits) or takes the packet's length other than to compare it with
+// a constant. Without CAP_PERFMON the verifier refuses adding a
+// register to a packet pointer ("pointer arithmetic with it prohibited for
+// !root": only immediates may be added, checked on kernel 6.18) and
+// subtracting one pointer from another, so those take a helper call
+// (bpf_xdp_load_bytes, bpf_xdp_get_buff_len), which clobbers R1-R5 and
+// needs a stack buffer: Translate's code, not inline code.
+var ErrNeedsHelper = errors.New("the filter reads the packet at an offset computed at run time, or its length: inline code can make no helper call")
 
 // TranslateInline returns eBPF instructions that evaluate the classic
 // program on the packet of the XDP context in R1, for packets of the given
@@ -94,7 +114,11 @@ func translate(prog []bpf.RawInstruction, shape Shape, r registers, epilogue asm
 	if err != nil {
 		return nil, fmt.Errorf("specialized program: %w", err)
 	}
-	t := &translator{r: r, shape: shape}
+	known, _, err := propagate(insns, shape)
+	if err != nil {
+		return nil, fmt.Errorf("specialized program: %w", err)
+	}
+	t := &translator{r: r, shape: shape, live: liveIn(insns), lenCompare: lengthCompares(insns, reach), known: known}
 	if r.ctx == r.data {
 		// The end first: loading the start overwrites the context.
 		t.emit(
@@ -125,7 +149,7 @@ func translate(prog []bpf.RawInstruction, shape Shape, r registers, epilogue asm
 	// and scratch memory at zero, the verifier refuses reads of what was
 	// never written. Only that: most filters write A first and use no
 	// scratch memory, and these would otherwise run on every packet.
-	entry := liveIn(insns)[0]
+	entry := t.live[0]
 	if entry&liveA != 0 {
 		t.emit(asm.Mov.Imm32(r.a, 0))
 	}
@@ -138,10 +162,14 @@ func translate(prog []bpf.RawInstruction, shape Shape, r registers, epilogue asm
 		}
 	}
 	for i, ins := range insns {
-		if !reach[i] {
+		if !reach[i] || t.lenCompare[i] == compared {
 			continue
 		}
 		t.label = label(i)
+		if t.lenCompare[i] == comparesLength {
+			t.compareLength(i, insns[i+1].(bpf.JumpIf))
+			continue
+		}
 		if err := t.translate(i, ins); err != nil {
 			return nil, fmt.Errorf("classic BPF instruction %d (%v): %w", i, ins, err)
 		}
@@ -193,6 +221,96 @@ type translator struct {
 	out      asm.Instructions
 	label    string // symbol for the next emitted instruction
 	failUsed bool
+	live     []uint32  // liveIn of each instruction
+	known    []machine // what is known of A, X and M at each instruction
+	// lenCompare marks the loads of the packet length that only feed a
+	// comparison with a constant, and those comparisons.
+	lenCompare []lengthUse
+}
+
+// lengthUse marks an instruction of a length comparison.
+type lengthUse uint8
+
+const (
+	notLength      lengthUse = iota
+	comparesLength           // ld #pktlen, followed by a jump on A against k
+	compared                 // that jump
+)
+
+// lengthCompares finds `ld #pktlen; j<op> #k` where A is read by neither
+// target and only the load leads to the jump: the comparison can be done
+// on packet pointers (data + k against data_end), which the verifier
+// allows without CAP_PERFMON, with no length in a register. It is what
+// libpcap makes of `greater`, `less` and `len < k`, and it costs 3
+// instructions, not a helper call.
+func lengthCompares(insns []bpf.Instruction, reach []bool) []lengthUse {
+	out := make([]lengthUse, len(insns))
+	targeted := make([]bool, len(insns)+1)
+	for i, ins := range insns {
+		if !reach[i] {
+			continue
+		}
+		for _, n := range targets(ins, i) {
+			if n != i+1 {
+				targeted[min(n, len(insns))] = true
+			}
+		}
+	}
+	live := liveIn(insns)
+	for i, ins := range insns {
+		ext, ok := ins.(bpf.LoadExtension)
+		if !ok || ext.Num != bpf.ExtLen || !reach[i] || i+1 >= len(insns) || targeted[i+1] {
+			continue
+		}
+		j, ok := insns[i+1].(bpf.JumpIf)
+		if !ok || j.Val >= maxPacketOffset {
+			continue
+		}
+		switch j.Cond {
+		case bpf.JumpGreaterThan, bpf.JumpGreaterOrEqual, bpf.JumpLessThan, bpf.JumpLessOrEqual:
+		default:
+			continue // equality would compare pointers for equality: refused
+		}
+		onTrue, onFalse := i+2+int(j.SkipTrue), i+2+int(j.SkipFalse)
+		if onTrue >= len(insns) || onFalse >= len(insns) || (live[onTrue]|live[onFalse])&liveA != 0 {
+			continue
+		}
+		out[i], out[i+1] = comparesLength, compared
+	}
+	return out
+}
+
+// compareLength translates `ld #pktlen` at i and the jump after it into a
+// comparison of data + n with data_end: len > k holds exactly when data +
+// k + 1 <= data_end, len >= k when data + k <= data_end.
+func (t *translator) compareLength(i int, j bpf.JumpIf) {
+	onTrue, onFalse := label(i+2+int(j.SkipTrue)), label(i+2+int(j.SkipFalse))
+	n := int32(j.Val) // len >= n goes to atLeast
+	atLeast, shorter := onTrue, onFalse
+	switch j.Cond {
+	case bpf.JumpGreaterThan:
+		n++
+	case bpf.JumpLessThan:
+		atLeast, shorter = onFalse, onTrue
+	case bpf.JumpLessOrEqual:
+		n++
+		atLeast, shorter = onFalse, onTrue
+	}
+	if atLeast == shorter { // no test: both ways go to the same place
+		t.emit(asm.Ja.Label(atLeast))
+		return
+	}
+	t.emit(asm.Mov.Reg(t.r.tmp2, t.r.data), asm.Add.Imm(t.r.tmp2, n))
+	next := label(i + 2)
+	switch {
+	case shorter == next:
+		t.emit(asm.JLE.Reg(t.r.tmp2, t.r.dataEnd, atLeast))
+	default:
+		t.emit(asm.JGT.Reg(t.r.tmp2, t.r.dataEnd, shorter))
+		if atLeast != next {
+			t.emit(asm.Ja.Label(atLeast))
+		}
+	}
 }
 
 func (t *translator) emit(ins ...asm.Instruction) {
@@ -251,17 +369,103 @@ func (t *translator) loadPacket(dst asm.Register, indirect bool, off uint32, siz
 		t.hostOrder(dst, sz)
 		return
 	}
+	// The offset is known only at run time. Without CAP_PERFMON the
+	// verifier refuses adding a register to a packet pointer (even a
+	// bounded one), so bpf_xdp_load_bytes (Linux 5.18) copies the bytes to
+	// the stack, checking the bounds itself. It clobbers R1-R5: X lives in
+	// R9, and the result is written after the call.
 	t.emit(
-		asm.Mov.Reg32(t.r.tmp, t.r.x), // t.r.tmp = X + off, bounded
-		asm.Add.Imm(t.r.tmp, int32(off)),
-		asm.JGT.Imm(t.r.tmp, maxPacketOffset, t.fail()),
-		asm.Add.Reg(t.r.tmp, t.r.data), // packet pointer + bounded offset
-		asm.Mov.Reg(t.r.tmp2, t.r.tmp),
-		asm.Add.Imm(t.r.tmp2, int32(size)),
-		asm.JGT.Reg(t.r.tmp2, t.r.dataEnd, t.fail()),
-		asm.LoadMem(dst, t.r.tmp, 0, sz),
+		asm.Mov.Reg32(asm.R2, t.r.x),
+		asm.Add.Imm(asm.R2, int32(off)),
+		// The helper takes a u32 offset: X + off past 32 bits must not wrap.
+		asm.JGT.Imm(asm.R2, maxPacketOffset, t.fail()),
+		asm.Mov.Reg(asm.R1, t.r.ctx),
+		asm.Mov.Reg(asm.R3, asm.R10),
+		asm.Add.Imm(asm.R3, loadBuffer),
+		asm.Mov.Imm(asm.R4, int32(size)),
+		asm.FnXdpLoadBytes.Call(),
+		asm.JNE.Imm(asm.R0, 0, t.fail()), // past the end: classic BPF returns 0
+		asm.LoadMem(dst, asm.R10, loadBuffer, sz),
 	)
 	t.hostOrder(dst, sz)
+}
+
+// maxDispatchBits bounds the unknown bits of X for which an indirect load
+// branches to one constant-offset load per value of X (2^n of them, 2^n-1
+// bit tests, log2 of them run per packet) rather than calling
+// bpf_xdp_load_bytes. libpcap's X is nearly always a header length: 4
+// unknown bits (4*(ip[0]&0xf)), 5 for the sum of two. Measured on kernel
+// 6.18 for the unspecialized `tcp port 443` (BenchmarkFilterTCPPort443,
+// two indirect loads a packet): 17 ns a run calling the helper, 8 ns
+// branching on X, 7 ns with the test for X = 20 first (loadDispatch), as
+// with pkt += X before (which the verifier refuses without CAP_PERFMON).
+const maxDispatchBits = 5
+
+func bits32(v uint32) int {
+	n := 0
+	for ; v != 0; v &= v - 1 {
+		n++
+	}
+	return n
+}
+
+// loadDispatch translates the indirect load at i, whose X is one of the
+// few values x allows, into a test of each unknown bit of X leading to a
+// load at a constant offset: the verifier without CAP_PERFMON allows only
+// constants added to packet pointers. Each leaf goes on to instruction
+// i+1, which follows (an indirect load falls through).
+func (t *translator) loadDispatch(i int, x bits, off uint32, size int) {
+	var unknown []uint32
+	for b := uint32(1); b != 0; b <<= 1 {
+		if x.unknown&b != 0 {
+			unknown = append(unknown, b)
+		}
+	}
+	sub := func(k int, v uint32) string { return fmt.Sprintf("xdpscan_filter_x%d_%d_%x", i, k, v) }
+	// X of 4*(k&0xf) (ldxb 4*([k]&0xf)) is an IPv4 header length, 20 on
+	// nearly every packet: one test sends it straight to its load, ahead of
+	// the 4 bit tests (8 ns a run for the unspecialized `tcp port 443`
+	// with the bit tests alone, 7 with this, as pkt += X was).
+	const ipv4HeaderLen = 20
+	likely := -1
+	if x.val == 0 && x.unknown == 0x3c {
+		likely = len(t.out)
+		t.emit(asm.JEq.Imm(t.r.x, ipv4HeaderLen, "")) // its target is set below
+	}
+	leafSym := ""
+	leaves := 1 << len(unknown)
+	leaf := 0
+	var gen func(k int, v uint32)
+	gen = func(k int, v uint32) {
+		if k == len(unknown) {
+			leaf++
+			if x.val|v == ipv4HeaderLen && likely >= 0 {
+				if t.label == "" {
+					t.label = sub(k, v)
+				}
+				leafSym = t.label
+			}
+			o := uint64(off) + uint64(x.val|v)
+			if o > maxPacketOffset {
+				t.emit(asm.Ja.Label(t.fail()))
+				return
+			}
+			t.loadPacket(t.r.a, false, uint32(o), size)
+			if leaf < leaves { // the last one falls through
+				t.emit(asm.Ja.Label(label(i + 1)))
+			}
+			return
+		}
+		b := unknown[k]
+		t.emit(asm.JSet.Imm(t.r.x, int32(b), sub(k+1, v|b)))
+		gen(k+1, v)
+		t.label = sub(k+1, v|b)
+		gen(k+1, v|b)
+	}
+	gen(0, 0)
+	if likely >= 0 {
+		t.out[likely] = t.out[likely].WithReference(leafSym)
+	}
 }
 
 // hostOrder turns a loaded big-endian value into host order.
@@ -276,6 +480,13 @@ func (t *translator) translate(i int, ins bpf.Instruction) error {
 	case bpf.LoadAbsolute:
 		t.loadPacket(t.r.a, false, in.Off, in.Size)
 	case bpf.LoadIndirect:
+		if x := t.known[i].x; bits32(x.unknown) <= maxDispatchBits {
+			t.loadDispatch(i, x, in.Off, in.Size)
+			break
+		}
+		if !t.r.helpers {
+			return ErrNeedsHelper
+		}
 		t.loadPacket(t.r.a, true, in.Off, in.Size)
 	case bpf.LoadMemShift:
 		t.loadPacket(t.r.x, false, in.Off, 1)
@@ -296,7 +507,14 @@ func (t *translator) translate(i int, ins bpf.Instruction) error {
 		if in.Num != bpf.ExtLen {
 			return fmt.Errorf("Linux BPF extension %d has no meaning in XDP", in.Num)
 		}
-		t.emit(asm.Mov.Reg(t.r.a, t.r.dataEnd), asm.Sub.Reg(t.r.a, t.r.data), asm.Mov.Reg32(t.r.a, t.r.a))
+		// data_end - data is refused without CAP_PERFMON (pointer -=
+		// pointer), so the length comes from bpf_xdp_get_buff_len (Linux
+		// 5.18). The program is not frags-aware, so it is the linear
+		// data's length, which is what classic BPF's reference sees.
+		if !t.r.helpers {
+			return ErrNeedsHelper
+		}
+		t.emit(asm.Mov.Reg(asm.R1, t.r.ctx), asm.FnXdpGetBuffLen.Call(), asm.Mov.Reg32(t.r.a, asm.R0))
 	case bpf.ALUOpConstant:
 		return t.aluConst(in.Op, in.Val)
 	case bpf.ALUOpX:

@@ -91,8 +91,9 @@ func LoadCapture(cfg CaptureConfig) (*Capture, error) {
 // specialized for each call's frame shape, to return its result to the C
 // code (counts and captures): no tail call, no trip through a map. The
 // filter's code takes the call's place; only a filter that uses scratch
-// memory, which inline code has no stack for, becomes the function's body
-// instead. The call costs more than the filter on a flooded link: 30% of
+// memory, which inline code has no stack for, or needs a helper call (a
+// packet offset computed at run time, the packet length: see
+// filter.ErrNeedsHelper), becomes the function's body instead. The call costs more than the filter on a flooded link: 30% of
 // the program's samples were at its return (perf, count-only on the
 // testbed's flood), ~4 ns a packet.
 func installFilter(insns asm.Instructions, raw []cbpf.RawInstruction) (asm.Instructions, error) {
@@ -103,7 +104,7 @@ func installFilter(insns asm.Instructions, raw []cbpf.RawInstruction) (asm.Instr
 			inline = append(inline, namedCode{f.function, ownLabels(body, f.function)})
 			continue
 		}
-		if !errors.Is(err, filter.ErrUsesScratch) {
+		if !errors.Is(err, filter.ErrUsesScratch) && !errors.Is(err, filter.ErrNeedsHelper) {
 			return nil, fmt.Errorf("translate filter: %w", err)
 		}
 		if body, err = filter.Translate(raw, f.shape, asm.Instructions{asm.Return()}); err != nil {

@@ -167,6 +167,7 @@ var shapeProbes = []string{
 	"udp[4:2] < 8", "len < 60", "ip[2:2] < 28", "ip proto 47", "tcp[(tcp[12] >> 2)] == 0",
 	"tcp and ip[2:2] - ((ip[0] & 0xf) << 2) - ((tcp[12] & 0xf0) >> 2) != 0",
 	"(tcp or udp) and not (port 22 or port 53) and net 198.18.0.0/15",
+	"ip[ip[9]] == 0", "len == 60", "greater 70", "tcp[((tcp[12:1] & 0xf0) >> 2):4] = 0x47455420",
 }
 
 // TestCaptureFiltersEveryShape holds the filter, specialized for each frame

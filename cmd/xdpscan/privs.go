@@ -265,30 +265,10 @@ func loadScanProgram() error {
 	return nil
 }
 
-func loadCaptureProgram() error {
-	// Real filters, as a capture loads them: the translated filter is part
-	// of what the verifier checks. A port filter reads the TCP or UDP
-	// header after an IPv4 header of variable length.
-	err := loadCaptureFilter("tcp port 80")
-	if err == nil || loadCaptureFilter("udp") != nil {
-		return err
-	}
-	return &errPartly{what: "filters on IPv4 ports or TCP flags (they read after a header of variable length)", err: err}
-}
-
-// errPartly is a subcommand that runs, except for some of what it can do.
-type errPartly struct {
-	what string
-	err  error
-}
-
-func (e *errPartly) Error() string {
-	if loader.VerifierLogFull {
-		return fmt.Sprintf("yes, except %s: %v", e.what, e.err)
-	}
-	first, _, _ := strings.Cut(e.err.Error(), "; its last lines")
-	return fmt.Sprintf("yes, except %s:\n%s without CAP_PERFMON; --verbose says why", e.what, first)
-}
+// loadCaptureProgram loads the capture program with a port filter, as a
+// capture loads it: the translated filter is part of what the verifier
+// checks, and a port filter reads after an IPv4 header of variable length.
+func loadCaptureProgram() error { return loadCaptureFilter("tcp port 80") }
 
 func loadCaptureFilter(expr string) error {
 	p, err := engine.LoadXDPCapture(engine.CaptureConfig{Filter: expr, Snaplen: 128})

@@ -14,8 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/term"
-
 	"github.com/xdpscan/xdpscan/engine"
 	"github.com/xdpscan/xdpscan/loader"
 )
@@ -31,7 +29,8 @@ next hop's MAC comes from the neighbour table, resolved by ARP or IPv6
 neighbour discovery when missing. Replies are validated (keyed-hash
 cookies) and consumed by an XDP program: the host never answers them with
 RST or port unreachable. Each (address, port) that answers is printed
-once, as it arrives:
+once, as it arrives (whole lines, within 100 ms; a SIGKILL loses at most
+that window, and an XML file is a complete document after every write):
   open      SYN-ACK; or a UDP datagram back from the port
   closed    RST; or ICMP port unreachable to a UDP probe
   filtered  another ICMP error quoting the probe (the reason says which:
@@ -173,7 +172,7 @@ func scan(f *scanFlags, positional []string) error {
 		cfg.Resume = saved.Position
 	}
 
-	out := io.Writer(os.Stdout)
+	out := io.Writer(stdio().results()) // on the status line's terminal: erases and redraws it around results
 	if f.output != "" {
 		file, err := os.Create(f.output)
 		if err != nil {
@@ -211,12 +210,16 @@ func scan(f *scanFlags, positional []string) error {
 	defer cutCooldown()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	if !signal.Ignored(syscall.SIGHUP) { // nohup keeps ignoring it
+		signal.Notify(sigs, syscall.SIGHUP) // a closed terminal or ssh session: stop and flush like Ctrl-C
+	}
 	defer signal.Stop(sigs)
 	go func() {
 		if _, ok := <-sigs; !ok {
 			return
 		}
-		fmt.Fprintf(os.Stderr, "\ninterrupted: stopped sending, listening %s for late replies (Ctrl-C again to skip)\n", cfg.Wait)
+		results.Flush() // what arrived so far is on the page now, whatever comes next
+		stdio().printf("interrupted: stopped sending, listening %s for late replies (Ctrl-C again to skip)\n", cfg.Wait)
 		cancel()
 		if _, ok := <-sigs; ok {
 			cutCooldown()
@@ -436,7 +439,7 @@ func scanConfig(f *scanFlags, positional []string) (engine.ScanConfig, error) {
 		Retries: f.retries, Wait: f.wait, Seed: seed, Shards: f.shards, Shard: f.shard, XDPMode: mode, RxMode: f.rx, Tx: f.tx, Reset: f.reset, Key: key,
 		TxRelay: f.txRelayCPU >= 0, TxRelayCPU: f.txRelayCPU,
 		Connect: f.connect, ConnectTimeout: f.connectTimeout, Workers: f.workers,
-		Notice: func(msg string) { fmt.Fprintf(os.Stderr, "\nxdpscan: notice: %s\n", msg) }}
+		Notice: func(msg string) { stdio().printf("xdpscan: notice: %s\n", msg) }}
 	if f.connect && f.connectTimeout <= 0 {
 		return cfg, usageError("--connect-timeout %v: must be positive", f.connectTimeout)
 	}
@@ -573,90 +576,4 @@ func dryRun(cfg engine.ScanConfig) error {
 		}
 		return err
 	})
-}
-
-// statusLine prints progress to stderr once a second.
-type statusLine struct {
-	mode     string
-	progress *engine.Progress
-	done     chan struct{}
-	finished chan struct{}
-	started  time.Time
-}
-
-func newStatusLine(mode string, p *engine.Progress) *statusLine {
-	if mode == "auto" {
-		mode = "none"
-		if term.IsTerminal(int(os.Stderr.Fd())) {
-			mode = "text"
-		}
-	}
-	return &statusLine{mode: mode, progress: p, done: make(chan struct{}), finished: make(chan struct{})}
-}
-
-func (s *statusLine) start() {
-	s.started = time.Now()
-	if s.mode == "none" {
-		close(s.finished)
-		return
-	}
-	go func() {
-		defer close(s.finished)
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		var lastSent, lastReplies uint64
-		last := time.Now()
-		for {
-			select {
-			case <-s.done:
-				if s.mode == "text" {
-					fmt.Fprintln(os.Stderr)
-				}
-				return
-			case now := <-t.C:
-				p := s.progress
-				sent, total, replies := p.Sent.Load(), p.Total.Load(), p.Replies.Load()
-				dt := now.Sub(last).Seconds()
-				c := p.Counters()
-				sendPPS, replyPPS := float64(sent-lastSent)/dt, float64(replies-lastReplies)/dt
-				lastSent, lastReplies, last = sent, replies, now
-				pct := 100.0
-				if total > 0 {
-					pct = 100 * float64(sent) / float64(total)
-				}
-				eta := time.Duration(0)
-				if sendPPS > 0 && total > sent {
-					eta = time.Duration(float64(total-sent) / sendPPS * float64(time.Second))
-				}
-				elapsed := now.Sub(s.started).Seconds()
-				if s.mode == "json" {
-					b, _ := json.Marshal(map[string]any{"elapsed_s": elapsed, "done_pct": pct, "eta_s": eta.Seconds(),
-						"send_pps": sendPPS, "reply_pps": replyPPS, "open": p.Open.Load(), "closed": p.Closed.Load(),
-						"filtered_icmp": p.Filtered.Load(), "up": p.Up.Load(),
-						"duplicates": c.Duplicates, "ring_lost": c.RingLost, "tx_errors": p.TxErrors.Load()})
-					fmt.Fprintf(os.Stderr, "%s\n", b)
-					continue
-				}
-				extra := ""
-				if n := p.Filtered.Load(); n > 0 {
-					extra += fmt.Sprintf(" filt %d", n)
-				}
-				if n := p.Up.Load(); n > 0 {
-					extra += fmt.Sprintf(" up %d", n)
-				}
-				fmt.Fprintf(os.Stderr, "\r%6.1fs %5.1f%% ETA %-6s send %8.0f/s  reply %8.0f/s  open %d closed %d%s dup %d lost %d txerr %d   ",
-					elapsed, pct, eta.Round(time.Second), sendPPS, replyPPS, p.Open.Load(), p.Closed.Load(), extra,
-					c.Duplicates, c.RingLost, p.TxErrors.Load())
-			}
-		}
-	}()
-}
-
-func (s *statusLine) stop() {
-	select {
-	case <-s.done:
-	default:
-		close(s.done)
-	}
-	<-s.finished
 }

@@ -64,9 +64,6 @@ func runVersion(args []string) error {
 			continue
 		}
 		msg := "no: " + err.Error()
-		if p, ok := err.(*errPartly); ok {
-			msg = p.Error()
-		}
 		if m, ok := err.(*errMissing); ok {
 			msg = "no: needs " + m.missing.String() + " (missing)"
 			short = true

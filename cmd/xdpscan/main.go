@@ -59,8 +59,9 @@ Commands:
   bench scan|capture       xdpscan vs masscan, zmap, tcpdump and libpcap on the testbed: table, JSON, plots
   version                  version, kernel and what this host lacks for XDP
 
-Every command takes --help. xdpscan needs root, or CAP_BPF, CAP_NET_ADMIN and
-CAP_NET_RAW, for everything that touches the kernel.
+Every command takes --help. Root is not needed: scan needs CAP_BPF, CAP_NET_ADMIN
+and CAP_NET_RAW (--connect none), capture and monitor CAP_BPF and CAP_NET_ADMIN;
+` + "`xdpscan version`" + ` says what can run here. Once set up, each drops them all.
 
 Try it on the built-in testbed:
   xdpscan testbed up

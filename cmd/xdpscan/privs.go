@@ -72,8 +72,10 @@ var monitorNeeds = pathNeeds{name: "monitor", xdp: true}
 var binaryCaps = privs.Of(privs.CapBPF, privs.CapNetAdmin, privs.CapNetRaw)
 
 // runKeep is what a scan, capture or monitor keeps once set up: nothing.
-// Measured, not assumed (e2e TestRunPhaseHoldsNoCapability runs every path
-// with this empty set): the run phase only uses descriptors opened during
+// Measured, not assumed: the drop is the default, so every e2e test runs
+// its phase with this empty set (--tx xdp with and without the relay,
+// --rx pcap, libpcap and XDP captures, monitor included), and
+// TestCapabilitiesAfterSetup reads the sets of every thread. The run phase only uses descriptors opened during
 // setup, and the kernel checks capabilities when a program is loaded, a
 // map created, a link attached or a socket opened, not when they are used:
 //   - BPF_PROG_RUN (--tx xdp's live-frames transmit) takes the program's
@@ -121,8 +123,9 @@ func (e *errMissing) Error() string {
 // up, and exactly, what is missing: it loads a two-instruction XDP program
 // (the kernel's own check of CAP_BPF and CAP_NET_ADMIN, and of whatever
 // else refuses a load here: a sysctl, an LSM), opens and closes an
-// AF_PACKET socket (CAP_NET_RAW), and for attaching relies on the load:
-// attaching anything to a real interface to find out would disturb it.
+// AF_PACKET socket (CAP_NET_RAW). Attaching needs CAP_NET_ADMIN, which the
+// load of an XDP program already demands (bpf_net_capable), so it is not
+// tried: attaching anything to a real interface would disturb it.
 // A refusal is an *errMissing when capabilities explain it.
 func preflight(p pathNeeds) error {
 	cur, err := privs.Current()
@@ -133,9 +136,9 @@ func preflight(p pathNeeds) error {
 	var other []string
 	if p.xdp {
 		if err := tryLoadXDP(); err != nil {
-			need := privs.Of(privs.CapNetAdmin)
-			if !cur.Eff.Has(privs.CapSysAdmin) { // CAP_SYS_ADMIN stands in for CAP_BPF
-				need |= privs.Of(privs.CapBPF)
+			need := privs.Of(privs.CapBPF, privs.CapNetAdmin)
+			if cur.Eff.Has(privs.CapSysAdmin) { // stands in for both: the refusal is something else
+				need = 0
 			}
 			if m := need &^ cur.Eff; m != 0 && errors.Is(err, unix.EPERM) {
 				missing |= m

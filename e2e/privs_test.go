@@ -257,17 +257,18 @@ func TestCapabilitiesAfterSetup(t *testing.T) {
 		wrap    []string
 		extra   []string
 		ids     [4]int
+		groups  string // "-": as the process started (root's)
 		bnd     privs.Set
 		ownedBy int // -1: no output file
 	}{
-		{"scan as root", "scan", nil, nil, root, 0, 0},
-		{"scan as uid 65534 with ambient caps", "scan", asNobody("bpf", "net_admin", "net_raw"), nil, nobody, self.Bnd, 65534},
-		{"scan as root -Z nobody", "scan", nil, []string{"-Z", "nobody"}, nobody, 0, 65534},
-		{"capture as root", "capture", nil, nil, root, 0, 0},
-		{"capture as uid 65534 with ambient caps", "capture", asNobody("bpf", "net_admin"), nil, nobody, self.Bnd, 65534},
-		{"capture as root --user nobody", "capture", nil, []string{"--user", "nobody"}, nobody, 0, 65534},
-		{"monitor as root -Z nobody", "monitor", nil, []string{"-Z", "nobody"}, nobody, 0, -1},
-		{"monitor as uid 65534 with ambient caps", "monitor", asNobody("bpf", "net_admin"), nil, nobody, self.Bnd, -1},
+		{"scan as root", "scan", nil, nil, root, "-", 0, 0},
+		{"scan as uid 65534 with ambient caps", "scan", asNobody("bpf", "net_admin", "net_raw"), nil, nobody, "", self.Bnd, 65534},
+		{"scan as root -Z nobody", "scan", nil, []string{"-Z", "nobody"}, nobody, "65534", 0, 65534},
+		{"capture as root", "capture", nil, nil, root, "-", 0, 0},
+		{"capture as uid 65534 with ambient caps", "capture", asNobody("bpf", "net_admin"), nil, nobody, "", self.Bnd, 65534},
+		{"capture as root --user nobody", "capture", nil, []string{"--user", "nobody"}, nobody, "65534", 0, 65534},
+		{"monitor as root -Z nobody", "monitor", nil, []string{"-Z", "nobody"}, nobody, "65534", 0, -1},
+		{"monitor as uid 65534 with ambient caps", "monitor", asNobody("bpf", "net_admin"), nil, nobody, "", self.Bnd, -1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -294,7 +295,10 @@ func TestCapabilitiesAfterSetup(t *testing.T) {
 				t.Errorf("%d threads: the check means something with several", len(threads))
 			}
 			for _, th := range threads {
-				want := privs.Thread{TID: th.TID, Bnd: tc.bnd, NoNewPrivs: true, UID: tc.ids, GID: tc.ids}
+				want := privs.Thread{TID: th.TID, Bnd: tc.bnd, NoNewPrivs: true, UID: tc.ids, GID: tc.ids, Groups: tc.groups}
+				if tc.groups == "-" {
+					want.Groups = self.Groups
+				}
 				if th != want {
 					t.Errorf("thread %d:\n got %+v\nwant %+v", th.TID, th, want)
 				}

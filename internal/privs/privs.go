@@ -119,6 +119,9 @@ type Thread struct {
 	NoNewPrivs              bool
 	// UID and GID are the real, effective, saved and filesystem IDs.
 	UID, GID [4]int
+	// Groups are the supplementary groups as the status shows them:
+	// "65534", "" for none.
+	Groups string
 }
 
 // ParseStatus reads the credential lines of a /proc status file.
@@ -150,6 +153,8 @@ func ParseStatus(b []byte) (Thread, error) {
 			set = &t.Amb
 		case "CapBnd":
 			set = &t.Bnd
+		case "Groups":
+			t.Groups = val
 		case "NoNewPrivs":
 			t.NoNewPrivs = val == "1"
 		case "Uid", "Gid":

@@ -13,7 +13,7 @@ import (
 )
 
 func TestParseStatus(t *testing.T) {
-	const full = "Name:\txdpscan\nPid:\t42\nUid:\t0\t0\t0\t0\nGid:\t65534\t65534\t65534\t65534\n" +
+	const full = "Name:\txdpscan\nPid:\t42\nUid:\t0\t0\t0\t0\nGid:\t65534\t65534\t65534\t65534\nGroups:\t65534 27 \n" +
 		"CapInh:\t0000000000000000\nCapPrm:\t000001fffeffffff\nCapEff:\t0000008000003000\n" +
 		"CapBnd:\t000001ffffffffff\nCapAmb:\t0000008000003000\nNoNewPrivs:\t1\n"
 	tests := []struct {
@@ -24,7 +24,7 @@ func TestParseStatus(t *testing.T) {
 	}{
 		{name: "root with bpf, net_admin and net_raw effective", in: full, want: Thread{TID: 42,
 			Eff: Of(CapBPF, CapNetAdmin, CapNetRaw), Prm: 0x1fffeffffff, Bnd: 0x1ffffffffff, Amb: Of(CapBPF, CapNetAdmin, CapNetRaw),
-			NoNewPrivs: true, GID: [4]int{65534, 65534, 65534, 65534}}},
+			NoNewPrivs: true, GID: [4]int{65534, 65534, 65534, 65534}, Groups: "65534 27"}},
 		{name: "no NoNewPrivs line", in: strings.Replace(full, "NoNewPrivs:\t1\n", "", 1), wantErr: "no NoNewPrivs line"},
 		{name: "bad hex", in: strings.Replace(full, "CapEff:\t0000008000003000", "CapEff:\tzz", 1), wantErr: `CapEff "zz"`},
 		{name: "three uids", in: strings.Replace(full, "Uid:\t0\t0\t0\t0", "Uid:\t0\t0\t0", 1), wantErr: "want 4 IDs"},
@@ -216,7 +216,7 @@ func TestRestrictEveryThread(t *testing.T) {
 				t.Errorf("%d threads, want at least 7", len(r.Threads))
 			}
 			for _, th := range r.Threads {
-				want := Thread{TID: th.TID, Eff: tc.keep, Prm: tc.keep, Bnd: tc.keep, NoNewPrivs: true, UID: th.UID, GID: th.GID}
+				want := Thread{TID: th.TID, Eff: tc.keep, Prm: tc.keep, Bnd: tc.keep, NoNewPrivs: true, UID: th.UID, GID: th.GID, Groups: th.Groups}
 				if th != want {
 					t.Errorf("thread %d: %+v, want %+v", th.TID, th, want)
 				}
@@ -270,7 +270,7 @@ func TestRestrictAsNobody(t *testing.T) {
 	}
 	for _, th := range r.Threads {
 		ids := [4]int{65534, 65534, 65534, 65534}
-		want := Thread{TID: th.TID, NoNewPrivs: true, UID: ids, GID: ids}
+		want := Thread{TID: th.TID, NoNewPrivs: true, UID: ids, GID: ids, Groups: "65534"}
 		if th != want {
 			t.Errorf("thread %d: %+v, want %+v", th.TID, th, want)
 		}

@@ -32,9 +32,13 @@ func busyMode() (bool, error) {
 	return on, nil
 }
 
-// cpuHog is stress-ng spinning one worker on one CPU (the last: "the other
-// CPU" on a 2-CPU machine), at the tests' own priority, for at most its
-// bound even if the test process dies without stopping it.
+// cpuHog is stress-ng saturating one CPU (the last: "the other CPU" on a
+// 2-CPU machine) at the tests' own priority, for at most its bound even if
+// the test process dies without stopping it. Two workers share that CPU: a
+// spinner, and one that keeps writing and checking 256 MiB, as a fuzzer
+// does. A spinner alone did not make the old connect scan lose a result on
+// this project's machine; with the memory traffic added it lost 2-27% of a
+// /20 x 3 ports (see docs/busy.md).
 type cpuHog struct {
 	cmd   *exec.Cmd
 	start time.Time
@@ -47,7 +51,7 @@ func startCPUHog(bound time.Duration) (*cpuHog, error) {
 		return nil, fmt.Errorf("stress-ng is missing (apt-get install stress-ng, or make deps): %w", err)
 	}
 	cpu := runtime.NumCPU() - 1
-	cmd := exec.Command("stress-ng", "--cpu", "1", "--cpu-method", "int64", "--taskset", strconv.Itoa(cpu),
+	cmd := exec.Command("stress-ng", "--cpu", "1", "--cpu-method", "int64", "--vm", "1", "--vm-bytes", "256M", "--taskset", strconv.Itoa(cpu),
 		"--timeout", fmt.Sprintf("%ds", max(1, int(bound.Seconds()))), "--quiet")
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start stress-ng: %w", err)
@@ -60,9 +64,9 @@ func startCPUHog(bound time.Duration) (*cpuHog, error) {
 	return h, nil
 }
 
-// stop ends the hog (SIGTERM to its own PID: stress-ng stops its worker)
+// stop ends the hog (SIGTERM to its own PID: stress-ng stops its workers)
 // and returns the share of one CPU it used while it ran: wait4's usage
-// covers the worker, which stress-ng waits for.
+// covers the workers, which stress-ng waits for.
 func (h *cpuHog) stop() (float64, error) {
 	select {
 	case <-h.done: // its bound ran out first

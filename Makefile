@@ -6,10 +6,10 @@ GO ?= go
 # between clang versions, so `check-generated` only means something with it.
 BPF_CLANG ?= clang-19
 APT_PACKAGES := clang-19 llvm-19 libbpf-dev libpcap-dev bpftool iproute2 nftables ethtool libcap2-bin util-linux \
-	tcpdump tshark masscan zmap nmap
+	tcpdump tshark masscan zmap nmap stress-ng
 TESTBED ?= default
 
-.PHONY: all deps generate build test fuzz bench compare testbed-up testbed-down check-generated demo clean
+.PHONY: all deps generate build test test-busy fuzz bench compare testbed-up testbed-down check-generated demo clean
 
 all: build
 
@@ -28,6 +28,9 @@ build:
 test:  ## vet, then every test with the race detector (root: BPF and namespaces)
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+test-busy:  ## the e2e suite with one CPU saturated (stress-ng, stopped at the end): it must pass as on an idle machine
+	XDPSCAN_E2E_BUSY=1 $(GO) test -race -count=1 -timeout 30m ./e2e/
 
 fuzz:  ## a short run of every fuzz target
 	$(GO) test ./loader -run '^$$' -fuzz FuzzScanProgram -fuzztime 60s

@@ -250,7 +250,18 @@ func measureCapture(ctx context.Context, tool string, o CaptureOptions, tb *test
 			err = fmt.Errorf("bench flood output %q: %w", flood.Stdout, jerr)
 		}
 	}
-	// Let the capture take in what is queued, then stop it as a user would.
+	// Let the flood's last frames reach the target before the capture is
+	// stopped: a fixed pause did not cover a busy machine, where the
+	// target's receive softirq runs late in ksoftirqd, competing with the
+	// load. Every flood frame ends at the target's nftables drop counter,
+	// after XDP has seen it. Then let the capture take in what is queued,
+	// and stop it as a user would.
+	if err == nil {
+		waitSettled(func() (uint64, error) {
+			n, err := tb.FilteredDrops()
+			return n - nftBefore, err
+		}, fr.Sent, 500*time.Millisecond, 10*time.Second)
+	}
 	time.Sleep(300 * time.Millisecond)
 	var tres procResult
 	var terr error
@@ -347,5 +358,24 @@ func countPcap(path string) (int64, error) {
 			return n, fmt.Errorf("after %d packets: %w", n, err)
 		}
 		n++
+	}
+}
+
+// waitSettled polls count until it reaches want, stays unchanged for quiet
+// (frames lost on the way never arrive), or bound has passed.
+func waitSettled(count func() (uint64, error), want uint64, quiet, bound time.Duration) {
+	start := time.Now()
+	last, lastChange := uint64(0), start
+	for time.Since(start) < bound {
+		n, err := count()
+		if err != nil || n >= want {
+			return
+		}
+		if n != last {
+			last, lastChange = n, time.Now()
+		} else if time.Since(lastChange) >= quiet {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

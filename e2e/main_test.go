@@ -7,8 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -42,7 +44,30 @@ func runTests(m *testing.M) int {
 			return 1
 		}
 	}
+	busy, err := busyMode()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	var hog *cpuHog
+	if busy {
+		// Bounded by itself, in case this process dies without stopping it.
+		if hog, err = startCPUHog(time.Hour); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	start := time.Now()
 	code := m.Run()
+	if hog != nil { // before goleak looks: its waiter is a goroutine
+		share, err := hog.stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Fprintf(os.Stderr, "%s: the suite ran %.1fs with CPU %d %.0f%% busy (stress-ng)\n",
+			busyEnv, time.Since(start).Seconds(), runtime.NumCPU()-1, 100*share)
+	}
 	if code == 0 {
 		// testbed.Do and the ring consumers must not leave goroutines behind.
 		if err := goleak.Find(); err != nil {

@@ -37,8 +37,17 @@ type ConnectStats struct {
 	FDBackoffs uint64 `json:"fd_backoffs"`
 	// PortWaits counts EADDRNOTAVAIL (local ports exhausted): each waited, then retried.
 	PortWaits uint64 `json:"local_port_waits"`
-	// Timeouts are probes with no answer within --connect-timeout.
+	// Timeouts are pairs with no answer to any probe (the first and
+	// --retries re-probes), each waiting its adaptive timeout: filtered,
+	// not listed.
 	Timeouts uint64 `json:"timeouts"`
+	// Reprobes are the probes sent again after a timeout (--retries);
+	// Recovered the pairs that answered only to one of them.
+	Reprobes  uint64 `json:"reprobes"`
+	Recovered uint64 `json:"recovered"`
+	// Timing is the round trips measured per family and protocol and the
+	// timeout each ended with (see connect_timing.go).
+	Timing []ConnectTiming `json:"timing,omitempty"`
 	// Errors are probes that failed otherwise; FirstError says how.
 	Errors     uint64 `json:"errors"`
 	FirstError string `json:"first_error,omitempty"`
@@ -112,14 +121,18 @@ func runConnect(ctx context.Context, cfg ScanConfig, progress *Progress, emit fu
 		return st, err
 	}
 	cs.Workers = workers
-	timeout := cfg.ConnectTimeout
-	if timeout <= 0 {
-		timeout = time.Second
+	floor := cfg.ConnectTimeout
+	if floor <= 0 {
+		floor = time.Second
 	}
+	// --retries re-probes only the pairs that timed out (probePair), as
+	// nmap does, instead of walking every pair again: the walk is one pass.
+	retries := cfg.Retries
+	cfg.Retries = 0
 
 	var (
 		emitMu  sync.Mutex
-		counts  struct{ fdBackoffs, portWaits, timeouts, errs atomic.Uint64 }
+		counts  struct{ fdBackoffs, portWaits, timeouts, errs, reprobes, recovered atomic.Uint64 }
 		errOnce sync.Once
 		noticed sync.Map
 	)
@@ -150,7 +163,24 @@ func runConnect(ctx context.Context, cfg ScanConfig, progress *Progress, emit fu
 			return st, err
 		}
 	}
-	p := &prober{timeout: timeout, key: cfg.Key}
+	p := &prober{timer: &connectTimer{floor: floor}, key: cfg.Key}
+	// wait says whether err is a resource to wait for (then the probe is
+	// made again) rather than a failed probe.
+	wait := func(err error) bool {
+		switch {
+		case errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE):
+			counts.fdBackoffs.Add(1)
+			notice("fd", fmt.Sprintf("out of file descriptors (%v): waiting for sockets to close; "+
+				"raise the limit (ulimit -n) or lower --workers", err))
+			return sleepCtx(ctx, 20*time.Millisecond)
+		case errors.Is(err, unix.EADDRNOTAVAIL):
+			counts.portWaits.Add(1)
+			notice("ports", "local ports exhausted (EADDRNOTAVAIL): waiting for the kernel to free them; "+
+				"widen net.ipv4.ip_local_port_range or lower --rate")
+			return sleepCtx(ctx, 100*time.Millisecond)
+		}
+		return false
+	}
 	jobs := make(chan connectJob, workers)
 	var wg sync.WaitGroup
 	for i := 0; i < workers; i++ {
@@ -158,35 +188,19 @@ func runConnect(ctx context.Context, cfg ScanConfig, progress *Progress, emit fu
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				for {
-					r, err := p.probe(ctx, j)
-					switch {
-					case err == nil:
-						if r.State != "" {
-							report(r)
-						} else {
-							counts.timeouts.Add(1)
-						}
-					case errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE):
-						counts.fdBackoffs.Add(1)
-						notice("fd", fmt.Sprintf("out of file descriptors (%v): waiting for sockets to close; "+
-							"raise the limit (ulimit -n) or lower --workers", err))
-						if sleepCtx(ctx, 20*time.Millisecond) {
-							continue
-						}
-					case errors.Is(err, unix.EADDRNOTAVAIL):
-						counts.portWaits.Add(1)
-						notice("ports", "local ports exhausted (EADDRNOTAVAIL): waiting for the kernel to free them; "+
-							"widen net.ipv4.ip_local_port_range or lower --rate")
-						if sleepCtx(ctx, 100*time.Millisecond) {
-							continue
-						}
-					case ctx.Err() != nil:
-					default:
-						counts.errs.Add(1)
-						errOnce.Do(func() { cs.FirstError = err.Error() })
+				o := probePair(ctx, j, retries, p.probe, wait)
+				counts.reprobes.Add(uint64(max(0, o.Probes-1)))
+				switch {
+				case o.Result.State != "":
+					if o.Probes > 1 {
+						counts.recovered.Add(1)
 					}
-					break
+					report(o.Result)
+				case o.TimedOut:
+					counts.timeouts.Add(1)
+				case o.Err != nil:
+					counts.errs.Add(1)
+					errOnce.Do(func() { cs.FirstError = o.Err.Error() })
 				}
 			}
 		}()
@@ -216,6 +230,8 @@ func runConnect(ctx context.Context, cfg ScanConfig, progress *Progress, emit fu
 	cfg.finishCounts(&st, progress)
 	cs.FDBackoffs, cs.PortWaits = counts.fdBackoffs.Load(), counts.portWaits.Load()
 	cs.Timeouts, cs.Errors = counts.timeouts.Load(), counts.errs.Load()
+	cs.Reprobes, cs.Recovered = counts.reprobes.Load(), counts.recovered.Load()
+	cs.Timing = p.timer.timings()
 	cs.OpenFDsEnd = openFDs()
 	st.ElapsedS = time.Since(start).Seconds()
 	return st, nil
@@ -237,8 +253,8 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 // netpoller (epoll), never in a blocking syscall, so thousands of probes in
 // flight cost thousands of sockets, not threads.
 type prober struct {
-	timeout time.Duration
-	key     CookieKey
+	timer *connectTimer
+	key   CookieKey
 }
 
 // probe returns the result (State "" for no answer), or an error for a
@@ -252,24 +268,18 @@ func (p *prober) probe(ctx context.Context, j connectJob) (Result, error) {
 
 func (p *prober) probeTCP(ctx context.Context, j connectJob) (Result, error) {
 	r := Result{Addr: j.addr, Port: j.port.Num, Proto: "tcp"}
-	d := net.Dialer{Timeout: p.timeout, Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			serr = unix.SetsockoptLinger(int(fd), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-	conn, err := d.DialContext(ctx, "tcp", netip.AddrPortFrom(j.addr, j.port.Num).String())
+	start := time.Now()
+	err := tcpConnect(ctx, j.addr, j.port.Num, p.timer.timeout(j.addr, ProtoTCP))
 	r.Time = time.Now()
 	if err == nil {
-		conn.Close() // SO_LINGER 0: RST, no TIME_WAIT
 		r.State, r.Reason = "open", "syn-ack"
-		return r, nil
+	} else if r, err = classifyDialError(r, err); err != nil {
+		return r, err
 	}
-	return classifyDialError(r, err)
+	if r.State != "" {
+		p.timer.observe(j.addr, ProtoTCP, r.Time.Sub(start))
+	}
+	return r, nil
 }
 
 // classifyDialError turns a failed connect into a result or an error.
@@ -316,7 +326,8 @@ func (p *prober) probeUDP(ctx context.Context, j connectJob) (Result, error) {
 	}); err != nil || serr != nil {
 		return Result{}, fmt.Errorf("IP_RECVERR: %w", errors.Join(err, serr))
 	}
-	deadline := time.Now().Add(p.timeout)
+	start := time.Now()
+	deadline := start.Add(p.timer.timeout(j.addr, ProtoUDP))
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
@@ -338,7 +349,7 @@ func (p *prober) probeUDP(ctx context.Context, j connectJob) (Result, error) {
 			gotData  bool
 			rerr     error
 		)
-		err := raw.Read(func(fd uintptr) bool {
+		answered := func(fd uintptr) bool {
 			_, oobn, _, _, e := unix.Recvmsg(int(fd), buf[:], oob[:], unix.MSG_ERRQUEUE)
 			if e == nil {
 				ee, offender = parseRecvErr(oob[:oobn])
@@ -350,7 +361,17 @@ func (p *prober) probeUDP(ctx context.Context, j connectJob) (Result, error) {
 			}
 			gotData, rerr = n >= 0 && e == nil, e
 			return true
-		})
+		}
+		err := raw.Read(answered)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// On a starved machine the deadline's timer can be handled
+			// before the answer's readiness in the same late round: one
+			// last look at the socket before calling it unanswered.
+			done := false
+			if cerr := raw.Control(func(fd uintptr) { done = answered(fd) }); cerr == nil && done {
+				err = nil
+			}
+		}
 		r.Time = time.Now()
 		switch {
 		case err != nil:
@@ -374,9 +395,11 @@ func (p *prober) probeUDP(ctx context.Context, j connectJob) (Result, error) {
 			if offender.IsValid() && offender != j.addr {
 				r.From = offender
 			}
+			p.timer.observe(j.addr, ProtoUDP, r.Time.Sub(start))
 			return r, nil
 		case gotData:
 			r.State, r.Reason = "open", "udp-response"
+			p.timer.observe(j.addr, ProtoUDP, r.Time.Sub(start))
 			return r, nil
 		case rerr != nil:
 			// The pending error was consumed by read before the queue was

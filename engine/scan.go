@@ -154,7 +154,17 @@ func (c ScanConfig) TotalProbes() uint64 {
 	if c.Shard < n%c.Shards {
 		per++
 	}
-	return per * uint64(c.Retries+1)
+	return per * c.passes()
+}
+
+// passes is how many times the walk visits every pair: a raw scan sends
+// every probe again in each --retries pass; a connect scan walks once and
+// re-probes only the pairs that timed out (connect_timing.go).
+func (c ScanConfig) passes() uint64 {
+	if c.Connect {
+		return 1
+	}
+	return uint64(c.Retries + 1)
 }
 
 // RunScan runs a scan. emit is called from one goroutine, in arrival
@@ -690,7 +700,7 @@ func (c ScanConfig) probeAt(perm Permutation, pos Position) (addr netip.Addr, po
 // the source port it is sent from (0 for echo).
 func EachProbe(cfg ScanConfig, fn func(addr netip.Addr, port Port, sport uint16) error) error {
 	n := cfg.Targets.Len() * uint64(len(cfg.Ports))
-	for pass := uint64(0); pass <= uint64(cfg.Retries); pass++ {
+	for pass := uint64(0); pass < cfg.passes(); pass++ {
 		perm := cfg.passOrder(pass)
 		for p := cfg.Shard; p < n; p += cfg.Shards {
 			addr, port, sport := cfg.probeAt(perm, Position{Pass: pass, Next: p})

@@ -84,7 +84,10 @@ func runScan(args []string) error {
 	fs.BoolVar(&f.connect, "connect", false, "connect scan: the kernel's own TCP/UDP sockets, no privilege needed (chosen\n"+
 		"automatically, with a notice, when CAP_NET_RAW/CAP_BPF/CAP_NET_ADMIN are missing)")
 	fs.BoolVar(&f.connect, "sT", false, "same as --connect")
-	fs.DurationVar(&f.connectTimeout, "connect-timeout", time.Second, "--connect: give up on a probe after this long (no answer: filtered)")
+	fs.DurationVar(&f.connectTimeout, "connect-timeout", time.Second, "--connect: the least a probe waits for an answer. The wait adapts to the round trips\n"+
+		"measured (per family and protocol, as TCP's SRTT + 4 RTTVAR, at least 200ms), and a TCP probe\n"+
+		"always waits for the kernel's SYN retransmission at 1s plus that margin (this value until the\n"+
+		"first answer): 2s by default at first, about 1.2s on a fast link. No answer: filtered, not listed")
 	fs.IntVar(&f.workers, "workers", 0, "--connect: probes in flight at most (default: 2048, within RLIMIT_NOFILE)")
 	fs.StringVar(&f.includeFile, "iL", "", "read targets from FILE, one per line, # comments")
 	fs.StringVar(&f.includeFile, "include-file", "", "same as -iL")
@@ -97,7 +100,8 @@ func runScan(args []string) error {
 	fs.StringVar(&f.sourceIP, "source-ip", "", "source address: IPv4, IPv6, or one of each as V4,V6 (default: the interface's)")
 	fs.StringVar(&f.sourcePort, "source-port", "40000-40255", "source port range LO-HI (the cookie covers the port)")
 	fs.StringVar(&f.routerMAC, "router-mac", "", "next hop MAC (default: from the neighbour table)")
-	fs.IntVar(&f.retries, "retries", 0, "send every probe this many more times, each pass in a new order")
+	fs.IntVar(&f.retries, "retries", 0, "send every probe this many more times, each pass in a new order\n"+
+		"(--connect: probe again, up to this many times, only the pairs that timed out)")
 	fs.DurationVar(&f.wait, "wait", 2*time.Second, "keep listening this long after the last probe")
 	fs.Uint64Var(&f.seed, "seed", 0, "permutation seed (default: random; same seed, same order)")
 	fs.Uint64Var(&f.shards, "shards", 1, "split the scan into this many disjoint shards")
@@ -551,7 +555,8 @@ func parseSourcePorts(s string) (uint16, uint16, error) {
 
 func dryRun(cfg engine.ScanConfig) error {
 	if cfg.Connect {
-		fmt.Printf("# %d probes on kernel sockets (--connect), %d pass(es), shard %d/%d\n", cfg.TotalProbes(), cfg.Retries+1, cfg.Shard, cfg.Shards)
+		fmt.Printf("# %d probes on kernel sockets (--connect), one pass, re-probing what times out up to %d more time(s), shard %d/%d\n",
+			cfg.TotalProbes(), cfg.Retries, cfg.Shard, cfg.Shards)
 		return engine.EachProbe(cfg, func(addr netip.Addr, port engine.Port, _ uint16) error {
 			_, err := fmt.Printf("%s/%s\n", netip.AddrPortFrom(addr, port.Num), engine.ProtoName(port.Proto))
 			return err

@@ -97,8 +97,11 @@ type connectJob struct {
 	port Port
 }
 
-// runConnect is RunScan for cfg.Connect.
-func runConnect(ctx context.Context, cfg ScanConfig, progress *Progress, emit func(Result)) (Stats, error) {
+// runConnect is RunScan for cfg.Connect. Cancelling ctx stops handing out
+// probes; the probes already handed out run to their end (their timeout at
+// most) unless stop is done too, so an interrupted scan's resume position
+// loses no pair.
+func runConnect(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit func(Result)) (Stats, error) {
 	st := Stats{RxMode: "connect", Interface: "kernel sockets"}
 	cs := &ConnectStats{OpenFDsStart: openFDs()}
 	st.Connect = cs
@@ -159,7 +162,7 @@ func runConnect(ctx context.Context, cfg ScanConfig, progress *Progress, emit fu
 			defer wg.Done()
 			for j := range jobs {
 				for {
-					r, err := p.probe(ctx, j)
+					r, err := p.probe(stop, j)
 					switch {
 					case err == nil:
 						if r.State != "" {
@@ -171,17 +174,17 @@ func runConnect(ctx context.Context, cfg ScanConfig, progress *Progress, emit fu
 						counts.fdBackoffs.Add(1)
 						notice("fd", fmt.Sprintf("out of file descriptors (%v): waiting for sockets to close; "+
 							"raise the limit (ulimit -n) or lower --workers", err))
-						if sleepCtx(ctx, 20*time.Millisecond) {
+						if sleepCtx(stop, 20*time.Millisecond) {
 							continue
 						}
 					case errors.Is(err, unix.EADDRNOTAVAIL):
 						counts.portWaits.Add(1)
 						notice("ports", "local ports exhausted (EADDRNOTAVAIL): waiting for the kernel to free them; "+
 							"widen net.ipv4.ip_local_port_range or lower --rate")
-						if sleepCtx(ctx, 100*time.Millisecond) {
+						if sleepCtx(stop, 100*time.Millisecond) {
 							continue
 						}
-					case ctx.Err() != nil:
+					case stop.Err() != nil:
 					default:
 						counts.errs.Add(1)
 						errOnce.Do(func() { cs.FirstError = err.Error() })

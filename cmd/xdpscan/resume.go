@@ -92,12 +92,31 @@ func portsString(ports []engine.Port) string {
 	return strings.Join(s, ",")
 }
 
+// checksum is the SHA-256 of the file's JSON object without its
+// "checksum" member, written with its keys sorted and no spaces (numbers as
+// they are written): anyone can recompute it, so it catches damage and
+// careless edits, not a determined forger; matchResume checks what the
+// content says.
 func (s *savedScan) checksum() string {
-	c := *s
-	c.Checksum = ""
-	b, _ := json.Marshal(&c)
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	b, _ := json.Marshal(s)
+	sum, _ := contentChecksum(b)
+	return sum
+}
+
+func contentChecksum(b []byte) (string, error) {
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return "", err
+	}
+	delete(m, "checksum")
+	canon, err := json.Marshal(m)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(canon)
+	return hex.EncodeToString(sum[:]), nil
 }
 
 func (s *savedScan) marshal() []byte {
@@ -122,7 +141,7 @@ func loadResume(path string) (*savedScan, error) {
 	if s.Version != resumeVersion {
 		return nil, usageError("--resume %s: a version %d resume file; this xdpscan reads version %d: rerun the scan", path, s.Version, resumeVersion)
 	}
-	if got := s.checksum(); got != s.Checksum {
+	if got, _ := contentChecksum(b); got != s.Checksum {
 		return nil, usageError("--resume %s: checksum mismatch (the file says %.12s, its content is %.12s): it was changed or damaged since xdpscan wrote it; rerun the scan",
 			path, s.Checksum, got)
 	}
@@ -185,7 +204,7 @@ func mergeResume(saved *savedScan, given *flag.FlagSet, positional []string) (*s
 // can have reached.
 func matchResume(path string, saved *savedScan, cfg engine.ScanConfig, output, format string) error {
 	mismatch := func(what, here, there string) error {
-		return usageError("--resume %s: this command's %s differ from the saved scan's: %s here, %s in the file; "+
+		return usageError("--resume %s: this command changes the scan's %s: %s here, %s in the file; "+
 			"resume with `xdpscan scan --resume %s` alone, or remove the file to start a new scan", path, what, here, there, path)
 	}
 	if d := digestTargets(cfg.Targets); d != saved.Targets {

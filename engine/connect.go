@@ -152,6 +152,7 @@ func runConnect(ctx, stop context.Context, cfg ScanConfig, progress *Progress, e
 		if err := cfg.Ready(); err != nil {
 			return st, err
 		}
+		cs.OpenFDsStart = openFDs() // Ready opens the outputs: they stay open to the end
 	}
 	p := &prober{timeout: timeout, key: cfg.Key}
 	jobs := make(chan connectJob, workers)

@@ -243,12 +243,22 @@ func nameOr(path string) string {
 }
 
 // defaultResumePath is where a scan keeps its checkpoints: beside its
-// output, or xdpscan.resume in the working directory for one on stdout.
-func defaultResumePath(output string) string {
-	if output == "" {
-		return "xdpscan.resume"
+// output.
+func defaultResumePath(output string) string { return output + ".resume" }
+
+// freeResumePath is where a scan to stdout saves its position on
+// interrupt: xdpscan.resume, or xdpscan-2.resume, ... if that is taken
+// (another scan's, to be resumed too).
+func freeResumePath() string {
+	for i := 1; ; i++ {
+		p := "xdpscan.resume"
+		if i > 1 {
+			p = fmt.Sprintf("xdpscan-%d.resume", i)
+		}
+		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) || i == 1000 {
+			return p
+		}
 	}
-	return output + ".resume"
 }
 
 // checkpointer writes the resume file while the scan runs.
@@ -263,6 +273,9 @@ type checkpointer struct {
 	// flush pushes the results written so far to the disk: a checkpoint
 	// is written only after the results it counts.
 	flush func() error
+	// periodic: write checkpoints while scanning; otherwise only sample
+	// (a scan to stdout saves on interrupt only).
+	periodic bool
 
 	mu      sync.Mutex
 	samples []sample
@@ -322,7 +335,7 @@ func (c *checkpointer) start(notice func(string)) {
 					c.samples = append(c.samples, sample{now, pos})
 					c.mu.Unlock()
 				}
-				if now.Sub(lastWrite) < checkpointEvery {
+				if !c.periodic || now.Sub(lastWrite) < checkpointEvery {
 					continue
 				}
 				lastWrite = now

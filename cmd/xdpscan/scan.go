@@ -106,8 +106,8 @@ func newScanFlags() (*scanFlags, *flag.FlagSet) {
 	fs.Uint64Var(&f.shard, "shard", 0, "which shard this run sends (0-based)")
 	fs.StringVar(&f.resume, "resume", "", "continue the scan saved in FILE: alone, it restores the targets, ports, flags, seed, shard and\n"+
 		"output, and appends to that output (pairs already in it are not written again). A scan keeps\n"+
-		"FILE up to date while it runs (-o OUT: OUT.resume; on stdout: ./xdpscan.resume), every 2s and\n"+
-		"on Ctrl-C, and removes it when it completes")
+		"FILE up to date while it runs (-o OUT: OUT.resume), every 2s and on Ctrl-C, and removes it when\n"+
+		"it completes; a scan to stdout saves ./xdpscan.resume (or xdpscan-N.resume) on Ctrl-C only")
 	fs.StringVar(&f.output, "o", "", "write results to FILE (default: stdout); opened once the scan has started, replaced only\n"+
 		"when the first result is written; a symbolic link at FILE is refused")
 	fs.BoolVar(&f.appendOutput, "append-output", false, "append to the -o file instead of replacing it (nmap's --append-output)")
@@ -182,19 +182,28 @@ func scan(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 	if f.dryRun {
 		return dryRun(cfg)
 	}
-	// Checkpoints: not for --ping-first (the hosts found are not saved)
-	// nor for an XML file (it cannot be appended to).
+	// Checkpoints: not for --ping-first (the hosts found are not saved),
+	// an XML file (it cannot be appended to),
+	// nor for an output that is not a regular file (/dev/null, a FIFO):
+	// nothing could be read back from it.
 	checkpoints := !f.pingFirst && !(f.output != "" && f.format == "xml")
-	if resumePath == "" && checkpoints {
+	if fi, err := os.Stat(f.output); f.output != "" && err == nil && !fi.Mode().IsRegular() {
+		checkpoints = false
+	}
+	// A scan to stdout keeps no checkpoints (what it printed cannot be
+	// read back, and two such scans from one directory must not share a
+	// file): it saves its position on interrupt only, in a free name.
+	periodic := checkpoints && (f.output != "" || saved != nil)
+	if resumePath == "" && periodic {
 		resumePath = defaultResumePath(f.output)
-		if err := outfile.Check(resumePath, true); err != nil && f.output == "" {
-			// A scan to stdout from a directory it cannot write to: it
-			// runs, it just cannot be resumed.
-			fmt.Fprintf(os.Stderr, "xdpscan: notice: no resume checkpoints (%v)\n", err)
-			checkpoints, resumePath = false, ""
+		if err := outfile.Check(resumePath, true); err != nil {
+			// A directory the scan cannot write to: it runs, it just
+			// cannot be resumed.
+			fmt.Fprintf(os.Stderr, "xdpscan: notice: no resume checkpoints (%s: %v)\n", resumePath, err)
+			checkpoints, periodic, resumePath = false, false, ""
 		}
 	}
-	outs, err := planScanOutputs(f, saved, resumePath, checkpoints)
+	outs, err := planScanOutputs(f, saved, resumePath, periodic)
 	if err != nil {
 		return err
 	}
@@ -227,7 +236,7 @@ func scan(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 
 	var ck *checkpointer
 	if checkpoints {
-		ck = &checkpointer{path: resumePath, flush: outs.sync,
+		ck = &checkpointer{path: resumePath, flush: outs.sync, periodic: periodic,
 			saved: savedScan{Version: resumeVersion, Args: savedArgs(fs, positional), Seed: cfg.Seed, Shards: cfg.Shards, Shard: cfg.Shard,
 				Retries: cfg.Retries, Targets: digestTargets(cfg.Targets), Ports: portsString(cfg.Ports),
 				Output: outs.outputAbs, Format: f.format},
@@ -247,8 +256,10 @@ func scan(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 		if ck != nil && ck.done == nil {
 			// The first checkpoint: a scan killed before the next one can
 			// still be resumed (from its start).
-			if err := ck.save(cfg.Resume); err != nil {
-				return fmt.Errorf("resume file: %w", err)
+			if periodic {
+				if err := ck.save(cfg.Resume); err != nil {
+					return fmt.Errorf("resume file: %w", err)
+				}
 			}
 			ck.start(cfg.Notice)
 		}
@@ -281,7 +292,7 @@ func scan(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 	started := outs.opened
 	writeErr := outs.close(err == nil || started && progress.Sent.Load() > 0)
 	if err != nil {
-		if ck != nil && started {
+		if periodic && started {
 			if pos, ok := progress.Position(); ok && pos == cfg.Resume && saved == nil {
 				removeResume(resumePath) // nothing sent: nothing to resume
 			} else {
@@ -341,13 +352,17 @@ func scan(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 				pos = cfg.Resume
 			}
 		}
+		if !periodic {
+			resumePath = freeResumePath()
+			ck.path = resumePath
+		}
 		if err := ck.save(pos); err != nil {
 			return fmt.Errorf("interrupted, and could not write the resume file: %w", err)
 		}
 		return &exitError{code: 130, err: fmt.Errorf("interrupted after %d of %d probes; continue with: xdpscan scan --resume %s",
 			st.ProbesSent, st.ProbesTotal, resumePath)}
 	}
-	if ck != nil {
+	if periodic {
 		if err := removeResume(resumePath); err != nil {
 			return fmt.Errorf("the scan completed, but its resume file could not be removed: %w", err)
 		}

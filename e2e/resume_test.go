@@ -28,10 +28,10 @@ const (
 
 // startSlowScan starts the scan and returns once its --status json lines
 // say it has sent at least pct percent of its probes.
-func startSlowScan(t *testing.T, tb *testbed.Testbed, dir, out string, pct float64) (*exec.Cmd, *bytes.Buffer) {
+func startSlowScan(t *testing.T, tb *testbed.Testbed, dir, out string, pct float64, extra ...string) (*exec.Cmd, *bytes.Buffer) {
 	t.Helper()
-	cmd := exec.Command("ip", "netns", "exec", tb.ScanNS(), binary, "scan", resumePrefix, "-p", scanPortsFlag,
-		"--allow", "198.18.0.0/15", "--rate", resumeRate, "--wait", "500ms", "--seed", "7", "-o", out, "--status", "json")
+	cmd := exec.Command("ip", append([]string{"netns", "exec", tb.ScanNS(), binary, "scan", resumePrefix, "-p", scanPortsFlag,
+		"--allow", "198.18.0.0/15", "--rate", resumeRate, "--wait", "500ms", "--seed", "7", "-o", out, "--status", "json"}, extra...)...)
 	cmd.Dir = dir
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -110,6 +110,28 @@ func TestInterruptAndResume(t *testing.T) {
 	if _, err := os.Stat(resume); !os.IsNotExist(err) {
 		t.Errorf("the resume file of a completed scan is still there (%v)", err)
 	}
+}
+
+// TestConnectInterruptAndResume: the connect scan's probes in flight at
+// the interrupt run to their end, so its exact resume position loses none.
+func TestConnectInterruptAndResume(t *testing.T) {
+	tb := upTestbed(t, testbed.Config{})
+	dir := t.TempDir()
+	out := filepath.Join(dir, "part.ndjson")
+	cmd, stderr := startSlowScan(t, tb, dir, out, 30, "--connect", "--connect-timeout", "400ms")
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err == nil {
+		t.Fatalf("interrupted scan exited 0:\n%s", stderr.String())
+	}
+	code, output := runIn(t, tb.ScanNS(), "scan", "--resume", out+".resume")
+	if code != 0 || strings.Contains(output, "not written twice") {
+		t.Fatalf("resume: exit %d (want 0, nothing sent twice)\n%s", code, output)
+	}
+	var probes []probeKey
+	for _, p := range scanPorts {
+		probes = append(probes, probeKey{proto: "tcp", port: p})
+	}
+	checkStates(t, readNDJSON(t, out), mixedTruth(tb.Config, resumePrefix, probes))
 }
 
 // TestKillAndResume: SIGKILL mid-scan; the checkpoint the scan kept lets

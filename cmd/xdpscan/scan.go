@@ -289,8 +289,16 @@ func scan(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 	if ck != nil {
 		ck.stop()
 	}
-	started := outs.opened
-	writeErr := outs.close(err == nil || started && progress.Sent.Load() > 0)
+	started, sent := outs.opened, progress.Sent.Load() > 0
+	// A run that sent nothing (it failed, or was interrupted during setup)
+	// leaves an existing -o file as it was.
+	writeErr := outs.close(sent || err == nil && !st.Interrupted)
+	if err == nil && st.Interrupted && !sent && saved == nil {
+		if periodic {
+			removeResume(resumePath)
+		}
+		return &exitError{code: 130, err: fmt.Errorf("interrupted before the first probe: nothing to resume")}
+	}
 	if err != nil {
 		if periodic && started {
 			if pos, ok := progress.Position(); ok && pos == cfg.Resume && saved == nil {

@@ -242,7 +242,10 @@ func scan(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 				Output: outs.outputAbs, Format: f.format},
 			lag: max(cfg.Wait, time.Second) + checkpointSample}
 		if cfg.Connect {
-			ck.lag = max(cfg.ConnectTimeout, time.Second) + time.Second
+			// A connect probe past the position may still wait in the
+			// workers' queue (as long as one probe takes, at most), then
+			// takes up to its timeout.
+			ck.lag = 2*max(cfg.ConnectTimeout, time.Second) + time.Second
 		}
 	}
 	progress := &engine.Progress{}

@@ -30,6 +30,10 @@ import (
 
 const resumeVersion = 2
 
+// maxResumeBytes bounds what --resume reads: a resume file holds the
+// arguments and digests, never the target list itself.
+const maxResumeBytes = 16 << 20
+
 // savedScan is the resume file. The cookie key is deliberately not saved:
 // the resumed run draws a new one, so the target's late retransmissions to
 // the first run's probes do not validate.
@@ -128,6 +132,17 @@ func (s *savedScan) marshal() []byte {
 // loadResume reads and checks a resume file: its form and its checksum.
 // What it says is checked against the command later (matchResume).
 func loadResume(path string) (*savedScan, error) {
+	// A regular file of sane size: never a FIFO or a device to block on
+	// or read forever.
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return nil, usageError("--resume: %v", err)
+	case !fi.Mode().IsRegular():
+		return nil, usageError("--resume %s: not a regular file", path)
+	case fi.Size() > maxResumeBytes:
+		return nil, usageError("--resume %s: %d bytes: not a resume file xdpscan wrote (those are under %d)", path, fi.Size(), maxResumeBytes)
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, usageError("--resume: %v", err)

@@ -254,6 +254,7 @@ func TestResumeFileChecked(t *testing.T) {
 			"this command changes the scan's shards: --shard 0 --shards 1 here, --shard 0 --shards 2 in the file"},
 		{"unknown field", []string{"--resume", forge(func(m map[string]any) { m["key"] = "x" }, true)},
 			`not a resume file xdpscan wrote: json: unknown field "key"`},
+		{"a device", []string{"--resume", "/dev/zero"}, "--resume /dev/zero: not a regular file"},
 		{"-o and --stats-json one file", []string{"--resume", resume, "--stats-json", out}, "-o " + out + " and --stats-json " + out + " are the same file"},
 	}
 	for _, tc := range tests {

@@ -186,17 +186,19 @@ func (o *scanOutputs) writeLocked(r engine.Result) {
 // written only after the results it counts.
 func (o *scanOutputs) sync() error {
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	if !o.opened {
+		o.mu.Unlock()
 		return nil
 	}
-	if err := o.results.Flush(); err != nil {
-		return err
+	err := o.results.Flush()
+	stream := o.stream
+	o.mu.Unlock()
+	// The fsync runs outside the lock: results keep being written (after
+	// what it must cover) while the disk catches up.
+	if err == nil && stream != nil {
+		err = stream.Sync()
 	}
-	if o.stream != nil {
-		return o.stream.Sync()
-	}
-	return nil
+	return err
 }
 
 // close ends the results: the format's trailer, then the file. ok says

@@ -199,6 +199,9 @@ func (s *Stream) Close(ok bool) error {
 	if ok && s.pending {
 		err = s.f.Truncate(0)
 	}
+	if ok && err == nil {
+		err = s.Sync() // a resume file written next counts on it
+	}
 	if cerr := s.f.Close(); err == nil {
 		err = cerr
 	}

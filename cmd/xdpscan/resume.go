@@ -339,7 +339,7 @@ func (c *checkpointer) start(notice func(string)) {
 		defer close(c.stopped)
 		t := time.NewTicker(checkpointSample)
 		defer t.Stop()
-		lastWrite := time.Now()
+		var lastWrite time.Time // the first checkpoint is due as soon as a position is safe
 		for {
 			select {
 			case <-c.done:
@@ -350,15 +350,20 @@ func (c *checkpointer) start(notice func(string)) {
 					c.samples = append(c.samples, sample{now, pos})
 					c.mu.Unlock()
 				}
-				if !c.periodic || now.Sub(lastWrite) < checkpointEvery {
+				if !c.periodic || now.Sub(lastWrite) < checkpointEvery-checkpointSample/2 { // the ticker jitters
+					continue
+				}
+				pos, ok := c.safeAt(now)
+				c.mu.Lock()
+				ok = ok && pos != c.last
+				c.mu.Unlock()
+				if !ok {
 					continue
 				}
 				lastWrite = now
-				if pos, ok := c.safeAt(now); ok {
-					if err := c.save(pos); err != nil && !c.failed {
-						c.failed = true
-						notice(fmt.Sprintf("cannot write the resume checkpoint %s: %v (the scan goes on; an interrupt will try again)", c.path, err))
-					}
+				if err := c.save(pos); err != nil && !c.failed {
+					c.failed = true
+					notice(fmt.Sprintf("cannot write the resume checkpoint %s: %v (the scan goes on; an interrupt will try again)", c.path, err))
 				}
 			}
 		}

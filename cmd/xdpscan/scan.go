@@ -240,7 +240,7 @@ func scan(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 			saved: savedScan{Version: resumeVersion, Args: savedArgs(fs, positional), Seed: cfg.Seed, Shards: cfg.Shards, Shard: cfg.Shard,
 				Retries: cfg.Retries, Targets: digestTargets(cfg.Targets), Ports: portsString(cfg.Ports),
 				Output: outs.outputAbs, Format: f.format},
-			lag: max(cfg.Wait, time.Second) + checkpointSample}
+			lag: max(cfg.Wait, checkpointSample) + checkpointSample}
 		if cfg.Connect {
 			// A connect probe past the position may still wait in the
 			// workers' queue (as long as one probe takes, at most), then

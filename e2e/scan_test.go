@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -184,42 +183,6 @@ func TestShardsUnionIsTheFullScan(t *testing.T) {
 		t.Errorf("shards sent %d probes in all, want %d", probes, 512*len(scanPorts))
 	}
 	checkAgainstTruth(t, all, open, closed)
-}
-
-func TestInterruptAndResume(t *testing.T) {
-	tb := upTestbed(t, testbed.Config{})
-	const prefix = "198.18.8.0/23"
-	open, closed := truth(tb.Config, prefix)
-	dir := t.TempDir()
-	out := filepath.Join(dir, "first.ndjson")
-	// 2560 probes at 1000/s: interrupted after about a second.
-	cmd := exec.Command("ip", "netns", "exec", tb.ScanNS(), binary, "scan", prefix, "-p", scanPortsFlag,
-		"--allow", "198.18.0.0/15", "--rate", "1000", "--wait", "1500ms", "--seed", "7", "-o", out, "--status", "none")
-	cmd.Dir = dir // the resume file lands here as xdpscan.resume
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(1200 * time.Millisecond)
-	cmd.Process.Signal(syscall.SIGINT)
-	err := cmd.Wait()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
-		t.Fatalf("interrupted scan: %v, want exit status 130\n%s", err, stderr.String())
-	}
-	if !strings.Contains(stderr.String(), "--resume xdpscan.resume") {
-		t.Fatalf("no resume hint in:\n%s", stderr.String())
-	}
-	first := readNDJSON(t, out)
-	if len(first) == 0 || len(first) >= len(open)+len(closed) {
-		t.Fatalf("interrupted scan found %d of %d: not a partial scan", len(first), len(open)+len(closed))
-	}
-	rest, _, err := runScan(t, tb, dir, prefix, "-p", scanPortsFlag, "--rate", "20000", "--wait", "1500ms",
-		"--resume", filepath.Join(dir, "xdpscan.resume"))
-	if err != nil {
-		t.Fatalf("resumed scan: %v", err)
-	}
-	checkAgainstTruth(t, append(first, rest...), open, closed)
 }
 
 func readNDJSON(t *testing.T, path string) []ndjsonResult {

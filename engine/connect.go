@@ -106,8 +106,11 @@ type connectJob struct {
 	port Port
 }
 
-// runConnect is RunScan for cfg.Connect.
-func runConnect(ctx context.Context, cfg ScanConfig, progress *Progress, emit func(Result)) (Stats, error) {
+// runConnect is RunScan for cfg.Connect. Cancelling ctx stops handing out
+// probes; the probes already handed out run to their end (their timeout at
+// most) unless stop is done too, so an interrupted scan's resume position
+// loses no pair.
+func runConnect(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit func(Result)) (Stats, error) {
 	st := Stats{RxMode: "connect", Interface: "kernel sockets"}
 	cs := &ConnectStats{OpenFDsStart: openFDs()}
 	st.Connect = cs
@@ -162,6 +165,7 @@ func runConnect(ctx context.Context, cfg ScanConfig, progress *Progress, emit fu
 		if err := cfg.Ready(); err != nil {
 			return st, err
 		}
+		cs.OpenFDsStart = openFDs() // Ready opens the outputs: they stay open to the end
 	}
 	p := &prober{timer: &connectTimer{floor: floor}, key: cfg.Key}
 	// wait says whether err is a resource to wait for (then the probe is
@@ -172,12 +176,12 @@ func runConnect(ctx context.Context, cfg ScanConfig, progress *Progress, emit fu
 			counts.fdBackoffs.Add(1)
 			notice("fd", fmt.Sprintf("out of file descriptors (%v): waiting for sockets to close; "+
 				"raise the limit (ulimit -n) or lower --workers", err))
-			return sleepCtx(ctx, 20*time.Millisecond)
+			return sleepCtx(stop, 20*time.Millisecond)
 		case errors.Is(err, unix.EADDRNOTAVAIL):
 			counts.portWaits.Add(1)
 			notice("ports", "local ports exhausted (EADDRNOTAVAIL): waiting for the kernel to free them; "+
 				"widen net.ipv4.ip_local_port_range or lower --rate")
-			return sleepCtx(ctx, 100*time.Millisecond)
+			return sleepCtx(stop, 100*time.Millisecond)
 		}
 		return false
 	}
@@ -188,7 +192,7 @@ func runConnect(ctx context.Context, cfg ScanConfig, progress *Progress, emit fu
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				o := probePair(ctx, j, retries, p.probe, wait)
+				o := probePair(stop, j, retries, p.probe, wait)
 				counts.reprobes.Add(uint64(max(0, o.Probes-1)))
 				switch {
 				case o.Result.State != "":

@@ -58,6 +58,12 @@ type ResultWriter struct {
 // header (if the format has one) goes out with the first flush, within
 // FlushDelay.
 func NewResultWriter(w io.Writer, format string) (*ResultWriter, error) {
+	return newResultWriter(w, format, true)
+}
+
+// newResultWriter is NewResultWriter, without the format's header when
+// header is false (NewResultWriterAppend).
+func newResultWriter(w io.Writer, format string, header bool) (*ResultWriter, error) {
 	rw := &ResultWriter{w: w, format: format, pending: make([]byte, 0, pendingCap)}
 	switch format {
 	case "human", "ndjson", "grepable":
@@ -71,6 +77,9 @@ func NewResultWriter(w io.Writer, format string) (*ResultWriter, error) {
 		rw.rewind = rewindable(w)
 	default:
 		return nil, fmt.Errorf("unknown --format %q: use one of %v", format, Formats)
+	}
+	if !header {
+		rw.pending = rw.pending[:0]
 	}
 	rw.timer = time.AfterFunc(time.Hour, rw.tick)
 	rw.timer.Stop()

@@ -96,6 +96,7 @@ type Progress struct {
 	UDPAnswered                                      atomic.Uint64 // UDP pairs with any answer
 	TxErrors                                         atomic.Uint64 // mirrors Transmitter.Errs for the status line
 	counters                                         func() (loader.Counters, error)
+	position                                         positionCell // see Position
 }
 
 // Counters reads the XDP program's counters (duplicates, losses).
@@ -176,7 +177,7 @@ func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit
 		stop = context.Background()
 	}
 	if cfg.Connect {
-		return runConnect(ctx, cfg, progress, emit)
+		return runConnect(ctx, stop, cfg, progress, emit)
 	}
 	if cfg.RxMode == "" {
 		cfg.RxMode = "xdp"
@@ -493,6 +494,7 @@ func walkProbes(ctx context.Context, cfg ScanConfig, progress *Progress, batchMi
 	limiter.MinBatch = batchMin
 	batch := make([]probeRef, batchMax)
 	pos := cfg.Resume
+	progress.publishPosition(pos, n)
 	for ; pos.Pass <= uint64(cfg.Retries); pos.Pass, pos.Next = pos.Pass+1, 0 {
 		perm := cfg.passOrder(pos.Pass)
 		if pos.Next < cfg.Shard {
@@ -513,10 +515,13 @@ func walkProbes(ctx context.Context, cfg ScanConfig, progress *Progress, batchMi
 			progress.Sent.Add(uint64(sent))
 			if err != nil {
 				pos.Next = first + uint64(sent)*cfg.Shards
+				progress.publishPosition(pos, n)
 				return pos, err
 			}
+			progress.publishPosition(pos, n)
 		}
 	}
+	progress.publishPosition(pos, n)
 	return pos, nil
 }
 

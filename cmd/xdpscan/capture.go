@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpscan/xdpscan/engine"
+	"github.com/xdpscan/xdpscan/internal/outfile"
 	"github.com/xdpscan/xdpscan/loader"
 )
 
@@ -24,7 +25,9 @@ e.g. 'tcp port 443 and not src net 198.18.1.0/24') is compiled by libpcap and
 runs inside the kernel, translated to eBPF; only matching packets are copied,
 at most --snaplen bytes each (at most 4096, the largest linear XDP frame).
 Every packet is passed on untouched. Ctrl-C ends the capture: the ring is
-drained and the file closed properly.
+drained and the file closed properly. -w FILE is written beside FILE (as
+.FILE.xdpscan-*) and renamed to FILE when the capture ends: an existing
+FILE is replaced only by a complete capture, never by a failed start.
 
   xdpscan capture -i xs-tgt -w out.pcapng 'tcp port 80'
   xdpscan capture -i xs-tgt --count-only udp
@@ -86,13 +89,31 @@ func runCapture(args []string) error {
 			*out = ""
 		}
 	}
+	// Every file is checked now, before setup, and created only once the
+	// capture runs (Ready): a typo in the filter, an unknown interface or
+	// a failed attach leaves an existing file as it was.
+	toFile := !*countOnly && *out != "" && *out != "-"
+	if toFile {
+		if *statsJSON != "" && outfile.Same(*out, *statsJSON) {
+			return usageError("capture: -w %s and --stats-json %s are the same file: one would overwrite the other; name two files", *out, *statsJSON)
+		}
+		if err := outfile.Check(*out, true); err != nil {
+			return usageError("capture: -w %s: cannot write: %v", *out, err)
+		}
+	}
+	if *statsJSON != "" {
+		if err := outfile.Check(*statsJSON, true); err != nil {
+			return usageError("capture: --stats-json %s: cannot write: %v", *statsJSON, err)
+		}
+	}
 	if err := preflight(captureNeeds(*rx)); err != nil {
 		return &exitError{code: 77, err: err} // EX_NOPERM
 	}
 
 	var pw *engine.PacketWriter
-	var file io.WriteCloser
+	var file *outfile.Replace
 	var write func(*engine.CapturedPacket) error
+	openOutput := func() error { return nil }
 	switch {
 	case *countOnly:
 	case *out == "":
@@ -101,38 +122,47 @@ func runCapture(args []string) error {
 			return nil
 		}
 	default:
-		file = os.Stdout
-		if *out != "-" {
-			f, err := os.Create(*out)
-			if err != nil {
-				return usageError("capture: -w %s: cannot write: %v", *out, err)
+		openOutput = func() error {
+			var w io.Writer = os.Stdout
+			if toFile {
+				f, err := outfile.CreateReplace(*out, 0o644)
+				if err != nil {
+					return fmt.Errorf("-w: %w", err)
+				}
+				file, w = f, f
 			}
-			file = f
-		}
-		format := "pcapng"
-		if *forcePcap || strings.HasSuffix(*out, ".pcap") {
-			format = "pcap"
-		}
-		var uts unix.Utsname
-		_ = unix.Uname(&uts)
-		ifindex := 0
-		if ifc, err := net.InterfaceByName(*iface); err == nil {
-			ifindex = ifc.Index
-		}
-		pw, err = engine.NewPacketWriter(file, engine.PacketFileOptions{Format: format, Nano: *precision == "nano",
-			Interface: *iface, Ifindex: ifindex, RxMode: *rx, Filter: expr, Snaplen: uint32(*snaplen),
-			OS: "Linux " + unix.ByteSliceToString(uts.Release[:])})
-		if err != nil {
+			format := "pcapng"
+			if *forcePcap || strings.HasSuffix(*out, ".pcap") {
+				format = "pcap"
+			}
+			var uts unix.Utsname
+			_ = unix.Uname(&uts)
+			ifindex := 0
+			if ifc, err := net.InterfaceByName(*iface); err == nil {
+				ifindex = ifc.Index
+			}
+			var err error
+			pw, err = engine.NewPacketWriter(w, engine.PacketFileOptions{Format: format, Nano: *precision == "nano",
+				Interface: *iface, Ifindex: ifindex, RxMode: *rx, Filter: expr, Snaplen: uint32(*snaplen),
+				OS: "Linux " + unix.ByteSliceToString(uts.Release[:])})
+			if err != nil && file != nil {
+				file.Abort()
+				file = nil
+			}
 			return err
 		}
-		write = pw.Write
+		write = func(p *engine.CapturedPacket) error { return pw.Write(p) }
 	}
 
 	ctx, stop := untilSignalOr(*duration)
 	defer stop()
 	cfg := engine.CaptureConfig{Iface: *iface, Filter: expr, Snaplen: uint32(*snaplen), Count: *count,
 		CountOnly: *countOnly, RxMode: *rx, XDPMode: mode,
-		Ready: func() error { // tcpdump's words, once packets are really being captured
+		Ready: func() error {
+			if err := openOutput(); err != nil {
+				return err
+			}
+			// tcpdump's words, once packets are really being captured
 			fmt.Fprintf(os.Stderr, "listening on %s, link-type EN10MB (Ethernet), snapshot length %d bytes\n", *iface, *snaplen)
 			return nil
 		}}
@@ -167,13 +197,20 @@ func runCapture(args []string) error {
 	<-liveStopped
 	st.Interrupted = ctx.Err() != nil
 	if pw != nil {
-		if cerr := pw.Close(st.Seen, st.RingLost); cerr != nil && err == nil {
+		cerr := pw.Close(st.Seen, st.RingLost)
+		if cerr != nil && err == nil {
 			err = fmt.Errorf("close capture file: %w", cerr)
 		}
-	}
-	if file != nil && file != os.Stdout {
-		if cerr := file.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("close %s: %w", *out, cerr)
+		if file != nil {
+			// A complete file replaces the old one; so does a capture that
+			// failed midway but wrote packets (they are the user's data).
+			if cerr == nil && (err == nil || st.Written > 0) {
+				if cerr := file.Commit(); cerr != nil && err == nil {
+					err = fmt.Errorf("-w: %w", cerr)
+				}
+			} else {
+				file.Abort()
+			}
 		}
 	}
 	if err != nil {
@@ -193,7 +230,7 @@ func runCapture(args []string) error {
 	}
 	if *statsJSON != "" {
 		b, _ := json.MarshalIndent(st, "", "  ")
-		if err := os.WriteFile(*statsJSON, append(b, '\n'), 0o644); err != nil {
+		if err := outfile.WriteFile(*statsJSON, append(b, '\n'), 0o644); err != nil {
 			return fmt.Errorf("write --stats-json: %w", err)
 		}
 	}

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -11,10 +11,12 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/xdpscan/xdpscan/engine"
+	"github.com/xdpscan/xdpscan/internal/outfile"
 	"github.com/xdpscan/xdpscan/loader"
 )
 
@@ -67,13 +69,13 @@ type scanFlags struct {
 	wait                                                                                    time.Duration
 	seed, shards, shard                                                                     uint64
 	resume, output, format, statsJSON, status, rx, tx, mode                                 string
-	dryRun, reset, udp, ping, pingFirst, connect                                            bool
+	dryRun, reset, udp, ping, pingFirst, connect, appendOutput, verbose                     bool
 	user                                                                                    string
 	connectTimeout                                                                          time.Duration
 	workers                                                                                 int
 }
 
-func runScan(args []string) error {
+func newScanFlags() (*scanFlags, *flag.FlagSet) {
 	f := &scanFlags{}
 	fs := newFlags("scan", scanSynopsis)
 	fs.StringVar(&f.ports, "p", "", "ports: 22,80,443,8000-8100; U:53,U:161 for UDP (required unless --ping)")
@@ -106,10 +108,15 @@ func runScan(args []string) error {
 	fs.Uint64Var(&f.seed, "seed", 0, "permutation seed (default: random; same seed, same order)")
 	fs.Uint64Var(&f.shards, "shards", 1, "split the scan into this many disjoint shards")
 	fs.Uint64Var(&f.shard, "shard", 0, "which shard this run sends (0-based)")
-	fs.StringVar(&f.resume, "resume", "", "continue the scan saved in FILE (written on Ctrl-C)")
-	fs.StringVar(&f.output, "o", "", "write results to FILE (default: stdout)")
+	fs.StringVar(&f.resume, "resume", "", "continue the scan saved in FILE: alone, it restores the targets, ports, flags, seed, shard and\n"+
+		"output, and appends to that output (pairs already in it are not written again). A scan keeps\n"+
+		"FILE up to date while it runs (-o OUT: OUT.resume), every 2s and on Ctrl-C, and removes it when\n"+
+		"it completes; a scan to stdout saves ./xdpscan.resume (or xdpscan-N.resume) on Ctrl-C only")
+	fs.StringVar(&f.output, "o", "", "write results to FILE (default: stdout); opened once the scan has started, replaced only\n"+
+		"when the first result is written; a symbolic link at FILE is refused")
+	fs.BoolVar(&f.appendOutput, "append-output", false, "append to the -o file instead of replacing it (nmap's --append-output)")
 	fs.StringVar(&f.format, "format", "", "ndjson, list (-oL), grepable (-oG), xml, csv, human (default human on stdout, ndjson to a file)")
-	fs.StringVar(&f.statsJSON, "stats-json", "", "write the final counters to FILE as one JSON object")
+	fs.StringVar(&f.statsJSON, "stats-json", "", "write the final counters to FILE as one JSON object (written beside FILE, then renamed)")
 	fs.StringVar(&f.status, "status", "auto", "live status on stderr: auto (text on a terminal), text, json, none")
 	fs.StringVar(&f.rx, "rx", "xdp", "receive path: xdp (validated and consumed in the kernel) or pcap (libpcap, for comparison)")
 	fs.StringVar(&f.tx, "tx", "socket", "send path: socket (AF_PACKET sendmmsg batches) or xdp (from the kernel: BPF_PROG_RUN\n"+
@@ -123,41 +130,37 @@ func runScan(args []string) error {
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the probes that would be sent, send nothing")
 	fs.BoolVar(&f.reset, "reset", true, "answer each SYN-ACK with a RST built in XDP (XDP_TX), so targets free the half-open\n"+
 		"connection and stop retransmitting; --reset=false only drops the reply (more duplicates, lower top rate)")
-	user := userFlag(fs)
-	verbose := verboseFlag(fs)
+	fs.StringVar(&f.user, "Z", "", "after setup, drop root and go on as USER (its groups too); files already\n"+
+		"created are handed to USER, as tcpdump -Z does (needs root)")
+	fs.StringVar(&f.user, "user", "", "same as -Z")
+	fs.BoolVar(&f.verbose, "verbose", false, "when the kernel's verifier refuses a program, show its whole log (also: XDPSCAN_VERIFIER_LOG=1)")
+	return f, fs
+}
+
+func runScan(args []string) error {
+	f, fs := newScanFlags()
 	positional, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	f.user = *user
-	if *verbose {
+	if f.verbose {
 		loader.VerifierLogFull = true
 	}
-	return scan(f, positional)
+	return scan(f, fs, positional)
 }
 
-// savedScan is the resume file: the flags that define the scan's order and
-// where it stopped. The cookie key is deliberately not saved: the resumed
-// run draws a new one, so the target's late retransmissions to the first
-// run's probes do not validate and nothing is reported twice.
-type savedScan struct {
-	Args     []string        `json:"args"`
-	Seed     uint64          `json:"seed"`
-	Position engine.Position `json:"position"`
-}
-
-func scan(f *scanFlags, positional []string) error {
+func scan(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 	var saved *savedScan
+	resumePath := f.resume
 	if f.resume != "" {
-		b, err := os.ReadFile(f.resume)
-		if err != nil {
-			return usageError("--resume: %v", err)
+		var err error
+		if saved, err = loadResume(f.resume); err != nil {
+			return err
 		}
-		saved = &savedScan{}
-		if err := json.Unmarshal(b, saved); err != nil {
-			return usageError("--resume %s: not a resume file: %v", f.resume, err)
+		if f, fs, positional, err = mergeResume(saved, fs, positional); err != nil {
+			return err
 		}
-		f.seed = saved.Seed
+		f.resume = resumePath
 	}
 	runUser, err := lookupRunUser("scan", f.user)
 	if err != nil {
@@ -172,46 +175,55 @@ func scan(f *scanFlags, positional []string) error {
 	if err != nil {
 		return err
 	}
-	if saved != nil {
-		cfg.Resume = saved.Position
-	}
-
-	out := io.Writer(stdio().results()) // on the status line's terminal: erases and redraws it around results
-	if f.output != "" {
-		file, err := os.Create(f.output)
-		if err != nil {
-			return usageError("-o %s: cannot write: %v", f.output, err)
-		}
-		defer file.Close()
-		out = file
-		if f.format == "" {
+	if f.format == "" {
+		f.format = "human"
+		if f.output != "" {
 			f.format = "ndjson"
 		}
 	}
-	if f.format == "" {
-		f.format = "human"
-	}
-	results, err := engine.NewResultWriter(out, f.format)
-	if err != nil {
+	if _, err := engine.NewResultWriter(io.Discard, f.format); err != nil {
 		return usageError("%v", err)
 	}
-	if f.statsJSON != "" {
-		// Fail now, not after the scan, if the stats cannot be written.
-		sf, err := os.OpenFile(f.statsJSON, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-		if err != nil {
-			return usageError("--stats-json %s: cannot write: %v", f.statsJSON, err)
+	if saved != nil {
+		if err := matchResume(resumePath, saved, cfg, f.output, f.format); err != nil {
+			return err
 		}
-		sf.Close()
+		cfg.Resume = saved.Position
 	}
-
 	if f.dryRun {
 		return dryRun(cfg)
+	}
+	// Checkpoints: not for --ping-first (the hosts found are not saved),
+	// an XML file (it cannot be appended to),
+	// nor for an output that is not a regular file (/dev/null, a FIFO):
+	// nothing could be read back from it.
+	checkpoints := !f.pingFirst && !(f.output != "" && f.format == "xml")
+	if fi, err := os.Stat(f.output); f.output != "" && err == nil && !fi.Mode().IsRegular() {
+		checkpoints = false
+	}
+	// A scan to stdout keeps no checkpoints (what it printed cannot be
+	// read back, and two such scans from one directory must not share a
+	// file): it saves its position on interrupt only, in a free name.
+	periodic := checkpoints && (f.output != "" || saved != nil)
+	if resumePath == "" && periodic {
+		resumePath = defaultResumePath(f.output)
+		if err := outfile.Check(resumePath, true); err != nil {
+			// A directory the scan cannot write to: it runs, it just
+			// cannot be resumed.
+			fmt.Fprintf(os.Stderr, "xdpscan: notice: no resume checkpoints (%s: %v)\n", resumePath, err)
+			checkpoints, periodic, resumePath = false, false, ""
+		}
+	}
+	outs, err := planScanOutputs(f, saved, resumePath, periodic)
+	if err != nil {
+		return err
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stop, cutCooldown := context.WithCancel(context.Background())
 	defer cutCooldown()
+	var cutAt atomic.Pointer[time.Time]
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	if !signal.Ignored(syscall.SIGHUP) { // nohup keeps ignoring it
@@ -222,54 +234,108 @@ func scan(f *scanFlags, positional []string) error {
 		if _, ok := <-sigs; !ok {
 			return
 		}
-		results.Flush() // what arrived so far is on the page now, whatever comes next
+		outs.flush() // what arrived so far is on the page now, whatever comes next
 		stdio().printf("interrupted: stopped sending, listening %s for late replies (Ctrl-C again to skip)\n", cfg.Wait)
 		cancel()
 		if _, ok := <-sigs; ok {
+			now := time.Now()
+			cutAt.Store(&now)
 			cutCooldown()
 		}
 	}()
 
-	var writeErr error
-	write := func(r engine.Result) {
-		if e := results.Write(r); e != nil && writeErr == nil {
-			writeErr = e
+	var ck *checkpointer
+	if checkpoints {
+		ck = &checkpointer{path: resumePath, flush: outs.sync, periodic: periodic,
+			saved: savedScan{Version: resumeVersion, Args: savedArgs(fs, positional), Seed: cfg.Seed, Shards: cfg.Shards, Shard: cfg.Shard,
+				Retries: cfg.Retries, Targets: digestTargets(cfg.Targets), Ports: portsString(cfg.Ports),
+				Output: outs.outputAbs, Format: f.format},
+			lag: max(cfg.Wait, checkpointSample) + checkpointSample}
+		if cfg.Connect {
+			// A connect probe past the position may still wait in the
+			// workers' queue (as long as one probe takes, at most), then
+			// takes up to its timeout.
+			// Each of its 1 + --retries attempts waits for the SYN's
+			// retransmission (1 s) plus the adaptive margin, at least
+			// --connect-timeout (engine.connectTimer).
+			ck.lag = time.Duration(cfg.Retries+2) * (2*max(cfg.ConnectTimeout, time.Second) + time.Second)
 		}
 	}
+	progress := &engine.Progress{}
+	if ck != nil {
+		ck.progress = progress
+	}
+	cfg.Ready = func() error {
+		if err := outs.open(); err != nil {
+			return err
+		}
+		if ck != nil && ck.done == nil {
+			// The first checkpoint: a scan killed before the next one can
+			// still be resumed (from its start).
+			if periodic {
+				if err := ck.save(cfg.Resume); err != nil {
+					return fmt.Errorf("resume file: %w", err)
+				}
+			}
+			ck.start(cfg.Notice)
+		}
+		return nil
+	}
+	write := outs.write
 	if f.pingFirst {
 		up, err := pingPhase(ctx, stop, f, cfg, write)
 		if err != nil {
-			results.Close()
+			outs.close(false)
 			return err
 		}
 		if ctx.Err() != nil {
-			results.Close()
+			outs.close(true)
 			return &exitError{code: 130, err: fmt.Errorf("interrupted during --ping-first discovery; nothing was port-scanned")}
 		}
 		if up.Len() == 0 {
 			fmt.Fprintf(os.Stderr, "xdpscan: no host answered the echo requests; nothing to port-scan\n")
-			return results.Close()
+			return outs.close(true)
 		}
 		cfg.Targets = up
 	}
-	progress := &engine.Progress{}
 	status := newStatusLine(f.status, progress)
 	status.start()
-	cfg.Ready = dropAfter(cfg.Ready, runUser, f.output, f.statsJSON)
+	cfg.Ready = dropAfter(cfg.Ready, runUser, f.output, f.statsJSON, resumePath)
 	st, err := engine.RunScan(ctx, stop, cfg, progress, write)
 	status.stop()
-	if cerr := results.Close(); cerr != nil && writeErr == nil {
-		writeErr = cerr
+	if ck != nil {
+		ck.stop()
+	}
+	started, sent := outs.opened, progress.Sent.Load() > 0
+	// A run that sent nothing (it failed, or was interrupted during setup)
+	// leaves an existing -o file as it was.
+	writeErr := outs.close(sent || err == nil && !st.Interrupted)
+	if err == nil && st.Interrupted && !sent && saved == nil {
+		if periodic {
+			removeResume(resumePath)
+		}
+		return &exitError{code: 130, err: fmt.Errorf("interrupted before the first probe: nothing to resume")}
 	}
 	if err != nil {
+		if periodic && started {
+			if pos, ok := progress.Position(); ok && pos == cfg.Resume && saved == nil {
+				removeResume(resumePath) // nothing sent: nothing to resume
+			} else {
+				err = fmt.Errorf("%w\n(the scan can continue from its last checkpoint: xdpscan scan --resume %s)", err, resumePath)
+			}
+		}
 		return err
 	}
 	if writeErr != nil {
 		return fmt.Errorf("write results: %w", writeErr)
 	}
+	if outs.skipped > 0 {
+		fmt.Fprintf(os.Stderr, "xdpscan: %d results already in %s (probes sent again after the last checkpoint) were not written twice\n",
+			outs.skipped, f.output)
+	}
 	if f.statsJSON != "" {
 		b, _ := json.MarshalIndent(st, "", "  ")
-		if err := os.WriteFile(f.statsJSON, append(b, '\n'), 0o644); err != nil {
+		if err := outfile.WriteFile(f.statsJSON, append(b, '\n'), 0o644); err != nil {
 			return fmt.Errorf("write --stats-json: %w", err)
 		}
 	}
@@ -298,17 +364,36 @@ func scan(f *scanFlags, positional []string) error {
 			"  or the target rate-limited ICMP port unreachable (Linux: net.ipv4.icmp_ratelimit, a burst of 6 then 1/s per scanner;\n"+
 			"  icmp_msgs_per_sec 1000 in all). --retries N or a lower --rate recovers closed ports from such a target.\n", st.UDPNoReply)
 	}
-	if st.Interrupted {
-		path := f.resume
-		if path == "" {
-			path = "xdpscan.resume"
+	done := st.Resume == nil || st.Resume.Pass > uint64(cfg.Retries)
+	if st.Interrupted && ck != nil && (!done || cutAt.Load() != nil) {
+		pos := *st.Resume
+		if t := cutAt.Load(); t != nil {
+			// The cooldown was cut short: replies to the last probes may
+			// be lost, so continue from the last position whose replies
+			// surely came in (pairs after it are probed again).
+			if p, ok := ck.safeAt(*t); ok {
+				pos = p
+			} else {
+				pos = cfg.Resume
+			}
 		}
-		b, _ := json.MarshalIndent(savedScan{Args: os.Args[1:], Seed: cfg.Seed, Position: *st.Resume}, "", "  ")
-		if err := os.WriteFile(path, b, 0o644); err != nil {
+		if !periodic {
+			resumePath = freeResumePath()
+			ck.path = resumePath
+		}
+		if err := ck.save(pos); err != nil {
 			return fmt.Errorf("interrupted, and could not write the resume file: %w", err)
 		}
-		return &exitError{code: 130, err: fmt.Errorf("interrupted after %d of %d probes; continue with: xdpscan scan --resume %s (same targets and flags)",
-			st.ProbesSent, st.ProbesTotal, path)}
+		return &exitError{code: 130, err: fmt.Errorf("interrupted after %d of %d probes; continue with: xdpscan scan --resume %s",
+			st.ProbesSent, st.ProbesTotal, resumePath)}
+	}
+	if periodic {
+		if err := removeResume(resumePath); err != nil {
+			return fmt.Errorf("the scan completed, but its resume file could not be removed: %w", err)
+		}
+	}
+	if st.Interrupted && !done {
+		return &exitError{code: 130, err: fmt.Errorf("interrupted after %d of %d probes (this scan cannot be resumed: rerun it)", st.ProbesSent, st.ProbesTotal)}
 	}
 	return nil
 }

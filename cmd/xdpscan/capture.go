@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -125,7 +124,14 @@ func runCapture(args []string) error {
 		openOutput = func() error {
 			var w io.Writer = os.Stdout
 			if toFile {
-				f, err := outfile.CreateReplace(*out, 0o644)
+				create := outfile.CreateReplace
+				if runUser != nil {
+					// After the switch to -Z's user the rename into a
+					// directory it cannot write would fail at the end:
+					// write the file itself, as tcpdump -Z does.
+					create = outfile.CreateInPlace
+				}
+				f, err := create(*out, 0o644)
 				if err != nil {
 					return fmt.Errorf("-w: %w", err)
 				}
@@ -166,7 +172,14 @@ func runCapture(args []string) error {
 			fmt.Fprintf(os.Stderr, "listening on %s, link-type EN10MB (Ethernet), snapshot length %d bytes\n", *iface, *snaplen)
 			return nil
 		}}
-	cfg.Ready = dropAfter(cfg.Ready, runUser, *out, *statsJSON)
+	stats := &statsFile{path: *statsJSON}
+	ready := cfg.Ready
+	cfg.Ready = dropAfter(func() error {
+		if err := ready(); err != nil {
+			return err
+		}
+		return stats.prepare(runUser)
+	}, runUser, *out, *statsJSON)
 	progress := &engine.CaptureProgress{}
 	liveDone := make(chan struct{})
 	liveStopped := make(chan struct{})
@@ -228,12 +241,10 @@ func runCapture(args []string) error {
 	if st.RxMode == "xdp" {
 		fmt.Fprintf(os.Stderr, "xdpscan: seen by protocol (packets): %s\n", protocolMix(st.Counters))
 	}
-	if *statsJSON != "" {
-		b, _ := json.MarshalIndent(st, "", "  ")
-		if err := outfile.WriteFile(*statsJSON, append(b, '\n'), 0o644); err != nil {
-			return fmt.Errorf("write --stats-json: %w", err)
-		}
+	if err := stats.write(st); err != nil {
+		return err
 	}
+
 	return nil
 }
 

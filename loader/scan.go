@@ -31,7 +31,8 @@ type ScanConfig struct {
 	// waiting; 0 leaves wakeups to the kernel. See ringbuf.Options.
 	RingWakeupBytes uint32
 	// ResetOpen answers each validated SYN-ACK with a RST sent by XDP_TX
-	// (IPv4), so the target stops retransmitting; otherwise it is dropped.
+	// (IPv4 and IPv6), so the target stops retransmitting; otherwise it is
+	// dropped.
 	ResetOpen bool
 	// UDPEchoes names the UDP services that echo bytes of the request, and
 	// where: a reply from such a port must carry the cookie there.

@@ -52,7 +52,7 @@ Usage:
   xdpscan <command> [flags] [arguments]
 
 Commands:
-  scan TARGET... -p PORTS  TCP SYN scan; replies validated and consumed in XDP
+  scan TARGET... -p PORTS  TCP SYN, UDP and ICMP echo probes; replies validated and consumed in XDP
   testbed up|down|status   a private two-namespace test network (198.18.0.0/15)
   capture -i IFACE [EXPR]  capture at XDP with a tcpdump filter run in the kernel; pcapng out
   monitor -i IFACE         attach the XDP parser and show live per-protocol counters

@@ -35,7 +35,7 @@ type Capture struct {
 
 // shapedFilters are the C code's calls of the filter: capture_filter for
 // any frame, and one for each frame shape count_frame classifies inline
-// (bpf/include/counters.h), where the filter is specialized for what
+// (bpf/include/shape.h), where the filter is specialized for what
 // count_frame has checked. A shape must claim no more than the C code
 // checks; TestCaptureFiltersEveryShape holds them to it, frame by frame.
 var shapedFilters = []filter.Call{

@@ -8,7 +8,7 @@
 // verifier refuses adding a register to a packet pointer, NULL checks of
 // packet pointers, pointer subtraction and map-value adds whose paths
 // disagree, and the programs do none of these (bpf/include/parse.h,
-// counters.h; the translated filter, filter.ErrNeedsHelper;
+// counters.h, shape.h; the translated filter, filter.ErrNeedsHelper;
 // TestProgramsLoadWithDocumentedCapabilities). A bpf_link
 // detaches by itself when the process exits, even by SIGKILL, so a crashed
 // xdpscan never leaves a program on an interface.

@@ -10,6 +10,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 
+	"github.com/xdpscan/xdpscan/internal/bpftest"
 	"github.com/xdpscan/xdpscan/internal/capstest"
 )
 
@@ -20,7 +21,7 @@ import (
 // growing unnoticed toward the kernel's 1M limit and the load time a user
 // waits.
 func TestTranslatedVerifierWork(t *testing.T) {
-	requireBPF(t)
+	bpftest.Require(t)
 	const most = 20_000
 	processed := regexp.MustCompile(`processed (\d+) insns`)
 	exprs := slices.Concat(realWorldFilters, generatedFilters(rand.New(rand.NewPCG(9, 10)), 80))

@@ -8,6 +8,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/xdpscan/xdpscan/bpf"
+	"github.com/xdpscan/xdpscan/internal/bpftest"
 )
 
 // TestVerifierWork keeps each program's verification cheap: the verifier's
@@ -16,7 +17,7 @@ import (
 // into its callers multiplies (145,251 for the scan program then; about
 // 9,000 with parse_packet a global function).
 func TestVerifierWork(t *testing.T) {
-	requireBPF(t)
+	bpftest.Require(t)
 	const most = 50_000
 	processed := regexp.MustCompile(`processed (\d+) insns`)
 	for _, obj := range []struct {

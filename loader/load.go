@@ -10,6 +10,7 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
+	"github.com/xdpscan/xdpscan/internal/kfloor"
 	"github.com/xdpscan/xdpscan/internal/privs"
 )
 
@@ -82,10 +83,8 @@ func verifierAdvice(log []string) string {
 			}
 		}
 	}
-	var uts unix.Utsname
-	_ = unix.Uname(&uts)
-	return fmt.Sprintf("xdpscan needs Linux 5.18 or later (this is %s); on such a kernel this is a bug in xdpscan: "+
-		"please report it with the whole log.", unix.ByteSliceToString(uts.Release[:]))
+	return fmt.Sprintf("xdpscan needs Linux %s or later (this is %s); on such a kernel this is a bug in xdpscan: "+
+		"please report it with the whole log.", kfloor.Floor(kfloor.Programs...), kfloor.Release())
 }
 
 // prepare lifts RLIMIT_MEMLOCK on kernels that still charge BPF memory to it

@@ -41,22 +41,22 @@ var (
 	// GlobalFunctions: BPF functions the verifier checks once, on their
 	// own, against their BTF prototype.
 	GlobalFunctions = Feature{"global BPF functions", Version{5, 6}, privs.Of(privs.CapBPF),
-		"parse_packet and the capture filter's functions (bpf/include/parse.h, bpf/capture.c)"}
+		"parse_packet, the capture filter (bpf/include/parse.h, bpf/capture.c)"}
 	// RingBuffer: BPF_MAP_TYPE_RINGBUF.
 	RingBuffer = Feature{"BPF ring buffer", Version{5, 8}, privs.Of(privs.CapBPF),
 		"every program's events (ringbuf/)"}
 	// XDPLink: XDP attached through a bpf_link, which detaches by itself
 	// when the process exits.
 	XDPLink = Feature{"bpf_link XDP attachment", Version{5, 9}, privs.Of(privs.CapNetAdmin),
-		"attaching scan, capture, monitor and the testbed's responder (loader.Attach)"}
+		"attaching every program, detached when xdpscan exits (loader.Attach)"}
 	// CPUMapPrograms: an XDP program in a cpumap entry, which may redirect.
 	CPUMapPrograms = Feature{"programs in cpumap entries", Version{5, 9}, loadXDP,
-		"scan --tx xdp --tx-relay-cpu (xdpscan_send_relay)"}
+		"scan --tx-relay-cpu (xdpscan_send_relay)"}
 	// XDPLoadBytes: bpf_xdp_load_bytes and bpf_xdp_get_buff_len, with
 	// which the programs read headers at variable offsets and stay
 	// loadable without CAP_PERFMON.
 	XDPLoadBytes = Feature{"bpf_xdp_load_bytes and bpf_xdp_get_buff_len", Version{5, 18}, loadXDP,
-		"the scan, capture and responder programs (bpf/include/parse.h)"}
+		"scan, capture, monitor, the testbed's responder (bpf/include/parse.h)"}
 	// LiveFrames: BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES.
 	LiveFrames = Feature{"BPF_PROG_RUN live frames", Version{5, 18}, loadXDP,
 		"scan --tx xdp, bench --gen xdp"}

@@ -173,4 +173,3 @@ func Names() ([]string, error) {
 	}
 	return names, nil
 }
-

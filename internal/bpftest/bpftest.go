@@ -5,6 +5,8 @@ package bpftest
 
 import (
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -47,4 +49,21 @@ func ClassicVM(t testing.TB, raw []cbpf.RawInstruction) *cbpf.VM {
 		t.Fatalf("classic BPF VM: %v", err)
 	}
 	return vm
+}
+
+var processed = regexp.MustCompile(`processed (\d+) insns`)
+
+// VerifierProcessed is how many instructions the verifier processed, from
+// the log of a program loaded with ebpf.LogLevelStats.
+func VerifierProcessed(t testing.TB, log string) int {
+	t.Helper()
+	m := processed.FindStringSubmatch(log)
+	if m == nil {
+		t.Fatalf("no statistics in the verifier log:\n%s", log)
+	}
+	n, err := strconv.Atoi(m[1])
+	if err != nil {
+		t.Fatalf("verifier statistics %q: %v", m[0], err)
+	}
+	return n
 }

@@ -57,7 +57,7 @@ Commands:
   capture -i IFACE [EXPR]  capture at XDP with a tcpdump filter run in the kernel; pcapng out
   monitor -i IFACE         attach the XDP parser and show live per-protocol counters
   bench scan|capture       xdpscan vs masscan, zmap, tcpdump and libpcap on the testbed: table, JSON, plots
-  version                  version, kernel and what this host lacks for XDP
+  version                  version, kernel against the floors, and what this host lacks for XDP
 
 Every command takes --help. Root is not needed: scan needs CAP_BPF, CAP_NET_ADMIN
 and CAP_NET_RAW (--connect none), capture and monitor CAP_BPF and CAP_NET_ADMIN;

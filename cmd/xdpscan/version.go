@@ -14,7 +14,8 @@ import (
 
 func runVersion(args []string) error {
 	fs := newFlags("version", "xdpscan version [--verbose]\n\n"+
-		"Prints the version and the kernel, and whether each subcommand can run here, by trying:\n"+
+		"Prints the version, the kernel against each kernel floor xdpscan has (the first Linux version\n"+
+		"with each feature it uses), and whether each subcommand can run here, by trying:\n"+
 		"it loads each XDP program (and detaches nothing: it attaches nothing) and opens the sockets.")
 	verbose := fs.Bool("verbose", false, "show the verifier's whole log when it refuses a program")
 	if _, err := parseFlags(fs, args); err != nil {

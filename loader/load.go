@@ -35,6 +35,12 @@ func loadError(what string, err error) error {
 		return fmt.Errorf("load %s: not permitted: loading an XDP program needs CAP_BPF and CAP_NET_ADMIN "+
 			"(run as root, or `setcap cap_bpf,cap_net_admin,cap_net_raw+ep` on the binary): %w", what, err)
 	}
+	if errors.Is(err, ebpf.ErrNotSupported) {
+		// cilium/ebpf's probes found a map type, program type or helper
+		// missing: a kernel below the floors.
+		return fmt.Errorf("load %s: this kernel lacks a feature xdpscan uses: xdpscan needs Linux %s or later (this is %s): %w",
+			what, kfloor.Floor(kfloor.Programs...), kfloor.Release(), err)
+	}
 	return fmt.Errorf("load %s: %w", what, err)
 }
 

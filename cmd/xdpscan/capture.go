@@ -188,21 +188,11 @@ func runCapture(args []string) error {
 		if *rx != "xdp" || !*countOnly {
 			return
 		}
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		var prev loader.Counters
-		for {
-			select {
-			case <-liveDone:
-				return
-			case <-t.C:
-				c := progress.Counters()
-				d := c.Sub(prev)
-				prev = c
-				fmt.Fprintf(os.Stderr, "%10d pps %9.2f Mbit/s seen, %10d pps matched | %s | ring lost %d\n",
-					d.Packets, 8*float64(d.Bytes)/1e6, d.Matched, protocolMix(d), d.RingLost)
-			}
-		}
+		read := func() (loader.Counters, error) { return progress.Counters(), nil }
+		liveCounters(liveDone, time.Second, read, func(d loader.Counters, _ time.Duration) {
+			fmt.Fprintf(os.Stderr, "%10d pps %9.2f Mbit/s seen, %10d pps matched | %s | ring lost %d\n",
+				d.Packets, 8*float64(d.Bytes)/1e6, d.Matched, protocolMix(d), d.RingLost)
+		})
 	}()
 	fmt.Fprintf(os.Stderr, "xdpscan: capturing on %s (%s), filter %q, snaplen %d\n", *iface, *rx, expr, *snaplen)
 	st, err := engine.RunCapture(ctx, cfg, progress, write)

@@ -118,6 +118,11 @@ func installFilter(insns asm.Instructions, raw []cbpf.RawInstruction) (asm.Instr
 	if err != nil {
 		return nil, fmt.Errorf("install filter: %w", err)
 	}
+	// Five copies of a long filter can put a jump (the C code's around
+	// them, or the filter's own) past a 16-bit offset.
+	if insns, err = filter.LongJumps(insns); err != nil {
+		return nil, fmt.Errorf("install filter: the filter is too long for the capture program: %w; capture with a shorter filter", err)
+	}
 	return insns, nil
 }
 

@@ -70,12 +70,8 @@ func CompileContext(ctx context.Context, expr string, snaplen int) ([]bpf.RawIns
 	if strings.TrimSpace(expr) == "" {
 		return []bpf.RawInstruction{{Op: 0x06, K: uint32(snaplen)}}, nil // ret #snaplen
 	}
-	if len(expr) > MaxExpressionBytes {
-		return nil, fmt.Errorf("filter of %d bytes: at most %d bytes (%d KiB) are accepted, as libpcap's compile time grows steeply with length; capture with a shorter filter",
-			len(expr), MaxExpressionBytes, MaxExpressionBytes>>10)
-	}
-	if strings.IndexByte(expr, 0) >= 0 {
-		return nil, fmt.Errorf("filter %s: contains a NUL byte", quoteShort(expr))
+	if err := CheckExpression(expr); err != nil {
+		return nil, err
 	}
 	type result struct {
 		insns []bpf.RawInstruction
@@ -92,6 +88,19 @@ func CompileContext(ctx context.Context, expr string, snaplen int) ([]bpf.RawIns
 	case <-ctx.Done():
 		return nil, fmt.Errorf("filter compilation abandoned: %w", ctx.Err())
 	}
+}
+
+// CheckExpression refuses, before any work, an expression Compile would
+// refuse for its size or bytes alone.
+func CheckExpression(expr string) error {
+	if len(expr) > MaxExpressionBytes {
+		return fmt.Errorf("filter of %d bytes: at most %d bytes (%d KiB) are accepted, as libpcap's compile time grows steeply with length; capture with a shorter filter",
+			len(expr), MaxExpressionBytes, MaxExpressionBytes>>10)
+	}
+	if strings.IndexByte(expr, 0) >= 0 {
+		return fmt.Errorf("filter %s: contains a NUL byte", quoteShort(expr))
+	}
+	return nil
 }
 
 // compile calls libpcap. gopacket's pcap.CompileBPFFilter is not used: it

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpscan/xdpscan/engine"
+	"github.com/xdpscan/xdpscan/filter"
 	"github.com/xdpscan/xdpscan/internal/outfile"
 	"github.com/xdpscan/xdpscan/loader"
 )
@@ -63,6 +64,9 @@ func runCapture(args []string) error {
 		return err
 	}
 	expr := strings.Join(rest, " ")
+	if err := filter.CheckExpression(expr); err != nil {
+		return usageError("capture: %v", err)
+	}
 	if *iface == "" {
 		return usageError("capture: -i IFACE is required; see `ip link`")
 	}

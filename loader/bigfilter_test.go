@@ -46,13 +46,14 @@ func addressListFilter(n int) []cbpf.RawInstruction {
 }
 
 // TestCaptureLoadsFilterNeedingLongJumps loads the capture program with a
-// filter whose five copies (one per frame shape) each have jumps past a
-// 16-bit offset, and runs frames through it that match the first and the
-// last terms, by source and destination, on each shape's path, and frames
-// that match none.
+// filter of filter.MaxInstructions classic instructions, whose five copies
+// (one per frame shape) each have jumps past a 16-bit offset, and runs
+// frames through it that match the first and the last terms, by source and
+// destination, on each shape's path, and frames that match none. Without
+// filter.LongJumps the verifier refuses it ("jump out of range").
 func TestCaptureLoadsFilterNeedingLongJumps(t *testing.T) {
 	requireBPF(t)
-	const n = 10_000
+	const n = 16_382 // 4n+7 = 65,535 classic instructions
 	raw := addressListFilter(n)
 	c, err := loader.LoadCapture(loader.CaptureConfig{Filter: raw, Snaplen: 128, RingBytes: 1 << 20})
 	if err != nil {
@@ -129,5 +130,17 @@ func TestCaptureLoadsFilterNeedingLongJumps(t *testing.T) {
 	}
 	if got := drainCaptures(t, c); uint64(len(got)) != want {
 		t.Errorf("captured %d frames, want %d", len(got), want)
+	}
+}
+
+// TestCaptureRefusesFilterOverTheLimit: a classic program longer than the
+// capture program holds is refused with the limit, before translation.
+func TestCaptureRefusesFilterOverTheLimit(t *testing.T) {
+	requireBPF(t)
+	raw := addressListFilter(20_000) // 80,007 instructions
+	_, err := loader.LoadCapture(loader.CaptureConfig{Filter: raw, Snaplen: 128, RingBytes: 1 << 16})
+	want := "install filter: 80007 classic BPF instructions: at most 65535 fit in the capture program; capture with a shorter filter"
+	if err == nil || err.Error() != want {
+		t.Fatalf("error %v, want %q", err, want)
 	}
 }

@@ -97,6 +97,10 @@ func LoadCapture(cfg CaptureConfig) (*Capture, error) {
 // the program's samples were at its return (perf, count-only on the
 // testbed's flood), ~4 ns a packet.
 func installFilter(insns asm.Instructions, raw []cbpf.RawInstruction) (asm.Instructions, error) {
+	if len(raw) > filter.MaxInstructions {
+		return nil, fmt.Errorf("install filter: %d classic BPF instructions: at most %d fit in the capture program; capture with a shorter filter",
+			len(raw), filter.MaxInstructions)
+	}
 	var inline []namedCode
 	for _, f := range shapedFilters {
 		body, err := filter.TranslateInline(raw, f.shape)

@@ -106,7 +106,7 @@ func CheckExpression(expr string) error {
 			len(expr), MaxExpressionBytes, MaxExpressionBytes>>10)
 	}
 	if strings.IndexByte(expr, 0) >= 0 {
-		return fmt.Errorf("filter %s: contains a NUL byte", quoteShort(expr))
+		return fmt.Errorf("filter %s: contains a NUL byte", QuoteShort(expr))
 	}
 	return nil
 }
@@ -121,16 +121,16 @@ func compile(expr string, snaplen, most int) ([]bpf.RawInstruction, error) {
 	defer C.free(unsafe.Pointer(errbuf))
 	var prog C.struct_bpf_program
 	if C.xdpscan_compile(cexpr, C.int(snaplen), &prog, errbuf) < 0 {
-		return nil, fmt.Errorf("filter %s: %s", quoteShort(expr), C.GoString(errbuf))
+		return nil, fmt.Errorf("filter %s: %s", QuoteShort(expr), C.GoString(errbuf))
 	}
 	defer C.pcap_freecode(&prog)
 	n := int(prog.bf_len)
 	if n > most {
 		return nil, fmt.Errorf("filter %s compiles to %d classic BPF instructions: at most %d fit in the capture program; capture with a shorter filter",
-			quoteShort(expr), n, most)
+			QuoteShort(expr), n, most)
 	}
 	if n == 0 || prog.bf_insns == nil {
-		return nil, fmt.Errorf("filter %s: libpcap returned an empty program", quoteShort(expr))
+		return nil, fmt.Errorf("filter %s: libpcap returned an empty program", QuoteShort(expr))
 	}
 	out := make([]bpf.RawInstruction, n)
 	for i, in := range unsafe.Slice(prog.bf_insns, n) {
@@ -139,9 +139,9 @@ func compile(expr string, snaplen, most int) ([]bpf.RawInstruction, error) {
 	return out, nil
 }
 
-// quoteShort quotes an expression for an error message, cut to its first
-// 200 bytes: a message should not repeat a 60 KiB filter.
-func quoteShort(expr string) string {
+// QuoteShort quotes an expression for a message, cut to its first 200
+// bytes: a message should not repeat a 60 KiB filter.
+func QuoteShort(expr string) string {
 	const most = 200
 	if len(expr) <= most {
 		return fmt.Sprintf("%q", expr)

@@ -195,7 +195,7 @@ func runCapture(args []string) error {
 			}
 		}
 	}()
-	fmt.Fprintf(os.Stderr, "xdpscan: capturing on %s (%s), filter %q, snaplen %d\n", *iface, *rx, expr, *snaplen)
+	fmt.Fprintf(os.Stderr, "xdpscan: capturing on %s (%s), filter %s, snaplen %d\n", *iface, *rx, filter.QuoteShort(expr), *snaplen)
 	st, err := engine.RunCapture(ctx, cfg, progress, write)
 	close(liveDone)
 	<-liveStopped

@@ -90,7 +90,8 @@ type CapturedPacket struct {
 // detached and the ring drained before it returns.
 func RunCapture(ctx context.Context, cfg CaptureConfig, progress *CaptureProgress, write func(*CapturedPacket) error) (CaptureStats, error) {
 	st := CaptureStats{RxMode: cfg.RxMode, Interface: cfg.Iface}
-	raw, err := filter.Compile(cfg.Filter, int(cfg.Snaplen))
+	// libpcap can take minutes on a long filter: a signal must not wait.
+	raw, err := filter.CompileContext(ctx, cfg.Filter, int(cfg.Snaplen))
 	if err != nil {
 		return st, err
 	}

@@ -54,8 +54,9 @@ func NewPacketWriter(w io.Writer, o PacketFileOptions) (*PacketWriter, error) {
 		if o.Ifindex > 0 {
 			desc += ", ifindex " + strconv.Itoa(o.Ifindex)
 		}
+		filter, comment := ngFilterOption(o.Filter)
 		ng, err := pcapgo.NewNgWriterInterface(pw.buf, pcapgo.NgInterface{
-			Name: o.Interface, Description: desc, Filter: o.Filter, OS: o.OS,
+			Name: o.Interface, Description: desc, Filter: filter, Comment: comment, OS: o.OS,
 			LinkType: layers.LinkTypeEthernet, TimestampResolution: 9, SnapLength: o.Snaplen,
 		}, pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{Application: "xdpscan"}})
 		if err == nil {
@@ -178,4 +179,21 @@ func (pw *PacketWriter) Close(received, dropped uint64) error {
 		}
 	}
 	return pw.buf.Flush()
+}
+
+// maxNgFilter is the longest filter text an interface block's if_filter
+// option holds: an option's length is 16 bits, and the value starts with
+// a byte saying the filter is text.
+const maxNgFilter = 0xffff - 1
+
+// ngFilterOption returns the if_filter text and the interface comment for
+// a capture filter. A filter too long for the option is left out (pcapgo
+// would write its length cut to 16 bits, and readers then call the whole
+// file corrupt), with a comment saying why; it is not cut short, which
+// would record a different filter than the one that ran.
+func ngFilterOption(filter string) (text, comment string) {
+	if len(filter) <= maxNgFilter {
+		return filter, ""
+	}
+	return "", fmt.Sprintf("capture filter of %d bytes not recorded: a pcapng option holds at most %d", len(filter), maxNgFilter)
 }

@@ -3,7 +3,11 @@ package engine
 import (
 	"bytes"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,5 +157,72 @@ func BenchmarkPcapWrite(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		pw.Write(&p)
+	}
+}
+
+// TestPcapngLongFilter writes files whose capture filter is at, and past,
+// what a pcapng option holds: each stays valid for gopacket's reader and
+// for tshark, with the filter recorded whole or, past the limit, left out
+// with a comment saying why.
+func TestPcapngLongFilter(t *testing.T) {
+	tshark, err := exec.LookPath("tshark")
+	if err != nil {
+		t.Fatal("tshark is needed to check the file is valid for Wireshark (apt-get install tshark)")
+	}
+	tests := []struct {
+		name        string
+		filterLen   int
+		wantFilter  bool
+		wantComment string
+	}{
+		{"short", 3, true, ""},
+		{"the longest an option holds", maxNgFilter, true, ""},
+		{"one byte over", maxNgFilter + 1, false, "capture filter of 65535 bytes not recorded: a pcapng option holds at most 65534"},
+		{"1 MiB", 1 << 20, false, "capture filter of 1048576 bytes not recorded: a pcapng option holds at most 65534"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			filter := strings.Repeat("x", tc.filterLen)
+			var file bytes.Buffer
+			pw, err := NewPacketWriter(&file, PacketFileOptions{Format: "pcapng", Interface: "bf-tgt", RxMode: "xdp", Filter: filter, Snaplen: 128})
+			if err != nil {
+				t.Fatal(err)
+			}
+			frame := bytes.Repeat([]byte{0xff}, 60)
+			if err := pw.Write(&CapturedPacket{TimeNs: time.Now().UnixNano(), CaptureLength: 60, Length: 60, Data: frame}); err != nil {
+				t.Fatal(err)
+			}
+			if err := pw.Close(1, 0); err != nil {
+				t.Fatal(err)
+			}
+			r, err := pcapgo.NewNgReader(bytes.NewReader(file.Bytes()), pcapgo.DefaultNgReaderOptions)
+			if err != nil {
+				t.Fatal(err)
+			}
+			intf, err := r.Interface(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := intf.Filter == filter; got != tc.wantFilter || (!tc.wantFilter && intf.Filter != "") {
+				t.Errorf("filter of %d bytes read back, want the %d bytes written: %v", len(intf.Filter), len(filter), tc.wantFilter)
+			}
+			if intf.Comment != tc.wantComment {
+				t.Errorf("comment %q, want %q", intf.Comment, tc.wantComment)
+			}
+			if data, _, err := r.ReadPacketData(); err != nil || !bytes.Equal(data, frame) {
+				t.Fatalf("packet: % x, %v", data, err)
+			}
+			path := filepath.Join(t.TempDir(), "long-filter.pcapng")
+			if err := os.WriteFile(path, file.Bytes(), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var stderr bytes.Buffer
+			cmd := exec.Command(tshark, "-r", path, "-T", "fields", "-e", "frame.len")
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil || strings.TrimSpace(string(out)) != "60" || strings.Contains(stderr.String(), "corrupt") {
+				t.Fatalf("tshark -r: %v, frame lengths %q\n%s", err, out, stderr.String())
+			}
+		})
 	}
 }

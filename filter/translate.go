@@ -60,7 +60,9 @@ const loadBuffer = scratchBase - 8
 // (Shape{} for any packet). The code ends by falling into epilogue with the
 // result in RegResult and the context in RegCtx; the epilogue must end the
 // program or tail-call. With asm.Return() alone as the epilogue, the code
-// is a BPF function of ctx returning the result.
+// is a BPF function of ctx returning the result. A long filter's jumps may
+// reach past 16-bit offsets: the whole program the code ends up in must go
+// through LongJumps before it loads.
 func Translate(prog []bpf.RawInstruction, shape Shape, epilogue asm.Instructions) (asm.Instructions, error) {
 	if len(epilogue) == 0 {
 		return nil, fmt.Errorf("no epilogue")

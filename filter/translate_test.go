@@ -121,6 +121,9 @@ func load(t testing.TB, raw []bpf.RawInstruction, inline bool, shape Shape) *har
 			t.Fatal(err)
 		}
 	}
+	if insns, err = LongJumps(insns); err != nil {
+		t.Fatal(err)
+	}
 	var p *ebpf.Program
 	capstest.WithEffective(t, documented, func() {
 		p, err = ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, Instructions: insns, License: "Dual BSD/GPL"})

@@ -73,8 +73,17 @@ func LoadCapture(cfg CaptureConfig) (*Capture, error) {
 	prog := spec.Programs["xdpscan_capture"]
 	// The filter runs where the C code calls it, specialized for each
 	// call's frame shape (filter.Splice).
+	if len(cfg.Filter) > filter.MaxInstructions {
+		return nil, fmt.Errorf("install filter: %d classic BPF instructions: at most %d fit in the capture program; capture with a shorter filter",
+			len(cfg.Filter), filter.MaxInstructions)
+	}
 	if prog.Instructions, err = filter.Splice(prog.Instructions, cfg.Filter, shapedFilters); err != nil {
 		return nil, err
+	}
+	// Five copies of a long filter can put a jump (the C code's around
+	// them, or the filter's own) past a 16-bit offset.
+	if prog.Instructions, err = filter.LongJumps(prog.Instructions); err != nil {
+		return nil, fmt.Errorf("install filter: the filter is too long for the capture program: %w; capture with a shorter filter", err)
 	}
 	c := &Capture{}
 	if err := spec.LoadAndAssign(&c.Objects, nil); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
+	"github.com/xdpscan/xdpscan/filter"
 	"github.com/xdpscan/xdpscan/internal/kfloor"
 	"github.com/xdpscan/xdpscan/internal/privs"
 )
@@ -69,6 +70,10 @@ func verifierError(what string, ve *ebpf.VerifierError) error {
 // CAP_PERFMON to its stricter rules (allow_ptr_leaks off): no comparing or
 // subtracting pointers other than the packet bounds checks, no pointer
 // stored where a scalar goes.
+// tooComplex are what the verifier says when a program is past its
+// limits: a long filter's, not a bug.
+var tooComplex = []string{"BPF program is too large", "jumps is too complex", "too many states"}
+
 var strictRules = []string{"pointer comparison prohibited", "pointer -= pointer prohibited", "pointer arithmetic",
 	"leaks addr", "prohibited for !root"}
 
@@ -87,6 +92,13 @@ func verifierAdvice(log []string) string {
 				return "Without CAP_PERFMON the verifier holds programs to stricter pointer rules, and this one breaks them: " +
 					"a bug in xdpscan, please report it with the whole log. Until it is fixed: run as root, or add cap_perfmon to setcap's list."
 			}
+		}
+	}
+	for _, s := range tooComplex {
+		if strings.Contains(text, s) {
+			return fmt.Sprintf("The program is too large or too complex for the verifier, which follows at most %d instructions "+
+				"(BPF_COMPLEXITY_LIMIT_INSNS) and 8,192 pending branches: with a capture filter, use a shorter or simpler one.",
+				filter.MaxProgramInstructions)
 		}
 	}
 	return fmt.Sprintf("xdpscan needs Linux %s or later (this is %s); on such a kernel this is a bug in xdpscan: "+

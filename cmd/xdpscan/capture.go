@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpscan/xdpscan/engine"
+	"github.com/xdpscan/xdpscan/filter"
 	"github.com/xdpscan/xdpscan/internal/outfile"
 	"github.com/xdpscan/xdpscan/loader"
 )
@@ -62,6 +63,9 @@ func runCapture(args []string) error {
 		return err
 	}
 	expr := strings.Join(rest, " ")
+	if err := filter.CheckExpression(expr); err != nil {
+		return usageError("capture: %v", err)
+	}
 	if *iface == "" {
 		return usageError("capture: -i IFACE is required; see `ip link`")
 	}
@@ -194,7 +198,7 @@ func runCapture(args []string) error {
 				d.Packets, 8*float64(d.Bytes)/1e6, d.Matched, protocolMix(d), d.RingLost)
 		})
 	}()
-	fmt.Fprintf(os.Stderr, "xdpscan: capturing on %s (%s), filter %q, snaplen %d\n", *iface, *rx, expr, *snaplen)
+	fmt.Fprintf(os.Stderr, "xdpscan: capturing on %s (%s), filter %s, snaplen %d\n", *iface, *rx, filter.QuoteShort(expr), *snaplen)
 	st, err := engine.RunCapture(ctx, cfg, progress, write)
 	close(liveDone)
 	<-liveStopped

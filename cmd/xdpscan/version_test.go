@@ -18,11 +18,12 @@ func TestFloorLines(t *testing.T) {
 		wantNo  []string // features the kernel lacks, by name
 	}{
 		{"new kernel", kfloor.Version{Major: 6, Minor: 18}, nil, nil},
-		{"exactly the floor", kfloor.Version{Major: 5, Minor: 18}, nil, nil},
+		{"6.4 has long jumps", kfloor.Version{Major: 6, Minor: 4}, nil, nil},
+		{"exactly the programs' floor: no long jumps", kfloor.Version{Major: 5, Minor: 18}, nil, []string{kfloor.LongJumps.Name}},
 		{"5.15 lacks the 5.18 features", kfloor.Version{Major: 5, Minor: 15}, nil,
-			[]string{kfloor.XDPLoadBytes.Name, kfloor.LiveFrames.Name}},
+			[]string{kfloor.XDPLoadBytes.Name, kfloor.LiveFrames.Name, kfloor.LongJumps.Name}},
 		{"5.8 lacks bpf_link XDP too", kfloor.Version{Major: 5, Minor: 8}, nil,
-			[]string{kfloor.XDPLink.Name, kfloor.CPUMapPrograms.Name, kfloor.XDPLoadBytes.Name, kfloor.LiveFrames.Name}},
+			[]string{kfloor.XDPLink.Name, kfloor.CPUMapPrograms.Name, kfloor.XDPLoadBytes.Name, kfloor.LiveFrames.Name, kfloor.LongJumps.Name}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

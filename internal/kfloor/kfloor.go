@@ -60,10 +60,13 @@ var (
 	// LiveFrames: BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES.
 	LiveFrames = Feature{"BPF_PROG_RUN live frames", Version{5, 18}, loadXDP,
 		"scan --tx xdp, bench --gen xdp"}
+	// LongJumps: BPF_JMP32|BPF_JA with a 32-bit offset ("gotol").
+	LongJumps = Feature{"32-bit jumps (gotol)", Version{6, 4}, loadXDP,
+		"capture filters long enough that a jump spans more than 32,767 instructions (filter.LongJumps)"}
 )
 
 // All is the table, oldest floor first.
-var All = []Feature{GlobalFunctions, RingBuffer, XDPLink, CPUMapPrograms, XDPLoadBytes, LiveFrames}
+var All = []Feature{GlobalFunctions, RingBuffer, XDPLink, CPUMapPrograms, XDPLoadBytes, LiveFrames, LongJumps}
 
 // Programs are the features every program load needs: the floor of scan,
 // capture, monitor and the testbed.

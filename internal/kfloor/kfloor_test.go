@@ -43,6 +43,7 @@ func TestFloors(t *testing.T) {
 		{"cpumap relay", CPUMapPrograms, Version{5, 9}},
 		{"bpf_xdp_load_bytes", XDPLoadBytes, Version{5, 18}},
 		{"live frames", LiveFrames, Version{5, 18}},
+		{"long jumps", LongJumps, Version{6, 4}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -54,8 +55,8 @@ func TestFloors(t *testing.T) {
 	if got := Floor(Programs...); got != (Version{5, 18}) {
 		t.Fatalf("the programs' floor is %v, want 5.18", got)
 	}
-	if got := Floor(All...); got != (Version{5, 18}) {
-		t.Fatalf("the newest floor is %v, want 5.18", got)
+	if got := Floor(All...); got != (Version{6, 4}) {
+		t.Fatalf("the newest floor is %v, want 6.4 (long jumps, for very long capture filters only)", got)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/xdpscan/xdpscan/engine"
+	"github.com/xdpscan/xdpscan/targets"
 	"github.com/xdpscan/xdpscan/testbed"
 )
 
@@ -56,14 +57,14 @@ func BenchmarkSendBareSendmmsg(b *testing.B) {
 func BenchmarkSendScanPath(b *testing.B) {
 	tx := benchTransmitter(b)
 	// Only filtered addresses (last octet 240-255): the target drops them all.
-	var ranges []engine.Range
+	var ranges []targets.Range
 	for i := 0; i < 256; i++ {
 		lo := netip.AddrFrom4([4]byte{198, 18, byte(i), 240})
-		ranges = append(ranges, engine.Range{Lo: lo, Hi: netip.AddrFrom4([4]byte{198, 18, byte(i), 255})})
+		ranges = append(ranges, targets.Range{Lo: lo, Hi: netip.AddrFrom4([4]byte{198, 18, byte(i), 255})})
 	}
-	set := engine.NewRangeSet(ranges)
+	set := targets.NewRangeSet(ranges)
 	ports := []uint16{22, 80, 443, 8080}
-	perm := engine.NewPermutation(set.Len()*4, 1)
+	perm := targets.NewPermutation(set.Len()*4, 1)
 	tmpls := make([]*engine.SYNTemplate, 256)
 	for i := range tmpls {
 		tmpls[i] = engine.NewSYNTemplate(testbed.ScanMAC, testbed.TargetMAC, testbed.ScanIP, 40000+uint16(i), engine.CookieKey{1, 2})

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/xdpscan/xdpscan/targets"
 	"golang.org/x/sys/unix"
 )
 
@@ -103,7 +104,7 @@ func connectWorkers(asked int, nofile uint64, inUse int) (int, error) {
 
 type connectJob struct {
 	addr netip.Addr
-	port Port
+	port targets.Port
 }
 
 // runConnect is RunScan for cfg.Connect. Cancelling ctx stops handing out
@@ -264,7 +265,7 @@ type prober struct {
 // probe returns the result (State "" for no answer), or an error for a
 // probe that could not be made (EMFILE, EADDRNOTAVAIL, ...).
 func (p *prober) probe(ctx context.Context, j connectJob) (Result, error) {
-	if j.port.Proto == ProtoUDP {
+	if j.port.Proto == targets.ProtoUDP {
 		return p.probeUDP(ctx, j)
 	}
 	return p.probeTCP(ctx, j)
@@ -273,7 +274,7 @@ func (p *prober) probe(ctx context.Context, j connectJob) (Result, error) {
 func (p *prober) probeTCP(ctx context.Context, j connectJob) (Result, error) {
 	r := Result{Addr: j.addr, Port: j.port.Num, Proto: "tcp"}
 	start := time.Now()
-	err := tcpConnect(ctx, j.addr, j.port.Num, p.timer.timeout(j.addr, ProtoTCP))
+	err := tcpConnect(ctx, j.addr, j.port.Num, p.timer.timeout(j.addr, targets.ProtoTCP))
 	r.Time = time.Now()
 	if err == nil {
 		r.State, r.Reason = "open", "syn-ack"
@@ -281,7 +282,7 @@ func (p *prober) probeTCP(ctx context.Context, j connectJob) (Result, error) {
 		return r, err
 	}
 	if r.State != "" {
-		p.timer.observe(j.addr, ProtoTCP, r.Time.Sub(start))
+		p.timer.observe(j.addr, targets.ProtoTCP, r.Time.Sub(start))
 	}
 	return r, nil
 }
@@ -331,7 +332,7 @@ func (p *prober) probeUDP(ctx context.Context, j connectJob) (Result, error) {
 		return Result{}, fmt.Errorf("IP_RECVERR: %w", errors.Join(err, serr))
 	}
 	start := time.Now()
-	deadline := start.Add(p.timer.timeout(j.addr, ProtoUDP))
+	deadline := start.Add(p.timer.timeout(j.addr, targets.ProtoUDP))
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
@@ -399,11 +400,11 @@ func (p *prober) probeUDP(ctx context.Context, j connectJob) (Result, error) {
 			if offender.IsValid() && offender != j.addr {
 				r.From = offender
 			}
-			p.timer.observe(j.addr, ProtoUDP, r.Time.Sub(start))
+			p.timer.observe(j.addr, targets.ProtoUDP, r.Time.Sub(start))
 			return r, nil
 		case gotData:
 			r.State, r.Reason = "open", "udp-response"
-			p.timer.observe(j.addr, ProtoUDP, r.Time.Sub(start))
+			p.timer.observe(j.addr, targets.ProtoUDP, r.Time.Sub(start))
 			return r, nil
 		case rerr != nil:
 			// The pending error was consumed by read before the queue was

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpscan/xdpscan/targets"
 	"golang.org/x/sys/unix"
 )
 
@@ -130,9 +131,9 @@ func TestTCPConnectAsksTheKernel(t *testing.T) {
 			}
 		}()
 		timer := &connectTimer{floor: 100 * time.Millisecond}
-		timer.observe(lo, ProtoTCP, 50*time.Microsecond) // a fast path: the least margin
+		timer.observe(lo, targets.ProtoTCP, 50*time.Microsecond) // a fast path: the least margin
 		start := time.Now()
-		err = tcpConnect(context.Background(), lo, fullPort, timer.timeout(lo, ProtoTCP))
+		err = tcpConnect(context.Background(), lo, fullPort, timer.timeout(lo, targets.ProtoTCP))
 		took := time.Since(start)
 		if err != nil || took < synRetransmit {
 			return fmt.Errorf("behind a full queue: %v after %v; want open after the SYN retransmission at %v", err, took, synRetransmit)

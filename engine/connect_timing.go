@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/xdpscan/xdpscan/targets"
 )
 
 // How long the connect scan waits for an answer. A fixed timeout equal to
@@ -81,7 +83,7 @@ func timingIndex(addr netip.Addr, proto uint8) int {
 	if addr.Is6() {
 		i = 2
 	}
-	if proto == ProtoUDP {
+	if proto == targets.ProtoUDP {
 		i++
 	}
 	return i
@@ -95,7 +97,7 @@ func (t *connectTimer) timeout(addr netip.Addr, proto uint8) time.Duration {
 	if !ok {
 		margin = t.floor
 	}
-	if proto == ProtoUDP {
+	if proto == targets.ProtoUDP {
 		return max(t.floor, margin)
 	}
 	return max(t.floor, synRetransmit+margin)
@@ -105,7 +107,7 @@ func (t *connectTimer) timeout(addr netip.Addr, proto uint8) time.Duration {
 // answer that came after the SYN was sent again does not say which SYN it
 // answers, so it is no sample.
 func (t *connectTimer) observe(addr netip.Addr, proto uint8, took time.Duration) {
-	if proto != ProtoUDP && took >= synRetransmit {
+	if proto != targets.ProtoUDP && took >= synRetransmit {
 		return
 	}
 	t.est[timingIndex(addr, proto)].add(took)
@@ -129,12 +131,12 @@ func (t *connectTimer) timings() []ConnectTiming {
 		name string
 		addr netip.Addr
 	}{{"ipv4", netip.IPv4Unspecified()}, {"ipv6", netip.IPv6Unspecified()}} {
-		for _, proto := range []uint8{ProtoTCP, ProtoUDP} {
+		for _, proto := range []uint8{targets.ProtoTCP, targets.ProtoUDP} {
 			srtt, rttvar, n := t.est[timingIndex(fam.addr, proto)].snapshot()
 			if n == 0 {
 				continue
 			}
-			out = append(out, ConnectTiming{Family: fam.name, Proto: ProtoName(proto), Samples: n,
+			out = append(out, ConnectTiming{Family: fam.name, Proto: targets.ProtoName(proto), Samples: n,
 				SRTTMS: ms(srtt), RTTVarMS: ms(rttvar), TimeoutMS: ms(t.timeout(fam.addr, proto))})
 		}
 	}

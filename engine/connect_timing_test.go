@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpscan/xdpscan/targets"
 	"golang.org/x/sys/unix"
 )
 
@@ -81,10 +82,10 @@ func TestConnectTimeoutCoversTheSYNRetransmission(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tm := &connectTimer{floor: tc.floor}
 			for _, s := range tc.observe {
-				tm.observe(v4, ProtoTCP, s)
-				tm.observe(v4, ProtoUDP, s)
+				tm.observe(v4, targets.ProtoTCP, s)
+				tm.observe(v4, targets.ProtoUDP, s)
 			}
-			got := [3]time.Duration{tm.timeout(v4, ProtoTCP), tm.timeout(v4, ProtoUDP), tm.timeout(v6, ProtoTCP)}
+			got := [3]time.Duration{tm.timeout(v4, targets.ProtoTCP), tm.timeout(v4, targets.ProtoUDP), tm.timeout(v6, targets.ProtoTCP)}
 			if want := [3]time.Duration{tc.tcp4, tc.udp4, tc.tcp6}; got != want {
 				t.Fatalf("timeouts tcp4/udp4/tcp6 %v, want %v", got, want)
 			}

@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/xdpscan/xdpscan/targets"
 )
 
 // PairKey is one (address, protocol, port) a result line reports: what
@@ -27,11 +29,11 @@ func KeyOf(r Result) PairKey {
 func protoNumber(name string) uint8 {
 	switch name {
 	case "tcp":
-		return ProtoTCP
+		return targets.ProtoTCP
 	case "udp":
-		return ProtoUDP
+		return targets.ProtoUDP
 	case "icmp":
-		return ProtoICMP
+		return targets.ProtoICMP
 	}
 	return 0
 }

@@ -5,15 +5,17 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/xdpscan/xdpscan/targets"
 )
 
 func positionConfig(t *testing.T, shards, shard uint64, retries int) ScanConfig {
 	t.Helper()
-	r, err := ParseTarget("198.18.0.0/24")
+	r, err := targets.ParseTarget("198.18.0.0/24")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ScanConfig{Targets: NewRangeSet([]Range{r}), Ports: []Port{{ProtoTCP, 22}, {ProtoTCP, 80}},
+	return ScanConfig{Targets: targets.NewRangeSet([]targets.Range{r}), Ports: []targets.Port{{Proto: targets.ProtoTCP, Num: 22}, {Proto: targets.ProtoTCP, Num: 80}},
 		Rate: 1e9, Shards: shards, Shard: shard, Retries: retries, SportLo: 40000, SportHi: 40255}
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcap"
+	"github.com/xdpscan/xdpscan/targets"
 )
 
 // pcapRx is the libpcap receive path, the baseline users compare XDP with:
@@ -73,7 +74,7 @@ func (r *pcapRx) run(ctx context.Context, progress *Progress, emit func(Result))
 			r.badCookie++
 			continue
 		}
-		key := uint64(addrToU32(netip.AddrFrom4(target)))<<16 | uint64(tcp.SrcPort)
+		key := uint64(targets.AddrToU32(netip.AddrFrom4(target)))<<16 | uint64(tcp.SrcPort)
 		if _, dup := r.seen[key]; dup {
 			r.duplicates++
 			continue

@@ -14,6 +14,7 @@ import (
 	"github.com/xdpscan/xdpscan/bpf"
 	"github.com/xdpscan/xdpscan/loader"
 	"github.com/xdpscan/xdpscan/ringbuf"
+	"github.com/xdpscan/xdpscan/targets"
 )
 
 // Reply kinds, as enum reply_kind in bpf/scan.c.
@@ -26,8 +27,8 @@ const (
 
 // ScanConfig is one scan: TCP SYN, UDP and ICMP echo probes, in any mix.
 type ScanConfig struct {
-	Targets          RangeSet
-	Ports            []Port
+	Targets          targets.RangeSet
+	Ports            []targets.Port
 	Rate             float64 // probes per second
 	Path             Path    // how IPv4 probes leave; zero without IPv4 targets
 	Path6            Path    // how IPv6 probes leave; zero without IPv6 targets
@@ -327,14 +328,14 @@ func startXDP(cfg ScanConfig, progress *Progress) (*loader.Scan, *ringbuf.Consum
 func handleEvents(batch []bpf.ScanScanEvent, clock monoClock, progress *Progress, emit func(Result)) {
 	for i := range batch {
 		e := &batch[i]
-		r := Result{Addr: eventAddr(e.Family, e.Addr), Port: e.Port, Proto: ProtoName(e.Proto), TTL: e.Ttl, Time: clock.wall(e.TsNs)}
+		r := Result{Addr: eventAddr(e.Family, e.Addr), Port: e.Port, Proto: targets.ProtoName(e.Proto), TTL: e.Ttl, Time: clock.wall(e.TsNs)}
 		if from := eventAddr(e.Family, e.From); from != r.Addr {
 			r.From = from
 		}
 		switch e.Kind {
 		case replyOpen:
 			r.State, r.Reason = "open", "syn-ack"
-			if e.Proto == ProtoUDP {
+			if e.Proto == targets.ProtoUDP {
 				r.Reason = "udp-response"
 			}
 			progress.Open.Add(1)
@@ -354,7 +355,7 @@ func handleEvents(batch []bpf.ScanScanEvent, clock monoClock, progress *Progress
 			continue
 		}
 		progress.Replies.Add(1)
-		if e.Proto == ProtoUDP {
+		if e.Proto == targets.ProtoUDP {
 			progress.UDPAnswered.Add(1)
 		}
 		emit(r)
@@ -440,7 +441,7 @@ func newFamilyTemplates(cfg ScanConfig, path Path) *familyTemplates {
 	byPayload := map[*UDPPayload]*UDPTemplate{}
 	for _, port := range cfg.Ports {
 		switch port.Proto {
-		case ProtoTCP:
+		case targets.ProtoTCP:
 			if p.syn != nil {
 				continue
 			}
@@ -448,13 +449,13 @@ func newFamilyTemplates(cfg ScanConfig, path Path) *familyTemplates {
 			for i := range p.syn {
 				p.syn[i] = NewSYNTemplate(path.SrcMAC, path.RouterMAC, path.Src, cfg.SportLo+uint16(i), cfg.Key)
 			}
-		case ProtoUDP:
+		case targets.ProtoUDP:
 			pl := PayloadFor(port.Num)
 			if byPayload[pl] == nil {
 				byPayload[pl] = NewUDPTemplate(path.SrcMAC, path.RouterMAC, path.Src, cfg.SportLo, cfg.SportHi, pl, cfg.Key)
 			}
 			p.udp[port.Num] = byPayload[pl]
-		case ProtoICMP:
+		case targets.ProtoICMP:
 			p.echo = NewEchoTemplate(path.SrcMAC, path.RouterMAC, path.Src, cfg.Key)
 		}
 	}
@@ -462,15 +463,15 @@ func newFamilyTemplates(cfg ScanConfig, path Path) *familyTemplates {
 }
 
 // fill writes one probe into buf and returns its length.
-func (p *probeTemplates) fill(buf []byte, cfg *ScanConfig, addr netip.Addr, port Port, sport uint16) int {
+func (p *probeTemplates) fill(buf []byte, cfg *ScanConfig, addr netip.Addr, port targets.Port, sport uint16) int {
 	f := p.v4
 	if addr.Is6() {
 		f = p.v6
 	}
 	switch port.Proto {
-	case ProtoUDP:
+	case targets.ProtoUDP:
 		return f.udp[port.Num].Fill(buf, addr, port.Num)
-	case ProtoICMP:
+	case targets.ProtoICMP:
 		return f.echo.Fill(buf, addr)
 	}
 	return f.syn[sport-cfg.SportLo].Fill(buf, addr, port.Num)
@@ -480,7 +481,7 @@ func (p *probeTemplates) fill(buf []byte, cfg *ScanConfig, addr netip.Addr, port
 // raw TCP scan sends it from.
 type probeRef struct {
 	addr  netip.Addr
-	port  Port
+	port  targets.Port
 	sport uint16
 }
 
@@ -597,7 +598,7 @@ func (c ScanConfig) finishCounts(st *Stats, progress *Progress) {
 	pairs := st.ProbesTotal / uint64(c.Retries+1)
 	st.Filtered = pairs - min(pairs, st.Open+st.Closed+st.FilteredICMP+st.Up)
 	if c.Shards == 1 { // a shard's share of UDP pairs is not known exactly
-		udpPairs := c.Targets.Len() * uint64(c.countPorts(ProtoUDP))
+		udpPairs := c.Targets.Len() * uint64(c.countPorts(targets.ProtoUDP))
 		st.UDPNoReply = udpPairs - min(udpPairs, progress.UDPAnswered.Load())
 	}
 }
@@ -646,7 +647,7 @@ func (c ScanConfig) Validate() error {
 	}
 	if c.Connect {
 		for _, p := range c.Ports {
-			if p.Proto == ProtoICMP {
+			if p.Proto == targets.ProtoICMP {
 				return fmt.Errorf("--connect cannot send ICMP echo (--ping): that needs a raw socket (CAP_NET_RAW)")
 			}
 		}
@@ -660,8 +661,8 @@ func (c ScanConfig) Validate() error {
 			return fmt.Errorf("--rx pcap is the IPv4 SYN scan's libpcap baseline; IPv6 targets need --rx xdp")
 		}
 		for _, p := range c.Ports {
-			if p.Proto != ProtoTCP {
-				return fmt.Errorf("--rx pcap is the SYN scan's libpcap baseline; %s probes need --rx xdp", ProtoName(p.Proto))
+			if p.Proto != targets.ProtoTCP {
+				return fmt.Errorf("--rx pcap is the SYN scan's libpcap baseline; %s probes need --rx xdp", targets.ProtoName(p.Proto))
 			}
 		}
 	}
@@ -680,21 +681,21 @@ func (c ScanConfig) iface() string {
 // udpCookie is the cookie of the UDP probe to addr:dport.
 func (c ScanConfig) udpCookie(addr netip.Addr, dport uint16) uint32 {
 	if addr.Is6() {
-		return c.Key.Cookie6(c.Path6.Src.As16(), addr.As16(), ProtoUDP, 0, dport)
+		return c.Key.Cookie6(c.Path6.Src.As16(), addr.As16(), targets.ProtoUDP, 0, dport)
 	}
-	return c.Key.Cookie4(c.Path.Src.As4(), addr.As4(), ProtoUDP, 0, dport)
+	return c.Key.Cookie4(c.Path.Src.As4(), addr.As4(), targets.ProtoUDP, 0, dport)
 }
 
 // passOrder is the probe order of one pass. Each pass has its own, so a
 // retry does not hit a target at the same moment of its rate limit window.
-func (c ScanConfig) passOrder(pass uint64) Permutation {
-	return NewPermutation(c.Targets.Len()*uint64(len(c.Ports)), c.Seed+pass*0x632be59bd9b4e019)
+func (c ScanConfig) passOrder(pass uint64) targets.Permutation {
+	return targets.NewPermutation(c.Targets.Len()*uint64(len(c.Ports)), c.Seed+pass*0x632be59bd9b4e019)
 }
 
 // probeAt is the probe at a position of a pass: the one mapping from
 // positions to (address, port, source port), shared by the sender and
 // --dry-run.
-func (c ScanConfig) probeAt(perm Permutation, pos Position) (addr netip.Addr, port Port, sport uint16) {
+func (c ScanConfig) probeAt(perm targets.Permutation, pos Position) (addr netip.Addr, port targets.Port, sport uint16) {
 	nports := uint64(len(c.Ports))
 	x := perm.At(pos.Next)
 	nsports := uint64(c.SportHi-c.SportLo) + 1
@@ -703,7 +704,7 @@ func (c ScanConfig) probeAt(perm Permutation, pos Position) (addr netip.Addr, po
 
 // EachProbe calls fn for every probe the scan would send, in order, with
 // the source port it is sent from (0 for echo).
-func EachProbe(cfg ScanConfig, fn func(addr netip.Addr, port Port, sport uint16) error) error {
+func EachProbe(cfg ScanConfig, fn func(addr netip.Addr, port targets.Port, sport uint16) error) error {
 	n := cfg.Targets.Len() * uint64(len(cfg.Ports))
 	for pass := uint64(0); pass < cfg.passes(); pass++ {
 		perm := cfg.passOrder(pass)
@@ -712,9 +713,9 @@ func EachProbe(cfg ScanConfig, fn func(addr netip.Addr, port Port, sport uint16)
 			switch {
 			case cfg.Connect:
 				sport = 0 // the kernel picks it
-			case port.Proto == ProtoUDP:
+			case port.Proto == targets.ProtoUDP:
 				sport = udpSourcePort(cfg.udpCookie(addr, port.Num), cfg.SportLo, cfg.SportHi)
-			case port.Proto == ProtoICMP:
+			case port.Proto == targets.ProtoICMP:
 				sport = 0
 			}
 			if err := fn(addr, port, sport); err != nil {

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+
+	"github.com/xdpscan/xdpscan/targets"
 )
 
 // Probe frame layout: Ethernet (14), then IPv4 without options (20) or IPv6
@@ -100,14 +102,14 @@ type SYNTemplate struct {
 func NewSYNTemplate(srcMAC, dstMAC net.HardwareAddr, src netip.Addr, srcPort uint16, key CookieKey) *SYNTemplate {
 	t := &SYNTemplate{srcPort: srcPort}
 	t.frame = make([]byte, ipOff+ipv6Len+tcpHdrLen)
-	t.ip = newIPHeader(t.frame, srcMAC, dstMAC, src, ProtoTCP, tcpHdrLen, key)
+	t.ip = newIPHeader(t.frame, srcMAC, dstMAC, src, targets.ProtoTCP, tcpHdrLen, key)
 	t.frame = t.frame[:t.ip.l4Off+tcpHdrLen]
 	tcp := t.frame[t.ip.l4Off:]
 	binary.BigEndian.PutUint16(tcp[0:], srcPort)
 	tcp[12] = 5 << 4
 	tcp[13] = 0x02 // SYN
 	binary.BigEndian.PutUint16(tcp[14:], 1024)
-	t.tcpSum = sum16(tcp, t.ip.srcSum+uint32(ProtoTCP)+tcpHdrLen)
+	t.tcpSum = sum16(tcp, t.ip.srcSum+uint32(targets.ProtoTCP)+tcpHdrLen)
 	return t
 }
 
@@ -119,7 +121,7 @@ func (t *SYNTemplate) Len() int { return len(t.frame) }
 func (t *SYNTemplate) Fill(buf []byte, dst netip.Addr, dport uint16) int {
 	buf = buf[:len(t.frame)]
 	copy(buf, t.frame)
-	seq := t.ip.cookie(dst, ProtoTCP, t.srcPort, dport)
+	seq := t.ip.cookie(dst, targets.ProtoTCP, t.srcPort, dport)
 	dsum := t.ip.putDst(buf, dst)
 	tcp := buf[t.ip.l4Off:]
 	binary.BigEndian.PutUint16(tcp[2:], dport)

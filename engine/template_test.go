@@ -15,6 +15,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/xdpscan/xdpscan/internal/testpkt"
+	"github.com/xdpscan/xdpscan/targets"
 )
 
 var (
@@ -74,7 +75,7 @@ func TestSYNTemplateChecksums(t *testing.T) {
 					if got != d || proto != layers.IPProtocolTCP || !sane || tcp == nil || uint16(tcp.DstPort) != port || !tcp.SYN || tcp.ACK {
 						t.Fatalf("%s:%d: decoded % x", dst, port, buf[:n])
 					}
-					if want := testCookie(key, fam.src, d, ProtoTCP, 40007, port); tcp.Seq != want {
+					if want := testCookie(key, fam.src, d, targets.ProtoTCP, 40007, port); tcp.Seq != want {
 						t.Fatalf("%s:%d: seq %#x, want cookie %#x", dst, port, tcp.Seq, want)
 					}
 					if ok, err := testpkt.ChecksumsMatch(buf[:n]); !ok || err != nil {
@@ -220,8 +221,8 @@ func TestXMLHasNmapShape(t *testing.T) {
 }
 
 func BenchmarkProbeHotPath(b *testing.B) {
-	set := NewRangeSet([]Range{r4("198.18.0.0", "198.19.255.255")})
-	perm := NewPermutation(set.Len()*4, 1)
+	set := targets.NewRangeSet([]targets.Range{r4("198.18.0.0", "198.19.255.255")})
+	perm := targets.NewPermutation(set.Len()*4, 1)
 	ports := []uint16{22, 80, 443, 8080}
 	tmpl := NewSYNTemplate(srcMAC, dstMAC, srcIP, 40000, CookieKey{1, 2})
 	buf := make([]byte, 128)

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+
+	"github.com/xdpscan/xdpscan/targets"
 )
 
 // UDPTemplate is the prebuilt frame of one payload. Fill patches the
@@ -23,7 +25,7 @@ func NewUDPTemplate(srcMAC, dstMAC net.HardwareAddr, src netip.Addr, sportLo, sp
 	l4Len := 8 + len(p.Data)
 	t := &UDPTemplate{frame: make([]byte, ipOff+ipv6Len+l4Len), sportLo: sportLo, sportHi: sportHi,
 		cookieAt: -1, cookieLen: p.CookieLen}
-	t.ip = newIPHeader(t.frame, srcMAC, dstMAC, src, ProtoUDP, l4Len, key)
+	t.ip = newIPHeader(t.frame, srcMAC, dstMAC, src, targets.ProtoUDP, l4Len, key)
 	t.frame = t.frame[:t.ip.l4Off+l4Len]
 	udp := t.frame[t.ip.l4Off:]
 	binary.BigEndian.PutUint16(udp[4:], uint16(l4Len))
@@ -34,7 +36,7 @@ func NewUDPTemplate(srcMAC, dstMAC net.HardwareAddr, src netip.Addr, sportLo, sp
 	}
 	// Pseudo-header (src, proto, length) and the UDP header and payload
 	// with ports, checksum and cookie bytes still zero.
-	t.udpSum = t.ip.srcSum + uint32(ProtoUDP) + uint32(l4Len) + sum16(udp, 0)
+	t.udpSum = t.ip.srcSum + uint32(targets.ProtoUDP) + uint32(l4Len) + sum16(udp, 0)
 	return t
 }
 
@@ -46,7 +48,7 @@ func (t *UDPTemplate) Len() int { return len(t.frame) }
 func (t *UDPTemplate) Fill(buf []byte, dst netip.Addr, dport uint16) int {
 	buf = buf[:len(t.frame)]
 	copy(buf, t.frame)
-	c := t.ip.cookie(dst, ProtoUDP, 0, dport)
+	c := t.ip.cookie(dst, targets.ProtoUDP, 0, dport)
 	sport := udpSourcePort(c, t.sportLo, t.sportHi)
 	dsum := t.ip.putDst(buf, dst)
 	udp := buf[t.ip.l4Off:]
@@ -86,10 +88,10 @@ type EchoTemplate struct {
 
 // NewEchoTemplate builds the echo request frame; the family is src's.
 func NewEchoTemplate(srcMAC, dstMAC net.HardwareAddr, src netip.Addr, key CookieKey) *EchoTemplate {
-	t := &EchoTemplate{frame: make([]byte, ipOff+ipv6Len+8), proto: ProtoICMP}
+	t := &EchoTemplate{frame: make([]byte, ipOff+ipv6Len+8), proto: targets.ProtoICMP}
 	typ := uint8(8) // echo request
 	if src.Is6() {
-		t.proto, typ = ProtoICMPv6, 128
+		t.proto, typ = targets.ProtoICMPv6, 128
 	}
 	t.ip = newIPHeader(t.frame, srcMAC, dstMAC, src, t.proto, 8, key)
 	t.frame = t.frame[:t.ip.l4Off+8]
@@ -97,7 +99,7 @@ func NewEchoTemplate(srcMAC, dstMAC net.HardwareAddr, src netip.Addr, key Cookie
 	t.sum = uint32(typ) << 8
 	if t.ip.v6 {
 		// ICMPv6's checksum covers a pseudo-header (RFC 4443); ICMP's does not.
-		t.sum += t.ip.srcSum + uint32(ProtoICMPv6) + 8
+		t.sum += t.ip.srcSum + uint32(targets.ProtoICMPv6) + 8
 	}
 	return t
 }

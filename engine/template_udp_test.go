@@ -10,6 +10,7 @@ import (
 
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/loader"
+	"github.com/xdpscan/xdpscan/targets"
 )
 
 // TestUDPTemplates checks every payload's frames: gopacket decodes them,
@@ -39,7 +40,7 @@ func TestUDPTemplates(t *testing.T) {
 					if got != d || proto != layers.IPProtocolUDP || !sane || udp == nil {
 						t.Fatalf("%s: not IP/UDP to it: % x", dst, buf[:n])
 					}
-					c := testCookie(key, fam.src, d, ProtoUDP, 0, port)
+					c := testCookie(key, fam.src, d, targets.ProtoUDP, 0, port)
 					if uint16(udp.DstPort) != port || uint16(udp.SrcPort) != udpSourcePort(c, 40000, 40255) {
 						t.Fatalf("%s: decoded port %d from port %d", dst, udp.DstPort, udp.SrcPort)
 					}
@@ -100,16 +101,16 @@ func TestEchoTemplate(t *testing.T) {
 				p := gopacket.NewPacket(buf[:n], layers.LayerTypeEthernet, gopacket.Default)
 				got, _, sane := decodedIP(p)
 				var idSeq uint32
-				proto := ProtoICMP
+				proto := targets.ProtoICMP
 				if icmp, ok := p.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4); ok && icmp.TypeCode == layers.CreateICMPv4TypeCode(8, 0) {
 					idSeq = uint32(icmp.Id)<<16 | uint32(icmp.Seq)
 				} else if echo, ok := p.Layer(layers.LayerTypeICMPv6Echo).(*layers.ICMPv6Echo); ok &&
 					p.Layer(layers.LayerTypeICMPv6).(*layers.ICMPv6).TypeCode == layers.CreateICMPv6TypeCode(128, 0) {
-					idSeq, proto = uint32(echo.Identifier)<<16|uint32(echo.SeqNumber), ProtoICMPv6
+					idSeq, proto = uint32(echo.Identifier)<<16|uint32(echo.SeqNumber), targets.ProtoICMPv6
 				} else {
 					t.Fatalf("%s: not an echo request: % x", dst, buf[:n])
 				}
-				if got != d || !sane || (proto == ProtoICMPv6) != fam.src.Is6() {
+				if got != d || !sane || (proto == targets.ProtoICMPv6) != fam.src.Is6() {
 					t.Fatalf("%s: sent to %s (sane header: %v)", dst, got, sane)
 				}
 				if c := testCookie(key, fam.src, d, proto, 0, 0); idSeq != c {
@@ -123,56 +124,20 @@ func TestEchoTemplate(t *testing.T) {
 	}
 }
 
-func TestParsePortSpec(t *testing.T) {
-	tests := []struct {
-		in   string
-		want string // ports joined by spaces, or "error"
-	}{
-		{"80", "80"},
-		{"443,80,U:53", "80 443 U:53"},
-		{"T:22-23,u:161-162,U:53", "22 23 U:53 U:161 U:162"},
-		{"80,T:80,U:80", "80 U:80"},
-		{"X:80", "error"},
-		{"U:", "error"},
-		{"U:0", "error"},
-		{"U:70000", "error"},
-		{"U:20-10", "error"},
-		{"", "error"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.in, func(t *testing.T) {
-			ports, err := ParsePortSpec(tc.in)
-			got := ""
-			for i, p := range ports {
-				if i > 0 {
-					got += " "
-				}
-				got += p.String()
-			}
-			if err != nil {
-				got = "error"
-			}
-			if got != tc.want {
-				t.Fatalf("ParsePortSpec(%q) = %q (%v), want %q", tc.in, got, err, tc.want)
-			}
-		})
-	}
-}
-
 // BenchmarkProbeTemplatesMixed is the sender's real per-probe path (probeAt,
 // then the template of the probe's kind) over TCP, UDP and echo probes.
 func BenchmarkProbeTemplatesMixed(b *testing.B) {
 	for _, fam := range []struct {
 		name   string
-		target Range
+		target targets.Range
 	}{{"ipv4", r4("198.18.0.0", "198.19.255.255")}, {"ipv6", r4("2001:2::", "2001:2::1:ffff")}} {
 		b.Run(fam.name, func(b *testing.B) { benchmarkProbes(b, fam.target) })
 	}
 }
 
-func benchmarkProbes(b *testing.B, target Range) {
-	cfg := ScanConfig{Targets: NewRangeSet([]Range{target}), SportLo: 40000, SportHi: 40255, Shards: 1,
-		Ports: []Port{{ProtoTCP, 22}, {ProtoTCP, 443}, {ProtoUDP, 53}, {ProtoUDP, 123}, {ProtoUDP, 161}, Echo},
+func benchmarkProbes(b *testing.B, target targets.Range) {
+	cfg := ScanConfig{Targets: targets.NewRangeSet([]targets.Range{target}), SportLo: 40000, SportHi: 40255, Shards: 1,
+		Ports: []targets.Port{{Proto: targets.ProtoTCP, Num: 22}, {Proto: targets.ProtoTCP, Num: 443}, {Proto: targets.ProtoUDP, Num: 53}, {Proto: targets.ProtoUDP, Num: 123}, {Proto: targets.ProtoUDP, Num: 161}, targets.Echo},
 		Path:  Path{SrcMAC: srcMAC, RouterMAC: dstMAC, Src: srcIP}, Path6: Path{SrcMAC: srcMAC, RouterMAC: dstMAC, Src: srcIP6},
 		Key: CookieKey{1, 2}}
 	templates := newProbeTemplates(cfg)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/xdpscan/xdpscan/engine"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
+	"github.com/xdpscan/xdpscan/targets"
 	"github.com/xdpscan/xdpscan/testbed"
 )
 
@@ -36,14 +37,14 @@ func TestScanProgramAnswersEngineProbes(t *testing.T) {
 		proto   uint8
 		answers []probeAnswer
 	}{
-		{"TCP/ipv4", target4, 443, engine.ProtoTCP, []probeAnswer{synAck, synRst}},
-		{"TCP/ipv6", target6, 443, engine.ProtoTCP, []probeAnswer{synAck, synRst, icmpErrorFrom(router6, 1, 1, 3)}},
-		{"UDP DNS/ipv4", target4, 53, engine.ProtoUDP, []probeAnswer{serviceAnswer, portUnreachable}},
-		{"UDP DNS/ipv6", target6, 53, engine.ProtoUDP, []probeAnswer{serviceAnswer, portUnreachable}},
-		{"UDP NTP/ipv6", target6, 123, engine.ProtoUDP, []probeAnswer{serviceAnswer, portUnreachable}},
-		{"UDP generic/ipv6", target6, 7, engine.ProtoUDP, []probeAnswer{serviceAnswer, icmpErrorFrom(router6, 1, 3, 3)}},
-		{"echo/ipv4", target4, 0, engine.ProtoICMP, []probeAnswer{echoReply, icmpErrorFrom(router4, 3, 1, 3)}},
-		{"echo/ipv6", target6, 0, engine.ProtoICMP, []probeAnswer{echoReply, icmpErrorFrom(router6, 1, 0, 3)}},
+		{"TCP/ipv4", target4, 443, targets.ProtoTCP, []probeAnswer{synAck, synRst}},
+		{"TCP/ipv6", target6, 443, targets.ProtoTCP, []probeAnswer{synAck, synRst, icmpErrorFrom(router6, 1, 1, 3)}},
+		{"UDP DNS/ipv4", target4, 53, targets.ProtoUDP, []probeAnswer{serviceAnswer, portUnreachable}},
+		{"UDP DNS/ipv6", target6, 53, targets.ProtoUDP, []probeAnswer{serviceAnswer, portUnreachable}},
+		{"UDP NTP/ipv6", target6, 123, targets.ProtoUDP, []probeAnswer{serviceAnswer, portUnreachable}},
+		{"UDP generic/ipv6", target6, 7, targets.ProtoUDP, []probeAnswer{serviceAnswer, icmpErrorFrom(router6, 1, 3, 3)}},
+		{"echo/ipv4", target4, 0, targets.ProtoICMP, []probeAnswer{echoReply, icmpErrorFrom(router4, 3, 1, 3)}},
+		{"echo/ipv6", target6, 0, targets.ProtoICMP, []probeAnswer{echoReply, icmpErrorFrom(router6, 1, 0, 3)}},
 	}
 	buf := make([]byte, engine.MaxFrame)
 	for _, tc := range tests {
@@ -53,9 +54,9 @@ func TestScanProgramAnswersEngineProbes(t *testing.T) {
 		}
 		var n int
 		switch tc.proto {
-		case engine.ProtoTCP:
+		case targets.ProtoTCP:
 			n = engine.NewSYNTemplate(testpkt.SrcMAC, testpkt.DstMAC, us, 40001, testKey).Fill(buf, tc.target, tc.port)
-		case engine.ProtoUDP:
+		case targets.ProtoUDP:
 			tmpl := engine.NewUDPTemplate(testpkt.SrcMAC, testpkt.DstMAC, us, 40000, 40255, engine.PayloadFor(tc.port), testKey)
 			n = tmpl.Fill(buf, tc.target, tc.port)
 		default:

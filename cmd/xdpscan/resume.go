@@ -26,6 +26,7 @@ import (
 
 	"github.com/xdpscan/xdpscan/engine"
 	"github.com/xdpscan/xdpscan/internal/outfile"
+	"github.com/xdpscan/xdpscan/targets"
 )
 
 const resumeVersion = 2
@@ -66,7 +67,7 @@ type targetsDigest struct {
 	SHA256    string `json:"sha256"`
 }
 
-func digestTargets(s engine.RangeSet) targetsDigest {
+func digestTargets(s targets.RangeSet) targetsDigest {
 	h := sha256.New()
 	rs := s.Ranges()
 	var sum []string
@@ -88,7 +89,7 @@ func (d targetsDigest) String() string {
 	return fmt.Sprintf("%s (%d addresses)", d.Summary, d.Addresses)
 }
 
-func portsString(ports []engine.Port) string {
+func portsString(ports []targets.Port) string {
 	s := make([]string, len(ports))
 	for i, p := range ports {
 		s[i] = p.String()

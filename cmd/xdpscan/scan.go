@@ -18,6 +18,7 @@ import (
 	"github.com/xdpscan/xdpscan/engine"
 	"github.com/xdpscan/xdpscan/internal/outfile"
 	"github.com/xdpscan/xdpscan/loader"
+	"github.com/xdpscan/xdpscan/targets"
 )
 
 const scanSynopsis = `xdpscan scan [flags] TARGET...
@@ -413,33 +414,33 @@ func foundSummary(st engine.Stats) string {
 
 // pingPhase sends one echo request to every target (--ping-first) and
 // returns the hosts that answered. Their "up" lines are written as they come.
-func pingPhase(ctx, stop context.Context, f *scanFlags, cfg engine.ScanConfig, write func(engine.Result)) (engine.RangeSet, error) {
+func pingPhase(ctx, stop context.Context, f *scanFlags, cfg engine.ScanConfig, write func(engine.Result)) (targets.RangeSet, error) {
 	if cfg.Resume != (engine.Position{}) {
-		return engine.RangeSet{}, usageError("--resume cannot continue a --ping-first scan: rerun it")
+		return targets.RangeSet{}, usageError("--resume cannot continue a --ping-first scan: rerun it")
 	}
-	cfg.Ports = []engine.Port{engine.Echo}
-	var up []engine.Range
+	cfg.Ports = []targets.Port{targets.Echo}
+	var up []targets.Range
 	progress := &engine.Progress{}
 	status := newStatusLine(f.status, progress)
 	status.start()
 	st, err := engine.RunScan(ctx, stop, cfg, progress, func(r engine.Result) {
 		write(r)
 		if r.State == "up" {
-			up = append(up, engine.Range{Lo: r.Addr, Hi: r.Addr})
+			up = append(up, targets.Range{Lo: r.Addr, Hi: r.Addr})
 		}
 	})
 	status.stop()
 	if err != nil {
-		return engine.RangeSet{}, err
+		return targets.RangeSet{}, err
 	}
 	fmt.Fprintf(os.Stderr, "xdpscan: discovery: %d echo requests in %.2fs, %d hosts up\n", st.ProbesSent, st.SendS, st.Up)
-	return engine.NewRangeSet(up), nil
+	return targets.NewRangeSet(up), nil
 }
 
 func scanConfig(f *scanFlags, positional []string) (engine.ScanConfig, error) {
-	var spec engine.TargetSpec
+	var spec targets.TargetSpec
 	for _, p := range positional {
-		rs, err := engine.ParseTargetList(p)
+		rs, err := targets.ParseTargetList(p)
 		if err != nil {
 			return engine.ScanConfig{}, usageError("%v", err)
 		}
@@ -447,7 +448,7 @@ func scanConfig(f *scanFlags, positional []string) (engine.ScanConfig, error) {
 	}
 	for _, file := range []struct {
 		name string
-		into *[]engine.Range
+		into *[]targets.Range
 	}{{f.includeFile, &spec.Include}, {f.excludeFile, &spec.Exclude}} {
 		if file.name == "" {
 			continue
@@ -456,7 +457,7 @@ func scanConfig(f *scanFlags, positional []string) (engine.ScanConfig, error) {
 		if err != nil {
 			return engine.ScanConfig{}, usageError("%v", err)
 		}
-		rs, err := engine.ReadTargets(fh, file.name)
+		rs, err := targets.ReadTargets(fh, file.name)
 		fh.Close()
 		if err != nil {
 			return engine.ScanConfig{}, usageError("%v", err)
@@ -557,26 +558,26 @@ func scanConfig(f *scanFlags, positional []string) (engine.ScanConfig, error) {
 }
 
 // portsFromFlags turns -p, -sU and --ping into the scan's probe list.
-func portsFromFlags(f *scanFlags) ([]engine.Port, error) {
+func portsFromFlags(f *scanFlags) ([]targets.Port, error) {
 	if f.pingFirst && f.ports == "" {
 		return nil, usageError("--ping-first needs -p PORTS to scan on the hosts that answer (--ping alone only discovers)")
 	}
 	if f.ports == "" && !f.ping {
 		return nil, usageError("-p PORTS or --ping is required (example: -p 22,80,443,U:53)")
 	}
-	var ports []engine.Port
+	var ports []targets.Port
 	if f.ports != "" {
 		spec := f.ports
 		if f.udp {
 			spec = defaultUDP(spec)
 		}
 		var err error
-		if ports, err = engine.ParsePortSpec(spec); err != nil {
+		if ports, err = targets.ParsePortSpec(spec); err != nil {
 			return nil, usageError("-p: %v", err)
 		}
 	}
 	if f.ping && !f.pingFirst {
-		ports = append(ports, engine.Echo)
+		ports = append(ports, targets.Echo)
 	}
 	return ports, nil
 }
@@ -615,11 +616,11 @@ func parseSourceIPs(s string) (src4, src6 netip.Addr, err error) {
 	return
 }
 
-func appendList(into []engine.Range, s, flag string) ([]engine.Range, error) {
+func appendList(into []targets.Range, s, flag string) ([]targets.Range, error) {
 	if s == "" {
 		return into, nil
 	}
-	rs, err := engine.ParseTargetList(s)
+	rs, err := targets.ParseTargetList(s)
 	if err != nil {
 		return nil, usageError("%s: %v", flag, err)
 	}
@@ -631,7 +632,7 @@ func parseSourcePorts(s string) (uint16, uint16, error) {
 	if !isRange {
 		b = a
 	}
-	ports, err := engine.ParsePorts(a + "-" + b)
+	ports, err := targets.ParsePorts(a + "-" + b)
 	if err != nil {
 		return 0, 0, usageError("--source-port: %v", err)
 	}
@@ -642,8 +643,8 @@ func dryRun(cfg engine.ScanConfig) error {
 	if cfg.Connect {
 		fmt.Printf("# %d probes on kernel sockets (--connect), one pass, re-probing what times out up to %d more time(s), shard %d/%d\n",
 			cfg.TotalProbes(), cfg.Retries, cfg.Shard, cfg.Shards)
-		return engine.EachProbe(cfg, func(addr netip.Addr, port engine.Port, _ uint16) error {
-			_, err := fmt.Printf("%s/%s\n", netip.AddrPortFrom(addr, port.Num), engine.ProtoName(port.Proto))
+		return engine.EachProbe(cfg, func(addr netip.Addr, port targets.Port, _ uint16) error {
+			_, err := fmt.Printf("%s/%s\n", netip.AddrPortFrom(addr, port.Num), targets.ProtoName(port.Proto))
 			return err
 		})
 	}
@@ -654,12 +655,12 @@ func dryRun(cfg engine.ScanConfig) error {
 			fmt.Printf("# from %s (%s, next hop %s %s)\n", p.Src, p.Iface, p.NextHop, p.RouterMAC)
 		}
 	}
-	return engine.EachProbe(cfg, func(addr netip.Addr, port engine.Port, sport uint16) error {
+	return engine.EachProbe(cfg, func(addr netip.Addr, port targets.Port, sport uint16) error {
 		var err error
 		switch port.Proto {
-		case engine.ProtoICMP:
+		case targets.ProtoICMP:
 			_, err = fmt.Printf("%s icmp echo\n", addr)
-		case engine.ProtoUDP:
+		case targets.ProtoUDP:
 			_, err = fmt.Printf("%s/udp (%s) from port %d\n", netip.AddrPortFrom(addr, port.Num), engine.PayloadFor(port.Num).Name, sport)
 		default:
 			_, err = fmt.Printf("%s from port %d\n", netip.AddrPortFrom(addr, port.Num), sport)

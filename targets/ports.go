@@ -1,4 +1,4 @@
-package engine
+package targets
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package engine
+package targets
 
 import (
 	"math/rand/v2"
@@ -69,7 +69,7 @@ func TestResolveBlocklistAndExcludes(t *testing.T) {
 		t.Fatalf("len %d, want %d", set.Len(), 256-17)
 	}
 	for i := uint64(0); i < set.Len(); i++ {
-		a := addrToU32(set.At(i))
+		a := AddrToU32(set.At(i))
 		if a&0xff >= 16 && a&0xff < 32 || a&0xff == 255 {
 			t.Fatalf("excluded address %s produced", u32ToAddr(a))
 		}
@@ -97,33 +97,6 @@ func TestPermutationIsABijection(t *testing.T) {
 	}
 	if NewPermutation(1000, 1).At(0) == NewPermutation(1000, 2).At(0) && NewPermutation(1000, 1).At(1) == NewPermutation(1000, 2).At(1) {
 		t.Error("different seeds give the same order")
-	}
-}
-
-func TestShardsAreDisjointAndComplete(t *testing.T) {
-	set := NewRangeSet([]Range{r4("198.18.0.0", "198.18.1.255")})
-	cfg := ScanConfig{Targets: set, Ports: []Port{{ProtoTCP, 22}, {ProtoTCP, 80}, {ProtoTCP, 443}}, SportLo: 40000, SportHi: 40003, Seed: 9}
-	seen := map[[2]uint32]int{}
-	for shard := uint64(0); shard < 3; shard++ {
-		c := cfg
-		c.Shards, c.Shard = 3, shard
-		var got uint64
-		EachProbe(c, func(a netip.Addr, port Port, _ uint16) error {
-			seen[[2]uint32{addrToU32(a), uint32(port.Num)}]++
-			got++
-			return nil
-		})
-		if got != c.TotalProbes() {
-			t.Errorf("shard %d sent %d, TotalProbes says %d", shard, got, c.TotalProbes())
-		}
-	}
-	if len(seen) != 512*3 {
-		t.Fatalf("union covers %d pairs, want %d", len(seen), 512*3)
-	}
-	for p, n := range seen {
-		if n != 1 {
-			t.Fatalf("pair %v sent %d times across shards", p, n)
-		}
 	}
 }
 

@@ -1,4 +1,4 @@
-package engine
+package targets
 
 import (
 	"bufio"
@@ -403,7 +403,7 @@ func unwrapParse(err error) string {
 	return msg
 }
 
-func addrToU32(a netip.Addr) uint32 {
+func AddrToU32(a netip.Addr) uint32 {
 	b := a.As4()
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }

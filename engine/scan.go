@@ -14,6 +14,7 @@ import (
 	"github.com/xdpscan/xdpscan/bpf"
 	"github.com/xdpscan/xdpscan/loader"
 	"github.com/xdpscan/xdpscan/ringbuf"
+	"github.com/xdpscan/xdpscan/route"
 	"github.com/xdpscan/xdpscan/targets"
 )
 
@@ -29,9 +30,9 @@ const (
 type ScanConfig struct {
 	Targets          targets.RangeSet
 	Ports            []targets.Port
-	Rate             float64 // probes per second
-	Path             Path    // how IPv4 probes leave; zero without IPv4 targets
-	Path6            Path    // how IPv6 probes leave; zero without IPv6 targets
+	Rate             float64    // probes per second
+	Path             route.Path // how IPv4 probes leave; zero without IPv4 targets
+	Path6            route.Path // how IPv6 probes leave; zero without IPv6 targets
 	SportLo, SportHi uint16
 	Retries          int
 	Wait             time.Duration // cooldown after the last probe
@@ -436,7 +437,7 @@ func newProbeTemplates(cfg ScanConfig) *probeTemplates {
 	return p
 }
 
-func newFamilyTemplates(cfg ScanConfig, path Path) *familyTemplates {
+func newFamilyTemplates(cfg ScanConfig, path route.Path) *familyTemplates {
 	p := &familyTemplates{udp: map[uint16]*UDPTemplate{}}
 	byPayload := map[*UDPPayload]*UDPTemplate{}
 	for _, port := range cfg.Ports {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/loader"
+	"github.com/xdpscan/xdpscan/route"
 	"github.com/xdpscan/xdpscan/targets"
 )
 
@@ -138,7 +139,7 @@ func BenchmarkProbeTemplatesMixed(b *testing.B) {
 func benchmarkProbes(b *testing.B, target targets.Range) {
 	cfg := ScanConfig{Targets: targets.NewRangeSet([]targets.Range{target}), SportLo: 40000, SportHi: 40255, Shards: 1,
 		Ports: []targets.Port{{Proto: targets.ProtoTCP, Num: 22}, {Proto: targets.ProtoTCP, Num: 443}, {Proto: targets.ProtoUDP, Num: 53}, {Proto: targets.ProtoUDP, Num: 123}, {Proto: targets.ProtoUDP, Num: 161}, targets.Echo},
-		Path:  Path{SrcMAC: srcMAC, RouterMAC: dstMAC, Src: srcIP}, Path6: Path{SrcMAC: srcMAC, RouterMAC: dstMAC, Src: srcIP6},
+		Path:  route.Path{SrcMAC: srcMAC, RouterMAC: dstMAC, Src: srcIP}, Path6: route.Path{SrcMAC: srcMAC, RouterMAC: dstMAC, Src: srcIP6},
 		Key: CookieKey{1, 2}}
 	templates := newProbeTemplates(cfg)
 	perm := cfg.passOrder(0)

@@ -20,6 +20,7 @@ import (
 	"github.com/xdpscan/xdpscan/bench"
 	"github.com/xdpscan/xdpscan/engine"
 	"github.com/xdpscan/xdpscan/loader"
+	"github.com/xdpscan/xdpscan/route"
 	"github.com/xdpscan/xdpscan/testbed"
 )
 
@@ -306,7 +307,7 @@ func benchFlood(args []string) error {
 	if err := requireCaps(false); err != nil {
 		return &exitError{code: 77, err: err}
 	}
-	path, err := engine.ResolvePath(addr, *iface, netip.Addr{}, nil)
+	path, err := route.Resolve(addr, *iface, netip.Addr{}, nil)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/xdpscan/xdpscan/engine"
 	"github.com/xdpscan/xdpscan/internal/outfile"
 	"github.com/xdpscan/xdpscan/loader"
+	"github.com/xdpscan/xdpscan/route"
 	"github.com/xdpscan/xdpscan/targets"
 )
 
@@ -541,12 +542,12 @@ func scanConfig(f *scanFlags, positional []string) (engine.ScanConfig, error) {
 	}
 	if !f.connect { // the kernel routes connect probes itself
 		if first, ok := targets.First(false); ok {
-			if cfg.Path, err = engine.ResolvePath(first, f.iface, src4, mac); err != nil {
+			if cfg.Path, err = route.Resolve(first, f.iface, src4, mac); err != nil {
 				return engine.ScanConfig{}, err
 			}
 		}
 		if first, ok := targets.First(true); ok {
-			if cfg.Path6, err = engine.ResolvePath(first, f.iface, src6, mac); err != nil {
+			if cfg.Path6, err = route.Resolve(first, f.iface, src6, mac); err != nil {
 				return engine.ScanConfig{}, err
 			}
 		}
@@ -650,7 +651,7 @@ func dryRun(cfg engine.ScanConfig) error {
 	}
 	fmt.Printf("# %d probes, source ports %d-%d, %d pass(es), shard %d/%d\n",
 		cfg.TotalProbes(), cfg.SportLo, cfg.SportHi, cfg.Retries+1, cfg.Shard, cfg.Shards)
-	for _, p := range []engine.Path{cfg.Path, cfg.Path6} {
+	for _, p := range []route.Path{cfg.Path, cfg.Path6} {
 		if p.Src.IsValid() {
 			fmt.Printf("# from %s (%s, next hop %s %s)\n", p.Src, p.Iface, p.NextHop, p.RouterMAC)
 		}

@@ -1,4 +1,4 @@
-package engine
+package route
 
 import (
 	"fmt"
@@ -24,7 +24,7 @@ type Path struct {
 // iface, src and routerMAC may each be zero. The next hop's MAC comes from
 // the neighbour table, after asking the kernel to resolve it (ARP, or
 // neighbour discovery for IPv6) when it is not known yet.
-func ResolvePath(dst netip.Addr, iface string, src netip.Addr, routerMAC net.HardwareAddr) (Path, error) {
+func Resolve(dst netip.Addr, iface string, src netip.Addr, routerMAC net.HardwareAddr) (Path, error) {
 	family, fam := netlink.FAMILY_V4, "IPv4"
 	if dst.Is6() {
 		family, fam = netlink.FAMILY_V6, "IPv6"

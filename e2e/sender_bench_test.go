@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/xdpscan/xdpscan/engine"
+	"github.com/xdpscan/xdpscan/probe"
 	"github.com/xdpscan/xdpscan/targets"
 	"github.com/xdpscan/xdpscan/testbed"
 )
@@ -37,7 +38,7 @@ func benchTransmitter(b *testing.B) *engine.Transmitter {
 // raw sendmmsg calls: the most a sender can do on this link.
 func BenchmarkSendBareSendmmsg(b *testing.B) {
 	tx := benchTransmitter(b)
-	tmpl := engine.NewSYNTemplate(testbed.ScanMAC, testbed.TargetMAC, testbed.ScanIP, 40000, engine.CookieKey{1, 2})
+	tmpl := probe.NewSYN(testbed.ScanMAC, testbed.TargetMAC, testbed.ScanIP, 40000, probe.CookieKey{1, 2})
 	var lens [engine.BatchSize]int
 	for i := range lens {
 		lens[i] = tmpl.Fill(tx.Buffer(i), netip.MustParseAddr("198.18.0.245"), 80) // 198.18.0.245: filtered, dropped by the target
@@ -65,9 +66,9 @@ func BenchmarkSendScanPath(b *testing.B) {
 	set := targets.NewRangeSet(ranges)
 	ports := []uint16{22, 80, 443, 8080}
 	perm := targets.NewPermutation(set.Len()*4, 1)
-	tmpls := make([]*engine.SYNTemplate, 256)
+	tmpls := make([]*probe.SYN, 256)
 	for i := range tmpls {
-		tmpls[i] = engine.NewSYNTemplate(testbed.ScanMAC, testbed.TargetMAC, testbed.ScanIP, 40000+uint16(i), engine.CookieKey{1, 2})
+		tmpls[i] = probe.NewSYN(testbed.ScanMAC, testbed.TargetMAC, testbed.ScanIP, 40000+uint16(i), probe.CookieKey{1, 2})
 	}
 	limiter := engine.NewRateLimiter(1e12)
 	var lens [engine.BatchSize]int

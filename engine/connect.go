@@ -14,6 +14,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/xdpscan/xdpscan/probe"
 	"github.com/xdpscan/xdpscan/targets"
 	"golang.org/x/sys/unix"
 )
@@ -259,7 +260,7 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 // flight cost thousands of sockets, not threads.
 type prober struct {
 	timer *connectTimer
-	key   CookieKey
+	key   probe.CookieKey
 }
 
 // probe returns the result (State "" for no answer), or an error for a
@@ -340,7 +341,7 @@ func (p *prober) probeUDP(ctx context.Context, j connectJob) (Result, error) {
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	defer stop()
 
-	if _, err := conn.Write(PayloadFor(j.port.Num).Data); err != nil {
+	if _, err := conn.Write(probe.PayloadFor(j.port.Num).Data); err != nil {
 		return classifyDialError(r, err)
 	}
 	var buf [512]byte
@@ -393,7 +394,7 @@ func (p *prober) probeUDP(ctx context.Context, j connectJob) (Result, error) {
 			default:
 				continue // a local error report: keep waiting
 			}
-			r.State, r.Reason = "filtered", icmpReason(family, ee.Type, ee.Code)
+			r.State, r.Reason = "filtered", probe.ICMPReason(family, ee.Type, ee.Code)
 			if r.Reason == "port-unreach" {
 				r.State = "closed"
 			}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/xdpscan/xdpscan/probe"
 	"golang.org/x/sys/unix"
 )
 
@@ -121,7 +122,7 @@ func TestParseRecvErr(t *testing.T) {
 			if ee == nil || ee.Type != tc.typ || ee.Code != tc.code || ee.Origin != tc.origin || from != want {
 				t.Fatalf("%+v from %v", ee, from)
 			}
-			if r := icmpReason(tc.family, ee.Type, ee.Code); r != tc.reason {
+			if r := probe.ICMPReason(tc.family, ee.Type, ee.Code); r != tc.reason {
 				t.Fatalf("reason %q, want %q", r, tc.reason)
 			}
 		})

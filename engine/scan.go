@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,17 +12,10 @@ import (
 
 	"github.com/xdpscan/xdpscan/bpf"
 	"github.com/xdpscan/xdpscan/loader"
+	"github.com/xdpscan/xdpscan/probe"
 	"github.com/xdpscan/xdpscan/ringbuf"
 	"github.com/xdpscan/xdpscan/route"
 	"github.com/xdpscan/xdpscan/targets"
-)
-
-// Reply kinds, as enum reply_kind in bpf/scan.c.
-const (
-	replyOpen     = 1
-	replyClosed   = 2
-	replyFiltered = 3
-	replyAlive    = 4
 )
 
 // ScanConfig is one scan: TCP SYN, UDP and ICMP echo probes, in any mix.
@@ -53,7 +45,7 @@ type ScanConfig struct {
 	TxRelayCPU int
 	// Reset answers open ports' SYN-ACKs with a RST from XDP (--reset).
 	Reset bool
-	Key   CookieKey
+	Key   probe.CookieKey
 	// Connect probes with the kernel's own sockets instead of raw frames
 	// and XDP (--connect): no privilege needed. See connect.go.
 	Connect        bool
@@ -302,7 +294,7 @@ const (
 func startXDP(cfg ScanConfig, progress *Progress) (*loader.Scan, *ringbuf.Consumer[bpf.ScanScanEvent], *loader.Attachment, error) {
 	prog, err := loader.LoadScan(loader.ScanConfig{
 		SourceIPv4: cfg.Path.Src, SourceIPv6: cfg.Path6.Src, SourcePortLo: cfg.SportLo, SourcePortHi: cfg.SportHi,
-		CookieKey: cfg.Key, RingBytes: ringBytes, RingWakeupBytes: ringWakeupBytes, ResetOpen: cfg.Reset, UDPEchoes: UDPEchoes(),
+		CookieKey: cfg.Key, RingBytes: ringBytes, RingWakeupBytes: ringWakeupBytes, ResetOpen: cfg.Reset, UDPEchoes: probe.UDPEchoes(),
 		SendSlots:    cfg.sendSlots(),
 		SendRelay:    cfg.sendRelay(),
 		DedupEntries: uint32(min(max(cfg.Targets.Len()*uint64(len(cfg.Ports)), 1024), 1<<20)),
@@ -334,22 +326,22 @@ func handleEvents(batch []bpf.ScanScanEvent, clock monoClock, progress *Progress
 			r.From = from
 		}
 		switch e.Kind {
-		case replyOpen:
+		case probe.ReplyOpen:
 			r.State, r.Reason = "open", "syn-ack"
 			if e.Proto == targets.ProtoUDP {
 				r.Reason = "udp-response"
 			}
 			progress.Open.Add(1)
-		case replyClosed:
+		case probe.ReplyClosed:
 			r.State, r.Reason = "closed", "reset"
 			if e.IcmpType != 0 {
-				r.Reason = icmpReason(e.Family, e.IcmpType, e.IcmpCode)
+				r.Reason = probe.ICMPReason(e.Family, e.IcmpType, e.IcmpCode)
 			}
 			progress.Closed.Add(1)
-		case replyFiltered:
-			r.State, r.Reason = "filtered", icmpReason(e.Family, e.IcmpType, e.IcmpCode)
+		case probe.ReplyFiltered:
+			r.State, r.Reason = "filtered", probe.ICMPReason(e.Family, e.IcmpType, e.IcmpCode)
 			progress.Filtered.Add(1)
-		case replyAlive:
+		case probe.ReplyAlive:
 			r.State, r.Reason = "up", "echo-reply"
 			progress.Up.Add(1)
 		default:
@@ -380,50 +372,14 @@ func eventAddr(family uint8, a [16]byte) netip.Addr {
 	return netip.AddrFrom16(a)
 }
 
-// icmpReason names an ICMP error as nmap's --reason does.
-func icmpReason(family, typ, code uint8) string {
-	if family == 6 {
-		switch {
-		case typ == 1 && code == 4:
-			return "port-unreach"
-		case typ == 1 && code == 1:
-			return "admin-prohibited"
-		case typ == 1:
-			return "unreach-code-" + strconv.Itoa(int(code))
-		case typ == 3:
-			return "time-exceeded"
-		}
-		return "icmpv6-type-" + strconv.Itoa(int(typ))
-	}
-	if typ == 11 {
-		return "time-exceeded"
-	}
-	if typ != 3 {
-		return "icmp-type-" + strconv.Itoa(int(typ))
-	}
-	switch code {
-	case 0:
-		return "net-unreach"
-	case 1:
-		return "host-unreach"
-	case 2:
-		return "proto-unreach"
-	case 3:
-		return "port-unreach"
-	case 9, 10, 13:
-		return "admin-prohibited"
-	}
-	return "unreach-code-" + strconv.Itoa(int(code))
-}
-
 // probeTemplates are the prebuilt frames of one scan, per family.
 type probeTemplates struct{ v4, v6 *familyTemplates }
 
 // familyTemplates are one family's frames.
 type familyTemplates struct {
-	syn  []*SYNTemplate          // by source port - SportLo
-	udp  map[uint16]*UDPTemplate // by destination port; ports with one payload share a template
-	echo *EchoTemplate
+	syn  []*probe.SYN          // by source port - SportLo
+	udp  map[uint16]*probe.UDP // by destination port; ports with one payload share a template
+	echo *probe.Echo
 }
 
 func newProbeTemplates(cfg ScanConfig) *probeTemplates {
@@ -438,26 +394,26 @@ func newProbeTemplates(cfg ScanConfig) *probeTemplates {
 }
 
 func newFamilyTemplates(cfg ScanConfig, path route.Path) *familyTemplates {
-	p := &familyTemplates{udp: map[uint16]*UDPTemplate{}}
-	byPayload := map[*UDPPayload]*UDPTemplate{}
+	p := &familyTemplates{udp: map[uint16]*probe.UDP{}}
+	byPayload := map[*probe.Payload]*probe.UDP{}
 	for _, port := range cfg.Ports {
 		switch port.Proto {
 		case targets.ProtoTCP:
 			if p.syn != nil {
 				continue
 			}
-			p.syn = make([]*SYNTemplate, int(cfg.SportHi-cfg.SportLo)+1)
+			p.syn = make([]*probe.SYN, int(cfg.SportHi-cfg.SportLo)+1)
 			for i := range p.syn {
-				p.syn[i] = NewSYNTemplate(path.SrcMAC, path.RouterMAC, path.Src, cfg.SportLo+uint16(i), cfg.Key)
+				p.syn[i] = probe.NewSYN(path.SrcMAC, path.RouterMAC, path.Src, cfg.SportLo+uint16(i), cfg.Key)
 			}
 		case targets.ProtoUDP:
-			pl := PayloadFor(port.Num)
+			pl := probe.PayloadFor(port.Num)
 			if byPayload[pl] == nil {
-				byPayload[pl] = NewUDPTemplate(path.SrcMAC, path.RouterMAC, path.Src, cfg.SportLo, cfg.SportHi, pl, cfg.Key)
+				byPayload[pl] = probe.NewUDP(path.SrcMAC, path.RouterMAC, path.Src, cfg.SportLo, cfg.SportHi, pl, cfg.Key)
 			}
 			p.udp[port.Num] = byPayload[pl]
 		case targets.ProtoICMP:
-			p.echo = NewEchoTemplate(path.SrcMAC, path.RouterMAC, path.Src, cfg.Key)
+			p.echo = probe.NewEcho(path.SrcMAC, path.RouterMAC, path.Src, cfg.Key)
 		}
 	}
 	return p
@@ -681,10 +637,11 @@ func (c ScanConfig) iface() string {
 
 // udpCookie is the cookie of the UDP probe to addr:dport.
 func (c ScanConfig) udpCookie(addr netip.Addr, dport uint16) uint32 {
+	src := c.Path.Src
 	if addr.Is6() {
-		return c.Key.Cookie6(c.Path6.Src.As16(), addr.As16(), targets.ProtoUDP, 0, dport)
+		src = c.Path6.Src
 	}
-	return c.Key.Cookie4(c.Path.Src.As4(), addr.As4(), targets.ProtoUDP, 0, dport)
+	return c.Key.Cookie(src, addr, targets.ProtoUDP, 0, dport)
 }
 
 // passOrder is the probe order of one pass. Each pass has its own, so a
@@ -715,7 +672,7 @@ func EachProbe(cfg ScanConfig, fn func(addr netip.Addr, port targets.Port, sport
 			case cfg.Connect:
 				sport = 0 // the kernel picks it
 			case port.Proto == targets.ProtoUDP:
-				sport = udpSourcePort(cfg.udpCookie(addr, port.Num), cfg.SportLo, cfg.SportHi)
+				sport = probe.UDPSourcePort(cfg.udpCookie(addr, port.Num), cfg.SportLo, cfg.SportHi)
 			case port.Proto == targets.ProtoICMP:
 				sport = 0
 			}

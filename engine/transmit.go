@@ -9,15 +9,13 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/xdpscan/xdpscan/probe"
 	"golang.org/x/sys/unix"
 )
 
 // BatchSize is how many frames one sendmmsg call carries. On veth, batches
 // of 64 sent ~1.6x the packets of one sendto per packet.
 const BatchSize = 64
-
-// MaxFrame is the largest probe frame: the longest UDP payload fits.
-const MaxFrame = 256
 
 // mmsghdr is struct mmsghdr; x/sys/unix has no sendmmsg wrapper.
 type mmsghdr struct {
@@ -44,7 +42,7 @@ type FrameSender interface {
 // Transmitter sends frames on an AF_PACKET socket in sendmmsg batches.
 type Transmitter struct {
 	fd    int
-	bufs  [BatchSize][MaxFrame]byte
+	bufs  [BatchSize][probe.MaxFrame]byte
 	iovs  [BatchSize]unix.Iovec
 	msgs  [BatchSize]mmsghdr
 	addr  unix.RawSockaddrLinklayer

@@ -8,8 +8,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
-	"github.com/xdpscan/xdpscan/engine"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
+	"github.com/xdpscan/xdpscan/probe"
 	"github.com/xdpscan/xdpscan/targets"
 	"github.com/xdpscan/xdpscan/testbed"
 )
@@ -46,7 +46,7 @@ func TestScanProgramAnswersEngineProbes(t *testing.T) {
 		{"echo/ipv4", target4, 0, targets.ProtoICMP, []probeAnswer{echoReply, icmpErrorFrom(router4, 3, 1, 3)}},
 		{"echo/ipv6", target6, 0, targets.ProtoICMP, []probeAnswer{echoReply, icmpErrorFrom(router6, 1, 0, 3)}},
 	}
-	buf := make([]byte, engine.MaxFrame)
+	buf := make([]byte, probe.MaxFrame)
 	for _, tc := range tests {
 		us := scanner4
 		if tc.target.Is6() {
@@ -55,12 +55,12 @@ func TestScanProgramAnswersEngineProbes(t *testing.T) {
 		var n int
 		switch tc.proto {
 		case targets.ProtoTCP:
-			n = engine.NewSYNTemplate(testpkt.SrcMAC, testpkt.DstMAC, us, 40001, testKey).Fill(buf, tc.target, tc.port)
+			n = probe.NewSYN(testpkt.SrcMAC, testpkt.DstMAC, us, 40001, testKey).Fill(buf, tc.target, tc.port)
 		case targets.ProtoUDP:
-			tmpl := engine.NewUDPTemplate(testpkt.SrcMAC, testpkt.DstMAC, us, 40000, 40255, engine.PayloadFor(tc.port), testKey)
+			tmpl := probe.NewUDP(testpkt.SrcMAC, testpkt.DstMAC, us, 40000, 40255, probe.PayloadFor(tc.port), testKey)
 			n = tmpl.Fill(buf, tc.target, tc.port)
 		default:
-			n = engine.NewEchoTemplate(testpkt.SrcMAC, testpkt.DstMAC, us, testKey).Fill(buf, tc.target)
+			n = probe.NewEcho(testpkt.SrcMAC, testpkt.DstMAC, us, testKey).Fill(buf, tc.target)
 		}
 		probe := gopacket.NewPacket(append([]byte(nil), buf[:n]...), layers.LayerTypeEthernet, gopacket.Default)
 		for _, a := range tc.answers {

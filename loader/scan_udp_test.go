@@ -7,9 +7,9 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 
-	"github.com/xdpscan/xdpscan/engine"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/loader"
+	"github.com/xdpscan/xdpscan/probe"
 )
 
 var router4 = netip.MustParseAddr("198.19.0.254")
@@ -20,7 +20,7 @@ func loadScanUDP(t testing.TB) *loader.Scan {
 	requireBPF(t)
 	s, err := loader.LoadScan(loader.ScanConfig{
 		SourceIPv4: scanner4, SourceIPv6: scanner6, SourcePortLo: 40000, SourcePortHi: 40255,
-		CookieKey: [2]uint64(testKey), RingBytes: 1 << 16, DedupEntries: 1 << 12, UDPEchoes: engine.UDPEchoes(),
+		CookieKey: [2]uint64(testKey), RingBytes: 1 << 16, DedupEntries: 1 << 12, UDPEchoes: probe.UDPEchoes(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -30,10 +30,7 @@ func loadScanUDP(t testing.TB) *loader.Scan {
 }
 
 func udpCookie(us, target netip.Addr, dport uint16) uint32 {
-	if us.Is4() {
-		return testKey.Cookie4(us.As4(), target.As4(), 17, 0, dport)
-	}
-	return testKey.Cookie6(us.As16(), target.As16(), 17, 0, dport)
+	return testKey.Cookie(us, target, 17, 0, dport)
 }
 
 // udpSport is engine's source port for the UDP probe with cookie c (40000-40255).

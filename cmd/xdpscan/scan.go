@@ -18,6 +18,7 @@ import (
 	"github.com/xdpscan/xdpscan/engine"
 	"github.com/xdpscan/xdpscan/internal/outfile"
 	"github.com/xdpscan/xdpscan/loader"
+	"github.com/xdpscan/xdpscan/probe"
 	"github.com/xdpscan/xdpscan/route"
 	"github.com/xdpscan/xdpscan/targets"
 )
@@ -519,7 +520,7 @@ func scanConfig(f *scanFlags, positional []string) (engine.ScanConfig, error) {
 		}
 	}
 	seed := f.seed
-	key, err := engine.NewCookieKey()
+	key, err := probe.NewCookieKey()
 	if err != nil {
 		return engine.ScanConfig{}, err
 	}
@@ -662,7 +663,7 @@ func dryRun(cfg engine.ScanConfig) error {
 		case targets.ProtoICMP:
 			_, err = fmt.Printf("%s icmp echo\n", addr)
 		case targets.ProtoUDP:
-			_, err = fmt.Printf("%s/udp (%s) from port %d\n", netip.AddrPortFrom(addr, port.Num), engine.PayloadFor(port.Num).Name, sport)
+			_, err = fmt.Printf("%s/udp (%s) from port %d\n", netip.AddrPortFrom(addr, port.Num), probe.PayloadFor(port.Num).Name, sport)
 		default:
 			_, err = fmt.Printf("%s from port %d\n", netip.AddrPortFrom(addr, port.Num), sport)
 		}

@@ -1,4 +1,4 @@
-package engine
+package probe
 
 import (
 	"encoding/binary"
@@ -11,7 +11,7 @@ import (
 // UDPTemplate is the prebuilt frame of one payload. Fill patches the
 // destination address and port, the source port and the cookie bytes, and
 // finishes the checksums from sums precomputed over the fixed fields.
-type UDPTemplate struct {
+type UDP struct {
 	frame            []byte
 	ip               ipHeader
 	udpSum           uint32
@@ -21,9 +21,9 @@ type UDPTemplate struct {
 }
 
 // NewUDPTemplate builds the frame carrying payload p; the family is src's.
-func NewUDPTemplate(srcMAC, dstMAC net.HardwareAddr, src netip.Addr, sportLo, sportHi uint16, p *UDPPayload, key CookieKey) *UDPTemplate {
+func NewUDP(srcMAC, dstMAC net.HardwareAddr, src netip.Addr, sportLo, sportHi uint16, p *Payload, key CookieKey) *UDP {
 	l4Len := 8 + len(p.Data)
-	t := &UDPTemplate{frame: make([]byte, ipOff+ipv6Len+l4Len), sportLo: sportLo, sportHi: sportHi,
+	t := &UDP{frame: make([]byte, ipOff+ipv6Len+l4Len), sportLo: sportLo, sportHi: sportHi,
 		cookieAt: -1, cookieLen: p.CookieLen}
 	t.ip = newIPHeader(t.frame, srcMAC, dstMAC, src, targets.ProtoUDP, l4Len, key)
 	t.frame = t.frame[:t.ip.l4Off+l4Len]
@@ -41,15 +41,15 @@ func NewUDPTemplate(srcMAC, dstMAC net.HardwareAddr, src netip.Addr, sportLo, sp
 }
 
 // Len is the frame's length.
-func (t *UDPTemplate) Len() int { return len(t.frame) }
+func (t *UDP) Len() int { return len(t.frame) }
 
 // Fill writes the probe to dst:dport into buf and returns its length. It
 // allocates nothing.
-func (t *UDPTemplate) Fill(buf []byte, dst netip.Addr, dport uint16) int {
+func (t *UDP) Fill(buf []byte, dst netip.Addr, dport uint16) int {
 	buf = buf[:len(t.frame)]
 	copy(buf, t.frame)
 	c := t.ip.cookie(dst, targets.ProtoUDP, 0, dport)
-	sport := udpSourcePort(c, t.sportLo, t.sportHi)
+	sport := UDPSourcePort(c, t.sportLo, t.sportHi)
 	dsum := t.ip.putDst(buf, dst)
 	udp := buf[t.ip.l4Off:]
 	binary.BigEndian.PutUint16(udp[0:], sport)
@@ -79,7 +79,7 @@ func (t *UDPTemplate) Fill(buf []byte, dst netip.Addr, dport uint16) int {
 
 // EchoTemplate is the ICMP (IPv4) or ICMPv6 echo request (--ping): 8 bytes
 // with the cookie as identifier and sequence number, like zmap's.
-type EchoTemplate struct {
+type Echo struct {
 	frame []byte
 	ip    ipHeader
 	proto uint8 // ProtoICMP or ProtoICMPv6: the cookie's protocol
@@ -87,8 +87,8 @@ type EchoTemplate struct {
 }
 
 // NewEchoTemplate builds the echo request frame; the family is src's.
-func NewEchoTemplate(srcMAC, dstMAC net.HardwareAddr, src netip.Addr, key CookieKey) *EchoTemplate {
-	t := &EchoTemplate{frame: make([]byte, ipOff+ipv6Len+8), proto: targets.ProtoICMP}
+func NewEcho(srcMAC, dstMAC net.HardwareAddr, src netip.Addr, key CookieKey) *Echo {
+	t := &Echo{frame: make([]byte, ipOff+ipv6Len+8), proto: targets.ProtoICMP}
 	typ := uint8(8) // echo request
 	if src.Is6() {
 		t.proto, typ = targets.ProtoICMPv6, 128
@@ -105,10 +105,10 @@ func NewEchoTemplate(srcMAC, dstMAC net.HardwareAddr, src netip.Addr, key Cookie
 }
 
 // Len is the frame's length.
-func (t *EchoTemplate) Len() int { return len(t.frame) }
+func (t *Echo) Len() int { return len(t.frame) }
 
 // Fill writes the echo request to dst into buf and returns its length.
-func (t *EchoTemplate) Fill(buf []byte, dst netip.Addr) int {
+func (t *Echo) Fill(buf []byte, dst netip.Addr) int {
 	buf = buf[:len(t.frame)]
 	copy(buf, t.frame)
 	c := t.ip.cookie(dst, t.proto, 0, 0)

@@ -1,4 +1,4 @@
-package engine
+package probe
 
 import "github.com/xdpscan/xdpscan/loader"
 
@@ -11,7 +11,7 @@ import "github.com/xdpscan/xdpscan/loader"
 // NTP's transmit timestamp coming back as the origin timestamp) also carries
 // the cookie there, and the XDP program checks the echo: EchoAt/CookieLen
 // go into its udp_echoes map.
-type UDPPayload struct {
+type Payload struct {
 	Name  string
 	Ports []uint16
 	Data  []byte
@@ -24,7 +24,7 @@ type UDPPayload struct {
 
 // UDPPayloads is the payload table. To add a service: its ports, a request
 // it answers, and where (if anywhere) it echoes bytes of the request.
-var UDPPayloads = []UDPPayload{
+var Payloads = []Payload{
 	{
 		// DNS: "version.bind" TXT CH, which BIND, Unbound, dnsmasq and
 		// PowerDNS all answer (with the version or REFUSED: either proves
@@ -72,14 +72,14 @@ var UDPPayloads = []UDPPayload{
 // genericPayload is sent to every port the table does not name: an empty
 // datagram, as nmap and masscan send. A closed port still answers with ICMP
 // port unreachable; an open one answers only if its protocol accepts it.
-var genericPayload = UDPPayload{Name: "empty"}
+var genericPayload = Payload{Name: "empty"}
 
 // PayloadFor returns the payload sent to a UDP port.
-func PayloadFor(port uint16) *UDPPayload {
-	for i := range UDPPayloads {
-		for _, p := range UDPPayloads[i].Ports {
+func PayloadFor(port uint16) *Payload {
+	for i := range Payloads {
+		for _, p := range Payloads[i].Ports {
 			if p == port {
-				return &UDPPayloads[i]
+				return &Payloads[i]
 			}
 		}
 	}
@@ -90,7 +90,7 @@ func PayloadFor(port uint16) *UDPPayload {
 // XDP program's udp_echoes map wants it.
 func UDPEchoes() map[uint16]loader.UDPEcho {
 	out := map[uint16]loader.UDPEcho{}
-	for _, p := range UDPPayloads {
+	for _, p := range Payloads {
 		if p.CookieLen == 0 {
 			continue
 		}
@@ -104,6 +104,6 @@ func UDPEchoes() map[uint16]loader.UDPEcho {
 // udpSourcePort is the source port of the UDP probe with this cookie, so a
 // reply to any other port of ours fails validation. bpf/scan.c's
 // udp_sport() is its twin.
-func udpSourcePort(cookie uint32, lo, hi uint16) uint16 {
+func UDPSourcePort(cookie uint32, lo, hi uint16) uint16 {
 	return lo + uint16(cookie%(uint32(hi)-uint32(lo)+1))
 }

@@ -1,4 +1,4 @@
-package engine
+package probe
 
 import (
 	"encoding/binary"

@@ -1,10 +1,11 @@
-package engine
+package probe
 
 import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
 	"math/bits"
+	"net/netip"
 )
 
 // CookieKey is the SipHash-2-4 key of the probe cookie. A scan draws a fresh
@@ -41,6 +42,15 @@ func (k CookieKey) Cookie6(src, dst [16]byte, proto uint8, sport, dport uint16) 
 		portsWord(proto, sport, dport),
 	}
 	return uint32(sipHash24Words(k[0], k[1], &m, 5))
+}
+
+// Cookie is the cookie of a probe from src to dst, of either family (both
+// addresses of the same one): Cookie4 or Cookie6.
+func (k CookieKey) Cookie(src, dst netip.Addr, proto uint8, sport, dport uint16) uint32 {
+	if src.Is6() {
+		return k.Cookie6(src.As16(), dst.As16(), proto, sport, dport)
+	}
+	return k.Cookie4(src.As4(), dst.As4(), proto, sport, dport)
 }
 
 func portsWord(proto uint8, sport, dport uint16) uint64 {

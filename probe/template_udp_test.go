@@ -1,4 +1,4 @@
-package engine
+package probe
 
 import (
 	"encoding/binary"
@@ -10,7 +10,6 @@ import (
 
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/loader"
-	"github.com/xdpscan/xdpscan/route"
 	"github.com/xdpscan/xdpscan/targets"
 )
 
@@ -20,7 +19,7 @@ import (
 func TestUDPTemplates(t *testing.T) {
 	key := CookieKey{21, 22}
 	buf := make([]byte, MaxFrame)
-	payloads := append([]UDPPayload{genericPayload}, UDPPayloads...)
+	payloads := append([]Payload{genericPayload}, Payloads...)
 	for _, pl := range payloads {
 		port := uint16(9)
 		if len(pl.Ports) > 0 {
@@ -28,7 +27,7 @@ func TestUDPTemplates(t *testing.T) {
 		}
 		for _, fam := range families {
 			t.Run(pl.Name+"/"+fam.name, func(t *testing.T) {
-				tmpl := NewUDPTemplate(srcMAC, dstMAC, fam.src, 40000, 40255, &pl, key)
+				tmpl := NewUDP(srcMAC, dstMAC, fam.src, 40000, 40255, &pl, key)
 				if tmpl.Len() > MaxFrame {
 					t.Fatalf("frame of %d bytes exceeds the transmitter's %d", tmpl.Len(), MaxFrame)
 				}
@@ -42,7 +41,7 @@ func TestUDPTemplates(t *testing.T) {
 						t.Fatalf("%s: not IP/UDP to it: % x", dst, buf[:n])
 					}
 					c := testCookie(key, fam.src, d, targets.ProtoUDP, 0, port)
-					if uint16(udp.DstPort) != port || uint16(udp.SrcPort) != udpSourcePort(c, 40000, 40255) {
+					if uint16(udp.DstPort) != port || uint16(udp.SrcPort) != UDPSourcePort(c, 40000, 40255) {
 						t.Fatalf("%s: decoded port %d from port %d", dst, udp.DstPort, udp.SrcPort)
 					}
 					if ok, err := testpkt.ChecksumsMatch(buf[:n]); !ok || err != nil {
@@ -95,7 +94,7 @@ func TestEchoTemplate(t *testing.T) {
 	buf := make([]byte, MaxFrame)
 	for _, fam := range families {
 		t.Run(fam.name, func(t *testing.T) {
-			tmpl := NewEchoTemplate(srcMAC, dstMAC, fam.src, key)
+			tmpl := NewEcho(srcMAC, dstMAC, fam.src, key)
 			for _, dst := range fam.dsts {
 				d := netip.MustParseAddr(dst)
 				n := tmpl.Fill(buf, d)
@@ -122,31 +121,5 @@ func TestEchoTemplate(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// BenchmarkProbeTemplatesMixed is the sender's real per-probe path (probeAt,
-// then the template of the probe's kind) over TCP, UDP and echo probes.
-func BenchmarkProbeTemplatesMixed(b *testing.B) {
-	for _, fam := range []struct {
-		name   string
-		target targets.Range
-	}{{"ipv4", r4("198.18.0.0", "198.19.255.255")}, {"ipv6", r4("2001:2::", "2001:2::1:ffff")}} {
-		b.Run(fam.name, func(b *testing.B) { benchmarkProbes(b, fam.target) })
-	}
-}
-
-func benchmarkProbes(b *testing.B, target targets.Range) {
-	cfg := ScanConfig{Targets: targets.NewRangeSet([]targets.Range{target}), SportLo: 40000, SportHi: 40255, Shards: 1,
-		Ports: []targets.Port{{Proto: targets.ProtoTCP, Num: 22}, {Proto: targets.ProtoTCP, Num: 443}, {Proto: targets.ProtoUDP, Num: 53}, {Proto: targets.ProtoUDP, Num: 123}, {Proto: targets.ProtoUDP, Num: 161}, targets.Echo},
-		Path:  route.Path{SrcMAC: srcMAC, RouterMAC: dstMAC, Src: srcIP}, Path6: route.Path{SrcMAC: srcMAC, RouterMAC: dstMAC, Src: srcIP6},
-		Key: CookieKey{1, 2}}
-	templates := newProbeTemplates(cfg)
-	perm := cfg.passOrder(0)
-	buf := make([]byte, MaxFrame)
-	b.ReportAllocs()
-	for i := uint64(0); b.Loop(); i++ {
-		addr, port, sport := cfg.probeAt(perm, Position{Next: i % perm.Len()})
-		templates.fill(buf, &cfg, addr, port, sport)
 	}
 }

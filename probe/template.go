@@ -1,10 +1,11 @@
-package engine
+package probe
 
 import (
 	"encoding/binary"
 	"net"
 	"net/netip"
 
+	"github.com/xdpscan/xdpscan/loader"
 	"github.com/xdpscan/xdpscan/targets"
 )
 
@@ -23,6 +24,7 @@ type ipHeader struct {
 	v6      bool
 	l4Off   int
 	ipSum   uint32 // IPv4: the header's checksum sum without the destination
+	src     netip.Addr
 	src4    [4]byte
 	src6    [16]byte
 	srcSum  uint32 // the source address's share of the pseudo-header sum
@@ -32,7 +34,7 @@ type ipHeader struct {
 // newIPHeader writes the Ethernet and IP headers of a frame from src whose
 // IP payload is l4Len bytes of proto, without the destination address.
 func newIPHeader(f []byte, srcMAC, dstMAC net.HardwareAddr, src netip.Addr, proto uint8, l4Len int, key CookieKey) ipHeader {
-	h := ipHeader{v6: src.Is6(), cookies: key}
+	h := ipHeader{v6: src.Is6(), src: src, cookies: key}
 	copy(f[0:6], dstMAC)
 	copy(f[6:12], srcMAC)
 	if h.v6 {
@@ -80,17 +82,14 @@ func (h *ipHeader) putDst(buf []byte, dst netip.Addr) uint32 {
 
 // cookie is the probe's cookie (bpf/scan.c's probe_cookie).
 func (h *ipHeader) cookie(dst netip.Addr, proto uint8, sport, dport uint16) uint32 {
-	if h.v6 {
-		return h.cookies.Cookie6(h.src6, dst.As16(), proto, sport, dport)
-	}
-	return h.cookies.Cookie4(h.src4, dst.As4(), proto, sport, dport)
+	return h.cookies.Cookie(h.src, dst, proto, sport, dport)
 }
 
 // SYNTemplate is one prebuilt SYN frame per source port. Fill patches only
 // the destination address, destination port and sequence number, and
 // finishes the checksums from sums precomputed over the fixed fields. Like
 // masscan's, the SYN carries no TCP options.
-type SYNTemplate struct {
+type SYN struct {
 	frame   []byte
 	ip      ipHeader
 	tcpSum  uint32 // pseudo-header without daddr + TCP header without dport, seq
@@ -99,8 +98,8 @@ type SYNTemplate struct {
 
 // NewSYNTemplate builds the template for one source port; the family is
 // src's.
-func NewSYNTemplate(srcMAC, dstMAC net.HardwareAddr, src netip.Addr, srcPort uint16, key CookieKey) *SYNTemplate {
-	t := &SYNTemplate{srcPort: srcPort}
+func NewSYN(srcMAC, dstMAC net.HardwareAddr, src netip.Addr, srcPort uint16, key CookieKey) *SYN {
+	t := &SYN{srcPort: srcPort}
 	t.frame = make([]byte, ipOff+ipv6Len+tcpHdrLen)
 	t.ip = newIPHeader(t.frame, srcMAC, dstMAC, src, targets.ProtoTCP, tcpHdrLen, key)
 	t.frame = t.frame[:t.ip.l4Off+tcpHdrLen]
@@ -114,11 +113,11 @@ func NewSYNTemplate(srcMAC, dstMAC net.HardwareAddr, src netip.Addr, srcPort uin
 }
 
 // Len is the frame's length: 54 bytes (IPv4) or 74 (IPv6).
-func (t *SYNTemplate) Len() int { return len(t.frame) }
+func (t *SYN) Len() int { return len(t.frame) }
 
 // Fill writes the probe to dst:dport into buf (at least Len bytes) and
 // returns its length. It allocates nothing.
-func (t *SYNTemplate) Fill(buf []byte, dst netip.Addr, dport uint16) int {
+func (t *SYN) Fill(buf []byte, dst netip.Addr, dport uint16) int {
 	buf = buf[:len(t.frame)]
 	copy(buf, t.frame)
 	seq := t.ip.cookie(dst, targets.ProtoTCP, t.srcPort, dport)
@@ -148,3 +147,8 @@ func fold(sum uint32) uint16 {
 	}
 	return ^uint16(sum)
 }
+
+// MaxFrame is the largest probe frame: the longest UDP payload fits. It is
+// the transmitter's frame size in the kernel (loader.SendFrame, SEND_FRAME
+// in bpf/include/send.h), so every probe fits either transmitter.
+const MaxFrame = loader.SendFrame

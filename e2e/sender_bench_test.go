@@ -11,6 +11,7 @@ import (
 	"github.com/xdpscan/xdpscan/probe"
 	"github.com/xdpscan/xdpscan/targets"
 	"github.com/xdpscan/xdpscan/testbed"
+	"github.com/xdpscan/xdpscan/transmit"
 )
 
 // The sender's ceiling on veth, against a bare sendmmsg loop on the same
@@ -20,14 +21,14 @@ import (
 
 // benchTransmitter brings a testbed up and opens a transmitter on the
 // scanner's interface, both released when the benchmark ends.
-func benchTransmitter(b *testing.B) *engine.Transmitter {
+func benchTransmitter(b *testing.B) *transmit.Socket {
 	tb, err := testbed.Up(testbed.Config{Name: fmt.Sprintf("bsend%d", os.Getpid()%100000)})
 	if err != nil {
 		b.Skipf("testbed: %v (run as root)", err)
 	}
 	b.Cleanup(func() { tb.Down() })
-	var tx *engine.Transmitter
-	if err := testbed.Do(tb.ScanNS(), func() (err error) { tx, err = engine.NewTransmitter(testbed.ScanIf); return err }); err != nil {
+	var tx *transmit.Socket
+	if err := testbed.Do(tb.ScanNS(), func() (err error) { tx, err = transmit.NewSocket(testbed.ScanIf); return err }); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { tx.Close() })
@@ -39,12 +40,12 @@ func benchTransmitter(b *testing.B) *engine.Transmitter {
 func BenchmarkSendBareSendmmsg(b *testing.B) {
 	tx := benchTransmitter(b)
 	tmpl := probe.NewSYN(testbed.ScanMAC, testbed.TargetMAC, testbed.ScanIP, 40000, probe.CookieKey{1, 2})
-	var lens [engine.BatchSize]int
+	var lens [transmit.SocketBatch]int
 	for i := range lens {
 		lens[i] = tmpl.Fill(tx.Buffer(i), netip.MustParseAddr("198.18.0.245"), 80) // 198.18.0.245: filtered, dropped by the target
 	}
 	b.ResetTimer()
-	for sent := 0; sent < b.N; sent += engine.BatchSize {
+	for sent := 0; sent < b.N; sent += transmit.SocketBatch {
 		if err := tx.Send(context.Background(), lens[:]); err != nil {
 			b.Fatal(err)
 		}
@@ -71,12 +72,12 @@ func BenchmarkSendScanPath(b *testing.B) {
 		tmpls[i] = probe.NewSYN(testbed.ScanMAC, testbed.TargetMAC, testbed.ScanIP, 40000+uint16(i), probe.CookieKey{1, 2})
 	}
 	limiter := engine.NewRateLimiter(1e12)
-	var lens [engine.BatchSize]int
+	var lens [transmit.SocketBatch]int
 	ctx := context.Background()
 	b.ResetTimer()
 	pos := uint64(0)
 	for sent := 0; sent < b.N; {
-		k := limiter.Next(ctx, engine.BatchSize)
+		k := limiter.Next(ctx, transmit.SocketBatch)
 		for i := 0; i < k; i++ {
 			x := perm.At(pos % perm.Len())
 			lens[i] = tmpls[pos%256].Fill(tx.Buffer(i), set.At(x/4), ports[x%4])

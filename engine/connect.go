@@ -16,6 +16,7 @@ import (
 
 	"github.com/xdpscan/xdpscan/probe"
 	"github.com/xdpscan/xdpscan/targets"
+	"github.com/xdpscan/xdpscan/transmit"
 	"golang.org/x/sys/unix"
 )
 
@@ -214,7 +215,7 @@ func runConnect(ctx, stop context.Context, cfg ScanConfig, progress *Progress, e
 
 	progress.Total.Store(cfg.TotalProbes())
 	start := time.Now()
-	pos, _ := walkProbes(ctx, cfg, progress, 1, BatchSize, func(batch []probeRef) (int, error) {
+	pos, _ := walkProbes(ctx, cfg, progress, 1, transmit.SocketBatch, func(batch []probeRef) (int, error) {
 		for i, p := range batch {
 			select {
 			case jobs <- connectJob{p.addr, p.port}:

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/xdpscan/xdpscan/transmit"
 )
 
 func TestRateLimiterIsExactOnAverage(t *testing.T) {
@@ -13,10 +15,10 @@ func TestRateLimiterIsExactOnAverage(t *testing.T) {
 	var sent int
 	start := time.Now()
 	for sent < 4000 {
-		sent += rl.Next(ctx, BatchSize)
+		sent += rl.Next(ctx, transmit.SocketBatch)
 	}
 	// 4000 probes at 20k/s is 200ms: never early by more than a batch.
-	if el := time.Since(start); el < time.Duration(float64(sent-BatchSize)/rate*float64(time.Second)) {
+	if el := time.Since(start); el < time.Duration(float64(sent-transmit.SocketBatch)/rate*float64(time.Second)) {
 		t.Fatalf("sent %d in %v: faster than %d/s", sent, el, rate)
 	}
 }

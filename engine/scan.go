@@ -16,6 +16,7 @@ import (
 	"github.com/xdpscan/xdpscan/ringbuf"
 	"github.com/xdpscan/xdpscan/route"
 	"github.com/xdpscan/xdpscan/targets"
+	"github.com/xdpscan/xdpscan/transmit"
 )
 
 // ScanConfig is one scan: TCP SYN, UDP and ICMP echo probes, in any mix.
@@ -177,9 +178,9 @@ func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit
 		cfg.RxMode = "xdp"
 	}
 	st := Stats{RxMode: cfg.RxMode, TxMode: cfg.txMode(), Interface: cfg.iface()}
-	var tx FrameSender
+	var tx transmit.Sender
 	if cfg.txMode() == "socket" {
-		t, err := NewTransmitter(cfg.iface())
+		t, err := transmit.NewSocket(cfg.iface())
 		if err != nil {
 			return st, err
 		}
@@ -217,7 +218,7 @@ func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit
 		defer consumer.Close()
 		st.XDPMode = string(att.Mode)
 		if cfg.txMode() == "xdp" {
-			t, err := NewXDPTransmitter(cfg.iface(), prog)
+			t, err := transmit.NewXDP(cfg.iface(), prog)
 			if err != nil {
 				return st, err
 			}
@@ -484,7 +485,7 @@ func walkProbes(ctx context.Context, cfg ScanConfig, progress *Progress, batchMi
 }
 
 // sendProbes sends the walk's probes as raw frames, a batch at a time.
-func sendProbes(ctx context.Context, cfg ScanConfig, tx FrameSender, progress *Progress) (Position, error) {
+func sendProbes(ctx context.Context, cfg ScanConfig, tx transmit.Sender, progress *Progress) (Position, error) {
 	templates := newProbeTemplates(cfg)
 	lens := make([]int, tx.Batch())
 	batches := 0
@@ -504,31 +505,17 @@ func sendProbes(ctx context.Context, cfg ScanConfig, tx FrameSender, progress *P
 	})
 }
 
-// minBatch is the fewest probes a send carries. A BPF_PROG_RUN call costs
-// ~12 us however few frames it carries, so --tx xdp sends at most one
-// batch per half millisecond (at 100,000/s, 50 probes a call); the socket
-// path sends each probe as soon as it is due.
+// minBatch is the fewest probes a send carries (transmit.MinBatch).
 func (c ScanConfig) minBatch(batchMax int) int {
-	if c.txMode() != "xdp" {
-		return 1
-	}
-	return min(batchMax, max(1, int(c.Rate*0.0005)))
+	return transmit.MinBatch(c.txMode(), c.Rate, batchMax)
 }
 
-// sendSlots is the scan program's transmitter batch: none unless --tx xdp.
-func (c ScanConfig) sendSlots() uint32 {
-	if c.txMode() == "xdp" {
-		return uint32(xdpBatch(c.sendRelay()))
-	}
-	return 0
-}
+// sendSlots is the scan program's transmitter batch (transmit.Slots).
+func (c ScanConfig) sendSlots() uint32 { return transmit.Slots(c.txMode(), c.TxRelay, c.TxRelayCPU) }
 
 // sendRelay is the transmitter's relay, if --tx-relay-cpu asked for one.
 func (c ScanConfig) sendRelay() *loader.SendRelay {
-	if c.txMode() != "xdp" || !c.TxRelay {
-		return nil
-	}
-	return &loader.SendRelay{CPU: uint32(c.TxRelayCPU)}
+	return transmit.Relay(c.txMode(), c.TxRelay, c.TxRelayCPU)
 }
 
 func (c ScanConfig) txMode() string {

@@ -1,4 +1,4 @@
-package engine
+package transmit
 
 import (
 	"context"
@@ -27,8 +27,18 @@ const (
 	XDPRelayBatch = 1024
 )
 
+// kernelBatch is live-frames mode's batch: frames are transmitted (and the
+// target's NAPI runs) every kernelBatch runs; 256 is the kernel's maximum.
+// Through a relay nothing runs on this CPU after a batch (the peer's NAPI
+// runs on the relay's), so batches take the kernel's maximum: fewer
+// flushes into the relay's queue and wakeups of its thread.
+const (
+	kernelBatch      = 64
+	kernelBatchRelay = 256
+)
+
 // xdpBatch is the frames per call for a transmitter with or without relay.
-func xdpBatch(relay *loader.SendRelay) int {
+func XDPBatchFor(relay *loader.SendRelay) int {
 	if relay != nil {
 		return XDPRelayBatch
 	}
@@ -46,7 +56,7 @@ func xdpBatch(relay *loader.SendRelay) int {
 // veth the first batch is checked against the interface's counters (a veth
 // peer without NAPI drops every frame), and the interface's tx_dropped
 // growth is counted as failed sends.
-type XDPTransmitter struct {
+type XDP struct {
 	sender  *loader.Sender
 	iface   string
 	link    netlink.Link
@@ -56,6 +66,7 @@ type XDPTransmitter struct {
 	sent    atomic.Uint64
 
 	relay           *loader.SendRelay
+	drainRate       float64       // frames per second the relay last drained while we waited
 	relayPID        int           // the relay's kernel thread, 0 if not found
 	relayBase       time.Duration // its CPU time when the transmitter opened
 	pinned, restore bool
@@ -67,7 +78,7 @@ type XDPTransmitter struct {
 // with loader.ScanConfig.SendSlots = XDPBatch (XDPRelayBatch with a
 // loader.ScanConfig.SendRelay) and stay attached while it sends. It needs
 // CAP_BPF and CAP_NET_ADMIN, and Linux 5.18.
-func NewXDPTransmitter(iface string, prog *loader.Scan) (*XDPTransmitter, error) {
+func NewXDP(iface string, prog *loader.Scan) (*XDP, error) {
 	relay := prog.Relay()
 	link, err := netlink.LinkByName(iface)
 	if err != nil {
@@ -77,11 +88,11 @@ func NewXDPTransmitter(iface string, prog *loader.Scan) (*XDPTransmitter, error)
 	if err != nil {
 		return nil, fmt.Errorf("send from XDP on %s: %w", iface, err)
 	}
-	if s.Slots() < xdpBatch(relay) {
+	if s.Slots() < XDPBatchFor(relay) {
 		s.Close()
-		return nil, fmt.Errorf("send from XDP on %s: the program holds %d frames a batch, want %d", iface, s.Slots(), xdpBatch(relay))
+		return nil, fmt.Errorf("send from XDP on %s: the program holds %d frames a batch, want %d", iface, s.Slots(), XDPBatchFor(relay))
 	}
-	t := &XDPTransmitter{sender: s, iface: iface, link: link, veth: link.Type() == "veth", relay: relay}
+	t := &XDP{sender: s, iface: iface, link: link, veth: link.Type() == "veth", relay: relay}
 	t.base, err = t.stats()
 	if err != nil {
 		s.Close()
@@ -98,7 +109,7 @@ func NewXDPTransmitter(iface string, prog *loader.Scan) (*XDPTransmitter, error)
 // RelayCPU is the CPU time the relay's kernel thread has used since the
 // transmitter opened: the transmit, and on veth the peer's receive path,
 // which runs in the transmitting thread's softirq. 0 without a relay.
-func (t *XDPTransmitter) RelayCPU() time.Duration {
+func (t *XDP) RelayCPU() time.Duration {
 	if t.relayPID == 0 {
 		return 0
 	}
@@ -155,7 +166,7 @@ func threadCPU(pid int) time.Duration {
 // the first one, and the ring (256 frames) overflows. With a relay the
 // relay's kthread fills the ring, and the sender keeps off its CPU (where
 // it could: the relay would otherwise wait for the sender's time slices).
-func (t *XDPTransmitter) pin() {
+func (t *XDP) pin() {
 	runtime.LockOSThread()
 	t.pinned = true
 	if err := unix.SchedGetaffinity(0, &t.affinity); err != nil {
@@ -189,14 +200,21 @@ func otherCPU(set unix.CPUSet, not int) (int, bool) {
 }
 
 // Batch is XDPBatch, or XDPRelayBatch with a relay.
-func (t *XDPTransmitter) Batch() int { return xdpBatch(t.relay) }
+func (t *XDP) Batch() int { return XDPBatchFor(t.relay) }
 
 // Buffer is slot i's frame buffer, in the program's own memory.
-func (t *XDPTransmitter) Buffer(i int) []byte { return t.sender.Frame(i) }
+func (t *XDP) Buffer(i int) []byte { return t.sender.Frame(i) }
 
 // Send transmits slots [0, len(lens)) with one BPF_PROG_RUN call.
-func (t *XDPTransmitter) Send(ctx context.Context, lens []int) error {
-	n, err := t.sender.Send(t.link.Attrs().Index, lens)
+func (t *XDP) Send(ctx context.Context, lens []int) error {
+	batch := uint32(kernelBatch)
+	if t.relay != nil {
+		batch = kernelBatchRelay
+	}
+	if err := t.waitRelay(len(lens)); err != nil {
+		return fmt.Errorf("send from XDP on %s: %w", t.iface, err)
+	}
+	n, err := t.sender.Send(t.link.Attrs().Index, lens, batch)
 	t.sent.Add(uint64(n))
 	if t.relay == nil {
 		// The peer's NAPI runs in our softirq after each kernel batch,
@@ -219,11 +237,58 @@ func (t *XDPTransmitter) Send(ctx context.Context, lens []int) error {
 	return nil
 }
 
+// relayStall is how long the relay may leave its queue untouched before
+// Send gives up: its kthread runs whenever the queue holds frames, so a
+// queue that does not move means frames were lost on the way to it.
+const relayStall = time.Second
+
+// A full relay queue is waited out in naps sized by how fast the relay has
+// been draining it, between relayNapMin and relayNapMax; the first nap,
+// with no rate known, is relayNapMax/10.
+const (
+	relayNapMin = 100 * time.Microsecond
+	relayNapMax = 10 * time.Millisecond
+)
+
+// waitRelay returns once the relay's queue has room for n more frames:
+// frames handed to it (sent) less those its program saw (relayed). A frame
+// redirected into a full cpumap queue would be dropped without a trace.
+// A full queue is waited out until half of it has drained, so a sender
+// faster than its relay sleeps in a few naps per half queue rather than
+// many short ones (each a timer, a context switch and, in a VM, an exit).
+func (t *XDP) waitRelay(n int) error {
+	if t.relay == nil || t.sender.Queued()+uint64(n) <= uint64(t.relay.Queue) {
+		return nil
+	}
+	room := min(uint64(t.relay.Queue)/2, uint64(t.relay.Queue)-uint64(n))
+	last, lastAt, stalled := t.sender.Relayed(), time.Now(), time.Duration(0)
+	for {
+		queued := t.sender.Handed() - last
+		if queued <= room {
+			return nil
+		}
+		nap := relayNapMax / 10
+		if t.drainRate > 0 {
+			nap = time.Duration(float64(queued-room) / t.drainRate * float64(time.Second))
+		}
+		time.Sleep(min(max(nap, relayNapMin), relayNapMax))
+		r, now := t.sender.Relayed(), time.Now()
+		if r == last {
+			if stalled += now.Sub(lastAt); stalled > relayStall {
+				return fmt.Errorf("send relay on CPU %d: %d frames queued and none forwarded for %v", t.relay.CPU, queued, relayStall)
+			}
+		} else {
+			t.drainRate, stalled = float64(r-last)/now.Sub(lastAt).Seconds(), 0
+		}
+		last, lastAt = r, now
+	}
+}
+
 // checkDelivered fails when a veth peer took none of the first batch. A
 // veth counts the frames its peer's NAPI received as its own transmitted
 // packets; without NAPI on the peer (no native XDP program, GRO off) the
 // kernel drops every frame and counts nothing.
-func (t *XDPTransmitter) checkDelivered(ctx context.Context) error {
+func (t *XDP) checkDelivered(ctx context.Context) error {
 	if !t.veth {
 		return nil
 	}
@@ -237,15 +302,23 @@ func (t *XDPTransmitter) checkDelivered(ctx context.Context) error {
 			return nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("send from XDP on %s: the veth peer took none of the first %d frames: its end needs NAPI "+
-				"(a native-mode XDP program, or `ethtool -K PEER gro on`); or send from a socket: --tx socket",
-				t.iface, t.sent.Load())
+			return PeerNeedsNAPI("send from XDP", t.iface, fmt.Sprintf("none of the first %d frames", t.sent.Load()),
+				"send from a socket: --tx socket")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 }
 
-func (t *XDPTransmitter) stats() (netlink.LinkStatistics, error) {
+// PeerNeedsNAPI is the error for live frames a veth peer did not take (it
+// counts what it took as its end's transmitted packets): without NAPI on
+// the peer the kernel drops them. what is the sender ("send from XDP"),
+// took how many it took, and instead the way to send without XDP.
+func PeerNeedsNAPI(what, iface, took, instead string) error {
+	return fmt.Errorf("%s on %s: the veth peer took %s: its end needs NAPI "+
+		"(a native-mode XDP program, or `ethtool -K PEER gro on`); or %s", what, iface, took, instead)
+}
+
+func (t *XDP) stats() (netlink.LinkStatistics, error) {
 	l, err := netlink.LinkByIndex(t.link.Attrs().Index)
 	if err != nil || l.Attrs().Statistics == nil {
 		return netlink.LinkStatistics{}, fmt.Errorf("read the counters of %s: %v", t.iface, err)
@@ -256,7 +329,7 @@ func (t *XDPTransmitter) stats() (netlink.LinkStatistics, error) {
 // Counts are the frames handed to the interface and those it dropped since
 // the transmitter opened (its tx_dropped growth: a full peer ring on veth).
 // It reads the interface's counters: call it once per many batches.
-func (t *XDPTransmitter) Counts() (sent, errs uint64) {
+func (t *XDP) Counts() (sent, errs uint64) {
 	sent = t.sent.Load()
 	if st, err := t.stats(); err == nil && st.TxDropped > t.base.TxDropped {
 		errs = st.TxDropped - t.base.TxDropped
@@ -266,7 +339,7 @@ func (t *XDPTransmitter) Counts() (sent, errs uint64) {
 
 // Close releases the transmitter's memory and unpins the thread. Call it
 // from the goroutine that created it.
-func (t *XDPTransmitter) Close() error {
+func (t *XDP) Close() error {
 	if t.restore {
 		_ = unix.SchedSetaffinity(0, &t.affinity)
 	}

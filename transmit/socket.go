@@ -1,4 +1,4 @@
-package engine
+package transmit
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 
 // BatchSize is how many frames one sendmmsg call carries. On veth, batches
 // of 64 sent ~1.6x the packets of one sendto per packet.
-const BatchSize = 64
+const SocketBatch = 64
 
 // mmsghdr is struct mmsghdr; x/sys/unix has no sendmmsg wrapper.
 type mmsghdr struct {
@@ -26,7 +26,7 @@ type mmsghdr struct {
 
 // FrameSender transmits batches of prebuilt frames: from a raw socket
 // (Transmitter) or from the kernel (XDPTransmitter).
-type FrameSender interface {
+type Sender interface {
 	// Batch is the most frames one Send takes.
 	Batch() int
 	// Buffer is slot i's frame buffer (0 <= i < Batch).
@@ -40,11 +40,11 @@ type FrameSender interface {
 }
 
 // Transmitter sends frames on an AF_PACKET socket in sendmmsg batches.
-type Transmitter struct {
+type Socket struct {
 	fd    int
-	bufs  [BatchSize][probe.MaxFrame]byte
-	iovs  [BatchSize]unix.Iovec
-	msgs  [BatchSize]mmsghdr
+	bufs  [SocketBatch][probe.MaxFrame]byte
+	iovs  [SocketBatch]unix.Iovec
+	msgs  [SocketBatch]mmsghdr
 	addr  unix.RawSockaddrLinklayer
 	Sent  atomic.Uint64
 	Errs  atomic.Uint64 // failed sends (each retried)
@@ -53,7 +53,7 @@ type Transmitter struct {
 
 // NewTransmitter opens a raw socket bound to the named interface, in the
 // current network namespace. It needs CAP_NET_RAW.
-func NewTransmitter(iface string) (*Transmitter, error) {
+func NewSocket(iface string) (*Socket, error) {
 	ifc, err := net.InterfaceByName(iface)
 	if err != nil {
 		return nil, fmt.Errorf("open raw socket on %s: no such interface; see `ip link`", iface)
@@ -66,7 +66,7 @@ func NewTransmitter(iface string) (*Transmitter, error) {
 		}
 		return nil, fmt.Errorf("open raw socket: %w", err)
 	}
-	t := &Transmitter{fd: fd}
+	t := &Socket{fd: fd}
 	t.addr = unix.RawSockaddrLinklayer{Family: unix.AF_PACKET, Ifindex: int32(ifc.Index), Halen: 6}
 	for i := range t.msgs {
 		t.iovs[i].Base = &t.bufs[i][0]
@@ -79,18 +79,18 @@ func NewTransmitter(iface string) (*Transmitter, error) {
 }
 
 // Buffer returns slot i's frame buffer (0 <= i < BatchSize).
-func (t *Transmitter) Buffer(i int) []byte { return t.bufs[i][:] }
+func (t *Socket) Buffer(i int) []byte { return t.bufs[i][:] }
 
 // Batch is BatchSize: one sendmmsg call.
-func (t *Transmitter) Batch() int { return BatchSize }
+func (t *Socket) Batch() int { return SocketBatch }
 
 // Counts are Sent and Errs.
-func (t *Transmitter) Counts() (sent, errs uint64) { return t.Sent.Load(), t.Errs.Load() }
+func (t *Socket) Counts() (sent, errs uint64) { return t.Sent.Load(), t.Errs.Load() }
 
 // Send transmits slots [0, n) whose frames have the given lengths. It
 // returns when all are sent, or ctx is done. A full socket (EAGAIN,
 // ENOBUFS) is waited out with poll, never spun on, and nothing is dropped.
-func (t *Transmitter) Send(ctx context.Context, lens []int) error {
+func (t *Socket) Send(ctx context.Context, lens []int) error {
 	n := len(lens)
 	for i, l := range lens {
 		t.iovs[i].SetLen(l)
@@ -133,43 +133,4 @@ func (t *Transmitter) Send(ctx context.Context, lens []int) error {
 }
 
 // Close closes the socket.
-func (t *Transmitter) Close() error { return unix.Close(t.fd) }
-
-// RateLimiter paces sends to an exact average rate at batch granularity:
-// the k-th probe is due at start + k/rate, and a batch carries every probe
-// already due (at most BatchSize), so the count matches the rate over any
-// interval longer than a batch.
-type RateLimiter struct {
-	rate  float64
-	start time.Time
-	sent  uint64
-	// MinBatch makes Next wait until this many probes are due (a sender
-	// whose every call has a fixed cost wants fewer, fuller calls).
-	MinBatch int
-}
-
-// NewRateLimiter starts the clock.
-func NewRateLimiter(pps float64) *RateLimiter {
-	return &RateLimiter{rate: pps, start: time.Now()}
-}
-
-// Next blocks until at least one probe is due and returns how many may be
-// sent now (1 to max). It returns 0 when ctx is done.
-func (r *RateLimiter) Next(ctx context.Context, maxN int) int {
-	for {
-		elapsed := time.Since(r.start).Seconds()
-		due := uint64(elapsed*r.rate) + 1
-		if due >= r.sent+uint64(max(r.MinBatch, 1)) {
-			n := min(due-r.sent, uint64(maxN))
-			r.sent += n
-			return int(n)
-		}
-		if ctx.Err() != nil {
-			return 0
-		}
-		wait := time.Duration((float64(r.sent+uint64(max(r.MinBatch, 1))-1)/r.rate - elapsed) * float64(time.Second))
-		if wait > 0 {
-			time.Sleep(max(wait, 20*time.Microsecond))
-		}
-	}
-}
+func (t *Socket) Close() error { return unix.Close(t.fd) }

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/xdpscan/xdpscan/internal/clock"
 	"github.com/xdpscan/xdpscan/probe"
 	"github.com/xdpscan/xdpscan/targets"
 	"github.com/xdpscan/xdpscan/transmit"
@@ -179,12 +180,12 @@ func runConnect(ctx, stop context.Context, cfg ScanConfig, progress *Progress, e
 			counts.fdBackoffs.Add(1)
 			notice("fd", fmt.Sprintf("out of file descriptors (%v): waiting for sockets to close; "+
 				"raise the limit (ulimit -n) or lower --workers", err))
-			return sleepCtx(stop, 20*time.Millisecond)
+			return clock.Sleep(stop, 20*time.Millisecond) == nil
 		case errors.Is(err, unix.EADDRNOTAVAIL):
 			counts.portWaits.Add(1)
 			notice("ports", "local ports exhausted (EADDRNOTAVAIL): waiting for the kernel to free them; "+
 				"widen net.ipv4.ip_local_port_range or lower --rate")
-			return sleepCtx(stop, 100*time.Millisecond)
+			return clock.Sleep(stop, 100*time.Millisecond) == nil
 		}
 		return false
 	}
@@ -242,18 +243,6 @@ func runConnect(ctx, stop context.Context, cfg ScanConfig, progress *Progress, e
 	cs.OpenFDsEnd = openFDs()
 	st.ElapsedS = time.Since(start).Seconds()
 	return st, nil
-}
-
-// sleepCtx sleeps d and says whether ctx is still live.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // prober runs one probe on kernel sockets. Both paths wait on Go's

@@ -9,6 +9,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcap"
+	"github.com/xdpscan/xdpscan/internal/libpcap"
 	"github.com/xdpscan/xdpscan/targets"
 )
 
@@ -30,7 +31,7 @@ type pcapRx struct {
 func openPcapRx(cfg ScanConfig) (*pcapRx, error) {
 	filter := fmt.Sprintf("tcp and dst host %s and dst portrange %d-%d and (tcp[tcpflags] & (tcp-syn|tcp-rst) != 0)",
 		cfg.Path.Src, cfg.SportLo, cfg.SportHi)
-	h, err := openPcap(cfg.Path.Iface, 128, filter)
+	h, err := libpcap.Open(cfg.Path.Iface, 128, filter)
 	if err != nil {
 		return nil, err
 	}

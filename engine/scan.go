@@ -8,9 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/xdpscan/xdpscan/bpf"
+	"github.com/xdpscan/xdpscan/internal/clock"
 	"github.com/xdpscan/xdpscan/loader"
 	"github.com/xdpscan/xdpscan/probe"
 	"github.com/xdpscan/xdpscan/ringbuf"
@@ -225,7 +224,7 @@ func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit
 			defer t.Close()
 			tx = t
 		}
-		clock := newMonoClock()
+		clock := clock.NewMono()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -280,22 +279,11 @@ func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit
 	return st, nil
 }
 
-// The scan's and the capture's rings. The programs wake the reader only
-// when a quarter of the ring waits unread; below that the reader finds the
-// records on its own poll (ringbuf.Options.PollInterval, 5 ms). Each wakeup
-// is a self-IPI on the producing CPU, a trap to the hypervisor in a VM: at
-// one per 256 KiB, 2% of a 2M packets/s capture's CPU (perf), ~40-55 ns per
-// packet; at one per 4 MiB, none at that rate.
-const (
-	ringBytes       = 1 << 24
-	ringWakeupBytes = ringBytes / 4
-)
-
 // startXDP loads the scan program, attaches it and opens its ring.
 func startXDP(cfg ScanConfig, progress *Progress) (*loader.Scan, *ringbuf.Consumer[bpf.ScanScanEvent], *loader.Attachment, error) {
 	prog, err := loader.LoadScan(loader.ScanConfig{
 		SourceIPv4: cfg.Path.Src, SourceIPv6: cfg.Path6.Src, SourcePortLo: cfg.SportLo, SourcePortHi: cfg.SportHi,
-		CookieKey: cfg.Key, RingBytes: ringBytes, RingWakeupBytes: ringWakeupBytes, ResetOpen: cfg.Reset, UDPEchoes: probe.UDPEchoes(),
+		CookieKey: cfg.Key, RingBytes: loader.RingBytes, RingWakeupBytes: loader.RingWakeupBytes, ResetOpen: cfg.Reset, UDPEchoes: probe.UDPEchoes(),
 		SendSlots:    cfg.sendSlots(),
 		SendRelay:    cfg.sendRelay(),
 		DedupEntries: uint32(min(max(cfg.Targets.Len()*uint64(len(cfg.Ports)), 1024), 1<<20)),
@@ -319,10 +307,10 @@ func startXDP(cfg ScanConfig, progress *Progress) (*loader.Scan, *ringbuf.Consum
 }
 
 // handleEvents turns ring events into results.
-func handleEvents(batch []bpf.ScanScanEvent, clock monoClock, progress *Progress, emit func(Result)) {
+func handleEvents(batch []bpf.ScanScanEvent, clock clock.Mono, progress *Progress, emit func(Result)) {
 	for i := range batch {
 		e := &batch[i]
-		r := Result{Addr: eventAddr(e.Family, e.Addr), Port: e.Port, Proto: targets.ProtoName(e.Proto), TTL: e.Ttl, Time: clock.wall(e.TsNs)}
+		r := Result{Addr: eventAddr(e.Family, e.Addr), Port: e.Port, Proto: targets.ProtoName(e.Proto), TTL: e.Ttl, Time: clock.Wall(e.TsNs)}
 		if from := eventAddr(e.Family, e.From); from != r.Addr {
 			r.From = from
 		}
@@ -546,20 +534,6 @@ func (c ScanConfig) finishCounts(st *Stats, progress *Progress) {
 		st.UDPNoReply = udpPairs - min(udpPairs, progress.UDPAnswered.Load())
 	}
 }
-
-// monoClock converts bpf_ktime_get_ns (CLOCK_MONOTONIC) to wall-clock time.
-type monoClock struct{ offset time.Duration }
-
-func newMonoClock() monoClock {
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	return monoClock{offset: time.Duration(time.Now().UnixNano() - ts.Nano())}
-}
-
-func (m monoClock) wall(ktime uint64) time.Time { return time.Unix(0, m.wallNs(ktime)) }
-
-// wallNs is wall in nanoseconds since the Unix epoch.
-func (m monoClock) wallNs(ktime uint64) int64 { return int64(ktime) + int64(m.offset) }
 
 // Validate checks a configuration before anything is loaded or sent.
 func (c ScanConfig) Validate() error {

@@ -2,7 +2,7 @@ package probe
 
 import "github.com/xdpscan/xdpscan/loader"
 
-// UDPPayload is what a UDP probe carries so that a real service answers it.
+// Payload is what a UDP probe carries so that a real service answers it.
 // A UDP service only answers a request it understands: an empty datagram to
 // DNS or SNMP gets silence, which looks exactly like "filtered".
 //
@@ -22,7 +22,7 @@ type Payload struct {
 	EchoAt int
 }
 
-// UDPPayloads is the payload table. To add a service: its ports, a request
+// Payloads is the payload table. To add a service: its ports, a request
 // it answers, and where (if anywhere) it echoes bytes of the request.
 var Payloads = []Payload{
 	{
@@ -101,7 +101,7 @@ func UDPEchoes() map[uint16]loader.UDPEcho {
 	return out
 }
 
-// udpSourcePort is the source port of the UDP probe with this cookie, so a
+// UDPSourcePort is the source port of the UDP probe with this cookie, so a
 // reply to any other port of ours fails validation. bpf/scan.c's
 // udp_sport() is its twin.
 func UDPSourcePort(cookie uint32, lo, hi uint16) uint16 {

@@ -12,7 +12,7 @@ const (
 	ReplyAlive    = 4
 )
 
-// icmpReason names an ICMP error as nmap's --reason does.
+// ICMPReason names an ICMP error as nmap's --reason does.
 func ICMPReason(family, typ, code uint8) string {
 	if family == 6 {
 		switch {

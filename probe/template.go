@@ -85,7 +85,7 @@ func (h *ipHeader) cookie(dst netip.Addr, proto uint8, sport, dport uint16) uint
 	return h.cookies.Cookie(h.src, dst, proto, sport, dport)
 }
 
-// SYNTemplate is one prebuilt SYN frame per source port. Fill patches only
+// SYN is one prebuilt SYN frame per source port. Fill patches only
 // the destination address, destination port and sequence number, and
 // finishes the checksums from sums precomputed over the fixed fields. Like
 // masscan's, the SYN carries no TCP options.
@@ -96,7 +96,7 @@ type SYN struct {
 	srcPort uint16
 }
 
-// NewSYNTemplate builds the template for one source port; the family is
+// NewSYN builds the template for one source port; the family is
 // src's.
 func NewSYN(srcMAC, dstMAC net.HardwareAddr, src netip.Addr, srcPort uint16, key CookieKey) *SYN {
 	t := &SYN{srcPort: srcPort}

@@ -8,7 +8,7 @@ import (
 	"github.com/xdpscan/xdpscan/targets"
 )
 
-// UDPTemplate is the prebuilt frame of one payload. Fill patches the
+// UDP is the prebuilt frame of one payload. Fill patches the
 // destination address and port, the source port and the cookie bytes, and
 // finishes the checksums from sums precomputed over the fixed fields.
 type UDP struct {
@@ -20,7 +20,7 @@ type UDP struct {
 	cookieLen        int
 }
 
-// NewUDPTemplate builds the frame carrying payload p; the family is src's.
+// NewUDP builds the frame carrying payload p; the family is src's.
 func NewUDP(srcMAC, dstMAC net.HardwareAddr, src netip.Addr, sportLo, sportHi uint16, p *Payload, key CookieKey) *UDP {
 	l4Len := 8 + len(p.Data)
 	t := &UDP{frame: make([]byte, ipOff+ipv6Len+l4Len), sportLo: sportLo, sportHi: sportHi,
@@ -77,7 +77,7 @@ func (t *UDP) Fill(buf []byte, dst netip.Addr, dport uint16) int {
 	return len(buf)
 }
 
-// EchoTemplate is the ICMP (IPv4) or ICMPv6 echo request (--ping): 8 bytes
+// Echo is the ICMP (IPv4) or ICMPv6 echo request (--ping): 8 bytes
 // with the cookie as identifier and sequence number, like zmap's.
 type Echo struct {
 	frame []byte
@@ -86,7 +86,7 @@ type Echo struct {
 	sum   uint32
 }
 
-// NewEchoTemplate builds the echo request frame; the family is src's.
+// NewEcho builds the echo request frame; the family is src's.
 func NewEcho(srcMAC, dstMAC net.HardwareAddr, src netip.Addr, key CookieKey) *Echo {
 	t := &Echo{frame: make([]byte, ipOff+ipv6Len+8), proto: targets.ProtoICMP}
 	typ := uint8(8) // echo request

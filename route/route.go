@@ -19,7 +19,7 @@ type Path struct {
 	RouterMAC net.HardwareAddr
 }
 
-// ResolvePath finds the path to dst (IPv4 or IPv6) through the kernel's
+// Resolve finds the path to dst (IPv4 or IPv6) through the kernel's
 // routing and neighbour tables (netlink), honouring what the user forced:
 // iface, src and routerMAC may each be zero. The next hop's MAC comes from
 // the neighbour table, after asking the kernel to resolve it (ARP, or

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// BatchSize is how many frames one sendmmsg call carries. On veth, batches
+// SocketBatch is how many frames one sendmmsg call carries. On veth, batches
 // of 64 sent ~1.6x the packets of one sendto per packet.
 const SocketBatch = 64
 
@@ -24,7 +24,7 @@ type mmsghdr struct {
 	_   [4]byte
 }
 
-// FrameSender transmits batches of prebuilt frames: from a raw socket
+// Sender transmits batches of prebuilt frames: from a raw socket
 // (Transmitter) or from the kernel (XDPTransmitter).
 type Sender interface {
 	// Batch is the most frames one Send takes.
@@ -39,7 +39,7 @@ type Sender interface {
 	Close() error
 }
 
-// Transmitter sends frames on an AF_PACKET socket in sendmmsg batches.
+// Socket sends frames on an AF_PACKET socket in sendmmsg batches.
 type Socket struct {
 	fd    int
 	bufs  [SocketBatch][probe.MaxFrame]byte
@@ -51,7 +51,7 @@ type Socket struct {
 	Waits atomic.Uint64 // times the socket was full and we waited for POLLOUT
 }
 
-// NewTransmitter opens a raw socket bound to the named interface, in the
+// NewSocket opens a raw socket bound to the named interface, in the
 // current network namespace. It needs CAP_NET_RAW.
 func NewSocket(iface string) (*Socket, error) {
 	ifc, err := net.InterfaceByName(iface)

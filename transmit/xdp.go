@@ -37,7 +37,7 @@ const (
 	kernelBatchRelay = 256
 )
 
-// xdpBatch is the frames per call for a transmitter with or without relay.
+// XDPBatchFor is the frames per call for a transmitter with or without relay.
 func XDPBatchFor(relay *loader.SendRelay) int {
 	if relay != nil {
 		return XDPRelayBatch
@@ -45,7 +45,7 @@ func XDPBatchFor(relay *loader.SendRelay) int {
 	return XDPBatch
 }
 
-// XDPTransmitter sends frames from the kernel (scan --tx xdp): Fill writes
+// XDP sends frames from the kernel (scan --tx xdp): Fill writes
 // them straight into the memory-mapped slots of the scan program's
 // transmitter (bpf/include/send.h), and one
 // BPF_PROG_RUN call in live-frames mode transmits a whole batch with
@@ -73,7 +73,7 @@ type XDP struct {
 	affinity        unix.CPUSet // the thread's CPUs before pin
 }
 
-// NewXDPTransmitter sends out of the named interface, in the current
+// NewXDP sends out of the named interface, in the current
 // network namespace, with the transmitter of prog, which must be loaded
 // with loader.ScanConfig.SendSlots = XDPBatch (XDPRelayBatch with a
 // loader.ScanConfig.SendRelay) and stay attached while it sends. It needs

@@ -11,7 +11,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"golang.org/x/sys/unix"
 
-	"github.com/xdpscan/xdpscan/engine"
+	"github.com/xdpscan/xdpscan/capture"
 	"github.com/xdpscan/xdpscan/internal/privs"
 	"github.com/xdpscan/xdpscan/loader"
 )
@@ -274,7 +274,7 @@ func loadScanProgram() error {
 func loadCaptureProgram() error { return loadCaptureFilter("tcp port 80") }
 
 func loadCaptureFilter(expr string) error {
-	p, err := engine.LoadXDPCapture(engine.CaptureConfig{Filter: expr, Snaplen: 128})
+	p, err := capture.LoadXDP(capture.Config{Filter: expr, Snaplen: 128})
 	if err != nil {
 		return err
 	}

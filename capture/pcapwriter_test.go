@@ -1,4 +1,4 @@
-package engine
+package capture
 
 import (
 	"bytes"
@@ -23,7 +23,7 @@ func TestPcapngPacketOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts := time.Date(2026, 11, 21, 8, 0, 0, 123456789, time.UTC)
-	packets := []CapturedPacket{
+	packets := []Packet{
 		{TimeNs: ts.UnixNano(), CaptureLength: 3, Length: 60, FromXDP: true, RxQueue: 2, CPU: 1, Data: []byte{1, 2, 3}},
 		{TimeNs: ts.UnixNano() + 1, CaptureLength: 8, Length: 8, FromXDP: true, RxQueue: 0, CPU: 17,
 			Data: []byte{1, 2, 3, 4, 5, 6, 7, 8}},
@@ -84,7 +84,7 @@ func TestPcapRecords(t *testing.T) {
 	for i := range big {
 		big[i] = byte(i)
 	}
-	packets := []CapturedPacket{
+	packets := []Packet{
 		{TimeNs: ts.UnixNano(), CaptureLength: 3, Length: 60, FromXDP: true, Data: []byte{1, 2, 3}},
 		{TimeNs: ts.UnixNano() + 1e9 + 999, CaptureLength: len(big), Length: len(big), Data: big},
 		{TimeNs: ts.UnixNano() + 2e9, CaptureLength: 5, Length: 1514, Data: []byte{9, 9, 9, 9, 9}},
@@ -135,7 +135,7 @@ func BenchmarkPcapngWrite(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := CapturedPacket{TimeNs: time.Now().UnixNano(), CaptureLength: 128, Length: 1514,
+	p := Packet{TimeNs: time.Now().UnixNano(), CaptureLength: 128, Length: 1514,
 		FromXDP: true, RxQueue: 3, CPU: 1, Data: make([]byte, 128)}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -148,7 +148,7 @@ func BenchmarkPcapWrite(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := CapturedPacket{TimeNs: time.Now().UnixNano(), CaptureLength: 60, Length: 60,
+	p := Packet{TimeNs: time.Now().UnixNano(), CaptureLength: 60, Length: 60,
 		FromXDP: true, RxQueue: 3, CPU: 1, Data: make([]byte, 60)}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -1,4 +1,4 @@
-package engine
+package capture
 
 import (
 	"bufio"
@@ -91,7 +91,7 @@ const (
 
 // Write writes one packet: its whole record is built in the buffer's free
 // space and written at once (one copy of the data, no allocation).
-func (pw *PacketWriter) Write(p *CapturedPacket) error {
+func (pw *PacketWriter) Write(p *Packet) error {
 	// The longest record: a pcapng block's header, data, padding, options
 	// (at most 48 bytes) and trailer.
 	need := 28 + len(p.Data) + 3 + 48 + 4
@@ -111,7 +111,7 @@ func (pw *PacketWriter) Write(p *CapturedPacket) error {
 }
 
 // appendRecord appends p's record, in the file's format, to b.
-func (pw *PacketWriter) appendRecord(b []byte, p *CapturedPacket) []byte {
+func (pw *PacketWriter) appendRecord(b []byte, p *Packet) []byte {
 	le := binary.LittleEndian
 	if pw.ng == nil { // pcap: a 16-byte header, then the data
 		sec, frac := p.TimeNs/1e9, p.TimeNs%1e9

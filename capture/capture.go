@@ -1,4 +1,4 @@
-package engine
+package capture
 
 import (
 	"context"
@@ -12,12 +12,14 @@ import (
 
 	"github.com/xdpscan/xdpscan/bpf"
 	"github.com/xdpscan/xdpscan/filter"
+	"github.com/xdpscan/xdpscan/internal/clock"
+	"github.com/xdpscan/xdpscan/internal/libpcap"
 	"github.com/xdpscan/xdpscan/loader"
 	"github.com/xdpscan/xdpscan/ringbuf"
 )
 
-// CaptureConfig is one capture.
-type CaptureConfig struct {
+// Config is one capture.
+type Config struct {
 	Iface     string
 	Filter    string // tcpdump expression; "" matches everything
 	Snaplen   uint32
@@ -37,8 +39,8 @@ type CaptureConfig struct {
 // would never come.
 const drainTimeout = 200 * time.Millisecond
 
-// CaptureStats are a capture's final figures (--stats-json).
-type CaptureStats struct {
+// Stats are a capture's final figures (--stats-json).
+type Stats struct {
 	Seen        uint64          `json:"seen"`        // packets the receive path saw
 	Matched     uint64          `json:"matched"`     // packets the filter accepted
 	Written     uint64          `json:"written"`     // packets written to the file
@@ -53,14 +55,14 @@ type CaptureStats struct {
 	Interrupted bool            `json:"interrupted"`
 }
 
-// CaptureProgress is read by the live line.
-type CaptureProgress struct {
+// Progress is read by the live line.
+type Progress struct {
 	Written  atomic.Uint64
 	counters func() (loader.Counters, error)
 }
 
 // Counters reads the XDP counters now (zero for libpcap).
-func (p *CaptureProgress) Counters() loader.Counters {
+func (p *Progress) Counters() loader.Counters {
 	if p.counters == nil {
 		return loader.Counters{}
 	}
@@ -68,9 +70,9 @@ func (p *CaptureProgress) Counters() loader.Counters {
 	return c
 }
 
-// CapturedPacket is one packet as the capture hands it to its writer. Data
+// Packet is one packet as the capture hands it to its writer. Data
 // is only valid during the call.
-type CapturedPacket struct {
+type Packet struct {
 	TimeNs        int64 // wall clock, nanoseconds since the Unix epoch
 	CaptureLength int   // len(Data)
 	Length        int   // on the wire
@@ -85,11 +87,11 @@ type CapturedPacket struct {
 	Data         []byte
 }
 
-// RunCapture captures until ctx is done or cfg.Count packets were written.
+// Run captures until ctx is done or cfg.Count packets were written.
 // write receives each packet (nil in count-only mode). The XDP program is
 // detached and the ring drained before it returns.
-func RunCapture(ctx context.Context, cfg CaptureConfig, progress *CaptureProgress, write func(*CapturedPacket) error) (CaptureStats, error) {
-	st := CaptureStats{RxMode: cfg.RxMode, Interface: cfg.Iface}
+func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet) error) (Stats, error) {
+	st := Stats{RxMode: cfg.RxMode, Interface: cfg.Iface}
 	raw, err := filter.Compile(cfg.Filter, int(cfg.Snaplen))
 	if err != nil {
 		return st, err
@@ -98,7 +100,7 @@ func RunCapture(ctx context.Context, cfg CaptureConfig, progress *CaptureProgres
 	defer stop()
 	start := time.Now()
 	var writeErr error
-	emit := func(p *CapturedPacket) {
+	emit := func(p *Packet) {
 		if cfg.Count > 0 && st.Written >= cfg.Count {
 			st.WriterLost++
 			return
@@ -140,24 +142,24 @@ func RunCapture(ctx context.Context, cfg CaptureConfig, progress *CaptureProgres
 	return st, nil
 }
 
-// LoadXDPCapture loads the program an XDP capture of cfg attaches (the
+// LoadXDP loads the program an XDP capture of cfg attaches (the
 // filter compiled into it, the same snaplen, ring and count-only setting),
 // for a caller that attaches it itself: the bench's attach/detach windows.
-func LoadXDPCapture(cfg CaptureConfig) (*loader.Capture, error) {
+func LoadXDP(cfg Config) (*loader.Capture, error) {
 	raw, err := filter.Compile(cfg.Filter, int(cfg.Snaplen))
 	if err != nil {
 		return nil, err
 	}
-	return loadXDPCapture(cfg, raw)
+	return loadXDP(cfg, raw)
 }
 
-func loadXDPCapture(cfg CaptureConfig, raw []cbpf.RawInstruction) (*loader.Capture, error) {
+func loadXDP(cfg Config, raw []cbpf.RawInstruction) (*loader.Capture, error) {
 	return loader.LoadCapture(loader.CaptureConfig{Filter: raw, Snaplen: min(cfg.Snaplen, loader.MaxSnaplen), CountOnly: cfg.CountOnly,
-		RingBytes: ringBytes, RingWakeupBytes: ringWakeupBytes})
+		RingBytes: loader.RingBytes, RingWakeupBytes: loader.RingWakeupBytes})
 }
 
-func captureXDP(ctx context.Context, cfg CaptureConfig, raw []cbpf.RawInstruction, progress *CaptureProgress, st *CaptureStats, emit func(*CapturedPacket)) error {
-	c, err := loadXDPCapture(cfg, raw)
+func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, progress *Progress, st *Stats, emit func(*Packet)) error {
+	c, err := loadXDP(cfg, raw)
 	if err != nil {
 		return err
 	}
@@ -189,11 +191,11 @@ func captureXDP(ctx context.Context, cfg CaptureConfig, raw []cbpf.RawInstructio
 	if cfg.CountOnly {
 		<-ctx.Done()
 	} else {
-		clock := newMonoClock()
-		var p CapturedPacket // reused: no allocation per packet
+		clock := clock.NewMono()
+		var p Packet // reused: no allocation per packet
 		err = cons.RunRecords(ctx, func(h *bpf.CaptureCaptureHdr, payload []byte) {
 			n := min(int(h.CapLen), len(payload))
-			p = CapturedPacket{TimeNs: clock.wallNs(h.TsNs), CaptureLength: n, Length: int(h.OrigLen),
+			p = Packet{TimeNs: clock.WallNs(h.TsNs), CaptureLength: n, Length: int(h.OrigLen),
 				FromXDP: true, RxQueue: h.RxQueue, CPU: h.Cpu, Data: payload[:n]}
 			emit(&p)
 		})
@@ -216,8 +218,8 @@ func captureXDP(ctx context.Context, cfg CaptureConfig, raw []cbpf.RawInstructio
 	return nil
 }
 
-func capturePcap(ctx context.Context, cfg CaptureConfig, st *CaptureStats, emit func(*CapturedPacket)) error {
-	h, err := openPcap(cfg.Iface, int(cfg.Snaplen), cfg.Filter)
+func capturePcap(ctx context.Context, cfg Config, st *Stats, emit func(*Packet)) error {
+	h, err := libpcap.Open(cfg.Iface, int(cfg.Snaplen), cfg.Filter)
 	if err != nil {
 		return err
 	}
@@ -229,7 +231,7 @@ func capturePcap(ctx context.Context, cfg CaptureConfig, st *CaptureStats, emit 
 		}
 	}
 	var drainUntil time.Time
-	var p CapturedPacket
+	var p Packet
 	for {
 		if ctx.Err() != nil {
 			if drainUntil.IsZero() {
@@ -250,7 +252,7 @@ func capturePcap(ctx context.Context, cfg CaptureConfig, st *CaptureStats, emit 
 		}
 		st.Matched++
 		if !cfg.CountOnly {
-			p = CapturedPacket{TimeNs: ci.Timestamp.UnixNano(), CaptureLength: ci.CaptureLength, Length: ci.Length, Data: data}
+			p = Packet{TimeNs: ci.Timestamp.UnixNano(), CaptureLength: ci.CaptureLength, Length: ci.Length, Data: data}
 			emit(&p)
 		}
 		if cfg.Count > 0 && st.Written >= cfg.Count {

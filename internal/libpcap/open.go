@@ -1,4 +1,4 @@
-package engine
+package libpcap
 
 import (
 	"fmt"
@@ -7,11 +7,11 @@ import (
 	"github.com/gopacket/gopacket/pcap"
 )
 
-// openPcap opens the libpcap receive path both baselines use (the scan's
+// Open opens the libpcap receive path both baselines use (the scan's
 // --rx pcap and capture's --rx pcap): a 16 MiB TPACKET buffer, a 10ms read
 // timeout so a stop is noticed, received packets only (what XDP sees), and
 // the filter compiled by libpcap.
-func openPcap(iface string, snaplen int, filter string) (*pcap.Handle, error) {
+func Open(iface string, snaplen int, filter string) (*pcap.Handle, error) {
 	in, err := pcap.NewInactiveHandle(iface)
 	if err != nil {
 		return nil, fmt.Errorf("libpcap on %s: %w", iface, err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/xdpscan/xdpscan/engine"
 	"github.com/xdpscan/xdpscan/internal/outfile"
+	"github.com/xdpscan/xdpscan/output"
 )
 
 // scanOutputs is the results stream of one scan.
@@ -28,12 +29,12 @@ type scanOutputs struct {
 	appendTo  bool
 	// readBack is what the output of a resumed scan already holds: its
 	// pairs are not written again.
-	readBack *engine.ReadBack
+	readBack *output.ReadBack
 
 	mu      sync.Mutex // results are written by the scan and flushed by checkpoints
 	opened  bool
 	stream  *outfile.Stream
-	results *engine.ResultWriter
+	results *output.Writer
 	pending []engine.Result // results before open (none in practice: nothing is sent before Ready)
 	werr    error
 	skipped int
@@ -93,14 +94,14 @@ func planScanOutputs(f *scanFlags, saved *savedScan, resumePath string, checkpoi
 					return nil, usageError("--append-output: %s holds an XML document already; appending another makes it invalid: name a new file", f.output)
 				}
 				if saved != nil {
-					rb, err := engine.ReadResults(fh, f.format)
+					rb, err := output.Read(fh, f.format)
 					if err != nil {
 						fh.Close()
 						return nil, usageError("--resume %s: reading back %s: %v", f.resume, f.output, err)
 					}
 					o.readBack = rb
 				} else {
-					o.readBack = &engine.ReadBack{Whole: fi.Size(), Size: fi.Size()}
+					o.readBack = &output.ReadBack{Whole: fi.Size(), Size: fi.Size()}
 				}
 			}
 			fh.Close()
@@ -141,9 +142,9 @@ func (o *scanOutputs) open() error {
 	}
 	var err error
 	if o.readBack != nil && o.readBack.Whole > 0 {
-		o.results, err = engine.NewResultWriterAppend(w, o.format)
+		o.results, err = output.NewWriterAppend(w, o.format)
 	} else {
-		o.results, err = engine.NewResultWriter(w, o.format)
+		o.results, err = output.NewWriter(w, o.format)
 	}
 	if err != nil {
 		if o.stream != nil {
@@ -172,7 +173,7 @@ func (o *scanOutputs) write(r engine.Result) {
 
 func (o *scanOutputs) writeLocked(r engine.Result) {
 	if rb := o.readBack; rb != nil && rb.Pairs != nil {
-		if _, dup := rb.Pairs[engine.KeyOf(r)]; dup {
+		if _, dup := rb.Pairs[output.KeyOf(r)]; dup {
 			o.skipped++
 			return
 		}

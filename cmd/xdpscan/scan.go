@@ -18,6 +18,7 @@ import (
 	"github.com/xdpscan/xdpscan/engine"
 	"github.com/xdpscan/xdpscan/internal/outfile"
 	"github.com/xdpscan/xdpscan/loader"
+	"github.com/xdpscan/xdpscan/output"
 	"github.com/xdpscan/xdpscan/probe"
 	"github.com/xdpscan/xdpscan/route"
 	"github.com/xdpscan/xdpscan/targets"
@@ -184,7 +185,7 @@ func scan(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 			f.format = "ndjson"
 		}
 	}
-	if _, err := engine.NewResultWriter(io.Discard, f.format); err != nil {
+	if _, err := output.NewWriter(io.Discard, f.format); err != nil {
 		return usageError("%v", err)
 	}
 	if saved != nil {

@@ -1,4 +1,4 @@
-package engine
+package output
 
 import (
 	"errors"
@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xdpscan/xdpscan/engine"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,12 +36,12 @@ const xmlTrailer = "</nmaprun>\n"
 
 var errWriterClosed = errors.New("result writer already closed")
 
-// ResultWriter writes results as they arrive: buffered for throughput, but
+// Writer writes results as they arrive: buffered for throughput, but
 // each flush is one Write of whole records (one write(2) on a file, so a
 // SIGKILL never leaves a torn line), made when the buffer fills and at most
 // FlushDelay after a result entered it. Write is called from one goroutine
 // and allocates nothing per result; Flush and Close may be called from any.
-type ResultWriter struct {
+type Writer struct {
 	mu      sync.Mutex
 	w       io.Writer
 	format  string
@@ -54,17 +55,17 @@ type ResultWriter struct {
 	closed bool
 }
 
-// NewResultWriter writes format to w. Unknown formats are an error. The
+// NewWriter writes format to w. Unknown formats are an error. The
 // header (if the format has one) goes out with the first flush, within
 // FlushDelay.
-func NewResultWriter(w io.Writer, format string) (*ResultWriter, error) {
-	return newResultWriter(w, format, true)
+func NewWriter(w io.Writer, format string) (*Writer, error) {
+	return newWriter(w, format, true)
 }
 
-// newResultWriter is NewResultWriter, without the format's header when
+// newWriter is NewResultWriter, without the format's header when
 // header is false (NewResultWriterAppend).
-func newResultWriter(w io.Writer, format string, header bool) (*ResultWriter, error) {
-	rw := &ResultWriter{w: w, format: format, pending: make([]byte, 0, pendingCap)}
+func newWriter(w io.Writer, format string, header bool) (*Writer, error) {
+	rw := &Writer{w: w, format: format, pending: make([]byte, 0, pendingCap)}
 	switch format {
 	case "human", "ndjson", "grepable":
 	case "list":
@@ -121,7 +122,7 @@ func rewindable(w io.Writer) io.Seeker {
 }
 
 // Write writes one result.
-func (rw *ResultWriter) Write(r Result) error {
+func (rw *Writer) Write(r engine.Result) error {
 	// The lock (uncontended but for the timer's flush every FlushDelay) is
 	// about 15 ns of the cost of a result.
 	rw.mu.Lock()
@@ -144,7 +145,7 @@ func (rw *ResultWriter) Write(r Result) error {
 }
 
 // appendRecord appends r in rw's format, ending with a newline.
-func (rw *ResultWriter) appendRecord(b []byte, r Result) []byte {
+func (rw *Writer) appendRecord(b []byte, r engine.Result) []byte {
 	switch rw.format {
 	case "human":
 		b = append(b, r.State...)
@@ -252,7 +253,7 @@ func (rw *ResultWriter) appendRecord(b []byte, r Result) []byte {
 }
 
 // tick is the timer's flush.
-func (rw *ResultWriter) tick() {
+func (rw *Writer) tick() {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
 	rw.armed = false
@@ -265,7 +266,7 @@ func (rw *ResultWriter) tick() {
 // file the trailer rides in the same write and the offset steps back over
 // it, so the next flush overwrites it (every flush is at least as long as
 // the trailer: nothing of an old one is left behind).
-func (rw *ResultWriter) flushLocked() {
+func (rw *Writer) flushLocked() {
 	if rw.armed {
 		rw.timer.Stop()
 		rw.armed = false
@@ -286,7 +287,7 @@ func (rw *ResultWriter) flushLocked() {
 }
 
 // Close writes any trailer and the rest, and stops the flush timer.
-func (rw *ResultWriter) Close() error {
+func (rw *Writer) Close() error {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
 	if rw.closed {
@@ -307,7 +308,7 @@ func (rw *ResultWriter) Close() error {
 
 // Flush writes what is pending now (on a signal, say). Safe to call from
 // any goroutine, also after Close.
-func (rw *ResultWriter) Flush() error {
+func (rw *Writer) Flush() error {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
 	if !rw.closed {

@@ -1,4 +1,4 @@
-package engine
+package output
 
 import (
 	"bytes"
@@ -8,9 +8,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xdpscan/xdpscan/engine"
 )
 
-var testResult = Result{Addr: netip.MustParseAddr("198.18.3.7"), Port: 443, Proto: "tcp", State: "open", Reason: "syn-ack", TTL: 64,
+var testResult = engine.Result{Addr: netip.MustParseAddr("198.18.3.7"), Port: 443, Proto: "tcp", State: "open", Reason: "syn-ack", TTL: 64,
 	Time: time.Date(2026, 11, 21, 8, 0, 0, 123456789, time.UTC)}
 
 func TestResultFormats(t *testing.T) {
@@ -23,23 +25,23 @@ func TestResultFormats(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		r    Result
+		r    engine.Result
 		want string
 	}{
-		{"udp open", Result{Addr: testResult.Addr, Port: 53, Proto: "udp", State: "open", Reason: "udp-response", TTL: 64},
+		{"udp open", engine.Result{Addr: testResult.Addr, Port: 53, Proto: "udp", State: "open", Reason: "udp-response", TTL: 64},
 			"open   udp 198.18.3.7:53 ttl=64 udp-response\n"},
-		{"router's unreachable", Result{Addr: testResult.Addr, Port: 161, Proto: "udp", State: "filtered", Reason: "host-unreach",
+		{"router's unreachable", engine.Result{Addr: testResult.Addr, Port: 161, Proto: "udp", State: "filtered", Reason: "host-unreach",
 			From: netip.MustParseAddr("198.19.0.2"), TTL: 63}, "filtered udp 198.18.3.7:161 ttl=63 host-unreach from 198.19.0.2\n"},
-		{"echo reply", Result{Addr: testResult.Addr, Proto: "icmp", State: "up", Reason: "echo-reply", TTL: 64},
+		{"echo reply", engine.Result{Addr: testResult.Addr, Proto: "icmp", State: "up", Reason: "echo-reply", TTL: 64},
 			"up     icmp 198.18.3.7 ttl=64 echo-reply\n"},
-		{"IPv6 port in brackets", Result{Addr: netip.MustParseAddr("2001:2::7"), Port: 22, Proto: "tcp", State: "open", Reason: "syn-ack", TTL: 64},
+		{"IPv6 port in brackets", engine.Result{Addr: netip.MustParseAddr("2001:2::7"), Port: 22, Proto: "tcp", State: "open", Reason: "syn-ack", TTL: 64},
 			"open   tcp [2001:2::7]:22 ttl=64\n"},
-		{"ICMPv6 port unreachable from a router", Result{Addr: netip.MustParseAddr("2001:2::7"), Port: 53, Proto: "udp", State: "closed",
+		{"ICMPv6 port unreachable from a router", engine.Result{Addr: netip.MustParseAddr("2001:2::7"), Port: 53, Proto: "udp", State: "closed",
 			Reason: "port-unreach", From: netip.MustParseAddr("2001:2:0:ffff::2"), TTL: 64},
 			"closed udp [2001:2::7]:53 ttl=64 port-unreach from 2001:2:0:ffff::2\n"},
 	} {
 		var b bytes.Buffer
-		w, _ := NewResultWriter(&b, "human")
+		w, _ := NewWriter(&b, "human")
 		w.Write(tc.r)
 		w.Close()
 		if b.String() != tc.want {
@@ -48,7 +50,7 @@ func TestResultFormats(t *testing.T) {
 	}
 	for format, want := range golden {
 		var b bytes.Buffer
-		w, err := NewResultWriter(&b, format)
+		w, err := NewWriter(&b, format)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +61,7 @@ func TestResultFormats(t *testing.T) {
 		}
 	}
 	var b bytes.Buffer
-	w, _ := NewResultWriter(&b, "ndjson")
+	w, _ := NewWriter(&b, "ndjson")
 	w.Write(testResult)
 	w.Close()
 	var parsed map[string]any
@@ -71,7 +73,7 @@ func TestResultFormats(t *testing.T) {
 // TestXMLHasNmapShape parses the XML with the element names nmap's DTD uses.
 func TestXMLHasNmapShape(t *testing.T) {
 	var b bytes.Buffer
-	w, _ := NewResultWriter(&b, "xml")
+	w, _ := NewWriter(&b, "xml")
 	w.Write(testResult)
 	closed := testResult
 	closed.State, closed.Port, closed.Reason = "closed", 81, "reset"
@@ -108,7 +110,7 @@ func TestXMLHasNmapShape(t *testing.T) {
 }
 
 func BenchmarkResultNDJSON(b *testing.B) {
-	w, _ := NewResultWriter(discard{}, "ndjson")
+	w, _ := NewWriter(discard{}, "ndjson")
 	b.ReportAllocs()
 	for b.Loop() {
 		w.Write(testResult)

@@ -1,4 +1,4 @@
-package engine
+package output
 
 import (
 	"bytes"
@@ -6,11 +6,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xdpscan/xdpscan/engine"
 )
 
-func readbackResults() []Result {
+func readbackResults() []engine.Result {
 	ts := time.Unix(1700000000, 123456789)
-	return []Result{
+	return []engine.Result{
 		{Addr: netip.MustParseAddr("198.18.0.1"), Port: 80, Proto: "tcp", State: "open", Reason: "syn-ack", TTL: 64, Time: ts},
 		{Addr: netip.MustParseAddr("198.18.0.1"), Port: 53, Proto: "udp", State: "closed", Reason: "port-unreach", TTL: 64, Time: ts},
 		{Addr: netip.MustParseAddr("2001:2::7"), Port: 22, Proto: "tcp", State: "filtered", Reason: "admin-prohibited",
@@ -26,7 +28,7 @@ func TestReadResultsRoundTrip(t *testing.T) {
 	for _, format := range []string{"ndjson", "list", "grepable", "csv", "human"} {
 		t.Run(format, func(t *testing.T) {
 			var buf bytes.Buffer
-			rw, err := NewResultWriter(&buf, format)
+			rw, err := NewWriter(&buf, format)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -36,7 +38,7 @@ func TestReadResultsRoundTrip(t *testing.T) {
 			}
 			rw.Close()
 			first := buf.Len()
-			aw, err := NewResultWriterAppend(&buf, format)
+			aw, err := NewWriterAppend(&buf, format)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -47,7 +49,7 @@ func TestReadResultsRoundTrip(t *testing.T) {
 			if head := strings.SplitN(buf.String()[first:], "\n", 2)[0]; strings.HasPrefix(head, "#masscan") || strings.HasPrefix(head, "ip,port") {
 				t.Errorf("the appending writer wrote a header again: %q", head)
 			}
-			rb, err := ReadResults(bytes.NewReader(buf.Bytes()), format)
+			rb, err := Read(bytes.NewReader(buf.Bytes()), format)
 			if err != nil {
 				t.Fatalf("%v in:\n%s", err, buf.String())
 			}
@@ -62,7 +64,7 @@ func TestReadResultsRoundTrip(t *testing.T) {
 			// A scan killed mid-write: the torn line is not a pair, and
 			// Whole stops before it.
 			torn := append(append([]byte{}, buf.Bytes()...), "198.18.0."...)
-			rb, err = ReadResults(bytes.NewReader(torn), format)
+			rb, err = Read(bytes.NewReader(torn), format)
 			if err != nil || rb.Whole != int64(buf.Len()) || rb.Size != int64(len(torn)) || len(rb.Pairs) != len(rs) {
 				t.Errorf("torn line: %v, whole %d size %d pairs %d; want whole %d", err, rb.Whole, rb.Size, len(rb.Pairs), buf.Len())
 			}
@@ -83,13 +85,13 @@ func TestReadResultsRefuses(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ReadResults(strings.NewReader(tc.text), tc.format)
+			_, err := Read(strings.NewReader(tc.text), tc.format)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
 		})
 	}
-	if _, err := NewResultWriterAppend(&bytes.Buffer{}, "xml"); err == nil {
+	if _, err := NewWriterAppend(&bytes.Buffer{}, "xml"); err == nil {
 		t.Error("an XML writer appends")
 	}
 }

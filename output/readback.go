@@ -1,4 +1,4 @@
-package engine
+package output
 
 import (
 	"bufio"
@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/xdpscan/xdpscan/engine"
 	"github.com/xdpscan/xdpscan/targets"
 )
 
@@ -22,7 +23,7 @@ type PairKey struct {
 }
 
 // KeyOf is the pair a result reports.
-func KeyOf(r Result) PairKey {
+func KeyOf(r engine.Result) PairKey {
 	return PairKey{Addr: r.Addr, Proto: protoNumber(r.Proto), Port: r.Port}
 }
 
@@ -50,10 +51,10 @@ type ReadBack struct {
 	Lines int
 }
 
-// ReadResults reads a results file written in format (every format but
+// Read reads a results file written in format (every format but
 // xml, which cannot be appended to). A line that is not a result, a
 // header or a comment is an error: the file is not what the scan wrote.
-func ReadResults(r io.Reader, format string) (*ReadBack, error) {
+func Read(r io.Reader, format string) (*ReadBack, error) {
 	parse, err := lineParser(format)
 	if err != nil {
 		return nil, err

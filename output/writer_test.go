@@ -1,4 +1,4 @@
-package engine
+package output
 
 import (
 	"bytes"
@@ -44,7 +44,7 @@ func TestResultWriterFlushesWithinTheDelay(t *testing.T) {
 	for _, format := range Formats {
 		t.Run(format, func(t *testing.T) {
 			log := newWriteLog()
-			w, err := NewResultWriter(log, format)
+			w, err := NewWriter(log, format)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,10 +124,10 @@ func watchLateness(stop <-chan struct{}) <-chan time.Duration {
 func firstRecordLine(t *testing.T, format string) []byte {
 	t.Helper()
 	var b, empty bytes.Buffer
-	w, _ := NewResultWriter(&b, format)
+	w, _ := NewWriter(&b, format)
 	w.Write(testResult)
 	w.Close()
-	e, _ := NewResultWriter(&empty, format)
+	e, _ := NewWriter(&empty, format)
 	e.Close()
 	// The record is what the one-result output has beyond the empty one's
 	// header: the first line that differs.
@@ -143,7 +143,7 @@ func firstRecordLine(t *testing.T, format string) []byte {
 
 func TestResultWriterWritesWholeRecordsWhenFull(t *testing.T) {
 	log := newWriteLog()
-	w, _ := NewResultWriter(log, "ndjson")
+	w, _ := NewWriter(log, "ndjson")
 	const n = 2000 // about 260 KB: several buffer-full flushes before any timer
 	for range n {
 		w.Write(testResult)
@@ -207,7 +207,7 @@ func TestXMLFileIsValidAtEveryFlush(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			w, err := NewResultWriter(f, "xml")
+			w, err := NewWriter(f, "xml")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -267,7 +267,7 @@ func (f *failWriter) Write(p []byte) (int, error) {
 
 func TestResultWriterKeepsTheFirstError(t *testing.T) {
 	fw := &failWriter{}
-	w, _ := NewResultWriter(fw, "ndjson")
+	w, _ := NewWriter(fw, "ndjson")
 	w.Write(testResult)
 	if err := w.Flush(); err == nil {
 		t.Fatal("Flush to a failing writer returned nil")
@@ -288,7 +288,7 @@ func TestResultWriterKeepsTheFirstError(t *testing.T) {
 
 func TestResultWriteAllocatesNothing(t *testing.T) {
 	for _, format := range Formats {
-		w, _ := NewResultWriter(io.Discard, format)
+		w, _ := NewWriter(io.Discard, format)
 		if n := testing.AllocsPerRun(10000, func() { w.Write(testResult) }); n != 0 {
 			t.Errorf("%s: %v allocations per result, want 0", format, n)
 		}

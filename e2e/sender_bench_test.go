@@ -7,8 +7,8 @@ import (
 	"os"
 	"testing"
 
-	"github.com/xdpscan/xdpscan/engine"
 	"github.com/xdpscan/xdpscan/probe"
+	"github.com/xdpscan/xdpscan/scan"
 	"github.com/xdpscan/xdpscan/targets"
 	"github.com/xdpscan/xdpscan/testbed"
 	"github.com/xdpscan/xdpscan/transmit"
@@ -71,7 +71,7 @@ func BenchmarkSendScanPath(b *testing.B) {
 	for i := range tmpls {
 		tmpls[i] = probe.NewSYN(testbed.ScanMAC, testbed.TargetMAC, testbed.ScanIP, 40000+uint16(i), probe.CookieKey{1, 2})
 	}
-	limiter := engine.NewRateLimiter(1e12)
+	limiter := scan.NewRateLimiter(1e12)
 	var lens [transmit.SocketBatch]int
 	ctx := context.Background()
 	b.ResetTimer()

@@ -25,8 +25,8 @@ import (
 
 	"github.com/creack/pty"
 
-	"github.com/xdpscan/xdpscan/engine"
 	"github.com/xdpscan/xdpscan/output"
+	"github.com/xdpscan/xdpscan/scan"
 	"github.com/xdpscan/xdpscan/testbed"
 )
 
@@ -256,7 +256,7 @@ func TestTerminalOutput(t *testing.T) {
 				t.Fatalf("xmllint: %v\n%s", err, lint)
 			}
 			b, _ := os.ReadFile(out)
-			var st engine.Stats
+			var st scan.Stats
 			if sb, err := os.ReadFile(stats); err != nil || json.Unmarshal(sb, &st) != nil {
 				t.Fatalf("stats: %v", err)
 			}

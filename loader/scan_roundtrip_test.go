@@ -23,8 +23,8 @@ type probeAnswer struct {
 }
 
 // TestScanProgramAnswersEngineProbes closes the loop between the two halves
-// that must agree: engine's probe templates (Go) and the scan program's
-// validation (BPF). Each probe kind of each family is built by engine,
+// that must agree: probe's templates (Go) and the scan program's
+// validation (BPF). Each probe kind of each family is built by probe/,
 // answered the way a real target answers it (the testbed's own UDP
 // services for UDP), and the answer must be accepted, once; the same answer
 // with one cookie bit flipped must not.

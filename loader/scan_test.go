@@ -262,7 +262,7 @@ func TestScanProgramDeduplicates(t *testing.T) {
 }
 
 // TestScanCookieMatchesGo sends replies for random tuples under several keys:
-// the kernel must accept exactly the ones whose ack carries engine's cookie.
+// the kernel must accept exactly the ones whose ack carries probe's cookie.
 func TestScanCookieMatchesGo(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	for k := 0; k < 3; k++ {

@@ -14,7 +14,7 @@ import (
 
 var router4 = netip.MustParseAddr("198.19.0.254")
 
-// loadScanUDP is loadScan with engine's UDP echo table, as a scan loads it.
+// loadScanUDP is loadScan with probe's UDP echo table, as a scan loads it.
 func loadScanUDP(t testing.TB) *loader.Scan {
 	t.Helper()
 	requireBPF(t)
@@ -33,7 +33,7 @@ func udpCookie(us, target netip.Addr, dport uint16) uint32 {
 	return testKey.Cookie(us, target, 17, 0, dport)
 }
 
-// udpSport is engine's source port for the UDP probe with cookie c (40000-40255).
+// udpSport is probe's source port for the UDP probe with cookie c (40000-40255).
 func udpSport(c uint32) uint16 { return 40000 + uint16(c%256) }
 
 // udpProbe is our probe us.sport > target.dport as sent, for quoting.

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpscan/xdpscan/engine"
+	"github.com/xdpscan/xdpscan/scan"
 )
 
-var testResult = engine.Result{Addr: netip.MustParseAddr("198.18.3.7"), Port: 443, Proto: "tcp", State: "open", Reason: "syn-ack", TTL: 64,
+var testResult = scan.Result{Addr: netip.MustParseAddr("198.18.3.7"), Port: 443, Proto: "tcp", State: "open", Reason: "syn-ack", TTL: 64,
 	Time: time.Date(2026, 11, 21, 8, 0, 0, 123456789, time.UTC)}
 
 func TestResultFormats(t *testing.T) {
@@ -25,18 +25,18 @@ func TestResultFormats(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		r    engine.Result
+		r    scan.Result
 		want string
 	}{
-		{"udp open", engine.Result{Addr: testResult.Addr, Port: 53, Proto: "udp", State: "open", Reason: "udp-response", TTL: 64},
+		{"udp open", scan.Result{Addr: testResult.Addr, Port: 53, Proto: "udp", State: "open", Reason: "udp-response", TTL: 64},
 			"open   udp 198.18.3.7:53 ttl=64 udp-response\n"},
-		{"router's unreachable", engine.Result{Addr: testResult.Addr, Port: 161, Proto: "udp", State: "filtered", Reason: "host-unreach",
+		{"router's unreachable", scan.Result{Addr: testResult.Addr, Port: 161, Proto: "udp", State: "filtered", Reason: "host-unreach",
 			From: netip.MustParseAddr("198.19.0.2"), TTL: 63}, "filtered udp 198.18.3.7:161 ttl=63 host-unreach from 198.19.0.2\n"},
-		{"echo reply", engine.Result{Addr: testResult.Addr, Proto: "icmp", State: "up", Reason: "echo-reply", TTL: 64},
+		{"echo reply", scan.Result{Addr: testResult.Addr, Proto: "icmp", State: "up", Reason: "echo-reply", TTL: 64},
 			"up     icmp 198.18.3.7 ttl=64 echo-reply\n"},
-		{"IPv6 port in brackets", engine.Result{Addr: netip.MustParseAddr("2001:2::7"), Port: 22, Proto: "tcp", State: "open", Reason: "syn-ack", TTL: 64},
+		{"IPv6 port in brackets", scan.Result{Addr: netip.MustParseAddr("2001:2::7"), Port: 22, Proto: "tcp", State: "open", Reason: "syn-ack", TTL: 64},
 			"open   tcp [2001:2::7]:22 ttl=64\n"},
-		{"ICMPv6 port unreachable from a router", engine.Result{Addr: netip.MustParseAddr("2001:2::7"), Port: 53, Proto: "udp", State: "closed",
+		{"ICMPv6 port unreachable from a router", scan.Result{Addr: netip.MustParseAddr("2001:2::7"), Port: 53, Proto: "udp", State: "closed",
 			Reason: "port-unreach", From: netip.MustParseAddr("2001:2:0:ffff::2"), TTL: 64},
 			"closed udp [2001:2::7]:53 ttl=64 port-unreach from 2001:2:0:ffff::2\n"},
 	} {

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/xdpscan/xdpscan/engine"
+	"github.com/xdpscan/xdpscan/scan"
 	"github.com/xdpscan/xdpscan/targets"
 )
 
@@ -23,7 +23,7 @@ type PairKey struct {
 }
 
 // KeyOf is the pair a result reports.
-func KeyOf(r engine.Result) PairKey {
+func KeyOf(r scan.Result) PairKey {
 	return PairKey{Addr: r.Addr, Proto: protoNumber(r.Proto), Port: r.Port}
 }
 

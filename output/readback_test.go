@@ -7,12 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpscan/xdpscan/engine"
+	"github.com/xdpscan/xdpscan/scan"
 )
 
-func readbackResults() []engine.Result {
+func readbackResults() []scan.Result {
 	ts := time.Unix(1700000000, 123456789)
-	return []engine.Result{
+	return []scan.Result{
 		{Addr: netip.MustParseAddr("198.18.0.1"), Port: 80, Proto: "tcp", State: "open", Reason: "syn-ack", TTL: 64, Time: ts},
 		{Addr: netip.MustParseAddr("198.18.0.1"), Port: 53, Proto: "udp", State: "closed", Reason: "port-unreach", TTL: 64, Time: ts},
 		{Addr: netip.MustParseAddr("2001:2::7"), Port: 22, Proto: "tcp", State: "filtered", Reason: "admin-prohibited",

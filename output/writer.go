@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/xdpscan/xdpscan/engine"
+	"github.com/xdpscan/xdpscan/scan"
 	"golang.org/x/sys/unix"
 )
 
@@ -122,7 +122,7 @@ func rewindable(w io.Writer) io.Seeker {
 }
 
 // Write writes one result.
-func (rw *Writer) Write(r engine.Result) error {
+func (rw *Writer) Write(r scan.Result) error {
 	// The lock (uncontended but for the timer's flush every FlushDelay) is
 	// about 15 ns of the cost of a result.
 	rw.mu.Lock()
@@ -145,7 +145,7 @@ func (rw *Writer) Write(r engine.Result) error {
 }
 
 // appendRecord appends r in rw's format, ending with a newline.
-func (rw *Writer) appendRecord(b []byte, r engine.Result) []byte {
+func (rw *Writer) appendRecord(b []byte, r scan.Result) []byte {
 	switch rw.format {
 	case "human":
 		b = append(b, r.State...)

@@ -2,7 +2,7 @@ package main
 
 // A scan's output files, opened so that nothing the user has is destroyed
 // by a run that fails (internal/outfile): every path is checked before
-// setup without being touched, and -o is opened only in engine's Ready
+// setup without being touched, and -o is opened only in scan's Ready
 // seam, once targets, ports, interface, program load and attach have all
 // succeeded.
 
@@ -16,9 +16,9 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/xdpscan/xdpscan/engine"
 	"github.com/xdpscan/xdpscan/internal/outfile"
 	"github.com/xdpscan/xdpscan/output"
+	"github.com/xdpscan/xdpscan/scan"
 )
 
 // scanOutputs is the results stream of one scan.
@@ -35,7 +35,7 @@ type scanOutputs struct {
 	opened  bool
 	stream  *outfile.Stream
 	results *output.Writer
-	pending []engine.Result // results before open (none in practice: nothing is sent before Ready)
+	pending []scan.Result // results before open (none in practice: nothing is sent before Ready)
 	werr    error
 	skipped int
 }
@@ -161,7 +161,7 @@ func (o *scanOutputs) open() error {
 }
 
 // write writes one result (the scan's emit).
-func (o *scanOutputs) write(r engine.Result) {
+func (o *scanOutputs) write(r scan.Result) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if !o.opened {
@@ -171,7 +171,7 @@ func (o *scanOutputs) write(r engine.Result) {
 	o.writeLocked(r)
 }
 
-func (o *scanOutputs) writeLocked(r engine.Result) {
+func (o *scanOutputs) writeLocked(r scan.Result) {
 	if rb := o.readBack; rb != nil && rb.Pairs != nil {
 		if _, dup := rb.Pairs[output.KeyOf(r)]; dup {
 			o.skipped++

@@ -24,8 +24,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/xdpscan/xdpscan/engine"
 	"github.com/xdpscan/xdpscan/internal/outfile"
+	"github.com/xdpscan/xdpscan/scan"
 	"github.com/xdpscan/xdpscan/targets"
 )
 
@@ -50,10 +50,10 @@ type savedScan struct {
 	Targets targetsDigest `json:"targets"`
 	Ports   string        `json:"ports"`
 	// Output is the results file (absolute; "" for stdout) and its format.
-	Output   string          `json:"output"`
-	Format   string          `json:"format"`
-	Position engine.Position `json:"position"`
-	Saved    time.Time       `json:"saved"`
+	Output   string        `json:"output"`
+	Format   string        `json:"format"`
+	Position scan.Position `json:"position"`
+	Saved    time.Time     `json:"saved"`
 	// Checksum is the SHA-256 of this object written with Checksum "".
 	Checksum string `json:"checksum"`
 }
@@ -218,7 +218,7 @@ func mergeResume(saved *savedScan, given *flag.FlagSet, positional []string) (*s
 // matchResume checks the command against the resume file: the same scan
 // (targets, ports, seed, shards, passes, output), and a position that scan
 // can have reached.
-func matchResume(path string, saved *savedScan, cfg engine.ScanConfig, output, format string) error {
+func matchResume(path string, saved *savedScan, cfg scan.Config, output, format string) error {
 	mismatch := func(what, here, there string) error {
 		return usageError("--resume %s: this command changes the scan's %s: %s here, %s in the file; "+
 			"resume with `xdpscan scan --resume %s` alone, or remove the file to start a new scan", path, what, here, there, path)
@@ -281,7 +281,7 @@ func freeResumePath() string {
 type checkpointer struct {
 	path     string
 	saved    savedScan // everything but the position
-	progress *engine.Progress
+	progress *scan.Progress
 	// lag is how long a position must be in the past before it counts as
 	// done: every reply to the probes before it has arrived (--wait) and
 	// been written.
@@ -295,7 +295,7 @@ type checkpointer struct {
 
 	mu      sync.Mutex
 	samples []sample
-	last    engine.Position
+	last    scan.Position
 	wrote   bool
 	failed  bool
 	done    chan struct{}
@@ -304,7 +304,7 @@ type checkpointer struct {
 
 type sample struct {
 	at  time.Time
-	pos engine.Position
+	pos scan.Position
 }
 
 const (
@@ -313,7 +313,7 @@ const (
 )
 
 // save writes the resume file at pos (results flushed first).
-func (c *checkpointer) save(pos engine.Position) error {
+func (c *checkpointer) save(pos scan.Position) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.wrote && pos == c.last {
@@ -385,7 +385,7 @@ func (c *checkpointer) stop() {
 
 // safeAt is the newest position sampled at least lag before t: every
 // reply to the probes before it has had its time to arrive.
-func (c *checkpointer) safeAt(t time.Time) (engine.Position, bool) {
+func (c *checkpointer) safeAt(t time.Time) (scan.Position, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	i := len(c.samples) - 1
@@ -393,7 +393,7 @@ func (c *checkpointer) safeAt(t time.Time) (engine.Position, bool) {
 		i--
 	}
 	if i < 0 {
-		return engine.Position{}, false
+		return scan.Position{}, false
 	}
 	pos := c.samples[i].pos
 	c.samples = c.samples[i:] // older ones are never needed again

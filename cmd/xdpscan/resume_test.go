@@ -6,14 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpscan/xdpscan/engine"
+	"github.com/xdpscan/xdpscan/scan"
 )
 
 // TestResumeChecksum: the checksum covers the content, not its layout, and
 // any change of a value breaks it.
 func TestResumeChecksum(t *testing.T) {
 	s := &savedScan{Version: resumeVersion, Args: []string{"--p=80", "198.18.0.0/24"}, Seed: 1<<64 - 1, Shards: 1,
-		Ports: "80", Position: engine.Position{Next: 7}}
+		Ports: "80", Position: scan.Position{Next: 7}}
 	b := s.marshal()
 	compact, _ := json.Marshal(s)
 	tests := []struct {
@@ -45,7 +45,7 @@ func TestSafeAt(t *testing.T) {
 	t0 := time.Now()
 	c := &checkpointer{lag: 1500 * time.Millisecond}
 	for i := range 10 {
-		c.samples = append(c.samples, sample{t0.Add(time.Duration(i) * 500 * time.Millisecond), engine.Position{Next: uint64(i * 100)}})
+		c.samples = append(c.samples, sample{t0.Add(time.Duration(i) * 500 * time.Millisecond), scan.Position{Next: uint64(i * 100)}})
 	}
 	tests := []struct {
 		at   time.Duration

@@ -15,12 +15,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/xdpscan/xdpscan/engine"
 	"github.com/xdpscan/xdpscan/internal/outfile"
 	"github.com/xdpscan/xdpscan/loader"
 	"github.com/xdpscan/xdpscan/output"
 	"github.com/xdpscan/xdpscan/probe"
 	"github.com/xdpscan/xdpscan/route"
+	"github.com/xdpscan/xdpscan/scan"
 	"github.com/xdpscan/xdpscan/targets"
 )
 
@@ -150,10 +150,10 @@ func runScan(args []string) error {
 	if f.verbose {
 		loader.VerifierLogFull = true
 	}
-	return scan(f, fs, positional)
+	return runScanFlags(f, fs, positional)
 }
 
-func scan(f *scanFlags, fs *flag.FlagSet, positional []string) error {
+func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 	var saved *savedScan
 	resumePath := f.resume
 	if f.resume != "" {
@@ -261,11 +261,11 @@ func scan(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 			// takes up to its timeout.
 			// Each of its 1 + --retries attempts waits for the SYN's
 			// retransmission (1 s) plus the adaptive margin, at least
-			// --connect-timeout (engine.connectTimer).
+			// --connect-timeout (scan.connectTimer).
 			ck.lag = time.Duration(cfg.Retries+2) * (2*max(cfg.ConnectTimeout, time.Second) + time.Second)
 		}
 	}
-	progress := &engine.Progress{}
+	progress := &scan.Progress{}
 	if ck != nil {
 		ck.progress = progress
 	}
@@ -305,7 +305,7 @@ func scan(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 	status := newStatusLine(f.status, progress)
 	status.start()
 	cfg.Ready = dropAfter(cfg.Ready, runUser, f.output, f.statsJSON, resumePath)
-	st, err := engine.RunScan(ctx, stop, cfg, progress, write)
+	st, err := scan.Run(ctx, stop, cfg, progress, write)
 	status.stop()
 	if ck != nil {
 		ck.stop()
@@ -404,7 +404,7 @@ func scan(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 
 // foundSummary is "3 open, 5 closed", with the filtered and up counts when
 // there are any.
-func foundSummary(st engine.Stats) string {
+func foundSummary(st scan.Stats) string {
 	s := fmt.Sprintf("%d open, %d closed", st.Open, st.Closed)
 	if st.FilteredICMP > 0 {
 		s += fmt.Sprintf(", %d filtered by ICMP", st.FilteredICMP)
@@ -417,16 +417,16 @@ func foundSummary(st engine.Stats) string {
 
 // pingPhase sends one echo request to every target (--ping-first) and
 // returns the hosts that answered. Their "up" lines are written as they come.
-func pingPhase(ctx, stop context.Context, f *scanFlags, cfg engine.ScanConfig, write func(engine.Result)) (targets.RangeSet, error) {
-	if cfg.Resume != (engine.Position{}) {
+func pingPhase(ctx, stop context.Context, f *scanFlags, cfg scan.Config, write func(scan.Result)) (targets.RangeSet, error) {
+	if cfg.Resume != (scan.Position{}) {
 		return targets.RangeSet{}, usageError("--resume cannot continue a --ping-first scan: rerun it")
 	}
 	cfg.Ports = []targets.Port{targets.Echo}
 	var up []targets.Range
-	progress := &engine.Progress{}
+	progress := &scan.Progress{}
 	status := newStatusLine(f.status, progress)
 	status.start()
-	st, err := engine.RunScan(ctx, stop, cfg, progress, func(r engine.Result) {
+	st, err := scan.Run(ctx, stop, cfg, progress, func(r scan.Result) {
 		write(r)
 		if r.State == "up" {
 			up = append(up, targets.Range{Lo: r.Addr, Hi: r.Addr})
@@ -440,12 +440,12 @@ func pingPhase(ctx, stop context.Context, f *scanFlags, cfg engine.ScanConfig, w
 	return targets.NewRangeSet(up), nil
 }
 
-func scanConfig(f *scanFlags, positional []string) (engine.ScanConfig, error) {
+func scanConfig(f *scanFlags, positional []string) (scan.Config, error) {
 	var spec targets.TargetSpec
 	for _, p := range positional {
 		rs, err := targets.ParseTargetList(p)
 		if err != nil {
-			return engine.ScanConfig{}, usageError("%v", err)
+			return scan.Config{}, usageError("%v", err)
 		}
 		spec.Include = append(spec.Include, rs...)
 	}
@@ -458,77 +458,77 @@ func scanConfig(f *scanFlags, positional []string) (engine.ScanConfig, error) {
 		}
 		fh, err := os.Open(file.name)
 		if err != nil {
-			return engine.ScanConfig{}, usageError("%v", err)
+			return scan.Config{}, usageError("%v", err)
 		}
 		rs, err := targets.ReadTargets(fh, file.name)
 		fh.Close()
 		if err != nil {
-			return engine.ScanConfig{}, usageError("%v", err)
+			return scan.Config{}, usageError("%v", err)
 		}
 		*file.into = append(*file.into, rs...)
 	}
 	var err error
 	if spec.Exclude, err = appendList(spec.Exclude, f.exclude, "--exclude"); err != nil {
-		return engine.ScanConfig{}, err
+		return scan.Config{}, err
 	}
 	if spec.Allow, err = appendList(nil, f.allow, "--allow"); err != nil {
-		return engine.ScanConfig{}, err
+		return scan.Config{}, err
 	}
 	targets, err := spec.Resolve()
 	if err != nil {
-		return engine.ScanConfig{}, usageError("%v", err)
+		return scan.Config{}, usageError("%v", err)
 	}
 	ports, err := portsFromFlags(f)
 	if err != nil {
-		return engine.ScanConfig{}, err
+		return scan.Config{}, err
 	}
 	if !(f.rate > 0) {
-		return engine.ScanConfig{}, usageError("--rate %v: must be a positive number of probes per second", f.rate)
+		return scan.Config{}, usageError("--rate %v: must be a positive number of probes per second", f.rate)
 	}
 	mode, err := loader.ParseMode(f.mode)
 	if err != nil {
-		return engine.ScanConfig{}, usageError("%v", err)
+		return scan.Config{}, usageError("%v", err)
 	}
 	if f.rx != "xdp" && f.rx != "pcap" {
-		return engine.ScanConfig{}, usageError("--rx %q: use xdp (replies consumed in the kernel) or pcap (libpcap, the baseline)", f.rx)
+		return scan.Config{}, usageError("--rx %q: use xdp (replies consumed in the kernel) or pcap (libpcap, the baseline)", f.rx)
 	}
 	if f.tx != "socket" && f.tx != "xdp" {
-		return engine.ScanConfig{}, usageError("--tx %q: use socket (AF_PACKET) or xdp (BPF_PROG_RUN live frames)", f.tx)
+		return scan.Config{}, usageError("--tx %q: use socket (AF_PACKET) or xdp (BPF_PROG_RUN live frames)", f.tx)
 	}
 	if f.txRelayCPU >= 0 && f.tx != "xdp" {
-		return engine.ScanConfig{}, usageError("--tx-relay-cpu relays the frames --tx xdp sends from the kernel: add --tx xdp")
+		return scan.Config{}, usageError("--tx-relay-cpu relays the frames --tx xdp sends from the kernel: add --tx xdp")
 	}
 	if f.txRelayCPU < -1 {
-		return engine.ScanConfig{}, usageError("--tx-relay-cpu %d: want a CPU number, or -1 for none", f.txRelayCPU)
+		return scan.Config{}, usageError("--tx-relay-cpu %d: want a CPU number, or -1 for none", f.txRelayCPU)
 	}
 	lo, hi, err := parseSourcePorts(f.sourcePort)
 	if err != nil {
-		return engine.ScanConfig{}, err
+		return scan.Config{}, err
 	}
 	src4, src6, err := parseSourceIPs(f.sourceIP)
 	if err != nil {
-		return engine.ScanConfig{}, err
+		return scan.Config{}, err
 	}
 	var mac net.HardwareAddr
 	if f.routerMAC != "" {
 		if mac, err = net.ParseMAC(f.routerMAC); err != nil || len(mac) != 6 {
-			return engine.ScanConfig{}, usageError("--router-mac %q: not a MAC address", f.routerMAC)
+			return scan.Config{}, usageError("--router-mac %q: not a MAC address", f.routerMAC)
 		}
 	}
 	if f.iface != "" {
 		if _, err := net.InterfaceByName(f.iface); err != nil {
-			return engine.ScanConfig{}, usageError("interface %s: no such interface; see `ip link`", f.iface)
+			return scan.Config{}, usageError("interface %s: no such interface; see `ip link`", f.iface)
 		}
 	}
 	seed := f.seed
 	key, err := probe.NewCookieKey()
 	if err != nil {
-		return engine.ScanConfig{}, err
+		return scan.Config{}, err
 	}
 	if seed == 0 {
 		seed = key[0] ^ key[1]
 	}
-	cfg := engine.ScanConfig{Targets: targets, Ports: ports, Rate: f.rate, SportLo: lo, SportHi: hi,
+	cfg := scan.Config{Targets: targets, Ports: ports, Rate: f.rate, SportLo: lo, SportHi: hi,
 		Retries: f.retries, Wait: f.wait, Seed: seed, Shards: f.shards, Shard: f.shard, XDPMode: mode, RxMode: f.rx, Tx: f.tx, Reset: f.reset, Key: key,
 		TxRelay: f.txRelayCPU >= 0, TxRelayCPU: f.txRelayCPU,
 		Connect: f.connect, ConnectTimeout: f.connectTimeout, Workers: f.workers,
@@ -545,12 +545,12 @@ func scanConfig(f *scanFlags, positional []string) (engine.ScanConfig, error) {
 	if !f.connect { // the kernel routes connect probes itself
 		if first, ok := targets.First(false); ok {
 			if cfg.Path, err = route.Resolve(first, f.iface, src4, mac); err != nil {
-				return engine.ScanConfig{}, err
+				return scan.Config{}, err
 			}
 		}
 		if first, ok := targets.First(true); ok {
 			if cfg.Path6, err = route.Resolve(first, f.iface, src6, mac); err != nil {
-				return engine.ScanConfig{}, err
+				return scan.Config{}, err
 			}
 		}
 	}
@@ -642,11 +642,11 @@ func parseSourcePorts(s string) (uint16, uint16, error) {
 	return ports[0], ports[len(ports)-1], nil
 }
 
-func dryRun(cfg engine.ScanConfig) error {
+func dryRun(cfg scan.Config) error {
 	if cfg.Connect {
 		fmt.Printf("# %d probes on kernel sockets (--connect), one pass, re-probing what times out up to %d more time(s), shard %d/%d\n",
 			cfg.TotalProbes(), cfg.Retries, cfg.Shard, cfg.Shards)
-		return engine.EachProbe(cfg, func(addr netip.Addr, port targets.Port, _ uint16) error {
+		return scan.EachProbe(cfg, func(addr netip.Addr, port targets.Port, _ uint16) error {
 			_, err := fmt.Printf("%s/%s\n", netip.AddrPortFrom(addr, port.Num), targets.ProtoName(port.Proto))
 			return err
 		})
@@ -658,7 +658,7 @@ func dryRun(cfg engine.ScanConfig) error {
 			fmt.Printf("# from %s (%s, next hop %s %s)\n", p.Src, p.Iface, p.NextHop, p.RouterMAC)
 		}
 	}
-	return engine.EachProbe(cfg, func(addr netip.Addr, port targets.Port, sport uint16) error {
+	return scan.EachProbe(cfg, func(addr netip.Addr, port targets.Port, sport uint16) error {
 		var err error
 		switch port.Proto {
 		case targets.ProtoICMP:

@@ -1,4 +1,4 @@
-package engine
+package scan
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 // as it does for masscan and zmap.
 type pcapRx struct {
 	handle *pcap.Handle
-	cfg    ScanConfig
+	cfg    Config
 	// Go-side dedup. Unlike the XDP path's bounded kernel LRU map it grows
 	// with the replies: a baseline, not the tuned path.
 	seen                    map[uint64]struct{}
@@ -28,7 +28,7 @@ type pcapRx struct {
 	kernelDrops, ifaceDrops uint64
 }
 
-func openPcapRx(cfg ScanConfig) (*pcapRx, error) {
+func openPcapRx(cfg Config) (*pcapRx, error) {
 	filter := fmt.Sprintf("tcp and dst host %s and dst portrange %d-%d and (tcp[tcpflags] & (tcp-syn|tcp-rst) != 0)",
 		cfg.Path.Src, cfg.SportLo, cfg.SportHi)
 	h, err := libpcap.Open(cfg.Path.Iface, 128, filter)

@@ -1,4 +1,4 @@
-package engine
+package scan
 
 import (
 	"net/netip"
@@ -9,7 +9,7 @@ import (
 
 func TestShardsAreDisjointAndComplete(t *testing.T) {
 	set := targets.NewRangeSet([]targets.Range{r4("198.18.0.0", "198.18.1.255")})
-	cfg := ScanConfig{Targets: set, Ports: []targets.Port{{Proto: targets.ProtoTCP, Num: 22}, {Proto: targets.ProtoTCP, Num: 80}, {Proto: targets.ProtoTCP, Num: 443}}, SportLo: 40000, SportHi: 40003, Seed: 9}
+	cfg := Config{Targets: set, Ports: []targets.Port{{Proto: targets.ProtoTCP, Num: 22}, {Proto: targets.ProtoTCP, Num: 80}, {Proto: targets.ProtoTCP, Num: 443}}, SportLo: 40000, SportHi: 40003, Seed: 9}
 	seen := map[[2]uint32]int{}
 	for shard := uint64(0); shard < 3; shard++ {
 		c := cfg

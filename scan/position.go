@@ -1,4 +1,4 @@
-package engine
+package scan
 
 import "sync/atomic"
 
@@ -50,7 +50,7 @@ func (p *Progress) publishPosition(pos Position, n uint64) {
 // ValidPosition says whether pos is a position a walk of this configuration can
 // reach: within the passes (or the end), below the probe count, and one of
 // this shard's positions.
-func (c ScanConfig) ValidPosition(pos Position) error {
+func (c Config) ValidPosition(pos Position) error {
 	n := c.Targets.Len() * uint64(len(c.Ports))
 	switch {
 	case pos.Pass == uint64(c.Retries)+1 && pos.Next == 0:

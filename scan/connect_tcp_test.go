@@ -1,4 +1,4 @@
-package engine
+package scan
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 func inFreshNetns(t *testing.T, fn func() error) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Fatal("a new network namespace needs root (CAP_SYS_ADMIN): run the engine tests as root, as make test does")
+		t.Fatal("a new network namespace needs root (CAP_SYS_ADMIN): run the scan tests as root, as make test does")
 	}
 	done := make(chan error)
 	go func() {

@@ -1,4 +1,4 @@
-package engine
+package scan
 
 import (
 	"context"
@@ -9,13 +9,13 @@ import (
 	"github.com/xdpscan/xdpscan/targets"
 )
 
-func positionConfig(t *testing.T, shards, shard uint64, retries int) ScanConfig {
+func positionConfig(t *testing.T, shards, shard uint64, retries int) Config {
 	t.Helper()
 	r, err := targets.ParseTarget("198.18.0.0/24")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ScanConfig{Targets: targets.NewRangeSet([]targets.Range{r}), Ports: []targets.Port{{Proto: targets.ProtoTCP, Num: 22}, {Proto: targets.ProtoTCP, Num: 80}},
+	return Config{Targets: targets.NewRangeSet([]targets.Range{r}), Ports: []targets.Port{{Proto: targets.ProtoTCP, Num: 22}, {Proto: targets.ProtoTCP, Num: 80}},
 		Rate: 1e9, Shards: shards, Shard: shard, Retries: retries, SportLo: 40000, SportHi: 40255}
 }
 

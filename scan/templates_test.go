@@ -1,4 +1,4 @@
-package engine
+package scan
 
 import (
 	"net"
@@ -22,7 +22,7 @@ func BenchmarkProbeTemplatesMixed(b *testing.B) {
 }
 
 func benchmarkProbes(b *testing.B, target targets.Range) {
-	cfg := ScanConfig{Targets: targets.NewRangeSet([]targets.Range{target}), SportLo: 40000, SportHi: 40255, Shards: 1,
+	cfg := Config{Targets: targets.NewRangeSet([]targets.Range{target}), SportLo: 40000, SportHi: 40255, Shards: 1,
 		Ports: []targets.Port{{Proto: targets.ProtoTCP, Num: 22}, {Proto: targets.ProtoTCP, Num: 443}, {Proto: targets.ProtoUDP, Num: 53}, {Proto: targets.ProtoUDP, Num: 123}, {Proto: targets.ProtoUDP, Num: 161}, targets.Echo},
 		Path:  route.Path{SrcMAC: srcMAC, RouterMAC: dstMAC, Src: srcIP}, Path6: route.Path{SrcMAC: srcMAC, RouterMAC: dstMAC, Src: srcIP6},
 		Key: probe.CookieKey{1, 2}}

@@ -1,4 +1,4 @@
-package engine
+package scan
 
 import (
 	"context"
@@ -114,7 +114,7 @@ type connectJob struct {
 // probes; the probes already handed out run to their end (their timeout at
 // most) unless stop is done too, so an interrupted scan's resume position
 // loses no pair.
-func runConnect(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit func(Result)) (Stats, error) {
+func runConnect(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Result)) (Stats, error) {
 	st := Stats{RxMode: "connect", Interface: "kernel sockets"}
 	cs := &ConnectStats{OpenFDsStart: openFDs()}
 	st.Connect = cs

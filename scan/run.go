@@ -1,4 +1,4 @@
-package engine
+package scan
 
 import (
 	"context"
@@ -18,8 +18,8 @@ import (
 	"github.com/xdpscan/xdpscan/transmit"
 )
 
-// ScanConfig is one scan: TCP SYN, UDP and ICMP echo probes, in any mix.
-type ScanConfig struct {
+// Config is one scan: TCP SYN, UDP and ICMP echo probes, in any mix.
+type Config struct {
 	Targets          targets.RangeSet
 	Ports            []targets.Port
 	Rate             float64    // probes per second
@@ -143,7 +143,7 @@ type Stats struct {
 }
 
 // TotalProbes is how many probes this shard sends over all passes.
-func (c ScanConfig) TotalProbes() uint64 {
+func (c Config) TotalProbes() uint64 {
 	n := c.Targets.Len() * uint64(len(c.Ports))
 	per := n / c.Shards
 	if c.Shard < n%c.Shards {
@@ -155,18 +155,18 @@ func (c ScanConfig) TotalProbes() uint64 {
 // passes is how many times the walk visits every pair: a raw scan sends
 // every probe again in each --retries pass; a connect scan walks once and
 // re-probes only the pairs that timed out (connect_timing.go).
-func (c ScanConfig) passes() uint64 {
+func (c Config) passes() uint64 {
 	if c.Connect {
 		return 1
 	}
 	return uint64(c.Retries + 1)
 }
 
-// RunScan runs a scan. emit is called from one goroutine, in arrival
+// Run runs a scan. emit is called from one goroutine, in arrival
 // order, for every (address, port) that answered. When ctx is cancelled the
 // scan stops sending, still listens for the cooldown (stop, if not nil,
 // cuts that short), and returns the figures with Interrupted set.
-func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit func(Result)) (Stats, error) {
+func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Result)) (Stats, error) {
 	if stop == nil {
 		stop = context.Background()
 	}
@@ -280,7 +280,7 @@ func RunScan(ctx, stop context.Context, cfg ScanConfig, progress *Progress, emit
 }
 
 // startXDP loads the scan program, attaches it and opens its ring.
-func startXDP(cfg ScanConfig, progress *Progress) (*loader.Scan, *ringbuf.Consumer[bpf.ScanScanEvent], *loader.Attachment, error) {
+func startXDP(cfg Config, progress *Progress) (*loader.Scan, *ringbuf.Consumer[bpf.ScanScanEvent], *loader.Attachment, error) {
 	prog, err := loader.LoadScan(loader.ScanConfig{
 		SourceIPv4: cfg.Path.Src, SourceIPv6: cfg.Path6.Src, SourcePortLo: cfg.SportLo, SourcePortHi: cfg.SportHi,
 		CookieKey: cfg.Key, RingBytes: loader.RingBytes, RingWakeupBytes: loader.RingWakeupBytes, ResetOpen: cfg.Reset, UDPEchoes: probe.UDPEchoes(),
@@ -344,7 +344,7 @@ func handleEvents(batch []bpf.ScanScanEvent, clock clock.Mono, progress *Progres
 	}
 }
 
-func (c ScanConfig) countPorts(proto uint8) int {
+func (c Config) countPorts(proto uint8) int {
 	n := 0
 	for _, p := range c.Ports {
 		if p.Proto == proto {
@@ -371,7 +371,7 @@ type familyTemplates struct {
 	echo *probe.Echo
 }
 
-func newProbeTemplates(cfg ScanConfig) *probeTemplates {
+func newProbeTemplates(cfg Config) *probeTemplates {
 	p := &probeTemplates{}
 	if cfg.Targets.LenIPv4() > 0 {
 		p.v4 = newFamilyTemplates(cfg, cfg.Path)
@@ -382,7 +382,7 @@ func newProbeTemplates(cfg ScanConfig) *probeTemplates {
 	return p
 }
 
-func newFamilyTemplates(cfg ScanConfig, path route.Path) *familyTemplates {
+func newFamilyTemplates(cfg Config, path route.Path) *familyTemplates {
 	p := &familyTemplates{udp: map[uint16]*probe.UDP{}}
 	byPayload := map[*probe.Payload]*probe.UDP{}
 	for _, port := range cfg.Ports {
@@ -409,7 +409,7 @@ func newFamilyTemplates(cfg ScanConfig, path route.Path) *familyTemplates {
 }
 
 // fill writes one probe into buf and returns its length.
-func (p *probeTemplates) fill(buf []byte, cfg *ScanConfig, addr netip.Addr, port targets.Port, sport uint16) int {
+func (p *probeTemplates) fill(buf []byte, cfg *Config, addr netip.Addr, port targets.Port, sport uint16) int {
 	f := p.v4
 	if addr.Is6() {
 		f = p.v6
@@ -435,7 +435,7 @@ type probeRef struct {
 // each due batch (at most BatchSize probes) to send, which returns how many
 // it sent. It returns where it stopped: the end, ctx done, or send's error,
 // exactly at the first probe not sent.
-func walkProbes(ctx context.Context, cfg ScanConfig, progress *Progress, batchMin, batchMax int, send func(batch []probeRef) (int, error)) (Position, error) {
+func walkProbes(ctx context.Context, cfg Config, progress *Progress, batchMin, batchMax int, send func(batch []probeRef) (int, error)) (Position, error) {
 	n := cfg.Targets.Len() * uint64(len(cfg.Ports))
 	limiter := NewRateLimiter(cfg.Rate)
 	limiter.MinBatch = batchMin
@@ -473,7 +473,7 @@ func walkProbes(ctx context.Context, cfg ScanConfig, progress *Progress, batchMi
 }
 
 // sendProbes sends the walk's probes as raw frames, a batch at a time.
-func sendProbes(ctx context.Context, cfg ScanConfig, tx transmit.Sender, progress *Progress) (Position, error) {
+func sendProbes(ctx context.Context, cfg Config, tx transmit.Sender, progress *Progress) (Position, error) {
 	templates := newProbeTemplates(cfg)
 	lens := make([]int, tx.Batch())
 	batches := 0
@@ -494,19 +494,19 @@ func sendProbes(ctx context.Context, cfg ScanConfig, tx transmit.Sender, progres
 }
 
 // minBatch is the fewest probes a send carries (transmit.MinBatch).
-func (c ScanConfig) minBatch(batchMax int) int {
+func (c Config) minBatch(batchMax int) int {
 	return transmit.MinBatch(c.txMode(), c.Rate, batchMax)
 }
 
 // sendSlots is the scan program's transmitter batch (transmit.Slots).
-func (c ScanConfig) sendSlots() uint32 { return transmit.Slots(c.txMode(), c.TxRelay, c.TxRelayCPU) }
+func (c Config) sendSlots() uint32 { return transmit.Slots(c.txMode(), c.TxRelay, c.TxRelayCPU) }
 
 // sendRelay is the transmitter's relay, if --tx-relay-cpu asked for one.
-func (c ScanConfig) sendRelay() *loader.SendRelay {
+func (c Config) sendRelay() *loader.SendRelay {
 	return transmit.Relay(c.txMode(), c.TxRelay, c.TxRelayCPU)
 }
 
-func (c ScanConfig) txMode() string {
+func (c Config) txMode() string {
 	if c.Tx == "" {
 		return "socket"
 	}
@@ -514,7 +514,7 @@ func (c ScanConfig) txMode() string {
 }
 
 // finishCounts fills the figures every scan kind derives from progress.
-func (c ScanConfig) finishCounts(st *Stats, progress *Progress) {
+func (c Config) finishCounts(st *Stats, progress *Progress) {
 	st.ProbesTotal = progress.Total.Load()
 	if st.SendS > 0 {
 		st.SendPPS = float64(st.ProbesSent) / st.SendS
@@ -536,7 +536,7 @@ func (c ScanConfig) finishCounts(st *Stats, progress *Progress) {
 }
 
 // Validate checks a configuration before anything is loaded or sent.
-func (c ScanConfig) Validate() error {
+func (c Config) Validate() error {
 	switch {
 	case c.Targets.Len() == 0:
 		return fmt.Errorf("no targets")
@@ -589,7 +589,7 @@ func (c ScanConfig) Validate() error {
 
 // iface is the interface probes leave by (one for both families: see
 // Validate).
-func (c ScanConfig) iface() string {
+func (c Config) iface() string {
 	if c.Path.Iface != "" {
 		return c.Path.Iface
 	}
@@ -597,7 +597,7 @@ func (c ScanConfig) iface() string {
 }
 
 // udpCookie is the cookie of the UDP probe to addr:dport.
-func (c ScanConfig) udpCookie(addr netip.Addr, dport uint16) uint32 {
+func (c Config) udpCookie(addr netip.Addr, dport uint16) uint32 {
 	src := c.Path.Src
 	if addr.Is6() {
 		src = c.Path6.Src
@@ -607,14 +607,14 @@ func (c ScanConfig) udpCookie(addr netip.Addr, dport uint16) uint32 {
 
 // passOrder is the probe order of one pass. Each pass has its own, so a
 // retry does not hit a target at the same moment of its rate limit window.
-func (c ScanConfig) passOrder(pass uint64) targets.Permutation {
+func (c Config) passOrder(pass uint64) targets.Permutation {
 	return targets.NewPermutation(c.Targets.Len()*uint64(len(c.Ports)), c.Seed+pass*0x632be59bd9b4e019)
 }
 
 // probeAt is the probe at a position of a pass: the one mapping from
 // positions to (address, port, source port), shared by the sender and
 // --dry-run.
-func (c ScanConfig) probeAt(perm targets.Permutation, pos Position) (addr netip.Addr, port targets.Port, sport uint16) {
+func (c Config) probeAt(perm targets.Permutation, pos Position) (addr netip.Addr, port targets.Port, sport uint16) {
 	nports := uint64(len(c.Ports))
 	x := perm.At(pos.Next)
 	nsports := uint64(c.SportHi-c.SportLo) + 1
@@ -623,7 +623,7 @@ func (c ScanConfig) probeAt(perm targets.Permutation, pos Position) (addr netip.
 
 // EachProbe calls fn for every probe the scan would send, in order, with
 // the source port it is sent from (0 for echo).
-func EachProbe(cfg ScanConfig, fn func(addr netip.Addr, port targets.Port, sport uint16) error) error {
+func EachProbe(cfg Config, fn func(addr netip.Addr, port targets.Port, sport uint16) error) error {
 	n := cfg.Targets.Len() * uint64(len(cfg.Ports))
 	for pass := uint64(0); pass < cfg.passes(); pass++ {
 		perm := cfg.passOrder(pass)

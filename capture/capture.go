@@ -25,7 +25,7 @@ type Config struct {
 	Snaplen   uint32
 	Count     uint64 // stop after this many matched packets (0: no limit)
 	CountOnly bool
-	RxMode    string // "xdp" or "pcap"
+	RxMode    loader.RxMode // loader.RxXDP or loader.RxPcap
 	XDPMode   loader.Mode
 	// Ready, if set, is called once setup is over and packets are being
 	// captured (XDP attached and its ring open, or the libpcap handle active
@@ -48,7 +48,7 @@ type Stats struct {
 	WriterLost  uint64          `json:"writer_lost"` // matched packets read but not written (write errors, -c)
 	Bytes       uint64          `json:"bytes"`
 	ElapsedS    float64         `json:"elapsed_s"`
-	RxMode      string          `json:"rx_mode"`
+	RxMode      loader.RxMode   `json:"rx_mode"`
 	XDPMode     string          `json:"xdp_mode"`
 	Interface   string          `json:"interface"`
 	Counters    loader.Counters `json:"xdp_counters"`
@@ -126,7 +126,7 @@ func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet
 			stop()
 		}
 	}
-	if cfg.RxMode == "pcap" {
+	if cfg.RxMode == loader.RxPcap {
 		err = capturePcap(ctx, cfg, &st, emit)
 	} else {
 		err = captureXDP(ctx, cfg, raw, progress, &st, emit)

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpscan/xdpscan/internal/outfile"
+	"github.com/xdpscan/xdpscan/loader"
 )
 
 // FileOptions is where and how a capture's packets are written.
@@ -18,7 +19,7 @@ type FileOptions struct {
 	Pcap    bool   // classic pcap; also when Path ends in .pcap (else pcapng)
 	Nano    bool   // pcap timestamps in nanoseconds (pcapng always is)
 	Iface   string
-	RxMode  string
+	RxMode  loader.RxMode
 	Filter  string
 	Snaplen uint32
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/xdpscan/xdpscan/loader"
 )
 
 // PacketWriter writes captured packets to a pcapng or pcap file that
@@ -34,8 +35,8 @@ type PacketFileOptions struct {
 	Format    string // "pcapng" or "pcap"
 	Nano      bool   // pcap only: nanosecond timestamps (pcapng always has them)
 	Interface string
-	Ifindex   int    // the kernel's, recorded in the interface description
-	RxMode    string // "xdp" or "pcap": who captured, in the description
+	Ifindex   int           // the kernel's, recorded in the interface description
+	RxMode    loader.RxMode // who captured, in the description
 	Filter    string
 	Snaplen   uint32
 	OS        string
@@ -48,7 +49,7 @@ func NewPacketWriter(w io.Writer, o PacketFileOptions) (*PacketWriter, error) {
 	switch o.Format {
 	case "pcapng":
 		desc := "xdpscan XDP capture"
-		if o.RxMode == "pcap" {
+		if o.RxMode == loader.RxPcap {
 			desc = "xdpscan libpcap capture"
 		}
 		if o.Ifindex > 0 {

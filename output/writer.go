@@ -166,7 +166,7 @@ func (rw *Writer) appendRecord(b []byte, r scan.Result) []byte {
 			b = append(b, " ttl="...)
 			b = strconv.AppendUint(b, uint64(r.TTL), 10)
 		}
-		if r.State == "filtered" || r.Proto != "tcp" {
+		if r.State == scan.StateFiltered || r.Proto != "tcp" {
 			b = append(b, ' ')
 			b = append(b, r.Reason...)
 		}

@@ -115,7 +115,7 @@ type connectJob struct {
 // most) unless stop is done too, so an interrupted scan's resume position
 // loses no pair.
 func runConnect(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Result)) (Stats, error) {
-	st := Stats{RxMode: "connect", Interface: "kernel sockets"}
+	st := Stats{RxMode: RxConnect, Interface: "kernel sockets"}
 	cs := &ConnectStats{OpenFDsStart: openFDs()}
 	st.Connect = cs
 	nofile, err := raiseNofile()
@@ -152,11 +152,11 @@ func runConnect(ctx, stop context.Context, cfg Config, progress *Progress, emit 
 		emitMu.Lock()
 		defer emitMu.Unlock()
 		switch r.State {
-		case "open":
+		case StateOpen:
 			progress.Open.Add(1)
-		case "closed":
+		case StateClosed:
 			progress.Closed.Add(1)
-		case "filtered":
+		case StateFiltered:
 			progress.Filtered.Add(1)
 		}
 		progress.Replies.Add(1)
@@ -268,7 +268,7 @@ func (p *prober) probeTCP(ctx context.Context, j connectJob) (Result, error) {
 	err := tcpConnect(ctx, j.addr, j.port.Num, p.timer.timeout(j.addr, targets.ProtoTCP))
 	r.Time = time.Now()
 	if err == nil {
-		r.State, r.Reason = "open", "syn-ack"
+		r.State, r.Reason = StateOpen, "syn-ack"
 	} else if r, err = classifyDialError(r, err); err != nil {
 		return r, err
 	}
@@ -283,14 +283,14 @@ func classifyDialError(r Result, err error) (Result, error) {
 	var errno syscall.Errno
 	switch {
 	case errors.As(err, &errno) && errno == unix.ECONNREFUSED:
-		r.State, r.Reason = "closed", "reset"
+		r.State, r.Reason = StateClosed, "reset"
 	case errors.As(err, &errno) && errno == unix.EHOSTUNREACH:
-		r.State, r.Reason = "filtered", "host-unreach"
+		r.State, r.Reason = StateFiltered, "host-unreach"
 	case errors.As(err, &errno) && errno == unix.ENETUNREACH:
-		r.State, r.Reason = "filtered", "net-unreach"
+		r.State, r.Reason = StateFiltered, "net-unreach"
 	case errors.As(err, &errno) && (errno == unix.EACCES || errno == unix.EPERM):
 		// An ICMP admin prohibited answer, or our own firewall's reject.
-		r.State, r.Reason = "filtered", "admin-prohibited"
+		r.State, r.Reason = StateFiltered, "admin-prohibited"
 	case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
 		return Result{}, nil // no answer: filtered, not listed
 	case errors.As(err, &errno) && (errno == unix.ETIMEDOUT):
@@ -384,9 +384,9 @@ func (p *prober) probeUDP(ctx context.Context, j connectJob) (Result, error) {
 			default:
 				continue // a local error report: keep waiting
 			}
-			r.State, r.Reason = "filtered", probe.ICMPReason(family, ee.Type, ee.Code)
+			r.State, r.Reason = StateFiltered, probe.ICMPReason(family, ee.Type, ee.Code)
 			if r.Reason == "port-unreach" {
-				r.State = "closed"
+				r.State = StateClosed
 			}
 			if offender.IsValid() && offender != j.addr {
 				r.From = offender
@@ -394,7 +394,7 @@ func (p *prober) probeUDP(ctx context.Context, j connectJob) (Result, error) {
 			p.timer.observe(j.addr, targets.ProtoUDP, r.Time.Sub(start))
 			return r, nil
 		case gotData:
-			r.State, r.Reason = "open", "udp-response"
+			r.State, r.Reason = StateOpen, "udp-response"
 			p.timer.observe(j.addr, targets.ProtoUDP, r.Time.Sub(start))
 			return r, nil
 		case rerr != nil:

@@ -113,7 +113,7 @@ func TestTCPConnectAsksTheKernel(t *testing.T) {
 		for _, tc := range tests {
 			err := tcpConnect(context.Background(), lo, tc.port, tc.timeout)
 			r, cerr := classifyDialError(Result{}, err)
-			got := map[bool]string{true: "open", false: r.State}[err == nil]
+			got := map[bool]string{true: "open", false: string(r.State)}[err == nil]
 			if got == "" && cerr == nil {
 				got = "timeout"
 			}

@@ -68,7 +68,7 @@ func TestClassifyDialError(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := classifyDialError(base, tc.err)
-			if (err != nil) != tc.fails || r.State != tc.state || r.Reason != tc.reson {
+			if (err != nil) != tc.fails || string(r.State) != tc.state || r.Reason != tc.reson {
 				t.Fatalf("got %q/%q, %v; want %q/%q, fails=%v", r.State, r.Reason, err, tc.state, tc.reson, tc.fails)
 			}
 			if tc.fails && !errors.Is(err, tc.err.(*net.OpError).Err.(*os.SyscallError).Err) {

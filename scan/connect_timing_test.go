@@ -137,7 +137,7 @@ func TestProbePairRetriesOnlyTimeouts(t *testing.T) {
 			}
 			wait := func(err error) bool { return err == emfile }
 			o := probePair(context.Background(), connectJob{}, tc.retries, probe, wait)
-			if o.Result.State != tc.state || o.Probes != tc.probes || o.TimedOut != tc.timedOut || o.Err != tc.err {
+			if string(o.Result.State) != tc.state || o.Probes != tc.probes || o.TimedOut != tc.timedOut || o.Err != tc.err {
 				t.Fatalf("got %+v; want state %q, %d probes, timed out %v, error %v", o, tc.state, tc.probes, tc.timedOut, tc.err)
 			}
 			if calls != len(tc.script) {

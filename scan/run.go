@@ -32,12 +32,12 @@ type Config struct {
 	Shards, Shard    uint64 // this run sends positions p with p % Shards == Shard
 	Resume           Position
 	XDPMode          loader.Mode
-	// RxMode is "xdp" (validated and consumed in the kernel) or "pcap"
-	// (libpcap, validated in Go: the baseline).
-	RxMode string
-	// Tx is how raw probes leave: "socket" (AF_PACKET sendmmsg, the
-	// default) or "xdp" (from the kernel, BPF_PROG_RUN live frames).
-	Tx string
+	// RxMode is loader.RxXDP (validated and consumed in the kernel, the
+	// default) or loader.RxPcap (libpcap, validated in Go: the baseline).
+	RxMode loader.RxMode
+	// Tx is how raw probes leave: transmit.ModeSocket (AF_PACKET sendmmsg,
+	// the default) or transmit.ModeXDP (from the kernel, live frames).
+	Tx transmit.Mode
 	// TxRelay, with Tx "xdp", hands the frames to a kthread on CPU
 	// TxRelayCPU, which transmits them (loader.SendRelay): the sending
 	// thread then only builds and queues frames.
@@ -66,15 +66,27 @@ type Position struct {
 	Next uint64 `json:"next"`
 }
 
+// State is what a reply proved: open (SYN-ACK, a UDP reply), closed (RST,
+// ICMP port unreachable), filtered (another ICMP error: see
+// Result.Reason) or up (echo reply). The strings are the output's words.
+type State string
+
+const (
+	StateOpen     State = "open"
+	StateClosed   State = "closed"
+	StateFiltered State = "filtered"
+	StateUp       State = "up"
+)
+
+// RxConnect is Stats.RxMode of a connect scan: the kernel's own sockets.
+const RxConnect loader.RxMode = "connect"
+
 // Result is one (address, port) that answered.
 type Result struct {
 	Addr  netip.Addr
 	Port  uint16 // 0 for ICMP echo
 	Proto string // "tcp", "udp" or "icmp"
-	// State is "open" (SYN-ACK, a UDP reply), "closed" (RST, ICMP port
-	// unreachable), "filtered" (another ICMP error: see Reason) or "up"
-	// (echo reply).
-	State string
+	State State
 	// Reason says what proved State, in nmap's words: syn-ack, reset,
 	// udp-response, port-unreach, echo-reply, host-unreach, admin-prohibited...
 	Reason string
@@ -120,15 +132,15 @@ type Stats struct {
 	// UDPNoReply is the UDP pairs among them: open|filtered in nmap's
 	// words (a service that ignored the payload, a firewall, or a target's
 	// ICMP rate limit). Unsharded scans only.
-	UDPNoReply    uint64  `json:"udp_no_reply"`
-	Duplicates    uint64  `json:"duplicates"`
-	InvalidCookie uint64  `json:"invalid_cookie"`
-	RingLost      uint64  `json:"ring_lost"`
-	TxErrors      uint64  `json:"tx_errors"`
-	ElapsedS      float64 `json:"elapsed_s"`
-	SendS         float64 `json:"send_s"`
-	RxMode        string  `json:"rx_mode"`
-	TxMode        string  `json:"tx_mode,omitempty"`
+	UDPNoReply    uint64        `json:"udp_no_reply"`
+	Duplicates    uint64        `json:"duplicates"`
+	InvalidCookie uint64        `json:"invalid_cookie"`
+	RingLost      uint64        `json:"ring_lost"`
+	TxErrors      uint64        `json:"tx_errors"`
+	ElapsedS      float64       `json:"elapsed_s"`
+	SendS         float64       `json:"send_s"`
+	RxMode        loader.RxMode `json:"rx_mode"`
+	TxMode        transmit.Mode `json:"tx_mode,omitempty"`
 	// TxRelayCPUS is the CPU seconds of the --tx-relay-cpu kernel thread:
 	// the transmit, and on veth the target's receive path, which runs in
 	// the transmitting thread's softirq. Not part of this process's time.
@@ -174,11 +186,11 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 		return runConnect(ctx, stop, cfg, progress, emit)
 	}
 	if cfg.RxMode == "" {
-		cfg.RxMode = "xdp"
+		cfg.RxMode = loader.RxXDP
 	}
 	st := Stats{RxMode: cfg.RxMode, TxMode: cfg.txMode(), Interface: cfg.iface()}
 	var tx transmit.Sender
-	if cfg.txMode() == "socket" {
+	if cfg.txMode() == transmit.ModeSocket {
 		t, err := transmit.NewSocket(cfg.iface())
 		if err != nil {
 			return st, err
@@ -192,7 +204,7 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 	var rxErr error
 	var wg sync.WaitGroup
 	var finish func(*Stats) error
-	if cfg.RxMode == "pcap" {
+	if cfg.RxMode == loader.RxPcap {
 		rx, err := openPcapRx(cfg)
 		if err != nil {
 			return st, err
@@ -216,7 +228,7 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 		defer att.Close()
 		defer consumer.Close()
 		st.XDPMode = string(att.Mode)
-		if cfg.txMode() == "xdp" {
+		if cfg.txMode() == transmit.ModeXDP {
 			t, err := transmit.NewXDP(cfg.iface(), prog)
 			if err != nil {
 				return st, err
@@ -316,22 +328,22 @@ func handleEvents(batch []bpf.ScanScanEvent, clock clock.Mono, progress *Progres
 		}
 		switch e.Kind {
 		case probe.ReplyOpen:
-			r.State, r.Reason = "open", "syn-ack"
+			r.State, r.Reason = StateOpen, "syn-ack"
 			if e.Proto == targets.ProtoUDP {
 				r.Reason = "udp-response"
 			}
 			progress.Open.Add(1)
 		case probe.ReplyClosed:
-			r.State, r.Reason = "closed", "reset"
+			r.State, r.Reason = StateClosed, "reset"
 			if e.IcmpType != 0 {
 				r.Reason = probe.ICMPReason(e.Family, e.IcmpType, e.IcmpCode)
 			}
 			progress.Closed.Add(1)
 		case probe.ReplyFiltered:
-			r.State, r.Reason = "filtered", probe.ICMPReason(e.Family, e.IcmpType, e.IcmpCode)
+			r.State, r.Reason = StateFiltered, probe.ICMPReason(e.Family, e.IcmpType, e.IcmpCode)
 			progress.Filtered.Add(1)
 		case probe.ReplyAlive:
-			r.State, r.Reason = "up", "echo-reply"
+			r.State, r.Reason = StateUp, "echo-reply"
 			progress.Up.Add(1)
 		default:
 			continue
@@ -506,9 +518,9 @@ func (c Config) sendRelay() *loader.SendRelay {
 	return transmit.Relay(c.txMode(), c.TxRelay, c.TxRelayCPU)
 }
 
-func (c Config) txMode() string {
+func (c Config) txMode() transmit.Mode {
 	if c.Tx == "" {
-		return "socket"
+		return transmit.ModeSocket
 	}
 	return c.Tx
 }
@@ -552,15 +564,15 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--retries must be >= 0")
 	}
 	switch {
-	case c.txMode() != "socket" && c.txMode() != "xdp":
+	case c.txMode() != transmit.ModeSocket && c.txMode() != transmit.ModeXDP:
 		return fmt.Errorf("--tx %q: use socket (AF_PACKET) or xdp (BPF_PROG_RUN live frames)", c.Tx)
-	case c.Connect && c.txMode() != "socket":
+	case c.Connect && c.txMode() != transmit.ModeSocket:
 		return fmt.Errorf("--connect sends with the kernel's own sockets: --tx %s does not apply", c.Tx)
-	case c.TxRelay && c.txMode() != "xdp":
+	case c.TxRelay && c.txMode() != transmit.ModeXDP:
 		return fmt.Errorf("--tx-relay-cpu relays the frames --tx xdp sends from the kernel: add --tx xdp")
 	case c.TxRelay && c.TxRelayCPU < 0:
 		return fmt.Errorf("--tx-relay-cpu %d: want a CPU number", c.TxRelayCPU)
-	case c.RxMode == "pcap" && c.txMode() == "xdp":
+	case c.RxMode == loader.RxPcap && c.txMode() == transmit.ModeXDP:
 		return fmt.Errorf("--tx xdp sends through the scan's XDP program, which --rx pcap does not load: use --rx xdp, or --tx socket")
 	}
 	if c.Connect {
@@ -574,7 +586,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("IPv4 targets leave by %s and IPv6 targets by %s: one scan sends by one interface; scan each family in its own run",
 			c.Path.Iface, c.Path6.Iface)
 	}
-	if c.RxMode == "pcap" {
+	if c.RxMode == loader.RxPcap {
 		if c.Targets.LenIPv6() > 0 {
 			return fmt.Errorf("--rx pcap is the IPv4 SYN scan's libpcap baseline; IPv6 targets need --rx xdp")
 		}

@@ -65,12 +65,12 @@ func (r *pcapRx) run(ctx context.Context, progress *Progress, emit func(Result))
 		}
 		target := [4]byte(ip.SrcIP.To4())
 		c := r.cfg.Key.Cookie4(src, target, 6, uint16(tcp.DstPort), uint16(tcp.SrcPort))
-		state := ""
+		var state State
 		switch {
 		case tcp.SYN && tcp.ACK && !tcp.RST && tcp.Ack-1 == c:
-			state = "open"
+			state = StateOpen
 		case tcp.RST && (tcp.Ack-1 == c || tcp.Ack == c):
-			state = "closed"
+			state = StateClosed
 		default:
 			r.badCookie++
 			continue
@@ -81,14 +81,14 @@ func (r *pcapRx) run(ctx context.Context, progress *Progress, emit func(Result))
 			continue
 		}
 		r.seen[key] = struct{}{}
-		if state == "open" {
+		if state == StateOpen {
 			progress.Open.Add(1)
 		} else {
 			progress.Closed.Add(1)
 		}
 		progress.Replies.Add(1)
 		reason := "syn-ack"
-		if state == "closed" {
+		if state == StateClosed {
 			reason = "reset"
 		}
 		emit(Result{Addr: netip.AddrFrom4(target), Port: uint16(tcp.SrcPort), Proto: "tcp", State: state, Reason: reason, TTL: ip.TTL, Time: ci.Timestamp})

@@ -121,7 +121,7 @@ func runCapture(args []string) error {
 		openOutput = func() error {
 			var err error
 			cf, err = capture.CreateFile(capture.FileOptions{Path: *out, Pcap: *forcePcap, Nano: *precision == "nano",
-				Iface: *iface, RxMode: *rx, Filter: expr, Snaplen: uint32(*snaplen)})
+				Iface: *iface, RxMode: loader.RxMode(*rx), Filter: expr, Snaplen: uint32(*snaplen)})
 			return err
 		}
 		write = func(p *capture.Packet) error { return cf.Write(p) }
@@ -130,7 +130,7 @@ func runCapture(args []string) error {
 	ctx, stop := untilSignalOr(*duration)
 	defer stop()
 	cfg := capture.Config{Iface: *iface, Filter: expr, Snaplen: uint32(*snaplen), Count: *count,
-		CountOnly: *countOnly, RxMode: *rx, XDPMode: mode,
+		CountOnly: *countOnly, RxMode: loader.RxMode(*rx), XDPMode: mode,
 		Ready: func() error {
 			if err := openOutput(); err != nil {
 				return err
@@ -179,12 +179,12 @@ func runCapture(args []string) error {
 	fmt.Fprintf(os.Stderr, "%d packets captured\n%d packets received by filter\n%d packets dropped by kernel\n",
 		st.Written, st.Matched, st.RingLost)
 	rxDesc := "XDP " + st.XDPMode
-	if st.RxMode == "pcap" {
+	if st.RxMode == loader.RxPcap {
 		rxDesc = "libpcap"
 	}
 	fmt.Fprintf(os.Stderr, "xdpscan: seen %d, matched %d, written %d, ring lost %d, writer lost %d in %.2fs (%s on %s)\n",
 		st.Seen, st.Matched, st.Written, st.RingLost, st.WriterLost, st.ElapsedS, rxDesc, st.Interface)
-	if st.RxMode == "xdp" {
+	if st.RxMode == loader.RxXDP {
 		fmt.Fprintf(os.Stderr, "xdpscan: seen by protocol (packets): %s\n", protocolMix(st.Counters))
 	}
 	if *statsJSON != "" {

@@ -22,6 +22,7 @@ import (
 	"github.com/xdpscan/xdpscan/route"
 	"github.com/xdpscan/xdpscan/scan"
 	"github.com/xdpscan/xdpscan/targets"
+	"github.com/xdpscan/xdpscan/transmit"
 )
 
 const scanSynopsis = `xdpscan scan [flags] TARGET...
@@ -344,7 +345,7 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 		}
 	}
 	rxDesc := "XDP " + st.XDPMode
-	if st.TxMode == "xdp" {
+	if st.TxMode == transmit.ModeXDP {
 		rxDesc = "sent from XDP, " + rxDesc
 		if st.TxRelayCPUS > 0 {
 			rxDesc = fmt.Sprintf("sent from XDP through CPU %d's relay (%.2f CPU-s: the transmit and the peer's receive path), XDP %s",
@@ -352,9 +353,9 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 		}
 	}
 	switch st.RxMode {
-	case "pcap":
+	case loader.RxPcap:
 		rxDesc = "libpcap"
-	case "connect":
+	case scan.RxConnect:
 		c := st.Connect
 		rxDesc = fmt.Sprintf("connect, %d workers, %d timeouts, %d errors", c.Workers, c.Timeouts, c.Errors)
 		if c.FirstError != "" {
@@ -428,7 +429,7 @@ func pingPhase(ctx, stop context.Context, f *scanFlags, cfg scan.Config, write f
 	status.start()
 	st, err := scan.Run(ctx, stop, cfg, progress, func(r scan.Result) {
 		write(r)
-		if r.State == "up" {
+		if r.State == scan.StateUp {
 			up = append(up, targets.Range{Lo: r.Addr, Hi: r.Addr})
 		}
 	})
@@ -529,7 +530,7 @@ func scanConfig(f *scanFlags, positional []string) (scan.Config, error) {
 		seed = key[0] ^ key[1]
 	}
 	cfg := scan.Config{Targets: targets, Ports: ports, Rate: f.rate, SportLo: lo, SportHi: hi,
-		Retries: f.retries, Wait: f.wait, Seed: seed, Shards: f.shards, Shard: f.shard, XDPMode: mode, RxMode: f.rx, Tx: f.tx, Reset: f.reset, Key: key,
+		Retries: f.retries, Wait: f.wait, Seed: seed, Shards: f.shards, Shard: f.shard, XDPMode: mode, RxMode: loader.RxMode(f.rx), Tx: transmit.Mode(f.tx), Reset: f.reset, Key: key,
 		TxRelay: f.txRelayCPU >= 0, TxRelayCPU: f.txRelayCPU,
 		Connect: f.connect, ConnectTimeout: f.connectTimeout, Workers: f.workers,
 		Notice: func(msg string) { stdio().printf("xdpscan: notice: %s\n", msg) }}

@@ -422,23 +422,16 @@ func pingPhase(ctx, stop context.Context, f *scanFlags, cfg scan.Config, write f
 	if cfg.Resume != (scan.Position{}) {
 		return targets.RangeSet{}, usageError("--resume cannot continue a --ping-first scan: rerun it")
 	}
-	cfg.Ports = []targets.Port{targets.Echo}
-	var up []targets.Range
 	progress := &scan.Progress{}
 	status := newStatusLine(f.status, progress)
 	status.start()
-	st, err := scan.Run(ctx, stop, cfg, progress, func(r scan.Result) {
-		write(r)
-		if r.State == scan.StateUp {
-			up = append(up, targets.Range{Lo: r.Addr, Hi: r.Addr})
-		}
-	})
+	up, st, err := scan.PingFirst(ctx, stop, cfg, progress, write)
 	status.stop()
 	if err != nil {
 		return targets.RangeSet{}, err
 	}
 	fmt.Fprintf(os.Stderr, "xdpscan: discovery: %d echo requests in %.2fs, %d hosts up\n", st.ProbesSent, st.SendS, st.Up)
-	return targets.NewRangeSet(up), nil
+	return up, nil
 }
 
 func scanConfig(f *scanFlags, positional []string) (scan.Config, error) {
@@ -521,14 +514,11 @@ func scanConfig(f *scanFlags, positional []string) (scan.Config, error) {
 			return scan.Config{}, usageError("interface %s: no such interface; see `ip link`", f.iface)
 		}
 	}
-	seed := f.seed
 	key, err := probe.NewCookieKey()
 	if err != nil {
 		return scan.Config{}, err
 	}
-	if seed == 0 {
-		seed = key[0] ^ key[1]
-	}
+	seed := scan.Seed(f.seed, key)
 	cfg := scan.Config{Targets: targets, Ports: ports, Rate: f.rate, SportLo: lo, SportHi: hi,
 		Retries: f.retries, Wait: f.wait, Seed: seed, Shards: f.shards, Shard: f.shard, XDPMode: mode, RxMode: loader.RxMode(f.rx), Tx: transmit.Mode(f.tx), Reset: f.reset, Key: key,
 		TxRelay: f.txRelayCPU >= 0, TxRelayCPU: f.txRelayCPU,

@@ -43,7 +43,7 @@ type scanOutputs struct {
 // planScanOutputs checks every file the scan will write, before any
 // setup, without creating or changing one: each is writable, no two are
 // the same file, none is an input. A resumed scan's output is read back.
-func planScanOutputs(f *scanFlags, saved *savedScan, resumePath string, checkpoints bool) (*scanOutputs, error) {
+func planScanOutputs(f *scanFlags, saved *scan.ResumeFile, resumePath string, checkpoints bool) (*scanOutputs, error) {
 	o := &scanOutputs{path: f.output, format: f.format, appendTo: f.appendOutput || saved != nil}
 	type named struct{ flag, path string }
 	files := []named{{"-o", f.output}, {"--stats-json", f.statsJSON}}

@@ -155,12 +155,12 @@ func runScan(args []string) error {
 }
 
 func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
-	var saved *savedScan
+	var saved *scan.ResumeFile
 	resumePath := f.resume
 	if f.resume != "" {
 		var err error
-		if saved, err = loadResume(f.resume); err != nil {
-			return err
+		if saved, err = scan.LoadResume(f.resume); err != nil {
+			return usageError("%w", err)
 		}
 		if f, fs, positional, err = mergeResume(saved, fs, positional); err != nil {
 			return err
@@ -190,8 +190,8 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 		return usageError("%v", err)
 	}
 	if saved != nil {
-		if err := matchResume(resumePath, saved, cfg, f.output, f.format); err != nil {
-			return err
+		if err := scan.MatchResume(resumePath, saved, cfg, f.output, f.format); err != nil {
+			return usageError("%w", err)
 		}
 		cfg.Resume = saved.Position
 	}
@@ -211,7 +211,7 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 	// file): it saves its position on interrupt only, in a free name.
 	periodic := checkpoints && (f.output != "" || saved != nil)
 	if resumePath == "" && periodic {
-		resumePath = defaultResumePath(f.output)
+		resumePath = scan.DefaultResumePath(f.output)
 		if err := outfile.Check(resumePath, true); err != nil {
 			// A directory the scan cannot write to: it runs, it just
 			// cannot be resumed.
@@ -249,40 +249,31 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 		}
 	}()
 
-	var ck *checkpointer
+	var ck *scan.Checkpointer
 	if checkpoints {
-		ck = &checkpointer{path: resumePath, flush: outs.sync, periodic: periodic,
-			saved: savedScan{Version: resumeVersion, Args: savedArgs(fs, positional), Seed: cfg.Seed, Shards: cfg.Shards, Shard: cfg.Shard,
-				Retries: cfg.Retries, Targets: digestTargets(cfg.Targets), Ports: portsString(cfg.Ports),
+		ck = &scan.Checkpointer{Path: resumePath, Flush: outs.sync, Periodic: periodic,
+			Saved: scan.ResumeFile{Version: scan.ResumeVersion, Args: savedArgs(fs, positional), Seed: cfg.Seed, Shards: cfg.Shards, Shard: cfg.Shard,
+				Retries: cfg.Retries, Targets: scan.DigestTargets(cfg.Targets), Ports: scan.PortsString(cfg.Ports),
 				Output: outs.outputAbs, Format: f.format},
-			lag: max(cfg.Wait, checkpointSample) + checkpointSample}
-		if cfg.Connect {
-			// A connect probe past the position may still wait in the
-			// workers' queue (as long as one probe takes, at most), then
-			// takes up to its timeout.
-			// Each of its 1 + --retries attempts waits for the SYN's
-			// retransmission (1 s) plus the adaptive margin, at least
-			// --connect-timeout (scan.connectTimer).
-			ck.lag = time.Duration(cfg.Retries+2) * (2*max(cfg.ConnectTimeout, time.Second) + time.Second)
-		}
+			Lag: scan.CheckpointLag(cfg)}
 	}
 	progress := &scan.Progress{}
 	if ck != nil {
-		ck.progress = progress
+		ck.Progress = progress
 	}
 	cfg.Ready = func() error {
 		if err := outs.open(); err != nil {
 			return err
 		}
-		if ck != nil && ck.done == nil {
+		if ck != nil && !ck.Started() {
 			// The first checkpoint: a scan killed before the next one can
 			// still be resumed (from its start).
 			if periodic {
-				if err := ck.save(cfg.Resume); err != nil {
+				if err := ck.Save(cfg.Resume); err != nil {
 					return fmt.Errorf("resume file: %w", err)
 				}
 			}
-			ck.start(cfg.Notice)
+			ck.Start(cfg.Notice)
 		}
 		return nil
 	}
@@ -309,7 +300,7 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 	st, err := scan.Run(ctx, stop, cfg, progress, write)
 	status.stop()
 	if ck != nil {
-		ck.stop()
+		ck.Stop()
 	}
 	started, sent := outs.opened, progress.Sent.Load() > 0
 	// A run that sent nothing (it failed, or was interrupted during setup)
@@ -317,14 +308,14 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 	writeErr := outs.close(sent || err == nil && !st.Interrupted)
 	if err == nil && st.Interrupted && !sent && saved == nil {
 		if periodic {
-			removeResume(resumePath)
+			scan.RemoveResume(resumePath)
 		}
 		return &exitError{code: 130, err: fmt.Errorf("interrupted before the first probe: nothing to resume")}
 	}
 	if err != nil {
 		if periodic && started {
 			if pos, ok := progress.Position(); ok && pos == cfg.Resume && saved == nil {
-				removeResume(resumePath) // nothing sent: nothing to resume
+				scan.RemoveResume(resumePath) // nothing sent: nothing to resume
 			} else {
 				err = fmt.Errorf("%w\n(the scan can continue from its last checkpoint: xdpscan scan --resume %s)", err, resumePath)
 			}
@@ -376,24 +367,24 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 			// The cooldown was cut short: replies to the last probes may
 			// be lost, so continue from the last position whose replies
 			// surely came in (pairs after it are probed again).
-			if p, ok := ck.safeAt(*t); ok {
+			if p, ok := ck.SafeAt(*t); ok {
 				pos = p
 			} else {
 				pos = cfg.Resume
 			}
 		}
 		if !periodic {
-			resumePath = freeResumePath()
-			ck.path = resumePath
+			resumePath = scan.FreeResumePath()
+			ck.Path = resumePath
 		}
-		if err := ck.save(pos); err != nil {
+		if err := ck.Save(pos); err != nil {
 			return fmt.Errorf("interrupted, and could not write the resume file: %w", err)
 		}
 		return &exitError{code: 130, err: fmt.Errorf("interrupted after %d of %d probes; continue with: xdpscan scan --resume %s",
 			st.ProbesSent, st.ProbesTotal, resumePath)}
 	}
 	if periodic {
-		if err := removeResume(resumePath); err != nil {
+		if err := scan.RemoveResume(resumePath); err != nil {
 			return fmt.Errorf("the scan completed, but its resume file could not be removed: %w", err)
 		}
 	}

@@ -1,19 +1,17 @@
-package main
+package scan
 
 import (
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/xdpscan/xdpscan/scan"
 )
 
 // TestResumeChecksum: the checksum covers the content, not its layout, and
 // any change of a value breaks it.
 func TestResumeChecksum(t *testing.T) {
-	s := &savedScan{Version: resumeVersion, Args: []string{"--p=80", "198.18.0.0/24"}, Seed: 1<<64 - 1, Shards: 1,
-		Ports: "80", Position: scan.Position{Next: 7}}
+	s := &ResumeFile{Version: ResumeVersion, Args: []string{"--p=80", "198.18.0.0/24"}, Seed: 1<<64 - 1, Shards: 1,
+		Ports: "80", Position: Position{Next: 7}}
 	b := s.marshal()
 	compact, _ := json.Marshal(s)
 	tests := []struct {
@@ -43,9 +41,9 @@ func TestResumeChecksum(t *testing.T) {
 // lag before: replies to the probes after it may still be coming.
 func TestSafeAt(t *testing.T) {
 	t0 := time.Now()
-	c := &checkpointer{lag: 1500 * time.Millisecond}
+	c := &Checkpointer{Lag: 1500 * time.Millisecond}
 	for i := range 10 {
-		c.samples = append(c.samples, sample{t0.Add(time.Duration(i) * 500 * time.Millisecond), scan.Position{Next: uint64(i * 100)}})
+		c.samples = append(c.samples, sample{t0.Add(time.Duration(i) * 500 * time.Millisecond), Position{Next: uint64(i * 100)}})
 	}
 	tests := []struct {
 		at   time.Duration
@@ -59,7 +57,7 @@ func TestSafeAt(t *testing.T) {
 		{10 * time.Second, 900, true},
 	}
 	for _, tc := range tests {
-		pos, ok := c.safeAt(t0.Add(tc.at))
+		pos, ok := c.SafeAt(t0.Add(tc.at))
 		if ok != tc.ok || ok && pos.Next != tc.want {
 			t.Errorf("safeAt(+%v) = %+v %v, want next %d %v", tc.at, pos, ok, tc.want, tc.ok)
 		}

@@ -1,4 +1,4 @@
-package main
+package scan
 
 // The resume file: what a scan is (its arguments, seed, shard, the
 // identity of its targets and ports, its output) and how far it got. It is
@@ -15,30 +15,27 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/xdpscan/xdpscan/internal/outfile"
-	"github.com/xdpscan/xdpscan/scan"
 	"github.com/xdpscan/xdpscan/targets"
 )
 
-const resumeVersion = 2
+const ResumeVersion = 2
 
 // maxResumeBytes bounds what --resume reads: a resume file holds the
 // arguments and digests, never the target list itself.
 const maxResumeBytes = 16 << 20
 
-// savedScan is the resume file. The cookie key is deliberately not saved:
+// ResumeFile is the resume file. The cookie key is deliberately not saved:
 // the resumed run draws a new one, so the target's late retransmissions to
 // the first run's probes do not validate.
-type savedScan struct {
+type ResumeFile struct {
 	Version int `json:"version"`
 	// Args are the scan's arguments (after "scan"), with file paths made
 	// absolute and without --resume and --seed.
@@ -47,27 +44,28 @@ type savedScan struct {
 	Shards  uint64        `json:"shards"`
 	Shard   uint64        `json:"shard"`
 	Retries int           `json:"retries"`
-	Targets targetsDigest `json:"targets"`
+	Targets TargetsDigest `json:"targets"`
 	Ports   string        `json:"ports"`
 	// Output is the results file (absolute; "" for stdout) and its format.
-	Output   string        `json:"output"`
-	Format   string        `json:"format"`
-	Position scan.Position `json:"position"`
-	Saved    time.Time     `json:"saved"`
+	Output   string    `json:"output"`
+	Format   string    `json:"format"`
+	Position Position  `json:"position"`
+	Saved    time.Time `json:"saved"`
 	// Checksum is the SHA-256 of this object written with Checksum "".
 	Checksum string `json:"checksum"`
 }
 
-// targetsDigest identifies a target set without listing it (an -iL list
+// TargetsDigest identifies a target set without listing it (an -iL list
 // may hold millions of ranges).
-type targetsDigest struct {
+type TargetsDigest struct {
 	Addresses uint64 `json:"addresses"`
 	Ranges    int    `json:"ranges"`
 	Summary   string `json:"summary"`
 	SHA256    string `json:"sha256"`
 }
 
-func digestTargets(s targets.RangeSet) targetsDigest {
+// DigestTargets is the digest of a target set.
+func DigestTargets(s targets.RangeSet) TargetsDigest {
 	h := sha256.New()
 	rs := s.Ranges()
 	var sum []string
@@ -82,14 +80,15 @@ func digestTargets(s targets.RangeSet) targetsDigest {
 	if len(rs) > 3 {
 		sum = append(sum, fmt.Sprintf("... (%d ranges)", len(rs)))
 	}
-	return targetsDigest{Addresses: s.Len(), Ranges: len(rs), Summary: strings.Join(sum, ","), SHA256: hex.EncodeToString(h.Sum(nil))}
+	return TargetsDigest{Addresses: s.Len(), Ranges: len(rs), Summary: strings.Join(sum, ","), SHA256: hex.EncodeToString(h.Sum(nil))}
 }
 
-func (d targetsDigest) String() string {
+func (d TargetsDigest) String() string {
 	return fmt.Sprintf("%s (%d addresses)", d.Summary, d.Addresses)
 }
 
-func portsString(ports []targets.Port) string {
+// PortsString is a port list as the resume file keeps it.
+func PortsString(ports []targets.Port) string {
 	s := make([]string, len(ports))
 	for i, p := range ports {
 		s[i] = p.String()
@@ -100,9 +99,9 @@ func portsString(ports []targets.Port) string {
 // checksum is the SHA-256 of the file's JSON object without its
 // "checksum" member, written with its keys sorted and no spaces (numbers as
 // they are written): anyone can recompute it, so it catches damage and
-// careless edits, not a determined forger; matchResume checks what the
+// careless edits, not a determined forger; MatchResume checks what the
 // content says.
-func (s *savedScan) checksum() string {
+func (s *ResumeFile) checksum() string {
 	b, _ := json.Marshal(s)
 	sum, _ := contentChecksum(b)
 	return sum
@@ -124,109 +123,58 @@ func contentChecksum(b []byte) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
-func (s *savedScan) marshal() []byte {
+func (s *ResumeFile) marshal() []byte {
 	s.Checksum = s.checksum()
 	b, _ := json.MarshalIndent(s, "", "  ")
 	return append(b, '\n')
 }
 
-// loadResume reads and checks a resume file: its form and its checksum.
-// What it says is checked against the command later (matchResume).
-func loadResume(path string) (*savedScan, error) {
+// LoadResume reads and checks a resume file: its form and its checksum.
+// What it says is checked against the command later (MatchResume).
+func LoadResume(path string) (*ResumeFile, error) {
 	// A regular file of sane size: never a FIFO or a device to block on
 	// or read forever.
 	fi, err := os.Stat(path)
 	switch {
 	case err != nil:
-		return nil, usageError("--resume: %v", err)
+		return nil, fmt.Errorf("--resume: %v", err)
 	case !fi.Mode().IsRegular():
-		return nil, usageError("--resume %s: not a regular file", path)
+		return nil, fmt.Errorf("--resume %s: not a regular file", path)
 	case fi.Size() > maxResumeBytes:
-		return nil, usageError("--resume %s: %d bytes: not a resume file xdpscan wrote (those are under %d)", path, fi.Size(), maxResumeBytes)
+		return nil, fmt.Errorf("--resume %s: %d bytes: not a resume file xdpscan wrote (those are under %d)", path, fi.Size(), maxResumeBytes)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, usageError("--resume: %v", err)
+		return nil, fmt.Errorf("--resume: %v", err)
 	}
-	var s savedScan
+	var s ResumeFile
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
-		return nil, usageError("--resume %s: not a resume file xdpscan wrote: %v", path, err)
+		return nil, fmt.Errorf("--resume %s: not a resume file xdpscan wrote: %v", path, err)
 	}
-	if s.Version != resumeVersion {
-		return nil, usageError("--resume %s: a version %d resume file; this xdpscan reads version %d: rerun the scan", path, s.Version, resumeVersion)
+	if s.Version != ResumeVersion {
+		return nil, fmt.Errorf("--resume %s: a version %d resume file; this xdpscan reads version %d: rerun the scan", path, s.Version, ResumeVersion)
 	}
 	if got, _ := contentChecksum(b); got != s.Checksum {
-		return nil, usageError("--resume %s: checksum mismatch (the file says %.12s, its content is %.12s): it was changed or damaged since xdpscan wrote it; rerun the scan",
+		return nil, fmt.Errorf("--resume %s: checksum mismatch (the file says %.12s, its content is %.12s): it was changed or damaged since xdpscan wrote it; rerun the scan",
 			path, s.Checksum, got)
 	}
 	return &s, nil
 }
 
-// pathFlags are the flags that name files: made absolute in the resume
-// file, so the scan can be resumed from any directory.
-var pathFlags = map[string]bool{"iL": true, "include-file": true, "exclude-file": true, "o": true, "stats-json": true}
-
-// savedArgs are the command's arguments as the resume file keeps them.
-func savedArgs(fs *flag.FlagSet, positional []string) []string {
-	var args []string
-	fs.Visit(func(fl *flag.Flag) {
-		v := fl.Value.String()
-		switch {
-		case fl.Name == "resume" || fl.Name == "seed" || fl.Name == "dry-run" || fl.Name == "append-output":
-			return
-		case pathFlags[fl.Name] && v != "":
-			if abs, err := filepath.Abs(v); err == nil {
-				v = abs
-			}
-		}
-		args = append(args, "--"+fl.Name+"="+v)
-	})
-	return append(args, positional...)
-}
-
-// mergeResume is the command a resume runs: the saved arguments, with
-// the flags given on this command line on top (and its targets, if it
-// names any). Whether that is still the same scan is matchResume's call.
-func mergeResume(saved *savedScan, given *flag.FlagSet, positional []string) (*scanFlags, *flag.FlagSet, []string, error) {
-	f, fs := newScanFlags()
-	savedPos, err := parseFlags(fs, saved.Args)
-	if err != nil {
-		return nil, nil, nil, usageError("--resume: the saved arguments do not parse: %v", err)
-	}
-	var setErr error
-	given.Visit(func(fl *flag.Flag) {
-		if err := fs.Set(fl.Name, fl.Value.String()); err != nil && setErr == nil {
-			setErr = err
-		}
-	})
-	if setErr != nil {
-		return nil, nil, nil, usageError("%v", setErr)
-	}
-	if len(positional) == 0 {
-		positional = savedPos
-	}
-	seedGiven := false
-	given.Visit(func(fl *flag.Flag) { seedGiven = seedGiven || fl.Name == "seed" })
-	if !seedGiven {
-		f.seed = saved.Seed
-	}
-	return f, fs, positional, nil
-}
-
-// matchResume checks the command against the resume file: the same scan
+// MatchResume checks the command against the resume file: the same scan
 // (targets, ports, seed, shards, passes, output), and a position that scan
 // can have reached.
-func matchResume(path string, saved *savedScan, cfg scan.Config, output, format string) error {
+func MatchResume(path string, saved *ResumeFile, cfg Config, output, format string) error {
 	mismatch := func(what, here, there string) error {
-		return usageError("--resume %s: this command changes the scan's %s: %s here, %s in the file; "+
+		return fmt.Errorf("--resume %s: this command changes the scan's %s: %s here, %s in the file; "+
 			"resume with `xdpscan scan --resume %s` alone, or remove the file to start a new scan", path, what, here, there, path)
 	}
-	if d := digestTargets(cfg.Targets); d != saved.Targets {
+	if d := DigestTargets(cfg.Targets); d != saved.Targets {
 		return mismatch("targets", d.String(), saved.Targets.String())
 	}
-	if p := portsString(cfg.Ports); p != saved.Ports {
+	if p := PortsString(cfg.Ports); p != saved.Ports {
 		return mismatch("ports", p, saved.Ports)
 	}
 	if cfg.Seed != saved.Seed {
@@ -246,7 +194,7 @@ func matchResume(path string, saved *savedScan, cfg scan.Config, output, format 
 		return mismatch("output format", "--format "+format, "--format "+saved.Format)
 	}
 	if err := cfg.ValidPosition(saved.Position); err != nil {
-		return usageError("--resume %s: %v; the file was forged or damaged: rerun the scan", path, err)
+		return fmt.Errorf("--resume %s: %v; the file was forged or damaged: rerun the scan", path, err)
 	}
 	return nil
 }
@@ -258,14 +206,14 @@ func nameOr(path string) string {
 	return "-o " + path
 }
 
-// defaultResumePath is where a scan keeps its checkpoints: beside its
+// DefaultResumePath is where a scan keeps its checkpoints: beside its
 // output.
-func defaultResumePath(output string) string { return output + ".resume" }
+func DefaultResumePath(output string) string { return output + ".resume" }
 
-// freeResumePath is where a scan to stdout saves its position on
+// FreeResumePath is where a scan to stdout saves its position on
 // interrupt: xdpscan.resume, or xdpscan-2.resume, ... if that is taken
 // (another scan's, to be resumed too).
-func freeResumePath() string {
+func FreeResumePath() string {
 	for i := 1; ; i++ {
 		p := "xdpscan.resume"
 		if i > 1 {
@@ -277,25 +225,25 @@ func freeResumePath() string {
 	}
 }
 
-// checkpointer writes the resume file while the scan runs.
-type checkpointer struct {
-	path     string
-	saved    savedScan // everything but the position
-	progress *scan.Progress
+// Checkpointer writes the resume file while the scan runs.
+type Checkpointer struct {
+	Path     string
+	Saved    ResumeFile // everything but the position
+	Progress *Progress
 	// lag is how long a position must be in the past before it counts as
 	// done: every reply to the probes before it has arrived (--wait) and
 	// been written.
-	lag time.Duration
+	Lag time.Duration
 	// flush pushes the results written so far to the disk: a checkpoint
 	// is written only after the results it counts.
-	flush func() error
+	Flush func() error
 	// periodic: write checkpoints while scanning; otherwise only sample
 	// (a scan to stdout saves on interrupt only).
-	periodic bool
+	Periodic bool
 
 	mu      sync.Mutex
 	samples []sample
-	last    scan.Position
+	last    Position
 	wrote   bool
 	failed  bool
 	done    chan struct{}
@@ -304,7 +252,7 @@ type checkpointer struct {
 
 type sample struct {
 	at  time.Time
-	pos scan.Position
+	pos Position
 }
 
 const (
@@ -312,29 +260,43 @@ const (
 	checkpointEvery  = 2 * time.Second
 )
 
-// save writes the resume file at pos (results flushed first).
-func (c *checkpointer) save(pos scan.Position) error {
+// CheckpointLag is how long a position must be in the past before every
+// reply to the probes before it has arrived and been written: --wait (at
+// least a sample's time) and a sample. A connect probe past the position
+// may still wait in the workers' queue (as long as one probe takes, at
+// most), then takes up to its timeout: each of its 1 + --retries attempts
+// waits for the SYN's retransmission (1 s) plus the adaptive margin, at
+// least --connect-timeout (connectTimer).
+func CheckpointLag(cfg Config) time.Duration {
+	if cfg.Connect {
+		return time.Duration(cfg.Retries+2) * (2*max(cfg.ConnectTimeout, time.Second) + time.Second)
+	}
+	return max(cfg.Wait, checkpointSample) + checkpointSample
+}
+
+// Save writes the resume file at pos (results flushed first).
+func (c *Checkpointer) Save(pos Position) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.wrote && pos == c.last {
 		return nil
 	}
-	if c.flush != nil {
-		if err := c.flush(); err != nil {
+	if c.Flush != nil {
+		if err := c.Flush(); err != nil {
 			return err
 		}
 	}
-	s := c.saved
+	s := c.Saved
 	s.Position, s.Saved = pos, time.Now().UTC()
-	if err := outfile.WriteFile(c.path, s.marshal(), 0o600); err != nil {
+	if err := outfile.WriteFile(c.Path, s.marshal(), 0o600); err != nil {
 		return err
 	}
 	c.last, c.wrote = pos, true
 	return nil
 }
 
-// start samples the sender's position and writes checkpoints until stop.
-func (c *checkpointer) start(notice func(string)) {
+// Start samples the sender's position and writes checkpoints until stop.
+func (c *Checkpointer) Start(notice func(string)) {
 	c.done, c.stopped = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(c.stopped)
@@ -346,15 +308,15 @@ func (c *checkpointer) start(notice func(string)) {
 			case <-c.done:
 				return
 			case now := <-t.C:
-				if pos, ok := c.progress.Position(); ok {
+				if pos, ok := c.Progress.Position(); ok {
 					c.mu.Lock()
 					c.samples = append(c.samples, sample{now, pos})
 					c.mu.Unlock()
 				}
-				if !c.periodic || now.Sub(lastWrite) < checkpointEvery-checkpointSample/2 { // the ticker jitters
+				if !c.Periodic || now.Sub(lastWrite) < checkpointEvery-checkpointSample/2 { // the ticker jitters
 					continue
 				}
-				pos, ok := c.safeAt(now)
+				pos, ok := c.SafeAt(now)
 				c.mu.Lock()
 				ok = ok && pos != c.last
 				c.mu.Unlock()
@@ -362,16 +324,20 @@ func (c *checkpointer) start(notice func(string)) {
 					continue
 				}
 				lastWrite = now
-				if err := c.save(pos); err != nil && !c.failed {
+				if err := c.Save(pos); err != nil && !c.failed {
 					c.failed = true
-					notice(fmt.Sprintf("cannot write the resume checkpoint %s: %v (the scan goes on; an interrupt will try again)", c.path, err))
+					notice(fmt.Sprintf("cannot write the resume checkpoint %s: %v (the scan goes on; an interrupt will try again)", c.Path, err))
 				}
 			}
 		}
 	}()
 }
 
-func (c *checkpointer) stop() {
+// Started says whether Start was called.
+func (c *Checkpointer) Started() bool { return c.done != nil }
+
+// Stop ends Start's checkpoints and waits for the last one to finish.
+func (c *Checkpointer) Stop() {
 	if c.done == nil {
 		return
 	}
@@ -383,25 +349,25 @@ func (c *checkpointer) stop() {
 	<-c.stopped
 }
 
-// safeAt is the newest position sampled at least lag before t: every
+// SafeAt is the newest position sampled at least lag before t: every
 // reply to the probes before it has had its time to arrive.
-func (c *checkpointer) safeAt(t time.Time) (scan.Position, bool) {
+func (c *Checkpointer) SafeAt(t time.Time) (Position, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	i := len(c.samples) - 1
-	for i >= 0 && t.Sub(c.samples[i].at) < c.lag {
+	for i >= 0 && t.Sub(c.samples[i].at) < c.Lag {
 		i--
 	}
 	if i < 0 {
-		return scan.Position{}, false
+		return Position{}, false
 	}
 	pos := c.samples[i].pos
 	c.samples = c.samples[i:] // older ones are never needed again
 	return pos, true
 }
 
-// removeResume removes the resume file of a scan that completed.
-func removeResume(path string) error {
+// RemoveResume removes the resume file of a scan that completed.
+func RemoveResume(path string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}

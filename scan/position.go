@@ -1,6 +1,8 @@
 package scan
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+)
 
 // positionCell is the sender's position, published after every batch so
 // another goroutine (the resume checkpoint) can read it while probes are
@@ -91,4 +93,11 @@ func itoa(v uint64) string {
 			return string(b[i:])
 		}
 	}
+}
+
+// Position is where a scan stands: pass (0 = first send, then retries) and
+// the next permutation position to send in it.
+type Position struct {
+	Pass uint64 `json:"pass"`
+	Next uint64 `json:"next"`
 }

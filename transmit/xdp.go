@@ -17,24 +17,26 @@ import (
 	"github.com/xdpscan/xdpscan/loader"
 )
 
-// XDPBatch is how many frames one XDPTransmitter.Send takes: four of
+// XDPBatch is how many frames one XDP.Send takes: four of
 // live-frames mode's kernel batches per syscall. Through a relay
 // (XDPRelayBatch) nothing on the sending CPU runs between the kernel's
 // batches, so a call can be longer, and each call's fixed cost (~12 us,
 // and a page pool set up and torn down) is paid once per 1024 frames.
 const (
-	XDPBatch      = 256
-	XDPRelayBatch = 1024
+	XDPBatch      = 4 * kernelBatch
+	XDPRelayBatch = 4 * kernelBatchRelay
 )
 
 // kernelBatch is live-frames mode's batch: frames are transmitted (and the
-// target's NAPI runs) every kernelBatch runs; 256 is the kernel's maximum.
+// target's NAPI runs) every kernelBatch runs; kernelBatchMax is the
+// kernel's maximum.
 // Through a relay nothing runs on this CPU after a batch (the peer's NAPI
 // runs on the relay's), so batches take the kernel's maximum: fewer
 // flushes into the relay's queue and wakeups of its thread.
 const (
 	kernelBatch      = 64
-	kernelBatchRelay = 256
+	kernelBatchRelay = kernelBatchMax
+	kernelBatchMax   = 256
 )
 
 // XDPBatchFor is the frames per call for a transmitter with or without relay.

@@ -1,3 +1,6 @@
+// Package libpcap opens the libpcap receive path that both baselines use
+// (scan --rx pcap and capture --rx pcap), so they measure the same thing.
+// Needs CAP_NET_RAW; any kernel.
 package libpcap
 
 import (

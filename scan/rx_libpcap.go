@@ -21,7 +21,7 @@ import (
 type pcapRx struct {
 	handle *pcap.Handle
 	cfg    Config
-	// Go-side dedup. Unlike the XDP path's bounded kernel LRU map it grows
+	// Go-side dedup. Unlike the XDP path's bounded kernel dedup table it grows
 	// with the replies: a baseline, not the tuned path.
 	seen                    map[uint64]struct{}
 	duplicates, badCookie   uint64

@@ -44,10 +44,10 @@ func (k CookieKey) Cookie6(src, dst [16]byte, proto uint8, sport, dport uint16) 
 	return uint32(sipHash24Words(k[0], k[1], &m, 5))
 }
 
-// Cookie is the cookie of a probe from src to dst, of either family (both
-// addresses of the same one): Cookie4 or Cookie6.
+// Cookie is the cookie of a probe from src to dst: Cookie6 to an IPv6
+// target, else Cookie4 (src is of the target's family).
 func (k CookieKey) Cookie(src, dst netip.Addr, proto uint8, sport, dport uint16) uint32 {
-	if src.Is6() {
+	if dst.Is6() {
 		return k.Cookie6(src.As16(), dst.As16(), proto, sport, dport)
 	}
 	return k.Cookie4(src.As4(), dst.As4(), proto, sport, dport)

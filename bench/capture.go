@@ -15,6 +15,7 @@ import (
 
 	"github.com/gopacket/gopacket/pcapgo"
 
+	"github.com/xdpscan/xdpscan/internal/netdev"
 	"github.com/xdpscan/xdpscan/testbed"
 )
 
@@ -141,11 +142,11 @@ func RunCapture(ctx context.Context, o CaptureOptions) (*CaptureResults, error) 
 		return nil, err
 	}
 	defer tb.Down()
-	target, err := openLink(cfg.TargetNS(), testbed.TargetIf)
+	target, err := netdev.OpenIn(cfg.TargetNS(), testbed.TargetIf)
 	if err != nil {
 		return nil, err
 	}
-	defer target.close()
+	defer target.Close()
 
 	for round := 1; round <= o.Runs; round++ {
 		for _, tool := range tools {
@@ -195,7 +196,7 @@ func (r *CaptureResults) compare() {
 	}
 }
 
-func measureCapture(ctx context.Context, tool string, o CaptureOptions, tb *testbed.Testbed, target *linkCounters, floodCPU, captureCPU int) CaptureRun {
+func measureCapture(ctx context.Context, tool string, o CaptureOptions, tb *testbed.Testbed, target *netdev.Link, floodCPU, captureCPU int) CaptureRun {
 	r := CaptureRun{Tool: tool, InFile: -1}
 	fail := func(err error) CaptureRun { r.Error = err.Error(); return r }
 	file := filepath.Join(o.Dir, tool+".pcap")
@@ -219,7 +220,7 @@ func measureCapture(ctx context.Context, tool string, o CaptureOptions, tb *test
 		return fail(fmt.Errorf("unknown capture tool %q: use %v", tool, CaptureTools))
 	}
 
-	linkBefore, err := target.read()
+	linkBefore, err := target.Read()
 	if err != nil {
 		return fail(err)
 	}
@@ -281,7 +282,7 @@ func measureCapture(ctx context.Context, tool string, o CaptureOptions, tb *test
 	if terr != nil {
 		return fail(terr)
 	}
-	linkAfter, err := target.read()
+	linkAfter, err := target.Read()
 	if err != nil {
 		return fail(err)
 	}
@@ -293,7 +294,7 @@ func measureCapture(ctx context.Context, tool string, o CaptureOptions, tb *test
 	if err != nil {
 		return fail(err)
 	}
-	r.TargetRxDropped = linkAfter.sub(linkBefore).RxDropped
+	r.TargetRxDropped = linkAfter.Sub(linkBefore).RxDropped
 	r.SoftnetDrops = softAfter - softBefore
 	r.ReachedStack = nftAfter - nftBefore
 	if capture == nil || tool == "xdp-pass" {

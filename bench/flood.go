@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/xdpscan/xdpscan/internal/netdev"
 	"github.com/xdpscan/xdpscan/loader"
 	"github.com/xdpscan/xdpscan/transmit"
 )
@@ -138,12 +139,12 @@ func FloodXDP(ctx context.Context, o FloodOptions) (FloodResult, error) {
 		return FloodResult{}, fmt.Errorf("flood from XDP: attach the flood program to lo: %w", err)
 	}
 	defer l.Close()
-	counters, err := openLinkHere(o.Iface)
+	counters, err := netdev.Open(o.Iface)
 	if err != nil {
 		return FloodResult{}, err
 	}
-	defer counters.close()
-	before, err := counters.read()
+	defer counters.Close()
+	before, err := counters.Read()
 	if err != nil {
 		return FloodResult{}, err
 	}
@@ -165,11 +166,11 @@ func FloodXDP(ctx context.Context, o FloodOptions) (FloodResult, error) {
 	// The kernel reports no transmit failure to BPF_PROG_RUN's caller; a
 	// veth counts what its peer took as transmitted, so a shortfall is
 	// frames dropped (no NAPI on the peer, or its ring full).
-	after, err := counters.read()
+	after, err := counters.Read()
 	if err != nil {
 		return r, err
 	}
-	if d := after.sub(before); counters.isVeth() && d.TxPackets < sent {
+	if d := after.Sub(before); counters.IsVeth() && d.TxPackets < sent {
 		return r, transmit.PeerNeedsNAPI("flood from XDP", o.Iface,
 			fmt.Sprintf("%d of %d frames (tx_dropped +%d)", d.TxPackets, sent, d.TxDropped), "flood from a socket: --gen socket")
 	}

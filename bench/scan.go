@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xdpscan/xdpscan/internal/netdev"
 	"github.com/xdpscan/xdpscan/testbed"
 )
 
@@ -278,7 +279,7 @@ func contains(list []string, s string) bool {
 // link's transmit count to time the send window.
 type linkProbe struct {
 	tb           testbed.Config
-	scan, target *linkCounters
+	scan, target *netdev.Link
 }
 
 type snapshot struct {
@@ -288,31 +289,31 @@ type snapshot struct {
 }
 
 func (a snapshot) sub(b snapshot) snapshot {
-	return snapshot{a.scan.sub(b.scan), a.target.sub(b.target), a.softnet - b.softnet, a.nft - b.nft, a.rsts - b.rsts, a.icmp - b.icmp}
+	return snapshot{a.scan.Sub(b.scan), a.target.Sub(b.target), a.softnet - b.softnet, a.nft - b.nft, a.rsts - b.rsts, a.icmp - b.icmp}
 }
 
 func newLinkProbe(cfg testbed.Config) (*linkProbe, error) {
-	s, err := openLink(cfg.ScanNS(), testbed.ScanIf)
+	s, err := netdev.OpenIn(cfg.ScanNS(), testbed.ScanIf)
 	if err != nil {
 		return nil, err
 	}
-	t, err := openLink(cfg.TargetNS(), testbed.TargetIf)
+	t, err := netdev.OpenIn(cfg.TargetNS(), testbed.TargetIf)
 	if err != nil {
-		s.close()
+		s.Close()
 		return nil, err
 	}
 	return &linkProbe{tb: cfg, scan: s, target: t}, nil
 }
 
-func (p *linkProbe) close() { p.scan.close(); p.target.close() }
+func (p *linkProbe) close() { p.scan.Close(); p.target.Close() }
 
 func (p *linkProbe) snapshot() (snapshot, error) {
 	var s snapshot
 	var err error
-	if s.scan, err = p.scan.read(); err != nil {
+	if s.scan, err = p.scan.Read(); err != nil {
 		return s, err
 	}
-	if s.target, err = p.target.read(); err != nil {
+	if s.target, err = p.target.Read(); err != nil {
 		return s, err
 	}
 	if s.softnet, err = softnetDrops(); err != nil {
@@ -350,7 +351,7 @@ func (p *linkProbe) sampleTx() *txSampler {
 		t := time.NewTicker(5 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if st, err := p.scan.read(); err == nil {
+			if st, err := p.scan.Read(); err == nil {
 				s.times = append(s.times, time.Now())
 				s.tx = append(s.tx, st.TxPackets)
 			}

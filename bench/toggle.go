@@ -9,6 +9,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/xdpscan/xdpscan/internal/clock"
+	"github.com/xdpscan/xdpscan/internal/netdev"
 	"github.com/xdpscan/xdpscan/loader"
 )
 
@@ -82,13 +83,13 @@ func Toggle(ctx context.Context, o ToggleOptions) (ToggleResult, error) {
 	if o.Pairs < 1 || o.Window <= 0 {
 		return res, fmt.Errorf("toggle: %d pairs of %s windows: use at least 1 pair of a positive window", o.Pairs, o.Window)
 	}
-	counters, err := openLinkHere(o.Iface)
+	counters, err := netdev.Open(o.Iface)
 	if err != nil {
 		return res, err
 	}
-	defer counters.close()
+	defer counters.Close()
 	sample := func() (uint64, time.Time, error) {
-		s, err := counters.read()
+		s, err := counters.Read()
 		return s.RxPackets, time.Now(), err
 	}
 	if err := waitForFlood(ctx, sample); err != nil {

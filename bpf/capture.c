@@ -24,6 +24,7 @@
 #include "include/bpf_endian.h"
 #include "include/parse.h"
 #include "include/counters.h"
+#include "include/shape.h"
 #include "include/ringwake.h"
 
 char __license[] SEC("license") = "Dual BSD/GPL";

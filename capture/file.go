@@ -15,9 +15,13 @@ import (
 
 // FileOptions is where and how a capture's packets are written.
 type FileOptions struct {
-	Path    string // "-": standard output
-	Pcap    bool   // classic pcap; also when Path ends in .pcap (else pcapng)
-	Nano    bool   // pcap timestamps in nanoseconds (pcapng always is)
+	Path string // "-": standard output
+	// InPlace writes the file itself instead of a temporary file renamed
+	// over it when it closes (outfile.CreateInPlace): for a process that
+	// may no longer write the directory by then.
+	InPlace bool
+	Pcap    bool // classic pcap; also when Path ends in .pcap (else pcapng)
+	Nano    bool // pcap timestamps in nanoseconds (pcapng always is)
 	Iface   string
 	RxMode  loader.RxMode
 	Filter  string
@@ -38,7 +42,11 @@ func CreateFile(o FileOptions) (*File, error) {
 	f := &File{}
 	var w io.Writer = os.Stdout
 	if o.Path != "-" {
-		r, err := outfile.CreateReplace(o.Path, 0o644)
+		create := outfile.CreateReplace
+		if o.InPlace {
+			create = outfile.CreateInPlace
+		}
+		r, err := create(o.Path, 0o644)
 		if err != nil {
 			return nil, fmt.Errorf("-w: %w", err)
 		}

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"net"
 	"net/netip"
@@ -94,7 +93,7 @@ func runCaptureWrapped(t *testing.T, tb *testbed.Testbed, wrap []string, dir str
 		"--duration", "30s", "--stats-json", stats)
 	full = append(full, args...)
 	cmd := exec.Command("ip", full...)
-	var stderr bytes.Buffer
+	var stderr lockedBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -3,11 +3,13 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -109,3 +111,22 @@ func upTestbed(t *testing.T, cfg testbed.Config) *testbed.Testbed {
 }
 
 func readFile(path string) ([]byte, error) { return os.ReadFile(path) }
+
+// lockedBuffer is a bytes.Buffer a test may read while a command's output
+// is still being copied into it (exec copies from its own goroutine).
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

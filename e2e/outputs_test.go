@@ -125,7 +125,7 @@ func TestFailedRunsLeaveOutputsUntouched(t *testing.T) {
 			before := dirState(t, dir)
 			if tc.occupied {
 				mon := exec.Command("ip", "netns", "exec", tb.ScanNS(), binary, "monitor", "-i", testbed.ScanIf, "--duration", "20s")
-				var monErr bytes.Buffer
+				var monErr lockedBuffer
 				mon.Stderr = &monErr
 				if err := mon.Start(); err != nil {
 					t.Fatal(err)

@@ -206,7 +206,7 @@ func TestUnprivilegedVersionTellsWhatRuns(t *testing.T) {
 
 // threadsOf waits until every thread of pid has no_new_privs (the last
 // step of the drop after setup) and returns their credentials.
-func threadsOf(t *testing.T, pid int, stderr *bytes.Buffer) []privs.Thread {
+func threadsOf(t *testing.T, pid int, stderr fmt.Stringer) []privs.Thread {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -286,7 +286,7 @@ func TestCapabilitiesAfterSetup(t *testing.T) {
 			}
 			full := append(append([]string{"netns", "exec", tb.ScanNS()}, tc.wrap...), append(append([]string{binary}, args...), tc.extra...)...)
 			cmd := exec.Command("ip", full...)
-			var stderr bytes.Buffer
+			var stderr lockedBuffer
 			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)

@@ -29,19 +29,24 @@ const (
 
 // startSlowScan starts the scan and returns once its --status json lines
 // say it has sent at least pct percent of its probes.
-func startSlowScan(t *testing.T, tb *testbed.Testbed, dir, out string, pct float64, extra ...string) (*exec.Cmd, *bytes.Buffer) {
+func startSlowScan(t *testing.T, tb *testbed.Testbed, dir, out string, pct float64, extra ...string) (*exec.Cmd, *stderrText) {
 	t.Helper()
 	cmd := exec.Command("ip", append([]string{"netns", "exec", tb.ScanNS(), binary, "scan", resumePrefix, "-p", scanPortsFlag,
 		"--allow", "198.18.0.0/15", "--rate", resumeRate, "--wait", "500ms", "--seed", "7", "-o", out, "--status", "json"}, extra...)...)
 	cmd.Dir = dir
-	stderr, err := cmd.StderrPipe()
+	// A pipe of our own, not StderrPipe: cmd.Wait closes StderrPipe's
+	// read end when the process exits, maybe before the last lines were
+	// read; this one is read to its end (EOF when the process is gone).
+	stderr, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
+	cmd.Stderr = w
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var rest bytes.Buffer
+	w.Close() // the child holds the write end now: EOF when it exits
+	rest := &stderrText{done: make(chan struct{})}
 	sc := bufio.NewScanner(stderr)
 	for sc.Scan() {
 		var st struct {
@@ -52,17 +57,31 @@ func startSlowScan(t *testing.T, tb *testbed.Testbed, dir, out string, pct float
 				t.Errorf("the first status line past %.0f%% says %.1f%%: the scan ran too fast to stop where the test wants", pct, st.DonePct)
 			}
 			// Keep reading stderr so the scan never blocks on it.
-			done := make(chan struct{})
-			go func() { io.Copy(&rest, stderr); close(done) }()
-			t.Cleanup(func() { <-done })
-			return cmd, &rest
+			go func() { io.Copy(&rest.buf, stderr); stderr.Close(); close(rest.done) }()
+			t.Cleanup(func() { <-rest.done })
+			return cmd, rest
 		}
-		rest.Write(sc.Bytes())
-		rest.WriteByte('\n')
+		rest.buf.Write(sc.Bytes())
+		rest.buf.WriteByte('\n')
 	}
+	stderr.Close()
 	cmd.Wait()
-	t.Fatalf("the scan ended before %.0f%%:\n%s", pct, rest.String())
+	close(rest.done)
+	t.Fatalf("the scan ended before %.0f%%:\n%s", pct, rest.buf.String())
 	return nil, nil
+}
+
+// stderrText is a scan's stderr, read to its end in the background.
+type stderrText struct {
+	buf  bytes.Buffer
+	done chan struct{}
+}
+
+// String is all of it: call it once the process has exited (it waits for
+// the end of the pipe).
+func (s *stderrText) String() string {
+	<-s.done
+	return s.buf.String()
 }
 
 // checkResumedOutput reads the output after the resume: every line whole,

@@ -8,6 +8,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 
 	"github.com/xdpscan/xdpscan/bpf"
+	"github.com/xdpscan/xdpscan/internal/bpftest"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 )
 
@@ -16,7 +17,7 @@ import (
 // with BPF_PROG_RUN repeat; ns/op is the kernel's per-run time. Target:
 // translated within 2x of hand-written.
 func BenchmarkFilterTCPPort443(b *testing.B) {
-	requireBPF(b)
+	bpftest.Require(b)
 	a := netip.MustParseAddr
 	frames := map[string][]byte{
 		// 198.19.0.1.40001 > 198.18.0.7.443: Flags [S]

@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"github.com/xdpscan/xdpscan/internal/bpftest"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -34,7 +35,7 @@ func generatedFilters(rng *rand.Rand, n int) []string {
 }
 
 func TestTranslateAgreesOnGeneratedFilters(t *testing.T) {
-	requireBPF(t)
+	bpftest.Require(t)
 	rng := rand.New(rand.NewPCG(3, 4))
 	pkts := packets(rng)
 	for _, expr := range generatedFilters(rng, 80) {
@@ -42,10 +43,7 @@ func TestTranslateAgreesOnGeneratedFilters(t *testing.T) {
 		if err != nil {
 			continue // libpcap refuses some combinations (e.g. vlan inside or): fine
 		}
-		vm, err := bpf.NewVM(mustDisassemble(t, raw))
-		if err != nil {
-			t.Fatalf("%q: %v", expr, err)
-		}
+		vm := bpftest.ClassicVM(t, raw)
 		h, inline := load(t, raw, false, Shape{}), load(t, raw, true, Shape{})
 		for _, p := range pkts {
 			want, _ := vm.Run(p)
@@ -65,7 +63,7 @@ func TestTranslateAgreesOnGeneratedFilters(t *testing.T) {
 // FuzzTranslate runs fuzzed packets through fuzz-chosen real-world filters
 // in both the classic VM and the translated eBPF.
 func FuzzTranslate(f *testing.F) {
-	requireBPF(f)
+	bpftest.Require(f)
 	type pair struct {
 		vm     *bpf.VM
 		h      *harness
@@ -77,10 +75,7 @@ func FuzzTranslate(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		vm, err := bpf.NewVM(mustDisassemble(f, raw))
-		if err != nil {
-			f.Fatal(err)
-		}
+		vm := bpftest.ClassicVM(f, raw)
 		progs = append(progs, pair{vm, load(f, raw, false, Shape{}), load(f, raw, true, Shape{})})
 	}
 	for i, p := range packets(rand.New(rand.NewPCG(5, 6)))[:40] {

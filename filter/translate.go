@@ -1,7 +1,8 @@
 // Package filter turns tcpdump filter expressions into code an XDP program
 // can run: libpcap compiles the expression to classic BPF, and Translate
 // turns classic BPF into eBPF (cilium/ebpf's asm) with the same result for
-// every packet.
+// every packet, Specialize narrows it to a frame shape the caller has
+// checked, and Splice puts it where a loaded program's C code calls it.
 //
 // Classic BPF semantics kept exactly (golang.org/x/net/bpf's VM is the
 // reference the tests compare against): a load past the end of the packet,

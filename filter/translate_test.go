@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/netip"
-	"os"
 	"strings"
 	"testing"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/net/bpf"
 
+	"github.com/xdpscan/xdpscan/internal/bpftest"
 	"github.com/xdpscan/xdpscan/internal/capstest"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 )
@@ -42,13 +42,6 @@ var realWorldFilters = []string{
 	"tcp and ip[2:2] - ((ip[0] & 0xf) << 2) - ((tcp[12] & 0xf0) >> 2) != 0",
 	"(tcp or udp) and not (port 22 or port 53) and net 198.18.0.0/15", "icmp or icmp6 or arp",
 	"vlan and ip and udp", "vlan 10 and vlan 100",
-}
-
-func requireBPF(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("BPF_PROG_RUN needs root (CAP_BPF + CAP_NET_ADMIN); run the tests as root")
-	}
 }
 
 // harness is a translated filter loaded as an XDP program whose epilogue
@@ -227,7 +220,7 @@ func packets(rng *rand.Rand) [][]byte {
 // on packets of the shape (inline, or Translate's where inline code
 // refuses the filter, as the loader does).
 func TestTranslateAgreesWithClassicVM(t *testing.T) {
-	requireBPF(t)
+	bpftest.Require(t)
 	pkts := packets(rand.New(rand.NewPCG(1, 2)))
 	type variant struct {
 		name   string
@@ -341,7 +334,7 @@ func TestCompileErrorShowsLibpcapMessage(t *testing.T) {
 // TestTranslateScratchMemory: classic BPF reads a scratch slot it never
 // stored as zero; the translation zeroes only the slots a program reads.
 func TestTranslateScratchMemory(t *testing.T) {
-	requireBPF(t)
+	bpftest.Require(t)
 	// 198.19.0.1.5353 > 198.18.0.53.53: UDP
 	pkt := testpkt.Build(testpkt.Frame{Src: netip.MustParseAddr("198.19.0.1"), Dst: netip.MustParseAddr("198.18.0.53"),
 		L4: &layers.UDP{SrcPort: 5353, DstPort: 53}, Payload: make([]byte, 30)})

@@ -2,14 +2,13 @@ package filter
 
 import (
 	"math/rand/v2"
-	"regexp"
 	"slices"
-	"strconv"
 	"testing"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 
+	"github.com/xdpscan/xdpscan/internal/bpftest"
 	"github.com/xdpscan/xdpscan/internal/capstest"
 )
 
@@ -20,9 +19,8 @@ import (
 // growing unnoticed toward the kernel's 1M limit and the load time a user
 // waits.
 func TestTranslatedVerifierWork(t *testing.T) {
-	requireBPF(t)
+	bpftest.Require(t)
 	const most = 20_000
-	processed := regexp.MustCompile(`processed (\d+) insns`)
 	exprs := slices.Concat(realWorldFilters, generatedFilters(rand.New(rand.NewPCG(9, 10)), 80))
 	worst, worstExpr := 0, ""
 	for _, expr := range exprs {
@@ -43,12 +41,8 @@ func TestTranslatedVerifierWork(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%q for %s: %v", expr, ts.name, err)
 			}
-			m := processed.FindStringSubmatch(p.VerifierLog)
+			n := bpftest.VerifierProcessed(t, p.VerifierLog)
 			p.Close()
-			if m == nil {
-				t.Fatalf("no statistics in the verifier log:\n%s", p.VerifierLog)
-			}
-			n, _ := strconv.Atoi(m[1])
 			if n > worst {
 				worst, worstExpr = n, expr+" for "+ts.name
 			}

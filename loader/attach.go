@@ -10,6 +10,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
+
+	"github.com/xdpscan/xdpscan/internal/netdev"
 )
 
 // Mode is how an XDP program is attached to an interface.
@@ -70,7 +72,7 @@ func Attach(prog *ebpf.Program, iface string, mode Mode) (*Attachment, error) {
 		return nil, fmt.Errorf("attach XDP to %s: no such interface; see --list-interfaces or `ip link`", iface)
 	}
 	flags := mode.flags()
-	if mode == ModeAuto && isVeth(iface) {
+	if mode == ModeAuto && netdev.IsVeth(iface) {
 		flags = ModeGeneric.flags()
 	}
 	l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifc.Index, Flags: flags})
@@ -95,11 +97,6 @@ func (a *Attachment) Close() error {
 		return fmt.Errorf("detach XDP from %s: %w", a.Interface, err)
 	}
 	return nil
-}
-
-func isVeth(iface string) bool {
-	l, err := netlink.LinkByName(iface)
-	return err == nil && l.Type() == "veth"
 }
 
 // AttachedMode reports the mode of the XDP program attached to iface as the

@@ -12,6 +12,7 @@ import (
 
 	"github.com/xdpscan/xdpscan/bpf"
 	"github.com/xdpscan/xdpscan/filter"
+	"github.com/xdpscan/xdpscan/internal/bpftest"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/loader"
 	"github.com/xdpscan/xdpscan/ringbuf"
@@ -24,7 +25,7 @@ import (
 // The VM's figures move by 2x between runs: the lowest of several runs,
 // with the ring emptied between them, is reported.
 func BenchmarkCaptureProgram(b *testing.B) {
-	requireBPF(b)
+	bpftest.Require(b)
 	a := netip.MustParseAddr
 	// 198.19.0.1.40001 > 198.18.0.250.9: UDP, length 18
 	frame := testpkt.Build(testpkt.Frame{Src: a("198.19.0.1"), Dst: a("198.18.0.250"),

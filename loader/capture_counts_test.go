@@ -11,6 +11,7 @@ import (
 	cbpf "golang.org/x/net/bpf"
 
 	"github.com/xdpscan/xdpscan/filter"
+	"github.com/xdpscan/xdpscan/internal/bpftest"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/loader"
 )
@@ -194,19 +195,13 @@ func TestCaptureFiltersEveryShape(t *testing.T) {
 	}
 }
 
+// classicVM is libpcap's compiled expr in the classic BPF VM, the
+// reference the capture program's filter is held to.
 func classicVM(t testing.TB, expr string) *cbpf.VM {
 	t.Helper()
 	raw, err := filter.Compile(expr, 262144)
 	if err != nil {
 		t.Fatal(err)
 	}
-	insns, ok := cbpf.Disassemble(raw)
-	if !ok {
-		t.Fatalf("%q: cannot disassemble the compiled filter", expr)
-	}
-	vm, err := cbpf.NewVM(insns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return vm
+	return bpftest.ClassicVM(t, raw)
 }

@@ -1,7 +1,6 @@
 package loader_test
 
 import (
-	"context"
 	"net/netip"
 	"testing"
 
@@ -10,9 +9,10 @@ import (
 
 	"github.com/xdpscan/xdpscan/bpf"
 	"github.com/xdpscan/xdpscan/filter"
+	"github.com/xdpscan/xdpscan/internal/bpftest"
+	"github.com/xdpscan/xdpscan/internal/ringtest"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/loader"
-	"github.com/xdpscan/xdpscan/ringbuf"
 )
 
 type captured struct {
@@ -22,7 +22,7 @@ type captured struct {
 
 func loadCapture(t testing.TB, expr string, snaplen uint32, countOnly bool) *loader.Capture {
 	t.Helper()
-	requireBPF(t)
+	bpftest.Require(t)
 	raw, err := filter.Compile(expr, 262144)
 	if err != nil {
 		t.Fatal(err)
@@ -37,20 +37,10 @@ func loadCapture(t testing.TB, expr string, snaplen uint32, countOnly bool) *loa
 
 func drainCaptures(t testing.TB, c *loader.Capture) []captured {
 	t.Helper()
-	cons, err := ringbuf.New[bpf.CaptureCaptureHdr](c.Events(), ringbuf.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cons.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
 	var out []captured
-	err = cons.RunRecords(ctx, func(h *bpf.CaptureCaptureHdr, payload []byte) {
+	ringtest.DrainRecords(t, c.Events(), func(h *bpf.CaptureCaptureHdr, payload []byte) {
 		out = append(out, captured{*h, append([]byte(nil), payload[:h.CapLen]...)})
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return out
 }
 

@@ -77,7 +77,7 @@ func (c *Counters) fields() []*uint64 {
 type counterBlock [bpf.ScanCounterIdxCOUNTER_MAX]uint64
 
 // frameShapes are the counters of frames count_frame classified inline
-// (bpf/include/counters.h): each stands for one more packet, IPv4 or IPv6
+// (bpf/include/shape.h): each stands for one more packet, IPv4 or IPv6
 // packet and UDP or TCP header.
 var frameShapes = []struct {
 	idx       bpf.ScanCounterIdx

@@ -10,6 +10,7 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
+	"github.com/xdpscan/xdpscan/internal/kfloor"
 	"github.com/xdpscan/xdpscan/internal/privs"
 )
 
@@ -33,6 +34,12 @@ func loadError(what string, err error) error {
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
 		return fmt.Errorf("load %s: not permitted: loading an XDP program needs CAP_BPF and CAP_NET_ADMIN "+
 			"(run as root, or `setcap cap_bpf,cap_net_admin,cap_net_raw+ep` on the binary): %w", what, err)
+	}
+	if errors.Is(err, ebpf.ErrNotSupported) {
+		// cilium/ebpf's probes found a map type, program type or helper
+		// missing: a kernel below the floors.
+		return fmt.Errorf("load %s: this kernel lacks a feature xdpscan uses: xdpscan needs Linux %s or later (this is %s): %w",
+			what, kfloor.Floor(kfloor.Programs...), kfloor.Release(), err)
 	}
 	return fmt.Errorf("load %s: %w", what, err)
 }
@@ -82,10 +89,8 @@ func verifierAdvice(log []string) string {
 			}
 		}
 	}
-	var uts unix.Utsname
-	_ = unix.Uname(&uts)
-	return fmt.Sprintf("xdpscan needs Linux 5.18 or later (this is %s); on such a kernel this is a bug in xdpscan: "+
-		"please report it with the whole log.", unix.ByteSliceToString(uts.Release[:]))
+	return fmt.Sprintf("xdpscan needs Linux %s or later (this is %s); on such a kernel this is a bug in xdpscan: "+
+		"please report it with the whole log.", kfloor.Floor(kfloor.Programs...), kfloor.Release())
 }
 
 // prepare lifts RLIMIT_MEMLOCK on kernels that still charge BPF memory to it

@@ -76,3 +76,16 @@ func TestRealRefusalIsSummarised(t *testing.T) {
 		t.Errorf("%d lines, want at most %d ending with the reason (R2 !read_ok):\n%s", n+1, verifierTail+3, msg)
 	}
 }
+
+// TestMissingFeatureNamesTheFloor: what cilium/ebpf finds missing from an
+// old kernel is told as the floor it is below (internal/kfloor).
+func TestMissingFeatureNamesTheFloor(t *testing.T) {
+	missing := fmt.Errorf("map create: %w", ebpf.ErrNotSupported)
+	msg := loadError("scan program", missing).Error()
+	for _, want := range []string{"load scan program: this kernel lacks a feature xdpscan uses",
+		"xdpscan needs Linux 5.18 or later (this is ", ebpf.ErrNotSupported.Error()} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q lacks %q", msg, want)
+		}
+	}
+}

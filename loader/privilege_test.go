@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/xdpscan/xdpscan/filter"
+	"github.com/xdpscan/xdpscan/internal/bpftest"
 	"github.com/xdpscan/xdpscan/internal/capstest"
 	"github.com/xdpscan/xdpscan/loader"
 	"github.com/xdpscan/xdpscan/probe"
@@ -20,7 +21,7 @@ var documented = []int{capstest.BPF, capstest.NetAdmin, capstest.NetRaw}
 // programs, in every configuration the CLI can ask for, on a thread holding
 // only CAP_BPF, CAP_NET_ADMIN and CAP_NET_RAW.
 func TestProgramsLoadWithDocumentedCapabilities(t *testing.T) {
-	requireBPF(t)
+	bpftest.Require(t)
 	scans := []struct {
 		name string
 		cfg  loader.ScanConfig

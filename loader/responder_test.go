@@ -8,6 +8,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/xdpscan/xdpscan/internal/bpftest"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/loader"
 )
@@ -16,7 +17,7 @@ const xdpTX = 3
 
 func loadResponder(t testing.TB) *loader.Responder {
 	t.Helper()
-	requireBPF(t)
+	bpftest.Require(t)
 	r, err := loader.LoadResponder(loader.ResponderConfig{Range: netip.MustParsePrefix("198.18.0.0/16"),
 		OpenPorts: []uint16{22, 80}, FilteredFrom: 240})
 	if err != nil {

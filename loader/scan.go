@@ -11,6 +11,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/xdpscan/xdpscan/bpf"
+	"github.com/xdpscan/xdpscan/internal/kfloor"
 )
 
 // ScanConfig configures the scan-reply program. Its fields become the
@@ -31,7 +32,8 @@ type ScanConfig struct {
 	// waiting; 0 leaves wakeups to the kernel. See ringbuf.Options.
 	RingWakeupBytes uint32
 	// ResetOpen answers each validated SYN-ACK with a RST sent by XDP_TX
-	// (IPv4), so the target stops retransmitting; otherwise it is dropped.
+	// (IPv4 and IPv6), so the target stops retransmitting; otherwise it is
+	// dropped.
 	ResetOpen bool
 	// UDPEchoes names the UDP services that echo bytes of the request, and
 	// where: a reply from such a port must carry the cookie there.
@@ -152,7 +154,8 @@ func LoadScan(cfg ScanConfig) (*Scan, error) {
 		entry.BpfProg.Fd = int32(s.Objects.XdpscanSendRelay.FD())
 		if err := s.Objects.SendRelay.Put(relay.CPU, &entry); err != nil {
 			s.Close()
-			return nil, fmt.Errorf("start the send relay on CPU %d (a cpumap entry running xdpscan_send_relay, Linux 5.9+): %w", relay.CPU, err)
+			return nil, fmt.Errorf("start the send relay on CPU %d (a cpumap entry running xdpscan_send_relay; %s): %w",
+				relay.CPU, kfloor.CPUMapPrograms.Explain(), err)
 		}
 	}
 	for port, e := range cfg.UDPEchoes {

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/xdpscan/xdpscan/internal/bpftest"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/loader"
 )
@@ -49,7 +50,7 @@ func TestScanDedupTable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			requireBPF(t)
+			bpftest.Require(t)
 			s, err := loader.LoadScan(loader.ScanConfig{
 				SourceIPv4: scanner4, SourcePortLo: 40000, SourcePortHi: 40255,
 				CookieKey: [2]uint64(testKey), RingBytes: 1 << 16, DedupEntries: tt.entries,

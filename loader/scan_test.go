@@ -1,11 +1,9 @@
 package loader_test
 
 import (
-	"context"
 	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
-	"os"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -13,10 +11,11 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/xdpscan/xdpscan/bpf"
+	"github.com/xdpscan/xdpscan/internal/bpftest"
+	"github.com/xdpscan/xdpscan/internal/ringtest"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/loader"
 	"github.com/xdpscan/xdpscan/probe"
-	"github.com/xdpscan/xdpscan/ringbuf"
 )
 
 const (
@@ -32,16 +31,9 @@ var (
 	testKey  = probe.CookieKey{0x0706050403020100, 0x0f0e0d0c0b0a0908}
 )
 
-func requireBPF(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("BPF_PROG_RUN needs root (CAP_BPF + CAP_NET_ADMIN); run the tests as root")
-	}
-}
-
 func loadScan(t testing.TB, key probe.CookieKey) *loader.Scan {
 	t.Helper()
-	requireBPF(t)
+	bpftest.Require(t)
 	s, err := loader.LoadScan(loader.ScanConfig{
 		SourceIPv4: scanner4, SourceIPv6: scanner6,
 		SourcePortLo: 40000, SourcePortHi: 40255,
@@ -66,18 +58,7 @@ func run(t testing.TB, s *loader.Scan, frame []byte) uint32 {
 // drain returns every event waiting in the ring.
 func drain(t testing.TB, s *loader.Scan) []bpf.ScanScanEvent {
 	t.Helper()
-	c, err := ringbuf.New[bpf.ScanScanEvent](s.Events(), ringbuf.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	var out []bpf.ScanScanEvent
-	if err := c.Run(ctx, func(b []bpf.ScanScanEvent) { out = append(out, b...) }); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return ringtest.Drain[bpf.ScanScanEvent](t, s.Events())
 }
 
 func cookie(src, dst netip.Addr, sport, dport uint16) uint32 {
@@ -354,7 +335,7 @@ func TestScanProgramBadLengths(t *testing.T) {
 }
 
 func TestRingLossIsCounted(t *testing.T) {
-	requireBPF(t)
+	bpftest.Require(t)
 	s, err := loader.LoadScan(loader.ScanConfig{SourceIPv4: scanner4, SourcePortLo: 40000, SourcePortHi: 40255,
 		CookieKey: [2]uint64(testKey), RingBytes: 4096, DedupEntries: 1 << 12})
 	if err != nil {
@@ -443,7 +424,7 @@ func ipEnd(frame []byte) int {
 // once; a RST reply is only dropped; a SYN-ACK behind IPv6 extension headers
 // is dropped, not rewritten.
 func TestScanResetAnswersSYNACKWithRST(t *testing.T) {
-	requireBPF(t)
+	bpftest.Require(t)
 	mss := []layers.TCPOption{{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{5, 0xb4}}}
 	tests := []struct {
 		name       string

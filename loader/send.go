@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpscan/xdpscan/bpf"
+	"github.com/xdpscan/xdpscan/internal/kfloor"
 )
 
 // SendFrame is the longest frame a Sender sends (SEND_FRAME in
@@ -181,7 +182,7 @@ func (s *Sender) Send(ifindex int, lens []int, batch uint32) (int, error) {
 	sent := int(s.st.Sent - before)
 	if err != nil {
 		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) {
-			return sent, fmt.Errorf("send from XDP (BPF_PROG_RUN live frames, Linux 5.18+) on ifindex %d: %w", ifindex, err)
+			return sent, fmt.Errorf("send from XDP on ifindex %d (%s): %w", ifindex, kfloor.LiveFrames.Explain(), err)
 		}
 		return sent, fmt.Errorf("send from XDP on ifindex %d: %w", ifindex, err)
 	}

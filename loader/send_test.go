@@ -7,6 +7,8 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/xdpscan/xdpscan/internal/bpftest"
+	"github.com/xdpscan/xdpscan/internal/kfloor"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/loader"
 	"github.com/xdpscan/xdpscan/probe"
@@ -14,7 +16,7 @@ import (
 
 func loadSender(t *testing.T) (*loader.Scan, *loader.Sender) {
 	t.Helper()
-	requireBPF(t)
+	bpftest.Require(t, kfloor.LiveFrames)
 	scan, err := loader.LoadScan(loader.ScanConfig{
 		SourceIPv4: scanner4, SourceIPv6: scanner6, SourcePortLo: 40000, SourcePortHi: 40255,
 		CookieKey: [2]uint64(testKey), RingBytes: 1 << 16, DedupEntries: 1 << 12, SendSlots: 8,

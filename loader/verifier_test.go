@@ -1,13 +1,12 @@
 package loader_test
 
 import (
-	"regexp"
-	"strconv"
 	"testing"
 
 	"github.com/cilium/ebpf"
 
 	"github.com/xdpscan/xdpscan/bpf"
+	"github.com/xdpscan/xdpscan/internal/bpftest"
 )
 
 // TestVerifierWork keeps each program's verification cheap: the verifier's
@@ -16,9 +15,8 @@ import (
 // into its callers multiplies (145,251 for the scan program then; about
 // 9,000 with parse_packet a global function).
 func TestVerifierWork(t *testing.T) {
-	requireBPF(t)
+	bpftest.Require(t)
 	const most = 50_000
-	processed := regexp.MustCompile(`processed (\d+) insns`)
 	for _, obj := range []struct {
 		name string
 		load func() (*ebpf.CollectionSpec, error)
@@ -40,11 +38,7 @@ func TestVerifierWork(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer coll.Close()
-				m := processed.FindStringSubmatch(coll.Programs[name].VerifierLog)
-				if m == nil {
-					t.Fatalf("no statistics in the verifier log:\n%s", coll.Programs[name].VerifierLog)
-				}
-				n, _ := strconv.Atoi(m[1])
+				n := bpftest.VerifierProcessed(t, coll.Programs[name].VerifierLog)
 				t.Logf("%d instructions processed", n)
 				if n > most {
 					t.Errorf("the verifier processed %d instructions, want at most %d: is parse_packet still a global function?", n, most)

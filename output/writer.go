@@ -98,6 +98,11 @@ func newWriter(w io.Writer, format string, header bool) (*Writer, error) {
 // a trailer could not be overwritten).
 func rewindable(w io.Writer) io.Seeker {
 	f, ok := w.(*os.File)
+	if fw, isWrapper := w.(interface{ File() *os.File }); !ok && isWrapper {
+		// A writer over one file that writes at its offset (the
+		// output file of cmd/xdpscan, internal/outfile.Stream).
+		f, ok = fw.File(), true
+	}
 	if !ok {
 		return nil
 	}

@@ -7,7 +7,7 @@
 // are invisible to a reader; xdpscan's programs count them in their
 // "counters" map (see loader.Counters.RingLost).
 //
-// Kernel floor: 5.8 (BPF_MAP_TYPE_RINGBUF).
+// Kernel floor: 5.8 (BPF_MAP_TYPE_RINGBUF; internal/kfloor.RingBuffer).
 package ringbuf
 
 import (

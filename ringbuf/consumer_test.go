@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/xdpscan/xdpscan/bpf"
+	"github.com/xdpscan/xdpscan/internal/bpftest"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/loader"
 	"github.com/xdpscan/xdpscan/probe"
@@ -41,9 +42,7 @@ func produce(t *testing.T, s *loader.Scan, from, n int) {
 
 func load(t *testing.T, wakeup uint32) *loader.Scan {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("BPF_PROG_RUN needs root (CAP_BPF + CAP_NET_ADMIN); run the tests as root")
-	}
+	bpftest.Require(t)
 	s, err := loader.LoadScan(loader.ScanConfig{SourceIPv4: us, SourcePortLo: 40000, SourcePortHi: 40000,
 		CookieKey: key, RingBytes: 1 << 16, RingWakeupBytes: wakeup})
 	if err != nil {
@@ -126,9 +125,7 @@ const eventSize = uint64(unsafe.Sizeof(scanEvent{}))
 // bytes (8 of header); 3000 records wrap it 47 times, many of them split across its end
 // (read whole through the kernel's double mapping), and all arrive in order.
 func TestRecordsAcrossTheRingsEnd(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("BPF_PROG_RUN needs root (CAP_BPF + CAP_NET_ADMIN); run the tests as root")
-	}
+	bpftest.Require(t)
 	s, err := loader.LoadScan(loader.ScanConfig{SourceIPv4: us, SourcePortLo: 40000, SourcePortHi: 40000,
 		CookieKey: key, RingBytes: uint32(os.Getpagesize())})
 	if err != nil {

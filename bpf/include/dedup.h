@@ -4,9 +4,10 @@
  *
  * Targets retransmit SYN-ACKs, so a reply may arrive several times. The set
  * of pairs already reported is a table of 64-bit fingerprints in buckets of
- * four (32 bytes): one cache line touched per reply. It replaced an LRU hash
- * map whose inserts (a bucket, a node taken from the LRU free list, the list
- * itself) were 15-20% of a max-rate scan's CPU under perf.
+ * eight (DEDUP_WAYS, 64 bytes): one cache line touched per reply. It
+ * replaced an LRU hash map whose inserts (a bucket, a node taken from the
+ * LRU free list, the list itself) were 15-20% of a max-rate scan's CPU under
+ * perf.
  *
  * Misses only ever cost a duplicate, never a lost pair: a full bucket
  * overwrites one slot (the pair it held may be reported again), and two CPUs

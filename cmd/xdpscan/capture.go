@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -120,8 +119,11 @@ func runCapture(args []string) error {
 	default:
 		openOutput = func() error {
 			var err error
-			cf, err = capture.CreateFile(capture.FileOptions{Path: *out, Pcap: *forcePcap, Nano: *precision == "nano",
-				Iface: *iface, RxMode: loader.RxMode(*rx), Filter: expr, Snaplen: uint32(*snaplen)})
+			// After the switch to -Z's user the rename into a directory
+			// it cannot write would fail at the end: write the file
+			// itself, as tcpdump -Z does.
+			cf, err = capture.CreateFile(capture.FileOptions{Path: *out, InPlace: runUser != nil, Pcap: *forcePcap,
+				Nano: *precision == "nano", Iface: *iface, RxMode: loader.RxMode(*rx), Filter: expr, Snaplen: uint32(*snaplen)})
 			return err
 		}
 		write = func(p *capture.Packet) error { return cf.Write(p) }
@@ -139,7 +141,14 @@ func runCapture(args []string) error {
 			fmt.Fprintf(os.Stderr, "listening on %s, link-type EN10MB (Ethernet), snapshot length %d bytes\n", *iface, *snaplen)
 			return nil
 		}}
-	cfg.Ready = dropAfter(cfg.Ready, runUser, *out, *statsJSON)
+	stats := &statsFile{path: *statsJSON}
+	ready := cfg.Ready
+	cfg.Ready = dropAfter(func() error {
+		if err := ready(); err != nil {
+			return err
+		}
+		return stats.prepare(runUser)
+	}, runUser, *out, *statsJSON)
 	progress := &capture.Progress{}
 	liveDone := make(chan struct{})
 	liveStopped := make(chan struct{})
@@ -148,21 +157,11 @@ func runCapture(args []string) error {
 		if *rx != "xdp" || !*countOnly {
 			return
 		}
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		var prev loader.Counters
-		for {
-			select {
-			case <-liveDone:
-				return
-			case <-t.C:
-				c := progress.Counters()
-				d := c.Sub(prev)
-				prev = c
-				fmt.Fprintf(os.Stderr, "%10d pps %9.2f Mbit/s seen, %10d pps matched | %s | ring lost %d\n",
-					d.Packets, 8*float64(d.Bytes)/1e6, d.Matched, protocolMix(d), d.RingLost)
-			}
-		}
+		read := func() (loader.Counters, error) { return progress.Counters(), nil }
+		liveCounters(liveDone, time.Second, read, func(d loader.Counters, _ time.Duration) {
+			fmt.Fprintf(os.Stderr, "%10d pps %9.2f Mbit/s seen, %10d pps matched | %s | ring lost %d\n",
+				d.Packets, 8*float64(d.Bytes)/1e6, d.Matched, protocolMix(d), d.RingLost)
+		})
 	}()
 	fmt.Fprintf(os.Stderr, "xdpscan: capturing on %s (%s), filter %q, snaplen %d\n", *iface, *rx, expr, *snaplen)
 	st, err := capture.Run(ctx, cfg, progress, write)
@@ -187,12 +186,10 @@ func runCapture(args []string) error {
 	if st.RxMode == loader.RxXDP {
 		fmt.Fprintf(os.Stderr, "xdpscan: seen by protocol (packets): %s\n", protocolMix(st.Counters))
 	}
-	if *statsJSON != "" {
-		b, _ := json.MarshalIndent(st, "", "  ")
-		if err := outfile.WriteFile(*statsJSON, append(b, '\n'), 0o644); err != nil {
-			return fmt.Errorf("write --stats-json: %w", err)
-		}
+	if err := stats.write(st); err != nil {
+		return err
 	}
+
 	return nil
 }
 

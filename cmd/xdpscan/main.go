@@ -52,12 +52,12 @@ Usage:
   xdpscan <command> [flags] [arguments]
 
 Commands:
-  scan TARGET... -p PORTS  TCP SYN scan; replies validated and consumed in XDP
+  scan TARGET... -p PORTS  TCP SYN, UDP and ICMP echo probes; replies validated and consumed in XDP
   testbed up|down|status   a private two-namespace test network (198.18.0.0/15)
   capture -i IFACE [EXPR]  capture at XDP with a tcpdump filter run in the kernel; pcapng out
   monitor -i IFACE         attach the XDP parser and show live per-protocol counters
   bench scan|capture       xdpscan vs masscan, zmap, tcpdump and libpcap on the testbed: table, JSON, plots
-  version                  version, kernel and what this host lacks for XDP
+  version                  version, kernel against the floors, and what this host lacks for XDP
 
 Every command takes --help. Root is not needed: scan needs CAP_BPF, CAP_NET_ADMIN
 and CAP_NET_RAW (--connect none), capture and monitor CAP_BPF and CAP_NET_ADMIN;

@@ -65,28 +65,18 @@ func runMonitor(args []string) error {
 	fmt.Fprintf(os.Stderr, "monitoring %s (XDP %s mode); Ctrl-C to stop\n", att.Interface, att.Mode)
 
 	start := time.Now()
-	var prev loader.Counters
-	last := start
-	tick := time.NewTicker(*interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			c, err := prog.Counters()
-			if err != nil {
-				return err
-			}
-			printMonitor(os.Stdout, *asJSON, "total", c, time.Since(start))
-			return nil
-		case now := <-tick.C:
-			c, err := prog.Counters()
-			if err != nil {
-				return err
-			}
-			printMonitor(os.Stderr, *asJSON, "interval", c.Sub(prev), now.Sub(last))
-			prev, last = c, now
-		}
+	err = liveCounters(ctx.Done(), *interval, prog.Counters, func(growth loader.Counters, elapsed time.Duration) {
+		printMonitor(os.Stderr, *asJSON, "interval", growth, elapsed)
+	})
+	if err != nil {
+		return err
 	}
+	c, err := prog.Counters()
+	if err != nil {
+		return err
+	}
+	printMonitor(os.Stdout, *asJSON, "total", c, time.Since(start))
+	return nil
 }
 
 func printMonitor(w io.Writer, asJSON bool, kind string, c loader.Counters, d time.Duration) {

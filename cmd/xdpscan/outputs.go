@@ -7,6 +7,7 @@ package main
 // succeeded.
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/xdpscan/xdpscan/internal/outfile"
+	"github.com/xdpscan/xdpscan/internal/privs"
 	"github.com/xdpscan/xdpscan/output"
 	"github.com/xdpscan/xdpscan/scan"
 )
@@ -234,4 +236,48 @@ func (o *scanOutputs) close(ok bool) error {
 		}
 	}
 	return err
+}
+
+// statsFile is --stats-json. It is written at the end, beside its path and
+// renamed into place; under -Z USER the process can no longer rename into
+// a directory only root writes, so the file is opened in place once setup
+// is over (prepare, called from Ready before the switch, which hands it to
+// USER), as tcpdump -Z does with -w.
+type statsFile struct {
+	path    string
+	inPlace *outfile.Replace
+}
+
+func (s *statsFile) prepare(user *privs.User) error {
+	if s.path == "" || user == nil {
+		return nil
+	}
+	f, err := outfile.CreateInPlace(s.path, 0o644)
+	if err != nil {
+		return fmt.Errorf("--stats-json: %w", err)
+	}
+	s.inPlace = f
+	return nil
+}
+
+// write writes the final counters.
+func (s *statsFile) write(v any) error {
+	if s.path == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if s.inPlace != nil {
+		if _, err := s.inPlace.Write(b); err != nil {
+			return fmt.Errorf("write --stats-json: %w", err)
+		}
+		return s.inPlace.Commit()
+	}
+	if err := outfile.WriteFile(s.path, b, 0o644); err != nil {
+		return fmt.Errorf("write --stats-json: %w", err)
+	}
+	return nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -296,7 +295,14 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 	}
 	status := newStatusLine(f.status, progress)
 	status.start()
-	cfg.Ready = dropAfter(cfg.Ready, runUser, f.output, f.statsJSON, resumePath)
+	stats := &statsFile{path: f.statsJSON}
+	ready := cfg.Ready
+	cfg.Ready = dropAfter(func() error {
+		if err := ready(); err != nil {
+			return err
+		}
+		return stats.prepare(runUser)
+	}, runUser, f.output, f.statsJSON, resumePath)
 	st, err := scan.Run(ctx, stop, cfg, progress, write)
 	status.stop()
 	if ck != nil {
@@ -329,12 +335,10 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 		fmt.Fprintf(os.Stderr, "xdpscan: %d results already in %s (probes sent again after the last checkpoint) were not written twice\n",
 			outs.skipped, f.output)
 	}
-	if f.statsJSON != "" {
-		b, _ := json.MarshalIndent(st, "", "  ")
-		if err := outfile.WriteFile(f.statsJSON, append(b, '\n'), 0o644); err != nil {
-			return fmt.Errorf("write --stats-json: %w", err)
-		}
+	if err := stats.write(st); err != nil {
+		return err
 	}
+
 	rxDesc := "XDP " + st.XDPMode
 	if st.TxMode == transmit.ModeXDP {
 		rxDesc = "sent from XDP, " + rxDesc

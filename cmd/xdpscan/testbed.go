@@ -1,21 +1,11 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
-	"os/signal"
-	"path/filepath"
-	"runtime"
-	"slices"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/xdpscan/xdpscan/targets"
 	"github.com/xdpscan/xdpscan/testbed"
@@ -48,14 +38,6 @@ Run a command inside the scanner namespace with:
 
 Flags (up):
 `
-
-// testbedState is what `up` leaves for `down` and `status`.
-type testbedState struct {
-	Config   testbed.Config `json:"config"`
-	ServePID int            `json:"serve_pid"`
-}
-
-func statePath(name string) string { return filepath.Join("/run/xdpscan", "testbed-"+name+".json") }
 
 func testbedFlags(sub string) (*testbedFlagValues, *flagSetWithUsage) {
 	v := &testbedFlagValues{}
@@ -192,17 +174,18 @@ func testbedUp(v *testbedFlagValues) error {
 	if err != nil {
 		return err
 	}
-	pid, err := spawnServe(cfg)
+	self, err := os.Executable()
+	if err != nil {
+		tb.Down()
+		return fmt.Errorf("find own executable: %w", err)
+	}
+	pid, err := testbed.SpawnServe(append([]string{self}, serveArgs(cfg)...))
 	if err != nil {
 		tb.Down()
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(statePath(cfg.Name)), 0o755); err != nil {
-		return fmt.Errorf("create /run/xdpscan: %w", err)
-	}
-	b, _ := json.MarshalIndent(testbedState{Config: cfg, ServePID: pid}, "", "  ")
-	if err := os.WriteFile(statePath(cfg.Name), b, 0o644); err != nil {
-		return fmt.Errorf("write testbed state: %w", err)
+	if err := testbed.WriteState(testbed.UpState{Config: cfg, ServePID: pid}); err != nil {
+		return err
 	}
 	fmt.Printf("testbed %q up: %s target, range %s, open ports %v, filtered last octet >= %d (serve pid %d)\n",
 		cfg.Name, cfg.Target, cfg.Range, cfg.OpenPorts, cfg.FilteredFrom, pid)
@@ -213,49 +196,18 @@ func testbedUp(v *testbedFlagValues) error {
 	return nil
 }
 
-// spawnServe starts `xdpscan testbed serve` in its own session and waits
-// until it says the target is answering.
-func spawnServe(cfg testbed.Config) (int, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return 0, fmt.Errorf("find own executable: %w", err)
-	}
-	cmd := exec.Command(self, "testbed", "serve", "--name", cfg.Name, "--range", cfg.Range.String(),
+// serveArgs are the arguments of the background `testbed serve` that
+// makes cfg's target answer: the flags that define it, parsed back by
+// runTestbed.
+func serveArgs(cfg testbed.Config) []string {
+	args := []string{"testbed", "serve", "--name", cfg.Name, "--range", cfg.Range.String(),
 		"--open-ports", joinPorts(cfg.OpenPorts), "--udp-open-ports", joinPorts(cfg.UDPOpenPorts),
 		"--filtered-from", fmt.Sprint(cfg.FilteredFrom), "--prohibited-from", fmt.Sprint(cfg.ProhibitedFrom),
-		fmt.Sprintf("--icmp-limit=%t", cfg.ICMPLimit), "--target", string(cfg.Target))
+		fmt.Sprintf("--icmp-limit=%t", cfg.ICMPLimit), "--target", string(cfg.Target)}
 	if cfg.Range6.IsValid() {
-		cmd.Args = append(cmd.Args, "--range6", cfg.Range6.String())
+		args = append(args, "--range6", cfg.Range6.String())
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return 0, err
-	}
-	cmd.Stderr = nil
-	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("start testbed serve: %w", err)
-	}
-	ready := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(out).ReadString('\n')
-		ready <- strings.TrimSpace(line)
-	}()
-	select {
-	case line := <-ready:
-		if line != "ready" {
-			cmd.Process.Kill()
-			cmd.Wait()
-			return 0, fmt.Errorf("testbed serve failed: %s", line)
-		}
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		cmd.Wait()
-		return 0, errors.New("testbed serve did not start within 10s")
-	}
-	pid := cmd.Process.Pid
-	cmd.Process.Release()
-	return pid, nil
+	return args
 }
 
 func joinPorts(ports []uint16) string {
@@ -273,91 +225,36 @@ func testbedServe(v *testbedFlagValues) error {
 		fmt.Println(err)
 		return err
 	}
-	tb, err := testbed.Existing(cfg)
-	if err == nil {
-		err = tb.Serve()
-	}
-	if err != nil {
-		fmt.Println(err)
-		return err
-	}
-	fmt.Println("ready")
-	os.Stdout.Close()
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	<-sig
-	// The listeners are reachable only through tb: without this, a garbage
-	// collection (the UDP services allocate) finalizes and closes them.
-	runtime.KeepAlive(tb)
-	tb.Stop()
-	return nil
+	return testbed.ServeUntilSignal(cfg, os.Stdout)
 }
 
 func testbedDown(v *testbedFlagValues) error {
 	names := []string{v.name}
 	if v.all {
-		nss, err := testbed.Namespaces()
-		if err != nil {
+		var err error
+		if names, err = testbed.Names(); err != nil {
 			return err
-		}
-		names = nil
-		for _, ns := range nss {
-			n := strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(ns, "xdpscan-"), "-scan"), "-tgt")
-			if !slices.Contains(names, n) {
-				names = append(names, n)
-			}
 		}
 	}
 	for _, name := range names {
-		stopServe(name)
+		testbed.StopServe(name)
 		if err := testbed.Remove(testbed.Config{Name: name}); err != nil {
 			return err
 		}
-		os.Remove(statePath(name))
+		os.Remove(testbed.StatePath(name))
 		fmt.Printf("testbed %q down\n", name)
 	}
 	return nil
 }
 
-// stopServe ends the serve process recorded for name, if it is still ours.
-func stopServe(name string) {
-	b, err := os.ReadFile(statePath(name))
-	if err != nil {
-		return
-	}
-	var st testbedState
-	if json.Unmarshal(b, &st) != nil || st.ServePID <= 0 {
-		return
-	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", st.ServePID))
-	if err != nil || !strings.Contains(string(cmdline), "serve") || !strings.Contains(string(cmdline), name) {
-		return // gone, or the PID now belongs to someone else
-	}
-	p, err := os.FindProcess(st.ServePID)
-	if err != nil {
-		return
-	}
-	p.Signal(syscall.SIGTERM)
-	for i := 0; i < 50; i++ {
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d", st.ServePID)); err != nil {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func testbedStatus(name string) error {
-	b, err := os.ReadFile(statePath(name))
+	st, err := testbed.ReadState(name)
 	if err != nil {
-		return fmt.Errorf("testbed %q is not up (no %s); `xdpscan testbed up`", name, statePath(name))
-	}
-	var st testbedState
-	if err := json.Unmarshal(b, &st); err != nil {
-		return fmt.Errorf("read %s: %w", statePath(name), err)
+		return err
 	}
 	cfg := st.Config
 	alive := "stopped"
-	if _, err := os.Stat(fmt.Sprintf("/proc/%d", st.ServePID)); err == nil {
+	if testbed.ProcessAlive(st.ServePID) {
 		alive = "running"
 	}
 	fmt.Printf("testbed %q: %s target (serve pid %d, %s)\n", cfg.Name, cfg.Target, st.ServePID, alive)

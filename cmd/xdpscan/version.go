@@ -7,15 +7,15 @@ import (
 	"runtime/debug"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/xdpscan/xdpscan/internal/kfloor"
 	"github.com/xdpscan/xdpscan/internal/privs"
 	"github.com/xdpscan/xdpscan/loader"
 )
 
 func runVersion(args []string) error {
 	fs := newFlags("version", "xdpscan version [--verbose]\n\n"+
-		"Prints the version and the kernel, and whether each subcommand can run here, by trying:\n"+
+		"Prints the version, the kernel against each kernel floor xdpscan has (the first Linux version\n"+
+		"with each feature it uses), and whether each subcommand can run here, by trying:\n"+
 		"it loads each XDP program (and detaches nothing: it attaches nothing) and opens the sockets.")
 	verbose := fs.Bool("verbose", false, "show the verifier's whole log when it refuses a program")
 	if _, err := parseFlags(fs, args); err != nil {
@@ -28,10 +28,8 @@ func runVersion(args []string) error {
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 		version = bi.Main.Version
 	}
-	var uts unix.Utsname
-	_ = unix.Uname(&uts)
 	fmt.Printf("xdpscan %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	fmt.Printf("kernel  %s\n", unix.ByteSliceToString(uts.Release[:]))
+	fmt.Printf("kernel  %s\n", kfloor.Release())
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
 		fmt.Println("btf     no (not required to run, but a sign of an old or stripped kernel)")
 	} else {
@@ -42,6 +40,10 @@ func runVersion(args []string) error {
 		return err
 	}
 	fmt.Printf("caps    %s (uid %d)\n", (cur.Eff & (binaryCaps | privs.Of(privs.CapSysAdmin, privs.CapPerfmon))), cur.UID[1])
+	running, verr := kfloor.Running()
+	for _, line := range floorLines(running, verr) {
+		fmt.Println(line)
+	}
 
 	checks := []struct {
 		p    pathNeeds
@@ -74,4 +76,23 @@ func runVersion(args []string) error {
 		fmt.Println("to run them all:", setcapHint())
 	}
 	return nil
+}
+
+// floorLines are the running kernel against each floor of the table
+// (internal/kfloor): whether it has the feature, and what lacks it when it
+// does not. A kernel with the feature backported still runs it: the "can
+// run" lines below them, which load the real programs, are the verdict.
+func floorLines(running kfloor.Version, err error) []string {
+	if err != nil {
+		return []string{fmt.Sprintf("floors  unknown: %v", err)}
+	}
+	lines := make([]string, 0, len(kfloor.All))
+	for _, f := range kfloor.All {
+		have := "yes"
+		if running.Less(f.Since) {
+			have = fmt.Sprintf("no (this is %s)", running)
+		}
+		lines = append(lines, fmt.Sprintf("floor   %-5s %s  %s (%s): %s", f.Since, have, f.Name, f.Needs, f.UsedBy))
+	}
+	return lines
 }

@@ -233,6 +233,20 @@ func CreatePrivate(path string) (*Replace, error) {
 	return createReplace(path, 0o600, false)
 }
 
+// CreateInPlace is for an output whose directory the run may no longer
+// write to when it ends (capture -Z USER: the rename would be refused once
+// the process is USER): it truncates and writes path itself, never through
+// a symlink. Call it only once everything that can fail before the first
+// packet has succeeded, as capture's Ready does, so that a failed start
+// still leaves the file as it was.
+func CreateInPlace(path string, perm os.FileMode) (*Replace, error) {
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(perm))
+	if err != nil {
+		return nil, openError(path, err)
+	}
+	return &Replace{f: os.NewFile(uintptr(fd), path), path: path}, nil
+}
+
 func createReplace(path string, perm os.FileMode, keepMode bool) (*Replace, error) {
 	fi, err := os.Lstat(path)
 	keep := false

@@ -1,4 +1,4 @@
-package loader
+package filter
 
 import (
 	"strings"
@@ -15,19 +15,22 @@ func TestReplaceFunction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// capture_filter is the capture program's call of the filter for any
+	// frame (loader's shapedFilters).
+	const fn = "capture_filter"
 	insns := spec.Programs["xdpscan_capture"].Instructions
 	body := asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}
 
 	t.Run("replaces only the function's body and keeps its metadata", func(t *testing.T) {
-		out, err := replaceFunction(insns, shapedFilters[0].function, body)
+		out, err := replaceFunction(insns, fn, body)
 		if err != nil {
 			t.Fatal(err)
 		}
-		start, end := functionSpan(t, insns, shapedFilters[0].function)
+		start, end := mustSpan(t, insns, fn)
 		if got, want := len(out), len(insns)-(end-start)+len(body); got != want {
 			t.Fatalf("%d instructions, want %d", got, want)
 		}
-		newStart, newEnd := functionSpan(t, out, shapedFilters[0].function)
+		newStart, newEnd := mustSpan(t, out, fn)
 		if newEnd-newStart != len(body) {
 			t.Fatalf("function has %d instructions, want %d", newEnd-newStart, len(body))
 		}
@@ -38,8 +41,8 @@ func TestReplaceFunction(t *testing.T) {
 			t.Fatalf("first instruction %v, want %v", out[newStart], body[0])
 		}
 		for _, name := range []string{"xdpscan_capture", "parse_packet"} {
-			a0, a1 := functionSpan(t, insns, name)
-			b0, b1 := functionSpan(t, out, name)
+			a0, a1 := mustSpan(t, insns, name)
+			b0, b1 := mustSpan(t, out, name)
 			if a1-a0 != b1-b0 {
 				t.Errorf("%s changed size: %d -> %d instructions", name, a1-a0, b1-b0)
 			}
@@ -51,8 +54,8 @@ func TestReplaceFunction(t *testing.T) {
 		wantErr  string
 	}{
 		{"unknown function", "no_such_function", body, "no function no_such_function"},
-		{"empty body", shapedFilters[0].function, nil, "empty body"},
-		{"body starting with a label", shapedFilters[0].function, asm.Instructions{asm.Return().WithSymbol("x")}, "its own label"},
+		{"empty body", fn, nil, "empty body"},
+		{"body starting with a label", fn, asm.Instructions{asm.Return().WithSymbol("x")}, "its own label"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := replaceFunction(insns, tc.fn, tc.body); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
@@ -62,8 +65,9 @@ func TestReplaceFunction(t *testing.T) {
 	}
 }
 
-// functionSpan is where function name starts and ends in insns.
-func functionSpan(t *testing.T, insns asm.Instructions, name string) (int, int) {
+// mustSpan is where function name starts and ends in insns, found here
+// rather than by the code under test.
+func mustSpan(t *testing.T, insns asm.Instructions, name string) (int, int) {
 	t.Helper()
 	for i, ins := range insns {
 		if ins.Symbol() == name {

@@ -24,7 +24,6 @@ type ipHeader struct {
 	v6      bool
 	l4Off   int
 	ipSum   uint32 // IPv4: the header's checksum sum without the destination
-	src     netip.Addr
 	src4    [4]byte
 	src6    [16]byte
 	srcSum  uint32 // the source address's share of the pseudo-header sum
@@ -34,7 +33,7 @@ type ipHeader struct {
 // newIPHeader writes the Ethernet and IP headers of a frame from src whose
 // IP payload is l4Len bytes of proto, without the destination address.
 func newIPHeader(f []byte, srcMAC, dstMAC net.HardwareAddr, src netip.Addr, proto uint8, l4Len int, key CookieKey) ipHeader {
-	h := ipHeader{v6: src.Is6(), src: src, cookies: key}
+	h := ipHeader{v6: src.Is6(), cookies: key}
 	copy(f[0:6], dstMAC)
 	copy(f[6:12], srcMAC)
 	if h.v6 {
@@ -82,7 +81,12 @@ func (h *ipHeader) putDst(buf []byte, dst netip.Addr) uint32 {
 
 // cookie is the probe's cookie (bpf/scan.c's probe_cookie).
 func (h *ipHeader) cookie(dst netip.Addr, proto uint8, sport, dport uint16) uint32 {
-	return h.cookies.Cookie(h.src, dst, proto, sport, dport)
+	// CookieKey.Cookie, with the source's bytes taken once per template
+	// rather than once per probe: this is the send path's hot loop.
+	if h.v6 {
+		return h.cookies.Cookie6(h.src6, dst.As16(), proto, sport, dport)
+	}
+	return h.cookies.Cookie4(h.src4, dst.As4(), proto, sport, dport)
 }
 
 // SYN is one prebuilt SYN frame per source port. Fill patches only

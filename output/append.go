@@ -5,7 +5,7 @@ import (
 	"io"
 )
 
-// NewWriterAppend is NewResultWriter for a file that already holds
+// NewWriterAppend is NewWriter for a file that already holds
 // results (--append-output, --resume): the format's header (csv's column
 // names, list's #masscan) is not written a second time. XML cannot be
 // appended to: the file ends with the document's closing tag.

@@ -17,7 +17,7 @@ import (
 // Formats accepted by --format.
 var Formats = []string{"human", "ndjson", "list", "grepable", "csv", "xml"}
 
-// FlushDelay bounds how long a result waits in the ResultWriter's buffer:
+// FlushDelay bounds how long a result waits in the Writer's buffer:
 // results are printed as they arrive, give or take this, and a SIGKILL
 // loses at most the results of the last FlushDelay.
 const FlushDelay = 100 * time.Millisecond
@@ -62,8 +62,8 @@ func NewWriter(w io.Writer, format string) (*Writer, error) {
 	return newWriter(w, format, true)
 }
 
-// newWriter is NewResultWriter, without the format's header when
-// header is false (NewResultWriterAppend).
+// newWriter is NewWriter, without the format's header when
+// header is false (NewWriterAppend).
 func newWriter(w io.Writer, format string, header bool) (*Writer, error) {
 	rw := &Writer{w: w, format: format, pending: make([]byte, 0, pendingCap)}
 	switch format {

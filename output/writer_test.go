@@ -14,7 +14,7 @@ import (
 	"go.uber.org/goleak"
 )
 
-// writeLog records every Write the ResultWriter makes, with its time.
+// writeLog records every Write the Writer makes, with its time.
 type writeLog struct {
 	mu     sync.Mutex
 	writes [][]byte

@@ -6,7 +6,7 @@ import "github.com/xdpscan/xdpscan/loader"
 // A UDP service only answers a request it understands: an empty datagram to
 // DNS or SNMP gets silence, which looks exactly like "filtered".
 //
-// Every UDP probe's source port carries its cookie (see udpSourcePort). A
+// Every UDP probe's source port carries its cookie (see UDPSourcePort). A
 // payload whose service echoes bytes of the request (DNS's transaction ID,
 // NTP's transmit timestamp coming back as the origin timestamp) also carries
 // the cookie there, and the XDP program checks the echo: EchoAt/CookieLen

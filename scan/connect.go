@@ -110,7 +110,7 @@ type connectJob struct {
 	port targets.Port
 }
 
-// runConnect is RunScan for cfg.Connect. Cancelling ctx stops handing out
+// runConnect is Run for cfg.Connect. Cancelling ctx stops handing out
 // probes; the probes already handed out run to their end (their timeout at
 // most) unless stop is done too, so an interrupted scan's resume position
 // loses no pair.

@@ -43,7 +43,7 @@ type Result struct {
 type Progress struct {
 	Sent, Total, Replies, Open, Closed, Filtered, Up atomic.Uint64
 	UDPAnswered                                      atomic.Uint64 // UDP pairs with any answer
-	TxErrors                                         atomic.Uint64 // mirrors Transmitter.Errs for the status line
+	TxErrors                                         atomic.Uint64 // mirrors the transmitter's failed sends for the status line
 	counters                                         func() (loader.Counters, error)
 	position                                         positionCell // see Position
 }

@@ -25,7 +25,7 @@ type mmsghdr struct {
 }
 
 // Sender transmits batches of prebuilt frames: from a raw socket
-// (Transmitter) or from the kernel (XDPTransmitter).
+// (Socket) or from the kernel (XDP).
 type Sender interface {
 	// Batch is the most frames one Send takes.
 	Batch() int

@@ -37,10 +37,10 @@ fuzz:  ## a short run of every fuzz target
 	$(GO) test ./loader -run '^$$' -fuzz FuzzCaptureProgram -fuzztime 60s
 	$(GO) test ./filter -run '^$$' -fuzz FuzzTranslate -fuzztime 60s
 	$(GO) test ./filter -run '^$$' -fuzz FuzzSpecialize -fuzztime 30s
-	$(GO) test ./engine -run '^$$' -fuzz FuzzParseTargets -fuzztime 30s
-	$(GO) test ./engine -run '^$$' -fuzz FuzzParsePorts -fuzztime 30s
-	$(GO) test ./engine -run '^$$' -fuzz FuzzParsePortSpec -fuzztime 30s
-	$(GO) test ./engine -run '^$$' -fuzz FuzzParseRecvErr -fuzztime 30s
+	$(GO) test ./targets -run '^$$' -fuzz FuzzParseTargets -fuzztime 30s
+	$(GO) test ./targets -run '^$$' -fuzz FuzzParsePorts -fuzztime 30s
+	$(GO) test ./targets -run '^$$' -fuzz FuzzParsePortSpec -fuzztime 30s
+	$(GO) test ./scan -run '^$$' -fuzz FuzzParseRecvErr -fuzztime 30s
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -15,13 +15,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/xdpscan/xdpscan/engine"
 	"github.com/xdpscan/xdpscan/internal/netdev"
 	"github.com/xdpscan/xdpscan/loader"
+	"github.com/xdpscan/xdpscan/transmit"
 )
 
 // FloodOptions is one bounded flood: the same frame Count times, in
-// sendmmsg batches of engine.BatchSize, as fast as the link takes them.
+// sendmmsg batches of transmit.SocketBatch, as fast as the link takes them.
 // It is the bench's packet generator (instead of netsniff-ng's trafgen:
 // one sendmmsg loop sends more per CPU here, has no once-a-second bursts
 // when limited, and needs no extra package) and the "bare sendmmsg loop"
@@ -44,18 +44,18 @@ func Flood(ctx context.Context, o FloodOptions) (FloodResult, error) {
 	if len(o.Frame) == 0 || len(o.Frame) > 128 {
 		return FloodResult{}, fmt.Errorf("flood: frame of %d bytes: use 1 to 128", len(o.Frame))
 	}
-	tx, err := engine.NewTransmitter(o.Iface)
+	tx, err := transmit.NewSocket(o.Iface)
 	if err != nil {
 		return FloodResult{}, err
 	}
 	defer tx.Close()
-	var lens [engine.BatchSize]int
+	var lens [transmit.SocketBatch]int
 	for i := range lens {
 		lens[i] = copy(tx.Buffer(i), o.Frame)
 	}
 	start := time.Now()
 	for left := o.Count; left > 0 && ctx.Err() == nil; {
-		n := min(left, engine.BatchSize)
+		n := min(left, transmit.SocketBatch)
 		if err := tx.Send(ctx, lens[:n]); err != nil && ctx.Err() == nil {
 			return FloodResult{}, err
 		}
@@ -171,9 +171,8 @@ func FloodXDP(ctx context.Context, o FloodOptions) (FloodResult, error) {
 		return r, err
 	}
 	if d := after.Sub(before); counters.IsVeth() && d.TxPackets < sent {
-		return r, fmt.Errorf("flood from XDP on %s: the veth peer took %d of %d frames (tx_dropped +%d): its end needs NAPI "+
-			"(a native-mode XDP program, or `ethtool -K PEER gro on`); or flood from a socket: --gen socket",
-			o.Iface, d.TxPackets, sent, d.TxDropped)
+		return r, transmit.PeerNeedsNAPI("flood from XDP", o.Iface,
+			fmt.Sprintf("%d of %d frames (tx_dropped +%d)", d.TxPackets, sent, d.TxDropped), "flood from a socket: --gen socket")
 	}
 	return r, nil
 }

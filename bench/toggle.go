@@ -8,6 +8,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/xdpscan/xdpscan/internal/clock"
 	"github.com/xdpscan/xdpscan/internal/netdev"
 	"github.com/xdpscan/xdpscan/loader"
 )
@@ -102,7 +103,7 @@ func Toggle(ctx context.Context, o ToggleOptions) (ToggleResult, error) {
 		if err != nil {
 			return ToggleWindow{}, err
 		}
-		if err := sleepCtx(ctx, o.Window); err != nil {
+		if err := clock.Sleep(ctx, o.Window); err != nil {
 			return ToggleWindow{}, err
 		}
 		n1, t1, err := sample()
@@ -122,7 +123,7 @@ func Toggle(ctx context.Context, o ToggleOptions) (ToggleResult, error) {
 			return res, err
 		}
 		res.Mode = on.mode
-		if err := sleepCtx(ctx, o.Settle); err != nil {
+		if err := clock.Sleep(ctx, o.Settle); err != nil {
 			return res, err
 		}
 		off, err := count(false)
@@ -154,7 +155,7 @@ func attachedWindow(ctx context.Context, o ToggleOptions, count func(bool) (Togg
 		defer att.Close()
 		mode = string(att.Mode)
 	}
-	if err := sleepCtx(ctx, o.Settle); err != nil {
+	if err := clock.Sleep(ctx, o.Settle); err != nil {
 		return attached{}, err
 	}
 	w, err := count(true)
@@ -168,7 +169,7 @@ func waitForFlood(ctx context.Context, sample func() (uint64, time.Time, error))
 		return err
 	}
 	for deadline := time.Now().Add(floodWait); time.Now().Before(deadline); {
-		if err := sleepCtx(ctx, 10*time.Millisecond); err != nil {
+		if err := clock.Sleep(ctx, 10*time.Millisecond); err != nil {
 			return err
 		}
 		n, _, err := sample()
@@ -180,15 +181,4 @@ func waitForFlood(ctx context.Context, sample func() (uint64, time.Time, error))
 		}
 	}
 	return errors.New("no packets received in " + floodWait.String() + ": start the flood first")
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/sys/unix"
 
-	"github.com/xdpscan/xdpscan/engine"
+	"github.com/xdpscan/xdpscan/capture"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/loader"
 	"github.com/xdpscan/xdpscan/testbed"
@@ -79,14 +79,14 @@ func sendFrames(t *testing.T, tb *testbed.Testbed, frames [][]byte) {
 
 // runCapture runs `xdpscan capture` on the target's interface while the
 // known traffic is sent, then stops it with SIGINT like a user would.
-func runCapture(t *testing.T, tb *testbed.Testbed, args ...string) engine.CaptureStats {
+func runCapture(t *testing.T, tb *testbed.Testbed, args ...string) capture.Stats {
 	t.Helper()
 	return runCaptureWrapped(t, tb, nil, t.TempDir(), args...)
 }
 
 // runCaptureWrapped is runCapture with the binary started through wrap
 // (setpriv, ...) inside the namespace, its stats written in dir.
-func runCaptureWrapped(t *testing.T, tb *testbed.Testbed, wrap []string, dir string, args ...string) engine.CaptureStats {
+func runCaptureWrapped(t *testing.T, tb *testbed.Testbed, wrap []string, dir string, args ...string) capture.Stats {
 	t.Helper()
 	stats := filepath.Join(dir, "stats.json")
 	full := append(append([]string{"netns", "exec", tb.TargetNS()}, wrap...), binary, "capture", "-i", testbed.TargetIf,
@@ -127,7 +127,7 @@ func runCaptureWrapped(t *testing.T, tb *testbed.Testbed, wrap []string, dir str
 			t.Errorf("summary lacks %q:\n%s", want, stderr.String())
 		}
 	}
-	var st engine.CaptureStats
+	var st capture.Stats
 	b, err := readFile(stats)
 	if err != nil {
 		t.Fatal(err)

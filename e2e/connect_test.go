@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xdpscan/xdpscan/engine"
+	"github.com/xdpscan/xdpscan/scan"
 	"github.com/xdpscan/xdpscan/testbed"
 )
 
@@ -32,7 +32,7 @@ func checkStates(t *testing.T, results []ndjsonResult, want map[probeKey]string)
 	}
 }
 
-func checkNoLeak(t *testing.T, st engine.Stats) {
+func checkNoLeak(t *testing.T, st scan.Stats) {
 	t.Helper()
 	c := st.Connect
 	if c == nil {

@@ -10,16 +10,16 @@ import (
 	"time"
 
 	"github.com/xdpscan/xdpscan/bpf"
-	"github.com/xdpscan/xdpscan/engine"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/loader"
+	"github.com/xdpscan/xdpscan/probe"
 	"github.com/xdpscan/xdpscan/ringbuf"
 	"github.com/xdpscan/xdpscan/testbed"
 )
 
 // sendSYNs sends one SYN per target from the scanner namespace, each with
 // the probe cookie as its sequence number.
-func sendSYNs(t *testing.T, tb *testbed.Testbed, key engine.CookieKey, targets []netip.AddrPort, sport uint16) {
+func sendSYNs(t *testing.T, tb *testbed.Testbed, key probe.CookieKey, targets []netip.AddrPort, sport uint16) {
 	t.Helper()
 	var frames [][]byte
 	for _, tgt := range targets {
@@ -34,7 +34,7 @@ func TestPipelineOnVeth(t *testing.T) {
 	for _, mode := range []loader.Mode{loader.ModeNative, loader.ModeGeneric} {
 		t.Run(string(mode), func(t *testing.T) {
 			tb := upTestbed(t, testbed.Config{})
-			key, err := engine.NewCookieKey()
+			key, err := probe.NewCookieKey()
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/xdpscan/xdpscan/internal/privs"
 	"github.com/xdpscan/xdpscan/testbed"
+	"github.com/xdpscan/xdpscan/transmit"
 )
 
 // The tests here run xdpscan as its users do: uid 65534 holding exactly
@@ -74,7 +75,7 @@ func TestUnprivilegedScanFindsTheTruth(t *testing.T) {
 			if err != nil {
 				t.Fatalf("scan as uid 65534 with bpf, net_admin, net_raw: %v", err)
 			}
-			if strings.Contains(stderr, "falling back") || st.RxMode != "xdp" || st.TxMode != tx {
+			if strings.Contains(stderr, "falling back") || st.RxMode != "xdp" || st.TxMode != transmit.Mode(tx) {
 				t.Fatalf("ran rx %q tx %q, want the raw path (rx xdp, tx %s):\n%s", st.RxMode, st.TxMode, tx, stderr)
 			}
 			checkStates(t, results, want)

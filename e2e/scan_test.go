@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpscan/xdpscan/engine"
+	"github.com/xdpscan/xdpscan/scan"
 	"github.com/xdpscan/xdpscan/testbed"
 )
 
@@ -54,7 +54,7 @@ type ndjsonResult struct {
 
 // runScan runs the xdpscan binary in the scanner namespace and returns its
 // NDJSON results, stats and exit error.
-func runScan(t *testing.T, tb *testbed.Testbed, dir string, args ...string) ([]ndjsonResult, engine.Stats, error) {
+func runScan(t *testing.T, tb *testbed.Testbed, dir string, args ...string) ([]ndjsonResult, scan.Stats, error) {
 	t.Helper()
 	results, st, _, err := runScanWrapped(t, tb, dir, nil, args...)
 	return results, st, err
@@ -62,7 +62,7 @@ func runScan(t *testing.T, tb *testbed.Testbed, dir string, args ...string) ([]n
 
 // runScanWrapped is runScan with the binary started through wrap (prlimit,
 // setpriv, ...) inside the namespace; it also returns stderr.
-func runScanWrapped(t *testing.T, tb *testbed.Testbed, dir string, wrap []string, args ...string) ([]ndjsonResult, engine.Stats, string, error) {
+func runScanWrapped(t *testing.T, tb *testbed.Testbed, dir string, wrap []string, args ...string) ([]ndjsonResult, scan.Stats, string, error) {
 	t.Helper()
 	out := filepath.Join(dir, fmt.Sprintf("results-%d.ndjson", time.Now().UnixNano()))
 	stats := out + ".stats.json"
@@ -87,7 +87,7 @@ func runScanWrapped(t *testing.T, tb *testbed.Testbed, dir string, wrap []string
 		}
 		f.Close()
 	}
-	var st engine.Stats
+	var st scan.Stats
 	if b, serr := os.ReadFile(stats); serr == nil && len(b) > 0 {
 		if jerr := json.Unmarshal(b, &st); jerr != nil {
 			t.Fatalf("stats JSON: %v", jerr)

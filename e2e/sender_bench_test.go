@@ -7,8 +7,11 @@ import (
 	"os"
 	"testing"
 
-	"github.com/xdpscan/xdpscan/engine"
+	"github.com/xdpscan/xdpscan/probe"
+	"github.com/xdpscan/xdpscan/scan"
+	"github.com/xdpscan/xdpscan/targets"
 	"github.com/xdpscan/xdpscan/testbed"
+	"github.com/xdpscan/xdpscan/transmit"
 )
 
 // The sender's ceiling on veth, against a bare sendmmsg loop on the same
@@ -18,14 +21,14 @@ import (
 
 // benchTransmitter brings a testbed up and opens a transmitter on the
 // scanner's interface, both released when the benchmark ends.
-func benchTransmitter(b *testing.B) *engine.Transmitter {
+func benchTransmitter(b *testing.B) *transmit.Socket {
 	tb, err := testbed.Up(testbed.Config{Name: fmt.Sprintf("bsend%d", os.Getpid()%100000)})
 	if err != nil {
 		b.Skipf("testbed: %v (run as root)", err)
 	}
 	b.Cleanup(func() { tb.Down() })
-	var tx *engine.Transmitter
-	if err := testbed.Do(tb.ScanNS(), func() (err error) { tx, err = engine.NewTransmitter(testbed.ScanIf); return err }); err != nil {
+	var tx *transmit.Socket
+	if err := testbed.Do(tb.ScanNS(), func() (err error) { tx, err = transmit.NewSocket(testbed.ScanIf); return err }); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { tx.Close() })
@@ -36,13 +39,13 @@ func benchTransmitter(b *testing.B) *engine.Transmitter {
 // raw sendmmsg calls: the most a sender can do on this link.
 func BenchmarkSendBareSendmmsg(b *testing.B) {
 	tx := benchTransmitter(b)
-	tmpl := engine.NewSYNTemplate(testbed.ScanMAC, testbed.TargetMAC, testbed.ScanIP, 40000, engine.CookieKey{1, 2})
-	var lens [engine.BatchSize]int
+	tmpl := probe.NewSYN(testbed.ScanMAC, testbed.TargetMAC, testbed.ScanIP, 40000, probe.CookieKey{1, 2})
+	var lens [transmit.SocketBatch]int
 	for i := range lens {
 		lens[i] = tmpl.Fill(tx.Buffer(i), netip.MustParseAddr("198.18.0.245"), 80) // 198.18.0.245: filtered, dropped by the target
 	}
 	b.ResetTimer()
-	for sent := 0; sent < b.N; sent += engine.BatchSize {
+	for sent := 0; sent < b.N; sent += transmit.SocketBatch {
 		if err := tx.Send(context.Background(), lens[:]); err != nil {
 			b.Fatal(err)
 		}
@@ -56,25 +59,25 @@ func BenchmarkSendBareSendmmsg(b *testing.B) {
 func BenchmarkSendScanPath(b *testing.B) {
 	tx := benchTransmitter(b)
 	// Only filtered addresses (last octet 240-255): the target drops them all.
-	var ranges []engine.Range
+	var ranges []targets.Range
 	for i := 0; i < 256; i++ {
 		lo := netip.AddrFrom4([4]byte{198, 18, byte(i), 240})
-		ranges = append(ranges, engine.Range{Lo: lo, Hi: netip.AddrFrom4([4]byte{198, 18, byte(i), 255})})
+		ranges = append(ranges, targets.Range{Lo: lo, Hi: netip.AddrFrom4([4]byte{198, 18, byte(i), 255})})
 	}
-	set := engine.NewRangeSet(ranges)
+	set := targets.NewRangeSet(ranges)
 	ports := []uint16{22, 80, 443, 8080}
-	perm := engine.NewPermutation(set.Len()*4, 1)
-	tmpls := make([]*engine.SYNTemplate, 256)
+	perm := targets.NewPermutation(set.Len()*4, 1)
+	tmpls := make([]*probe.SYN, 256)
 	for i := range tmpls {
-		tmpls[i] = engine.NewSYNTemplate(testbed.ScanMAC, testbed.TargetMAC, testbed.ScanIP, 40000+uint16(i), engine.CookieKey{1, 2})
+		tmpls[i] = probe.NewSYN(testbed.ScanMAC, testbed.TargetMAC, testbed.ScanIP, 40000+uint16(i), probe.CookieKey{1, 2})
 	}
-	limiter := engine.NewRateLimiter(1e12)
-	var lens [engine.BatchSize]int
+	limiter := scan.NewRateLimiter(1e12)
+	var lens [transmit.SocketBatch]int
 	ctx := context.Background()
 	b.ResetTimer()
 	pos := uint64(0)
 	for sent := 0; sent < b.N; {
-		k := limiter.Next(ctx, engine.BatchSize)
+		k := limiter.Next(ctx, transmit.SocketBatch)
 		for i := 0; i < k; i++ {
 			x := perm.At(pos % perm.Len())
 			lens[i] = tmpls[pos%256].Fill(tx.Buffer(i), set.At(x/4), ports[x%4])

@@ -25,7 +25,8 @@ import (
 
 	"github.com/creack/pty"
 
-	"github.com/xdpscan/xdpscan/engine"
+	"github.com/xdpscan/xdpscan/output"
+	"github.com/xdpscan/xdpscan/scan"
 	"github.com/xdpscan/xdpscan/testbed"
 )
 
@@ -255,7 +256,7 @@ func TestTerminalOutput(t *testing.T) {
 				t.Fatalf("xmllint: %v\n%s", err, lint)
 			}
 			b, _ := os.ReadFile(out)
-			var st engine.Stats
+			var st scan.Stats
 			if sb, err := os.ReadFile(stats); err != nil || json.Unmarshal(sb, &st) != nil {
 				t.Fatalf("stats: %v", err)
 			}
@@ -402,8 +403,8 @@ func checkResultsArriveInTime(t *testing.T, tb *testbed.Testbed, where string) {
 		lag := a.at.Sub(ts)
 		worst = max(worst, lag)
 		lags = append(lags, lag)
-		if lag > engine.FlushDelay+slack {
-			t.Errorf("%s:%d arrived at %s, readable only %v later (bound %v + %v slack)", r.IP, r.Port, ts.Format("15:04:05.000"), lag, engine.FlushDelay, slack)
+		if lag > output.FlushDelay+slack {
+			t.Errorf("%s:%d arrived at %s, readable only %v later (bound %v + %v slack)", r.IP, r.Port, ts.Format("15:04:05.000"), lag, output.FlushDelay, slack)
 		}
 		seen[pair{netip.MustParseAddr(r.IP), r.Port}] = true
 	}

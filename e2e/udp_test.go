@@ -4,7 +4,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/xdpscan/xdpscan/engine"
+	"github.com/xdpscan/xdpscan/scan"
 	"github.com/xdpscan/xdpscan/testbed"
 )
 
@@ -67,7 +67,7 @@ func TestUDPPingAndTCPFindExactlyTheTruth(t *testing.T) {
 
 // checkStats compares a scan's figures with the truth's counts: every state,
 // the UDP pairs with no answer, and nothing lost or forged.
-func checkStats(t *testing.T, st engine.Stats, want map[probeKey]string, udpSilent uint64) {
+func checkStats(t *testing.T, st scan.Stats, want map[probeKey]string, udpSilent uint64) {
 	t.Helper()
 	counts := map[string]uint64{}
 	for _, s := range want {

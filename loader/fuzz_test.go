@@ -173,10 +173,7 @@ func quoteValidates(us netip.Addr, q []byte) bool {
 }
 
 func cookieOf(us, target netip.Addr, proto uint8, sport, dport uint16) uint32 {
-	if us.Is4() {
-		return testKey.Cookie4(us.As4(), target.As4(), proto, sport, dport)
-	}
-	return testKey.Cookie6(us.As16(), target.As16(), proto, sport, dport)
+	return testKey.Cookie(us, target, proto, sport, dport)
 }
 
 // ipv6L4 skips extension headers (RFC 8200) and returns the transport

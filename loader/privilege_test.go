@@ -4,11 +4,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xdpscan/xdpscan/engine"
 	"github.com/xdpscan/xdpscan/filter"
 	"github.com/xdpscan/xdpscan/internal/bpftest"
 	"github.com/xdpscan/xdpscan/internal/capstest"
 	"github.com/xdpscan/xdpscan/loader"
+	"github.com/xdpscan/xdpscan/probe"
 )
 
 // documented is what xdpscan's users hold: the verifier then runs without
@@ -27,7 +27,7 @@ func TestProgramsLoadWithDocumentedCapabilities(t *testing.T) {
 		cfg  loader.ScanConfig
 	}{
 		{"ipv4+ipv6, udp echoes, reset", loader.ScanConfig{SourceIPv4: scanner4, SourceIPv6: scanner6, SourcePortLo: 40000, SourcePortHi: 40255,
-			CookieKey: [2]uint64{1, 2}, RingBytes: 1 << 16, DedupEntries: 1 << 12, ResetOpen: true, UDPEchoes: engine.UDPEchoes()}},
+			CookieKey: [2]uint64{1, 2}, RingBytes: 1 << 16, DedupEntries: 1 << 12, ResetOpen: true, UDPEchoes: probe.UDPEchoes()}},
 		{"monitor (no addresses)", loader.ScanConfig{SourcePortLo: 40000, SourcePortHi: 40255, RingBytes: 1 << 16, DedupEntries: 1 << 10}},
 		{"kernel transmitter", loader.ScanConfig{SourceIPv4: scanner4, SourcePortLo: 40000, SourcePortHi: 40255,
 			CookieKey: [2]uint64{1, 2}, RingBytes: 1 << 16, DedupEntries: 1 << 12, SendSlots: 256}},

@@ -8,8 +8,9 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
-	"github.com/xdpscan/xdpscan/engine"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
+	"github.com/xdpscan/xdpscan/probe"
+	"github.com/xdpscan/xdpscan/targets"
 	"github.com/xdpscan/xdpscan/testbed"
 )
 
@@ -22,8 +23,8 @@ type probeAnswer struct {
 }
 
 // TestScanProgramAnswersEngineProbes closes the loop between the two halves
-// that must agree: engine's probe templates (Go) and the scan program's
-// validation (BPF). Each probe kind of each family is built by engine,
+// that must agree: probe's templates (Go) and the scan program's
+// validation (BPF). Each probe kind of each family is built by probe/,
 // answered the way a real target answers it (the testbed's own UDP
 // services for UDP), and the answer must be accepted, once; the same answer
 // with one cookie bit flipped must not.
@@ -36,16 +37,16 @@ func TestScanProgramAnswersEngineProbes(t *testing.T) {
 		proto   uint8
 		answers []probeAnswer
 	}{
-		{"TCP/ipv4", target4, 443, engine.ProtoTCP, []probeAnswer{synAck, synRst}},
-		{"TCP/ipv6", target6, 443, engine.ProtoTCP, []probeAnswer{synAck, synRst, icmpErrorFrom(router6, 1, 1, 3)}},
-		{"UDP DNS/ipv4", target4, 53, engine.ProtoUDP, []probeAnswer{serviceAnswer, portUnreachable}},
-		{"UDP DNS/ipv6", target6, 53, engine.ProtoUDP, []probeAnswer{serviceAnswer, portUnreachable}},
-		{"UDP NTP/ipv6", target6, 123, engine.ProtoUDP, []probeAnswer{serviceAnswer, portUnreachable}},
-		{"UDP generic/ipv6", target6, 7, engine.ProtoUDP, []probeAnswer{serviceAnswer, icmpErrorFrom(router6, 1, 3, 3)}},
-		{"echo/ipv4", target4, 0, engine.ProtoICMP, []probeAnswer{echoReply, icmpErrorFrom(router4, 3, 1, 3)}},
-		{"echo/ipv6", target6, 0, engine.ProtoICMP, []probeAnswer{echoReply, icmpErrorFrom(router6, 1, 0, 3)}},
+		{"TCP/ipv4", target4, 443, targets.ProtoTCP, []probeAnswer{synAck, synRst}},
+		{"TCP/ipv6", target6, 443, targets.ProtoTCP, []probeAnswer{synAck, synRst, icmpErrorFrom(router6, 1, 1, 3)}},
+		{"UDP DNS/ipv4", target4, 53, targets.ProtoUDP, []probeAnswer{serviceAnswer, portUnreachable}},
+		{"UDP DNS/ipv6", target6, 53, targets.ProtoUDP, []probeAnswer{serviceAnswer, portUnreachable}},
+		{"UDP NTP/ipv6", target6, 123, targets.ProtoUDP, []probeAnswer{serviceAnswer, portUnreachable}},
+		{"UDP generic/ipv6", target6, 7, targets.ProtoUDP, []probeAnswer{serviceAnswer, icmpErrorFrom(router6, 1, 3, 3)}},
+		{"echo/ipv4", target4, 0, targets.ProtoICMP, []probeAnswer{echoReply, icmpErrorFrom(router4, 3, 1, 3)}},
+		{"echo/ipv6", target6, 0, targets.ProtoICMP, []probeAnswer{echoReply, icmpErrorFrom(router6, 1, 0, 3)}},
 	}
-	buf := make([]byte, engine.MaxFrame)
+	buf := make([]byte, probe.MaxFrame)
 	for _, tc := range tests {
 		us := scanner4
 		if tc.target.Is6() {
@@ -53,13 +54,13 @@ func TestScanProgramAnswersEngineProbes(t *testing.T) {
 		}
 		var n int
 		switch tc.proto {
-		case engine.ProtoTCP:
-			n = engine.NewSYNTemplate(testpkt.SrcMAC, testpkt.DstMAC, us, 40001, testKey).Fill(buf, tc.target, tc.port)
-		case engine.ProtoUDP:
-			tmpl := engine.NewUDPTemplate(testpkt.SrcMAC, testpkt.DstMAC, us, 40000, 40255, engine.PayloadFor(tc.port), testKey)
+		case targets.ProtoTCP:
+			n = probe.NewSYN(testpkt.SrcMAC, testpkt.DstMAC, us, 40001, testKey).Fill(buf, tc.target, tc.port)
+		case targets.ProtoUDP:
+			tmpl := probe.NewUDP(testpkt.SrcMAC, testpkt.DstMAC, us, 40000, 40255, probe.PayloadFor(tc.port), testKey)
 			n = tmpl.Fill(buf, tc.target, tc.port)
 		default:
-			n = engine.NewEchoTemplate(testpkt.SrcMAC, testpkt.DstMAC, us, testKey).Fill(buf, tc.target)
+			n = probe.NewEcho(testpkt.SrcMAC, testpkt.DstMAC, us, testKey).Fill(buf, tc.target)
 		}
 		probe := gopacket.NewPacket(append([]byte(nil), buf[:n]...), layers.LayerTypeEthernet, gopacket.Default)
 		for _, a := range tc.answers {

@@ -11,11 +11,11 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/xdpscan/xdpscan/bpf"
-	"github.com/xdpscan/xdpscan/engine"
 	"github.com/xdpscan/xdpscan/internal/bpftest"
 	"github.com/xdpscan/xdpscan/internal/ringtest"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/loader"
+	"github.com/xdpscan/xdpscan/probe"
 )
 
 const (
@@ -28,10 +28,10 @@ var (
 	target4  = netip.MustParseAddr("198.18.0.7")
 	scanner6 = netip.MustParseAddr("2001:2::1")
 	target6  = netip.MustParseAddr("2001:2::1:7")
-	testKey  = engine.CookieKey{0x0706050403020100, 0x0f0e0d0c0b0a0908}
+	testKey  = probe.CookieKey{0x0706050403020100, 0x0f0e0d0c0b0a0908}
 )
 
-func loadScan(t testing.TB, key engine.CookieKey) *loader.Scan {
+func loadScan(t testing.TB, key probe.CookieKey) *loader.Scan {
 	t.Helper()
 	bpftest.Require(t)
 	s, err := loader.LoadScan(loader.ScanConfig{
@@ -62,10 +62,7 @@ func drain(t testing.TB, s *loader.Scan) []bpf.ScanScanEvent {
 }
 
 func cookie(src, dst netip.Addr, sport, dport uint16) uint32 {
-	if src.Is4() {
-		return testKey.Cookie4(src.As4(), dst.As4(), 6, sport, dport)
-	}
-	return testKey.Cookie6(src.As16(), dst.As16(), 6, sport, dport)
+	return testKey.Cookie(src, dst, 6, sport, dport)
 }
 
 // reply is the target's answer to our probe scanner:40001 -> target:443.
@@ -246,11 +243,11 @@ func TestScanProgramDeduplicates(t *testing.T) {
 }
 
 // TestScanCookieMatchesGo sends replies for random tuples under several keys:
-// the kernel must accept exactly the ones whose ack carries engine's cookie.
+// the kernel must accept exactly the ones whose ack carries probe's cookie.
 func TestScanCookieMatchesGo(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	for k := 0; k < 3; k++ {
-		key := engine.CookieKey{rng.Uint64(), rng.Uint64()}
+		key := probe.CookieKey{rng.Uint64(), rng.Uint64()}
 		s := loadScan(t, key)
 		for i := 0; i < 300; i++ {
 			tgt := netip.AddrFrom4([4]byte{198, 18, byte(rng.IntN(256)), byte(rng.IntN(256))})

@@ -7,21 +7,21 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 
-	"github.com/xdpscan/xdpscan/engine"
 	"github.com/xdpscan/xdpscan/internal/bpftest"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/loader"
+	"github.com/xdpscan/xdpscan/probe"
 )
 
 var router4 = netip.MustParseAddr("198.19.0.254")
 
-// loadScanUDP is loadScan with engine's UDP echo table, as a scan loads it.
+// loadScanUDP is loadScan with probe's UDP echo table, as a scan loads it.
 func loadScanUDP(t testing.TB) *loader.Scan {
 	t.Helper()
 	bpftest.Require(t)
 	s, err := loader.LoadScan(loader.ScanConfig{
 		SourceIPv4: scanner4, SourceIPv6: scanner6, SourcePortLo: 40000, SourcePortHi: 40255,
-		CookieKey: [2]uint64(testKey), RingBytes: 1 << 16, DedupEntries: 1 << 12, UDPEchoes: engine.UDPEchoes(),
+		CookieKey: [2]uint64(testKey), RingBytes: 1 << 16, DedupEntries: 1 << 12, UDPEchoes: probe.UDPEchoes(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -31,13 +31,10 @@ func loadScanUDP(t testing.TB) *loader.Scan {
 }
 
 func udpCookie(us, target netip.Addr, dport uint16) uint32 {
-	if us.Is4() {
-		return testKey.Cookie4(us.As4(), target.As4(), 17, 0, dport)
-	}
-	return testKey.Cookie6(us.As16(), target.As16(), 17, 0, dport)
+	return testKey.Cookie(us, target, 17, 0, dport)
 }
 
-// udpSport is engine's source port for the UDP probe with cookie c (40000-40255).
+// udpSport is probe's source port for the UDP probe with cookie c (40000-40255).
 func udpSport(c uint32) uint16 { return 40000 + uint16(c%256) }
 
 // udpProbe is our probe us.sport > target.dport as sent, for quoting.

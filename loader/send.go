@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
-	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -23,16 +22,6 @@ const SendFrame = 256
 // slotStride is one send_slot in the mmapped array: the kernel rounds an
 // array map's values up to 8 bytes.
 const slotStride = (int(unsafe.Sizeof(bpf.ScanSendSlot{})) + 7) &^ 7
-
-// sendBatch is live-frames mode's batch: frames are transmitted (and the
-// target's NAPI runs) every sendBatch runs; 256 is the kernel's maximum.
-// Through a relay nothing runs on this CPU after a batch (the peer's NAPI
-// runs on the relay's), so batches take the kernel's maximum: fewer
-// flushes into the relay's queue and wakeups of its thread.
-const (
-	sendBatch      = 64
-	sendBatchRelay = 256
-)
 
 // XDPMd is struct xdp_md, the context BPF_PROG_RUN takes for XDP: Data is
 // the metadata's length, DataEnd the input's.
@@ -56,9 +45,8 @@ type Sender struct {
 	st    *bpf.ScanSendState // &state[0]
 	data  []byte             // data_in: send_magic, then the page every run starts from
 
-	relay     *SendRelay
-	relayed   []byte  // send_relayed, mmapped: frames the relay program saw
-	drainRate float64 // frames per second the relay last drained while we waited
+	relay   *SendRelay
+	relayed []byte // send_relayed, mmapped: frames the relay program saw
 
 	ctx  XDPMd
 	attr progRunAttr
@@ -83,13 +71,10 @@ type progRunAttr struct {
 // bpfProgTestRun is BPF_PROG_TEST_RUN, alias BPF_PROG_RUN.
 const bpfProgTestRun = 10
 
-// run makes one live-frames BPF_PROG_RUN call of repeat runs.
-func (s *Sender) run(ifindex int, repeat uint32) error {
+// run makes one live-frames BPF_PROG_RUN call of repeat runs, transmitted
+// every batch runs.
+func (s *Sender) run(ifindex int, repeat, batch uint32) error {
 	s.ctx = s.context(ifindex)
-	batch := uint32(sendBatch)
-	if s.relay != nil {
-		batch = sendBatchRelay
-	}
 	s.attr = progRunAttr{
 		progFD:     uint32(s.prog.FD()),
 		dataSizeIn: uint32(len(s.data)),
@@ -176,10 +161,14 @@ func (s *Sender) setLen(i, n int) {
 }
 
 // Send transmits the frames in slots [0, len(lens)) out of the interface
-// with index ifindex, in the current network namespace. It returns how many
-// the program handed to XDP_TX; the kernel reports no transmit failure to
-// the caller (see Sender), so callers check the interface's counters.
-func (s *Sender) Send(ifindex int, lens []int) (int, error) {
+// with index ifindex, in the current network namespace; the kernel
+// transmits them (and on veth the peer's NAPI runs) every batch frames, at
+// most 256. It returns how many the program handed to XDP_TX; the kernel
+// reports no transmit failure to the caller (see Sender), so callers check
+// the interface's counters. With a relay, the caller makes room in its
+// queue first (Queued, SendRelay.Queue): a frame redirected into a full
+// queue is dropped without a trace.
+func (s *Sender) Send(ifindex int, lens []int, batch uint32) (int, error) {
 	n := len(lens)
 	if n == 0 {
 		return 0, nil
@@ -187,12 +176,9 @@ func (s *Sender) Send(ifindex int, lens []int) (int, error) {
 	if n > s.n {
 		return 0, fmt.Errorf("send %d frames: at most %d per batch", n, s.n)
 	}
-	if err := s.waitRelay(n); err != nil {
-		return 0, err
-	}
 	before := s.st.Sent
 	s.SetBatch(lens)
-	err := s.run(ifindex, uint32(n))
+	err := s.run(ifindex, uint32(n), batch)
 	sent := int(s.st.Sent - before)
 	if err != nil {
 		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) {
@@ -206,52 +192,9 @@ func (s *Sender) Send(ifindex int, lens []int) (int, error) {
 	return sent, nil
 }
 
-// relayStall is how long the relay may leave its queue untouched before
-// Send gives up: its kthread runs whenever the queue holds frames, so a
-// queue that does not move means frames were lost on the way to it.
-const relayStall = time.Second
-
-// A full relay queue is waited out in naps sized by how fast the relay has
-// been draining it, between relayNapMin and relayNapMax; the first nap,
-// with no rate known, is relayNapMax/10.
-const (
-	relayNapMin = 100 * time.Microsecond
-	relayNapMax = 10 * time.Millisecond
-)
-
-// waitRelay returns once the relay's queue has room for n more frames:
-// frames handed to it (sent) less those its program saw (relayed). A frame
-// redirected into a full cpumap queue would be dropped without a trace.
-// A full queue is waited out until half of it has drained, so a sender
-// faster than its relay sleeps in a few naps per half queue rather than
-// many short ones (each a timer, a context switch and, in a VM, an exit).
-func (s *Sender) waitRelay(n int) error {
-	if s.relay == nil || s.st.Sent-s.Relayed()+uint64(n) <= uint64(s.relay.Queue) {
-		return nil
-	}
-	room := min(uint64(s.relay.Queue)/2, uint64(s.relay.Queue)-uint64(n))
-	last, lastAt, stalled := s.Relayed(), time.Now(), time.Duration(0)
-	for {
-		queued := s.st.Sent - last
-		if queued <= room {
-			return nil
-		}
-		nap := relayNapMax / 10
-		if s.drainRate > 0 {
-			nap = time.Duration(float64(queued-room) / s.drainRate * float64(time.Second))
-		}
-		time.Sleep(min(max(nap, relayNapMin), relayNapMax))
-		r, now := s.Relayed(), time.Now()
-		if r == last {
-			if stalled += now.Sub(lastAt); stalled > relayStall {
-				return fmt.Errorf("send relay on CPU %d: %d frames queued and none forwarded for %v", s.relay.CPU, queued, relayStall)
-			}
-		} else {
-			s.drainRate, stalled = float64(r-last)/now.Sub(lastAt).Seconds(), 0
-		}
-		last, lastAt = r, now
-	}
-}
+// Handed is how many frames the program has handed to XDP_TX (or to the
+// relay) since the Sender opened.
+func (s *Sender) Handed() uint64 { return s.st.Sent }
 
 // Relayed is how many frames the relay has forwarded (0 without one).
 func (s *Sender) Relayed() uint64 {

@@ -7,11 +7,11 @@ import (
 
 	"github.com/cilium/ebpf"
 
-	"github.com/xdpscan/xdpscan/engine"
 	"github.com/xdpscan/xdpscan/internal/bpftest"
 	"github.com/xdpscan/xdpscan/internal/kfloor"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/loader"
+	"github.com/xdpscan/xdpscan/probe"
 )
 
 func loadSender(t *testing.T) (*loader.Scan, *loader.Sender) {
@@ -43,11 +43,11 @@ func TestSenderTurnsSlotsIntoFrames(t *testing.T) {
 	scan, s := loadSender(t)
 	mac := func(b byte) net.HardwareAddr { return net.HardwareAddr{2, 0, 0, 0, 0, b} }
 	// 198.19.0.1.40001 > 198.18.0.7.443: Flags [S], seq cookie, win 1024, length 0
-	syn := engine.NewSYNTemplate(mac(1), mac(2), scanner4, 40001, testKey)
+	syn := probe.NewSYN(mac(1), mac(2), scanner4, 40001, testKey)
 	// 198.19.0.1.40001 > 198.18.0.7.53: 0+ A? (DNS probe, 54 bytes of UDP)
-	dns := engine.NewUDPTemplate(mac(1), mac(2), scanner4, 40001, 40001, engine.PayloadFor(53), testKey)
+	dns := probe.NewUDP(mac(1), mac(2), scanner4, 40001, 40001, probe.PayloadFor(53), testKey)
 	// 2001:2::1 > 2001:2::1:7: ICMP6, echo request
-	echo6 := engine.NewEchoTemplate(mac(1), mac(2), scanner6, testKey)
+	echo6 := probe.NewEcho(mac(1), mac(2), scanner6, testKey)
 	lens := []int{
 		syn.Fill(s.Frame(0), target4, 443),
 		dns.Fill(s.Frame(1), target4, 53),
@@ -106,7 +106,7 @@ func TestSenderTurnsSlotsIntoFrames(t *testing.T) {
 func TestSenderNeedsItsMagic(t *testing.T) {
 	scan, s := loadSender(t)
 	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
-	syn := engine.NewSYNTemplate(mac, mac, scanner4, 40001, testKey)
+	syn := probe.NewSYN(mac, mac, scanner4, 40001, testKey)
 	s.SetBatch([]int{syn.Fill(s.Frame(0), target4, 443)})
 	data, ctx := s.RunInput(1)
 	forged := bytes.Clone(data)

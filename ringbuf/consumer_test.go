@@ -12,10 +12,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/xdpscan/xdpscan/bpf"
-	"github.com/xdpscan/xdpscan/engine"
 	"github.com/xdpscan/xdpscan/internal/bpftest"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/loader"
+	"github.com/xdpscan/xdpscan/probe"
 	"github.com/xdpscan/xdpscan/ringbuf"
 )
 
@@ -23,7 +23,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var (
 	us  = netip.MustParseAddr("198.19.0.1")
-	key = engine.CookieKey{3, 4}
+	key = probe.CookieKey{3, 4}
 )
 
 // produce makes the scan program submit n events, one per target address

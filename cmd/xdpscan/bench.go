@@ -18,8 +18,9 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/xdpscan/xdpscan/bench"
-	"github.com/xdpscan/xdpscan/engine"
+	"github.com/xdpscan/xdpscan/capture"
 	"github.com/xdpscan/xdpscan/loader"
+	"github.com/xdpscan/xdpscan/route"
 	"github.com/xdpscan/xdpscan/testbed"
 )
 
@@ -306,7 +307,7 @@ func benchFlood(args []string) error {
 	if err := requireCaps(false); err != nil {
 		return &exitError{code: 77, err: err}
 	}
-	path, err := engine.ResolvePath(addr, *iface, netip.Addr{}, nil)
+	path, err := route.Resolve(addr, *iface, netip.Addr{}, nil)
 	if err != nil {
 		return err
 	}
@@ -392,7 +393,7 @@ func benchXDPToggle(args []string) error {
 	case "none":
 	case "count-only":
 		var c *loader.Capture
-		c, err = engine.LoadXDPCapture(engine.CaptureConfig{Filter: *expr, Snaplen: 262144, CountOnly: true})
+		c, err = capture.LoadXDP(capture.Config{Filter: *expr, Snaplen: 262144, CountOnly: true})
 		if err == nil {
 			defer c.Close()
 			prog = c.Program()

@@ -2,17 +2,14 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"golang.org/x/sys/unix"
 
-	"github.com/xdpscan/xdpscan/engine"
+	"github.com/xdpscan/xdpscan/capture"
 	"github.com/xdpscan/xdpscan/filter"
 	"github.com/xdpscan/xdpscan/internal/outfile"
 	"github.com/xdpscan/xdpscan/loader"
@@ -113,61 +110,33 @@ func runCapture(args []string) error {
 		return &exitError{code: 77, err: err} // EX_NOPERM
 	}
 
-	var pw *engine.PacketWriter
-	var file *outfile.Replace
-	var write func(*engine.CapturedPacket) error
+	var cf *capture.File
+	var write func(*capture.Packet) error
 	openOutput := func() error { return nil }
 	switch {
 	case *countOnly:
 	case *out == "":
-		write = func(p *engine.CapturedPacket) error {
+		write = func(p *capture.Packet) error {
 			fmt.Println(describePacket(p))
 			return nil
 		}
 	default:
 		openOutput = func() error {
-			var w io.Writer = os.Stdout
-			if toFile {
-				create := outfile.CreateReplace
-				if runUser != nil {
-					// After the switch to -Z's user the rename into a
-					// directory it cannot write would fail at the end:
-					// write the file itself, as tcpdump -Z does.
-					create = outfile.CreateInPlace
-				}
-				f, err := create(*out, 0o644)
-				if err != nil {
-					return fmt.Errorf("-w: %w", err)
-				}
-				file, w = f, f
-			}
-			format := "pcapng"
-			if *forcePcap || strings.HasSuffix(*out, ".pcap") {
-				format = "pcap"
-			}
-			var uts unix.Utsname
-			_ = unix.Uname(&uts)
-			ifindex := 0
-			if ifc, err := net.InterfaceByName(*iface); err == nil {
-				ifindex = ifc.Index
-			}
 			var err error
-			pw, err = engine.NewPacketWriter(w, engine.PacketFileOptions{Format: format, Nano: *precision == "nano",
-				Interface: *iface, Ifindex: ifindex, RxMode: *rx, Filter: expr, Snaplen: uint32(*snaplen),
-				OS: "Linux " + unix.ByteSliceToString(uts.Release[:])})
-			if err != nil && file != nil {
-				file.Abort()
-				file = nil
-			}
+			// After the switch to -Z's user the rename into a directory
+			// it cannot write would fail at the end: write the file
+			// itself, as tcpdump -Z does.
+			cf, err = capture.CreateFile(capture.FileOptions{Path: *out, InPlace: runUser != nil, Pcap: *forcePcap,
+				Nano: *precision == "nano", Iface: *iface, RxMode: loader.RxMode(*rx), Filter: expr, Snaplen: uint32(*snaplen)})
 			return err
 		}
-		write = func(p *engine.CapturedPacket) error { return pw.Write(p) }
+		write = func(p *capture.Packet) error { return cf.Write(p) }
 	}
 
 	ctx, stop := untilSignalOr(*duration)
 	defer stop()
-	cfg := engine.CaptureConfig{Iface: *iface, Filter: expr, Snaplen: uint32(*snaplen), Count: *count,
-		CountOnly: *countOnly, RxMode: *rx, XDPMode: mode,
+	cfg := capture.Config{Iface: *iface, Filter: expr, Snaplen: uint32(*snaplen), Count: *count,
+		CountOnly: *countOnly, RxMode: loader.RxMode(*rx), XDPMode: mode,
 		Ready: func() error {
 			if err := openOutput(); err != nil {
 				return err
@@ -184,7 +153,7 @@ func runCapture(args []string) error {
 		}
 		return stats.prepare(runUser)
 	}, runUser, *out, *statsJSON)
-	progress := &engine.CaptureProgress{}
+	progress := &capture.Progress{}
 	liveDone := make(chan struct{})
 	liveStopped := make(chan struct{})
 	go func() { // live line: pps and bps seen and matched
@@ -199,26 +168,12 @@ func runCapture(args []string) error {
 		})
 	}()
 	fmt.Fprintf(os.Stderr, "xdpscan: capturing on %s (%s), filter %s, snaplen %d\n", *iface, *rx, filter.QuoteShort(expr), *snaplen)
-	st, err := engine.RunCapture(ctx, cfg, progress, write)
+	st, err := capture.Run(ctx, cfg, progress, write)
 	close(liveDone)
 	<-liveStopped
 	st.Interrupted = ctx.Err() != nil
-	if pw != nil {
-		cerr := pw.Close(st.Seen, st.RingLost)
-		if cerr != nil && err == nil {
-			err = fmt.Errorf("close capture file: %w", cerr)
-		}
-		if file != nil {
-			// A complete file replaces the old one; so does a capture that
-			// failed midway but wrote packets (they are the user's data).
-			if cerr == nil && (err == nil || st.Written > 0) {
-				if cerr := file.Commit(); cerr != nil && err == nil {
-					err = fmt.Errorf("-w: %w", cerr)
-				}
-			} else {
-				file.Abort()
-			}
-		}
+	if cf != nil {
+		err = cf.Close(st, err)
 	}
 	if err != nil {
 		return err
@@ -227,12 +182,12 @@ func runCapture(args []string) error {
 	fmt.Fprintf(os.Stderr, "%d packets captured\n%d packets received by filter\n%d packets dropped by kernel\n",
 		st.Written, st.Matched, st.RingLost)
 	rxDesc := "XDP " + st.XDPMode
-	if st.RxMode == "pcap" {
+	if st.RxMode == loader.RxPcap {
 		rxDesc = "libpcap"
 	}
 	fmt.Fprintf(os.Stderr, "xdpscan: seen %d, matched %d, written %d, ring lost %d, writer lost %d in %.2fs (%s on %s)\n",
 		st.Seen, st.Matched, st.Written, st.RingLost, st.WriterLost, st.ElapsedS, rxDesc, st.Interface)
-	if st.RxMode == "xdp" {
+	if st.RxMode == loader.RxXDP {
 		fmt.Fprintf(os.Stderr, "xdpscan: seen by protocol (packets): %s\n", protocolMix(st.Counters))
 	}
 	if err := stats.write(st); err != nil {
@@ -250,7 +205,7 @@ func protocolMix(c loader.Counters) string {
 }
 
 // describePacket is a one-line summary in the spirit of tcpdump's.
-func describePacket(cp *engine.CapturedPacket) string {
+func describePacket(cp *capture.Packet) string {
 	p := gopacket.NewPacket(cp.Data, layers.LayerTypeEthernet, gopacket.Lazy)
 	ts := time.Unix(0, cp.TimeNs).Format("15:04:05.000000000")
 	net, tr := p.NetworkLayer(), p.TransportLayer()

@@ -4,11 +4,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"golang.org/x/term"
 	"io"
 	"net"
 	"os"
 	"strings"
+
+	"golang.org/x/term"
 )
 
 // newFlags makes a flag set whose errors come back to run() instead of

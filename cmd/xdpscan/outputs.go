@@ -2,7 +2,7 @@ package main
 
 // A scan's output files, opened so that nothing the user has is destroyed
 // by a run that fails (internal/outfile): every path is checked before
-// setup without being touched, and -o is opened only in engine's Ready
+// setup without being touched, and -o is opened only in scan's Ready
 // seam, once targets, ports, interface, program load and attach have all
 // succeeded.
 
@@ -17,9 +17,10 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/xdpscan/xdpscan/engine"
 	"github.com/xdpscan/xdpscan/internal/outfile"
 	"github.com/xdpscan/xdpscan/internal/privs"
+	"github.com/xdpscan/xdpscan/output"
+	"github.com/xdpscan/xdpscan/scan"
 )
 
 // scanOutputs is the results stream of one scan.
@@ -30,13 +31,13 @@ type scanOutputs struct {
 	appendTo  bool
 	// readBack is what the output of a resumed scan already holds: its
 	// pairs are not written again.
-	readBack *engine.ReadBack
+	readBack *output.ReadBack
 
 	mu      sync.Mutex // results are written by the scan and flushed by checkpoints
 	opened  bool
 	stream  *outfile.Stream
-	results *engine.ResultWriter
-	pending []engine.Result // results before open (none in practice: nothing is sent before Ready)
+	results *output.Writer
+	pending []scan.Result // results before open (none in practice: nothing is sent before Ready)
 	werr    error
 	skipped int
 }
@@ -44,7 +45,7 @@ type scanOutputs struct {
 // planScanOutputs checks every file the scan will write, before any
 // setup, without creating or changing one: each is writable, no two are
 // the same file, none is an input. A resumed scan's output is read back.
-func planScanOutputs(f *scanFlags, saved *savedScan, resumePath string, checkpoints bool) (*scanOutputs, error) {
+func planScanOutputs(f *scanFlags, saved *scan.ResumeFile, resumePath string, checkpoints bool) (*scanOutputs, error) {
 	o := &scanOutputs{path: f.output, format: f.format, appendTo: f.appendOutput || saved != nil}
 	type named struct{ flag, path string }
 	files := []named{{"-o", f.output}, {"--stats-json", f.statsJSON}}
@@ -95,14 +96,14 @@ func planScanOutputs(f *scanFlags, saved *savedScan, resumePath string, checkpoi
 					return nil, usageError("--append-output: %s holds an XML document already; appending another makes it invalid: name a new file", f.output)
 				}
 				if saved != nil {
-					rb, err := engine.ReadResults(fh, f.format)
+					rb, err := output.Read(fh, f.format)
 					if err != nil {
 						fh.Close()
 						return nil, usageError("--resume %s: reading back %s: %v", f.resume, f.output, err)
 					}
 					o.readBack = rb
 				} else {
-					o.readBack = &engine.ReadBack{Whole: fi.Size(), Size: fi.Size()}
+					o.readBack = &output.ReadBack{Whole: fi.Size(), Size: fi.Size()}
 				}
 			}
 			fh.Close()
@@ -143,9 +144,9 @@ func (o *scanOutputs) open() error {
 	}
 	var err error
 	if o.readBack != nil && o.readBack.Whole > 0 {
-		o.results, err = engine.NewResultWriterAppend(w, o.format)
+		o.results, err = output.NewWriterAppend(w, o.format)
 	} else {
-		o.results, err = engine.NewResultWriter(w, o.format)
+		o.results, err = output.NewWriter(w, o.format)
 	}
 	if err != nil {
 		if o.stream != nil {
@@ -162,7 +163,7 @@ func (o *scanOutputs) open() error {
 }
 
 // write writes one result (the scan's emit).
-func (o *scanOutputs) write(r engine.Result) {
+func (o *scanOutputs) write(r scan.Result) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if !o.opened {
@@ -172,9 +173,9 @@ func (o *scanOutputs) write(r engine.Result) {
 	o.writeLocked(r)
 }
 
-func (o *scanOutputs) writeLocked(r engine.Result) {
+func (o *scanOutputs) writeLocked(r scan.Result) {
 	if rb := o.readBack; rb != nil && rb.Pairs != nil {
-		if _, dup := rb.Pairs[engine.KeyOf(r)]; dup {
+		if _, dup := rb.Pairs[output.KeyOf(r)]; dup {
 			o.skipped++
 			return
 		}

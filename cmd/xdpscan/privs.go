@@ -11,7 +11,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"golang.org/x/sys/unix"
 
-	"github.com/xdpscan/xdpscan/engine"
+	"github.com/xdpscan/xdpscan/capture"
 	"github.com/xdpscan/xdpscan/internal/privs"
 	"github.com/xdpscan/xdpscan/loader"
 )
@@ -216,7 +216,7 @@ func lookupRunUser(cmd, name string) (*privs.User, error) {
 // phase does not need (runKeep), on every thread, with the ambient and
 // inheritable sets cleared, the bounding set dropped where CAP_SETPCAP
 // allows, and no_new_privs set; as user when given (-Z), handing it
-// paths, the outputs created so far. The engine calls it once the programs
+// paths, the outputs created so far. The scan or capture calls it once the programs
 // are attached, the sockets and rings open, before the first probe or
 // packet.
 func dropAfter(ready func() error, user *privs.User, paths ...string) func() error {
@@ -274,7 +274,7 @@ func loadScanProgram() error {
 func loadCaptureProgram() error { return loadCaptureFilter("tcp port 80") }
 
 func loadCaptureFilter(expr string) error {
-	p, err := engine.LoadXDPCapture(engine.CaptureConfig{Filter: expr, Snaplen: 128})
+	p, err := capture.LoadXDP(capture.Config{Filter: expr, Snaplen: 128})
 	if err != nil {
 		return err
 	}

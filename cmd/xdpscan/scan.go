@@ -14,9 +14,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/xdpscan/xdpscan/engine"
 	"github.com/xdpscan/xdpscan/internal/outfile"
 	"github.com/xdpscan/xdpscan/loader"
+	"github.com/xdpscan/xdpscan/output"
+	"github.com/xdpscan/xdpscan/probe"
+	"github.com/xdpscan/xdpscan/route"
+	"github.com/xdpscan/xdpscan/scan"
+	"github.com/xdpscan/xdpscan/targets"
+	"github.com/xdpscan/xdpscan/transmit"
 )
 
 const scanSynopsis = `xdpscan scan [flags] TARGET...
@@ -145,16 +150,16 @@ func runScan(args []string) error {
 	if f.verbose {
 		loader.VerifierLogFull = true
 	}
-	return scan(f, fs, positional)
+	return runScanFlags(f, fs, positional)
 }
 
-func scan(f *scanFlags, fs *flag.FlagSet, positional []string) error {
-	var saved *savedScan
+func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
+	var saved *scan.ResumeFile
 	resumePath := f.resume
 	if f.resume != "" {
 		var err error
-		if saved, err = loadResume(f.resume); err != nil {
-			return err
+		if saved, err = scan.LoadResume(f.resume); err != nil {
+			return usageError("%w", err)
 		}
 		if f, fs, positional, err = mergeResume(saved, fs, positional); err != nil {
 			return err
@@ -180,12 +185,12 @@ func scan(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 			f.format = "ndjson"
 		}
 	}
-	if _, err := engine.NewResultWriter(io.Discard, f.format); err != nil {
+	if _, err := output.NewWriter(io.Discard, f.format); err != nil {
 		return usageError("%v", err)
 	}
 	if saved != nil {
-		if err := matchResume(resumePath, saved, cfg, f.output, f.format); err != nil {
-			return err
+		if err := scan.MatchResume(resumePath, saved, cfg, f.output, f.format); err != nil {
+			return usageError("%w", err)
 		}
 		cfg.Resume = saved.Position
 	}
@@ -205,7 +210,7 @@ func scan(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 	// file): it saves its position on interrupt only, in a free name.
 	periodic := checkpoints && (f.output != "" || saved != nil)
 	if resumePath == "" && periodic {
-		resumePath = defaultResumePath(f.output)
+		resumePath = scan.DefaultResumePath(f.output)
 		if err := outfile.Check(resumePath, true); err != nil {
 			// A directory the scan cannot write to: it runs, it just
 			// cannot be resumed.
@@ -243,40 +248,31 @@ func scan(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 		}
 	}()
 
-	var ck *checkpointer
+	var ck *scan.Checkpointer
 	if checkpoints {
-		ck = &checkpointer{path: resumePath, flush: outs.sync, periodic: periodic,
-			saved: savedScan{Version: resumeVersion, Args: savedArgs(fs, positional), Seed: cfg.Seed, Shards: cfg.Shards, Shard: cfg.Shard,
-				Retries: cfg.Retries, Targets: digestTargets(cfg.Targets), Ports: portsString(cfg.Ports),
+		ck = &scan.Checkpointer{Path: resumePath, Flush: outs.sync, Periodic: periodic,
+			Saved: scan.ResumeFile{Version: scan.ResumeVersion, Args: savedArgs(fs, positional), Seed: cfg.Seed, Shards: cfg.Shards, Shard: cfg.Shard,
+				Retries: cfg.Retries, Targets: scan.DigestTargets(cfg.Targets), Ports: scan.PortsString(cfg.Ports),
 				Output: outs.outputAbs, Format: f.format},
-			lag: max(cfg.Wait, checkpointSample) + checkpointSample}
-		if cfg.Connect {
-			// A connect probe past the position may still wait in the
-			// workers' queue (as long as one probe takes, at most), then
-			// takes up to its timeout.
-			// Each of its 1 + --retries attempts waits for the SYN's
-			// retransmission (1 s) plus the adaptive margin, at least
-			// --connect-timeout (engine.connectTimer).
-			ck.lag = time.Duration(cfg.Retries+2) * (2*max(cfg.ConnectTimeout, time.Second) + time.Second)
-		}
+			Lag: scan.CheckpointLag(cfg)}
 	}
-	progress := &engine.Progress{}
+	progress := &scan.Progress{}
 	if ck != nil {
-		ck.progress = progress
+		ck.Progress = progress
 	}
 	cfg.Ready = func() error {
 		if err := outs.open(); err != nil {
 			return err
 		}
-		if ck != nil && ck.done == nil {
+		if ck != nil && !ck.Started() {
 			// The first checkpoint: a scan killed before the next one can
 			// still be resumed (from its start).
 			if periodic {
-				if err := ck.save(cfg.Resume); err != nil {
+				if err := ck.Save(cfg.Resume); err != nil {
 					return fmt.Errorf("resume file: %w", err)
 				}
 			}
-			ck.start(cfg.Notice)
+			ck.Start(cfg.Notice)
 		}
 		return nil
 	}
@@ -307,10 +303,10 @@ func scan(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 		}
 		return stats.prepare(runUser)
 	}, runUser, f.output, f.statsJSON, resumePath)
-	st, err := engine.RunScan(ctx, stop, cfg, progress, write)
+	st, err := scan.Run(ctx, stop, cfg, progress, write)
 	status.stop()
 	if ck != nil {
-		ck.stop()
+		ck.Stop()
 	}
 	started, sent := outs.opened, progress.Sent.Load() > 0
 	// A run that sent nothing (it failed, or was interrupted during setup)
@@ -318,14 +314,14 @@ func scan(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 	writeErr := outs.close(sent || err == nil && !st.Interrupted)
 	if err == nil && st.Interrupted && !sent && saved == nil {
 		if periodic {
-			removeResume(resumePath)
+			scan.RemoveResume(resumePath)
 		}
 		return &exitError{code: 130, err: fmt.Errorf("interrupted before the first probe: nothing to resume")}
 	}
 	if err != nil {
 		if periodic && started {
 			if pos, ok := progress.Position(); ok && pos == cfg.Resume && saved == nil {
-				removeResume(resumePath) // nothing sent: nothing to resume
+				scan.RemoveResume(resumePath) // nothing sent: nothing to resume
 			} else {
 				err = fmt.Errorf("%w\n(the scan can continue from its last checkpoint: xdpscan scan --resume %s)", err, resumePath)
 			}
@@ -344,7 +340,7 @@ func scan(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 	}
 
 	rxDesc := "XDP " + st.XDPMode
-	if st.TxMode == "xdp" {
+	if st.TxMode == transmit.ModeXDP {
 		rxDesc = "sent from XDP, " + rxDesc
 		if st.TxRelayCPUS > 0 {
 			rxDesc = fmt.Sprintf("sent from XDP through CPU %d's relay (%.2f CPU-s: the transmit and the peer's receive path), XDP %s",
@@ -352,9 +348,9 @@ func scan(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 		}
 	}
 	switch st.RxMode {
-	case "pcap":
+	case loader.RxPcap:
 		rxDesc = "libpcap"
-	case "connect":
+	case scan.RxConnect:
 		c := st.Connect
 		rxDesc = fmt.Sprintf("connect, %d workers, %d timeouts, %d errors", c.Workers, c.Timeouts, c.Errors)
 		if c.FirstError != "" {
@@ -375,24 +371,24 @@ func scan(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 			// The cooldown was cut short: replies to the last probes may
 			// be lost, so continue from the last position whose replies
 			// surely came in (pairs after it are probed again).
-			if p, ok := ck.safeAt(*t); ok {
+			if p, ok := ck.SafeAt(*t); ok {
 				pos = p
 			} else {
 				pos = cfg.Resume
 			}
 		}
 		if !periodic {
-			resumePath = freeResumePath()
-			ck.path = resumePath
+			resumePath = scan.FreeResumePath()
+			ck.Path = resumePath
 		}
-		if err := ck.save(pos); err != nil {
+		if err := ck.Save(pos); err != nil {
 			return fmt.Errorf("interrupted, and could not write the resume file: %w", err)
 		}
 		return &exitError{code: 130, err: fmt.Errorf("interrupted after %d of %d probes; continue with: xdpscan scan --resume %s",
 			st.ProbesSent, st.ProbesTotal, resumePath)}
 	}
 	if periodic {
-		if err := removeResume(resumePath); err != nil {
+		if err := scan.RemoveResume(resumePath); err != nil {
 			return fmt.Errorf("the scan completed, but its resume file could not be removed: %w", err)
 		}
 	}
@@ -404,7 +400,7 @@ func scan(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 
 // foundSummary is "3 open, 5 closed", with the filtered and up counts when
 // there are any.
-func foundSummary(st engine.Stats) string {
+func foundSummary(st scan.Stats) string {
 	s := fmt.Sprintf("%d open, %d closed", st.Open, st.Closed)
 	if st.FilteredICMP > 0 {
 		s += fmt.Sprintf(", %d filtered by ICMP", st.FilteredICMP)
@@ -417,119 +413,109 @@ func foundSummary(st engine.Stats) string {
 
 // pingPhase sends one echo request to every target (--ping-first) and
 // returns the hosts that answered. Their "up" lines are written as they come.
-func pingPhase(ctx, stop context.Context, f *scanFlags, cfg engine.ScanConfig, write func(engine.Result)) (engine.RangeSet, error) {
-	if cfg.Resume != (engine.Position{}) {
-		return engine.RangeSet{}, usageError("--resume cannot continue a --ping-first scan: rerun it")
+func pingPhase(ctx, stop context.Context, f *scanFlags, cfg scan.Config, write func(scan.Result)) (targets.RangeSet, error) {
+	if cfg.Resume != (scan.Position{}) {
+		return targets.RangeSet{}, usageError("--resume cannot continue a --ping-first scan: rerun it")
 	}
-	cfg.Ports = []engine.Port{engine.Echo}
-	var up []engine.Range
-	progress := &engine.Progress{}
+	progress := &scan.Progress{}
 	status := newStatusLine(f.status, progress)
 	status.start()
-	st, err := engine.RunScan(ctx, stop, cfg, progress, func(r engine.Result) {
-		write(r)
-		if r.State == "up" {
-			up = append(up, engine.Range{Lo: r.Addr, Hi: r.Addr})
-		}
-	})
+	up, st, err := scan.PingFirst(ctx, stop, cfg, progress, write)
 	status.stop()
 	if err != nil {
-		return engine.RangeSet{}, err
+		return targets.RangeSet{}, err
 	}
 	fmt.Fprintf(os.Stderr, "xdpscan: discovery: %d echo requests in %.2fs, %d hosts up\n", st.ProbesSent, st.SendS, st.Up)
-	return engine.NewRangeSet(up), nil
+	return up, nil
 }
 
-func scanConfig(f *scanFlags, positional []string) (engine.ScanConfig, error) {
-	var spec engine.TargetSpec
+func scanConfig(f *scanFlags, positional []string) (scan.Config, error) {
+	var spec targets.TargetSpec
 	for _, p := range positional {
-		rs, err := engine.ParseTargetList(p)
+		rs, err := targets.ParseTargetList(p)
 		if err != nil {
-			return engine.ScanConfig{}, usageError("%v", err)
+			return scan.Config{}, usageError("%v", err)
 		}
 		spec.Include = append(spec.Include, rs...)
 	}
 	for _, file := range []struct {
 		name string
-		into *[]engine.Range
+		into *[]targets.Range
 	}{{f.includeFile, &spec.Include}, {f.excludeFile, &spec.Exclude}} {
 		if file.name == "" {
 			continue
 		}
 		fh, err := os.Open(file.name)
 		if err != nil {
-			return engine.ScanConfig{}, usageError("%v", err)
+			return scan.Config{}, usageError("%v", err)
 		}
-		rs, err := engine.ReadTargets(fh, file.name)
+		rs, err := targets.ReadTargets(fh, file.name)
 		fh.Close()
 		if err != nil {
-			return engine.ScanConfig{}, usageError("%v", err)
+			return scan.Config{}, usageError("%v", err)
 		}
 		*file.into = append(*file.into, rs...)
 	}
 	var err error
 	if spec.Exclude, err = appendList(spec.Exclude, f.exclude, "--exclude"); err != nil {
-		return engine.ScanConfig{}, err
+		return scan.Config{}, err
 	}
 	if spec.Allow, err = appendList(nil, f.allow, "--allow"); err != nil {
-		return engine.ScanConfig{}, err
+		return scan.Config{}, err
 	}
 	targets, err := spec.Resolve()
 	if err != nil {
-		return engine.ScanConfig{}, usageError("%v", err)
+		return scan.Config{}, usageError("%v", err)
 	}
 	ports, err := portsFromFlags(f)
 	if err != nil {
-		return engine.ScanConfig{}, err
+		return scan.Config{}, err
 	}
 	if !(f.rate > 0) {
-		return engine.ScanConfig{}, usageError("--rate %v: must be a positive number of probes per second", f.rate)
+		return scan.Config{}, usageError("--rate %v: must be a positive number of probes per second", f.rate)
 	}
 	mode, err := loader.ParseMode(f.mode)
 	if err != nil {
-		return engine.ScanConfig{}, usageError("%v", err)
+		return scan.Config{}, usageError("%v", err)
 	}
 	if f.rx != "xdp" && f.rx != "pcap" {
-		return engine.ScanConfig{}, usageError("--rx %q: use xdp (replies consumed in the kernel) or pcap (libpcap, the baseline)", f.rx)
+		return scan.Config{}, usageError("--rx %q: use xdp (replies consumed in the kernel) or pcap (libpcap, the baseline)", f.rx)
 	}
 	if f.tx != "socket" && f.tx != "xdp" {
-		return engine.ScanConfig{}, usageError("--tx %q: use socket (AF_PACKET) or xdp (BPF_PROG_RUN live frames)", f.tx)
+		return scan.Config{}, usageError("--tx %q: use socket (AF_PACKET) or xdp (BPF_PROG_RUN live frames)", f.tx)
 	}
 	if f.txRelayCPU >= 0 && f.tx != "xdp" {
-		return engine.ScanConfig{}, usageError("--tx-relay-cpu relays the frames --tx xdp sends from the kernel: add --tx xdp")
+		return scan.Config{}, usageError("--tx-relay-cpu relays the frames --tx xdp sends from the kernel: add --tx xdp")
 	}
 	if f.txRelayCPU < -1 {
-		return engine.ScanConfig{}, usageError("--tx-relay-cpu %d: want a CPU number, or -1 for none", f.txRelayCPU)
+		return scan.Config{}, usageError("--tx-relay-cpu %d: want a CPU number, or -1 for none", f.txRelayCPU)
 	}
 	lo, hi, err := parseSourcePorts(f.sourcePort)
 	if err != nil {
-		return engine.ScanConfig{}, err
+		return scan.Config{}, err
 	}
 	src4, src6, err := parseSourceIPs(f.sourceIP)
 	if err != nil {
-		return engine.ScanConfig{}, err
+		return scan.Config{}, err
 	}
 	var mac net.HardwareAddr
 	if f.routerMAC != "" {
 		if mac, err = net.ParseMAC(f.routerMAC); err != nil || len(mac) != 6 {
-			return engine.ScanConfig{}, usageError("--router-mac %q: not a MAC address", f.routerMAC)
+			return scan.Config{}, usageError("--router-mac %q: not a MAC address", f.routerMAC)
 		}
 	}
 	if f.iface != "" {
 		if _, err := net.InterfaceByName(f.iface); err != nil {
-			return engine.ScanConfig{}, usageError("interface %s: no such interface; see `ip link`", f.iface)
+			return scan.Config{}, usageError("interface %s: no such interface; see `ip link`", f.iface)
 		}
 	}
-	seed := f.seed
-	key, err := engine.NewCookieKey()
+	key, err := probe.NewCookieKey()
 	if err != nil {
-		return engine.ScanConfig{}, err
+		return scan.Config{}, err
 	}
-	if seed == 0 {
-		seed = key[0] ^ key[1]
-	}
-	cfg := engine.ScanConfig{Targets: targets, Ports: ports, Rate: f.rate, SportLo: lo, SportHi: hi,
-		Retries: f.retries, Wait: f.wait, Seed: seed, Shards: f.shards, Shard: f.shard, XDPMode: mode, RxMode: f.rx, Tx: f.tx, Reset: f.reset, Key: key,
+	seed := scan.Seed(f.seed, key)
+	cfg := scan.Config{Targets: targets, Ports: ports, Rate: f.rate, SportLo: lo, SportHi: hi,
+		Retries: f.retries, Wait: f.wait, Seed: seed, Shards: f.shards, Shard: f.shard, XDPMode: mode, RxMode: loader.RxMode(f.rx), Tx: transmit.Mode(f.tx), Reset: f.reset, Key: key,
 		TxRelay: f.txRelayCPU >= 0, TxRelayCPU: f.txRelayCPU,
 		Connect: f.connect, ConnectTimeout: f.connectTimeout, Workers: f.workers,
 		Notice: func(msg string) { stdio().printf("xdpscan: notice: %s\n", msg) }}
@@ -544,13 +530,13 @@ func scanConfig(f *scanFlags, positional []string) (engine.ScanConfig, error) {
 	}
 	if !f.connect { // the kernel routes connect probes itself
 		if first, ok := targets.First(false); ok {
-			if cfg.Path, err = engine.ResolvePath(first, f.iface, src4, mac); err != nil {
-				return engine.ScanConfig{}, err
+			if cfg.Path, err = route.Resolve(first, f.iface, src4, mac); err != nil {
+				return scan.Config{}, err
 			}
 		}
 		if first, ok := targets.First(true); ok {
-			if cfg.Path6, err = engine.ResolvePath(first, f.iface, src6, mac); err != nil {
-				return engine.ScanConfig{}, err
+			if cfg.Path6, err = route.Resolve(first, f.iface, src6, mac); err != nil {
+				return scan.Config{}, err
 			}
 		}
 	}
@@ -561,26 +547,26 @@ func scanConfig(f *scanFlags, positional []string) (engine.ScanConfig, error) {
 }
 
 // portsFromFlags turns -p, -sU and --ping into the scan's probe list.
-func portsFromFlags(f *scanFlags) ([]engine.Port, error) {
+func portsFromFlags(f *scanFlags) ([]targets.Port, error) {
 	if f.pingFirst && f.ports == "" {
 		return nil, usageError("--ping-first needs -p PORTS to scan on the hosts that answer (--ping alone only discovers)")
 	}
 	if f.ports == "" && !f.ping {
 		return nil, usageError("-p PORTS or --ping is required (example: -p 22,80,443,U:53)")
 	}
-	var ports []engine.Port
+	var ports []targets.Port
 	if f.ports != "" {
 		spec := f.ports
 		if f.udp {
 			spec = defaultUDP(spec)
 		}
 		var err error
-		if ports, err = engine.ParsePortSpec(spec); err != nil {
+		if ports, err = targets.ParsePortSpec(spec); err != nil {
 			return nil, usageError("-p: %v", err)
 		}
 	}
 	if f.ping && !f.pingFirst {
-		ports = append(ports, engine.Echo)
+		ports = append(ports, targets.Echo)
 	}
 	return ports, nil
 }
@@ -619,11 +605,11 @@ func parseSourceIPs(s string) (src4, src6 netip.Addr, err error) {
 	return
 }
 
-func appendList(into []engine.Range, s, flag string) ([]engine.Range, error) {
+func appendList(into []targets.Range, s, flag string) ([]targets.Range, error) {
 	if s == "" {
 		return into, nil
 	}
-	rs, err := engine.ParseTargetList(s)
+	rs, err := targets.ParseTargetList(s)
 	if err != nil {
 		return nil, usageError("%s: %v", flag, err)
 	}
@@ -635,36 +621,36 @@ func parseSourcePorts(s string) (uint16, uint16, error) {
 	if !isRange {
 		b = a
 	}
-	ports, err := engine.ParsePorts(a + "-" + b)
+	ports, err := targets.ParsePorts(a + "-" + b)
 	if err != nil {
 		return 0, 0, usageError("--source-port: %v", err)
 	}
 	return ports[0], ports[len(ports)-1], nil
 }
 
-func dryRun(cfg engine.ScanConfig) error {
+func dryRun(cfg scan.Config) error {
 	if cfg.Connect {
 		fmt.Printf("# %d probes on kernel sockets (--connect), one pass, re-probing what times out up to %d more time(s), shard %d/%d\n",
 			cfg.TotalProbes(), cfg.Retries, cfg.Shard, cfg.Shards)
-		return engine.EachProbe(cfg, func(addr netip.Addr, port engine.Port, _ uint16) error {
-			_, err := fmt.Printf("%s/%s\n", netip.AddrPortFrom(addr, port.Num), engine.ProtoName(port.Proto))
+		return scan.EachProbe(cfg, func(addr netip.Addr, port targets.Port, _ uint16) error {
+			_, err := fmt.Printf("%s/%s\n", netip.AddrPortFrom(addr, port.Num), targets.ProtoName(port.Proto))
 			return err
 		})
 	}
 	fmt.Printf("# %d probes, source ports %d-%d, %d pass(es), shard %d/%d\n",
 		cfg.TotalProbes(), cfg.SportLo, cfg.SportHi, cfg.Retries+1, cfg.Shard, cfg.Shards)
-	for _, p := range []engine.Path{cfg.Path, cfg.Path6} {
+	for _, p := range []route.Path{cfg.Path, cfg.Path6} {
 		if p.Src.IsValid() {
 			fmt.Printf("# from %s (%s, next hop %s %s)\n", p.Src, p.Iface, p.NextHop, p.RouterMAC)
 		}
 	}
-	return engine.EachProbe(cfg, func(addr netip.Addr, port engine.Port, sport uint16) error {
+	return scan.EachProbe(cfg, func(addr netip.Addr, port targets.Port, sport uint16) error {
 		var err error
 		switch port.Proto {
-		case engine.ProtoICMP:
+		case targets.ProtoICMP:
 			_, err = fmt.Printf("%s icmp echo\n", addr)
-		case engine.ProtoUDP:
-			_, err = fmt.Printf("%s/udp (%s) from port %d\n", netip.AddrPortFrom(addr, port.Num), engine.PayloadFor(port.Num).Name, sport)
+		case targets.ProtoUDP:
+			_, err = fmt.Printf("%s/udp (%s) from port %d\n", netip.AddrPortFrom(addr, port.Num), probe.PayloadFor(port.Num).Name, sport)
 		default:
 			_, err = fmt.Printf("%s from port %d\n", netip.AddrPortFrom(addr, port.Num), sport)
 		}

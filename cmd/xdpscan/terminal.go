@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
-	"github.com/xdpscan/xdpscan/engine"
+	"github.com/xdpscan/xdpscan/scan"
 )
 
 // clearLine returns the cursor to the first column and erases the row:
@@ -166,14 +166,14 @@ func (c *console) printf(format string, args ...any) {
 // (text) or as JSON lines (json).
 type statusLine struct {
 	mode     string
-	progress *engine.Progress
+	progress *scan.Progress
 	console  *console
 	done     chan struct{}
 	finished chan struct{}
 	started  time.Time
 }
 
-func newStatusLine(mode string, p *engine.Progress) *statusLine {
+func newStatusLine(mode string, p *scan.Progress) *statusLine {
 	c := stdio()
 	if mode == "auto" {
 		mode = "none"

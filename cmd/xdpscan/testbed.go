@@ -7,7 +7,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/xdpscan/xdpscan/engine"
+	"github.com/xdpscan/xdpscan/targets"
 	"github.com/xdpscan/xdpscan/testbed"
 )
 
@@ -78,7 +78,7 @@ func (v *testbedFlagValues) configFlags(fs *flag.FlagSet) {
 func (v *testbedFlagValues) config() (testbed.Config, error) {
 	cfg := testbed.Config{Name: v.name, Target: testbed.Target(v.target), RPS: v.rps, TargetNAPI: v.targetNAPI, ICMPLimit: v.icmpLimit}
 	if v.udpPorts != "" {
-		ports, err := engine.ParsePorts(v.udpPorts)
+		ports, err := targets.ParsePorts(v.udpPorts)
 		if err != nil {
 			return cfg, usageError("--udp-open-ports: %v", err)
 		}
@@ -106,7 +106,7 @@ func (v *testbedFlagValues) config() (testbed.Config, error) {
 		cfg.Range = p
 	}
 	if v.ports != "" {
-		ports, err := engine.ParsePorts(v.ports)
+		ports, err := targets.ParsePorts(v.ports)
 		if err != nil {
 			return cfg, usageError("--open-ports: %v", err)
 		}

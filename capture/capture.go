@@ -1,0 +1,268 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/gopacket/gopacket/pcap"
+	cbpf "golang.org/x/net/bpf"
+
+	"github.com/xdpscan/xdpscan/bpf"
+	"github.com/xdpscan/xdpscan/filter"
+	"github.com/xdpscan/xdpscan/internal/clock"
+	"github.com/xdpscan/xdpscan/internal/libpcap"
+	"github.com/xdpscan/xdpscan/loader"
+	"github.com/xdpscan/xdpscan/ringbuf"
+)
+
+// Config is one capture.
+type Config struct {
+	Iface     string
+	Filter    string // tcpdump expression; "" matches everything
+	Snaplen   uint32
+	Count     uint64 // stop after this many matched packets (0: no limit)
+	CountOnly bool
+	RxMode    loader.RxMode // loader.RxXDP or loader.RxPcap
+	XDPMode   loader.Mode
+	// Ready, if set, is called once setup is over and packets are being
+	// captured (XDP attached and its ring open, or the libpcap handle active
+	// with its filter), before the first packet is handed on: the place to
+	// open output files and drop privileges. An error ends the capture.
+	Ready func() error
+}
+
+// drainTimeout bounds how long a stopped libpcap capture keeps reading what
+// the kernel already queued: under a flood that never pauses, a read timeout
+// would never come.
+const drainTimeout = 200 * time.Millisecond
+
+// Stats are a capture's final figures (--stats-json).
+type Stats struct {
+	Seen        uint64          `json:"seen"`        // packets the receive path saw
+	Matched     uint64          `json:"matched"`     // packets the filter accepted
+	Written     uint64          `json:"written"`     // packets written to the file
+	RingLost    uint64          `json:"ring_lost"`   // XDP: ring reserve failures; pcap: kernel drops
+	WriterLost  uint64          `json:"writer_lost"` // matched packets read but not written (write errors, -c)
+	Bytes       uint64          `json:"bytes"`
+	ElapsedS    float64         `json:"elapsed_s"`
+	RxMode      loader.RxMode   `json:"rx_mode"`
+	XDPMode     string          `json:"xdp_mode"`
+	Interface   string          `json:"interface"`
+	Counters    loader.Counters `json:"xdp_counters"`
+	Interrupted bool            `json:"interrupted"`
+}
+
+// Progress is read by the live line.
+type Progress struct {
+	Written  atomic.Uint64
+	counters func() (loader.Counters, error)
+}
+
+// Counters reads the XDP counters now (zero for libpcap).
+func (p *Progress) Counters() loader.Counters {
+	if p.counters == nil {
+		return loader.Counters{}
+	}
+	c, _ := p.counters()
+	return c
+}
+
+// Packet is one packet as the capture hands it to its writer. Data
+// is only valid during the call.
+type Packet struct {
+	TimeNs        int64 // wall clock, nanoseconds since the Unix epoch
+	CaptureLength int   // len(Data)
+	Length        int   // on the wire
+	// InterfaceIndex is the file's interface (0: its only one), not the
+	// kernel's ifindex.
+	InterfaceIndex int
+	// Where XDP saw the packet: the interface's RX queue and the CPU that
+	// ran the program. FromXDP is false on the libpcap path, which does not
+	// say.
+	FromXDP      bool
+	RxQueue, CPU uint32
+	Data         []byte
+}
+
+// Run captures until ctx is done or cfg.Count packets were written.
+// write receives each packet (nil in count-only mode). The XDP program is
+// detached and the ring drained before it returns.
+func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet) error) (Stats, error) {
+	st := Stats{RxMode: cfg.RxMode, Interface: cfg.Iface}
+	// libpcap can take minutes on a long filter: a signal must not wait.
+	raw, err := filter.CompileContext(ctx, cfg.Filter, int(cfg.Snaplen))
+	if err != nil {
+		return st, err
+	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	start := time.Now()
+	var writeErr error
+	emit := func(p *Packet) {
+		if cfg.Count > 0 && st.Written >= cfg.Count {
+			st.WriterLost++
+			return
+		}
+		if write != nil {
+			if err := write(p); err != nil {
+				st.WriterLost++
+				if writeErr == nil {
+					writeErr = err
+					stop()
+				}
+				return
+			}
+		}
+		st.Written++
+		st.Bytes += uint64(p.CaptureLength)
+		// The status line reads this once a second: an atomic store per
+		// packet (a full barrier on x86) would cost more than it tells.
+		if st.Written%256 == 0 {
+			progress.Written.Store(st.Written)
+		}
+		if cfg.Count > 0 && st.Written == cfg.Count {
+			stop()
+		}
+	}
+	if cfg.RxMode == loader.RxPcap {
+		err = capturePcap(ctx, cfg, &st, emit)
+	} else {
+		err = captureXDP(ctx, cfg, raw, progress, &st, emit)
+	}
+	st.ElapsedS = time.Since(start).Seconds()
+	progress.Written.Store(st.Written)
+	if err != nil {
+		return st, err
+	}
+	if writeErr != nil {
+		return st, fmt.Errorf("write capture: %w", writeErr)
+	}
+	return st, nil
+}
+
+// LoadXDP loads the program an XDP capture of cfg attaches (the
+// filter compiled into it, the same snaplen, ring and count-only setting),
+// for a caller that attaches it itself: the bench's attach/detach windows.
+func LoadXDP(cfg Config) (*loader.Capture, error) {
+	raw, err := filter.Compile(cfg.Filter, int(cfg.Snaplen))
+	if err != nil {
+		return nil, err
+	}
+	return loadXDP(cfg, raw)
+}
+
+func loadXDP(cfg Config, raw []cbpf.RawInstruction) (*loader.Capture, error) {
+	return loader.LoadCapture(loader.CaptureConfig{Filter: raw, Snaplen: min(cfg.Snaplen, loader.MaxSnaplen), CountOnly: cfg.CountOnly,
+		RingBytes: loader.RingBytes, RingWakeupBytes: loader.RingWakeupBytes})
+}
+
+func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, progress *Progress, st *Stats, emit func(*Packet)) error {
+	c, err := loadXDP(cfg, raw)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	att, err := loader.Attach(c.Program(), cfg.Iface, cfg.XDPMode)
+	if err != nil {
+		return err
+	}
+	defer att.Close()
+	st.XDPMode = string(att.Mode)
+	progress.counters = c.Counters
+	before, err := c.Counters()
+	if err != nil {
+		return err
+	}
+	var cons *ringbuf.Consumer[bpf.CaptureCaptureHdr]
+	if !cfg.CountOnly {
+		if cons, err = ringbuf.New[bpf.CaptureCaptureHdr](c.Events(), ringbuf.Options{}); err != nil {
+			return err
+		}
+		defer cons.Close()
+	}
+	if cfg.Ready != nil {
+		if err := cfg.Ready(); err != nil {
+			return err
+		}
+	}
+
+	if cfg.CountOnly {
+		<-ctx.Done()
+	} else {
+		clock := clock.NewMono()
+		var p Packet // reused: no allocation per packet
+		err = cons.RunRecords(ctx, func(h *bpf.CaptureCaptureHdr, payload []byte) {
+			n := min(int(h.CapLen), len(payload))
+			p = Packet{TimeNs: clock.WallNs(h.TsNs), CaptureLength: n, Length: int(h.OrigLen),
+				FromXDP: true, RxQueue: h.RxQueue, CPU: h.Cpu, Data: payload[:n]}
+			emit(&p)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	// Detach before the last reading, so the figures are final.
+	att.Close()
+	after, err := c.Counters()
+	if err != nil {
+		return err
+	}
+	d := after.Sub(before)
+	st.Counters = d
+	st.Seen, st.Matched, st.RingLost = d.Packets, d.Matched, d.RingLost
+	if cfg.CountOnly {
+		st.Bytes = d.Bytes
+	}
+	return nil
+}
+
+func capturePcap(ctx context.Context, cfg Config, st *Stats, emit func(*Packet)) error {
+	h, err := libpcap.Open(cfg.Iface, int(cfg.Snaplen), cfg.Filter)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	st.XDPMode = ""
+	if cfg.Ready != nil {
+		if err := cfg.Ready(); err != nil {
+			return err
+		}
+	}
+	var drainUntil time.Time
+	var p Packet
+	for {
+		if ctx.Err() != nil {
+			if drainUntil.IsZero() {
+				drainUntil = time.Now().Add(drainTimeout)
+			} else if time.Now().After(drainUntil) {
+				break
+			}
+		}
+		data, ci, err := h.ZeroCopyReadPacketData()
+		if errors.Is(err, pcap.NextErrorTimeoutExpired) {
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("libpcap read: %w", err)
+		}
+		st.Matched++
+		if !cfg.CountOnly {
+			p = Packet{TimeNs: ci.Timestamp.UnixNano(), CaptureLength: ci.CaptureLength, Length: ci.Length, Data: data}
+			emit(&p)
+		}
+		if cfg.Count > 0 && st.Written >= cfg.Count {
+			break
+		}
+	}
+	if s, err := h.Stats(); err == nil {
+		st.Seen = uint64(s.PacketsReceived)
+		st.RingLost = uint64(s.PacketsDropped + s.PacketsIfDropped)
+	}
+	return nil
+}

@@ -1,0 +1,98 @@
+package scan
+
+import (
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/xdpscan/xdpscan/loader"
+	"github.com/xdpscan/xdpscan/transmit"
+)
+
+// State is what a reply proved: open (SYN-ACK, a UDP reply), closed (RST,
+// ICMP port unreachable), filtered (another ICMP error: see
+// Result.Reason) or up (echo reply). The strings are the output's words.
+type State string
+
+const (
+	StateOpen     State = "open"
+	StateClosed   State = "closed"
+	StateFiltered State = "filtered"
+	StateUp       State = "up"
+)
+
+// RxConnect is Stats.RxMode of a connect scan: the kernel's own sockets.
+const RxConnect loader.RxMode = "connect"
+
+// Result is one (address, port) that answered.
+type Result struct {
+	Addr  netip.Addr
+	Port  uint16 // 0 for ICMP echo
+	Proto string // "tcp", "udp" or "icmp"
+	State State
+	// Reason says what proved State, in nmap's words: syn-ack, reset,
+	// udp-response, port-unreach, echo-reply, host-unreach, admin-prohibited...
+	Reason string
+	// From is who sent the reply when it is not Addr (a router's ICMP error).
+	From netip.Addr
+	TTL  uint8
+	Time time.Time
+}
+
+// Progress is read by the status line while the scan runs.
+type Progress struct {
+	Sent, Total, Replies, Open, Closed, Filtered, Up atomic.Uint64
+	UDPAnswered                                      atomic.Uint64 // UDP pairs with any answer
+	TxErrors                                         atomic.Uint64 // mirrors the transmitter's failed sends for the status line
+	counters                                         func() (loader.Counters, error)
+	position                                         positionCell // see Position
+}
+
+// Counters reads the XDP program's counters (duplicates, losses).
+func (p *Progress) Counters() loader.Counters {
+	if p.counters == nil {
+		return loader.Counters{}
+	}
+	c, _ := p.counters()
+	return c
+}
+
+// Stats are a scan's final figures (the --stats-json object).
+type Stats struct {
+	ProbesSent  uint64  `json:"probes_sent"`
+	ProbesTotal uint64  `json:"probes_total"`
+	SendPPS     float64 `json:"send_pps"`
+	Replies     uint64  `json:"replies"`
+	Open        uint64  `json:"open"`
+	Closed      uint64  `json:"closed"`
+	// FilteredICMP is the pairs an ICMP error (other than port unreachable
+	// to a UDP probe) called filtered: listed, with the reason.
+	FilteredICMP uint64 `json:"filtered_icmp"`
+	// Up is the hosts that answered an echo request.
+	Up uint64 `json:"up"`
+	// Filtered is the pairs probed that never answered (not listed).
+	Filtered uint64 `json:"filtered"`
+	// UDPNoReply is the UDP pairs among them: open|filtered in nmap's
+	// words (a service that ignored the payload, a firewall, or a target's
+	// ICMP rate limit). Unsharded scans only.
+	UDPNoReply    uint64        `json:"udp_no_reply"`
+	Duplicates    uint64        `json:"duplicates"`
+	InvalidCookie uint64        `json:"invalid_cookie"`
+	RingLost      uint64        `json:"ring_lost"`
+	TxErrors      uint64        `json:"tx_errors"`
+	ElapsedS      float64       `json:"elapsed_s"`
+	SendS         float64       `json:"send_s"`
+	RxMode        loader.RxMode `json:"rx_mode"`
+	TxMode        transmit.Mode `json:"tx_mode,omitempty"`
+	// TxRelayCPUS is the CPU seconds of the --tx-relay-cpu kernel thread:
+	// the transmit, and on veth the target's receive path, which runs in
+	// the transmitting thread's softirq. Not part of this process's time.
+	TxRelayCPUS float64 `json:"tx_relay_cpu_s,omitempty"`
+	XDPMode     string  `json:"xdp_mode"`
+	Interface   string  `json:"interface"`
+	Interrupted bool    `json:"interrupted"`
+	// Resume is where an interrupted scan stopped sending.
+	Resume *Position `json:"resume,omitempty"`
+	// Connect holds the connect scan's own figures.
+	Connect *ConnectStats `json:"connect,omitempty"`
+}

@@ -1,0 +1,205 @@
+package scan
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/xdpscan/xdpscan/bpf"
+	"github.com/xdpscan/xdpscan/internal/clock"
+	"github.com/xdpscan/xdpscan/loader"
+	"github.com/xdpscan/xdpscan/probe"
+	"github.com/xdpscan/xdpscan/ringbuf"
+	"github.com/xdpscan/xdpscan/targets"
+	"github.com/xdpscan/xdpscan/transmit"
+)
+
+// Run runs a scan. emit is called from one goroutine, in arrival
+// order, for every (address, port) that answered. When ctx is cancelled the
+// scan stops sending, still listens for the cooldown (stop, if not nil,
+// cuts that short), and returns the figures with Interrupted set.
+func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Result)) (Stats, error) {
+	if stop == nil {
+		stop = context.Background()
+	}
+	if cfg.Connect {
+		return runConnect(ctx, stop, cfg, progress, emit)
+	}
+	if cfg.RxMode == "" {
+		cfg.RxMode = loader.RxXDP
+	}
+	st := Stats{RxMode: cfg.RxMode, TxMode: cfg.txMode(), Interface: cfg.iface()}
+	var tx transmit.Sender
+	if cfg.txMode() == transmit.ModeSocket {
+		t, err := transmit.NewSocket(cfg.iface())
+		if err != nil {
+			return st, err
+		}
+		defer t.Close()
+		tx = t
+	}
+
+	rxCtx, stopRx := context.WithCancel(context.Background())
+	defer stopRx()
+	var rxErr error
+	var wg sync.WaitGroup
+	var finish func(*Stats) error
+	if cfg.RxMode == loader.RxPcap {
+		rx, err := openPcapRx(cfg)
+		if err != nil {
+			return st, err
+		}
+		defer rx.close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rxErr = rx.run(rxCtx, progress, emit)
+		}()
+		finish = func(st *Stats) error {
+			st.Duplicates, st.InvalidCookie, st.RingLost = rx.duplicates, rx.badCookie, rx.kernelDrops+rx.ifaceDrops
+			return nil
+		}
+	} else {
+		prog, consumer, att, err := startXDP(cfg, progress)
+		if err != nil {
+			return st, err
+		}
+		defer prog.Close()
+		defer att.Close()
+		defer consumer.Close()
+		st.XDPMode = string(att.Mode)
+		if cfg.txMode() == transmit.ModeXDP {
+			t, err := transmit.NewXDP(cfg.iface(), prog)
+			if err != nil {
+				return st, err
+			}
+			defer t.Close()
+			tx = t
+		}
+		clock := clock.NewMono()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rxErr = consumer.Run(rxCtx, func(batch []bpf.ScanScanEvent) { handleEvents(batch, clock, progress, emit) })
+		}()
+		finish = func(st *Stats) error {
+			c, err := prog.Counters()
+			st.Duplicates, st.InvalidCookie, st.RingLost = c.Duplicates, c.BadCookie, c.RingLost
+			return err
+		}
+	}
+
+	if cfg.Ready != nil {
+		if err := cfg.Ready(); err != nil {
+			stopRx()
+			wg.Wait()
+			return st, err
+		}
+	}
+	progress.Total.Store(cfg.TotalProbes())
+	start := time.Now()
+	pos, sendErr := sendProbes(ctx, cfg, tx, progress)
+	st.SendS = time.Since(start).Seconds()
+	if ctx.Err() != nil {
+		st.Interrupted = true
+		st.Resume = &pos
+	}
+
+	// Cooldown: replies to the last probes are still on their way.
+	select {
+	case <-time.After(cfg.Wait):
+	case <-stop.Done():
+	}
+	stopRx()
+	wg.Wait()
+
+	if err := finish(&st); err != nil {
+		return st, err
+	}
+	st.ProbesSent, st.TxErrors = tx.Counts()
+	if r, ok := tx.(interface{ RelayCPU() time.Duration }); ok {
+		st.TxRelayCPUS = r.RelayCPU().Seconds()
+	}
+	cfg.finishCounts(&st, progress)
+	st.ElapsedS = time.Since(start).Seconds()
+	if sendErr != nil && ctx.Err() == nil {
+		return st, sendErr
+	}
+	if rxErr != nil {
+		return st, rxErr
+	}
+	return st, nil
+}
+
+// startXDP loads the scan program, attaches it and opens its ring.
+func startXDP(cfg Config, progress *Progress) (*loader.Scan, *ringbuf.Consumer[bpf.ScanScanEvent], *loader.Attachment, error) {
+	prog, err := loader.LoadScan(loader.ScanConfig{
+		SourceIPv4: cfg.Path.Src, SourceIPv6: cfg.Path6.Src, SourcePortLo: cfg.SportLo, SourcePortHi: cfg.SportHi,
+		CookieKey: cfg.Key, RingBytes: loader.RingBytes, RingWakeupBytes: loader.RingWakeupBytes, ResetOpen: cfg.Reset, UDPEchoes: probe.UDPEchoes(),
+		SendSlots:    cfg.sendSlots(),
+		SendRelay:    cfg.sendRelay(),
+		DedupEntries: uint32(min(max(cfg.Targets.Len()*uint64(len(cfg.Ports)), 1024), 1<<20)),
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	att, err := loader.Attach(prog.Program(), cfg.iface(), cfg.XDPMode)
+	if err != nil {
+		prog.Close()
+		return nil, nil, nil, err
+	}
+	consumer, err := ringbuf.New[bpf.ScanScanEvent](prog.Events(), ringbuf.Options{BatchSize: 512})
+	if err != nil {
+		att.Close()
+		prog.Close()
+		return nil, nil, nil, err
+	}
+	progress.counters = prog.Counters
+	return prog, consumer, att, nil
+}
+
+// handleEvents turns ring events into results.
+func handleEvents(batch []bpf.ScanScanEvent, clock clock.Mono, progress *Progress, emit func(Result)) {
+	for i := range batch {
+		e := &batch[i]
+		r := Result{Addr: eventAddr(e.Family, e.Addr), Port: e.Port, Proto: targets.ProtoName(e.Proto), TTL: e.Ttl, Time: clock.Wall(e.TsNs)}
+		if from := eventAddr(e.Family, e.From); from != r.Addr {
+			r.From = from
+		}
+		switch e.Kind {
+		case probe.ReplyOpen:
+			r.State, r.Reason = StateOpen, "syn-ack"
+			if e.Proto == targets.ProtoUDP {
+				r.Reason = "udp-response"
+			}
+			progress.Open.Add(1)
+		case probe.ReplyClosed:
+			r.State, r.Reason = StateClosed, "reset"
+			if e.IcmpType != 0 {
+				r.Reason = probe.ICMPReason(e.Family, e.IcmpType, e.IcmpCode)
+			}
+			progress.Closed.Add(1)
+		case probe.ReplyFiltered:
+			r.State, r.Reason = StateFiltered, probe.ICMPReason(e.Family, e.IcmpType, e.IcmpCode)
+			progress.Filtered.Add(1)
+		case probe.ReplyAlive:
+			r.State, r.Reason = StateUp, "echo-reply"
+			progress.Up.Add(1)
+		default:
+			continue
+		}
+		progress.Replies.Add(1)
+		if e.Proto == targets.ProtoUDP {
+			progress.UDPAnswered.Add(1)
+		}
+		emit(r)
+	}
+}
+
+func eventAddr(family uint8, a [16]byte) netip.Addr {
+	if family == 4 {
+		return netip.AddrFrom4([4]byte(a[:4]))
+	}
+	return netip.AddrFrom16(a)
+}

@@ -76,7 +76,13 @@ type Stats struct {
 	// words (a service that ignored the payload, a firewall, or a target's
 	// ICMP rate limit). Unsharded scans only.
 	UDPNoReply    uint64        `json:"udp_no_reply"`
-	Duplicates    uint64        `json:"duplicates"`
+	// Duplicates is the replies not printed because their pair was
+	// already: by the kernel's table, and by the exact set behind it.
+	Duplicates uint64 `json:"duplicates"`
+	// DuplicatesUserSpace is the part of Duplicates the kernel's table let
+	// through (an evicted pair, or two CPUs racing) and the exact set in
+	// user space caught (seen.go).
+	DuplicatesUserSpace uint64 `json:"duplicates_user_space"`
 	InvalidCookie uint64        `json:"invalid_cookie"`
 	RingLost      uint64        `json:"ring_lost"`
 	TxErrors      uint64        `json:"tx_errors"`

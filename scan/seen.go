@@ -81,6 +81,11 @@ func portKey(proto uint8, port uint16) uint32 {
 }
 
 func newSeenSet(t targets.RangeSet, ports []targets.Port) *seenSet {
+	return newSeenSetLimit(t, ports, bitmapMaxPairs)
+}
+
+// newSeenSetLimit is newSeenSet with a bitmap for at most bitmapMax pairs.
+func newSeenSetLimit(t targets.RangeSet, ports []targets.Port, bitmapMax uint64) *seenSet {
 	s := &seenSet{targets: t, nports: uint64(len(ports))}
 	for i, p := range ports {
 		s.ports = append(s.ports, portSlot{portKey(p.Proto, p.Num), uint32(i)})
@@ -90,7 +95,7 @@ func newSeenSet(t targets.RangeSet, ports []targets.Port) *seenSet {
 	if t.Len() != 0 && s.pairs/t.Len() != s.nports {
 		s.pairs = ^uint64(0) // cannot happen under Resolve's limits; stay on the hash
 	}
-	if s.pairs <= bitmapMaxPairs {
+	if s.pairs <= bitmapMax {
 		s.bits = make([]uint64, (s.pairs+63)/64)
 	} else {
 		s.hash = newIndexHash(1 << 16)

@@ -2,7 +2,6 @@ package scan
 
 import (
 	"net/netip"
-	"slices"
 
 	"github.com/xdpscan/xdpscan/targets"
 )
@@ -32,9 +31,10 @@ import (
 // Neither allocates per reply; the table's doubling is amortised.
 type seenSet struct {
 	targets targets.RangeSet
-	// ports is the scan's port list sorted by key, each with its place in
-	// the list the index counts (Config.Ports' order).
-	ports  []portSlot
+	// ports[proto] maps a port number, from ports[proto].lo, to 1 + its
+	// place in Config.Ports (0: not probed): one load per reply. A table
+	// spans only its protocol's probed ports, 256 KiB at most.
+	ports  [3]portTable // TCP, UDP, echo
 	nports uint64
 	pairs  uint64 // targets × ports
 
@@ -61,23 +61,28 @@ type seenSet struct {
 // the pairs that answer are almost always a small part of the probes.
 const bitmapMaxPairs = 1 << 32
 
-type portSlot struct {
-	key uint32 // proto<<16 | port
-	idx uint32
+type portTable struct {
+	lo  uint16
+	idx []uint32
+}
+
+// protoSlot is a protocol's place in seenSet.ports.
+func protoSlot(proto uint8) (int, bool) {
+	switch proto {
+	case targets.ProtoTCP:
+		return 0, true
+	case targets.ProtoUDP:
+		return 1, true
+	case targets.ProtoICMP, targets.ProtoICMPv6:
+		return 2, true
+	}
+	return 0, false
 }
 
 type strayPair struct {
 	addr  netip.Addr
 	proto uint8
 	port  uint16
-}
-
-func portKey(proto uint8, port uint16) uint32 {
-	if proto == targets.ProtoICMPv6 || proto == targets.ProtoICMP {
-		// One echo probe for both families, and no port.
-		proto, port = targets.ProtoICMP, 0
-	}
-	return uint32(proto)<<16 | uint32(port)
 }
 
 func newSeenSet(t targets.RangeSet, ports []targets.Port) *seenSet {
@@ -87,10 +92,37 @@ func newSeenSet(t targets.RangeSet, ports []targets.Port) *seenSet {
 // newSeenSetLimit is newSeenSet with a bitmap for at most bitmapMax pairs.
 func newSeenSetLimit(t targets.RangeSet, ports []targets.Port, bitmapMax uint64) *seenSet {
 	s := &seenSet{targets: t, nports: uint64(len(ports))}
-	for i, p := range ports {
-		s.ports = append(s.ports, portSlot{portKey(p.Proto, p.Num), uint32(i)})
+	var lo, hi [3]uint16
+	var any [3]bool
+	num := func(k int, p targets.Port) uint16 {
+		if k == 2 {
+			return 0 // see index
+		}
+		return p.Num
 	}
-	slices.SortFunc(s.ports, func(a, b portSlot) int { return int(a.key) - int(b.key) })
+	for _, p := range ports {
+		k, ok := protoSlot(p.Proto)
+		if !ok {
+			continue
+		}
+		if n := num(k, p); !any[k] || n < lo[k] {
+			lo[k] = n
+		}
+		if n := num(k, p); !any[k] || n > hi[k] {
+			hi[k] = n
+		}
+		any[k] = true
+	}
+	for k := range s.ports {
+		if any[k] {
+			s.ports[k] = portTable{lo: lo[k], idx: make([]uint32, int(hi[k]-lo[k])+1)}
+		}
+	}
+	for i, p := range ports {
+		if k, ok := protoSlot(p.Proto); ok {
+			s.ports[k].idx[num(k, p)-lo[k]] = uint32(i) + 1
+		}
+	}
 	s.pairs = t.Len() * s.nports
 	if t.Len() != 0 && s.pairs/t.Len() != s.nports {
 		s.pairs = ^uint64(0) // cannot happen under Resolve's limits; stay on the hash
@@ -105,16 +137,22 @@ func newSeenSetLimit(t targets.RangeSet, ports []targets.Port, bitmapMax uint64)
 
 // index is the pair's probe index, if it is one of the scan's pairs.
 func (s *seenSet) index(addr netip.Addr, proto uint8, port uint16) (uint64, bool) {
-	key := portKey(proto, port)
-	k, ok := slices.BinarySearchFunc(s.ports, key, func(p portSlot, key uint32) int { return int(p.key) - int(key) })
+	k, ok := protoSlot(proto)
 	if !ok {
+		return 0, false
+	}
+	if k == 2 {
+		port = 0 // echo has no port, whichever number the reply carries
+	}
+	tab := &s.ports[k]
+	if port < tab.lo || int(port-tab.lo) >= len(tab.idx) || tab.idx[port-tab.lo] == 0 {
 		return 0, false
 	}
 	t, ok := s.targets.Index(addr)
 	if !ok {
 		return 0, false
 	}
-	return t*s.nports + uint64(s.ports[k].idx), true
+	return t*s.nports + uint64(tab.idx[port-tab.lo]-1), true
 }
 
 // admit reports whether a reply for (addr, proto, port) is to be printed:
@@ -158,11 +196,6 @@ func (s *seenSet) admitStray(addr netip.Addr, proto uint8, port uint16) bool {
 	}
 	s.stray[k] = struct{}{}
 	return true
-}
-
-// bytes is the set's memory, for the figures.
-func (s *seenSet) bytes() uint64 {
-	return uint64(len(s.bits))*8 + uint64(len(s.hash.slots))*8
 }
 
 // indexHash is a set of probe indices: open addressing with linear

@@ -75,21 +75,15 @@ type Stats struct {
 	// UDPNoReply is the UDP pairs among them: open|filtered in nmap's
 	// words (a service that ignored the payload, a firewall, or a target's
 	// ICMP rate limit). Unsharded scans only.
-	UDPNoReply uint64 `json:"udp_no_reply"`
-	// Duplicates is the replies not printed because their pair was
-	// already: by the kernel's table, and by the exact set behind it.
-	Duplicates uint64 `json:"duplicates"`
-	// DuplicatesUserSpace is the part of Duplicates the kernel's table let
-	// through (an evicted pair, or two CPUs racing) and the exact set in
-	// user space caught (seen.go).
-	DuplicatesUserSpace uint64        `json:"duplicates_user_space"`
-	InvalidCookie       uint64        `json:"invalid_cookie"`
-	RingLost            uint64        `json:"ring_lost"`
-	TxErrors            uint64        `json:"tx_errors"`
-	ElapsedS            float64       `json:"elapsed_s"`
-	SendS               float64       `json:"send_s"`
-	RxMode              loader.RxMode `json:"rx_mode"`
-	TxMode              transmit.Mode `json:"tx_mode,omitempty"`
+	UDPNoReply    uint64        `json:"udp_no_reply"`
+	Duplicates    uint64        `json:"duplicates"`
+	InvalidCookie uint64        `json:"invalid_cookie"`
+	RingLost      uint64        `json:"ring_lost"`
+	TxErrors      uint64        `json:"tx_errors"`
+	ElapsedS      float64       `json:"elapsed_s"`
+	SendS         float64       `json:"send_s"`
+	RxMode        loader.RxMode `json:"rx_mode"`
+	TxMode        transmit.Mode `json:"tx_mode,omitempty"`
 	// TxRelayCPUS is the CPU seconds of the --tx-relay-cpu kernel thread:
 	// the transmit, and on veth the target's receive path, which runs in
 	// the transmitting thread's softirq. Not part of this process's time.
@@ -101,4 +95,10 @@ type Stats struct {
 	Resume *Position `json:"resume,omitempty"`
 	// Connect holds the connect scan's own figures.
 	Connect *ConnectStats `json:"connect,omitempty"`
+
+	// DuplicatesUserSpace is the part of Duplicates (the replies not
+	// printed because their pair already was) that the kernel's table let
+	// through, an evicted pair or two CPUs racing, and the exact set in
+	// user space caught (seen.go).
+	DuplicatesUserSpace uint64 `json:"duplicates_user_space"`
 }

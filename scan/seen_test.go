@@ -273,3 +273,46 @@ func BenchmarkSeenSetAdmit(b *testing.B) {
 		seen.admit(addrs[j], targets.ProtoTCP, nums[j])
 	}
 }
+
+// TestSeenSetPicksItsForm: a bitmap up to 2^32 pairs (a full IPv4 sweep of
+// one port: 512 MiB, allocated lazily by the kernel), the hash beyond, so
+// that no scan the targets allow asks for more than that up front.
+func TestSeenSetPicksItsForm(t *testing.T) {
+	all := targets.NewRangeSet([]targets.Range{r4("0.0.0.0", "255.255.255.255")})
+	v6 := targets.NewRangeSet([]targets.Range{r4("2001:2::", "2001:2::ffff:ffff")})
+	tcp := func(n int) []targets.Port {
+		out := make([]targets.Port, n)
+		for i := range out {
+			out[i] = targets.Port{Proto: targets.ProtoTCP, Num: uint16(i + 1)}
+		}
+		return out
+	}
+	tests := []struct {
+		name      string
+		set       targets.RangeSet
+		ports     []targets.Port
+		wantWords int // 0: the hash
+	}{
+		{"a /16 × 72 ports: 590 KB", targets.NewRangeSet([]targets.Range{r4("198.18.0.0", "198.18.255.255")}), tcp(72), 65536 * 72 / 64},
+		{"IPv4 × 1 port: 512 MiB", all, tcp(1), 1 << 26},
+		{"IPv4 × 2 ports: the hash", all, tcp(2), 0},
+		{"2^32 IPv6 × every TCP and UDP port: the hash", v6, append(tcp(65535), targets.Port{Proto: targets.ProtoUDP, Num: 1}), 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSeenSet(tt.set, tt.ports)
+			if len(s.bits) != tt.wantWords || (tt.wantWords == 0) != (s.hash.slots != nil) {
+				t.Fatalf("bitmap of %d words, hash of %d slots: want %d words", len(s.bits), len(s.hash.slots), tt.wantWords)
+			}
+			// The last pair of the space maps inside it and is kept.
+			last := tt.set.At(tt.set.Len() - 1)
+			p := tt.ports[len(tt.ports)-1]
+			if idx, ok := s.index(last, p.Proto, p.Num); !ok || idx != s.pairs-1 {
+				t.Errorf("index of the last pair = %d, %v; want %d", idx, ok, s.pairs-1)
+			}
+			if !s.admit(last, p.Proto, p.Num) || s.admit(last, p.Proto, p.Num) {
+				t.Error("the last pair is not admitted exactly once")
+			}
+		})
+	}
+}

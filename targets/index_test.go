@@ -57,3 +57,12 @@ func TestRangeSetIndexInvertsAt(t *testing.T) {
 		t.Errorf("empty set: Index = %d, true", i)
 	}
 }
+
+// TestRangeSetIndexAllocatesNothing: it runs once per reply.
+func TestRangeSetIndexAllocatesNothing(t *testing.T) {
+	s := NewRangeSet([]Range{r4("198.18.0.0", "198.18.0.255"), r4("2001:2::", "2001:2::ff")})
+	a, b := netip.MustParseAddr("198.18.0.9"), netip.MustParseAddr("2001:2::9")
+	if n := testing.AllocsPerRun(1000, func() { s.Index(a); s.Index(b) }); n != 0 {
+		t.Errorf("Index allocates %.1f times a call", n)
+	}
+}

@@ -95,4 +95,10 @@ type Stats struct {
 	Resume *Position `json:"resume,omitempty"`
 	// Connect holds the connect scan's own figures.
 	Connect *ConnectStats `json:"connect,omitempty"`
+
+	// DuplicatesUserSpace is the part of Duplicates (the replies not
+	// printed because their pair already was) that the kernel's table let
+	// through, an evicted pair or two CPUs racing, and the exact set in
+	// user space caught (seen.go).
+	DuplicatesUserSpace uint64 `json:"duplicates_user_space"`
 }

@@ -57,7 +57,8 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 			rxErr = rx.run(rxCtx, progress, emit)
 		}()
 		finish = func(st *Stats) error {
-			st.Duplicates, st.InvalidCookie, st.RingLost = rx.duplicates, rx.badCookie, rx.kernelDrops+rx.ifaceDrops
+			st.setDuplicates(0, rx.seen.Duplicates)
+			st.InvalidCookie, st.RingLost = rx.badCookie, rx.kernelDrops+rx.ifaceDrops
 			return nil
 		}
 	} else {
@@ -78,14 +79,16 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 			tx = t
 		}
 		clock := clock.NewMono()
+		seen := newSeenSet(cfg.Targets, cfg.Ports)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rxErr = consumer.Run(rxCtx, func(batch []bpf.ScanScanEvent) { handleEvents(batch, clock, progress, emit) })
+			rxErr = consumer.Run(rxCtx, func(batch []bpf.ScanScanEvent) { handleEvents(batch, clock, seen, progress, emit) })
 		}()
 		finish = func(st *Stats) error {
 			c, err := prog.Counters()
-			st.Duplicates, st.InvalidCookie, st.RingLost = c.Duplicates, c.BadCookie, c.RingLost
+			st.setDuplicates(c.Duplicates, seen.Duplicates)
+			st.InvalidCookie, st.RingLost = c.BadCookie, c.RingLost
 			return err
 		}
 	}
@@ -160,10 +163,16 @@ func startXDP(cfg Config, progress *Progress) (*loader.Scan, *ringbuf.Consumer[b
 }
 
 // handleEvents turns ring events into results.
-func handleEvents(batch []bpf.ScanScanEvent, clock clock.Mono, progress *Progress, emit func(Result)) {
+// Only a pair's first reply (seen) is emitted and counted, so the figures
+// are the lines printed.
+func handleEvents(batch []bpf.ScanScanEvent, clock clock.Mono, seen *seenSet, progress *Progress, emit func(Result)) {
 	for i := range batch {
 		e := &batch[i]
-		r := Result{Addr: eventAddr(e.Family, e.Addr), Port: e.Port, Proto: targets.ProtoName(e.Proto), TTL: e.Ttl, Time: clock.Wall(e.TsNs)}
+		addr := eventAddr(e.Family, e.Addr)
+		if e.Kind < probe.ReplyOpen || e.Kind > probe.ReplyAlive || !seen.admit(addr, e.Proto, e.Port) {
+			continue
+		}
+		r := Result{Addr: addr, Port: e.Port, Proto: targets.ProtoName(e.Proto), TTL: e.Ttl, Time: clock.Wall(e.TsNs)}
 		if from := eventAddr(e.Family, e.From); from != r.Addr {
 			r.From = from
 		}

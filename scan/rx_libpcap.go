@@ -21,10 +21,10 @@ import (
 type pcapRx struct {
 	handle *pcap.Handle
 	cfg    Config
-	// Go-side dedup. Unlike the XDP path's bounded kernel dedup table it grows
-	// with the replies: a baseline, not the tuned path.
-	seen                    map[uint64]struct{}
-	duplicates, badCookie   uint64
+	// Go-side dedup, the same exact set as behind the XDP path's kernel
+	// table; here it is the only filter.
+	seen                    *seenSet
+	badCookie               uint64
 	kernelDrops, ifaceDrops uint64
 }
 
@@ -35,7 +35,7 @@ func openPcapRx(cfg Config) (*pcapRx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pcapRx{handle: h, cfg: cfg, seen: map[uint64]struct{}{}}, nil
+	return &pcapRx{handle: h, cfg: cfg, seen: newSeenSet(cfg.Targets, cfg.Ports)}, nil
 }
 
 // run reads until ctx is done, then until the capture buffer is empty.
@@ -75,12 +75,9 @@ func (r *pcapRx) run(ctx context.Context, progress *Progress, emit func(Result))
 			r.badCookie++
 			continue
 		}
-		key := uint64(targets.AddrToU32(netip.AddrFrom4(target)))<<16 | uint64(tcp.SrcPort)
-		if _, dup := r.seen[key]; dup {
-			r.duplicates++
+		if !r.seen.admit(netip.AddrFrom4(target), targets.ProtoTCP, uint16(tcp.SrcPort)) {
 			continue
 		}
-		r.seen[key] = struct{}{}
 		if state == StateOpen {
 			progress.Open.Add(1)
 		} else {

@@ -411,3 +411,25 @@ func AddrToU32(a netip.Addr) uint32 {
 func u32ToAddr(v uint32) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
+
+// Index is the position of a in the set (At's inverse): At(Index(a)) == a.
+// ok is false if a is not in the set. It allocates nothing, so a receive
+// path may call it for every reply.
+func (s RangeSet) Index(a netip.Addr) (i uint64, ok bool) {
+	if a.Is4In6() || !a.IsValid() {
+		// The set holds IPv4 in its mapped form; an IPv6 address that
+		// looks the same is still not one of its targets.
+		return 0, false
+	}
+	u := toU128(a)
+	// k is the first span starting above u; the span holding u, if any, is
+	// the one before it.
+	k, found := slices.BinarySearchFunc(s.spans, u, func(r span, u u128) int { return r.lo.cmp(u) })
+	if found {
+		return s.cum[k], true
+	}
+	if k == 0 || s.spans[k-1].hi.cmp(u) < 0 {
+		return 0, false
+	}
+	return s.cum[k-1] + u.diff(s.spans[k-1].lo), true
+}

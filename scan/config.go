@@ -2,6 +2,7 @@ package scan
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"time"
 
@@ -132,14 +133,16 @@ func (c Config) Validate() error {
 		return fmt.Errorf("no targets")
 	case len(c.Ports) == 0:
 		return fmt.Errorf("no ports")
-	case c.Rate <= 0:
-		return fmt.Errorf("--rate must be positive")
+	case !(c.Rate >= MinRate) || math.IsInf(c.Rate, 0):
+		return fmt.Errorf("--rate %v: use a number of probes per second from %.6f (one an hour) up", c.Rate, MinRate)
 	case c.Shards == 0 || c.Shard >= c.Shards:
 		return fmt.Errorf("--shard %d must be below --shards %d", c.Shard, c.Shards)
 	case c.SportLo > c.SportHi:
 		return fmt.Errorf("source port range %d-%d is reversed", c.SportLo, c.SportHi)
 	case c.Retries < 0:
 		return fmt.Errorf("--retries must be >= 0")
+	case c.Wait < 0:
+		return fmt.Errorf("--wait %v: must be 0 or more", c.Wait)
 	}
 	switch {
 	case c.txMode() != transmit.ModeSocket && c.txMode() != transmit.ModeXDP:

@@ -133,8 +133,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("no targets")
 	case len(c.Ports) == 0:
 		return fmt.Errorf("no ports")
-	case !(c.Rate >= MinRate) || math.IsInf(c.Rate, 0):
-		return fmt.Errorf("--rate %v: use a number of probes per second from %.6f (one an hour) up", c.Rate, MinRate)
+	case c.validateRate() != nil:
+		return c.validateRate()
 	case c.Shards == 0 || c.Shard >= c.Shards:
 		return fmt.Errorf("--shard %d must be below --shards %d", c.Shard, c.Shards)
 	case c.SportLo > c.SportHi:
@@ -212,4 +212,14 @@ func (c Config) probeAt(perm targets.Permutation, pos Position) (addr netip.Addr
 	x := perm.At(pos.Next)
 	nsports := uint64(c.SportHi-c.SportLo) + 1
 	return c.Targets.At(x / nports), c.Ports[x%nports], c.SportLo + uint16((pos.Next/c.Shards+pos.Pass)%nsports)
+}
+
+// validateRate refuses rates no scan can keep: below one probe an hour
+// the scan would never end (and its waits overflow a Duration), and NaN or
+// infinity are not rates.
+func (c Config) validateRate() error {
+	if !(c.Rate >= MinRate) || math.IsInf(c.Rate, 0) {
+		return fmt.Errorf("--rate %v: must be a number of probes per second from %.6f (one an hour) up", c.Rate, MinRate)
+	}
+	return nil
 }

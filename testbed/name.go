@@ -20,9 +20,6 @@ func ValidName(name string) error {
 	if name == "" {
 		return errors.New("testbed name is empty: use lower-case letters, digits and '-'")
 	}
-	if len(name) > MaxNameLen {
-		return fmt.Errorf("testbed name %q is %d bytes long: at most %d", name, len(name), MaxNameLen)
-	}
 	for i, r := range []byte(name) {
 		switch {
 		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
@@ -30,6 +27,9 @@ func ValidName(name string) error {
 		default:
 			return fmt.Errorf("testbed name %q: byte %d (%q) is not allowed; use lower-case letters, digits and '-' (not first)", name, i+1, r)
 		}
+	}
+	if len(name) > MaxNameLen {
+		return fmt.Errorf("testbed name %q is %d bytes long: at most %d", name, len(name), MaxNameLen)
 	}
 	return nil
 }

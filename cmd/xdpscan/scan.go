@@ -176,10 +176,6 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 			return err
 		}
 	}
-	cfg, err := scanConfig(f, positional)
-	if err != nil {
-		return err
-	}
 	if f.format == "" {
 		f.format = "human"
 		if f.output != "" {
@@ -188,6 +184,15 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 	}
 	if _, err := output.NewWriter(io.Discard, f.format); err != nil {
 		return usageError("%v", err)
+	}
+	// The outputs now, again with the resume file by planScanOutputs: a
+	// bad path must be refused before scanConfig asks for routes.
+	if err := checkScanFiles(f, ""); err != nil {
+		return err
+	}
+	cfg, err := scanConfig(f, positional)
+	if err != nil {
+		return err
 	}
 	if saved != nil {
 		if err := scan.MatchResume(resumePath, saved, cfg, f.output, f.format); err != nil {

@@ -101,11 +101,11 @@ func newScanFlags() (*scanFlags, *flag.FlagSet) {
 	fs.StringVar(&f.exclude, "exclude", "", "never scan these CIDRs/ranges (comma-separated)")
 	fs.StringVar(&f.excludeFile, "exclude-file", "", "never scan the targets in FILE")
 	fs.StringVar(&f.allow, "allow", "", "lift the built-in blocklist for these CIDRs only")
-	fs.Float64Var(&f.rate, "rate", 10000, "probes per second, exact on average")
+	fs.Float64Var(&f.rate, "rate", 10000, "probes per second, exact on average; at least one an hour (0.000278)")
 	fs.StringVar(&f.iface, "i", "", "interface (default: the one the route to the targets uses)")
 	fs.StringVar(&f.iface, "interface", "", "same as -i")
 	fs.StringVar(&f.sourceIP, "source-ip", "", "source address: IPv4, IPv6, or one of each as V4,V6 (default: the interface's)")
-	fs.StringVar(&f.sourcePort, "source-port", "40000-40255", "source port range LO-HI (the cookie covers the port)")
+	fs.StringVar(&f.sourcePort, "source-port", "40000-40255", "source port range LO-HI, or one port (the cookie covers the port)")
 	fs.StringVar(&f.routerMAC, "router-mac", "", "next hop MAC (default: from the neighbour table)")
 	fs.IntVar(&f.retries, "retries", 0, "send every probe this many more times, each pass in a new order\n"+
 		"(--connect: probe again, up to this many times, only the pairs that timed out)")

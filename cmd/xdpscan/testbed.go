@@ -19,7 +19,8 @@ A private test network: namespace xdpscan-NAME-scan holds interface xs-scan
 the whole target range by AnyIP. Nothing is routed anywhere else.
 
   up      build it and start the target (a background 'testbed serve' process)
-  down    stop the target and remove the namespaces (--all: every xdpscan testbed)
+  down    stop the target and remove the namespaces (--all: every xdpscan testbed;
+          a --name that is not up is an error)
   status  show the configuration, the ground truth and the kernel's counters
 
 Ground truth, for every address A in --range and port P:
@@ -43,7 +44,7 @@ Flags (up):
 func testbedFlags(sub string) (*testbedFlagValues, *flagSetWithUsage) {
 	v := &testbedFlagValues{}
 	fs := newFlags("testbed "+sub, "xdpscan testbed "+sub+" [flags]")
-	fs.StringVar(&v.name, "name", "default", "testbed name (namespaces xdpscan-NAME-scan and xdpscan-NAME-tgt)")
+	fs.StringVar(&v.name, "name", "default", "testbed name: lower-case letters, digits and '-', at most 32 (namespaces xdpscan-NAME-scan and xdpscan-NAME-tgt)")
 	if sub == "up" {
 		fs.StringVar(&v.rangeStr, "range", "198.18.0.0/16", "target range (inside 198.18.0.0/15)")
 		fs.StringVar(&v.ports, "open-ports", "22,80,443,8080", "ports open on every unfiltered address (at most 16)")

@@ -224,7 +224,7 @@ func TestScanBadInput(t *testing.T) {
 		{"blocked without allow", []string{"198.18.0.0/24", "-p", "80"}, "built-in blocklist"},
 		{"unknown interface", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "-i", "eth9"}, "interface eth9: no such interface"},
 		{"unresolvable gateway", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--source-ip", "198.19.0.1", "-i", "lo"}, "--router-mac"},
-		{"rate 0", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--rate", "0"}, "--rate 0: must be a positive"},
+		{"rate 0", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--rate", "0"}, "--rate 0: must be a number of probes per second from 0.000278 (one an hour) up"},
 		{"unwritable output", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "-o", "/nonexistent/dir/out"}, "-o /nonexistent/dir/out: cannot write"},
 		{"bad format", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--format", "yaml"}, `unknown --format "yaml"`},
 		// Without --rx pcap the scan falls back to --connect (connect_test.go).

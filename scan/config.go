@@ -2,6 +2,7 @@ package scan
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"time"
 
@@ -132,14 +133,16 @@ func (c Config) Validate() error {
 		return fmt.Errorf("no targets")
 	case len(c.Ports) == 0:
 		return fmt.Errorf("no ports")
-	case c.Rate <= 0:
-		return fmt.Errorf("--rate must be positive")
+	case c.validateRate() != nil:
+		return c.validateRate()
 	case c.Shards == 0 || c.Shard >= c.Shards:
 		return fmt.Errorf("--shard %d must be below --shards %d", c.Shard, c.Shards)
 	case c.SportLo > c.SportHi:
 		return fmt.Errorf("source port range %d-%d is reversed", c.SportLo, c.SportHi)
 	case c.Retries < 0:
 		return fmt.Errorf("--retries must be >= 0")
+	case c.Wait < 0:
+		return fmt.Errorf("--wait %v: must be 0 or more", c.Wait)
 	}
 	switch {
 	case c.txMode() != transmit.ModeSocket && c.txMode() != transmit.ModeXDP:
@@ -209,4 +212,14 @@ func (c Config) probeAt(perm targets.Permutation, pos Position) (addr netip.Addr
 	x := perm.At(pos.Next)
 	nsports := uint64(c.SportHi-c.SportLo) + 1
 	return c.Targets.At(x / nports), c.Ports[x%nports], c.SportLo + uint16((pos.Next/c.Shards+pos.Pass)%nsports)
+}
+
+// validateRate refuses rates no scan can keep: below one probe an hour
+// the scan would never end (and its waits overflow a Duration), and NaN or
+// infinity are not rates.
+func (c Config) validateRate() error {
+	if !(c.Rate >= MinRate) || math.IsInf(c.Rate, 0) {
+		return fmt.Errorf("--rate %v: must be a number of probes per second from %.6f (one an hour) up", c.Rate, MinRate)
+	}
+	return nil
 }

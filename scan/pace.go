@@ -3,6 +3,17 @@ package scan
 import (
 	"context"
 	"time"
+
+	"github.com/xdpscan/xdpscan/internal/clock"
+)
+
+// MinRate is the slowest --rate: one probe an hour. Slower would be a scan
+// that never ends, and waits too long to compute in nanoseconds.
+const MinRate = 1.0 / 3600
+
+const (
+	longWait = 50 * time.Millisecond // from here a wait ends on ctx
+	maxWait  = time.Hour             // a wait is re-checked at least this often
 )
 
 // RateLimiter paces sends to an exact average rate at batch granularity:
@@ -37,9 +48,20 @@ func (r *RateLimiter) Next(ctx context.Context, maxN int) int {
 		if ctx.Err() != nil {
 			return 0
 		}
-		wait := time.Duration((float64(r.sent+uint64(max(r.MinBatch, 1))-1)/r.rate - elapsed) * float64(time.Second))
-		if wait > 0 {
-			time.Sleep(max(wait, 20*time.Microsecond))
+		// In float seconds first: at a tiny rate the wait in nanoseconds
+		// overflows a Duration, which then reads as no wait (a busy spin).
+		waitS := float64(r.sent+uint64(max(r.MinBatch, 1))-1)/r.rate - elapsed
+		switch {
+		case waitS <= 0:
+		case waitS < longWait.Seconds():
+			// A plain sleep is cheaper, and this short a one stops soon enough.
+			time.Sleep(max(time.Duration(waitS*float64(time.Second)), 20*time.Microsecond))
+		default:
+			// A slow rate waits minutes between probes: a signal must
+			// not wait with it.
+			if clock.Sleep(ctx, time.Duration(min(waitS, maxWait.Seconds())*float64(time.Second))) != nil {
+				return 0
+			}
 		}
 	}
 }

@@ -2,6 +2,7 @@ package targets
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -290,12 +291,18 @@ func ParseTargetList(s string) ([]Range, error) {
 	return out, nil
 }
 
+// MaxTargetLine is the longest line a target file may hold: far more than
+// any list of targets a line needs, and a bound on what one line can cost.
+const MaxTargetLine = 64 << 10
+
 // ReadTargets reads one target per line; '#' starts a comment. Errors name
 // the line.
 func ReadTargets(r io.Reader, name string) ([]Range, error) {
 	var out []Range
 	sc := bufio.NewScanner(r)
-	for line := 1; sc.Scan(); line++ {
+	sc.Buffer(nil, MaxTargetLine+1) // +1: the newline
+	line := 1
+	for ; sc.Scan(); line++ {
 		text, _, _ := strings.Cut(sc.Text(), "#")
 		rs, err := ParseTargetList(text)
 		if err != nil {
@@ -303,7 +310,9 @@ func ReadTargets(r io.Reader, name string) ([]Range, error) {
 		}
 		out = append(out, rs...)
 	}
-	if err := sc.Err(); err != nil {
+	if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+		return nil, fmt.Errorf("%s:%d: line longer than %d bytes: put one target (or a few) per line", name, line, MaxTargetLine)
+	} else if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	return out, nil

@@ -275,3 +275,20 @@ func FuzzParsePortSpec(f *testing.F) {
 		}
 	})
 }
+
+// TestReadTargetsLongLine: a line past MaxTargetLine is refused with its
+// line number (bufio's bare "token too long" named neither).
+func TestReadTargetsLongLine(t *testing.T) {
+	in := "198.18.0.1\n198.18.0.2\n" + strings.Repeat("1", 2200000) + "\n198.18.0.3\n"
+	_, err := ReadTargets(strings.NewReader(in), "big.txt")
+	want := "big.txt:3: line longer than 65536 bytes"
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("err %v, want it to start %q", err, want)
+	}
+	// A line of exactly the limit is read (and judged on its content).
+	line := "198.18.0.1 #" + strings.Repeat("x", MaxTargetLine-len("198.18.0.1 #"))
+	rs, err := ReadTargets(strings.NewReader(line+"\n"), "edge.txt")
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("a %d-byte line: %v, %v", len(line), rs, err)
+	}
+}

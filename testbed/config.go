@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
 )
 
 // Target selects who answers the probes.
@@ -163,8 +162,8 @@ func (c Config) Validate() error {
 	if c.Target != TargetKernel && c.Target != TargetXDP {
 		return fmt.Errorf("testbed target %q: use kernel or xdp", c.Target)
 	}
-	if strings.ContainsAny(c.Name, "/ \t") || len(c.Name) > 32 {
-		return fmt.Errorf("testbed name %q: up to 32 characters, no slashes or spaces", c.Name)
+	if err := ValidName(c.Name); err != nil {
+		return err
 	}
 	return nil
 }

@@ -37,8 +37,12 @@ func WriteState(st UpState) error {
 	if err := os.MkdirAll(StateDir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", StateDir, err)
 	}
+	path, err := statePath(st.Config.Name)
+	if err != nil {
+		return err
+	}
 	b, _ := json.MarshalIndent(st, "", "  ")
-	if err := os.WriteFile(StatePath(st.Config.Name), b, 0o644); err != nil {
+	if err := os.WriteFile(path, b, 0o644); err != nil {
 		return fmt.Errorf("write testbed state: %w", err)
 	}
 	return nil
@@ -47,12 +51,19 @@ func WriteState(st UpState) error {
 // ReadState reads the state `testbed up` left for name.
 func ReadState(name string) (UpState, error) {
 	var st UpState
-	b, err := os.ReadFile(StatePath(name))
+	path, err := statePath(name)
 	if err != nil {
-		return st, fmt.Errorf("testbed %q is not up (no %s); `xdpscan testbed up`", name, StatePath(name))
+		return st, err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return st, fmt.Errorf("testbed %q is not up (no %s); `xdpscan testbed up`", name, path)
 	}
 	if err := json.Unmarshal(b, &st); err != nil {
-		return st, fmt.Errorf("read %s: %w", StatePath(name), err)
+		return st, fmt.Errorf("read %s: %w", path, err)
+	}
+	if st.Config.Name != name {
+		return st, fmt.Errorf("read %s: it records testbed %q, not %q", path, st.Config.Name, name)
 	}
 	return st, nil
 }

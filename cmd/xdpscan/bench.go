@@ -120,6 +120,9 @@ func benchScan(args []string) error {
 	if *runs < 1 || *runs > 20 {
 		return usageError("bench scan: --runs %d: use 1 to 20", *runs)
 	}
+	if *wait < 0 || *wait > time.Minute {
+		return usageError("bench scan: --wait %s: use 0 to 1m", *wait)
+	}
 	if *probes < 1 || *probes > 1<<22 {
 		return usageError("bench scan: --probes %d: use 1 to %d (the /16 x 4 ports, x 16 at most)", *probes, 1<<22)
 	}
@@ -273,7 +276,7 @@ func parseRates(s string) ([]float64, error) {
 			continue
 		}
 		v, err := strconv.ParseFloat(f, 64)
-		if err != nil || v < 100 || v > 100e6 {
+		if err != nil || !(v >= 100 && v <= 100e6) { // NaN too: it compares false both ways
 			return nil, usageError("bench scan: --rates: %q is not a rate (100 to 100000000 per second, or max)", f)
 		}
 		out = append(out, v)

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -41,8 +43,8 @@ func runCapture(args []string) error {
 	fs.UintVar(snaplen, "snaplen", 262144, "same as -s")
 	count := fs.Uint64("c", 0, "stop after this many matched packets")
 	fs.Uint64Var(count, "count", 0, "same as -c")
-	duration := fs.Duration("duration", 0, "stop after this long")
-	countOnly := fs.Bool("count-only", false, "copy nothing: count in the kernel (per protocol, per TCP flag class, bytes), print pps/bps live and the totals")
+	duration := fs.Duration("duration", 0, "stop after this long, counted from when packets are being captured (setup excluded; 0: until Ctrl-C or -c)")
+	countOnly := fs.Bool("count-only", false, "copy nothing: count in the kernel (per protocol, per TCP flag class, bytes), print pps/bps live and the totals (not with -w)")
 	rx := fs.String("rx", "xdp", "receive path: xdp, or pcap (libpcap on the same filter, the baseline)")
 	modeStr := fs.String("mode", "auto", "XDP attach mode: auto (the driver's native mode; generic on veth), native or generic (the kernel skips GRO on the device while a generic program is attached)")
 	statsJSON := fs.String("stats-json", "", "write the final counters to FILE as one JSON object")
@@ -66,8 +68,19 @@ func runCapture(args []string) error {
 	if *iface == "" {
 		return usageError("capture: -i IFACE is required; see `ip link`")
 	}
-	if _, err := netInterface(*iface); err != nil {
+	ifc, err := netInterface(*iface)
+	if err != nil {
 		return usageError("capture: interface %s: no such interface; see `ip link`", *iface)
+	}
+	if ifc.Flags&net.FlagUp == 0 {
+		// tcpdump refuses too: a capture there would see nothing and exit 0.
+		return usageError("capture: interface %s is down: bring it up first (ip link set dev %s up)", *iface, *iface)
+	}
+	if *duration < 0 {
+		return usageError("capture: --duration %s: must be positive (0, the default: until Ctrl-C or -c)", *duration)
+	}
+	if *countOnly && *out != "" {
+		return usageError("capture: --count-only copies no packet, so -w %s would stay empty: drop one of them", *out)
 	}
 	if *snaplen == 0 || *snaplen > 262144 {
 		return usageError("capture: --snaplen %d: use 1 to 262144 (XDP keeps at most %d bytes of a frame)", *snaplen, loader.MaxSnaplen)
@@ -133,11 +146,24 @@ func runCapture(args []string) error {
 		write = func(p *capture.Packet) error { return cf.Write(p) }
 	}
 
-	ctx, stop := untilSignalOr(*duration)
+	// --duration counts from Ready, once packets are being captured: the
+	// filter compile and the attach can take seconds, and must not eat it.
+	ctx, stop := untilSignalOr(0)
 	defer stop()
+	ctx, endCapture := context.WithCancel(ctx)
+	defer endCapture()
+	var durationTimer *time.Timer
+	defer func() {
+		if durationTimer != nil {
+			durationTimer.Stop()
+		}
+	}()
 	cfg := capture.Config{Iface: *iface, Filter: expr, Snaplen: uint32(*snaplen), Count: *count,
 		CountOnly: *countOnly, RxMode: loader.RxMode(*rx), XDPMode: mode,
 		Ready: func() error {
+			if *duration > 0 {
+				durationTimer = time.AfterFunc(*duration, endCapture)
+			}
 			if err := openOutput(); err != nil {
 				return err
 			}

@@ -39,6 +39,9 @@ func runMonitor(args []string) error {
 	if err != nil {
 		return usageError("monitor: %v", err)
 	}
+	if *duration < 0 {
+		return usageError("monitor: --duration %s: must be positive (0, the default: until Ctrl-C)", *duration)
+	}
 	if *interval <= 0 {
 		return usageError("monitor: --interval must be positive")
 	}

@@ -42,14 +42,14 @@ type scanOutputs struct {
 	skipped int
 }
 
-// planScanOutputs checks every file the scan will write, before any
-// setup, without creating or changing one: each is writable, no two are
-// the same file, none is an input. A resumed scan's output is read back.
-func planScanOutputs(f *scanFlags, saved *scan.ResumeFile, resumePath string, checkpoints bool) (*scanOutputs, error) {
-	o := &scanOutputs{path: f.output, format: f.format, appendTo: f.appendOutput || saved != nil}
+// checkScanFiles checks the files the scan will write (and resumePath, if
+// not ""): each is writable, no two are the same file, none is an input.
+// It creates and changes nothing, and runs before the routes are looked
+// up, so a bad path is refused before any setup.
+func checkScanFiles(f *scanFlags, resumePath string) error {
 	type named struct{ flag, path string }
 	files := []named{{"-o", f.output}, {"--stats-json", f.statsJSON}}
-	if checkpoints {
+	if resumePath != "" {
 		files = append(files, named{"the resume file", resumePath})
 	}
 	inputs := []named{{"-iL", f.includeFile}, {"--exclude-file", f.excludeFile}}
@@ -59,12 +59,26 @@ func planScanOutputs(f *scanFlags, saved *scan.ResumeFile, resumePath string, ch
 		}
 		for _, b := range append(files[i+1:], inputs...) {
 			if outfile.Same(a.path, b.path) {
-				return nil, usageError("%s %s and %s %s are the same file: one would overwrite the other; name two files", a.flag, a.path, b.flag, b.path)
+				return usageError("%s %s and %s %s are the same file: one would overwrite the other; name two files", a.flag, a.path, b.flag, b.path)
 			}
 		}
 		if err := outfile.Check(a.path, a.flag != "-o"); err != nil {
-			return nil, usageError("%s %s: cannot write: %v", a.flag, a.path, err)
+			return usageError("%s %s: cannot write: %v", a.flag, a.path, err)
 		}
+	}
+	return nil
+}
+
+// planScanOutputs checks every file the scan will write, before any
+// setup, without creating or changing one: each is writable, no two are
+// the same file, none is an input. A resumed scan's output is read back.
+func planScanOutputs(f *scanFlags, saved *scan.ResumeFile, resumePath string, checkpoints bool) (*scanOutputs, error) {
+	o := &scanOutputs{path: f.output, format: f.format, appendTo: f.appendOutput || saved != nil}
+	if !checkpoints {
+		resumePath = ""
+	}
+	if err := checkScanFiles(f, resumePath); err != nil {
+		return nil, err
 	}
 	if f.output != "" {
 		abs, err := filepath.Abs(f.output)

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -100,11 +101,11 @@ func newScanFlags() (*scanFlags, *flag.FlagSet) {
 	fs.StringVar(&f.exclude, "exclude", "", "never scan these CIDRs/ranges (comma-separated)")
 	fs.StringVar(&f.excludeFile, "exclude-file", "", "never scan the targets in FILE")
 	fs.StringVar(&f.allow, "allow", "", "lift the built-in blocklist for these CIDRs only")
-	fs.Float64Var(&f.rate, "rate", 10000, "probes per second, exact on average")
+	fs.Float64Var(&f.rate, "rate", 10000, "probes per second, exact on average; at least one an hour (0.000278)")
 	fs.StringVar(&f.iface, "i", "", "interface (default: the one the route to the targets uses)")
 	fs.StringVar(&f.iface, "interface", "", "same as -i")
 	fs.StringVar(&f.sourceIP, "source-ip", "", "source address: IPv4, IPv6, or one of each as V4,V6 (default: the interface's)")
-	fs.StringVar(&f.sourcePort, "source-port", "40000-40255", "source port range LO-HI (the cookie covers the port)")
+	fs.StringVar(&f.sourcePort, "source-port", "40000-40255", "source port range LO-HI, or one port (the cookie covers the port)")
 	fs.StringVar(&f.routerMAC, "router-mac", "", "next hop MAC (default: from the neighbour table)")
 	fs.IntVar(&f.retries, "retries", 0, "send every probe this many more times, each pass in a new order\n"+
 		"(--connect: probe again, up to this many times, only the pairs that timed out)")
@@ -175,10 +176,6 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 			return err
 		}
 	}
-	cfg, err := scanConfig(f, positional)
-	if err != nil {
-		return err
-	}
 	if f.format == "" {
 		f.format = "human"
 		if f.output != "" {
@@ -187,6 +184,15 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 	}
 	if _, err := output.NewWriter(io.Discard, f.format); err != nil {
 		return usageError("%v", err)
+	}
+	// The outputs now, again with the resume file by planScanOutputs: a
+	// bad path must be refused before scanConfig asks for routes.
+	if err := checkScanFiles(f, ""); err != nil {
+		return err
+	}
+	cfg, err := scanConfig(f, positional)
+	if err != nil {
+		return err
 	}
 	if saved != nil {
 		if err := scan.MatchResume(resumePath, saved, cfg, f.output, f.format); err != nil {
@@ -471,12 +477,27 @@ func scanConfig(f *scanFlags, positional []string) (scan.Config, error) {
 	if err != nil {
 		return scan.Config{}, err
 	}
-	if !(f.rate > 0) {
-		return scan.Config{}, usageError("--rate %v: must be a positive number of probes per second", f.rate)
+	if !(f.rate >= scan.MinRate) || math.IsInf(f.rate, 0) {
+		return scan.Config{}, usageError("--rate %v: must be a number of probes per second from %.6f (one an hour) up", f.rate, scan.MinRate)
+	}
+	if f.wait < 0 {
+		return scan.Config{}, usageError("--wait %v: must be 0 or more", f.wait)
+	}
+	if f.retries < 0 {
+		return scan.Config{}, usageError("--retries %d: must be 0 or more", f.retries)
+	}
+	if f.workers < 0 {
+		return scan.Config{}, usageError("--workers %d: must be 0 (the default) or more", f.workers)
+	}
+	if f.connectTimeout <= 0 {
+		return scan.Config{}, usageError("--connect-timeout %v: must be positive", f.connectTimeout)
 	}
 	mode, err := loader.ParseMode(f.mode)
 	if err != nil {
 		return scan.Config{}, usageError("%v", err)
+	}
+	if err := validStatus(f.status); err != nil {
+		return scan.Config{}, err
 	}
 	if f.rx != "xdp" && f.rx != "pcap" {
 		return scan.Config{}, usageError("--rx %q: use xdp (replies consumed in the kernel) or pcap (libpcap, the baseline)", f.rx)
@@ -503,6 +524,9 @@ func scanConfig(f *scanFlags, positional []string) (scan.Config, error) {
 		if mac, err = net.ParseMAC(f.routerMAC); err != nil || len(mac) != 6 {
 			return scan.Config{}, usageError("--router-mac %q: not a MAC address", f.routerMAC)
 		}
+		if err := unicastMAC(mac); err != nil {
+			return scan.Config{}, usageError("--router-mac %s: %v", f.routerMAC, err)
+		}
 	}
 	if f.iface != "" {
 		if _, err := net.InterfaceByName(f.iface); err != nil {
@@ -519,9 +543,6 @@ func scanConfig(f *scanFlags, positional []string) (scan.Config, error) {
 		TxRelay: f.txRelayCPU >= 0, TxRelayCPU: f.txRelayCPU,
 		Connect: f.connect, ConnectTimeout: f.connectTimeout, Workers: f.workers,
 		Notice: func(msg string) { stdio().printf("xdpscan: notice: %s\n", msg) }}
-	if f.connect && f.connectTimeout <= 0 {
-		return cfg, usageError("--connect-timeout %v: must be positive", f.connectTimeout)
-	}
 	// Twice: what the flags alone get wrong before asking the kernel for
 	// routes and neighbours, then what the paths found add (one interface
 	// for both families).
@@ -616,12 +637,13 @@ func appendList(into []targets.Range, s, flag string) ([]targets.Range, error) {
 	return append(into, rs...), nil
 }
 
+// parseSourcePorts reads --source-port: one port, or one range LO-HI (a
+// list is not a range: "40000-40000,1" once read as 1-40000).
 func parseSourcePorts(s string) (uint16, uint16, error) {
-	a, b, isRange := strings.Cut(s, "-")
-	if !isRange {
-		b = a
+	if strings.Contains(s, ",") {
+		return 0, 0, usageError("--source-port %q: give one range LO-HI (or one port), not a list", s)
 	}
-	ports, err := targets.ParsePorts(a + "-" + b)
+	ports, err := targets.ParsePorts(s)
 	if err != nil {
 		return 0, 0, usageError("--source-port: %v", err)
 	}

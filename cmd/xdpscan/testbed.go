@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"net/netip"
@@ -18,7 +19,8 @@ A private test network: namespace xdpscan-NAME-scan holds interface xs-scan
 the whole target range by AnyIP. Nothing is routed anywhere else.
 
   up      build it and start the target (a background 'testbed serve' process)
-  down    stop the target and remove the namespaces (--all: every xdpscan testbed)
+  down    stop the target and remove the namespaces (--all: every xdpscan testbed;
+          a --name that is not up is an error)
   status  show the configuration, the ground truth and the kernel's counters
 
 Ground truth, for every address A in --range and port P:
@@ -42,7 +44,7 @@ Flags (up):
 func testbedFlags(sub string) (*testbedFlagValues, *flagSetWithUsage) {
 	v := &testbedFlagValues{}
 	fs := newFlags("testbed "+sub, "xdpscan testbed "+sub+" [flags]")
-	fs.StringVar(&v.name, "name", "default", "testbed name (namespaces xdpscan-NAME-scan and xdpscan-NAME-tgt)")
+	fs.StringVar(&v.name, "name", "default", "testbed name: lower-case letters, digits and '-', at most 32 (namespaces xdpscan-NAME-scan and xdpscan-NAME-tgt)")
 	if sub == "up" {
 		fs.StringVar(&v.rangeStr, "range", "198.18.0.0/16", "target range (inside 198.18.0.0/15)")
 		fs.StringVar(&v.ports, "open-ports", "22,80,443,8080", "ports open on every unfiltered address (at most 16)")
@@ -151,6 +153,10 @@ func runTestbed(args []string) error {
 	if _, err := parseFlags(fs.fs, rest); err != nil {
 		return err
 	}
+	// Every subcommand, not only up: the name becomes paths and commands.
+	if err := testbed.ValidName(v.name); err != nil && !(sub == "down" && v.all) {
+		return usageError("testbed %s: --name: %v", sub, err)
+	}
 	switch sub {
 	case "up":
 		return testbedUp(v)
@@ -229,21 +235,47 @@ func testbedServe(v *testbedFlagValues) error {
 }
 
 func testbedDown(v *testbedFlagValues) error {
-	names := []string{v.name}
-	if v.all {
-		var err error
-		if names, err = testbed.Names(); err != nil {
-			return err
+	if !v.all {
+		cfg := testbed.Config{Name: v.name}
+		if !testbed.Exists(cfg) && !testbed.HasState(v.name) {
+			return fmt.Errorf("testbed %q is not up: nothing to take down (`ip netns list` shows the testbeds, as xdpscan-NAME-scan)", v.name)
 		}
+		return takeDown(v.name)
 	}
+	names, err := testbed.Names()
+	if err != nil {
+		return err
+	}
+	var errs []error
 	for _, name := range names {
-		testbed.StopServe(name)
-		if err := testbed.Remove(testbed.Config{Name: name}); err != nil {
-			return err
+		if err := testbed.ValidName(name); err != nil {
+			// Not made by this version's up (a namespace someone named
+			// by hand): its namespaces go, but it has no state file here.
+			if err := testbed.Remove(testbed.Config{Name: name}); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			fmt.Printf("testbed %q down\n", name)
+			continue
 		}
-		os.Remove(testbed.StatePath(name))
-		fmt.Printf("testbed %q down\n", name)
+		if err := takeDown(name); err != nil {
+			errs = append(errs, err)
+		}
 	}
+	return errors.Join(errs...)
+}
+
+// takeDown stops name's serve process and removes its namespaces and its
+// state file.
+func takeDown(name string) error {
+	testbed.StopServe(name)
+	if err := testbed.Remove(testbed.Config{Name: name}); err != nil {
+		return err
+	}
+	if err := testbed.RemoveState(name); err != nil {
+		return err
+	}
+	fmt.Printf("testbed %q down\n", name)
 	return nil
 }
 

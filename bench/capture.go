@@ -196,6 +196,26 @@ func (r *CaptureResults) compare() {
 	}
 }
 
+// drops is where a flood's frames can be lost on the way to the target,
+// read before and after a run: the target link's counters, the softnet
+// backlog's drops, and the target's nftables drop counter (which every
+// frame that got through the stack ends at).
+type drops struct {
+	link         netdev.Counters
+	softnet, nft uint64
+}
+
+func readDrops(tb *testbed.Testbed, target *netdev.Link) (d drops, err error) {
+	if d.link, err = target.Read(); err != nil {
+		return d, err
+	}
+	if d.softnet, err = softnetDrops(); err != nil {
+		return d, err
+	}
+	d.nft, err = tb.FilteredDrops()
+	return d, err
+}
+
 func measureCapture(ctx context.Context, tool string, o CaptureOptions, tb *testbed.Testbed, target *netdev.Link, floodCPU, captureCPU int) CaptureRun {
 	r := CaptureRun{Tool: tool, InFile: -1}
 	fail := func(err error) CaptureRun { r.Error = err.Error(); return r }
@@ -220,15 +240,7 @@ func measureCapture(ctx context.Context, tool string, o CaptureOptions, tb *test
 		return fail(fmt.Errorf("unknown capture tool %q: use %v", tool, CaptureTools))
 	}
 
-	linkBefore, err := target.Read()
-	if err != nil {
-		return fail(err)
-	}
-	softBefore, err := softnetDrops()
-	if err != nil {
-		return fail(err)
-	}
-	nftBefore, err := tb.FilteredDrops()
+	before, err := readDrops(tb, target)
 	if err != nil {
 		return fail(err)
 	}
@@ -260,7 +272,7 @@ func measureCapture(ctx context.Context, tool string, o CaptureOptions, tb *test
 	if err == nil {
 		waitSettled(func() (uint64, error) {
 			n, err := tb.FilteredDrops()
-			return n - nftBefore, err
+			return n - before.nft, err
 		}, fr.Sent, 500*time.Millisecond, 10*time.Second)
 	}
 	time.Sleep(300 * time.Millisecond)
@@ -282,21 +294,13 @@ func measureCapture(ctx context.Context, tool string, o CaptureOptions, tb *test
 	if terr != nil {
 		return fail(terr)
 	}
-	linkAfter, err := target.Read()
+	after, err := readDrops(tb, target)
 	if err != nil {
 		return fail(err)
 	}
-	softAfter, err := softnetDrops()
-	if err != nil {
-		return fail(err)
-	}
-	nftAfter, err := tb.FilteredDrops()
-	if err != nil {
-		return fail(err)
-	}
-	r.TargetRxDropped = linkAfter.Sub(linkBefore).RxDropped
-	r.SoftnetDrops = softAfter - softBefore
-	r.ReachedStack = nftAfter - nftBefore
+	r.TargetRxDropped = after.link.Sub(before.link).RxDropped
+	r.SoftnetDrops = after.softnet - before.softnet
+	r.ReachedStack = after.nft - before.nft
 	if capture == nil || tool == "xdp-pass" {
 		return r
 	}

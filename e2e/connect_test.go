@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"net/netip"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -90,15 +89,7 @@ func TestUnprivilegedScanFallsBackToConnect(t *testing.T) {
 	if _, err := exec.LookPath("setpriv"); err != nil {
 		t.Fatalf("setpriv (util-linux) is missing: %v", err)
 	}
-	// t.TempDir's parent is private to root: the nobody user writes here.
-	dir, err := os.MkdirTemp("", "xdpscan-nobody-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
+	dir := nobodyDir(t)
 	const prefix = "198.18.0.0/26"
 	want := mixedTruth(tb.Config, prefix, []probeKey{{proto: "tcp", port: 80}, {proto: "tcp", port: 81}})
 	nobody := []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"}

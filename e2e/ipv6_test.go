@@ -17,17 +17,9 @@ func TestIPv6ScanFindsExactlyTheTruth(t *testing.T) {
 	if out, _ := exec.Command("ip", "-n", tb.ScanNS(), "-6", "neigh", "show", testbed.TargetIP6.String()).Output(); strings.Contains(string(out), "lladdr") {
 		t.Fatalf("the target's IPv6 neighbour entry exists before the scan: %s", out)
 	}
-	const prefix = "2001:2::/119"
 	probes := []probeKey{{proto: "tcp", port: 22}, {proto: "tcp", port: 9000}, {proto: "udp", port: 53}, {proto: "udp", port: 123},
 		{proto: "udp", port: 7}, {proto: "udp", port: 161}, {proto: "icmp"}}
-	want := mixedTruth(tb.Config, prefix, probes)
-	results, st, err := runScan(t, tb, t.TempDir(), prefix, "-p", "22,9000,U:53,U:123,U:7,U:161", "--ping",
-		"--rate", "20000", "--wait", "1500ms")
-	if err != nil {
-		t.Fatalf("scan: %v", err)
-	}
-	checkStates(t, results, want)
-	checkStats(t, st, want, 2*16*4)
+	pingScanFindsTruth(t, tb, "2001:2::/119", probes, "22,9000,U:53,U:123,U:7,U:161", 2*16*4)
 	if out, _ := exec.Command("ip", "-n", tb.ScanNS(), "-6", "neigh", "show", testbed.TargetIP6.String()).Output(); !strings.Contains(string(out), testbed.TargetMAC.String()) {
 		t.Errorf("no neighbour entry for the target after the scan: %q", out)
 	}

@@ -92,14 +92,23 @@ func checkResumedOutput(t *testing.T, tb *testbed.Testbed, out string) {
 	checkAgainstTruth(t, readNDJSON(t, out), open, closed)
 }
 
-func TestInterruptAndResume(t *testing.T) {
-	tb := upTestbed(t, testbed.Config{})
+// interruptedScan brings up a testbed, starts a slow scan of it writing
+// part.ndjson in a new directory, and interrupts it (SIGINT) 30% of the
+// way through; it returns the output's and the resume file's paths, what
+// the scan's Wait said and its standard error, for the caller to check.
+func interruptedScan(t *testing.T) (tb *testbed.Testbed, out, resume string, err error, stderr *stderrText) {
+	t.Helper()
+	tb = upTestbed(t, testbed.Config{})
 	dir := t.TempDir()
-	out := filepath.Join(dir, "part.ndjson")
-	resume := out + ".resume"
+	out = filepath.Join(dir, "part.ndjson")
+	resume = out + ".resume"
 	cmd, stderr := startSlowScan(t, tb, dir, out, 30)
 	cmd.Process.Signal(syscall.SIGINT)
-	err := cmd.Wait()
+	return tb, out, resume, cmd.Wait(), stderr
+}
+
+func TestInterruptAndResume(t *testing.T) {
+	tb, out, resume, err, stderr := interruptedScan(t)
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
 		t.Fatalf("interrupted scan: %v, want exit status 130\n%s", err, stderr.String())
 	}
@@ -220,13 +229,9 @@ func reChecksum(t *testing.T, m map[string]any) {
 // against itself; every refusal is exit status 2 with the difference named,
 // and neither the output nor the resume file changes.
 func TestResumeFileChecked(t *testing.T) {
-	tb := upTestbed(t, testbed.Config{})
-	dir := t.TempDir()
-	out := filepath.Join(dir, "part.ndjson")
-	resume := out + ".resume"
-	cmd, stderr := startSlowScan(t, tb, dir, out, 30)
-	cmd.Process.Signal(syscall.SIGINT)
-	if err := cmd.Wait(); err == nil {
+	tb, out, resume, err, stderr := interruptedScan(t)
+	dir := filepath.Dir(out)
+	if err == nil {
 		t.Fatalf("interrupted scan exited 0:\n%s", stderr.String())
 	}
 	orig, err := os.ReadFile(resume)

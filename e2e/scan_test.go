@@ -26,21 +26,9 @@ type pair struct {
 	port uint16
 }
 
-// truth is the exact set of open and closed pairs in prefix × ports.
+// truth is the exact set of open and closed pairs in prefix × scanPorts.
 func truth(cfg testbed.Config, prefix string) (open, closed map[pair]bool) {
-	open, closed = map[pair]bool{}, map[pair]bool{}
-	p := netip.MustParsePrefix(prefix)
-	for a := p.Addr(); p.Contains(a); a = a.Next() {
-		for _, port := range scanPorts {
-			switch cfg.State(a, port) {
-			case testbed.Open:
-				open[pair{a, port}] = true
-			case testbed.Closed:
-				closed[pair{a, port}] = true
-			}
-		}
-	}
-	return open, closed
+	return portTruth(cfg, prefix, scanPorts...)
 }
 
 type ndjsonResult struct {
@@ -280,17 +268,24 @@ func TestPcapBaselineFindsTheSame(t *testing.T) {
 	}
 }
 
-// TestSYNScanAgainstXDPResponder: the high-rate target mode follows the
-// same ground truth as the kernel target.
-func TestSYNScanAgainstXDPResponder(t *testing.T) {
-	tb := upTestbed(t, testbed.Config{Target: testbed.TargetXDP})
-	const prefix = "198.18.16.0/22"
-	open, closed := truth(tb.Config, prefix)
-	results, st, err := runScan(t, tb, t.TempDir(), prefix, "-p", scanPortsFlag, "--rate", "100000", "--wait", "1s")
+// scanFindsTruth scans prefix × scanPorts at rate (packets a second) and
+// checks the results against the truth, which it returns with the stats.
+func scanFindsTruth(t *testing.T, tb *testbed.Testbed, prefix, rate string) (open, closed map[pair]bool, st scan.Stats) {
+	t.Helper()
+	open, closed = truth(tb.Config, prefix)
+	results, st, err := runScan(t, tb, t.TempDir(), prefix, "-p", scanPortsFlag, "--rate", rate, "--wait", "1s")
 	if err != nil {
 		t.Fatalf("scan: %v", err)
 	}
 	checkAgainstTruth(t, results, open, closed)
+	return open, closed, st
+}
+
+// TestSYNScanAgainstXDPResponder: the high-rate target mode follows the
+// same ground truth as the kernel target.
+func TestSYNScanAgainstXDPResponder(t *testing.T) {
+	tb := upTestbed(t, testbed.Config{Target: testbed.TargetXDP})
+	open, closed, st := scanFindsTruth(t, tb, "198.18.16.0/22", "100000")
 	c, err := tb.ResponderCounters()
 	if err != nil {
 		t.Fatal(err)
@@ -310,11 +305,5 @@ func TestScanResolvesAMissingNeighbour(t *testing.T) {
 	if out, err := exec.Command("ip", "-n", tb.ScanNS(), "neigh", "del", testbed.TargetIP.String(), "dev", testbed.ScanIf).CombinedOutput(); err != nil {
 		t.Fatalf("delete neighbour: %v %s", err, out)
 	}
-	const prefix = "198.18.20.0/24"
-	open, closed := truth(tb.Config, prefix)
-	results, _, err := runScan(t, tb, t.TempDir(), prefix, "-p", scanPortsFlag, "--rate", "20000", "--wait", "1s")
-	if err != nil {
-		t.Fatalf("scan: %v", err)
-	}
-	checkAgainstTruth(t, results, open, closed)
+	scanFindsTruth(t, tb, "198.18.20.0/24", "20000")
 }

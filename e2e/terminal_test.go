@@ -156,6 +156,19 @@ func TestScreenReplay(t *testing.T) {
 	}
 }
 
+// humanScan is the command of a scan of prefix × {22, 9000} at rate
+// (packets a second) with extra flags, bounded to a minute, and the truth
+// its results must match.
+func humanScan(t *testing.T, tb *testbed.Testbed, prefix, rate string, extra ...string) (cmd *exec.Cmd, open, closed map[pair]bool) {
+	t.Helper()
+	open, closed = portTruth(tb.Config, prefix, 22, 9000)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	cmd = exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", tb.ScanNS(), binary, "scan", prefix, "-p", "22,9000",
+		"--allow", "198.18.0.0/15", "--rate", rate, "--wait", "1500ms"}, extra...)...)
+	return cmd, open, closed
+}
+
 func TestTerminalOutput(t *testing.T) {
 	tb := upTestbed(t, testbed.Config{})
 
@@ -163,13 +176,8 @@ func TestTerminalOutput(t *testing.T) {
 	// columns wide (the status line is longer than that): every result
 	// must be a whole line on the screen and no status line left behind.
 	t.Run("pty", func(t *testing.T) {
-		const prefix = "198.18.0.0/20"
-		open, closed := portTruth(tb.Config, prefix, 22, 9000)
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
 		// --status is left at auto: a terminal must turn it on.
-		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", tb.ScanNS(), binary, "scan", prefix, "-p", "22,9000",
-			"--allow", "198.18.0.0/15", "--rate", "3000", "--wait", "1500ms")
+		cmd, open, closed := humanScan(t, tb, "198.18.0.0/20", "3000")
 		ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Cols: 80, Rows: 24})
 		if err != nil {
 			t.Fatalf("start on a pty: %v", err)
@@ -199,12 +207,7 @@ func TestTerminalOutput(t *testing.T) {
 	// The same with stdout and stderr pipes and the text status forced on:
 	// plain lines, no \r nor any escape sequence.
 	t.Run("piped", func(t *testing.T) {
-		const prefix = "198.18.16.0/21"
-		open, closed := portTruth(tb.Config, prefix, 22, 9000)
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", tb.ScanNS(), binary, "scan", prefix, "-p", "22,9000",
-			"--allow", "198.18.0.0/15", "--rate", "2000", "--wait", "1500ms", "--status", "text", "--format", "human")
+		cmd, open, closed := humanScan(t, tb, "198.18.16.0/21", "2000", "--status", "text", "--format", "human")
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Run(); err != nil {

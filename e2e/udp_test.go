@@ -51,18 +51,24 @@ func mixedTruth(cfg testbed.Config, prefix string, probes []probeKey) map[probeK
 // against a target with a silent slice and an admin-prohibited one.
 func TestUDPPingAndTCPFindExactlyTheTruth(t *testing.T) {
 	tb := upTestbed(t, testbed.Config{UDPOpenPorts: []uint16{53, 123, 7}, ProhibitedFrom: 230})
-	const prefix = "198.18.0.0/23"
 	probes := []probeKey{{proto: "tcp", port: 22}, {proto: "tcp", port: 9000}, {proto: "udp", port: 53}, {proto: "udp", port: 123},
 		{proto: "udp", port: 7}, {proto: "udp", port: 161}, {proto: "udp", port: 1900}, {proto: "icmp"}}
+	// Only the silent slice (last octet >= 240) leaves UDP pairs unanswered.
+	pingScanFindsTruth(t, tb, "198.18.0.0/23", probes, "22,9000,U:53,U:123,U:7,U:161,U:1900", 2*16*5)
+}
+
+// pingScanFindsTruth scans prefix with ports (a -p list) and --ping, and
+// checks every state against the truth of probes and the stats against
+// its counts, udpSilent UDP pairs left unanswered.
+func pingScanFindsTruth(t *testing.T, tb *testbed.Testbed, prefix string, probes []probeKey, ports string, udpSilent uint64) {
+	t.Helper()
 	want := mixedTruth(tb.Config, prefix, probes)
-	results, st, err := runScan(t, tb, t.TempDir(), prefix, "-p", "22,9000,U:53,U:123,U:7,U:161,U:1900", "--ping",
-		"--rate", "20000", "--wait", "1500ms")
+	results, st, err := runScan(t, tb, t.TempDir(), prefix, "-p", ports, "--ping", "--rate", "20000", "--wait", "1500ms")
 	if err != nil {
 		t.Fatalf("scan: %v", err)
 	}
 	checkStates(t, results, want)
-	// Only the silent slice (last octet >= 240) leaves UDP pairs unanswered.
-	checkStats(t, st, want, 2*16*5)
+	checkStats(t, st, want, udpSilent)
 }
 
 // checkStats compares a scan's figures with the truth's counts: every state,

@@ -17,49 +17,9 @@ import (
 	"github.com/xdpscan/xdpscan/internal/bpftest"
 	"github.com/xdpscan/xdpscan/internal/capstest"
 	"github.com/xdpscan/xdpscan/internal/kfloor"
+	"github.com/xdpscan/xdpscan/internal/testfilter"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 )
-
-// addressListAddr is the i-th address of AddressList's lists.
-func addressListAddr(i int) uint32 { return 0xc6120000 + uint32(i) } // 198.18.0.0 + i
-
-// addressList is the classic program of `ip src or dst in a list of n
-// addresses` as libpcap lays out a long `or` chain: one jeq per address,
-// each followed by a 32-bit ja to the match (jt and jf are 8-bit), the
-// source list, then the destination list. libpcap itself takes long to
-// compile that many terms (see MaxExpressionBytes), and the expression
-// would be over MaxExpressionBytes: a program of this shape can still
-// come to the loader (loader.CaptureConfig.Filter is any classic program),
-// and its translation, about two eBPF instructions per term, needs jumps
-// past 32,767 instructions once n passes ~8,200.
-func addressList(n int) []bpf.RawInstruction {
-	var prog []bpf.Instruction
-	prog = append(prog,
-		bpf.LoadAbsolute{Off: 12, Size: 2},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0x0800, SkipTrue: 1},
-		bpf.Jump{}, // to reject: set below
-	)
-	var toMatch []int
-	for _, off := range []uint32{26, 30} {
-		prog = append(prog, bpf.LoadAbsolute{Off: off, Size: 4})
-		for i := range n {
-			prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: addressListAddr(i), SkipFalse: 1})
-			toMatch = append(toMatch, len(prog))
-			prog = append(prog, bpf.Jump{})
-		}
-	}
-	reject := len(prog)
-	prog = append(prog, bpf.RetConstant{Val: 0}, bpf.RetConstant{Val: 262144})
-	prog[2] = bpf.Jump{Skip: uint32(reject - 3)}
-	for _, j := range toMatch {
-		prog[j] = bpf.Jump{Skip: uint32(reject + 1 - j - 1)}
-	}
-	raw, err := bpf.Assemble(prog)
-	if err != nil {
-		panic(err)
-	}
-	return raw
-}
 
 // TestLongJumpFilterAgreesWithClassicVM runs a filter whose translation is
 // longer than a 16-bit jump reaches (the early terms' jumps to the match,
@@ -68,16 +28,12 @@ func addressList(n int) []bpf.RawInstruction {
 func TestLongJumpFilterAgreesWithClassicVM(t *testing.T) {
 	bpftest.Require(t, kfloor.LongJumps)
 	const n = 10_000
-	raw := addressList(n)
+	raw := testfilter.AddressList(n)
 	vm, err := bpf.NewVM(mustDisassemble(t, raw))
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := func(i int) netip.Addr {
-		var b [4]byte
-		binary.BigEndian.PutUint32(b[:], addressListAddr(i))
-		return netip.AddrFrom4(b)
-	}
+	a := testfilter.AddressListAddr
 	other := netip.MustParseAddr("198.19.255.1")
 	frame := func(src, dst netip.Addr) []byte {
 		return testpkt.Build(testpkt.Frame{Src: src, Dst: dst, L4: &layers.UDP{SrcPort: 1, DstPort: 2}, Payload: make([]byte, 8)})

@@ -26,7 +26,7 @@ const MaxProgramInstructions = 1_000_000
 // it repeats until every jump fits. Jumps with a plain offset are first
 // given symbols, so insertions cannot misplace them.
 func LongJumps(insns asm.Instructions) (asm.Instructions, error) {
-	out, err := symbolicJumps(insns)
+	out, err := jumpsBySymbol(insns, "xdpscan_long_jump_target_", true)
 	if err != nil {
 		return nil, err
 	}
@@ -103,32 +103,4 @@ func isLocalJump(ins asm.Instruction) bool {
 		return false
 	}
 	return true
-}
-
-// symbolicJumps returns insns with every jump that has a plain offset
-// given its target's symbol instead (a new one where it has none).
-func symbolicJumps(insns asm.Instructions) (asm.Instructions, error) {
-	out := append(asm.Instructions(nil), insns...)
-	byOffset := map[asm.RawInstructionOffset]int{}
-	for it := out.Iterate(); it.Next(); {
-		byOffset[it.Offset] = it.Index
-	}
-	for it := out.Iterate(); it.Next(); {
-		ins := it.Ins
-		if !isLocalJump(*ins) || ins.Reference() != "" {
-			continue
-		}
-		target, ok := byOffset[it.Offset+1+asm.RawInstructionOffset(ins.Offset)]
-		if !ok {
-			return nil, fmt.Errorf("instruction %d jumps to no instruction (offset %d)", it.Index, ins.Offset)
-		}
-		sym := out[target].Symbol()
-		if sym == "" {
-			sym = fmt.Sprintf("xdpscan_long_jump_target_%d", target)
-			out[target] = out[target].WithSymbol(sym)
-		}
-		*ins = ins.WithReference(sym)
-		ins.Offset = -1
-	}
-	return out, nil
 }

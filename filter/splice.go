@@ -90,7 +90,7 @@ func inlineCalls(insns asm.Instructions, code []namedCode) (asm.Instructions, er
 			return nil, err
 		}
 	}
-	if insns, err = jumpsBySymbol(insns); err != nil {
+	if insns, err = jumpsBySymbol(insns, "xdpscan_jump_target_", false); err != nil {
 		return nil, err
 	}
 	for _, c := range code {
@@ -143,11 +143,15 @@ func removeFunction(insns asm.Instructions, name string) (asm.Instructions, erro
 }
 
 // jumpsBySymbol gives every jump that has only a relative offset its
-// target's symbol (a new one where the target has none), so the program
-// can grow or shrink between them. Call it on whole functions only: the
-// new symbols sit inside them, where the next function's start can no
-// longer be told by the next symbol.
-func jumpsBySymbol(insns asm.Instructions) (asm.Instructions, error) {
+// target's symbol (a new one, prefix and the target's index, where the
+// target has none), so the program can grow or shrink between them. Call
+// it on whole functions only: the new symbols sit inside them, where the
+// next function's start can no longer be told by the next symbol. A gotol
+// (32-bit offset) is left as it is where allowGotol holds, and refused
+// otherwise: a program that never had one is not expected to hold one.
+// Each caller keeps its own prefix, so a second pass cannot name a new
+// target after one the first pass already used for another.
+func jumpsBySymbol(insns asm.Instructions, prefix string, allowGotol bool) (asm.Instructions, error) {
 	out := slices.Clone(insns)
 	byOffset := map[asm.RawInstructionOffset]int{}
 	for it := out.Iterate(); it.Next(); {
@@ -155,12 +159,14 @@ func jumpsBySymbol(insns asm.Instructions) (asm.Instructions, error) {
 	}
 	for it := out.Iterate(); it.Next(); {
 		ins := it.Ins
-		op := ins.OpCode.JumpOp()
-		if !ins.OpCode.Class().IsJump() || op == asm.Call || op == asm.Exit || ins.Reference() != "" {
+		if ins.Reference() != "" {
 			continue
 		}
-		if op == asm.Ja && ins.OpCode.Class() == asm.Jump32Class {
-			return nil, fmt.Errorf("instruction %d: a 32-bit jump (gotol), which this program never had", it.Index)
+		if !isLocalJump(*ins) {
+			if ins.OpCode.Class() == asm.Jump32Class && ins.OpCode.JumpOp() == asm.Ja && !allowGotol {
+				return nil, fmt.Errorf("instruction %d: a 32-bit jump (gotol), which this program never had", it.Index)
+			}
+			continue
 		}
 		target, ok := byOffset[it.Offset+1+asm.RawInstructionOffset(ins.Offset)]
 		if !ok {
@@ -168,7 +174,7 @@ func jumpsBySymbol(insns asm.Instructions) (asm.Instructions, error) {
 		}
 		sym := out[target].Symbol()
 		if sym == "" {
-			sym = fmt.Sprintf("xdpscan_jump_target_%d", target)
+			sym = fmt.Sprintf("%s%d", prefix, target)
 			out[target] = out[target].WithSymbol(sym)
 		}
 		*ins = ins.WithReference(sym)

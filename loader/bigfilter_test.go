@@ -1,51 +1,19 @@
 package loader_test
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"testing"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/gopacket/gopacket/layers"
-	cbpf "golang.org/x/net/bpf"
 
 	"github.com/xdpscan/xdpscan/internal/bpftest"
 	"github.com/xdpscan/xdpscan/internal/kfloor"
+	"github.com/xdpscan/xdpscan/internal/testfilter"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/loader"
 )
-
-// addressListFilter is the classic program of `ip src or dst in a list of
-// n addresses (198.18.0.0 + i)` laid out as libpcap lays out a long `or`:
-// a jeq per address, each followed by a ja to the match.
-func addressListFilter(n int) []cbpf.RawInstruction {
-	prog := []cbpf.Instruction{
-		cbpf.LoadAbsolute{Off: 12, Size: 2},
-		cbpf.JumpIf{Cond: cbpf.JumpEqual, Val: 0x0800, SkipTrue: 1},
-		cbpf.Jump{},
-	}
-	var toMatch []int
-	for _, off := range []uint32{26, 30} {
-		prog = append(prog, cbpf.LoadAbsolute{Off: off, Size: 4})
-		for i := range n {
-			prog = append(prog, cbpf.JumpIf{Cond: cbpf.JumpEqual, Val: 0xc6120000 + uint32(i), SkipFalse: 1})
-			toMatch = append(toMatch, len(prog))
-			prog = append(prog, cbpf.Jump{})
-		}
-	}
-	reject := len(prog)
-	prog = append(prog, cbpf.RetConstant{Val: 0}, cbpf.RetConstant{Val: 262144})
-	prog[2] = cbpf.Jump{Skip: uint32(reject - 3)}
-	for _, j := range toMatch {
-		prog[j] = cbpf.Jump{Skip: uint32(reject - j)}
-	}
-	raw, err := cbpf.Assemble(prog)
-	if err != nil {
-		panic(err)
-	}
-	return raw
-}
 
 // TestCaptureLoadsFilterNeedingLongJumps loads the capture program with a
 // filter of filter.MaxInstructions classic instructions, whose five copies
@@ -56,7 +24,7 @@ func addressListFilter(n int) []cbpf.RawInstruction {
 func TestCaptureLoadsFilterNeedingLongJumps(t *testing.T) {
 	bpftest.Require(t, kfloor.LongJumps)
 	const n = 16_382 // 4n+7 = 65,535 classic instructions
-	raw := addressListFilter(n)
+	raw := testfilter.AddressList(n)
 	c, err := loader.LoadCapture(loader.CaptureConfig{Filter: raw, Snaplen: 128, RingBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
@@ -81,11 +49,7 @@ func TestCaptureLoadsFilterNeedingLongJumps(t *testing.T) {
 		t.Fatal("no long jump in the program: the test does not test what it is for")
 	}
 
-	addr := func(i int) netip.Addr {
-		var b [4]byte
-		binary.BigEndian.PutUint32(b[:], 0xc6120000+uint32(i))
-		return netip.AddrFrom4(b)
-	}
+	addr := testfilter.AddressListAddr
 	other := netip.MustParseAddr("198.19.255.1")
 	udp := func(src, dst netip.Addr) []byte {
 		return testpkt.Build(testpkt.Frame{Src: src, Dst: dst, L4: &layers.UDP{SrcPort: 1, DstPort: 2}, Payload: make([]byte, 8)})
@@ -139,7 +103,7 @@ func TestCaptureLoadsFilterNeedingLongJumps(t *testing.T) {
 // capture program holds is refused with the limit, before translation.
 func TestCaptureRefusesFilterOverTheLimit(t *testing.T) {
 	bpftest.Require(t, kfloor.LongJumps)
-	raw := addressListFilter(20_000) // 80,007 instructions
+	raw := testfilter.AddressList(20_000) // 80,007 instructions
 	_, err := loader.LoadCapture(loader.CaptureConfig{Filter: raw, Snaplen: 128, RingBytes: 1 << 16})
 	want := "install filter: 80007 classic BPF instructions: at most 65535 fit in the capture program; capture with a shorter filter"
 	if err == nil || err.Error() != want {

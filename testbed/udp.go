@@ -30,7 +30,10 @@ type udpService struct {
 
 // pktConn reads datagrams with the address they were sent to, and answers
 // from that address: ipv4.PacketConn (IP_PKTINFO) or ipv6.PacketConn
-// (IPV6_RECVPKTINFO) behind one face.
+// (IPV6_RECVPKTINFO) behind one face. Two small adapters rather than one
+// generic type: ipv4.ControlMessage and ipv6.ControlMessage share no
+// interface, and Go cannot reach a field (Dst, Src) through a type
+// parameter, so a generic version needs more code than these.
 type pktConn interface {
 	read(b []byte) (n int, dst net.IP, from net.Addr, err error)
 	write(b []byte, src net.IP, to net.Addr)

@@ -151,7 +151,7 @@ static __always_inline void count_parse(struct counter_block *c, const struct pa
 		count_in(c, COUNTER_OTHER_L4, 1);
 		return;
 	}
-	switch (p->l4_proto) {
+	switch (p->l4_proto) { /* a count_in each, constant indexes: see count_in */
 	case IPPROTO_TCP:
 		count_in(c, COUNTER_TCP, 1);
 		count_tcp_class(c, p->tcp_flags);

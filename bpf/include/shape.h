@@ -104,7 +104,12 @@ static __always_inline enum frame_shape count_frame(struct xdp_md *ctx, struct c
 	} else {
 		goto full;
 	}
-	switch (shape) { /* constant counter indexes: see count_in */
+	/* A branch and a count_in for each shape, like count_parse's for each
+	 * protocol, rather than one count at COUNTER_SHAPE_IPV4_UDP + shape:
+	 * that index is a register, and a map value + register add is what
+	 * the verifier hardens (more instructions) or refuses without
+	 * CAP_PERFMON; see count_in. */
+	switch (shape) {
 	case SHAPE_IPV4_UDP:
 		count_in(c, COUNTER_SHAPE_IPV4_UDP, 1);
 		break;

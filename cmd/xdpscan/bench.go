@@ -338,12 +338,9 @@ func benchXDPPass(args []string) error {
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *iface == "" {
-		return usageError("bench xdp-pass: -i IFACE is required; see `ip link`")
-	}
-	mode, err := loader.ParseMode(*modeStr)
+	mode, err := attachFlags("bench xdp-pass", *iface, *modeStr)
 	if err != nil {
-		return usageError("bench xdp-pass: %v", err)
+		return err
 	}
 	if err := requireCaps(true); err != nil {
 		return &exitError{code: 77, err: err}
@@ -367,15 +364,12 @@ func benchXDPToggle(args []string) error {
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *iface == "" {
-		return usageError("bench xdp-toggle: -i IFACE is required; see `ip link`")
+	mode, err := attachFlags("bench xdp-toggle", *iface, *modeStr)
+	if err != nil {
+		return err
 	}
 	if !slices.Contains([]string{"none", "pass", "count-only"}, *program) {
 		return usageError("bench xdp-toggle: --program %q: use none, pass or count-only", *program)
-	}
-	mode, err := loader.ParseMode(*modeStr)
-	if err != nil {
-		return usageError("bench xdp-toggle: %v", err)
 	}
 	if *pairs < 1 || *pairs > 1000 {
 		return usageError("bench xdp-toggle: --pairs %d: use 1 to 1000", *pairs)

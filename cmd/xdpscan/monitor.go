@@ -32,12 +32,9 @@ func runMonitor(args []string) error {
 	if err != nil {
 		return err
 	}
-	if *iface == "" {
-		return usageError("monitor: -i IFACE is required; see `ip link` for the interfaces")
-	}
-	mode, err := loader.ParseMode(*modeStr)
+	mode, err := attachFlags("monitor", *iface, *modeStr)
 	if err != nil {
-		return usageError("monitor: %v", err)
+		return err
 	}
 	if *duration < 0 {
 		return usageError("monitor: --duration %s: must be positive (0, the default: until Ctrl-C)", *duration)

@@ -79,50 +79,64 @@ func (v *testbedFlagValues) configFlags(fs *flag.FlagSet) {
 
 func (v *testbedFlagValues) config() (testbed.Config, error) {
 	cfg := testbed.Config{Name: v.name, Target: testbed.Target(v.target), RPS: v.rps, TargetNAPI: v.targetNAPI, ICMPLimit: v.icmpLimit}
-	if v.udpPorts != "" {
-		ports, err := targets.ParsePorts(v.udpPorts)
-		if err != nil {
-			return cfg, usageError("--udp-open-ports: %v", err)
-		}
-		cfg.UDPOpenPorts = ports
-	}
-	if v.prohibitedFrom > 255 {
-		return cfg, usageError("--prohibited-from %d: an octet is 0 to 255", v.prohibitedFrom)
-	}
-	cfg.ProhibitedFrom = uint8(v.prohibitedFrom)
 	if v.ipv6 {
 		cfg.Range6 = testbed.DefaultRange6
 	}
-	if v.range6 != "" {
-		p, err := netip.ParsePrefix(v.range6)
+	// Every flag is parsed; the first refusal, in this order, is the one told.
+	for _, err := range []error{
+		portsFlag("--udp-open-ports", v.udpPorts, &cfg.UDPOpenPorts),
+		octetFlag("--prohibited-from", v.prohibitedFrom, &cfg.ProhibitedFrom),
+		prefixFlag("--range6", v.range6, &cfg.Range6),
+		prefixFlag("--range", v.rangeStr, &cfg.Range),
+		portsFlag("--open-ports", v.ports, &cfg.OpenPorts),
+		octetFlag("--filtered-from", v.filteredFrom, &cfg.FilteredFrom),
+	} {
 		if err != nil {
-			return cfg, usageError("--range6 %q: %v", v.range6, err)
+			return cfg, err
 		}
-		cfg.Range6 = p
 	}
-	if v.rangeStr != "" {
-		p, err := netip.ParsePrefix(v.rangeStr)
-		if err != nil {
-			return cfg, usageError("--range %q: %v", v.rangeStr, err)
-		}
-		cfg.Range = p
-	}
-	if v.ports != "" {
-		ports, err := targets.ParsePorts(v.ports)
-		if err != nil {
-			return cfg, usageError("--open-ports: %v", err)
-		}
-		cfg.OpenPorts = ports
-	}
-	if v.filteredFrom > 255 {
-		return cfg, usageError("--filtered-from %d: an octet is 0 to 255", v.filteredFrom)
-	}
-	cfg.FilteredFrom = uint8(v.filteredFrom)
 	cfg = cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageError("%v", err)
 	}
 	return cfg, nil
+}
+
+// portsFlag parses the port list s of flag name into *dst; an empty s
+// leaves *dst as it is.
+func portsFlag(name, s string, dst *[]uint16) error {
+	if s == "" {
+		return nil
+	}
+	ports, err := targets.ParsePorts(s)
+	if err != nil {
+		return usageError("%s: %v", name, err)
+	}
+	*dst = ports
+	return nil
+}
+
+// prefixFlag parses the prefix s of flag name into *dst; an empty s leaves
+// *dst as it is.
+func prefixFlag(name, s string, dst *netip.Prefix) error {
+	if s == "" {
+		return nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return usageError("%s %q: %v", name, s, err)
+	}
+	*dst = p
+	return nil
+}
+
+// octetFlag stores the last-octet value v of flag name in *dst.
+func octetFlag(name string, v uint, dst *uint8) error {
+	if v > 255 {
+		return usageError("%s %d: an octet is 0 to 255", name, v)
+	}
+	*dst = uint8(v)
+	return nil
 }
 
 func runTestbed(args []string) error {

@@ -196,22 +196,7 @@ func TestRestrictEveryThread(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.mode, func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), childEnv+"="+tc.mode)
-			out, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("child: %v\n%s", err, out)
-			}
-			var r childReport
-			if err := json.Unmarshal(out, &r); err != nil {
-				t.Fatalf("child output %q: %v", out, err)
-			}
-			if r.Err != "" {
-				t.Fatalf("Restrict: %s", r.Err)
-			}
-			if !r.DroppedBounding {
-				t.Errorf("root holds CAP_SETPCAP: the bounding set must have been dropped")
-			}
+			r := runChild(t, "Restrict", tc.mode)
 			if len(r.Threads) < 7 {
 				t.Errorf("%d threads, want at least 7", len(r.Threads))
 			}
@@ -233,6 +218,31 @@ func TestRestrictEveryThread(t *testing.T) {
 	}
 }
 
+// runChild runs this test binary as the child that calls fn (Restrict or
+// RestrictAs, for the messages) as mode says, and returns its report. It
+// fails the test unless the child succeeded and, running as root (which
+// holds CAP_SETPCAP), dropped the bounding set.
+func runChild(t *testing.T, fn, mode string) childReport {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+mode)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	var r childReport
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("child output %q: %v", out, err)
+	}
+	if r.Err != "" {
+		t.Fatalf("%s: %s", fn, r.Err)
+	}
+	if !r.DroppedBounding {
+		t.Errorf("%s: root holds CAP_SETPCAP: the bounding set must have been dropped", fn)
+	}
+	return r
+}
+
 func TestRestrictAsNobody(t *testing.T) {
 	u, err := LookupUser("nobody")
 	if err != nil {
@@ -249,22 +259,7 @@ func TestRestrictAsNobody(t *testing.T) {
 		t.Fatal(err)
 	}
 	file.Close()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=as:"+file.Name())
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("child: %v\n%s", err, out)
-	}
-	var r childReport
-	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatalf("child output %q: %v", out, err)
-	}
-	if r.Err != "" {
-		t.Fatalf("RestrictAs: %s", r.Err)
-	}
-	if !r.DroppedBounding {
-		t.Error("bounding set not dropped")
-	}
+	r := runChild(t, "RestrictAs", "as:"+file.Name())
 	if len(r.Threads) < 5 {
 		t.Errorf("%d threads, want at least 5", len(r.Threads))
 	}

@@ -6,7 +6,7 @@ GO ?= go
 # between clang versions, so `check-generated` only means something with it.
 BPF_CLANG ?= clang-19
 APT_PACKAGES := clang-19 llvm-19 libbpf-dev libpcap-dev bpftool iproute2 nftables ethtool libcap2-bin util-linux \
-	tcpdump tshark masscan zmap nmap stress-ng
+	tcpdump tshark masscan zmap nmap time stress-ng
 TESTBED ?= default
 
 .PHONY: all deps generate build test test-busy fuzz bench compare testbed-up testbed-down check-generated demo clean

@@ -8,6 +8,7 @@ BPF_CLANG ?= clang-19
 APT_PACKAGES := clang-19 llvm-19 libbpf-dev libpcap-dev bpftool iproute2 nftables ethtool libcap2-bin util-linux \
 	tcpdump tshark masscan zmap nmap time stress-ng
 TESTBED ?= default
+FUZZTIME ?= 10m
 
 .PHONY: all deps generate build test test-busy fuzz bench compare testbed-up testbed-down check-generated demo clean
 
@@ -41,6 +42,15 @@ fuzz:  ## a short run of every fuzz target
 	$(GO) test ./targets -run '^$$' -fuzz FuzzParsePorts -fuzztime 30s
 	$(GO) test ./targets -run '^$$' -fuzz FuzzParsePortSpec -fuzztime 30s
 	$(GO) test ./scan -run '^$$' -fuzz FuzzParseRecvErr -fuzztime 30s
+	$(GO) test ./scan -run '^$$' -fuzz FuzzLoadResume -fuzztime 30s
+	$(GO) test ./output -run '^$$' -fuzz FuzzRead -fuzztime 30s
+
+fuzz-long:  ## every fuzz target for FUZZTIME each (default 10m; not part of CI)
+	@for t in loader:FuzzScanProgram loader:FuzzCaptureProgram filter:FuzzTranslate filter:FuzzSpecialize \
+		targets:FuzzParseTargets targets:FuzzParsePorts targets:FuzzParsePortSpec scan:FuzzParseRecvErr \
+		scan:FuzzLoadResume output:FuzzRead; do \
+		echo "== $$t"; $(GO) test ./$${t%%:*} -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) || exit 1; \
+	done
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -105,9 +105,11 @@ type ScanSendState struct {
 }
 
 type ScanUdpEcho struct {
-	_   structs.HostLayout
-	Off uint8
-	Len uint8
+	_    structs.HostLayout
+	Kind uint8
+	Pad  uint8
+	Len  uint16
+	Sum  uint32
 }
 
 // Names of all BPF objects in the ELF.

@@ -77,6 +77,15 @@ type Stats struct {
 	// ICMP rate limit). Unsharded scans only.
 	UDPNoReply    uint64        `json:"udp_no_reply"`
 	Duplicates    uint64        `json:"duplicates"`
+	// Conflicts is the answers that contradicted an earlier one for the
+	// same pair (open against closed or filtered): see scan/conflict.go.
+	Conflicts uint64 `json:"conflicts"`
+	// WeakResults is the printed results resting on fewer than
+	// probe.WeakBits keyed cookie bits (reason ";cookie-bits=N"): UDP
+	// services that echo nothing. MinCookieBits is the fewest any printed
+	// result rests on.
+	WeakResults   uint64        `json:"weak_results"`
+	MinCookieBits int           `json:"min_cookie_bits,omitempty"`
 	InvalidCookie uint64        `json:"invalid_cookie"`
 	RingLost      uint64        `json:"ring_lost"`
 	TxErrors      uint64        `json:"tx_errors"`

@@ -78,12 +78,16 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 			tx = t
 		}
 		clock := clock.NewMono()
+		rv := newResolver(probe.SourcePortBits(cfg.SportLo, cfg.SportHi), progress, emit)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rxErr = consumer.Run(rxCtx, func(batch []bpf.ScanScanEvent) { handleEvents(batch, clock, progress, emit) })
+			rxErr = consumer.Run(rxCtx, func(batch []bpf.ScanScanEvent) { handleEvents(batch, clock, rv) })
 		}()
 		finish = func(st *Stats) error {
+			// The receiver has stopped: the held answers are final.
+			rv.flush()
+			rv.finish(st)
 			c, err := prog.Counters()
 			st.Duplicates, st.InvalidCookie, st.RingLost = c.Duplicates, c.BadCookie, c.RingLost
 			return err
@@ -159,8 +163,9 @@ func startXDP(cfg Config, progress *Progress) (*loader.Scan, *ringbuf.Consumer[b
 	return prog, consumer, att, nil
 }
 
-// handleEvents turns ring events into results.
-func handleEvents(batch []bpf.ScanScanEvent, clock clock.Mono, progress *Progress, emit func(Result)) {
+// handleEvents turns ring events into results and hands them to the
+// resolver with the cookie bits each proves.
+func handleEvents(batch []bpf.ScanScanEvent, clock clock.Mono, rv *resolver) {
 	for i := range batch {
 		e := &batch[i]
 		r := Result{Addr: eventAddr(e.Family, e.Addr), Port: e.Port, Proto: targets.ProtoName(e.Proto), TTL: e.Ttl, Time: clock.Wall(e.TsNs)}
@@ -173,27 +178,20 @@ func handleEvents(batch []bpf.ScanScanEvent, clock clock.Mono, progress *Progres
 			if e.Proto == targets.ProtoUDP {
 				r.Reason = "udp-response"
 			}
-			progress.Open.Add(1)
 		case probe.ReplyClosed:
 			r.State, r.Reason = StateClosed, "reset"
 			if e.IcmpType != 0 {
 				r.Reason = probe.ICMPReason(e.Family, e.IcmpType, e.IcmpCode)
 			}
-			progress.Closed.Add(1)
 		case probe.ReplyFiltered:
 			r.State, r.Reason = StateFiltered, probe.ICMPReason(e.Family, e.IcmpType, e.IcmpCode)
-			progress.Filtered.Add(1)
 		case probe.ReplyAlive:
 			r.State, r.Reason = StateUp, "echo-reply"
-			progress.Up.Add(1)
 		default:
 			continue
 		}
-		progress.Replies.Add(1)
-		if e.Proto == targets.ProtoUDP {
-			progress.UDPAnswered.Add(1)
-		}
-		emit(r)
+		quoted := e.IcmpType != 0 && e.Kind != probe.ReplyAlive
+		rv.add(r, probe.AnswerBits(e.Proto, quoted, e.Family == 4, e.Port, rv.sportBits))
 	}
 }
 

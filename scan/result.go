@@ -75,8 +75,8 @@ type Stats struct {
 	// UDPNoReply is the UDP pairs among them: open|filtered in nmap's
 	// words (a service that ignored the payload, a firewall, or a target's
 	// ICMP rate limit). Unsharded scans only.
-	UDPNoReply    uint64        `json:"udp_no_reply"`
-	Duplicates    uint64        `json:"duplicates"`
+	UDPNoReply uint64 `json:"udp_no_reply"`
+	Duplicates uint64 `json:"duplicates"`
 	// Conflicts is the answers that contradicted an earlier one for the
 	// same pair (open against closed or filtered): see scan/conflict.go.
 	Conflicts uint64 `json:"conflicts"`

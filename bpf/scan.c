@@ -45,6 +45,10 @@ volatile const __u32 ring_wakeup_bytes = 0;
  * only dropping it: the target frees its half-open connection and stops
  * retransmitting. The host stack still never sees the reply. */
 volatile const __u8 reset_open = 0;
+/* --confirm: a UDP answer may also answer the confirming retry, a second
+ * probe to the pair whose hash takes 1 where the first takes the source
+ * port 0 (a fresh cookie, probe.UDP.FillConfirm). */
+volatile const __u8 udp_confirm = 0;
 
 enum reply_kind {
 	REPLY_OPEN = 1,     /* TCP SYN-ACK, or a UDP datagram from the probed port */
@@ -68,7 +72,7 @@ struct scan_event {
 	__u8 icmp_type;   /* for REPLY_CLOSED/REPLY_FILTERED from an ICMP error */
 	__u8 icmp_code;
 	__u8 kind;        /* enum reply_kind */
-	__u8 pad;
+	__u8 confirm;     /* answers the confirming retry (--confirm), not the probe */
 };
 
 /* The UDP services whose answers echo cookie bits of our request, keyed by
@@ -441,7 +445,18 @@ static __always_inline int quoted_ip_id_ok(const struct packet *p, __u64 h)
 	return p->family != 4 || p->quote_ip_id == ip_id_of(h);
 }
 
-/* validate checks the reply against its probe's cookie. */
+/* udp_check checks a UDP answer or a quote of a UDP probe against hash h. */
+static __always_inline int udp_check(struct xdp_md *ctx, const struct packet *p, const struct probe *pr, __u64 h)
+{
+	if (pr->local_port != udp_sport(h))
+		return 0;
+	if (pr->check == CHECK_UDP)
+		return udp_echo_ok(ctx, p, h);
+	return quoted_ip_id_ok(p, h) && udp_quote_ok(pr, pr->word, h, pr->local_port);
+}
+
+/* validate checks the reply against its probe's cookie: 0 when it fails, 1
+ * for an answer to the probe, 2 for one to its confirming retry. */
 static __always_inline int validate(struct xdp_md *ctx, const struct packet *p, const struct probe *pr)
 {
 	__u64 h = probe_cookie(pr->family, pr->us, pr->target, pr->proto,
@@ -453,10 +468,20 @@ static __always_inline int validate(struct xdp_md *ctx, const struct packet *p, 
 		 * not count the SYN in its acknowledgement number. */
 		return p->tcp_ack - 1 == cookie || (pr->kind == REPLY_CLOSED && p->tcp_ack == cookie);
 	case CHECK_UDP:
-		return pr->local_port == udp_sport(cookie) && udp_echo_ok(ctx, p, h);
 	case CHECK_QUOTED_UDP:
-		return pr->local_port == udp_sport(cookie) && quoted_ip_id_ok(p, h) &&
-		       udp_quote_ok(pr, pr->word, h, pr->local_port);
+	{
+		/* One copy of the check for both cookies, not two inlined: the
+		 * stack would outgrow 512 bytes. */
+		int rounds = udp_confirm ? 2 : 1;
+#pragma clang loop unroll(disable)
+		for (int salt = 0; salt < rounds; salt++) {
+			if (salt)
+				h = probe_cookie(pr->family, pr->us, pr->target, pr->proto, 1, pr->port);
+			if (udp_check(ctx, p, pr, h))
+				return salt + 1;
+		}
+		return 0;
+	}
 	case CHECK_ECHO_ID:
 		return pr->word == cookie;
 	case CHECK_QUOTED_ECHO:
@@ -519,7 +544,8 @@ int xdpscan_scan(struct xdp_md *ctx)
 		return XDP_PASS;
 	if (res != PARSE_L4 || !classify(&p, &pr))
 		return XDP_PASS;
-	if (!validate(ctx, &p, &pr)) {
+	int valid = validate(ctx, &p, &pr);
+	if (!valid) {
 		count_in(c, COUNTER_BAD_COOKIE, 1);
 		return XDP_PASS;
 	}
@@ -541,6 +567,8 @@ int xdpscan_scan(struct xdp_md *ctx)
 	 * first-wins in the kernel would let a forged early answer hide the
 	 * real one. */
 	__u8 class = kind == REPLY_OPEN ? 0x10 : kind == REPLY_ALIVE ? 0 : 0x20;
+	if (valid == 2)
+		class |= 0x40; /* the confirming retry's answer is another report */
 	__u64 fp = dedup_fingerprint(pr.target, pr.port, pr.proto, pr.family | class);
 	__u64 *slot = dedup_add(fp);
 	if (!slot) {
@@ -570,7 +598,7 @@ int xdpscan_scan(struct xdp_md *ctx)
 	e->icmp_type = p.icmp_error ? p.icmp_type : 0;
 	e->icmp_code = p.icmp_error ? p.icmp_code : 0;
 	e->kind = kind;
-	e->pad = 0;
+	e->confirm = valid == 2;
 	bpf_ringbuf_submit(e, ring_flags());
 	return verdict_for_ours(ctx, &p, kind, ack);
 }

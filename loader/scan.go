@@ -35,6 +35,9 @@ type ScanConfig struct {
 	// (IPv4 and IPv6), so the target stops retransmitting; otherwise it is
 	// dropped.
 	ResetOpen bool
+	// UDPConfirm also accepts answers to UDP probes' confirming retries
+	// (probe.UDP.FillConfirm), marked Confirm in their events.
+	UDPConfirm bool
 	// UDPEchoes names the UDP services that echo bytes of the request, and
 	// where: a reply from such a port must carry the cookie there.
 	UDPEchoes map[uint16]UDPEcho
@@ -146,6 +149,7 @@ func LoadScan(cfg ScanConfig) (*Scan, error) {
 		"cookie_k1":         cfg.CookieKey[1],
 		"ring_wakeup_bytes": cfg.RingWakeupBytes,
 		"reset_open":        boolByte(cfg.ResetOpen),
+		"udp_confirm":       boolByte(cfg.UDPConfirm),
 		"send_magic":        magic,
 	} {
 		if err := setVar(spec, name, value); err != nil {

@@ -41,9 +41,21 @@ func (t *UDP) Len() int { return len(t.frame) }
 // Fill writes the probe to dst:dport into buf and returns its length. It
 // allocates nothing.
 func (t *UDP) Fill(buf []byte, dst netip.Addr, dport uint16) int {
+	return t.fill(buf, dst, dport, 0)
+}
+
+// FillConfirm writes the confirming retry of the probe to dst:dport
+// (--confirm): the same request under a fresh cookie, the hash of the
+// tuple with 1 where the probe's has the source port 0, so an answer to the
+// probe does not answer it nor the reverse.
+func (t *UDP) FillConfirm(buf []byte, dst netip.Addr, dport uint16) int {
+	return t.fill(buf, dst, dport, 1)
+}
+
+func (t *UDP) fill(buf []byte, dst netip.Addr, dport, salt uint16) int {
 	buf = buf[:len(t.frame)]
 	copy(buf, t.frame)
-	h := t.ip.hash(dst, targets.ProtoUDP, 0, dport)
+	h := t.ip.hash(dst, targets.ProtoUDP, salt, dport)
 	sport := UDPSourcePort(uint32(h), t.sportLo, t.sportHi)
 	dsum := t.ip.putDst(buf, dst, IPID(h))
 	udp := buf[t.ip.l4Off:]

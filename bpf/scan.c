@@ -161,6 +161,17 @@ static __always_inline __u16 udp_sport(__u32 cookie)
 	return sport_lo + cookie % n;
 }
 
+/* udp_confirm_sport is the source port of a UDP probe's confirming retry
+ * with hash h: never the probe's own (sport0), so that even an answer that
+ * echoes nothing tells which of the two it answers (probe.UDP.FillConfirm). */
+static __always_inline __u16 udp_confirm_sport(__u64 h, __u16 sport0)
+{
+	__u16 s = udp_sport(h);
+	if (s != sport0)
+		return s;
+	return s == sport_hi ? sport_lo : s + 1;
+}
+
 /* What a reply must prove, once the cookie of the probe it answers is
  * known. */
 enum check {
@@ -446,9 +457,10 @@ static __always_inline int quoted_ip_id_ok(const struct packet *p, __u64 h)
 }
 
 /* udp_check checks a UDP answer or a quote of a UDP probe against hash h. */
-static __always_inline int udp_check(struct xdp_md *ctx, const struct packet *p, const struct probe *pr, __u64 h)
+static __always_inline int udp_check(struct xdp_md *ctx, const struct packet *p, const struct probe *pr, __u64 h,
+				     __u16 sport)
 {
-	if (pr->local_port != udp_sport(h))
+	if (pr->local_port != sport)
 		return 0;
 	if (pr->check == CHECK_UDP)
 		return udp_echo_ok(ctx, p, h);
@@ -473,11 +485,14 @@ static __always_inline int validate(struct xdp_md *ctx, const struct packet *p, 
 		/* One copy of the check for both cookies, not two inlined: the
 		 * stack would outgrow 512 bytes. */
 		int rounds = udp_confirm ? 2 : 1;
+		__u16 sport0 = udp_sport(cookie), sport = sport0;
 #pragma clang loop unroll(disable)
 		for (int salt = 0; salt < rounds; salt++) {
-			if (salt)
+			if (salt) {
 				h = probe_cookie(pr->family, pr->us, pr->target, pr->proto, 1, pr->port);
-			if (udp_check(ctx, p, pr, h))
+				sport = udp_confirm_sport(h, sport0);
+			}
+			if (udp_check(ctx, p, pr, h, sport))
 				return salt + 1;
 		}
 		return 0;

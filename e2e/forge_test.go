@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -204,4 +205,40 @@ func TestBlindForgeryGivesExactlyTheTruth(t *testing.T) {
 	if st.InvalidCookie < 50000 {
 		t.Errorf("only %d forged answers were checked and refused (of %d sent): the forger missed the scan", st.InvalidCookie, forger.sent)
 	}
+}
+
+// TestConfirmRetriesWeakUDPResults scans UDP ports whose answers echo
+// nothing (7, an echo service, and 9, closed) with --confirm: each result
+// rests on the source port (and on IPv4 the IP ID), so each is re-probed
+// under a fresh cookie after the wait and printed once, confirmed, only
+// when both answers agree; the results are exactly the truth.
+func TestConfirmRetriesWeakUDPResults(t *testing.T) {
+	tb := upTestbed(t, testbed.Config{UDPOpenPorts: []uint16{7}})
+	const prefix = "198.18.0.192/26" // 48 answering addresses, 16 silent
+	probes := []probeKey{{proto: "udp", port: 7}, {proto: "udp", port: 9}}
+	want := mixedTruth(tb.Config, prefix, probes)
+	results, st, err := runScan(t, tb, t.TempDir(), prefix, "-p", "U:7,U:9", "--confirm", "--rate", "5000", "--wait", "1s")
+	if err != nil {
+		t.Fatalf("scan: %v", err)
+	}
+	checkStates(t, results, want)
+	for _, r := range results {
+		if !strings.Contains(r.Reason, ";confirmed") {
+			t.Errorf("%s:%d %s: reason %q, want a confirmed result", r.IP, r.Port, r.State, r.Reason)
+		}
+	}
+	if st.WeakResults != uint64(countState(want, 7, "open")) || st.Unconfirmed != 0 || st.Conflicts != 0 {
+		t.Errorf("stats weak %d unconfirmed %d conflicts %d, want %d weak (the open ones: 8+8 bits), none unconfirmed", st.WeakResults, st.Unconfirmed, st.Conflicts, countState(want, 7, "open"))
+	}
+}
+
+// countState counts the pairs on port whose truth is state.
+func countState(want map[probeKey]string, port uint16, state string) int {
+	n := 0
+	for k, s := range want {
+		if k.port == port && s == state {
+			n++
+		}
+	}
+	return n
 }

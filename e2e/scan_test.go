@@ -44,12 +44,13 @@ func truth(cfg testbed.Config, prefix string) (open, closed map[pair]bool) {
 }
 
 type ndjsonResult struct {
-	IP    string `json:"ip"`
-	Port  uint16 `json:"port"`
-	Proto string `json:"proto"`
-	State string `json:"state"`
-	TTL   int    `json:"ttl"`
-	TS    string `json:"ts"`
+	IP     string `json:"ip"`
+	Port   uint16 `json:"port"`
+	Proto  string `json:"proto"`
+	State  string `json:"state"`
+	Reason string `json:"reason"`
+	TTL    int    `json:"ttl"`
+	TS     string `json:"ts"`
 }
 
 // runScan runs the xdpscan binary in the scanner namespace and returns its

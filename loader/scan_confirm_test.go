@@ -2,6 +2,7 @@ package loader_test
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"testing"
 
 	"github.com/xdpscan/xdpscan/internal/bpftest"
@@ -14,17 +15,21 @@ import (
 // confirming retry (a fresh cookie) are accepted and marked, reported
 // apart from the probe's own answer; without it they are forgeries.
 func TestScanProgramConfirmRetry(t *testing.T) {
-	for _, port := range []uint16{53, 9999} {
+	for _, tc := range []struct {
+		port uint16
+		tgt  netip.Addr
+	}{{53, target4}, {9999, target4}, {9999, collidingTarget(t, 9999)}} {
+		port, tgt := tc.port, tc.tgt
 		buf := make([]byte, probe.MaxFrame)
-		n := probe.NewUDP(testpkt.SrcMAC, testpkt.DstMAC, scanner4, 40000, 40255, probe.PayloadFor(port), testKey).FillConfirm(buf, target4, port)
+		n := probe.NewUDP(testpkt.SrcMAC, testpkt.DstMAC, scanner4, 40000, 40255, probe.PayloadFor(port), testKey).FillConfirm(buf, tgt, port)
 		retry := buf[14:n]
 		sport := binary.BigEndian.Uint16(retry[20:])
-		answer := testpkt.Build(testpkt.Frame{Src: target4, Dst: scanner4, L4: udpLayer(port, sport), Payload: svcAnswer(port, retry[28:], false)})
-		quote := testpkt.Build(quotingErrorRaw(target4, scanner4, 3, 3, retry[:28]))
-		firstSport, req := udpPayloadOf(scanner4, target4, port)
-		first := testpkt.Build(testpkt.Frame{Src: target4, Dst: scanner4, L4: udpLayer(port, firstSport), Payload: svcAnswer(port, req, false)})
-		if port == 9999 && sport == firstSport {
-			t.Fatalf("the retry of port %d is sent from the probe's own source port %d: no fresh cookie bits", port, sport)
+		answer := testpkt.Build(testpkt.Frame{Src: tgt, Dst: scanner4, L4: udpLayer(port, sport), Payload: svcAnswer(port, retry[28:], false)})
+		quote := testpkt.Build(quotingErrorRaw(tgt, scanner4, 3, 3, retry[:28]))
+		firstSport, req := udpPayloadOf(scanner4, tgt, port)
+		first := testpkt.Build(testpkt.Frame{Src: tgt, Dst: scanner4, L4: udpLayer(port, firstSport), Payload: svcAnswer(port, req, false)})
+		if sport == firstSport {
+			t.Fatalf("the retry of %s:%d is sent from the probe's own source port %d", tgt, port, sport)
 		}
 		for _, confirm := range []bool{false, true} {
 			bpftest.Require(t)
@@ -56,4 +61,17 @@ func TestScanProgramConfirmRetry(t *testing.T) {
 			}
 		}
 	}
+}
+
+// collidingTarget is an address whose retry to port would hash to the
+// probe's own source port: the retry must move to another.
+func collidingTarget(t *testing.T, port uint16) netip.Addr {
+	for a := netip.MustParseAddr("198.18.1.0"); a.Less(netip.MustParseAddr("198.18.255.255")); a = a.Next() {
+		h0, h1 := testKey.Hash(scanner4, a, 17, 0, port), testKey.Hash(scanner4, a, 17, 1, port)
+		if probe.UDPSourcePort(uint32(h0), 40000, 40255) == probe.UDPSourcePort(uint32(h1), 40000, 40255) {
+			return a
+		}
+	}
+	t.Fatal("no address whose retry collides")
+	return netip.Addr{}
 }

@@ -57,6 +57,17 @@ func (t *UDP) fill(buf []byte, dst netip.Addr, dport, salt uint16) int {
 	copy(buf, t.frame)
 	h := t.ip.hash(dst, targets.ProtoUDP, salt, dport)
 	sport := UDPSourcePort(uint32(h), t.sportLo, t.sportHi)
+	if salt != 0 {
+		// Never the probe's own port (bpf/scan.c's udp_confirm_sport):
+		// an answer that echoes nothing must still tell which it answers.
+		if sport0 := UDPSourcePort(uint32(t.ip.hash(dst, targets.ProtoUDP, 0, dport)), t.sportLo, t.sportHi); sport == sport0 {
+			if sport == t.sportHi {
+				sport = t.sportLo
+			} else {
+				sport++
+			}
+		}
+	}
 	dsum := t.ip.putDst(buf, dst, IPID(h))
 	udp := buf[t.ip.l4Off:]
 	binary.BigEndian.PutUint16(udp[0:], sport)

@@ -3,6 +3,7 @@ package scan
 import (
 	"fmt"
 	"net/netip"
+	"sync"
 
 	"github.com/xdpscan/xdpscan/probe"
 )
@@ -21,6 +22,10 @@ import (
 //     are printed after the wait, their reason marked ";cookie-bits=N".
 //   - A result whose pair also drew a conflicting answer has ";conflict"
 //     appended to its reason.
+//   - With --confirm, each held UDP pair is probed again after the wait
+//     under a fresh cookie; it is printed only if the retry's answer gives
+//     the same state (reason ";confirmed", its bits the sum of both), and
+//     counted in Stats.Unconfirmed otherwise.
 //
 // So a pair is printed once, when it is final, and a forged answer that
 // arrives first never hides a better-validated real one.
@@ -32,21 +37,25 @@ type pairKey struct {
 }
 
 type heldAnswer struct {
-	r        Result
-	bits     int
-	conflict bool
+	r                   Result
+	bits, confirmBits   int
+	conflict, confirmed bool
 }
 
 type resolver struct {
-	emit      func(Result)
-	progress  *Progress
-	sportBits int
-	printed   map[pairKey]State
-	held      map[pairKey]*heldAnswer
-	order     []pairKey // held pairs in arrival order
+	// mu: the receiver adds answers while Run reads the held pairs for
+	// --confirm.
+	mu             sync.Mutex
+	requireConfirm bool
+	emit           func(Result)
+	progress       *Progress
+	sportBits      int
+	printed        map[pairKey]State
+	held           map[pairKey]*heldAnswer
+	order          []pairKey // held pairs in arrival order
 
-	conflicts, weak uint64
-	minBits         int
+	conflicts, weak, unconfirmed uint64
+	minBits                      int
 }
 
 func newResolver(sportBits int, progress *Progress, emit func(Result)) *resolver {
@@ -56,6 +65,8 @@ func newResolver(sportBits int, progress *Progress, emit func(Result)) *resolver
 
 // add takes one validated answer proving bits keyed bits.
 func (rv *resolver) add(r Result, bits int) {
+	rv.mu.Lock()
+	defer rv.mu.Unlock()
 	k := pairKey{r.Addr, r.Port, r.Proto}
 	if s, ok := rv.printed[k]; ok {
 		if s != r.State {
@@ -101,19 +112,64 @@ func (rv *resolver) print(k pairKey, r Result, bits int, conflict bool) {
 	rv.emit(r)
 }
 
+// addConfirm takes an answer to a confirming retry.
+func (rv *resolver) addConfirm(r Result, bits int) {
+	rv.mu.Lock()
+	defer rv.mu.Unlock()
+	k := pairKey{r.Addr, r.Port, r.Proto}
+	h, ok := rv.held[k]
+	if !ok {
+		if s, ok := rv.printed[k]; ok && s != r.State {
+			rv.conflicts++
+		}
+		return
+	}
+	if h.r.State != r.State {
+		rv.conflicts++
+		h.conflict = true
+		return
+	}
+	h.confirmed, h.confirmBits = true, bits
+}
+
+// heldUDP is the held UDP pairs, for their confirming retries.
+func (rv *resolver) heldUDP() []Result {
+	rv.mu.Lock()
+	defer rv.mu.Unlock()
+	var out []Result
+	for _, k := range rv.order {
+		if h, ok := rv.held[k]; ok && h.r.Proto == "udp" {
+			out = append(out, h.r)
+		}
+	}
+	return out
+}
+
 // flush prints the held answers at the scan's end, in arrival order.
 func (rv *resolver) flush() {
+	rv.mu.Lock()
+	defer rv.mu.Unlock()
 	for _, k := range rv.order {
-		if h, ok := rv.held[k]; ok {
-			rv.print(k, h.r, h.bits, h.conflict)
+		h, ok := rv.held[k]
+		if !ok {
+			continue
 		}
+		if rv.requireConfirm && h.r.Proto == "udp" {
+			if !h.confirmed {
+				rv.unconfirmed++
+				continue
+			}
+			h.r.Reason += ";confirmed"
+			h.bits += h.confirmBits
+		}
+		rv.print(k, h.r, h.bits, h.conflict)
 	}
 	rv.held, rv.order = map[pairKey]*heldAnswer{}, nil
 }
 
 // finish copies the resolver's figures into st.
 func (rv *resolver) finish(st *Stats) {
-	st.Conflicts, st.WeakResults, st.MinCookieBits = rv.conflicts, rv.weak, rv.minBits
+	st.Conflicts, st.WeakResults, st.MinCookieBits, st.Unconfirmed = rv.conflicts, rv.weak, rv.minBits, rv.unconfirmed
 }
 
 // countResult counts a printed result in progress.

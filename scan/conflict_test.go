@@ -83,3 +83,39 @@ func equalStrings(a, b []string) bool {
 	}
 	return true
 }
+
+func TestResolverConfirm(t *testing.T) {
+	a := netip.MustParseAddr("198.18.0.7")
+	open := Result{Addr: a, Port: 9999, Proto: "udp", State: StateOpen, Reason: "udp-response"}
+	closed := Result{Addr: a, Port: 9999, Proto: "udp", State: StateClosed, Reason: "port-unreach"}
+	tests := []struct {
+		name        string
+		confirm     *Result
+		want        []string
+		unconfirmed uint64
+	}{
+		{"the retry agrees: printed with both answers' bits", &open, []string{"udp-response;confirmed;cookie-bits=16"}, 0},
+		{"no answer to the retry: left out", nil, nil, 1},
+		{"the retry disagrees: left out, a conflict", &closed, nil, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			rv := newResolver(8, &Progress{}, func(r Result) { got = append(got, r.Reason) })
+			rv.requireConfirm = true
+			rv.add(open, 8)
+			if h := rv.heldUDP(); len(h) != 1 || h[0].Addr != a {
+				t.Fatalf("held for a retry: %+v", h)
+			}
+			if tc.confirm != nil {
+				rv.addConfirm(*tc.confirm, 8)
+			}
+			rv.flush()
+			var st Stats
+			rv.finish(&st)
+			if !equalStrings(got, tc.want) || st.Unconfirmed != tc.unconfirmed {
+				t.Fatalf("printed %q, unconfirmed %d; want %q, %d", got, st.Unconfirmed, tc.want, tc.unconfirmed)
+			}
+		})
+	}
+}

@@ -84,8 +84,11 @@ type Stats struct {
 	// probe.WeakBits keyed cookie bits (reason ";cookie-bits=N"): UDP
 	// services that echo nothing. MinCookieBits is the fewest any printed
 	// result rests on.
-	WeakResults   uint64        `json:"weak_results"`
-	MinCookieBits int           `json:"min_cookie_bits,omitempty"`
+	WeakResults   uint64 `json:"weak_results"`
+	MinCookieBits int    `json:"min_cookie_bits,omitempty"`
+	// Unconfirmed is the weak UDP results --confirm left out: the retry
+	// under a fresh cookie got no answer of the same state.
+	Unconfirmed   uint64        `json:"unconfirmed,omitempty"`
 	InvalidCookie uint64        `json:"invalid_cookie"`
 	RingLost      uint64        `json:"ring_lost"`
 	TxErrors      uint64        `json:"tx_errors"`

@@ -45,6 +45,7 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 	var rxErr error
 	var wg sync.WaitGroup
 	var finish func(*Stats) error
+	var rv *resolver // the XDP path's
 	if cfg.RxMode == loader.RxPcap {
 		rx, err := openPcapRx(cfg)
 		if err != nil {
@@ -78,7 +79,8 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 			tx = t
 		}
 		clock := clock.NewMono()
-		rv := newResolver(probe.SourcePortBits(cfg.SportLo, cfg.SportHi), progress, emit)
+		rv = newResolver(probe.SourcePortBits(cfg.SportLo, cfg.SportHi), progress, emit)
+		rv.requireConfirm = cfg.Confirm
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -115,6 +117,17 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 	case <-time.After(cfg.Wait):
 	case <-stop.Done():
 	}
+	if cfg.Confirm && rv != nil && stop.Err() == nil {
+		if held := rv.heldUDP(); len(held) > 0 {
+			if err := sendConfirms(stop, cfg, tx, held); err != nil && sendErr == nil && stop.Err() == nil {
+				sendErr = err
+			}
+			select {
+			case <-time.After(cfg.Wait):
+			case <-stop.Done():
+			}
+		}
+	}
 	stopRx()
 	wg.Wait()
 
@@ -141,6 +154,7 @@ func startXDP(cfg Config, progress *Progress) (*loader.Scan, *ringbuf.Consumer[b
 	prog, err := loader.LoadScan(loader.ScanConfig{
 		SourceIPv4: cfg.Path.Src, SourceIPv6: cfg.Path6.Src, SourcePortLo: cfg.SportLo, SourcePortHi: cfg.SportHi,
 		CookieKey: cfg.Key, RingBytes: loader.RingBytes, RingWakeupBytes: loader.RingWakeupBytes, ResetOpen: cfg.Reset, UDPEchoes: probe.UDPEchoes(),
+		UDPConfirm:   cfg.Confirm,
 		SendSlots:    cfg.sendSlots(),
 		SendRelay:    cfg.sendRelay(),
 		DedupEntries: uint32(min(max(cfg.Targets.Len()*uint64(len(cfg.Ports)), 1024), 1<<20)),
@@ -191,7 +205,12 @@ func handleEvents(batch []bpf.ScanScanEvent, clock clock.Mono, rv *resolver) {
 			continue
 		}
 		quoted := e.IcmpType != 0 && e.Kind != probe.ReplyAlive
-		rv.add(r, probe.AnswerBits(e.Proto, quoted, e.Family == 4, e.Port, rv.sportBits))
+		bits := probe.AnswerBits(e.Proto, quoted, e.Family == 4, e.Port, rv.sportBits)
+		if e.Confirm != 0 {
+			rv.addConfirm(r, bits)
+			continue
+		}
+		rv.add(r, bits)
 	}
 }
 
@@ -200,4 +219,23 @@ func eventAddr(family uint8, a [16]byte) netip.Addr {
 		return netip.AddrFrom4([4]byte(a[:4]))
 	}
 	return netip.AddrFrom16(a)
+}
+
+// sendConfirms sends the confirming retry of each held UDP result
+// (--confirm): the same request under a fresh cookie. They are few (the
+// weak results), sent in transmitter batches without pacing.
+func sendConfirms(ctx context.Context, cfg Config, tx transmit.Sender, held []Result) error {
+	templates := newProbeTemplates(cfg)
+	lens := make([]int, tx.Batch())
+	for len(held) > 0 {
+		n := min(len(held), tx.Batch())
+		for i, r := range held[:n] {
+			lens[i] = templates.fillConfirm(tx.Buffer(i), r.Addr, r.Port)
+		}
+		if err := tx.Send(ctx, lens[:n]); err != nil {
+			return err
+		}
+		held = held[n:]
+	}
+	return nil
 }

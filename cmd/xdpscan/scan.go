@@ -74,6 +74,7 @@ type scanFlags struct {
 	seed, shards, shard                                                                     uint64
 	resume, output, format, statsJSON, status, rx, tx, mode                                 string
 	dryRun, reset, udp, ping, pingFirst, connect, appendOutput, verbose                     bool
+	confirm                                                                                 bool
 	user                                                                                    string
 	connectTimeout                                                                          time.Duration
 	workers                                                                                 int
@@ -132,6 +133,8 @@ func newScanFlags() (*scanFlags, *flag.FlagSet) {
 		"the peer's receive path runs on CPU N. -1: transmit from the sending thread")
 	fs.StringVar(&f.mode, "mode", "auto", "XDP attach mode: auto, native, generic")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the probes that would be sent, send nothing")
+	fs.BoolVar(&f.confirm, "confirm", false, "re-probe, after the wait, each UDP result resting on fewer than 32 cookie bits (a service\n"+
+		"that echoes nothing) with a fresh cookie, and print it only if the retry gives the same state")
 	fs.BoolVar(&f.reset, "reset", true, "answer each SYN-ACK with a RST built in XDP (XDP_TX), so targets free the half-open\n"+
 		"connection and stop retransmitting; --reset=false only drops the reply (more duplicates, lower top rate)")
 	fs.StringVar(&f.user, "Z", "", "after setup, drop root and go on as USER (its groups too); files already\n"+
@@ -517,7 +520,7 @@ func scanConfig(f *scanFlags, positional []string) (scan.Config, error) {
 	cfg := scan.Config{Targets: targets, Ports: ports, Rate: f.rate, SportLo: lo, SportHi: hi,
 		Retries: f.retries, Wait: f.wait, Seed: seed, Shards: f.shards, Shard: f.shard, XDPMode: mode, RxMode: loader.RxMode(f.rx), Tx: transmit.Mode(f.tx), Reset: f.reset, Key: key,
 		TxRelay: f.txRelayCPU >= 0, TxRelayCPU: f.txRelayCPU,
-		Connect: f.connect, ConnectTimeout: f.connectTimeout, Workers: f.workers,
+		Connect: f.connect, ConnectTimeout: f.connectTimeout, Workers: f.workers, Confirm: f.confirm,
 		Notice: func(msg string) { stdio().printf("xdpscan: notice: %s\n", msg) }}
 	if f.connect && f.connectTimeout <= 0 {
 		return cfg, usageError("--connect-timeout %v: must be positive", f.connectTimeout)

@@ -291,3 +291,26 @@ func quotingErrorRaw(from, us netip.Addr, typ, code uint8, quote []byte) testpkt
 	return testpkt.Frame{Src: from, Dst: us, TTL: 62,
 		L4: &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(typ, code)}, Payload: append(make([]byte, 4), quote...)}
 }
+
+// TestScanProgramReportsEachStateClassOnce: the dedup table is keyed by
+// pair and state class, so an open answer after a closed one (or the
+// reverse) still reaches user space, which resolves the conflict; the same
+// class again is a duplicate.
+func TestScanProgramReportsEachStateClassOnce(t *testing.T) {
+	s := loadScanUDP(t)
+	sport, req := udpPayloadOf(scanner4, target4, 53)
+	open := testpkt.Build(testpkt.Frame{Src: target4, Dst: scanner4, L4: udpLayer(53, sport), Payload: svcAnswer(53, req, false)})
+	closed := testpkt.Build(quotingErrorRaw(target4, scanner4, 3, 3, sentProbe(scanner4, target4, 17, 0, 53)[:28]))
+	for i, step := range []struct {
+		frame  []byte
+		events int
+	}{{closed, 1}, {open, 1}, {closed, 0}, {open, 0}} {
+		if v := run(t, s, step.frame); v != xdpDrop {
+			t.Fatalf("step %d: verdict %d, want drop", i, v)
+		}
+		if ev := drain(t, s); len(ev) != step.events {
+			t.Fatalf("step %d: %d events, want %d", i, len(ev), step.events)
+		}
+	}
+	expect(t, "duplicates", counters(t, s).Duplicates, 2)
+}

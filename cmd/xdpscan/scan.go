@@ -36,7 +36,10 @@ neighbour discovery when missing. Replies are validated (keyed-hash
 cookies) and consumed by an XDP program: the host never answers them with
 RST or port unreachable. Each (address, port) that answers is printed
 once, as it arrives (whole lines, within 100 ms; a SIGKILL loses at most
-that window, and an XML file is a complete document after every write):
+that window, and an XML file is a complete document after every write);
+a UDP answer resting on fewer than 32 cookie bits (a service that echoes
+nothing: reason ";cookie-bits=N") is held until the end of --wait, and
+loses to a conflicting answer that proves more (see --confirm):
   open      SYN-ACK; or a UDP datagram back from the port
   closed    RST; or ICMP port unreachable to a UDP probe
   filtered  another ICMP error quoting the probe (the reason says which:

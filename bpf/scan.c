@@ -450,10 +450,11 @@ static __always_inline int udp_quote_ok(const struct probe *pr, __u32 word, __u6
 	return (word & 0xffff) == csum;
 }
 
-/* quoted_ip_id_ok: an IPv4 quote's ID is the one our probe carried. */
+/* quoted_ip_id_ok: the quote's IPv4 ID or IPv6 flow label (low 16 bits)
+ * is the one our probe carried. */
 static __always_inline int quoted_ip_id_ok(const struct packet *p, __u64 h)
 {
-	return p->family != 4 || p->quote_ip_id == ip_id_of(h);
+	return p->quote_ip_id == ip_id_of(h);
 }
 
 /* udp_check checks a UDP answer or a quote of a UDP probe against hash h. */

@@ -143,6 +143,7 @@ func quoteValidates(us netip.Addr, q []byte) bool {
 			return false
 		}
 		inProto, inSrc, inDst = q[6], netip.AddrFrom16([16]byte(q[8:24])), netip.AddrFrom16([16]byte(q[24:40]))
+		ipq = q
 		q = q[40:]
 	}
 	if len(q) < 8 || inSrc != us {
@@ -158,6 +159,9 @@ func quoteValidates(us netip.Addr, q []byte) bool {
 	hl := ipHeaderLen(us)
 	if us.Is4() && string(ipq[4:6]) != string(sent[4:6]) {
 		return false // the IP ID
+	}
+	if us.Is6() && string(ipq[2:4]) != string(sent[2:4]) {
+		return false // the flow label's low 16 bits
 	}
 	l4 := sent[hl : hl+8]
 	switch inProto {

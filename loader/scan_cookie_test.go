@@ -234,7 +234,7 @@ func TestScanProgramRefusesOneFieldForgeries(t *testing.T) {
 
 // quoteCheckedOffsets are the bytes of a quoted probe (IP header and 8
 // L4 bytes) that carry its identity or cookie bits: addresses, protocol,
-// IPv4 ID, and the L4 bytes each kind's check covers.
+// IPv4 ID or IPv6 flow label, and the L4 bytes each kind's check covers.
 func quoteCheckedOffsets(us netip.Addr, proto uint8) []int {
 	var offs []int
 	hl := ipHeaderLen(us)
@@ -244,7 +244,7 @@ func quoteCheckedOffsets(us netip.Addr, proto uint8) []int {
 			offs = append(offs, o)
 		}
 	} else {
-		offs = append(offs, 6)
+		offs = append(offs, 2, 3, 6) // flow label, next header
 		for o := 8; o < 40; o++ {
 			offs = append(offs, o)
 		}

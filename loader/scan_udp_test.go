@@ -43,11 +43,9 @@ func udpHash(us, target netip.Addr, dport uint16) uint64 {
 	return testKey.Hash(us, target, 17, 0, dport)
 }
 
-// ipID is the IP ID of an IPv4 probe with hash h (IPv6 has none).
-func ipID(target netip.Addr, h uint64) uint16 {
-	if target.Is6() {
-		return 0
-	}
+// ipID is the IP ID of an IPv4 probe with hash h, or an IPv6 probe's
+// flow label (testpkt.Frame.IPID sets either).
+func ipID(_ netip.Addr, h uint64) uint16 {
 	return probe.IPID(h)
 }
 

@@ -20,8 +20,8 @@ func SourcePortBits(lo, hi uint16) int {
 // ICMP error quoting the probe, port is the target's, ipv4 the family.
 func AnswerBits(proto uint8, quoted, ipv4 bool, port uint16, sportBits int) int {
 	n := 0
-	if quoted && ipv4 {
-		n += 16 // the quoted IP ID
+	if quoted {
+		n += 16 // the quoted IPv4 ID or IPv6 flow label
 	}
 	switch proto {
 	case 6, 1, 58: // TCP sequence, echo id:seq

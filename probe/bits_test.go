@@ -12,7 +12,7 @@ func TestAnswerBits(t *testing.T) {
 	}{
 		{"syn-ack", 6, false, true, 443, 32},
 		{"icmp error quoting a SYN, IPv4", 6, true, true, 443, 48},
-		{"icmp error quoting a SYN, IPv6", 6, true, false, 443, 32},
+		{"icmp error quoting a SYN, IPv6 (flow label)", 6, true, false, 443, 48},
 		{"echo reply", 1, false, true, 0, 32},
 		{"dns answer", 17, false, true, 53, 8 + 27},
 		{"ntp answer", 17, false, true, 123, 8 + 64},
@@ -20,7 +20,7 @@ func TestAnswerBits(t *testing.T) {
 		{"generic udp answer: the port alone", 17, false, true, 9999, 8},
 		{"port unreachable quoting a DNS probe, IPv4", 17, true, true, 53, 8 + 16 + 16},
 		{"port unreachable quoting an empty probe, IPv4", 17, true, true, 9999, 8 + 16},
-		{"port unreachable quoting an empty probe, IPv6", 17, true, false, 9999, 8},
+		{"port unreachable quoting an empty probe, IPv6", 17, true, false, 9999, 8 + 16},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -77,7 +77,8 @@ func (k CookieKey) Hash(src, dst netip.Addr, proto uint8, sport, dport uint16) u
 // of the same name. The low 32 bits are the cookie (TCP sequence, echo
 // id:seq, UDP source port).
 
-// IPID is every IPv4 probe's IP ID: an ICMP error quotes it.
+// IPID is every IPv4 probe's IP ID, and the low 16 bits of every IPv6
+// probe's flow label: an ICMP or ICMPv6 error quotes it.
 func IPID(h uint64) uint16 { return uint16(h >> 32) }
 
 // DNSID is a DNS probe's transaction ID.

@@ -66,12 +66,16 @@ func newIPHeader(f []byte, srcMAC, dstMAC net.HardwareAddr, src netip.Addr, prot
 	return h
 }
 
-// putDst writes the destination address (and IPv4's IP ID and finished
-// header checksum) and returns the address's share of the pseudo-header
+// putDst writes the destination address and id (IPv4's IP ID, with the
+// finished header checksum; IPv6's flow label) and returns the address's share of the pseudo-header
 // sum.
 func (h *ipHeader) putDst(buf []byte, dst netip.Addr, id uint16) uint32 {
 	if h.v6 {
 		d := dst.As16()
+		// The flow label's low 16 bits carry the cookie bits IPv4 puts
+		// in the ID: an ICMPv6 error quotes them (RFC 6437: unchanged
+		// on the way). Not in any checksum.
+		binary.BigEndian.PutUint16(buf[ipOff+2:], id)
 		copy(buf[ipOff+24:ipOff+40], d[:])
 		return sum16(d[:], 0)
 	}

@@ -24,7 +24,7 @@ type Frame struct {
 	// MACs default to SrcMAC and DstMAC.
 	SrcMAC, DstMAC net.HardwareAddr
 	Src, Dst       netip.Addr
-	TTL            uint8 // default 64
+	TTL            uint8  // default 64
 	IPID           uint16 // IPv6: the flow label
 	// IPv4 only.
 	IPOptions     []layers.IPv4Option

@@ -36,6 +36,7 @@ test-busy:  ## the e2e suite with one CPU saturated (stress-ng, stopped at the e
 fuzz:  ## a short run of every fuzz target
 	$(GO) test ./loader -run '^$$' -fuzz FuzzScanProgram -fuzztime 60s
 	$(GO) test ./loader -run '^$$' -fuzz FuzzCaptureProgram -fuzztime 60s
+	$(GO) test ./loader -run '^$$' -fuzz FuzzOneFieldForgery -fuzztime 60s
 	$(GO) test ./filter -run '^$$' -fuzz FuzzTranslate -fuzztime 60s
 	$(GO) test ./filter -run '^$$' -fuzz FuzzSpecialize -fuzztime 30s
 	$(GO) test ./targets -run '^$$' -fuzz FuzzParseTargets -fuzztime 30s

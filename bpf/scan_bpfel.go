@@ -84,7 +84,7 @@ type ScanScanEvent struct {
 	IcmpType  uint8
 	IcmpCode  uint8
 	Kind      uint8
-	Pad       uint8
+	Confirm   uint8
 }
 
 type ScanSendSlot struct {
@@ -105,9 +105,11 @@ type ScanSendState struct {
 }
 
 type ScanUdpEcho struct {
-	_   structs.HostLayout
-	Off uint8
-	Len uint8
+	_    structs.HostLayout
+	Kind uint8
+	Pad  uint8
+	Len  uint16
+	Sum  uint32
 }
 
 // Names of all BPF objects in the ELF.
@@ -137,6 +139,7 @@ const (
 	ScanVarSendRelayCpu      = "send_relay_cpu"
 	ScanVarSportHi           = "sport_hi"
 	ScanVarSportLo           = "sport_lo"
+	ScanVarUdpConfirm        = "udp_confirm"
 )
 
 // LoadScan returns the embedded CollectionSpec for Scan.
@@ -216,6 +219,7 @@ type ScanVariableSpecs struct {
 	SendRelayCpu    *ebpf.VariableSpec `ebpf:"send_relay_cpu"`
 	SportHi         *ebpf.VariableSpec `ebpf:"sport_hi"`
 	SportLo         *ebpf.VariableSpec `ebpf:"sport_lo"`
+	UdpConfirm      *ebpf.VariableSpec `ebpf:"udp_confirm"`
 }
 
 // ScanObjects contains all objects after they have been loaded into the kernel.
@@ -278,6 +282,7 @@ type ScanVariables struct {
 	SendRelayCpu    *ebpf.Variable `ebpf:"send_relay_cpu"`
 	SportHi         *ebpf.Variable `ebpf:"sport_hi"`
 	SportLo         *ebpf.Variable `ebpf:"sport_lo"`
+	UdpConfirm      *ebpf.Variable `ebpf:"udp_confirm"`
 }
 
 // ScanPrograms contains all programs after they have been loaded into the kernel.

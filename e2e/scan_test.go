@@ -32,12 +32,13 @@ func truth(cfg testbed.Config, prefix string) (open, closed map[pair]bool) {
 }
 
 type ndjsonResult struct {
-	IP    string `json:"ip"`
-	Port  uint16 `json:"port"`
-	Proto string `json:"proto"`
-	State string `json:"state"`
-	TTL   int    `json:"ttl"`
-	TS    string `json:"ts"`
+	IP     string `json:"ip"`
+	Port   uint16 `json:"port"`
+	Proto  string `json:"proto"`
+	State  string `json:"state"`
+	Reason string `json:"reason"`
+	TTL    int    `json:"ttl"`
+	TS     string `json:"ts"`
 }
 
 // runScan runs the xdpscan binary in the scanner namespace and returns its
@@ -207,6 +208,7 @@ func TestScanBadInput(t *testing.T) {
 		{"no ports", []string{"198.18.0.1", "--allow", "198.18.0.0/15"}, "-p PORTS or --ping is required"},
 		{"bad protocol prefix", []string{"198.18.0.1", "-p", "S:80", "--allow", "198.18.0.0/15"}, "unknown protocol prefix"},
 		{"pcap with UDP", []string{"198.18.0.1", "-p", "U:53", "--rx", "pcap", "--allow", "198.18.0.0/15"}, "need --rx xdp"},
+		{"confirm with connect", []string{"198.18.0.1", "-p", "U:7", "--connect", "--confirm", "--allow", "198.18.0.0/15"}, "--confirm needs the XDP receive path"},
 		{"ping-first without ports", []string{"198.18.0.1", "--ping-first", "--allow", "198.18.0.0/15"}, "--ping-first needs -p"},
 		{"empty after excludes", []string{"198.18.0.0/24", "-p", "80", "--allow", "198.18.0.0/15", "--exclude", "198.18.0.0/16"}, "no targets left after --exclude"},
 		{"blocked without allow", []string{"198.18.0.0/24", "-p", "80"}, "built-in blocklist"},

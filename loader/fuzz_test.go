@@ -22,10 +22,11 @@ func FuzzScanProgram(f *testing.F) {
 	qinq.VLANs = []uint16{100, 10}
 	ext := reply6("RA", c6)
 	ext.IPv6Ext = []testpkt.Ext{testpkt.HopByHop(), testpkt.Fragment6(0, true)}
-	c53 := udpCookie(scanner4, target4, 53)
+	h53 := udpHash(scanner4, target4, 53)
+	c53 := uint32(h53)
 	cEcho := testKey.Cookie4(scanner4.As4(), target4.As4(), 1, 0, 0)
 	for _, fr := range []testpkt.Frame{reply("SA", c4+1), reply("RA", c4), qinq, ext, reply6("SA", c6+1),
-		udpReply(53, udpSport(c53), dnsAnswer(uint16(c53))),
+		udpReply(53, udpSport(c53), dnsAnswer(h53)),
 		icmpError(target4, 3, 3, udpProbe(scanner4, target4, 161), 0),
 		{Src: target4, Dst: scanner4, L4: &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(0, 0), Id: uint16(cEcho >> 16), Seq: uint16(cEcho)}},
 	} {
@@ -111,18 +112,8 @@ func cookieValidates(frame []byte) bool {
 		c := cookie(dst, src, dport, sport)
 		return tcp.Ack-1 == c || (tcp.RST && tcp.Ack == c)
 	case layers.IPProtocolUDP:
-		c := udpCookie(dst, src, sport)
-		if dport != udpSport(c) {
-			return false
-		}
-		payload := l4[8:]
-		switch sport {
-		case 53:
-			return len(payload) >= 2 && binary.BigEndian.Uint16(payload) == uint16(c)
-		case 123:
-			return len(payload) >= 32 && binary.BigEndian.Uint32(payload[28:]) == c
-		}
-		return true
+		ourPort, req := udpPayloadOf(dst, src, sport)
+		return dport == ourPort && udpEchoValidates(sport, req, l4[8:])
 	case layers.IPProtocolICMPv4, layers.IPProtocolICMPv6:
 		typ := l4[0]
 		if typ == 0 && dst.Is4() || typ == 129 && dst.Is6() {
@@ -138,38 +129,105 @@ func cookieValidates(frame []byte) bool {
 func quoteValidates(us netip.Addr, q []byte) bool {
 	var inProto uint8
 	var inSrc, inDst netip.Addr
+	var ipq []byte
 	if us.Is4() {
 		if len(q) < 20 || q[0]>>4 != 4 || int(q[0]&15)*4 < 20 {
 			return false
 		}
 		ihl := int(q[0]&15) * 4
 		inProto, inSrc, inDst = q[9], netip.AddrFrom4([4]byte(q[12:16])), netip.AddrFrom4([4]byte(q[16:20]))
+		ipq = q
 		q = q[min(ihl, len(q)):]
 	} else {
 		if len(q) < 40 || q[0]>>4 != 6 {
 			return false
 		}
 		inProto, inSrc, inDst = q[6], netip.AddrFrom16([16]byte(q[8:24])), netip.AddrFrom16([16]byte(q[24:40]))
+		ipq = q
 		q = q[40:]
 	}
 	if len(q) < 8 || inSrc != us {
 		return false
 	}
+	// The probe we would have sent to that tuple, built by the probe
+	// package's templates: the quote must be it on every checked byte.
 	sport, dport := binary.BigEndian.Uint16(q), binary.BigEndian.Uint16(q[2:])
-	inRange := sport >= 40000 && sport <= 40255
+	if inProto == 6 && (sport < 40000 || sport > 40255) {
+		return false
+	}
+	sent := sentProbe(us, inDst, inProto, sport, dport)
+	hl := ipHeaderLen(us)
+	if us.Is4() && string(ipq[4:6]) != string(sent[4:6]) {
+		return false // the IP ID
+	}
+	if us.Is6() && string(ipq[2:4]) != string(sent[2:4]) {
+		return false // the flow label's low 16 bits
+	}
+	l4 := sent[hl : hl+8]
 	switch inProto {
-	case 6:
-		return inRange && binary.BigEndian.Uint32(q[4:]) == cookieOf(us, inDst, 6, sport, dport)
-	case 17:
-		return inRange && sport == udpSport(udpCookie(us, inDst, dport))
+	case 6, 17:
+		return string(q[:8]) == string(l4)
 	case 1, 58:
 		wantType := uint8(8)
 		if us.Is6() {
 			wantType = 128
 		}
-		return q[0] == wantType && binary.BigEndian.Uint32(q[4:]) == cookieOf(us, inDst, inProto, 0, 0)
+		return q[0] == wantType && string(q[4:8]) == string(l4[4:8])
 	}
 	return false
+}
+
+// udpEchoValidates checks what a UDP service echoes of our request req in
+// its answer pay: the DNS ID and name's letter case, the NTP origin
+// timestamp, the SNMP request-id (found by walking BER lengths); other
+// services echo nothing.
+func udpEchoValidates(port uint16, req, pay []byte) bool {
+	switch port {
+	case 53:
+		if len(pay) < 26 || string(pay[:2]) != string(req[:2]) {
+			return false
+		}
+		for o := 13; o < 25; o++ {
+			if o != 20 && pay[o]&0x20 != req[o]&0x20 {
+				return false
+			}
+		}
+		return true
+	case 123:
+		return len(pay) >= 32 && string(pay[24:32]) == string(req[40:48])
+	case 161:
+		at := 0
+		skipLen := func() bool {
+			if at+2 > len(pay) {
+				return false
+			}
+			switch l := pay[at+1]; {
+			case l < 0x80:
+				at += 2
+			case l == 0x81 || l == 0x82:
+				at += 2 + int(l&3)
+			default:
+				return false
+			}
+			return true
+		}
+		if len(pay) < 2 || pay[0] != 0x30 || !skipLen() {
+			return false
+		}
+		if at+3 > len(pay) || pay[at] != 2 || pay[at+1] != 1 {
+			return false
+		}
+		at += 3
+		if at+2 > len(pay) || pay[at] != 4 || pay[at+1] >= 0x80 {
+			return false
+		}
+		at += 2 + int(pay[at+1])
+		if at+2 > len(pay) || pay[at] != 0xa2 || !skipLen() {
+			return false
+		}
+		return at+6 <= len(pay) && pay[at] == 2 && pay[at+1] == 4 && string(pay[at+2:at+6]) == string(req[17:21])
+	}
+	return true
 }
 
 func cookieOf(us, target netip.Addr, proto uint8, sport, dport uint16) uint32 {

@@ -28,6 +28,8 @@ func TestProgramsLoadWithDocumentedCapabilities(t *testing.T) {
 	}{
 		{"ipv4+ipv6, udp echoes, reset", loader.ScanConfig{SourceIPv4: scanner4, SourceIPv6: scanner6, SourcePortLo: 40000, SourcePortHi: 40255,
 			CookieKey: [2]uint64{1, 2}, RingBytes: 1 << 16, DedupEntries: 1 << 12, ResetOpen: true, UDPEchoes: probe.UDPEchoes()}},
+		{"udp confirming retries (--confirm)", loader.ScanConfig{SourceIPv4: scanner4, SourceIPv6: scanner6, SourcePortLo: 40000, SourcePortHi: 40255,
+			CookieKey: [2]uint64{1, 2}, RingBytes: 1 << 16, DedupEntries: 1 << 12, UDPEchoes: probe.UDPEchoes(), UDPConfirm: true}},
 		{"monitor (no addresses)", loader.ScanConfig{SourcePortLo: 40000, SourcePortHi: 40255, RingBytes: 1 << 16, DedupEntries: 1 << 10}},
 		{"kernel transmitter", loader.ScanConfig{SourceIPv4: scanner4, SourcePortLo: 40000, SourcePortHi: 40255,
 			CookieKey: [2]uint64{1, 2}, RingBytes: 1 << 16, DedupEntries: 1 << 12, SendSlots: 256}},

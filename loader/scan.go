@@ -35,6 +35,9 @@ type ScanConfig struct {
 	// (IPv4 and IPv6), so the target stops retransmitting; otherwise it is
 	// dropped.
 	ResetOpen bool
+	// UDPConfirm also accepts answers to UDP probes' confirming retries
+	// (probe.UDP.FillConfirm), marked Confirm in their events.
+	UDPConfirm bool
 	// UDPEchoes names the UDP services that echo bytes of the request, and
 	// where: a reply from such a port must carry the cookie there.
 	UDPEchoes map[uint16]UDPEcho
@@ -67,9 +70,25 @@ type SendRelay struct {
 
 const defaultRelayQueue = 4096
 
-// UDPEcho says where, in a UDP reply's payload, a service echoes the
-// cookie's low Len (2 or 4) bytes.
-type UDPEcho struct{ Off, Len uint8 }
+// EchoKind says what a UDP service's answer echoes of our request
+// (bpf/scan.c's enum udp_echo_kind).
+type EchoKind uint8
+
+const (
+	EchoNone EchoKind = iota
+	EchoDNS           // transaction ID and the question name's letter case
+	EchoNTP           // origin timestamp
+	EchoSNMP          // request-id
+)
+
+// UDPEcho describes the payload of the UDP probes to one port: what its
+// answers echo, and the payload's length and ones-complement sum with every
+// cookie bit clear (for checking the checksum an ICMP error quotes).
+type UDPEcho struct {
+	Kind EchoKind
+	Len  uint16
+	Sum  uint32
+}
 
 // Scan is the loaded scan-reply program and its maps.
 type Scan struct {
@@ -130,6 +149,7 @@ func LoadScan(cfg ScanConfig) (*Scan, error) {
 		"cookie_k1":         cfg.CookieKey[1],
 		"ring_wakeup_bytes": cfg.RingWakeupBytes,
 		"reset_open":        boolByte(cfg.ResetOpen),
+		"udp_confirm":       boolByte(cfg.UDPConfirm),
 		"send_magic":        magic,
 	} {
 		if err := setVar(spec, name, value); err != nil {
@@ -159,11 +179,11 @@ func LoadScan(cfg ScanConfig) (*Scan, error) {
 		}
 	}
 	for port, e := range cfg.UDPEchoes {
-		if (e.Len != 2 && e.Len != 4) || e.Off > 63 {
+		if e.Kind > EchoSNMP || int(e.Len) > SendFrame {
 			s.Close()
-			return nil, fmt.Errorf("configure scan program: UDP echo for port %d: %d bytes at %d (want 2 or 4 bytes within the first 64)", port, e.Len, e.Off)
+			return nil, fmt.Errorf("configure scan program: UDP payload for port %d: echo kind %d, %d bytes (want kind 0-%d, at most %d bytes)", port, e.Kind, e.Len, EchoSNMP, SendFrame)
 		}
-		if err := s.Objects.UdpEchoes.Put(port, bpf.ScanUdpEcho{Off: e.Off, Len: e.Len}); err != nil {
+		if err := s.Objects.UdpEchoes.Put(port, bpf.ScanUdpEcho{Kind: uint8(e.Kind), Len: e.Len, Sum: e.Sum}); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("configure scan program: UDP echo for port %d: %w", port, err)
 		}

@@ -13,8 +13,9 @@ import (
 // and pass), and an ICMP port unreachable quoting a UDP probe (the quote
 // parsed too). The lowest of 15 runs, as BenchmarkCaptureProgram.
 func BenchmarkScanProgram(b *testing.B) {
-	s := loadScan(b, testKey)
+	s := loadScanUDP(b) // the payload table: quotes of UDP probes are checked on their checksum
 	c4 := cookie(scanner4, target4, 40001, 443)
+	dnsSport, dnsReq := udpPayloadOf(scanner4, target4, 53)
 	for _, tc := range []struct {
 		name    string
 		frame   []byte
@@ -26,6 +27,8 @@ func BenchmarkScanProgram(b *testing.B) {
 		{"not-ours", testpkt.Build(testpkt.Frame{Src: target4, Dst: scanner4, L4: testpkt.TCP(443, 22, 777, 1, "SA")}), xdpPass},
 		// 198.18.0.7 > 198.19.0.1: ICMP 198.18.0.7 udp port 53 unreachable
 		{"icmp-quote", testpkt.Build(icmpError(target4, 3, 3, udpProbe(scanner4, target4, 53), 0)), xdpDrop},
+		// 198.18.0.7.53 > 198.19.0.1.sport: DNS answer (ID and the name's case checked)
+		{"dns-answer", testpkt.Build(testpkt.Frame{Src: target4, Dst: scanner4, L4: udpLayer(53, dnsSport), Payload: svcAnswer(53, dnsReq, false)}), xdpDrop},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			best := time.Duration(1 << 62)

@@ -37,10 +37,24 @@ func udpCookie(us, target netip.Addr, dport uint16) uint32 {
 // udpSport is probe's source port for the UDP probe with cookie c (40000-40255).
 func udpSport(c uint32) uint16 { return 40000 + uint16(c%256) }
 
-// udpProbe is our probe us.sport > target.dport as sent, for quoting.
+// udpHash is the whole keyed hash of a UDP probe (cookie bits beyond the
+// source port: IP ID, DNS ID and case, NTP timestamp, SNMP request-id).
+func udpHash(us, target netip.Addr, dport uint16) uint64 {
+	return testKey.Hash(us, target, 17, 0, dport)
+}
+
+// ipID is the IP ID of an IPv4 probe with hash h, or an IPv6 probe's
+// flow label (testpkt.Frame.IPID sets either).
+func ipID(_ netip.Addr, h uint64) uint16 {
+	return probe.IPID(h)
+}
+
+// udpProbe is our probe us.sport > target.dport as sent (IP ID and
+// payload included), for quoting.
 func udpProbe(us, target netip.Addr, dport uint16) testpkt.Frame {
-	c := udpCookie(us, target, dport)
-	return testpkt.Frame{Src: us, Dst: target, L4: &layers.UDP{SrcPort: layers.UDPPort(udpSport(c)), DstPort: layers.UDPPort(dport)}}
+	h := udpHash(us, target, dport)
+	return testpkt.Frame{Src: us, Dst: target, IPID: ipID(target, h), Payload: probe.PayloadFor(dport).Request(h),
+		L4: &layers.UDP{SrcPort: layers.UDPPort(udpSport(uint32(h))), DstPort: layers.UDPPort(dport)}}
 }
 
 // udpReply is target.sport > us.dport carrying payload.
@@ -49,19 +63,19 @@ func udpReply(sport, dport uint16, payload []byte) testpkt.Frame {
 		L4: &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}, Payload: payload}
 }
 
-// dnsAnswer is a DNS response header with transaction ID id.
-func dnsAnswer(id uint16) []byte {
-	b := make([]byte, 12)
-	binary.BigEndian.PutUint16(b, id)
+// dnsAnswer is a DNS response to our query with hash h: its ID and
+// question as asked, flags QR AA, no answers.
+func dnsAnswer(h uint64) []byte {
+	b := probe.PayloadFor(53).Request(h)
 	b[2] = 0x84
 	return b
 }
 
-// ntpAnswer is an NTP server reply whose origin timestamp's fraction is frac.
-func ntpAnswer(frac uint32) []byte {
+// ntpAnswer is an NTP server reply whose origin timestamp is ts.
+func ntpAnswer(ts uint64) []byte {
 	b := make([]byte, 48)
 	b[0] = 0x24 // VN 4, mode 4 (server)
-	binary.BigEndian.PutUint32(b[28:], frac)
+	binary.BigEndian.PutUint64(b[24:], ts)
 	return b
 }
 
@@ -91,14 +105,18 @@ func icmpError(from netip.Addr, typ, code uint8, probe testpkt.Frame, n int) tes
 }
 
 func TestScanProgramUDPAndICMP(t *testing.T) {
-	c53 := udpCookie(scanner4, target4, 53)
-	c123 := udpCookie(scanner4, target4, 123)
+	h53 := udpHash(scanner4, target4, 53)
+	c53 := uint32(h53)
+	h123 := udpHash(scanner4, target4, 123)
+	c123 := uint32(h123)
 	c9999 := udpCookie(scanner4, target4, 9999)
-	cEcho := testKey.Cookie4(scanner4.As4(), target4.As4(), 1, 0, 0)
-	cSYN := testKey.Cookie4(scanner4.As4(), target4.As4(), 6, 40001, 443)
-	syn := testpkt.Frame{Src: scanner4, Dst: target4, L4: testpkt.TCP(40001, 443, cSYN, 0, "S")}
+	hEcho := testKey.Hash4(scanner4.As4(), target4.As4(), 1, 0, 0)
+	cEcho := uint32(hEcho)
+	hSYN := testKey.Hash4(scanner4.As4(), target4.As4(), 6, 40001, 443)
+	cSYN := uint32(hSYN)
+	syn := testpkt.Frame{Src: scanner4, Dst: target4, IPID: probe.IPID(hSYN), L4: testpkt.TCP(40001, 443, cSYN, 0, "S")}
 	echoRequest := func(c uint32) testpkt.Frame {
-		return testpkt.Frame{Src: scanner4, Dst: target4,
+		return testpkt.Frame{Src: scanner4, Dst: target4, IPID: probe.IPID(hEcho),
 			L4: &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0), Id: uint16(c >> 16), Seq: uint16(c)}}
 	}
 	echoReply := func(c uint32) testpkt.Frame {
@@ -120,21 +138,21 @@ func TestScanProgramUDPAndICMP(t *testing.T) {
 		bad     uint64 // invalid_cookie expected
 	}{
 		// 198.18.0.7.53 > 198.19.0.1.sport: 0x.. 0/0/0 (DNS answer, ID = cookie)
-		{name: "DNS answer echoing the cookie", frame: udpReply(53, udpSport(c53), dnsAnswer(uint16(c53))), verdict: xdpDrop,
+		{name: "DNS answer echoing the cookie", frame: udpReply(53, udpSport(c53), dnsAnswer(h53)), verdict: xdpDrop,
 			event: &want{kind: 1, proto: 17, addr: target4, from: target4, port: 53}},
 		// 198.18.0.7.53 > 198.19.0.1.sport: DNS answer with another ID
-		{name: "DNS answer with a wrong ID", frame: udpReply(53, udpSport(c53), dnsAnswer(uint16(c53)^1)), verdict: xdpPass, bad: 1},
+		{name: "DNS answer with a wrong ID", frame: udpReply(53, udpSport(c53), dnsAnswer(h53^1<<48)), verdict: xdpPass, bad: 1},
 		// 198.18.0.7.53 > 198.19.0.1.sport: 1 byte: too short to carry the ID
 		{name: "DNS answer too short for the ID", frame: udpReply(53, udpSport(c53), []byte{1}), verdict: xdpPass, bad: 1},
 		// 198.18.0.7.53 > 198.19.0.1.(sport+1): right ID, wrong port
-		{name: "UDP reply to the wrong source port", frame: udpReply(53, udpSport(c53)+1, dnsAnswer(uint16(c53))), verdict: xdpPass, bad: 1},
+		{name: "UDP reply to the wrong source port", frame: udpReply(53, udpSport(c53)+1, dnsAnswer(h53)), verdict: xdpPass, bad: 1},
 		// 198.18.0.7.123 > 198.19.0.1.sport: NTPv4, Server, origin ts fraction = cookie
-		{name: "NTP reply echoing the cookie", frame: udpReply(123, udpSport(c123), ntpAnswer(c123)), verdict: xdpDrop,
+		{name: "NTP reply echoing the cookie", frame: udpReply(123, udpSport(c123), ntpAnswer(h123)), verdict: xdpDrop,
 			event: &want{kind: 1, proto: 17, addr: target4, from: target4, port: 123}},
 		// 198.18.0.7.123 > 198.19.0.1.sport: NTPv4 reply with another origin timestamp
-		{name: "NTP reply with a wrong origin", frame: udpReply(123, udpSport(c123), ntpAnswer(c123+1)), verdict: xdpPass, bad: 1},
+		{name: "NTP reply with a wrong origin", frame: udpReply(123, udpSport(c123), ntpAnswer(h123+1)), verdict: xdpPass, bad: 1},
 		// 198.18.0.7.123 > 198.19.0.1.sport: NTP reply cut before the origin timestamp
-		{name: "NTP reply cut short", frame: udpReply(123, udpSport(c123), ntpAnswer(c123)[:30]), verdict: xdpPass, bad: 1},
+		{name: "NTP reply cut short", frame: udpReply(123, udpSport(c123), ntpAnswer(h123)[:30]), verdict: xdpPass, bad: 1},
 		// 198.18.0.7.9999 > 198.19.0.1.sport: UDP, length 5 (a service we have no payload for)
 		{name: "UDP reply on a generic port", frame: udpReply(9999, udpSport(c9999), []byte("hello")), verdict: xdpDrop,
 			event: &want{kind: 1, proto: 17, addr: target4, from: target4, port: 9999}},

@@ -26,22 +26,34 @@ func NewCookieKey() (CookieKey, error) {
 // SipHash-2-4 of two words, the addresses (src high, dst low, as numbers)
 // and proto<<32 | sport<<16 | dport.
 func (k CookieKey) Cookie4(src, dst [4]byte, proto uint8, sport, dport uint16) uint32 {
+	return uint32(k.Hash4(src, dst, proto, sport, dport))
+}
+
+// Hash4 is the whole 64-bit keyed hash whose low 32 bits are Cookie4: the
+// high 32 give the shares below (IPID, DNSID, SNMPID), so an answer that
+// echoes them proves more than 32 bits.
+func (k CookieKey) Hash4(src, dst [4]byte, proto uint8, sport, dport uint16) uint64 {
 	m := [5]uint64{
 		uint64(binary.BigEndian.Uint32(src[:]))<<32 | uint64(binary.BigEndian.Uint32(dst[:])),
 		portsWord(proto, sport, dport),
 	}
-	return uint32(sipHash24Words(k[0], k[1], &m, 2))
+	return sipHash24Words(k[0], k[1], &m, 2)
 }
 
 // Cookie6 is Cookie4 for IPv6: five words, src and dst as two big-endian
 // words each, then the ports word.
 func (k CookieKey) Cookie6(src, dst [16]byte, proto uint8, sport, dport uint16) uint32 {
+	return uint32(k.Hash6(src, dst, proto, sport, dport))
+}
+
+// Hash6 is Hash4 for IPv6.
+func (k CookieKey) Hash6(src, dst [16]byte, proto uint8, sport, dport uint16) uint64 {
 	m := [5]uint64{
 		binary.BigEndian.Uint64(src[:8]), binary.BigEndian.Uint64(src[8:]),
 		binary.BigEndian.Uint64(dst[:8]), binary.BigEndian.Uint64(dst[8:]),
 		portsWord(proto, sport, dport),
 	}
-	return uint32(sipHash24Words(k[0], k[1], &m, 5))
+	return sipHash24Words(k[0], k[1], &m, 5)
 }
 
 // Cookie is the cookie of a probe from src to dst: Cookie6 to an IPv6
@@ -52,6 +64,33 @@ func (k CookieKey) Cookie(src, dst netip.Addr, proto uint8, sport, dport uint16)
 	}
 	return k.Cookie4(src.As4(), dst.As4(), proto, sport, dport)
 }
+
+// Hash is Cookie's 64-bit hash (Hash4 or Hash6).
+func (k CookieKey) Hash(src, dst netip.Addr, proto uint8, sport, dport uint16) uint64 {
+	if dst.Is6() {
+		return k.Hash6(src.As16(), dst.As16(), proto, sport, dport)
+	}
+	return k.Hash4(src.As4(), dst.As4(), proto, sport, dport)
+}
+
+// The shares of a probe's hash h, each the twin of bpf/scan.c's function
+// of the same name. The low 32 bits are the cookie (TCP sequence, echo
+// id:seq, UDP source port).
+
+// IPID is every IPv4 probe's IP ID, and the low 16 bits of every IPv6
+// probe's flow label: an ICMP or ICMPv6 error quotes it.
+func IPID(h uint64) uint16 { return uint16(h >> 32) }
+
+// DNSID is a DNS probe's transaction ID.
+func DNSID(h uint64) uint16 { return uint16(h >> 48) }
+
+// DNSCase says, bit i for letter i of "version.bind", which letters of a
+// DNS probe's name are lower case (0x20 set).
+func DNSCase(h uint64) uint32 { return uint32(h) >> 8 & 0x7ff }
+
+// SNMPID is an SNMP probe's request-id: 30 bits under a top byte of
+// 0x40-0x7f, so BER encodes it in exactly 4 bytes.
+func SNMPID(h uint64) uint32 { return uint32(h>>32)&0x3fffffff | 0x40000000 }
 
 func portsWord(proto uint8, sport, dport uint16) uint64 {
 	return uint64(proto)<<32 | uint64(sport)<<16 | uint64(dport)

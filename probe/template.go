@@ -55,8 +55,9 @@ func newIPHeader(f []byte, srcMAC, dstMAC net.HardwareAddr, src netip.Addr, prot
 	ip := f[ipOff : ipOff+ipv4Len]
 	ip[0] = 0x45
 	binary.BigEndian.PutUint16(ip[2:], uint16(ipv4Len+l4Len))
-	binary.BigEndian.PutUint16(ip[4:], 54321) // IP ID, fixed like masscan's
-	ip[8] = 64                                // TTL
+	// The IP ID (ip[4:6]) is cookie bits, written by putDst: an ICMP error
+	// quotes it.
+	ip[8] = 64 // TTL
 	ip[9] = proto
 	copy(ip[12:16], h.src4[:])
 	h.ipSum = sum16(ip, 0)
@@ -64,29 +65,36 @@ func newIPHeader(f []byte, srcMAC, dstMAC net.HardwareAddr, src netip.Addr, prot
 	return h
 }
 
-// putDst writes the destination address (and IPv4's finished header
-// checksum) and returns the address's share of the pseudo-header sum.
-func (h *ipHeader) putDst(buf []byte, dst netip.Addr) uint32 {
+// putDst writes the destination address and id (IPv4's IP ID, with the
+// finished header checksum; IPv6's flow label) and returns the address's share of the pseudo-header
+// sum.
+func (h *ipHeader) putDst(buf []byte, dst netip.Addr, id uint16) uint32 {
 	if h.v6 {
 		d := dst.As16()
+		// The flow label's low 16 bits carry the cookie bits IPv4 puts
+		// in the ID: an ICMPv6 error quotes them (RFC 6437: unchanged
+		// on the way). Not in any checksum.
+		binary.BigEndian.PutUint16(buf[ipOff+2:], id)
 		copy(buf[ipOff+24:ipOff+40], d[:])
 		return sum16(d[:], 0)
 	}
 	d := dst.As4()
 	copy(buf[ipOff+16:ipOff+20], d[:])
 	dsum := sum16(d[:], 0)
-	binary.BigEndian.PutUint16(buf[ipOff+10:], fold(h.ipSum+dsum))
+	binary.BigEndian.PutUint16(buf[ipOff+4:], id)
+	binary.BigEndian.PutUint16(buf[ipOff+10:], fold(h.ipSum+dsum+uint32(id)))
 	return dsum
 }
 
-// cookie is the probe's cookie (bpf/scan.c's probe_cookie).
-func (h *ipHeader) cookie(dst netip.Addr, proto uint8, sport, dport uint16) uint32 {
-	// CookieKey.Cookie, with the source's bytes taken once per template
+// hash is the probe's keyed hash (bpf/scan.c's probe_cookie): the cookie
+// in its low 32 bits.
+func (h *ipHeader) hash(dst netip.Addr, proto uint8, sport, dport uint16) uint64 {
+	// CookieKey.Hash, with the source's bytes taken once per template
 	// rather than once per probe: this is the send path's hot loop.
 	if h.v6 {
-		return h.cookies.Cookie6(h.src6, dst.As16(), proto, sport, dport)
+		return h.cookies.Hash6(h.src6, dst.As16(), proto, sport, dport)
 	}
-	return h.cookies.Cookie4(h.src4, dst.As4(), proto, sport, dport)
+	return h.cookies.Hash4(h.src4, dst.As4(), proto, sport, dport)
 }
 
 // SYN is one prebuilt SYN frame per source port. Fill patches only
@@ -124,8 +132,9 @@ func (t *SYN) Len() int { return len(t.frame) }
 func (t *SYN) Fill(buf []byte, dst netip.Addr, dport uint16) int {
 	buf = buf[:len(t.frame)]
 	copy(buf, t.frame)
-	seq := t.ip.cookie(dst, targets.ProtoTCP, t.srcPort, dport)
-	dsum := t.ip.putDst(buf, dst)
+	h := t.ip.hash(dst, targets.ProtoTCP, t.srcPort, dport)
+	seq := uint32(h)
+	dsum := t.ip.putDst(buf, dst, IPID(h))
 	tcp := buf[t.ip.l4Off:]
 	binary.BigEndian.PutUint16(tcp[2:], dport)
 	binary.BigEndian.PutUint32(tcp[4:], seq)

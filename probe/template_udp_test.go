@@ -3,6 +3,7 @@ package probe
 import (
 	"encoding/binary"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/gopacket/gopacket"
@@ -47,12 +48,34 @@ func TestUDPTemplates(t *testing.T) {
 					if ok, err := testpkt.ChecksumsMatch(buf[:n]); !ok || err != nil {
 						t.Fatalf("%s: checksums differ from gopacket's in % x (%v)", dst, buf[:n], err)
 					}
-					if pl.CookieLen > 0 {
-						var want [4]byte
-						binary.BigEndian.PutUint32(want[:], c)
-						got := udp.Payload[pl.CookieAt : pl.CookieAt+pl.CookieLen]
-						if string(got) != string(want[4-pl.CookieLen:]) {
-							t.Fatalf("%s: cookie bytes % x, want % x", dst, got, want[4-pl.CookieLen:])
+					h := key.Hash(fam.src, d, targets.ProtoUDP, 0, port)
+					if ip4, ok := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4); ok && ip4.Id != IPID(h) {
+						t.Fatalf("%s: IP ID %#x, want %#x", dst, ip4.Id, IPID(h))
+					}
+					pay := udp.Payload
+					switch pl.Echo {
+					case loader.EchoDNS:
+						var dns layers.DNS
+						if err := dns.DecodeFromBytes(pay, gopacket.NilDecodeFeedback); err != nil || dns.ID != DNSID(h) {
+							t.Fatalf("%s: DNS ID %#x (%v), want %#x", dst, dns.ID, err, DNSID(h))
+						}
+						name := string(dns.Questions[0].Name)
+						for i, l := 0, 0; i < len(name); i++ {
+							if name[i] == '.' {
+								continue
+							}
+							if lower := name[i]&0x20 != 0; lower != (DNSCase(h)>>l&1 == 1) {
+								t.Fatalf("%s: name %q, letter %d's case is not cookie bit %d of %#x", dst, name, i, l, DNSCase(h))
+							}
+							l++
+						}
+					case loader.EchoNTP:
+						if got := binary.BigEndian.Uint64(pay[40:]); got != h {
+							t.Fatalf("%s: NTP transmit timestamp %#x, want %#x", dst, got, h)
+						}
+					case loader.EchoSNMP:
+						if got := binary.BigEndian.Uint32(pay[17:]); got != SNMPID(h) || pay[15] != 2 || pay[16] != 4 {
+							t.Fatalf("%s: SNMP request-id %#x, want %#x", dst, got, SNMPID(h))
 						}
 					}
 				}
@@ -68,7 +91,7 @@ func TestPayloadsAreWhatServicesParse(t *testing.T) {
 	if err := dns.DecodeFromBytes(PayloadFor(53).Data, gopacket.NilDecodeFeedback); err != nil {
 		t.Fatalf("DNS payload does not decode: %v", err)
 	}
-	if len(dns.Questions) != 1 || string(dns.Questions[0].Name) != "version.bind" || dns.Questions[0].Type != layers.DNSTypeTXT ||
+	if len(dns.Questions) != 1 || !strings.EqualFold(string(dns.Questions[0].Name), "version.bind") || dns.Questions[0].Type != layers.DNSTypeTXT ||
 		dns.Questions[0].Class != layers.DNSClass(3) /* CH */ {
 		t.Fatalf("DNS payload asks %+v", dns.Questions)
 	}
@@ -84,7 +107,8 @@ func TestPayloadsAreWhatServicesParse(t *testing.T) {
 		t.Fatal("an unknown port must get the empty payload")
 	}
 	echoes := UDPEchoes()
-	if echoes[53] != (loader.UDPEcho{Off: 0, Len: 2}) || echoes[123] != (loader.UDPEcho{Off: 28, Len: 4}) || len(echoes) != 3 {
+	if echoes[53].Kind != loader.EchoDNS || echoes[123].Kind != loader.EchoNTP || echoes[161].Kind != loader.EchoSNMP ||
+		echoes[1900].Kind != loader.EchoNone || echoes[123].Len != 48 || len(echoes) != 5 {
 		t.Fatalf("UDPEchoes() = %v", echoes)
 	}
 }

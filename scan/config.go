@@ -52,6 +52,10 @@ type Config struct {
 	// to open output files and drop privileges. An error ends the scan
 	// before anything is sent.
 	Ready func() error
+	// Confirm re-probes each held weak UDP result with a fresh cookie
+	// after the wait, and prints it only if the retry agrees (--confirm;
+	// see conflict.go). XDP receive only.
+	Confirm bool
 }
 
 // TotalProbes is how many probes this shard sends over all passes.
@@ -139,6 +143,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--shard %d must be below --shards %d", c.Shard, c.Shards)
 	case c.SportLo > c.SportHi:
 		return fmt.Errorf("source port range %d-%d is reversed", c.SportLo, c.SportHi)
+	case c.Confirm && (c.Connect || c.RxMode == loader.RxPcap):
+		return fmt.Errorf("--confirm needs the XDP receive path (not --connect nor --rx pcap)")
 	case c.Retries < 0:
 		return fmt.Errorf("--retries must be >= 0")
 	case c.Wait < 0:

@@ -75,8 +75,20 @@ type Stats struct {
 	// UDPNoReply is the UDP pairs among them: open|filtered in nmap's
 	// words (a service that ignored the payload, a firewall, or a target's
 	// ICMP rate limit). Unsharded scans only.
-	UDPNoReply    uint64        `json:"udp_no_reply"`
-	Duplicates    uint64        `json:"duplicates"`
+	UDPNoReply uint64 `json:"udp_no_reply"`
+	Duplicates uint64 `json:"duplicates"`
+	// Conflicts is the answers that contradicted an earlier one for the
+	// same pair (open against closed or filtered): see scan/conflict.go.
+	Conflicts uint64 `json:"conflicts"`
+	// WeakResults is the printed results resting on fewer than
+	// probe.WeakBits keyed cookie bits (reason ";cookie-bits=N"): UDP
+	// services that echo nothing. MinCookieBits is the fewest any printed
+	// result rests on.
+	WeakResults   uint64 `json:"weak_results"`
+	MinCookieBits int    `json:"min_cookie_bits,omitempty"`
+	// Unconfirmed is the weak UDP results --confirm left out: the retry
+	// under a fresh cookie got no answer of the same state.
+	Unconfirmed   uint64        `json:"unconfirmed,omitempty"`
 	InvalidCookie uint64        `json:"invalid_cookie"`
 	RingLost      uint64        `json:"ring_lost"`
 	TxErrors      uint64        `json:"tx_errors"`

@@ -45,6 +45,7 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 	var rxErr error
 	var wg sync.WaitGroup
 	var finish func(*Stats) error
+	var rv *resolver // the XDP path's
 	if cfg.RxMode == loader.RxPcap {
 		rx, err := openPcapRx(cfg)
 		if err != nil {
@@ -79,15 +80,20 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 			tx = t
 		}
 		clock := clock.NewMono()
-		seen := newSeenSet(cfg.Targets, cfg.Ports)
+		seen := newClassSeen(cfg.Targets, cfg.Ports)
+		rv = newResolver(probe.SourcePortBits(cfg.SportLo, cfg.SportHi), progress, emit)
+		rv.requireConfirm = cfg.Confirm
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rxErr = consumer.Run(rxCtx, func(batch []bpf.ScanScanEvent) { handleEvents(batch, clock, seen, progress, emit) })
+			rxErr = consumer.Run(rxCtx, func(batch []bpf.ScanScanEvent) { handleEvents(batch, clock, seen, rv) })
 		}()
 		finish = func(st *Stats) error {
+			// The receiver has stopped: the held answers are final.
+			rv.flush()
+			rv.finish(st)
 			c, err := prog.Counters()
-			st.setDuplicates(c.Duplicates, seen.Duplicates)
+			st.setDuplicates(c.Duplicates, seen.duplicates())
 			st.InvalidCookie, st.RingLost = c.BadCookie, c.RingLost
 			return err
 		}
@@ -113,6 +119,17 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 	select {
 	case <-time.After(cfg.Wait):
 	case <-stop.Done():
+	}
+	if cfg.Confirm && rv != nil && stop.Err() == nil {
+		if held := rv.heldUDP(); len(held) > 0 {
+			if err := sendConfirms(stop, cfg, tx, held); err != nil && sendErr == nil && stop.Err() == nil {
+				sendErr = err
+			}
+			select {
+			case <-time.After(cfg.Wait):
+			case <-stop.Done():
+			}
+		}
 	}
 	stopRx()
 	wg.Wait()
@@ -140,6 +157,7 @@ func startXDP(cfg Config, progress *Progress) (*loader.Scan, *ringbuf.Consumer[b
 	prog, err := loader.LoadScan(loader.ScanConfig{
 		SourceIPv4: cfg.Path.Src, SourceIPv6: cfg.Path6.Src, SourcePortLo: cfg.SportLo, SourcePortHi: cfg.SportHi,
 		CookieKey: cfg.Key, RingBytes: loader.RingBytes, RingWakeupBytes: loader.RingWakeupBytes, ResetOpen: cfg.Reset, UDPEchoes: probe.UDPEchoes(),
+		UDPConfirm:   cfg.Confirm,
 		SendSlots:    cfg.sendSlots(),
 		SendRelay:    cfg.sendRelay(),
 		DedupEntries: uint32(min(max(cfg.Targets.Len()*uint64(len(cfg.Ports)), 1024), 1<<20)),
@@ -162,14 +180,16 @@ func startXDP(cfg Config, progress *Progress) (*loader.Scan, *ringbuf.Consumer[b
 	return prog, consumer, att, nil
 }
 
-// handleEvents turns ring events into results.
-// Only a pair's first reply (seen) is emitted and counted, so the figures
-// are the lines printed.
-func handleEvents(batch []bpf.ScanScanEvent, clock clock.Mono, seen *seenSet, progress *Progress, emit func(Result)) {
+// handleEvents turns ring events into results and hands them to the
+// resolver with the cookie bits each proves. An answer passes the exact
+// set of its pair and class once (the kernel's table is lossy); answers to
+// --confirm's retries go to the resolver as they are.
+func handleEvents(batch []bpf.ScanScanEvent, clock clock.Mono, seen *classSeen, rv *resolver) {
 	for i := range batch {
 		e := &batch[i]
 		addr := eventAddr(e.Family, e.Addr)
-		if e.Kind < probe.ReplyOpen || e.Kind > probe.ReplyAlive || !seen.admit(addr, e.Proto, e.Port) {
+		if e.Kind < probe.ReplyOpen || e.Kind > probe.ReplyAlive ||
+			e.Confirm == 0 && !seen.admit(addr, e.Proto, e.Port, e.Kind == probe.ReplyOpen) {
 			continue
 		}
 		r := Result{Addr: addr, Port: e.Port, Proto: targets.ProtoName(e.Proto), TTL: e.Ttl, Time: clock.Wall(e.TsNs)}
@@ -182,27 +202,25 @@ func handleEvents(batch []bpf.ScanScanEvent, clock clock.Mono, seen *seenSet, pr
 			if e.Proto == targets.ProtoUDP {
 				r.Reason = "udp-response"
 			}
-			progress.Open.Add(1)
 		case probe.ReplyClosed:
 			r.State, r.Reason = StateClosed, "reset"
 			if e.IcmpType != 0 {
 				r.Reason = probe.ICMPReason(e.Family, e.IcmpType, e.IcmpCode)
 			}
-			progress.Closed.Add(1)
 		case probe.ReplyFiltered:
 			r.State, r.Reason = StateFiltered, probe.ICMPReason(e.Family, e.IcmpType, e.IcmpCode)
-			progress.Filtered.Add(1)
 		case probe.ReplyAlive:
 			r.State, r.Reason = StateUp, "echo-reply"
-			progress.Up.Add(1)
 		default:
 			continue
 		}
-		progress.Replies.Add(1)
-		if e.Proto == targets.ProtoUDP {
-			progress.UDPAnswered.Add(1)
+		quoted := e.IcmpType != 0 && e.Kind != probe.ReplyAlive
+		bits := probe.AnswerBits(e.Proto, quoted, e.Family == 4, e.Port, rv.sportBits)
+		if e.Confirm != 0 {
+			rv.addConfirm(r, bits)
+			continue
 		}
-		emit(r)
+		rv.add(r, bits)
 	}
 }
 
@@ -211,4 +229,23 @@ func eventAddr(family uint8, a [16]byte) netip.Addr {
 		return netip.AddrFrom4([4]byte(a[:4]))
 	}
 	return netip.AddrFrom16(a)
+}
+
+// sendConfirms sends the confirming retry of each held UDP result
+// (--confirm): the same request under a fresh cookie. They are few (the
+// weak results), sent in transmitter batches without pacing.
+func sendConfirms(ctx context.Context, cfg Config, tx transmit.Sender, held []Result) error {
+	templates := newProbeTemplates(cfg)
+	lens := make([]int, tx.Batch())
+	for len(held) > 0 {
+		n := min(len(held), tx.Batch())
+		for i, r := range held[:n] {
+			lens[i] = templates.fillConfirm(tx.Buffer(i), r.Addr, r.Port)
+		}
+		if err := tx.Send(ctx, lens[:n]); err != nil {
+			return err
+		}
+		held = held[n:]
+	}
+	return nil
 }

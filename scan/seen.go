@@ -257,3 +257,27 @@ func mix64(h uint64) uint64 {
 func (st *Stats) setDuplicates(kernel, userSpace uint64) {
 	st.Duplicates, st.DuplicatesUserSpace = kernel+userSpace, userSpace
 }
+
+// classSeen is the exact set per state class, as the kernel's table keys
+// its entries since answers carry cookies of different strength: an open
+// answer and a closed-or-filtered one for the same pair each pass once,
+// and the resolver (conflict.go) decides which is printed. Two bitmaps:
+// 1.2 MB for a /16 × 72 ports.
+type classSeen struct {
+	open, other *seenSet
+}
+
+func newClassSeen(t targets.RangeSet, ports []targets.Port) *classSeen {
+	return &classSeen{open: newSeenSet(t, ports), other: newSeenSet(t, ports)}
+}
+
+// admit is seenSet.admit for the answer's class.
+func (c *classSeen) admit(addr netip.Addr, proto uint8, port uint16, open bool) bool {
+	if open {
+		return c.open.admit(addr, proto, port)
+	}
+	return c.other.admit(addr, proto, port)
+}
+
+// duplicates is what both sets refused.
+func (c *classSeen) duplicates() uint64 { return c.open.Duplicates + c.other.Duplicates }

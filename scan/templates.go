@@ -69,3 +69,13 @@ func (p *probeTemplates) fill(buf []byte, cfg *Config, addr netip.Addr, port tar
 	}
 	return f.syn[sport-cfg.SportLo].Fill(buf, addr, port.Num)
 }
+
+// fillConfirm writes the confirming retry of the UDP probe to addr:port
+// (probe.UDP.FillConfirm) into buf and returns its length.
+func (p *probeTemplates) fillConfirm(buf []byte, addr netip.Addr, port uint16) int {
+	f := p.v4
+	if addr.Is6() {
+		f = p.v6
+	}
+	return f.udp[port].FillConfirm(buf, addr, port)
+}

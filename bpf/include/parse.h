@@ -84,7 +84,7 @@ struct packet {
 	__u16 quote_sport; /* host order */
 	__u16 quote_dport;
 	__u16 quote_l4_off;
-	__u16 quote_ip_id; /* the quoted IPv4 header's ID, host order; 0 for IPv6 */
+	__u16 quote_ip_id; /* the quoted IPv4 header's ID, or the low 16 bits of the IPv6 flow label; host order */
 	__u16 quote_pad;
 	/* Bytes 4-7 of the quoted L4 header, host order: a TCP probe's
 	 * sequence number, a UDP probe's length and checksum, an echo's id:seq. */
@@ -156,6 +156,7 @@ static __always_inline void parse_quote(struct xdp_md *ctx, struct packet *p, __
 		if (!within_ip(p, off, sizeof(l4)) || pkt_load(ctx, off, &l4, sizeof(l4)))
 			return;
 		p->quote_proto = ip6.nexthdr;
+		p->quote_ip_id = (__u16)ip6.flow_lbl[1] << 8 | ip6.flow_lbl[2];
 		copy_addr6(p->quote_saddr, &ip6.saddr);
 		copy_addr6(p->quote_daddr, &ip6.daddr);
 	}

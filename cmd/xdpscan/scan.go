@@ -37,7 +37,10 @@ neighbour discovery when missing. Replies are validated (keyed-hash
 cookies) and consumed by an XDP program: the host never answers them with
 RST or port unreachable. Each (address, port) that answers is printed
 once, as it arrives (whole lines, within 100 ms; a SIGKILL loses at most
-that window, and an XML file is a complete document after every write):
+that window, and an XML file is a complete document after every write);
+a UDP answer resting on fewer than 32 cookie bits (a service that echoes
+nothing: reason ";cookie-bits=N") is held until the end of --wait, and
+loses to a conflicting answer that proves more (see --confirm):
   open      SYN-ACK; or a UDP datagram back from the port
   closed    RST; or ICMP port unreachable to a UDP probe
   filtered  another ICMP error quoting the probe (the reason says which:
@@ -75,6 +78,7 @@ type scanFlags struct {
 	seed, shards, shard                                                                     uint64
 	resume, output, format, statsJSON, status, rx, tx, mode                                 string
 	dryRun, reset, udp, ping, pingFirst, connect, appendOutput, verbose                     bool
+	confirm                                                                                 bool
 	user                                                                                    string
 	connectTimeout                                                                          time.Duration
 	workers                                                                                 int
@@ -133,6 +137,8 @@ func newScanFlags() (*scanFlags, *flag.FlagSet) {
 		"the peer's receive path runs on CPU N. -1: transmit from the sending thread")
 	fs.StringVar(&f.mode, "mode", "auto", "XDP attach mode: auto, native, generic")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the probes that would be sent, send nothing")
+	fs.BoolVar(&f.confirm, "confirm", false, "re-probe, after the wait, each UDP result resting on fewer than 32 cookie bits (a service\n"+
+		"that echoes nothing) with a fresh cookie, and print it only if the retry gives the same state")
 	fs.BoolVar(&f.reset, "reset", true, "answer each SYN-ACK with a RST built in XDP (XDP_TX), so targets free the half-open\n"+
 		"connection and stop retransmitting; --reset=false only drops the reply (more duplicates, lower top rate)")
 	fs.StringVar(&f.user, "Z", "", "after setup, drop root and go on as USER (its groups too); files already\n"+
@@ -541,7 +547,7 @@ func scanConfig(f *scanFlags, positional []string) (scan.Config, error) {
 	cfg := scan.Config{Targets: targets, Ports: ports, Rate: f.rate, SportLo: lo, SportHi: hi,
 		Retries: f.retries, Wait: f.wait, Seed: seed, Shards: f.shards, Shard: f.shard, XDPMode: mode, RxMode: loader.RxMode(f.rx), Tx: transmit.Mode(f.tx), Reset: f.reset, Key: key,
 		TxRelay: f.txRelayCPU >= 0, TxRelayCPU: f.txRelayCPU,
-		Connect: f.connect, ConnectTimeout: f.connectTimeout, Workers: f.workers,
+		Connect: f.connect, ConnectTimeout: f.connectTimeout, Workers: f.workers, Confirm: f.confirm,
 		Notice: func(msg string) { stdio().printf("xdpscan: notice: %s\n", msg) }}
 	// Twice: what the flags alone get wrong before asking the kernel for
 	// routes and neighbours, then what the paths found add (one interface

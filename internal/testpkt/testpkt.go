@@ -24,8 +24,8 @@ type Frame struct {
 	// MACs default to SrcMAC and DstMAC.
 	SrcMAC, DstMAC net.HardwareAddr
 	Src, Dst       netip.Addr
-	TTL            uint8 // default 64
-	IPID           uint16
+	TTL            uint8  // default 64
+	IPID           uint16 // IPv6: the flow label
 	// IPv4 only.
 	IPOptions     []layers.IPv4Option
 	FragOffset    uint16 // in 8-byte units
@@ -138,7 +138,7 @@ func Build(f Frame) []byte {
 		if len(f.IPv6Ext) > 0 {
 			next = f.IPv6Ext[0].Type
 		}
-		ip := &layers.IPv6{Version: 6, HopLimit: ttl, NextHeader: next, SrcIP: f.Src.AsSlice(), DstIP: f.Dst.AsSlice()}
+		ip := &layers.IPv6{Version: 6, HopLimit: ttl, NextHeader: next, SrcIP: f.Src.AsSlice(), DstIP: f.Dst.AsSlice(), FlowLabel: uint32(f.IPID)}
 		network = ip
 		l3 = append(l3, ip)
 		for i, e := range f.IPv6Ext {

@@ -330,17 +330,25 @@ static __always_inline int dns_ok(struct xdp_md *ctx, const struct packet *p, __
 /* snmp_ok finds the request-id of an SNMP response: SEQUENCE, version,
  * community, PDU, then INTEGER of 4 bytes (our request-id's top byte is
  * 0x40-0x7f, so BER always takes 4). Lengths may be short or long form. */
+/* ber_skip_header moves *off past a BER tag and length whose first length
+ * byte is len0 (short form, or long form in 1 or 2 bytes): 0, or -1 for
+ * a length form an SNMP agent does not send. */
+static __always_inline int ber_skip_header(__u32 *off, __u8 len0)
+{
+	if (len0 < 0x80)
+		*off += 2;
+	else if (len0 == 0x81 || len0 == 0x82)
+		*off += 2 + (len0 & 3);
+	else
+		return -1;
+	return 0;
+}
+
 static __always_inline int snmp_ok(struct xdp_md *ctx, const struct packet *p, __u32 pay, __u64 h)
 {
 	__u8 b[2];
 	__u32 off = pay;
-	if (pkt_load(ctx, off, b, 2) || b[0] != 0x30)
-		return 0;
-	if (b[1] < 0x80)
-		off += 2;
-	else if (b[1] == 0x81 || b[1] == 0x82)
-		off += 2 + (b[1] & 3);
-	else
+	if (pkt_load(ctx, off, b, 2) || b[0] != 0x30 || ber_skip_header(&off, b[1]))
 		return 0;
 	__u8 v[3];
 	if (pkt_load(ctx, off, v, 3) || v[0] != 0x02 || v[1] != 0x01)
@@ -349,13 +357,7 @@ static __always_inline int snmp_ok(struct xdp_md *ctx, const struct packet *p, _
 	if (pkt_load(ctx, off, b, 2) || b[0] != 0x04 || b[1] >= 0x80)
 		return 0;
 	off += 2 + b[1];
-	if (pkt_load(ctx, off, b, 2) || b[0] != 0xa2)
-		return 0;
-	if (b[1] < 0x80)
-		off += 2;
-	else if (b[1] == 0x81 || b[1] == 0x82)
-		off += 2 + (b[1] & 3);
-	else
+	if (pkt_load(ctx, off, b, 2) || b[0] != 0xa2 || ber_skip_header(&off, b[1]))
 		return 0;
 	__u8 id[6];
 	if (off > PARSE_MAX_OFF || !within_ip(p, off, 6) || pkt_load(ctx, off, id, 6) || id[0] != 0x02 || id[1] != 0x04)

@@ -151,18 +151,7 @@ func runConnect(ctx, stop context.Context, cfg Config, progress *Progress, emit 
 	report := func(r Result) {
 		emitMu.Lock()
 		defer emitMu.Unlock()
-		switch r.State {
-		case StateOpen:
-			progress.Open.Add(1)
-		case StateClosed:
-			progress.Closed.Add(1)
-		case StateFiltered:
-			progress.Filtered.Add(1)
-		}
-		progress.Replies.Add(1)
-		if r.Proto == "udp" {
-			progress.UDPAnswered.Add(1)
-		}
+		countResult(progress, r)
 		emit(r)
 	}
 	if cfg.Ready != nil {

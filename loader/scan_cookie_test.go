@@ -81,7 +81,7 @@ func svcAnswer(port uint16, req []byte, long bool) []byte {
 	return []byte("hello")
 }
 
-// echoedOffsets are the bytes of serviceAnswer's payload that carry cookie
+// echoedOffsets are the bytes of a service's answer payload that carry cookie
 // bits, each with a mask of the bits that do.
 func echoedOffsets(port uint16, long bool) map[int]byte {
 	m := map[int]byte{}

@@ -12,53 +12,40 @@ import (
 
 	"github.com/xdpscan/xdpscan/bpf"
 	"github.com/xdpscan/xdpscan/internal/bpftest"
-	"github.com/xdpscan/xdpscan/internal/ringtest"
+	"github.com/xdpscan/xdpscan/internal/scantest"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/loader"
 	"github.com/xdpscan/xdpscan/probe"
 )
 
+// The shared fixtures live in internal/scantest, which probe/'s tests use too.
 const (
-	xdpDrop = 1
-	xdpPass = 2
+	xdpDrop = scantest.XDPDrop
+	xdpPass = scantest.XDPPass
 )
 
 var (
-	scanner4 = netip.MustParseAddr("198.19.0.1")
-	target4  = netip.MustParseAddr("198.18.0.7")
-	scanner6 = netip.MustParseAddr("2001:2::1")
-	target6  = netip.MustParseAddr("2001:2::1:7")
-	testKey  = probe.CookieKey{0x0706050403020100, 0x0f0e0d0c0b0a0908}
+	scanner4 = scantest.Scanner4
+	target4  = scantest.Target4
+	scanner6 = scantest.Scanner6
+	target6  = scantest.Target6
+	testKey  = scantest.Key
 )
 
 func loadScan(t testing.TB, key probe.CookieKey) *loader.Scan {
 	t.Helper()
-	bpftest.Require(t)
-	s, err := loader.LoadScan(loader.ScanConfig{
-		SourceIPv4: scanner4, SourceIPv6: scanner6,
-		SourcePortLo: 40000, SourcePortHi: 40255,
-		CookieKey: [2]uint64(key), RingBytes: 1 << 16, DedupEntries: 1 << 12,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return scantest.Load(t, key)
 }
 
 func run(t testing.TB, s *loader.Scan, frame []byte) uint32 {
 	t.Helper()
-	ret, err := s.Program().Run(&ebpf.RunOptions{Data: frame})
-	if err != nil {
-		t.Fatalf("BPF_PROG_RUN: %v", err)
-	}
-	return ret
+	return scantest.Run(t, s, frame)
 }
 
 // drain returns every event waiting in the ring.
 func drain(t testing.TB, s *loader.Scan) []bpf.ScanScanEvent {
 	t.Helper()
-	return ringtest.Drain[bpf.ScanScanEvent](t, s.Events())
+	return scantest.Drain(t, s)
 }
 
 func cookie(src, dst netip.Addr, sport, dport uint16) uint32 {

@@ -7,27 +7,18 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 
-	"github.com/xdpscan/xdpscan/internal/bpftest"
+	"github.com/xdpscan/xdpscan/internal/scantest"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/loader"
 	"github.com/xdpscan/xdpscan/probe"
 )
 
-var router4 = netip.MustParseAddr("198.19.0.254")
+var router4 = scantest.Router4
 
 // loadScanUDP is loadScan with probe's UDP echo table, as a scan loads it.
 func loadScanUDP(t testing.TB) *loader.Scan {
 	t.Helper()
-	bpftest.Require(t)
-	s, err := loader.LoadScan(loader.ScanConfig{
-		SourceIPv4: scanner4, SourceIPv6: scanner6, SourcePortLo: 40000, SourcePortHi: 40255,
-		CookieKey: [2]uint64(testKey), RingBytes: 1 << 16, DedupEntries: 1 << 12, UDPEchoes: probe.UDPEchoes(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return scantest.LoadUDP(t)
 }
 
 func udpCookie(us, target netip.Addr, dport uint16) uint32 {

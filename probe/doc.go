@@ -3,6 +3,6 @@
 // (the same SipHash as probe_cookie() in bpf/scan.c), the UDP payload table
 // and its echo offsets for the scan program, and what a reply means (reply
 // kinds, ICMP reasons). The scan program validates the replies in the
-// kernel; loader/scan_roundtrip_test.go checks that these frames and that
+// kernel; probe/scan_roundtrip_test.go checks that these frames and that
 // validation agree. Pure Go: the frames are built here, sent by transmit/.
 package probe

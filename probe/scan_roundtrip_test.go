@@ -1,4 +1,4 @@
-package loader_test
+package probe_test
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/xdpscan/xdpscan/internal/scantest"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/probe"
 	"github.com/xdpscan/xdpscan/targets"
@@ -37,40 +38,40 @@ func TestScanProgramAnswersEngineProbes(t *testing.T) {
 		proto   uint8
 		answers []probeAnswer
 	}{
-		{"TCP/ipv4", target4, 443, targets.ProtoTCP, []probeAnswer{synAck, synRst}},
-		{"TCP/ipv6", target6, 443, targets.ProtoTCP, []probeAnswer{synAck, synRst, icmpErrorFrom(router6, 1, 1, 3)}},
-		{"UDP DNS/ipv4", target4, 53, targets.ProtoUDP, []probeAnswer{serviceAnswer, portUnreachable}},
-		{"UDP DNS/ipv6", target6, 53, targets.ProtoUDP, []probeAnswer{serviceAnswer, portUnreachable}},
-		{"UDP NTP/ipv6", target6, 123, targets.ProtoUDP, []probeAnswer{serviceAnswer, portUnreachable}},
-		{"UDP generic/ipv6", target6, 7, targets.ProtoUDP, []probeAnswer{serviceAnswer, icmpErrorFrom(router6, 1, 3, 3)}},
-		{"echo/ipv4", target4, 0, targets.ProtoICMP, []probeAnswer{echoReply, icmpErrorFrom(router4, 3, 1, 3)}},
-		{"echo/ipv6", target6, 0, targets.ProtoICMP, []probeAnswer{echoReply, icmpErrorFrom(router6, 1, 0, 3)}},
+		{"TCP/ipv4", scantest.Target4, 443, targets.ProtoTCP, []probeAnswer{synAck, synRst}},
+		{"TCP/ipv6", scantest.Target6, 443, targets.ProtoTCP, []probeAnswer{synAck, synRst, icmpErrorFrom(router6, 1, 1, 3)}},
+		{"UDP DNS/ipv4", scantest.Target4, 53, targets.ProtoUDP, []probeAnswer{serviceAnswer, portUnreachable}},
+		{"UDP DNS/ipv6", scantest.Target6, 53, targets.ProtoUDP, []probeAnswer{serviceAnswer, portUnreachable}},
+		{"UDP NTP/ipv6", scantest.Target6, 123, targets.ProtoUDP, []probeAnswer{serviceAnswer, portUnreachable}},
+		{"UDP generic/ipv6", scantest.Target6, 7, targets.ProtoUDP, []probeAnswer{serviceAnswer, icmpErrorFrom(router6, 1, 3, 3)}},
+		{"echo/ipv4", scantest.Target4, 0, targets.ProtoICMP, []probeAnswer{echoReply, icmpErrorFrom(scantest.Router4, 3, 1, 3)}},
+		{"echo/ipv6", scantest.Target6, 0, targets.ProtoICMP, []probeAnswer{echoReply, icmpErrorFrom(router6, 1, 0, 3)}},
 	}
 	buf := make([]byte, probe.MaxFrame)
 	for _, tc := range tests {
-		us := scanner4
+		us := scantest.Scanner4
 		if tc.target.Is6() {
-			us = scanner6
+			us = scantest.Scanner6
 		}
 		var n int
 		switch tc.proto {
 		case targets.ProtoTCP:
-			n = probe.NewSYN(testpkt.SrcMAC, testpkt.DstMAC, us, 40001, testKey).Fill(buf, tc.target, tc.port)
+			n = probe.NewSYN(testpkt.SrcMAC, testpkt.DstMAC, us, 40001, scantest.Key).Fill(buf, tc.target, tc.port)
 		case targets.ProtoUDP:
-			tmpl := probe.NewUDP(testpkt.SrcMAC, testpkt.DstMAC, us, 40000, 40255, probe.PayloadFor(tc.port), testKey)
+			tmpl := probe.NewUDP(testpkt.SrcMAC, testpkt.DstMAC, us, 40000, 40255, probe.PayloadFor(tc.port), scantest.Key)
 			n = tmpl.Fill(buf, tc.target, tc.port)
 		default:
-			n = probe.NewEcho(testpkt.SrcMAC, testpkt.DstMAC, us, testKey).Fill(buf, tc.target)
+			n = probe.NewEcho(testpkt.SrcMAC, testpkt.DstMAC, us, scantest.Key).Fill(buf, tc.target)
 		}
 		probe := gopacket.NewPacket(append([]byte(nil), buf[:n]...), layers.LayerTypeEthernet, gopacket.Default)
 		for _, a := range tc.answers {
 			t.Run(tc.name+"/"+a.name, func(t *testing.T) {
-				s := loadScanUDP(t)
+				s := scantest.LoadUDP(t)
 				reply := testpkt.Build(a.reply(t, probe))
-				if got := run(t, s, reply); got != xdpDrop {
+				if got := scantest.Run(t, s, reply); got != scantest.XDPDrop {
 					t.Fatalf("verdict %d, want drop (a reply to our probe):\n%s", got, gopacket.NewPacket(reply, layers.LayerTypeEthernet, gopacket.Default))
 				}
-				events := drain(t, s)
+				events := scantest.Drain(t, s)
 				if len(events) != 1 || events[0].Kind != a.kind || events[0].Port != tc.port || events[0].Family != family(tc.target) {
 					t.Fatalf("events %+v, want one of kind %d for port %d", events, a.kind, tc.port)
 				}
@@ -79,14 +80,14 @@ func TestScanProgramAnswersEngineProbes(t *testing.T) {
 				}
 
 				// The same answer to a probe whose cookie differs by one bit.
-				s = loadScanUDP(t)
+				s = scantest.LoadUDP(t)
 				forged := append([]byte(nil), probe.Data()...)
 				flipCookieBit(forged, probe)
 				reply = testpkt.Build(a.reply(t, gopacket.NewPacket(forged, layers.LayerTypeEthernet, gopacket.Default)))
-				if got := run(t, s, reply); got != xdpPass {
+				if got := scantest.Run(t, s, reply); got != scantest.XDPPass {
 					t.Fatalf("answer to a forged cookie: verdict %d, want pass", got)
 				}
-				if events := drain(t, s); len(events) != 0 {
+				if events := scantest.Drain(t, s); len(events) != 0 {
 					t.Fatalf("answer to a forged cookie reported: %+v", events)
 				}
 			})

@@ -46,9 +46,10 @@ static __always_inline int echo_classify_quote(const struct packet *p, struct pr
 
 /* echo_validate checks a reply classified by echo_classify or
  * echo_classify_quote against the request's cookie (its id:seq, and the IP
- * ID of a quote): 1 when it holds, else 0. Not inlined, so that it is a
- * named function of the program (probe.Echo.Validator). */
-static __noinline int echo_validate(const struct packet *p, const struct probe *pr)
+ * ID of a quote): 1 when it holds, else 0.
+ * probe.Echo.Validator names it. Inlined: a BPF-to-BPF call cost
+ * 3-8 ns per validated reply (BenchmarkScanProgram). */
+static __always_inline int echo_validate(const struct packet *p, const struct probe *pr)
 {
 	__u64 h = probe_cookie(pr->family, pr->us, pr->target, pr->proto, 0, 0);
 	__u32 cookie = h;

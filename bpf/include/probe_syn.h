@@ -41,9 +41,10 @@ static __always_inline int syn_classify_quote(const struct packet *p, struct pro
 
 /* syn_validate checks a reply classified by syn_classify or
  * syn_classify_quote against the SYN's cookie: 1 when it holds, else 0.
- * Not inlined, so that it is a named function of the program
- * (probe.SYN.Validator). */
-static __noinline int syn_validate(const struct packet *p, const struct probe *pr)
+ *
+ * probe.SYN.Validator names it. Inlined: a BPF-to-BPF call cost
+ * 3-8 ns per validated reply (BenchmarkScanProgram). */
+static __always_inline int syn_validate(const struct packet *p, const struct probe *pr)
 {
 	__u64 h = probe_cookie(pr->family, pr->us, pr->target, IPPROTO_TCP, pr->local_port, pr->port);
 	__u32 cookie = h;

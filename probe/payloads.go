@@ -38,7 +38,7 @@ func (p *Payload) EchoBits() int {
 }
 
 // dnsLetterOff is where letter i of "version.bind" lies in the DNS
-// payload: bpf/scan.c's dns_letter_off.
+// payload: bpf/include/probe_udp.h's dns_letter_off.
 func dnsLetterOff(i int) int {
 	if i < 7 {
 		return 13 + i
@@ -47,7 +47,7 @@ func dnsLetterOff(i int) int {
 }
 
 // stamp writes the cookie bits of hash h into pay, a copy of Data, and
-// returns what they add to its ones-complement sum (bpf/scan.c's
+// returns what they add to its ones-complement sum (bpf/include/probe_udp.h's
 // udp_payload_sum, less the map's sum of Data).
 func (p *Payload) stamp(pay []byte, h uint64) uint32 {
 	var s uint32
@@ -81,7 +81,7 @@ func (p *Payload) stamp(pay []byte, h uint64) uint32 {
 
 // Payloads is the payload table. To add a service: its ports, a request
 // it answers, and where (if anywhere) it echoes bytes of the request (a
-// new kind in bpf/scan.c's udp_echo_ok and udp_payload_sum).
+// new kind in bpf/include/probe_udp.h's udp_echo_ok and udp_payload_sum).
 var Payloads = []Payload{
 	{
 		// DNS: "version.bind" TXT CH, which BIND, Unbound, dnsmasq and
@@ -159,7 +159,7 @@ func UDPEchoes() map[uint16]loader.UDPEcho {
 }
 
 // UDPSourcePort is the source port of the UDP probe with this cookie, so a
-// reply to any other port of ours fails validation. bpf/scan.c's
+// reply to any other port of ours fails validation. bpf/include/probe_udp.h's
 // udp_sport() is its twin.
 func UDPSourcePort(cookie uint32, lo, hi uint16) uint16 {
 	return lo + uint16(cookie%(uint32(hi)-uint32(lo)+1))

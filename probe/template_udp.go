@@ -58,7 +58,7 @@ func (t *UDP) fill(buf []byte, dst netip.Addr, dport, salt uint16) int {
 	h := t.ip.hash(dst, targets.ProtoUDP, salt, dport)
 	sport := UDPSourcePort(uint32(h), t.sportLo, t.sportHi)
 	if salt != 0 {
-		// Never the probe's own port (bpf/scan.c's udp_confirm_sport):
+		// Never the probe's own port (probe_udp.h's udp_confirm_sport):
 		// an answer that echoes nothing must still tell which it answers.
 		if sport0 := UDPSourcePort(uint32(t.ip.hash(dst, targets.ProtoUDP, 0, dport)), t.sportLo, t.sportHi); sport == sport0 {
 			if sport == t.sportHi {

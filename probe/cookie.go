@@ -74,8 +74,8 @@ func (k CookieKey) Hash(src, dst netip.Addr, proto uint8, sport, dport uint16) u
 }
 
 // The shares of a probe's hash h, each the twin of the C function of the
-// same name (bpf/scan.c, bpf/include/probe_udp.h). The low 32 bits are the cookie (TCP sequence, echo
-// id:seq, UDP source port).
+// same name (bpf/scan.c, bpf/include/probe_udp.h). The low 32 bits are
+// the cookie (TCP sequence, echo id:seq, UDP source port).
 
 // IPID is every IPv4 probe's IP ID, and the low 16 bits of every IPv6
 // probe's flow label: an ICMP or ICMPv6 error quotes it.

@@ -5,7 +5,7 @@ GO ?= go
 # The clang that compiled the committed bpf/*_bpfel.o: the bytes differ
 # between clang versions, so `check-generated` only means something with it.
 BPF_CLANG ?= clang-19
-APT_PACKAGES := clang-19 llvm-19 libbpf-dev libpcap-dev bpftool iproute2 nftables ethtool libcap2-bin util-linux \
+APT_PACKAGES := clang-19 llvm-19 libbpf-dev libpcap-dev bpftool iproute2 nftables ethtool libcap2-bin util-linux procps \
 	tcpdump tshark masscan zmap nmap time stress-ng libxml2-utils
 TESTBED ?= default
 FUZZTIME ?= 10m

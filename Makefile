@@ -50,7 +50,7 @@ fuzz-long:  ## every fuzz target for FUZZTIME each (default 10m; not part of CI)
 	@for t in loader:FuzzScanProgram loader:FuzzCaptureProgram filter:FuzzTranslate filter:FuzzSpecialize \
 		targets:FuzzParseTargets targets:FuzzParsePorts targets:FuzzParsePortSpec scan:FuzzParseRecvErr \
 		scan:FuzzLoadResume output:FuzzRead loader:FuzzOneFieldForgery; do \
-		echo "== $$t"; $(GO) test ./$${t%%:*} -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) || exit 1; \
+		echo "== $$t"; $(GO) test ./$${t%%:*} -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) -timeout 0 $(FUZZFLAGS) || exit 1; \
 	done
 
 bench:

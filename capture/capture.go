@@ -53,6 +53,10 @@ type Stats struct {
 	Interface   string          `json:"interface"`
 	Counters    loader.Counters `json:"xdp_counters"`
 	Interrupted bool            `json:"interrupted"`
+
+	// NotWrittenFileLimit: matched packets read after -G with -W closed
+	// the last file (not lost: the capture was over).
+	NotWrittenFileLimit uint64 `json:"not_written_file_limit,omitempty"`
 }
 
 // Progress is read by the live line.
@@ -108,6 +112,11 @@ func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet
 		}
 		if write != nil {
 			if err := write(p); err != nil {
+				if errors.Is(err, ErrFileLimit) { // -G with -W: done, as tcpdump
+					st.NotWrittenFileLimit++
+					stop()
+					return
+				}
 				st.WriterLost++
 				if writeErr == nil {
 					writeErr = err

@@ -268,6 +268,13 @@ func createReplace(path string, perm os.FileMode, keepMode bool) (*Replace, erro
 	case err == nil && keepMode:
 		perm, keep = fi.Mode().Perm(), true // what the user chose for the file
 	}
+	return newTemp(path, perm, keep)
+}
+
+// newTemp creates the temporary file beside path that Commit renames
+// over it; keep applies perm exactly (the old file's mode), else the umask
+// applies.
+func newTemp(path string, perm os.FileMode, keep bool) (*Replace, error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."

@@ -27,6 +27,7 @@ import (
 const benchUsage = `Usage:
   xdpscan bench scan     [--runs 3] [--probes N] [--target kernel|xdp|both] [--tools LIST] [--rates LIST] [--out DIR]
   xdpscan bench capture  [--runs 5] [--packets N] [--gen xdp|socket] [--xdp-mode auto|native|generic] [--pairs 100] [--tools LIST] [--out DIR]
+  xdpscan bench capture  --live -i IFACE [--duration 60s] [FILTER]   (on IFACE's own traffic; see --live --help)
   xdpscan bench flood    -i IFACE --dst ADDR --count N [--frame udp|syn] [--gen socket|xdp]
   xdpscan bench xdp-pass -i IFACE [--mode auto|native|generic]
   xdpscan bench xdp-toggle -i IFACE --program none|pass|count-only [--filter EXPR] [--mode native] [--pairs 30] [--window 100ms]
@@ -149,6 +150,9 @@ func benchScan(args []string) error {
 }
 
 func benchCapture(args []string) error {
+	if wantsLive(args) {
+		return benchCaptureLive(args)
+	}
 	fs := newFlags("bench capture", "xdpscan bench capture [flags]")
 	runs := fs.Int("runs", 5, "interleaved rounds; the table shows medians (the flood rate on a VM varies by 10-20% run to run)")
 	packets := fs.Uint64("packets", 3_000_000, "flood size per run (60-byte UDP frames)")

@@ -49,11 +49,11 @@ packets and time; the testbed is removed at the end, even on Ctrl-C.
 `
 
 func runBench(args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
+		return usageError("bench: say %s (see `xdpscan bench --help`)", benchSubcommands)
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Print(benchUsage)
-		if len(args) == 0 {
-			return usageError("bench: say scan, capture or flood")
-		}
 		return nil
 	}
 	switch args[0] {
@@ -68,8 +68,10 @@ func runBench(args []string) error {
 	case "xdp-toggle":
 		return benchXDPToggle(args[1:])
 	}
-	return usageError("bench: unknown %q: use scan, capture or flood (see `xdpscan bench --help`)", args[0])
+	return usageError("bench: unknown %q: say %s (see `xdpscan bench --help`)", args[0], benchSubcommands)
 }
+
+const benchSubcommands = "scan, capture, flood, xdp-pass or xdp-toggle"
 
 // defaultPin splits sender and receiver over two CPUs where there are two.
 func defaultPin() string {

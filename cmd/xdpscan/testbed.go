@@ -2,8 +2,8 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
+	flag "github.com/spf13/pflag"
 	"net/netip"
 	"os"
 	"strings"
@@ -140,21 +140,21 @@ func octetFlag(name string, v uint, dst *uint8) error {
 }
 
 func runTestbed(args []string) error {
-	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" || args[0] == "help" {
+	if len(args) == 0 {
+		return usageError("testbed: say up, down or status (see `xdpscan testbed --help`)")
+	}
+	if args[0] == "--help" || args[0] == "-h" || args[0] == "help" {
 		fmt.Print(testbedUsage)
 		_, fs := testbedFlags("up")
-		fs.fs.SetOutput(os.Stdout)
-		fs.fs.PrintDefaults()
-		if len(args) == 0 {
-			return usageError("testbed: say up, down or status")
-		}
+		finishFlags(fs.fs)
+		printFlagGroups(os.Stdout, fs.fs, helpWidth(os.Stdout))
 		return nil
 	}
 	sub, rest := args[0], args[1:]
 	switch sub {
 	case "up", "down", "status", "serve":
 	default:
-		return usageError("testbed %q: say up, down or status", sub)
+		return usageError("testbed %q: say up, down or status (see `xdpscan testbed --help`)", sub)
 	}
 	v, fs := testbedFlags(sub)
 	if sub == "serve" {

@@ -76,6 +76,7 @@ func cobraTree() *cobra.Command {
 						if s, ok := syn.(string); ok {
 							c.Long = s
 						}
+						c.Flags().SortFlags = false
 						c.Flags().AddFlagSet(cobraFlags(fs))
 					}
 					c.Run = func(*cobra.Command, []string) {}

@@ -11,7 +11,7 @@ import (
 // have: refused with what xdpscan does instead, not "unknown flag".
 // Keys are as typed, without a value.
 var foreignFlags = map[string]string{
-	"--banners":             "masscan's --banners: xdpscan grabs no banners (it completes no connection); it reports open, closed and filtered ports",
+	"--banners":             "masscan's --banners: xdpscan grabs no banners (it completes no connection)",
 	"--capture":             "masscan's --capture: xdpscan grabs no banners; record packets with xdpscan capture",
 	"--heartbleed":          "masscan's --heartbleed: xdpscan completes no connection, so it checks no vulnerability",
 	"--conf":                "masscan's --conf: xdpscan reads no configuration file: give the flags (--resume FILE continues a saved scan)",

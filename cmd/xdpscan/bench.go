@@ -25,11 +25,17 @@ import (
 )
 
 const benchUsage = `Usage:
-  xdpscan bench scan     [--runs 3] [--probes N] [--target kernel|xdp|both] [--tools LIST] [--rates LIST] [--out DIR]
-  xdpscan bench capture  [--runs 5] [--packets N] [--gen xdp|socket] [--xdp-mode auto|native|generic] [--pairs 100] [--tools LIST] [--out DIR]
-  xdpscan bench flood    -i IFACE --dst ADDR --count N [--frame udp|syn] [--gen socket|xdp]
+  xdpscan bench scan [--runs 3] [--probes N] [--target kernel|xdp|both]
+                     [--tools LIST] [--rates LIST] [--out DIR]
+  xdpscan bench capture [--runs 5] [--packets N] [--gen xdp|socket]
+                     [--xdp-mode auto|native|generic] [--pairs 100]
+                     [--tools LIST] [--out DIR]
+  xdpscan bench flood -i IFACE --dst ADDR --count N [--frame udp|syn]
+                     [--gen socket|xdp]
   xdpscan bench xdp-pass -i IFACE [--mode auto|native|generic]
-  xdpscan bench xdp-toggle -i IFACE --program none|pass|count-only [--filter EXPR] [--mode native] [--pairs 30] [--window 100ms]
+  xdpscan bench xdp-toggle -i IFACE --program none|pass|count-only
+                     [--filter EXPR] [--mode native] [--pairs 30]
+                     [--window 100ms]
 
 bench scan and bench capture bring up their own testbed, run xdpscan and the
 tools it is compared with on exactly the same work, interleaved round after

@@ -515,7 +515,17 @@ func wrap(s string, width int) []string {
 	}
 	var lines []string
 	line := ""
+	var words []string
 	for _, word := range strings.Fields(s) {
+		// A word too long for a line (a default list) breaks after commas.
+		for len(word) > width && strings.Contains(word[:width], ",") {
+			cut := strings.LastIndex(word[:width], ",") + 1
+			words = append(words, word[:cut])
+			word = word[cut:]
+		}
+		words = append(words, word)
+	}
+	for _, word := range words {
 		switch {
 		case line == "":
 			line = word

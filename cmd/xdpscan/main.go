@@ -53,27 +53,32 @@ Usage:
   xdpscan <command> [flags] [arguments]
 
 Commands:
-  scan TARGET... -p PORTS  TCP SYN, UDP and ICMP echo probes; replies validated and consumed in XDP
+  scan TARGET... -p PORTS  TCP SYN, UDP and ICMP echo probes, replies validated
+                           and consumed in XDP
   testbed up|down|status   a private two-namespace test network (198.18.0.0/15)
-  capture -i IFACE [EXPR]  capture at XDP with a tcpdump filter run in the kernel; pcapng out
-  monitor -i IFACE         attach the XDP parser and show live per-protocol counters
+  capture -i IFACE [EXPR]  capture at XDP with a tcpdump filter run in the
+                           kernel; pcapng out
+  monitor -i IFACE         attach the XDP parser and show live counters
   bench scan|capture|flood|xdp-pass|xdp-toggle
-                           xdpscan vs masscan, zmap, tcpdump and libpcap on the testbed (scan,
-                           capture: table, JSON, plots) and the tools they use
-  version                  version, kernel against the floors, and what this host lacks for XDP
-  completion bash|zsh|fish a shell completion script (make install puts them in place)
+                           xdpscan vs masscan, zmap, tcpdump and libpcap on the
+                           testbed (table, JSON, plots), and the tools they use
+  version                  version, kernel against the floors, and what this
+                           host lacks for XDP (xdpscan --version: the first)
+  completion bash|zsh|fish a shell completion script (make install adds them)
 
 Every command takes --help (or: xdpscan help COMMAND). Flags are GNU-style
 (--rate 5000, --rate=5000, -p80) and take masscan's and nmap's spellings
 (-p-, -oX FILE, --max-rate, -e IFACE, --top-ports N); a time takes seconds
-(--wait 2) or a Go duration (--wait 500ms). Root is not needed: scan needs CAP_BPF, CAP_NET_ADMIN
-and CAP_NET_RAW (--connect none), capture and monitor CAP_BPF and CAP_NET_ADMIN;
+(--wait 2) or a Go duration (--wait 500ms).
+
+Root is not needed: scan needs CAP_BPF, CAP_NET_ADMIN and CAP_NET_RAW
+(--connect none), capture and monitor CAP_BPF and CAP_NET_ADMIN;
 ` + "`xdpscan version`" + ` says what can run here. Once set up, each drops them all.
 
 Try it on the built-in testbed:
   xdpscan testbed up
-  ip netns exec xdpscan-default-scan xdpscan scan 198.18.0.0/20 -p 22,80,443,8080,9000 \
-      --allow 198.18.0.0/15 --rate 50000
+  ip netns exec xdpscan-default-scan \
+      xdpscan scan 198.18.0.0/20 -p 22,80,443,8080,9000 --allow 198.18.0.0/15
   xdpscan testbed down
 `
 

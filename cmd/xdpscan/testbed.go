@@ -19,13 +19,14 @@ A private test network: namespace xdpscan-NAME-scan holds interface xs-scan
 the whole target range by AnyIP. Nothing is routed anywhere else.
 
   up      build it and start the target (a background 'testbed serve' process)
-  down    stop the target and remove the namespaces (--all: every xdpscan testbed;
-          a --name that is not up is an error)
+  down    stop the target and remove the namespaces (--all: every xdpscan
+          testbed; a --name that is not up is an error)
   status  show the configuration, the ground truth and the kernel's counters
 
 Ground truth, for every address A in --range and port P:
-  filtered    if the last octet of A >= --filtered-from (nftables drops the probe)
-  prohibited  if it is >= --prohibited-from (ICMP admin prohibited; off by default)
+  filtered    if the last octet of A >= --filtered-from (nftables drops it)
+  prohibited  if it is >= --prohibited-from (ICMP admin prohibited; off by
+              default)
   open        if P is one of --open-ports (TCP) or --udp-open-ports (UDP: a DNS
               server on 53, NTP on 123, an echo service on any other)
   closed      otherwise (the target answers RST, or ICMP port unreachable)

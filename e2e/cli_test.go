@@ -198,8 +198,11 @@ func TestMakeInstall(t *testing.T) {
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		text, err := cmd.Output()
-		if err != nil || stderr.Len() > 0 || !bytes.Contains(text, []byte("NAME")) {
-			t.Errorf("man %s: %v\n%s", page, err, stderr.String())
+		// "cannot adjust line" is typography (a long default such as
+		// bench scan's --tools list cannot be justified), not a fault.
+		warnings := regexp.MustCompile(`(?m)^troff: .*cannot adjust line\n`).ReplaceAllString(stderr.String(), "")
+		if err != nil || warnings != "" || !bytes.Contains(text, []byte("NAME")) {
+			t.Errorf("man %s: %v\n%s", page, err, warnings)
 		}
 		if page == "xdpscan-scan.1" && !bytes.Contains(text, []byte("--allow")) {
 			t.Errorf("man %s does not list --allow", page)

@@ -361,7 +361,7 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown letter", []string{"scan", "-x"}, "scan: unknown flag -x" + see},
 		{"unknown letter in a cluster", []string{"scan", "-vx"}, "scan: unknown flag -vx" + see},
 		{"masscan's banners", []string{"scan", "--banners"},
-			"scan: xdpscan has no --banners (masscan's): it grabs no banners (it completes no connection); it reports open, closed and filtered ports" + see},
+			"scan: xdpscan has no --banners (masscan's): it grabs no banners (it completes no connection)" + see},
 		{"nmap's version scan", []string{"scan", "-sV"}, "scan: xdpscan has no -sV (nmap's): it does not detect service versions (it completes no connection)" + see},
 		{"nmap's OS detection", []string{"scan", "-O"}, "scan: xdpscan has no -O (nmap's): it does not detect operating systems" + see},
 		{"nmap's scripts", []string{"scan", "--script", "vuln"}, "scan: xdpscan has no --script (nmap's): it runs no scripts" + see},

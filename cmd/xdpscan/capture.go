@@ -32,7 +32,7 @@ FILE is replaced only by a complete capture, never by a failed start.
   xdpscan capture -i xs-tgt -w out.pcapng 'tcp port 80'
   xdpscan capture -i xs-tgt --count-only udp
   xdpscan capture -i xs-tgt --rx pcap -w out.pcap 'tcp port 80'   # the libpcap baseline
-  xdpscan capture -i xs-tgt -w ring.pcapng -C 100 -W 10 -z gzip     # tcpdump's rotation: a ring of 10 files of 100 MB`
+  xdpscan capture -i xs-tgt -w ring.pcapng -C 100 -W 10 -z gzip  # rotation`
 
 func runCapture(args []string) error {
 	fs := newFlags("capture", captureSynopsis)

@@ -1,8 +1,8 @@
 package main
 
 import (
-	"flag"
 	"fmt"
+	flag "github.com/spf13/pflag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,6 +40,10 @@ func addRotationFlags(fs *flag.FlagSet, o *rotationOpts) {
 	fs.StringVar(&o.post, "z", "", "run `CMD FILE` for each file a rotation closes, once it is complete (as tcpdump: found\n"+
 		"on PATH, no shell, lowest priority; not for the last file). It runs with no capability and no_new_privs,\n"+
 		"as the user the capture goes on as (-Z USER's IDs)")
+	for name, mv := range map[string]string{"C": "MB", "G": "SECONDS", "W": "N", "z": "CMD"} {
+		_ = fs.SetAnnotation(name, annGroup, []string{"Output"})
+		_ = fs.SetAnnotation(name, annMetavar, []string{mv})
+	}
 }
 
 func (o *rotationOpts) on() bool { return o.size != "" || o.every != 0 }

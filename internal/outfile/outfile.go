@@ -217,6 +217,7 @@ type Replace struct {
 	tmp      string // "" when writing in place (a device, a FIFO)
 	path     string
 	finished bool
+	synced   bool // Seal synced it
 }
 
 // CreateReplace starts writing path: a new temporary file in the same

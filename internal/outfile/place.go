@@ -10,11 +10,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Seal syncs and closes a file being written beside its path, which stays
-// beside (under its temporary name) until Place puts it somewhere. For a
-// rotation of capture files, whose names are chosen only when each file is
-// complete.
-func (r *Replace) Seal() error {
+// Seal closes a file being written beside its path, synced first when
+// sync says so; it stays beside (under its temporary name) until Place
+// puts it somewhere. For a rotation of capture files, whose names are
+// chosen only when each file is complete.
+func (r *Replace) Seal(sync bool) error {
 	if r.tmp == "" {
 		return fmt.Errorf("%s: written in place, nothing to seal", r.path)
 	}
@@ -22,7 +22,11 @@ func (r *Replace) Seal() error {
 		return nil
 	}
 	r.finished = true
-	err := r.f.Sync()
+	var err error
+	if sync {
+		err = r.f.Sync()
+		r.synced = err == nil
+	}
 	if cerr := r.f.Close(); err == nil {
 		err = cerr
 	}
@@ -33,7 +37,8 @@ func (r *Replace) Seal() error {
 	return nil
 }
 
-// Place renames the sealed file to path. With noReplace an existing path
+// Place renames the sealed file to path (and syncs the directory when the
+// file was synced: otherwise SyncFS does both at once, later). With noReplace an existing path
 // is never replaced, atomically (renameat2 RENAME_NOREPLACE; link and
 // unlink where the filesystem lacks it): the error is then fs.ErrExist and
 // the file stays beside, for another name. Any other error removes it.
@@ -56,7 +61,9 @@ func (r *Replace) Place(path string, noReplace bool) error {
 		os.Remove(r.tmp)
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	syncDir(filepath.Dir(path))
+	if r.synced {
+		syncDir(filepath.Dir(path))
+	}
 	return nil
 }
 
@@ -72,3 +79,21 @@ func (r *Replace) Discard() {
 		os.Remove(r.tmp)
 	}
 }
+
+// SyncFS flushes the filesystem holding dir to the disk (syncfs(2)): what
+// files sealed without a sync need before their names can be trusted
+// after a crash.
+func SyncFS(dir string) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Syncfs(fd); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Path is the path the file was created beside.
+func (r *Replace) Path() string { return r.path }

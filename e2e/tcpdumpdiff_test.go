@@ -234,13 +234,14 @@ func TestCaptureAgreesWithTcpdump(t *testing.T) {
 }
 
 // diffOne captures mix with tcpdump and xdpscan at once with filter expr.
-func diffOne(t *testing.T, tb *testbed.Testbed, mode, expr string, mix [][]byte) {
+func diffOne(t *testing.T, tb *testbed.Testbed, mode, expr string, mix [][]byte, extra ...string) {
 	t.Helper()
 	dir := t.TempDir()
 	ours, theirs := filepath.Join(dir, "xdpscan.pcap"), filepath.Join(dir, "tcpdump.pcap")
 	stats := filepath.Join(dir, "stats.json")
 	args := []string{"netns", "exec", tb.TargetNS(), binary, "capture", "-i", testbed.TargetIf, "--mode", mode,
 		"--duration", "30s", "--stats-json", stats, "-w", ours}
+	args = append(args, extra...)
 	if expr != "" {
 		args = append(args, expr)
 	}
@@ -316,6 +317,7 @@ func diffOne(t *testing.T, tb *testbed.Testbed, mode, expr string, mix [][]byte)
 			return
 		}
 	}
+	t.Logf("%s %q: %d of %d frames, the same as tcpdump's", mode, expr, len(got), len(mix))
 }
 
 type pcapFrame struct {
@@ -387,4 +389,98 @@ func sendBursts(t *testing.T, tb *testbed.Testbed, frames [][]byte) {
 	if err != nil {
 		t.Fatalf("send: %v", err)
 	}
+}
+
+// TestCaptureJumboFrames: on a veth with MTU 9000, frames of 9014 bytes
+// (and a tagged one of 9018) are captured whole with -s 0 in both XDP
+// modes, and filters that read their length and bytes past the first
+// buffer of a multi-buffer frame (xdp.frags) agree with tcpdump.
+func TestCaptureJumboFrames(t *testing.T) {
+	if _, err := exec.LookPath("tcpdump"); err != nil {
+		t.Skip("tcpdump is not installed (`make deps`)")
+	}
+	a := netip.MustParseAddr
+	var mix [][]byte
+	for i, size := range []int{9014 - 42, 9000 - 42, 4000, 1500 - 28, 18} {
+		payload := make([]byte, size)
+		for j := range payload {
+			payload[j] = byte(j)
+		}
+		if size > 8100 {
+			copy(payload[8000-8:], []byte{1, 2, 3, 4}) // udp[8000:4]
+		}
+		f := testpkt.Frame{SrcMAC: testbed.ScanMAC, DstMAC: mixOtherMAC, Src: a("198.19.0.1"), Dst: a("198.18.0.1"),
+			L4: &layers.UDP{SrcPort: 1000, DstPort: layers.UDPPort(2000 + i)}, Payload: payload}
+		mix = append(mix, testpkt.Build(f))
+		if i == 0 {
+			f.VLANs = []uint16{100}
+			mix = append(mix, testpkt.Build(f))
+		}
+	}
+	if n := len(mix[0]); n != 9014 {
+		t.Fatalf("the largest frame is %d bytes, want 9014", n)
+	}
+	for _, mode := range []string{"native", "generic"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			tb := upTestbed(t, testbed.Config{})
+			for _, c := range [][]string{{"ip", "netns", "exec", tb.ScanNS(), "ip", "link", "set", "dev", testbed.ScanIf, "mtu", "9000"},
+				{"ip", "netns", "exec", tb.TargetNS(), "ip", "link", "set", "dev", testbed.TargetIf, "mtu", "9000"}} {
+				if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+					t.Fatalf("%v: %v\n%s", c, err, out)
+				}
+			}
+			for _, expr := range []string{"", "udp", "greater 9000", "less 8999", "udp[8000:4] == 0x01020304", "vlan 100 and udp"} {
+				diffOne(t, tb, mode, expr, mix, "-s", "0")
+			}
+			// The whole frames, not only tcpdump's agreement: -s 0 kept
+			// every byte of the 9014-byte frame.
+			dir := t.TempDir()
+			file := filepath.Join(dir, "all.pcap")
+			st := runCaptureFrames(t, tb, mode, mix, "-s", "0", "-w", file)
+			got := readPcapFrames(t, file)
+			if st.Written != uint64(len(mix)) || len(got) != len(mix) {
+				t.Fatalf("wrote %d frames (file %d), want %d", st.Written, len(got), len(mix))
+			}
+			for i := range mix {
+				if !bytes.Equal(got[i].data, mix[i]) || got[i].length != len(mix[i]) {
+					t.Fatalf("frame %d: captured %d of %d bytes, want all %d equal", i, len(got[i].data), got[i].length, len(mix[i]))
+				}
+			}
+		})
+	}
+}
+
+// runCaptureFrames runs xdpscan capture alone while frames are sent.
+func runCaptureFrames(t *testing.T, tb *testbed.Testbed, mode string, frames [][]byte, args ...string) (st struct{ Matched, Written uint64 }) {
+	t.Helper()
+	stats := filepath.Join(t.TempDir(), "stats.json")
+	cmd := exec.Command("ip", append([]string{"netns", "exec", tb.TargetNS(), binary, "capture", "-i", testbed.TargetIf, "--mode", mode,
+		"--duration", "30s", "--stats-json", stats}, args...)...)
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stderr.String(), "listening on"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("capture never listened:\n%s", stderr.String())
+		}
+	}
+	sendBursts(t, tb, frames)
+	time.Sleep(100 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("capture: %v\n%s", err, stderr.String())
+	}
+	b, err := os.ReadFile(stats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

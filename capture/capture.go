@@ -186,6 +186,11 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 	}
 	defer att.Close()
 	st.XDPMode = string(att.Mode)
+	if att.Mode == loader.ModeNative {
+		if msg := vlanStripNotice(cfg.Iface); msg != "" {
+			cfg.notice(msg)
+		}
+	}
 	progress.counters = c.Counters
 	before, err := c.Counters()
 	if err != nil {

@@ -22,11 +22,16 @@ func compileXDP(ctx context.Context, cfg Config) (raw []cbpf.RawInstruction, fra
 	if err == nil || !filter.IsLiveError(err) {
 		return raw, false, err
 	}
-	notice := cfg.Notice
-	if notice == nil {
-		notice = func(s string) { fmt.Fprintln(os.Stderr, s) }
-	}
-	notice(fmt.Sprintf("xdpscan: %v; the filter is compiled as for a savefile (tcpdump -r) instead: it sees VLAN tags in the frame, so `tcp` misses TCP inside a VLAN that tcpdump -i matches (grant CAP_NET_RAW for tcpdump's live semantics)", err))
+	cfg.notice(fmt.Sprintf("xdpscan: %v; the filter is compiled as for a savefile (tcpdump -r) instead: it sees VLAN tags in the frame, so `tcp` misses TCP inside a VLAN that tcpdump -i matches (grant CAP_NET_RAW for tcpdump's live semantics)", err))
 	raw, err = filter.CompileContext(ctx, cfg.Filter, int(cfg.Snaplen))
 	return raw, true, err
+}
+
+// notice tells the user msg: cfg.Notice, or standard error.
+func (cfg Config) notice(msg string) {
+	if cfg.Notice != nil {
+		cfg.Notice(msg)
+		return
+	}
+	fmt.Fprintln(os.Stderr, msg)
 }

@@ -95,7 +95,8 @@ const MaxExpressionBytes = 64 << 10
 
 // MaxInstructions is the most classic BPF instructions Compile returns:
 // the limit of what the capture program can hold. The program carries
-// one copy of the filter for each frame shape (five), each classic
+// one copy of the filter for each frame shape (six, VLAN-tagged frames
+// included), each classic
 // instruction becomes up to several eBPF ones, and the kernel refuses
 // programs over 1M eBPF instructions (BPF_COMPLEXITY_LIMIT_INSNS).
 const MaxInstructions = 65_535

@@ -96,7 +96,7 @@ func LoadCapture(cfg CaptureConfig) (*Capture, error) {
 	if prog.Instructions, err = filter.Splice(prog.Instructions, cfg.Filter, calls); err != nil {
 		return nil, err
 	}
-	// Five copies of a long filter can put a jump (the C code's around
+	// Six copies of a long filter can put a jump (the C code's around
 	// them, or the filter's own) past a 16-bit offset.
 	if prog.Instructions, err = filter.LongJumps(prog.Instructions); err != nil {
 		return nil, fmt.Errorf("install filter: the filter is too long for the capture program: %w; capture with a shorter filter", err)

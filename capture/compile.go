@@ -18,6 +18,12 @@ import (
 // the filter seeing every frame as it is, tags in place, and says so:
 // frameView is then true.
 func compileXDP(ctx context.Context, cfg Config) (raw []cbpf.RawInstruction, frameView bool, err error) {
+	if cfg.Iface == "" {
+		// A program loaded for no interface (a load check): the savefile
+		// code, which needs no handle.
+		raw, err = filter.CompileContext(ctx, cfg.Filter, int(cfg.Snaplen))
+		return raw, true, err
+	}
 	raw, err = filter.CompileLive(ctx, cfg.Iface, cfg.Filter, int(cfg.Snaplen))
 	if err == nil || !filter.IsLiveError(err) {
 		return raw, false, err

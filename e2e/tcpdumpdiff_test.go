@@ -256,6 +256,7 @@ func diffOne(t *testing.T, tb *testbed.Testbed, mode, expr string, mix [][]byte,
 	tcmd := exec.Command("ip", targs...)
 	var terr lockedBuffer
 	tcmd.Stderr = &terr
+	t0 := time.Now()
 	if err := xcmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +284,9 @@ func diffOne(t *testing.T, tb *testbed.Testbed, mode, expr string, mix [][]byte,
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	t1 := time.Now()
 	sendBursts(t, tb, mix)
+	t2 := time.Now()
 	time.Sleep(100 * time.Millisecond)
 	stop()
 	if err := xcmd.Wait(); err != nil {
@@ -293,6 +296,7 @@ func diffOne(t *testing.T, tb *testbed.Testbed, mode, expr string, mix [][]byte,
 	if err := tcmd.Wait(); err != nil {
 		t.Fatalf("%q: tcpdump: %v\n%s", expr, err, terr.String())
 	}
+	t.Logf("TIMING listen %v send %v stop %v", t1.Sub(t0), t2.Sub(t1), time.Since(t2))
 	var st struct{ Seen, Matched, Written, RingLost uint64 }
 	if b, err := os.ReadFile(stats); err != nil {
 		t.Fatal(err)

@@ -204,7 +204,12 @@ var tcpdumpDiffFilters = []string{
 	"ip[0] & 0xf > 5",
 	"ip6 and ip6[6] == 0",
 	"ether broadcast",
-	"inbound",
+	// libpcap filters the frames of its ring's first block in user space
+	// while it installs the kernel filter, and there an SKF_AD_PKTTYPE
+	// load rejects the frame: tcpdump -i X inbound misses the first frame
+	// it sees (measured: 555 of 556, the first). The mix ends with ARP.
+	"inbound and arp",
+	"outbound",
 	"host 198.18.0.5",
 	"ether proto 0x88a8",
 	"udp[8:4] == 0",
@@ -225,10 +230,14 @@ func TestCaptureAgreesWithTcpdump(t *testing.T) {
 			t.Parallel()
 			tb := upTestbed(t, testbed.Config{})
 			start := time.Now()
-			for _, expr := range tcpdumpDiffFilters {
+			filters := tcpdumpDiffFilters
+			if f := os.Getenv("XDPSCAN_DIFF_FILTER"); f != "" {
+				filters = []string{f} // one filter, to look into a disagreement
+			}
+			for _, expr := range filters {
 				diffOne(t, tb, mode, expr, mix)
 			}
-			t.Logf("%d filters x %d frames in %.1fs", len(tcpdumpDiffFilters), len(mix), time.Since(start).Seconds())
+			t.Logf("%d filters x %d frames in %.1fs", len(filters), len(mix), time.Since(start).Seconds())
 		})
 	}
 }
@@ -256,7 +265,6 @@ func diffOne(t *testing.T, tb *testbed.Testbed, mode, expr string, mix [][]byte,
 	tcmd := exec.Command("ip", targs...)
 	var terr lockedBuffer
 	tcmd.Stderr = &terr
-	t0 := time.Now()
 	if err := xcmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -284,9 +292,7 @@ func diffOne(t *testing.T, tb *testbed.Testbed, mode, expr string, mix [][]byte,
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t1 := time.Now()
 	sendBursts(t, tb, mix)
-	t2 := time.Now()
 	time.Sleep(100 * time.Millisecond)
 	stop()
 	if err := xcmd.Wait(); err != nil {
@@ -296,7 +302,6 @@ func diffOne(t *testing.T, tb *testbed.Testbed, mode, expr string, mix [][]byte,
 	if err := tcmd.Wait(); err != nil {
 		t.Fatalf("%q: tcpdump: %v\n%s", expr, err, terr.String())
 	}
-	t.Logf("TIMING listen %v send %v stop %v", t1.Sub(t0), t2.Sub(t1), time.Since(t2))
 	var st struct{ Seen, Matched, Written, RingLost uint64 }
 	if b, err := os.ReadFile(stats); err != nil {
 		t.Fatal(err)
@@ -311,7 +316,7 @@ func diffOne(t *testing.T, tb *testbed.Testbed, mode, expr string, mix [][]byte,
 		t.Logf("%s %q: XDP saw %d frames, %d were sent", mode, expr, st.Seen, len(mix))
 	}
 	if st.Matched != uint64(len(want)) || st.Written != uint64(len(want)) || len(got) != len(want) {
-		t.Errorf("%s %q: xdpscan matched %d, wrote %d (file %d); tcpdump %d", mode, expr, st.Matched, st.Written, len(got), len(want))
+		t.Errorf("%s %q: xdpscan matched %d, wrote %d (file %d); tcpdump %d; first frame only one has: %s", mode, expr, st.Matched, st.Written, len(got), len(want), firstUnshared(got, want))
 		return
 	}
 	for i := range want {
@@ -487,4 +492,30 @@ func runCaptureFrames(t *testing.T, tb *testbed.Testbed, mode string, frames [][
 		t.Fatal(err)
 	}
 	return st
+}
+
+// firstUnshared describes the first frame one list holds and the other
+// does not.
+func firstUnshared(a, b []pcapFrame) string {
+	count := map[string]int{}
+	for _, f := range b {
+		count[string(f.data)]++
+	}
+	for _, f := range a {
+		if count[string(f.data)] == 0 {
+			return fmt.Sprintf("xdpscan's % x", f.data)
+		}
+		count[string(f.data)]--
+	}
+	count = map[string]int{}
+	for _, f := range a {
+		count[string(f.data)]++
+	}
+	for _, f := range b {
+		if count[string(f.data)] == 0 {
+			return fmt.Sprintf("tcpdump's % x", f.data)
+		}
+		count[string(f.data)]--
+	}
+	return "none"
 }

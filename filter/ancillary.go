@@ -7,6 +7,28 @@ import (
 	"golang.org/x/net/bpf"
 )
 
+// The contract between the capture program (bpf/capture.c) and the
+// translated filter, which any program that runs the same filter must
+// keep to give it the same view:
+//
+//   - the code gets the XDP context in R1 (xdp_md: data, data_end,
+//     ingress_ifindex) and returns in R0 the bytes to keep (0: no match),
+//     counted in the filter's packet;
+//   - a frame whose EtherType (bytes 12-13) is 0x8100 or 0x88a8 and which
+//     holds at least 20 bytes runs the copy translated with
+//     Shape{Tagged: true}: the filter's packet is the frame without bytes
+//     12-15, SKF_AD_VLAN_TAG_PRESENT is 1, SKF_AD_VLAN_TAG is frame bytes
+//     14-15 (the whole TCI), SKF_AD_VLAN_TPID frame bytes 12-13, the
+//     length the frame's less 4, and the program adds the 4 tag bytes to
+//     what the filter keeps (libpcap writes the tag back in place);
+//     a shorter tagged frame matches nothing (the kernel drops it);
+//   - every other frame runs an untagged copy: the packet is the frame,
+//     SKF_AD_VLAN_TAG_PRESENT, _TAG and _TPID are 0;
+//   - SKF_AD_PKTTYPE is PACKET_HOST (a received frame), SKF_AD_IFINDEX
+//     the receiving interface, SKF_AD_LEN and `len` the length of every
+//     buffer of the frame (bpf_xdp_get_buff_len); any other SKF_AD load
+//     is refused when the filter is translated.
+//
 // The frame-side view a Linux socket filter has, which Translate gives
 // the filter on an XDP frame. On receive, __netif_receive_skb_core calls
 // skb_vlan_untag on a frame whose EtherType is 802.1Q or 802.1ad before

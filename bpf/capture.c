@@ -32,6 +32,9 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 volatile const __u8 count_only = 0;
 volatile const __u32 snaplen = 262144;
 volatile const __u32 ring_wakeup_bytes = 0;
+/* The filter sees every frame as it is, tags in place (savefile code,
+ * loader.CaptureConfig.FrameView), not as a Linux socket filter does. */
+volatile const __u8 frame_view = 0;
 
 /* The largest class below; loader.MaxSnaplen (tcpdump's largest -s). */
 #define MAX_CAPTURE 262144
@@ -163,10 +166,11 @@ static __always_inline int outer_tagged(struct xdp_md *ctx)
 static __always_inline __u32 tagged_filter(struct xdp_md *ctx)
 {
 	__u32 len = frame_len(ctx);
-	if (len < VLAN_UNTAG_MIN)
+	/* frame_view: the savefile code sees the frame as it is. */
+	if (!frame_view && len < VLAN_UNTAG_MIN)
 		return 0;
 	__u32 keep = capture_filter_vlan(ctx);
-	if (keep && keep < len)
+	if (!frame_view && keep && keep < len)
 		keep += 4;
 	return keep;
 }

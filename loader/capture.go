@@ -71,6 +71,7 @@ func LoadCapture(cfg CaptureConfig) (*Capture, error) {
 		"count_only":        boolByte(cfg.CountOnly),
 		"snaplen":           cfg.Snaplen,
 		"ring_wakeup_bytes": cfg.RingWakeupBytes,
+		"frame_view":        boolByte(cfg.FrameView),
 	} {
 		if err := setVar(spec, name, value); err != nil {
 			return nil, fmt.Errorf("configure capture: %w", err)

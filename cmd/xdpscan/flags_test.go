@@ -502,3 +502,13 @@ func TestManLong(t *testing.T) {
 		t.Errorf("manLong:\n%q\nwant\n%q", got, want)
 	}
 }
+
+// TestHelpGroupsName: every name in scan's group and value-name tables is
+// a flag scan has (setGroup skips an unknown name rather than fail a run).
+func TestHelpGroupsName(t *testing.T) {
+	newScanFlags()
+	missingHelpNames.Range(func(k, _ any) bool {
+		t.Errorf("the help tables name %q, a flag that does not exist", k)
+		return true
+	})
+}

@@ -47,11 +47,13 @@ func (m *Meta) args() string {
 	return strings.Join(m.Args, " ")
 }
 
+// version is xdpscan's, for nmap's version attribute and the place of
+// nmap's in the "# Nmap 7.93 scan initiated" header.
 func (m *Meta) version() string {
 	if m.Version == "" {
-		return "xdpscan"
+		return "(devel)"
 	}
-	return "xdpscan-" + m.Version
+	return m.Version
 }
 
 // ServicesFile is nmap's port-to-service table. It is read where nmap

@@ -79,7 +79,7 @@ func (m *Meta) xmlHeader(b []byte) []byte {
 	start := m.start()
 	args := string(xmlEscape(nil, m.args()))
 	b = append(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE nmaprun>\n"...)
-	b = fmt.Appendf(b, "<!-- %s scan initiated %s as: %s -->\n", m.version(), start.Format(nmapTime), args)
+	b = fmt.Appendf(b, "<!-- xdpscan %s scan initiated %s as: %s -->\n", m.version(), start.Format(nmapTime), args)
 	b = fmt.Appendf(b, "<nmaprun scanner=\"nmap\" args=\"%s\" start=\"%d\" startstr=\"%s\" version=\"%s\" xmloutputversion=\"1.05\">\n",
 		args, start.Unix(), start.Format(nmapTime), m.version())
 	b = m.scaninfo(b)
@@ -105,8 +105,8 @@ func (m *Meta) counts(up, seen uint64) hostCounts {
 }
 
 func (m *Meta) summary(c hostCounts, end time.Time) string {
-	return fmt.Sprintf("%s done at %s -- %d IP address%s (%d host%s up) scanned in %.2f seconds",
-		m.version(), end.Format(nmapTime), c.total, plural(c.total, "es"), c.up, plural(c.up, "s"), end.Sub(m.start()).Seconds())
+	return fmt.Sprintf("xdpscan done at %s -- %d IP address%s (%d host%s up) scanned in %.2f seconds",
+		end.Format(nmapTime), c.total, plural(c.total, "es"), c.up, plural(c.up, "s"), end.Sub(m.start()).Seconds())
 }
 
 func plural(n uint64, s string) string {
@@ -201,7 +201,7 @@ func (m *Meta) xmlHost(b []byte, host []scan.Result, svc *Services) []byte {
 // grepable (-oG), as nmap writes it: a "Status" line per host, then a
 // "Ports" line with every port as port/state/proto/owner/service/rpc/version/.
 func (m *Meta) grepHeader(b []byte) []byte {
-	return fmt.Appendf(b, "# %s scan initiated %s as: %s\n", m.version(), m.start().Format(nmapTime), m.args())
+	return fmt.Appendf(b, "# xdpscan %s scan initiated %s as: %s\n", m.version(), m.start().Format(nmapTime), m.args())
 }
 
 func (m *Meta) grepHost(b []byte, host []scan.Result, svc *Services) []byte {

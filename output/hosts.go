@@ -82,6 +82,9 @@ func (s *hostStore) spillRun() error {
 	slices.SortFunc(s.mem, resultOrder)
 	if s.spill == nil {
 		f, err := os.CreateTemp(s.dir, ".xdpscan-sort-*")
+		if err != nil && s.dir != "" {
+			f, err = os.CreateTemp("", ".xdpscan-sort-*") // a directory this user cannot write to (scan -Z)
+		}
 		if err != nil {
 			return fmt.Errorf("temporary file to sort the results by host (%d results held): %w", len(s.mem), err)
 		}

@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -33,6 +34,12 @@ type scanOutputs struct {
 	// pairs are not written again.
 	readBack *output.ReadBack
 
+	meta  output.Meta
+	extra []output.Dest // --out FORMAT:FILE: new files, never appended to
+	// extraStreams and extraWriters are extra's, once open.
+	extraStreams []*outfile.Stream
+	extraWriters []*output.Writer
+
 	mu      sync.Mutex // results are written by the scan and flushed by checkpoints
 	opened  bool
 	stream  *outfile.Stream
@@ -49,6 +56,12 @@ type scanOutputs struct {
 func checkScanFiles(f *scanFlags, resumePath string) error {
 	type named struct{ flag, path string }
 	files := []named{{"-o", f.output}, {"--stats-json", f.statsJSON}}
+	if err := checkOutputDests(&f.outs); err != nil {
+		return err
+	}
+	for _, d := range f.outs.dests {
+		files = append(files, named{"--out " + d.Format, d.Path})
+	}
 	if resumePath != "" {
 		files = append(files, named{"the resume file", resumePath})
 	}
@@ -62,7 +75,7 @@ func checkScanFiles(f *scanFlags, resumePath string) error {
 				return usageError("%s %s and %s %s are the same file: one would overwrite the other; name two files", a.flag, a.path, b.flag, b.path)
 			}
 		}
-		if err := outfile.Check(a.path, a.flag != "-o"); err != nil {
+		if err := outfile.Check(a.path, a.flag != "-o" && !strings.HasPrefix(a.flag, "--out")); err != nil {
 			return usageError("%s %s: cannot write: %v", a.flag, a.path, err)
 		}
 	}
@@ -73,7 +86,7 @@ func checkScanFiles(f *scanFlags, resumePath string) error {
 // setup, without creating or changing one: each is writable, no two are
 // the same file, none is an input. A resumed scan's output is read back.
 func planScanOutputs(f *scanFlags, saved *scan.ResumeFile, resumePath string, checkpoints bool) (*scanOutputs, error) {
-	o := &scanOutputs{path: f.output, format: f.format, appendTo: f.appendOutput || saved != nil}
+	o := &scanOutputs{path: f.output, format: f.format, appendTo: f.appendOutput || saved != nil, extra: f.outs.dests}
 	if !checkpoints {
 		resumePath = ""
 	}
@@ -105,9 +118,9 @@ func planScanOutputs(f *scanFlags, saved *scan.ResumeFile, resumePath string, ch
 		default:
 			fi, _ := fh.Stat()
 			if fi != nil && fi.Mode().IsRegular() && fi.Size() > 0 {
-				if saved == nil && f.format == "xml" {
+				if saved == nil && !output.Appendable(f.format) {
 					fh.Close()
-					return nil, usageError("--append-output: %s holds an XML document already; appending another makes it invalid: name a new file", f.output)
+					return nil, usageError("--append-output: %s holds a %s document already; appending another makes it invalid: name a new file", f.output, f.format)
 				}
 				if saved != nil {
 					rb, err := output.Read(fh, f.format)
@@ -157,15 +170,20 @@ func (o *scanOutputs) open() error {
 		o.stream, w = s, s
 	}
 	var err error
+	opt := output.Options{Meta: o.meta, TempDir: o.tempDir(o.path)}
 	if o.readBack != nil && o.readBack.Whole > 0 {
 		o.results, err = output.NewWriterAppend(w, o.format)
 	} else {
-		o.results, err = output.NewWriter(w, o.format)
+		o.results, err = output.New(w, o.format, opt)
+	}
+	if err == nil {
+		err = o.openExtra()
 	}
 	if err != nil {
 		if o.stream != nil {
 			o.stream.Close(false)
 		}
+		o.closeExtra(false)
 		return err
 	}
 	o.opened = true
@@ -197,6 +215,54 @@ func (o *scanOutputs) writeLocked(r scan.Result) {
 	if err := o.results.Write(r); err != nil && o.werr == nil {
 		o.werr = err
 	}
+	for _, w := range o.extraWriters {
+		if err := w.Write(r); err != nil && o.werr == nil {
+			o.werr = err
+		}
+	}
+}
+
+// tempDir is where a grouped format sorts what outgrows memory: beside
+// its file (the disk the user chose for results), or $TMPDIR for stdout.
+func (o *scanOutputs) tempDir(path string) string {
+	if path == "" {
+		return ""
+	}
+	return filepath.Dir(path)
+}
+
+// openExtra opens --out's files, each a new stream (never appended to).
+func (o *scanOutputs) openExtra() error {
+	for _, d := range o.extra {
+		s, err := outfile.OpenStream(d.Path, false)
+		if err != nil {
+			return fmt.Errorf("--out %s: %w", d.Format, err)
+		}
+		o.extraStreams = append(o.extraStreams, s)
+		w, err := output.New(s, d.Format, output.Options{Meta: o.meta, TempDir: o.tempDir(d.Path)})
+		if err != nil {
+			return err
+		}
+		o.extraWriters = append(o.extraWriters, w)
+	}
+	return nil
+}
+
+// closeExtra ends --out's outputs (ok: as close's) and closes their files.
+func (o *scanOutputs) closeExtra(ok bool) error {
+	var err error
+	for i, s := range o.extraStreams {
+		if ok && i < len(o.extraWriters) {
+			if cerr := o.extraWriters[i].Close(); err == nil && cerr != nil {
+				err = fmt.Errorf("--out %s %s: %w", o.extra[i].Format, o.extra[i].Path, cerr)
+			}
+		}
+		if cerr := s.Close(ok); err == nil && cerr != nil {
+			err = fmt.Errorf("--out %s %s: %w", o.extra[i].Format, o.extra[i].Path, cerr)
+		}
+	}
+	o.extraStreams, o.extraWriters = nil, nil
+	return err
 }
 
 // sync pushes every result written so far to the disk: a checkpoint is
@@ -208,6 +274,11 @@ func (o *scanOutputs) sync() error {
 		return nil
 	}
 	err := o.results.Flush()
+	for _, w := range o.extraWriters {
+		if ferr := w.Flush(); err == nil {
+			err = ferr
+		}
+	}
 	stream := o.stream
 	o.mu.Unlock()
 	// The fsync runs outside the lock: results keep being written (after
@@ -225,6 +296,9 @@ func (o *scanOutputs) flush() {
 	defer o.mu.Unlock()
 	if o.opened {
 		o.results.Flush()
+		for _, w := range o.extraWriters {
+			w.Flush()
+		}
 	}
 }
 
@@ -248,6 +322,9 @@ func (o *scanOutputs) close(ok bool) error {
 		if cerr := o.stream.Close(ok); err == nil {
 			err = cerr
 		}
+	}
+	if cerr := o.closeExtra(ok); err == nil {
+		err = cerr
 	}
 	return err
 }

@@ -82,6 +82,7 @@ type scanFlags struct {
 	user                                                                                    string
 	connectTimeout                                                                          time.Duration
 	workers                                                                                 int
+	outs                                                                                    outputOpts
 }
 
 func newScanFlags() (*scanFlags, *flag.FlagSet) {
@@ -123,6 +124,7 @@ func newScanFlags() (*scanFlags, *flag.FlagSet) {
 		"it completes; a scan to stdout saves ./xdpscan.resume (or xdpscan-N.resume) on Ctrl-C only")
 	fs.StringVar(&f.output, "o", "", "write results to FILE (default: stdout); opened once the scan has started, replaced only\n"+
 		"when the first result is written; a symbolic link at FILE is refused")
+	addOutputFlags(fs, &f.outs)
 	fs.BoolVar(&f.appendOutput, "append-output", false, "append to the -o file instead of replacing it (nmap's --append-output)")
 	fs.StringVar(&f.format, "format", "", "ndjson, list (-oL), grepable (-oG), xml, csv, human (default human on stdout, ndjson to a file)")
 	fs.StringVar(&f.statsJSON, "stats-json", "", "write the final counters to FILE as one JSON object (written beside FILE, then renamed)")
@@ -213,7 +215,8 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 	// an XML file (it cannot be appended to),
 	// nor for an output that is not a regular file (/dev/null, a FIFO):
 	// nothing could be read back from it.
-	checkpoints := !f.pingFirst && !(f.output != "" && f.format == "xml")
+	// Nor with --out: the resume file would reopen (and empty) those files.
+	checkpoints := !f.pingFirst && !(f.output != "" && !output.Appendable(f.format)) && len(f.outs.dests) == 0
 	if fi, err := os.Stat(f.output); f.output != "" && err == nil && !fi.Mode().IsRegular() {
 		checkpoints = false
 	}
@@ -234,6 +237,7 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 	if err != nil {
 		return err
 	}
+	outs.meta = outputMeta(cfg, f.connect)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

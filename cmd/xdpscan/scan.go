@@ -37,7 +37,9 @@ neighbour discovery when missing. Replies are validated (keyed-hash
 cookies) and consumed by an XDP program: the host never answers them with
 RST or port unreachable. Each (address, port) that answers is printed
 once, as it arrives (whole lines, within 100 ms; a SIGKILL loses at most
-that window, and an XML file is a complete document after every write);
+that window); nmap's formats (xml, grepable, normal) hold each host whole,
+so they are written when the scan ends (Ctrl-C ends it too: an XML file
+killed before then is a valid document with no host that says so);
 a UDP answer resting on fewer than 32 cookie bits (a service that echoes
 nothing: reason ";cookie-bits=N") is held until the end of --wait, and
 loses to a conflicting answer that proves more (see --confirm):
@@ -126,7 +128,8 @@ func newScanFlags() (*scanFlags, *flag.FlagSet) {
 		"when the first result is written; a symbolic link at FILE is refused")
 	addOutputFlags(fs, &f.outs)
 	fs.BoolVar(&f.appendOutput, "append-output", false, "append to the -o file instead of replacing it (nmap's --append-output)")
-	fs.StringVar(&f.format, "format", "", "ndjson, list (-oL), grepable (-oG), xml, csv, human (default human on stdout, ndjson to a file)")
+	fs.StringVar(&f.format, "format", "", "ndjson (masscan -oD), list (-oL), json (-oJ), xml (nmap -oX), grepable (-oG), normal (-oN),\n"+
+		"csv, human (default human on stdout, ndjson to a file)")
 	fs.StringVar(&f.statsJSON, "stats-json", "", "write the final counters to FILE as one JSON object (written beside FILE, then renamed)")
 	fs.StringVar(&f.status, "status", "auto", "live status on stderr: auto (text on a terminal), text, json, none")
 	fs.StringVar(&f.rx, "rx", "xdp", "receive path: xdp (validated and consumed in the kernel) or pcap (libpcap, for comparison)")

@@ -180,6 +180,43 @@ func TestOutputsExistingToolsRead(t *testing.T) {
 	})
 }
 
+// TestOutputsUnprivilegedConnect: a scan with no privilege at all (the
+// connect fallback, uid 65534) writes nmap's XML and grepable files too:
+// valid against nmap.dtd, scaninfo type "connect", every host whole.
+func TestOutputsUnprivilegedConnect(t *testing.T) {
+	tb := upTestbed(t, testbed.Config{})
+	dir := nobodyDir(t)
+	xmlOut, grepOut := filepath.Join(dir, "c.xml"), filepath.Join(dir, "c.gnmap")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", tb.ScanNS(), "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+		"--inh-caps=-all", "--bounding-set=-all", binary, "scan", "198.18.0.0/28", "-p", "22,80,81", "--allow", "198.18.0.0/15",
+		"--connect-timeout", "300ms", "--status", "none", "-o", filepath.Join(dir, "c.ndjson"), "--out", "xml:"+xmlOut, "--out", "grepable:"+grepOut)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("unprivileged scan: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("xmllint", "--noout", "--dtdvalid", "/usr/share/nmap/nmap.dtd", xmlOut).CombinedOutput(); err != nil {
+		t.Errorf("xmllint --dtdvalid: %v\n%s", err, out)
+	}
+	x, _ := os.ReadFile(xmlOut)
+	if !bytes.Contains(x, []byte(`<scaninfo type="connect" protocol="tcp" numservices="3" services="22,80-81"/>`)) {
+		t.Errorf("no connect scaninfo:\n%s", x)
+	}
+	g := parseGrepable(t, grepOut)
+	if len(g.Hosts) != 16 {
+		t.Fatalf("%d hosts, want 16", len(g.Hosts))
+	}
+	for _, h := range g.Hosts {
+		var got []string
+		for _, p := range h.Ports {
+			got = append(got, strconv.Itoa(int(p.Port))+"/"+p.State)
+		}
+		if want := []string{"22/open", "80/open", "81/closed"}; h.Status != "Up" || !slices.Equal(got, want) {
+			t.Errorf("%s: %s %v, want Up %v", h.Addr, h.Status, got, want)
+		}
+	}
+}
+
 func parseGrepable(t *testing.T, path string) *gnmap.File {
 	t.Helper()
 	f, err := os.Open(path)

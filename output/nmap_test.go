@@ -517,3 +517,40 @@ func TestGroupedFormatsHoldBoundedResults(t *testing.T) {
 		}
 	}
 }
+
+// TestNormalIsNmaps: for the same replies, the normal output's host
+// reports and port lines (port, state, service) are nmap's -oN (testdata),
+// with nmap --reason's REASON column added; .245, which never answered, is
+// nmap -Pn's alone.
+func TestNormalIsNmaps(t *testing.T) {
+	nb, err := os.ReadFile("testdata/nmap-7.93-sS.nmap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports := func(b []byte) map[string][]string {
+		m := map[string][]string{}
+		host := ""
+		for _, l := range strings.Split(string(b), "\n") {
+			if a, ok := strings.CutPrefix(l, "Nmap scan report for "); ok {
+				host = a
+				m[host] = nil
+				continue
+			}
+			f := strings.Fields(l)
+			if host != "" && len(f) >= 3 && (strings.Contains(f[0], "/tcp") || strings.Contains(f[0], "/udp") || f[0] == "PORT") {
+				m[host] = append(m[host], strings.Join(f[:3], " "))
+			}
+		}
+		return m
+	}
+	nmap := reports(nb)
+	got := render(t, "normal", Options{Meta: fixtureMeta}, fixtureResults())
+	ours := reports(got)
+	delete(nmap, "198.18.0.245")
+	if !reflect.DeepEqual(ours, nmap) {
+		t.Errorf("ours %v\nnmap %v\n%s", ours, nmap, got)
+	}
+	if !bytes.Contains(got, []byte("22/tcp open   ssh       syn-ack ttl 64\n")) || !bytes.Contains(got, []byte("Host is up, received syn-ack ttl 64.")) {
+		t.Errorf("no aligned REASON column or host line:\n%s", got)
+	}
+}

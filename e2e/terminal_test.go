@@ -281,7 +281,7 @@ func TestTerminalOutput(t *testing.T) {
 		rnd := rand.New(rand.NewPCG(seed, 0))
 		open, closed := portTruth(tb.Config, "198.18.32.0/20", scanPorts...)
 		for trial := range 6 {
-			format := []string{"ndjson", "xml"}[trial%2]
+			format := []string{"ndjson", "xml", "json"}[trial%3]
 			after := time.Duration(rnd.Int64N(int64(3 * time.Second)))
 			killAndCheck(t, tb, format, after, open, closed)
 		}
@@ -471,7 +471,8 @@ func firstAt[T any](s []T, at func(T) time.Time) time.Time {
 
 // killAndCheck starts a scan writing format to a file, SIGKILLs it after
 // the file's first flush plus after, and checks the file: whole NDJSON
-// lines, or a well-formed XML document, every result in the truth.
+// lines, a JSON array, or an XML document valid against nmap's DTD, every
+// result in the truth.
 func killAndCheck(t *testing.T, tb *testbed.Testbed, format string, after time.Duration, open, closed map[pair]bool) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "killed."+format)
@@ -525,6 +526,27 @@ func killAndCheck(t *testing.T, tb *testbed.Testbed, format string, after time.D
 			results++
 			if p := (pair{netip.MustParseAddr(r.IP), r.Port}); !open[p] && !closed[p] {
 				t.Errorf("ndjson: %s:%d is not in the truth", r.IP, r.Port)
+			}
+		}
+	case "json":
+		// masscan's -oJ array: valid after every flush (its "]" rides in
+		// each write and is written over by the next).
+		if out, err := exec.Command("jq", "length", out).CombinedOutput(); err != nil {
+			t.Errorf("json killed %v after its first flush: jq: %v\n%s", after, err, out)
+		}
+		var recs []struct {
+			IP    string `json:"ip"`
+			Ports []struct {
+				Port uint16 `json:"port"`
+			} `json:"ports"`
+		}
+		if err := json.Unmarshal(b, &recs); err != nil {
+			t.Errorf("json killed %v after its first flush: %v", after, err)
+		}
+		for _, r := range recs {
+			results++
+			if p := (pair{netip.MustParseAddr(r.IP), r.Ports[0].Port}); !open[p] && !closed[p] {
+				t.Errorf("json: %s:%d is not in the truth", r.IP, r.Ports[0].Port)
 			}
 		}
 	case "xml":

@@ -36,9 +36,9 @@ type scanOutputs struct {
 
 	meta  output.Meta
 	extra []output.Dest // --out FORMAT:FILE: new files, never appended to
-	// extraStreams and extraWriters are extra's, once open.
+	// extraStreams and extraSet are extra's files and writers, once open.
 	extraStreams []*outfile.Stream
-	extraWriters []*output.Writer
+	extraSet     *output.Set
 
 	mu      sync.Mutex // results are written by the scan and flushed by checkpoints
 	opened  bool
@@ -215,8 +215,8 @@ func (o *scanOutputs) writeLocked(r scan.Result) {
 	if err := o.results.Write(r); err != nil && o.werr == nil {
 		o.werr = err
 	}
-	for _, w := range o.extraWriters {
-		if err := w.Write(r); err != nil && o.werr == nil {
+	if o.extraSet != nil {
+		if err := o.extraSet.Write(r); err != nil && o.werr == nil {
 			o.werr = err
 		}
 	}
@@ -233,6 +233,7 @@ func (o *scanOutputs) tempDir(path string) string {
 
 // openExtra opens --out's files, each a new stream (never appended to).
 func (o *scanOutputs) openExtra() error {
+	var ws []*output.Writer
 	for _, d := range o.extra {
 		s, err := outfile.OpenStream(d.Path, false)
 		if err != nil {
@@ -243,7 +244,10 @@ func (o *scanOutputs) openExtra() error {
 		if err != nil {
 			return err
 		}
-		o.extraWriters = append(o.extraWriters, w)
+		ws = append(ws, w)
+	}
+	if len(ws) > 0 {
+		o.extraSet = output.NewSet(ws...)
 	}
 	return nil
 }
@@ -251,17 +255,18 @@ func (o *scanOutputs) openExtra() error {
 // closeExtra ends --out's outputs (ok: as close's) and closes their files.
 func (o *scanOutputs) closeExtra(ok bool) error {
 	var err error
-	for i, s := range o.extraStreams {
-		if ok && i < len(o.extraWriters) {
-			if cerr := o.extraWriters[i].Close(); err == nil && cerr != nil {
-				err = fmt.Errorf("--out %s %s: %w", o.extra[i].Format, o.extra[i].Path, cerr)
-			}
+	if ok && o.extraSet != nil {
+		// The trailers, and the grouped formats' hosts.
+		if cerr := o.extraSet.Close(); cerr != nil {
+			err = fmt.Errorf("--out: %w", cerr)
 		}
+	}
+	for i, s := range o.extraStreams {
 		if cerr := s.Close(ok); err == nil && cerr != nil {
 			err = fmt.Errorf("--out %s %s: %w", o.extra[i].Format, o.extra[i].Path, cerr)
 		}
 	}
-	o.extraStreams, o.extraWriters = nil, nil
+	o.extraStreams, o.extraSet = nil, nil
 	return err
 }
 
@@ -274,8 +279,8 @@ func (o *scanOutputs) sync() error {
 		return nil
 	}
 	err := o.results.Flush()
-	for _, w := range o.extraWriters {
-		if ferr := w.Flush(); err == nil {
+	if o.extraSet != nil {
+		if ferr := o.extraSet.Flush(); err == nil {
 			err = ferr
 		}
 	}
@@ -296,8 +301,8 @@ func (o *scanOutputs) flush() {
 	defer o.mu.Unlock()
 	if o.opened {
 		o.results.Flush()
-		for _, w := range o.extraWriters {
-			w.Flush()
+		if o.extraSet != nil {
+			o.extraSet.Flush()
 		}
 	}
 }

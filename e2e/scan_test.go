@@ -221,10 +221,6 @@ func TestScanBadInput(t *testing.T) {
 		{"rate 0", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--rate", "0"}, "--rate 0: must be a number of probes per second from 0.000278 (one an hour) up"},
 		{"unwritable output", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "-o", "/nonexistent/dir/out"}, "-o /nonexistent/dir/out: cannot write"},
 		{"bad format", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--format", "yaml"}, `unknown --format "yaml"`},
-		{"bad --out format", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--out", "yaml:x.yaml"}, `unknown format "yaml" in "yaml:x.yaml"`},
-		{"--out without a file", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--out", "xml"}, `"xml" is not FORMAT:FILE`},
-		{"--out and -o one file", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "-o", "/nonexistent-co/a", "--out", "xml:/nonexistent-co/a"}, "are the same file"},
-		{"--out twice to one file", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--out", "xml:a", "--out", "list:a"}, "name the same file"},
 		{"--append-output to grepable", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--format", "grepable", "--append-output", "-o", held}, "holds a grepable document already"},
 		// Without --rx pcap the scan falls back to --connect (connect_test.go).
 		{"no capabilities", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "-o", "/dev/null", "--rx", "pcap"}, "scan --rx pcap needs CAP_NET_RAW (missing)"},

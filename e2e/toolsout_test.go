@@ -57,9 +57,9 @@ func TestOutputsExistingToolsRead(t *testing.T) {
 		args = append(args, "-p", toolPorts, "--ping", "--allow", "198.18.0.0/15", "--rate", "2000", "--wait", "1s",
 			"--seed", seed, "--status", "none", "-o", filepath.Join(dir, seed+".ndjson"))
 		files["ndjson"] = filepath.Join(dir, seed+".ndjson")
-		for _, f := range []string{"xml", "grepable", "list", "json", "normal"} {
+		for flag, f := range map[string]string{"-oX": "xml", "-oG": "grepable", "-oL": "list", "-oJ": "json", "-oN": "normal"} {
 			files[f] = filepath.Join(dir, seed+"."+f)
-			args = append(args, "--out", f+":"+files[f])
+			args = append(args, flag, files[f])
 		}
 		if code, out := runIn(t, tb.ScanNS(), args...); code != 0 {
 			t.Fatalf("scan --seed %s: exit %d\n%s", seed, code, out)
@@ -191,7 +191,7 @@ func TestOutputsUnprivilegedConnect(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", tb.ScanNS(), "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
 		"--inh-caps=-all", "--bounding-set=-all", binary, "scan", "198.18.0.0/28", "-p", "22,80,81", "--allow", "198.18.0.0/15",
-		"--connect-timeout", "300ms", "--status", "none", "-o", filepath.Join(dir, "c.ndjson"), "--out", "xml:"+xmlOut, "--out", "grepable:"+grepOut)
+		"--connect-timeout", "300ms", "--status", "none", "-oD", filepath.Join(dir, "c.ndjson"), "-oX", xmlOut, "-oG", grepOut)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("unprivileged scan: %v\n%s", err, out)
 	}

@@ -14,7 +14,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 
@@ -34,12 +33,6 @@ type scanOutputs struct {
 	// pairs are not written again.
 	readBack *output.ReadBack
 
-	meta  output.Meta
-	extra []output.Dest // --out FORMAT:FILE: new files, never appended to
-	// extraStreams and extraSet are extra's files and writers, once open.
-	extraStreams []*outfile.Stream
-	extraSet     *output.Set
-
 	mu      sync.Mutex // results are written by the scan and flushed by checkpoints
 	opened  bool
 	stream  *outfile.Stream
@@ -47,6 +40,10 @@ type scanOutputs struct {
 	pending []scan.Result // results before open (none in practice: nothing is sent before Ready)
 	werr    error
 	skipped int
+
+	meta   output.Meta            // what nmap's formats say about the scan
+	keep   func(scan.Result) bool // --open
+	extras []*extraOutput         // -oX FILE -oG FILE ...: the files beyond the first
 }
 
 // checkScanFiles checks the files the scan will write (and resumePath, if
@@ -56,14 +53,11 @@ type scanOutputs struct {
 func checkScanFiles(f *scanFlags, resumePath string) error {
 	type named struct{ flag, path string }
 	files := []named{{"-o", f.output}, {"--stats-json", f.statsJSON}}
-	if err := checkOutputDests(&f.outs); err != nil {
-		return err
-	}
-	for _, d := range f.outs.dests {
-		files = append(files, named{"--out " + d.Format, d.Path})
-	}
 	if resumePath != "" {
 		files = append(files, named{"the resume file", resumePath})
+	}
+	for _, x := range f.habits.extras {
+		files = append(files, named{"-" + x.flag, x.path})
 	}
 	inputs := []named{{"-iL", f.includeFile}, {"--exclude-file", f.excludeFile}}
 	for i, a := range files {
@@ -75,7 +69,7 @@ func checkScanFiles(f *scanFlags, resumePath string) error {
 				return usageError("%s %s and %s %s are the same file: one would overwrite the other; name two files", a.flag, a.path, b.flag, b.path)
 			}
 		}
-		if err := outfile.Check(a.path, a.flag != "-o" && !strings.HasPrefix(a.flag, "--out")); err != nil {
+		if err := outfile.Check(a.path, a.flag != "-o"); err != nil {
 			return usageError("%s %s: cannot write: %v", a.flag, a.path, err)
 		}
 	}
@@ -86,7 +80,10 @@ func checkScanFiles(f *scanFlags, resumePath string) error {
 // setup, without creating or changing one: each is writable, no two are
 // the same file, none is an input. A resumed scan's output is read back.
 func planScanOutputs(f *scanFlags, saved *scan.ResumeFile, resumePath string, checkpoints bool) (*scanOutputs, error) {
-	o := &scanOutputs{path: f.output, format: f.format, appendTo: f.appendOutput || saved != nil, extra: f.outs.dests}
+	o := &scanOutputs{path: f.output, format: f.format, appendTo: f.appendOutput || saved != nil, keep: f.habits.keep}
+	for _, x := range f.habits.extras {
+		o.extras = append(o.extras, &extraOutput{formatOutput: *x})
+	}
 	if !checkpoints {
 		resumePath = ""
 	}
@@ -170,21 +167,27 @@ func (o *scanOutputs) open() error {
 		o.stream, w = s, s
 	}
 	var err error
-	opt := output.Options{Meta: o.meta, TempDir: o.tempDir(o.path)}
 	if o.readBack != nil && o.readBack.Whole > 0 {
 		o.results, err = output.NewWriterAppend(w, o.format)
 	} else {
-		o.results, err = output.New(w, o.format, opt)
-	}
-	if err == nil {
-		err = o.openExtra()
+		o.results, err = output.New(w, o.format, output.Options{Meta: o.meta, TempDir: outputTempDir(o.path)})
 	}
 	if err != nil {
 		if o.stream != nil {
 			o.stream.Close(false)
 		}
-		o.closeExtra(false)
 		return err
+	}
+	for i, x := range o.extras {
+		if err := x.open(o.meta); err != nil {
+			for _, y := range o.extras[:i] {
+				y.close(false)
+			}
+			if o.stream != nil {
+				o.stream.Close(false)
+			}
+			return err
+		}
 	}
 	o.opened = true
 	for _, r := range o.pending {
@@ -206,6 +209,14 @@ func (o *scanOutputs) write(r scan.Result) {
 }
 
 func (o *scanOutputs) writeLocked(r scan.Result) {
+	if o.keep != nil && !o.keep(r) {
+		return
+	}
+	for _, x := range o.extras {
+		if err := x.results.Write(r); err != nil && o.werr == nil {
+			o.werr = fmt.Errorf("-%s %s: %w", x.flag, x.path, err)
+		}
+	}
 	if rb := o.readBack; rb != nil && rb.Pairs != nil {
 		if _, dup := rb.Pairs[output.KeyOf(r)]; dup {
 			o.skipped++
@@ -215,59 +226,6 @@ func (o *scanOutputs) writeLocked(r scan.Result) {
 	if err := o.results.Write(r); err != nil && o.werr == nil {
 		o.werr = err
 	}
-	if o.extraSet != nil {
-		if err := o.extraSet.Write(r); err != nil && o.werr == nil {
-			o.werr = err
-		}
-	}
-}
-
-// tempDir is where a grouped format sorts what outgrows memory: beside
-// its file (the disk the user chose for results), or $TMPDIR for stdout.
-func (o *scanOutputs) tempDir(path string) string {
-	if path == "" {
-		return ""
-	}
-	return filepath.Dir(path)
-}
-
-// openExtra opens --out's files, each a new stream (never appended to).
-func (o *scanOutputs) openExtra() error {
-	var ws []*output.Writer
-	for _, d := range o.extra {
-		s, err := outfile.OpenStream(d.Path, false)
-		if err != nil {
-			return fmt.Errorf("--out %s: %w", d.Format, err)
-		}
-		o.extraStreams = append(o.extraStreams, s)
-		w, err := output.New(s, d.Format, output.Options{Meta: o.meta, TempDir: o.tempDir(d.Path)})
-		if err != nil {
-			return err
-		}
-		ws = append(ws, w)
-	}
-	if len(ws) > 0 {
-		o.extraSet = output.NewSet(ws...)
-	}
-	return nil
-}
-
-// closeExtra ends --out's outputs (ok: as close's) and closes their files.
-func (o *scanOutputs) closeExtra(ok bool) error {
-	var err error
-	if ok && o.extraSet != nil {
-		// The trailers, and the grouped formats' hosts.
-		if cerr := o.extraSet.Close(); cerr != nil {
-			err = fmt.Errorf("--out: %w", cerr)
-		}
-	}
-	for i, s := range o.extraStreams {
-		if cerr := s.Close(ok); err == nil && cerr != nil {
-			err = fmt.Errorf("--out %s %s: %w", o.extra[i].Format, o.extra[i].Path, cerr)
-		}
-	}
-	o.extraStreams, o.extraSet = nil, nil
-	return err
 }
 
 // sync pushes every result written so far to the disk: a checkpoint is
@@ -279,8 +237,8 @@ func (o *scanOutputs) sync() error {
 		return nil
 	}
 	err := o.results.Flush()
-	if o.extraSet != nil {
-		if ferr := o.extraSet.Flush(); err == nil {
+	for _, x := range o.extras {
+		if ferr := x.results.Flush(); err == nil {
 			err = ferr
 		}
 	}
@@ -301,8 +259,8 @@ func (o *scanOutputs) flush() {
 	defer o.mu.Unlock()
 	if o.opened {
 		o.results.Flush()
-		if o.extraSet != nil {
-			o.extraSet.Flush()
+		for _, x := range o.extras {
+			x.results.Flush()
 		}
 	}
 }
@@ -328,8 +286,10 @@ func (o *scanOutputs) close(ok bool) error {
 			err = cerr
 		}
 	}
-	if cerr := o.closeExtra(ok); err == nil {
-		err = cerr
+	for _, x := range o.extras {
+		if cerr := x.close(ok); err == nil {
+			err = cerr
+		}
 	}
 	return err
 }

@@ -17,11 +17,11 @@ var testResult = scan.Result{Addr: netip.MustParseAddr("198.18.3.7"), Port: 443,
 
 func TestResultFormats(t *testing.T) {
 	golden := map[string]string{
-		"ndjson":   `{"ip":"198.18.3.7","port":443,"proto":"tcp","state":"open","reason":"syn-ack","ttl":64,"ts":"2026-11-21T08:00:00.123456789Z"}` + "\n",
-		"list":     "#masscan\nopen tcp 443 198.18.3.7 1795248000\n# end\n",
-		"csv":      "ip,port,proto,state,reason,from,ttl,ts\n198.18.3.7,443,tcp,open,syn-ack,,64,2026-11-21T08:00:00.123456789Z\n",
-		"json":     "[\n" + `{   "ip": "198.18.3.7",   "timestamp": "1795248000", "ports": [ {"port": 443, "proto": "tcp", "status": "open", "reason": "syn-ack", "ttl": 64} ] }` + "\n]\n",
-		"human":    "open   tcp 198.18.3.7:443 ttl=64\n",
+		"ndjson": `{"ip":"198.18.3.7","port":443,"proto":"tcp","state":"open","reason":"syn-ack","ttl":64,"ts":"2026-11-21T08:00:00.123456789Z"}` + "\n",
+		"list":   "#masscan\nopen tcp 443 198.18.3.7 1795248000\n# end\n",
+		"csv":    "ip,port,proto,state,reason,from,ttl,ts\n198.18.3.7,443,tcp,open,syn-ack,,64,2026-11-21T08:00:00.123456789Z\n",
+		"json":   "[\n" + `{   "ip": "198.18.3.7",   "timestamp": "1795248000", "ports": [ {"port": 443, "proto": "tcp", "status": "open", "reason": "syn-ack", "ttl": 64} ] }` + "\n]\n",
+		"human":  "open   tcp 198.18.3.7:443 ttl=64\n",
 	}
 	for _, tc := range []struct {
 		name string

@@ -80,10 +80,10 @@ type Writer struct {
 	svc     *Services
 	hosts   *hostStore // the grouped formats' results, until Close
 	records int        // json: records written (the separator goes before all but the first)
-	timer  *time.Timer
-	armed  bool
-	err    error // the first write error: every later call returns it
-	closed bool
+	timer   *time.Timer
+	armed   bool
+	err     error // the first write error: every later call returns it
+	closed  bool
 }
 
 // NewWriter writes format to w. Unknown formats are an error. The

@@ -18,7 +18,7 @@ import (
 
 // Port is one entry of a Ports field.
 type Port struct {
-	Port                                      uint16
+	Port                                       uint16
 	State, Proto, Owner, Service, RPC, Version string
 }
 

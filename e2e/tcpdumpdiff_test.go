@@ -176,7 +176,7 @@ var tcpdumpDiffFilters = []string{
 	"vlan 100 and tcp",
 	"vlan and vlan 100",
 	"vlan 300 and vlan 100",
-	"vlan and tcp port 443",
+	"vlan and vlan and tcp port 443",
 	"vlan and ip6",
 	"tcp",
 	"udp",
@@ -295,7 +295,11 @@ func diffOne(t *testing.T, tb *testbed.Testbed, mode, expr string, mix [][]byte,
 		time.Sleep(10 * time.Millisecond)
 	}
 	sendBursts(t, tb, mix)
-	time.Sleep(100 * time.Millisecond)
+	// tcpdump stops reading at SIGINT, leaving what its ring still holds
+	// (xdpscan drains its ring first): wait until its file (-U: written a
+	// packet at a time) has stopped growing. A busy VM lost the last
+	// frames to a fixed 100 ms wait.
+	settle(theirs)
 	stop()
 	if err := xcmd.Wait(); err != nil {
 		tcmd.Wait()
@@ -523,4 +527,20 @@ func firstUnshared(a, b []pcapFrame) string {
 		count[string(f.data)]--
 	}
 	return "none"
+}
+
+// settle waits until path has kept its size for 150 ms (at most 3 s).
+func settle(path string) {
+	last, same := int64(-1), 0
+	for deadline := time.Now().Add(3 * time.Second); same < 3 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var size int64
+		if fi, err := os.Stat(path); err == nil {
+			size = fi.Size()
+		}
+		if size == last {
+			same++
+		} else {
+			last, same = size, 0
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket/pcap"
 	cbpf "golang.org/x/net/bpf"
 
@@ -27,6 +28,10 @@ type Config struct {
 	CountOnly bool
 	RxMode    loader.RxMode // loader.RxXDP or loader.RxPcap
 	XDPMode   loader.Mode
+	// Direction is -Q: received packets (XDP), sent ones (TC egress,
+	// attached by EgressHook) or both ("": both).
+	Direction  Direction
+	EgressHook loader.EgressHook
 	// Ready, if set, is called once setup is over and packets are being
 	// captured (XDP attached and its ring open, or the libpcap handle active
 	// with its filter), before the first packet is handed on: the place to
@@ -53,6 +58,11 @@ type Stats struct {
 	Interface   string          `json:"interface"`
 	Counters    loader.Counters `json:"xdp_counters"`
 	Interrupted bool            `json:"interrupted"`
+	// Per direction (XDP path); Seen, Matched, RingLost and Bytes above
+	// are their sums.
+	Direction Direction `json:"direction,omitempty"`
+	Inbound   *DirStats `json:"inbound,omitempty"`
+	Outbound  *DirStats `json:"outbound,omitempty"`
 }
 
 // Progress is read by the live line.
@@ -84,7 +94,10 @@ type Packet struct {
 	// say.
 	FromXDP      bool
 	RxQueue, CPU uint32
-	Data         []byte
+	// Outbound: the interface sent the packet (TC egress); else it
+	// received it. RxQueue is then the TX queue.
+	Outbound bool
+	Data     []byte
 }
 
 // Run captures until ctx is done or cfg.Count packets were written.
@@ -118,6 +131,11 @@ func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet
 		}
 		st.Written++
 		st.Bytes += uint64(p.CaptureLength)
+		if p.Outbound && st.Outbound != nil {
+			st.Outbound.Written++
+		} else if st.Inbound != nil {
+			st.Inbound.Written++
+		}
 		// The status line reads this once a second: an atomic store per
 		// packet (a full barrier on x86) would cost more than it tells.
 		if st.Written%256 == 0 {
@@ -159,26 +177,86 @@ func loadXDP(cfg Config, raw []cbpf.RawInstruction) (*loader.Capture, error) {
 		RingBytes: loader.RingBytes, RingWakeupBytes: loader.RingWakeupBytes})
 }
 
+// captureXDP captures in cfg.Direction: the XDP program on what the
+// interface receives, the TC egress program on what it sends, both
+// writing to one ring (the XDP program's; the egress program's own when
+// it runs alone), read by one consumer in arrival order.
 func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, progress *Progress, st *Stats, emit func(*Packet)) error {
-	c, err := loadXDP(cfg, raw)
-	if err != nil {
-		return err
+	dir := cfg.Direction
+	if dir == "" {
+		dir = DirInOut
 	}
-	defer c.Close()
-	att, err := loader.Attach(c.Program(), cfg.Iface, cfg.XDPMode)
-	if err != nil {
-		return err
+	st.Direction = dir
+	var (
+		in   *loader.Capture
+		out  *loader.CaptureEgress
+		ring *ebpf.Map
+		att  *loader.Attachment
+		eatt *loader.EgressAttachment
+		err  error
+	)
+	if dir.In() {
+		if in, err = loadXDP(cfg, raw); err != nil {
+			return err
+		}
+		defer in.Close()
+		ring = in.Events()
 	}
-	defer att.Close()
-	st.XDPMode = string(att.Mode)
-	progress.counters = c.Counters
-	before, err := c.Counters()
-	if err != nil {
-		return err
+	if dir.Out() {
+		if out, err = loader.LoadCaptureEgress(egressConfig(cfg, raw), ring); err != nil {
+			return err
+		}
+		defer out.Close()
+		ring = out.Events()
+	}
+	if in != nil {
+		if att, err = loader.Attach(in.Program(), cfg.Iface, cfg.XDPMode); err != nil {
+			return err
+		}
+		defer att.Close()
+		st.XDPMode = string(att.Mode)
+		st.Inbound = &DirStats{Hook: "xdp " + string(att.Mode)}
+	}
+	if out != nil {
+		if eatt, err = loader.AttachEgress(out.Program(), cfg.Iface, cfg.EgressHook); err != nil {
+			return err
+		}
+		defer eatt.Close()
+		st.Outbound = &DirStats{Hook: string(eatt.Hook)}
+	}
+	read := func() (loader.Counters, error) {
+		var sum loader.Counters
+		if in != nil {
+			c, err := in.Counters()
+			if err != nil {
+				return sum, err
+			}
+			sum = sum.Add(c)
+		}
+		if out != nil {
+			c, err := out.Counters()
+			if err != nil {
+				return sum, err
+			}
+			sum = sum.Add(c)
+		}
+		return sum, nil
+	}
+	progress.counters = read
+	var beforeIn, beforeOut loader.Counters
+	if in != nil {
+		if beforeIn, err = in.Counters(); err != nil {
+			return err
+		}
+	}
+	if out != nil {
+		if beforeOut, err = out.Counters(); err != nil {
+			return err
+		}
 	}
 	var cons *ringbuf.Consumer[bpf.CaptureCaptureHdr]
 	if !cfg.CountOnly {
-		if cons, err = ringbuf.New[bpf.CaptureCaptureHdr](c.Events(), ringbuf.Options{}); err != nil {
+		if cons, err = ringbuf.New[bpf.CaptureCaptureHdr](ring, ringbuf.Options{}); err != nil {
 			return err
 		}
 		defer cons.Close()
@@ -197,7 +275,7 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, prog
 		err = cons.RunRecords(ctx, func(h *bpf.CaptureCaptureHdr, payload []byte) {
 			n := min(int(h.CapLen), len(payload))
 			p = Packet{TimeNs: clock.WallNs(h.TsNs), CaptureLength: n, Length: int(h.OrigLen),
-				FromXDP: true, RxQueue: h.RxQueue, CPU: h.Cpu, Data: payload[:n]}
+				FromXDP: true, RxQueue: h.RxQueue, CPU: h.Cpu, Outbound: h.Dir == 1, Data: payload[:n]}
 			emit(&p)
 		})
 		if err != nil {
@@ -206,15 +284,30 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, prog
 	}
 	// Detach before the last reading, so the figures are final.
 	att.Close()
-	after, err := c.Counters()
-	if err != nil {
-		return err
+	eatt.Close()
+	var sum loader.Counters
+	if in != nil {
+		after, err := in.Counters()
+		if err != nil {
+			return err
+		}
+		d := after.Sub(beforeIn)
+		st.Inbound.add(d)
+		st.Counters = d
+		sum = sum.Add(d)
 	}
-	d := after.Sub(before)
-	st.Counters = d
-	st.Seen, st.Matched, st.RingLost = d.Packets, d.Matched, d.RingLost
+	if out != nil {
+		after, err := out.Counters()
+		if err != nil {
+			return err
+		}
+		d := after.Sub(beforeOut)
+		st.Outbound.add(d)
+		sum = sum.Add(d)
+	}
+	st.Seen, st.Matched, st.RingLost = sum.Packets, sum.Matched, sum.RingLost
 	if cfg.CountOnly {
-		st.Bytes = d.Bytes
+		st.Bytes = sum.Bytes
 	}
 	return nil
 }
@@ -226,6 +319,11 @@ func capturePcap(ctx context.Context, cfg Config, st *Stats, emit func(*Packet))
 	}
 	defer h.Close()
 	st.XDPMode = ""
+	if cfg.Direction != "" && cfg.Direction != DirInOut {
+		if err := h.SetDirection(map[Direction]pcap.Direction{DirIn: pcap.DirectionIn, DirOut: pcap.DirectionOut}[cfg.Direction]); err != nil {
+			return fmt.Errorf("libpcap on %s: -Q %s: %w", cfg.Iface, cfg.Direction, err)
+		}
+	}
 	if cfg.Ready != nil {
 		if err := cfg.Ready(); err != nil {
 			return err

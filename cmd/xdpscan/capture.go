@@ -19,7 +19,9 @@ import (
 
 const captureSynopsis = `xdpscan capture -i IFACE [flags] [FILTER EXPRESSION...]
 
-Captures received packets at XDP. The filter (tcpdump's pcap-filter language,
+Captures the packets the interface receives, at XDP, and those it sends, in a
+TC egress program (tcx, Linux 6.6; a clsact qdisc's filter below it), as
+tcpdump -Q inout does; -Q in or -Q out takes one direction. The filter (tcpdump's pcap-filter language,
 e.g. 'tcp port 443 and not src net 198.18.1.0/24') is compiled by libpcap and
 runs inside the kernel, translated to eBPF; only matching packets are copied,
 at most --snaplen bytes each (at most 4096, the largest linear XDP frame).
@@ -48,6 +50,8 @@ func runCapture(args []string) error {
 	rx := fs.String("rx", "xdp", "receive path: xdp, or pcap (libpcap on the same filter, the baseline)")
 	modeStr := fs.String("mode", "auto", "XDP attach mode: auto (the driver's native mode; generic on veth), native or generic (the kernel skips GRO on the device while a generic program is attached)")
 	statsJSON := fs.String("stats-json", "", "write the final counters to FILE as one JSON object")
+	var dirOpts directionOpts
+	addDirectionFlags(fs, &dirOpts)
 	userName := userFlag(fs)
 	verbose := verboseFlag(fs)
 	rest, err := parseFlags(fs, args)
@@ -91,6 +95,10 @@ func runCapture(args []string) error {
 	mode, err := loader.ParseMode(*modeStr)
 	if err != nil {
 		return usageError("capture: %v", err)
+	}
+	direction, egressHook, err := dirOpts.parse()
+	if err != nil {
+		return err
 	}
 	if *precision != "micro" && *precision != "nano" {
 		return usageError("capture: --time-stamp-precision %q: micro or nano", *precision)
@@ -159,7 +167,7 @@ func runCapture(args []string) error {
 		}
 	}()
 	cfg := capture.Config{Iface: *iface, Filter: expr, Snaplen: uint32(*snaplen), Count: *count,
-		CountOnly: *countOnly, RxMode: loader.RxMode(*rx), XDPMode: mode,
+		CountOnly: *countOnly, RxMode: loader.RxMode(*rx), XDPMode: mode, Direction: direction, EgressHook: egressHook,
 		Ready: func() error {
 			if *duration > 0 {
 				durationTimer = time.AfterFunc(*duration, endCapture)
@@ -214,7 +222,10 @@ func runCapture(args []string) error {
 	fmt.Fprintf(os.Stderr, "xdpscan: seen %d, matched %d, written %d, ring lost %d, writer lost %d in %.2fs (%s on %s)\n",
 		st.Seen, st.Matched, st.Written, st.RingLost, st.WriterLost, st.ElapsedS, rxDesc, st.Interface)
 	if st.RxMode == loader.RxXDP {
-		fmt.Fprintf(os.Stderr, "xdpscan: seen by protocol (packets): %s\n", protocolMix(st.Counters))
+		printDirections(st)
+		if st.Inbound != nil {
+			fmt.Fprintf(os.Stderr, "xdpscan: received, by protocol (packets): %s\n", protocolMix(st.Counters))
+		}
 	}
 	if err := stats.write(st); err != nil {
 		return err

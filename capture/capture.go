@@ -209,6 +209,27 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, prog
 		defer out.Close()
 		ring = out.Events()
 	}
+	// Read before anything is attached: every packet the ring gets is
+	// counted too, whenever it comes.
+	var beforeIn, beforeOut loader.Counters
+	if in != nil {
+		if beforeIn, err = in.Counters(); err != nil {
+			return err
+		}
+	}
+	if out != nil {
+		if beforeOut, err = out.Counters(); err != nil {
+			return err
+		}
+	}
+	// Egress first: once XDP is attached (what `ip link` shows) both run.
+	if out != nil {
+		if eatt, err = loader.AttachEgress(out.Program(), cfg.Iface, cfg.EgressHook); err != nil {
+			return err
+		}
+		defer eatt.Close()
+		st.Outbound = &DirStats{Hook: string(eatt.Hook)}
+	}
 	if in != nil {
 		if att, err = loader.Attach(in.Program(), cfg.Iface, cfg.XDPMode); err != nil {
 			return err
@@ -216,13 +237,6 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, prog
 		defer att.Close()
 		st.XDPMode = string(att.Mode)
 		st.Inbound = &DirStats{Hook: "xdp " + string(att.Mode)}
-	}
-	if out != nil {
-		if eatt, err = loader.AttachEgress(out.Program(), cfg.Iface, cfg.EgressHook); err != nil {
-			return err
-		}
-		defer eatt.Close()
-		st.Outbound = &DirStats{Hook: string(eatt.Hook)}
 	}
 	read := func() (loader.Counters, error) {
 		var sum loader.Counters
@@ -243,17 +257,6 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, prog
 		return sum, nil
 	}
 	progress.counters = read
-	var beforeIn, beforeOut loader.Counters
-	if in != nil {
-		if beforeIn, err = in.Counters(); err != nil {
-			return err
-		}
-	}
-	if out != nil {
-		if beforeOut, err = out.Counters(); err != nil {
-			return err
-		}
-	}
 	var cons *ringbuf.Consumer[bpf.CaptureCaptureHdr]
 	if !cfg.CountOnly {
 		if cons, err = ringbuf.New[bpf.CaptureCaptureHdr](ring, ringbuf.Options{}); err != nil {
@@ -272,10 +275,23 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, prog
 	} else {
 		clock := clock.NewMono()
 		var p Packet // reused: no allocation per packet
+		// Outbound checksums the device would finish (egresscsum.go).
+		finish, csumBuf := false, make([]byte, 0, loader.MaxSnaplen)
+		if out != nil {
+			offload, err := txChecksumOffload(cfg.Iface)
+			finish = err == nil && !offload
+		}
 		err = cons.RunRecords(ctx, func(h *bpf.CaptureCaptureHdr, payload []byte) {
 			n := min(int(h.CapLen), len(payload))
+			data := payload[:n]
+			if h.Dir == 1 && finish && n == int(h.OrigLen) {
+				csumBuf = append(csumBuf[:0], data...) // the ring is read-only
+				if finishChecksum(csumBuf, n) {
+					data = csumBuf
+				}
+			}
 			p = Packet{TimeNs: clock.WallNs(h.TsNs), CaptureLength: n, Length: int(h.OrigLen),
-				FromXDP: true, RxQueue: h.RxQueue, CPU: h.Cpu, Outbound: h.Dir == 1, Data: payload[:n]}
+				FromXDP: true, RxQueue: h.RxQueue, CPU: h.Cpu, Outbound: h.Dir == 1, Data: data}
 			emit(&p)
 		})
 		if err != nil {

@@ -16,7 +16,8 @@
  *   capture_egress_filter   the same translated filter as capture.c's
  *                           (filter.Splice with filter.ContextSKB)
  *
- * Records are capture.c's struct capture_hdr with dir = 1 (outbound).
+ * Records are capture.c's struct capture_hdr with dir = 1 (outbound), or 0
+ * when loaded for the ingress hook (inbound = 1: see below).
  * Counters: this program's own counters map, so each direction is counted
  * apart (packets, bytes, matched, ring lost; the protocol breakdown is the
  * XDP parser's and stays ingress only).
@@ -33,6 +34,10 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 volatile const __u8 count_only = 0;
 volatile const __u32 snaplen = 262144;
 volatile const __u32 ring_wakeup_bytes = 0;
+/* Set when the program runs on the ingress hook instead: beside an XDP
+ * program someone else attached, after it (it sees what that program
+ * passed on). */
+volatile const __u8 inbound = 0;
 
 #define MAX_CAPTURE 4096
 
@@ -79,7 +84,7 @@ struct {
 		r->hdr.ifindex = skb->ifindex;                                \
 		r->hdr.rx_queue = skb->queue_mapping;                         \
 		r->hdr.cpu = bpf_get_smp_processor_id();                      \
-		r->hdr.dir = 1;                                               \
+		r->hdr.dir = inbound ? 0 : 1;                                 \
 		__u64 n = cap; /* as in capture.c */                          \
 		asm volatile("" : "+r"(n));                                   \
 		/* bpf_skb_load_bytes reads past the linear part too. */     \

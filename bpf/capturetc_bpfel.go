@@ -74,6 +74,7 @@ const (
 	CaptureTCProgXdpscanCaptureEgress = "xdpscan_capture_egress"
 	CaptureTCVarCountOnly             = "count_only"
 	CaptureTCVarCountersInBlock       = "counters_in_block"
+	CaptureTCVarInbound               = "inbound"
 	CaptureTCVarRingWakeupBytes       = "ring_wakeup_bytes"
 	CaptureTCVarSnaplen               = "snaplen"
 )
@@ -137,6 +138,7 @@ type CaptureTCMapSpecs struct {
 type CaptureTCVariableSpecs struct {
 	CountOnly       *ebpf.VariableSpec `ebpf:"count_only"`
 	CountersInBlock *ebpf.VariableSpec `ebpf:"counters_in_block"`
+	Inbound         *ebpf.VariableSpec `ebpf:"inbound"`
 	RingWakeupBytes *ebpf.VariableSpec `ebpf:"ring_wakeup_bytes"`
 	Snaplen         *ebpf.VariableSpec `ebpf:"snaplen"`
 }
@@ -178,6 +180,7 @@ func (m *CaptureTCMaps) Close() error {
 type CaptureTCVariables struct {
 	CountOnly       *ebpf.Variable `ebpf:"count_only"`
 	CountersInBlock *ebpf.Variable `ebpf:"counters_in_block"`
+	Inbound         *ebpf.Variable `ebpf:"inbound"`
 	RingWakeupBytes *ebpf.Variable `ebpf:"ring_wakeup_bytes"`
 	Snaplen         *ebpf.Variable `ebpf:"snaplen"`
 }

@@ -195,12 +195,27 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, prog
 		eatt *loader.EgressAttachment
 		err  error
 	)
+	// Beside an XDP program already attached (someone else's, another
+	// capture's or a scan's), which XDP attachment would refuse: received
+	// packets are taken at TC ingress instead, after that program, which
+	// tcx chains with any other. What it drops, redirects or sends back
+	// never gets there (see capture --help).
+	var inTC *loader.CaptureEgress
+	var iatt *loader.EgressAttachment
 	if dir.In() {
-		if in, err = loadXDP(cfg, raw); err != nil {
-			return err
+		if m, err := loader.AttachedMode(cfg.Iface); err == nil && m != "" {
+			if inTC, err = loader.LoadCaptureTC(egressConfig(cfg, raw), nil, true); err != nil {
+				return err
+			}
+			defer inTC.Close()
+			ring = inTC.Events()
+		} else {
+			if in, err = loadXDP(cfg, raw); err != nil {
+				return err
+			}
+			defer in.Close()
+			ring = in.Events()
 		}
-		defer in.Close()
-		ring = in.Events()
 	}
 	if dir.Out() {
 		if out, err = loader.LoadCaptureEgress(egressConfig(cfg, raw), ring); err != nil {
@@ -211,9 +226,14 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, prog
 	}
 	// Read before anything is attached: every packet the ring gets is
 	// counted too, whenever it comes.
-	var beforeIn, beforeOut loader.Counters
+	var beforeIn, beforeOut, beforeInTC loader.Counters
 	if in != nil {
 		if beforeIn, err = in.Counters(); err != nil {
+			return err
+		}
+	}
+	if inTC != nil {
+		if beforeInTC, err = inTC.Counters(); err != nil {
 			return err
 		}
 	}
@@ -229,6 +249,13 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, prog
 		}
 		defer eatt.Close()
 		st.Outbound = &DirStats{Hook: string(eatt.Hook)}
+	}
+	if inTC != nil {
+		if iatt, err = loader.AttachIngress(inTC.Program(), cfg.Iface, cfg.EgressHook); err != nil {
+			return err
+		}
+		defer iatt.Close()
+		st.Inbound = &DirStats{Hook: string(iatt.Hook) + " ingress, after the XDP program already attached"}
 	}
 	if in != nil {
 		if att, err = loader.Attach(in.Program(), cfg.Iface, cfg.XDPMode); err != nil {
@@ -247,8 +274,11 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, prog
 			}
 			sum = sum.Add(c)
 		}
-		if out != nil {
-			c, err := out.Counters()
+		for _, p := range []*loader.CaptureEgress{inTC, out} {
+			if p == nil {
+				continue
+			}
+			c, err := p.Counters()
 			if err != nil {
 				return sum, err
 			}
@@ -300,6 +330,7 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, prog
 	}
 	// Detach before the last reading, so the figures are final.
 	att.Close()
+	iatt.Close()
 	eatt.Close()
 	var sum loader.Counters
 	if in != nil {
@@ -310,6 +341,15 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, prog
 		d := after.Sub(beforeIn)
 		st.Inbound.add(d)
 		st.Counters = d
+		sum = sum.Add(d)
+	}
+	if inTC != nil {
+		after, err := inTC.Counters()
+		if err != nil {
+			return err
+		}
+		d := after.Sub(beforeInTC)
+		st.Inbound.add(d)
 		sum = sum.Add(d)
 	}
 	if out != nil {

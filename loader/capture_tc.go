@@ -31,6 +31,12 @@ var egressFilter = []filter.Call{{Function: "capture_egress_filter", Context: fi
 // program's events map, Capture.Events), or to a ring of its own when ring
 // is nil.
 func LoadCaptureEgress(cfg CaptureConfig, ring *ebpf.Map) (*CaptureEgress, error) {
+	return LoadCaptureTC(cfg, ring, false)
+}
+
+// LoadCaptureTC is LoadCaptureEgress, or with inbound the same program for
+// a TC ingress hook (AttachIngress): its records then say inbound.
+func LoadCaptureTC(cfg CaptureConfig, ring *ebpf.Map, inbound bool) (*CaptureEgress, error) {
 	if cfg.Snaplen == 0 {
 		return nil, fmt.Errorf("load egress capture: snaplen must be at least 1")
 	}
@@ -45,6 +51,7 @@ func LoadCaptureEgress(cfg CaptureConfig, ring *ebpf.Map) (*CaptureEgress, error
 		"count_only":        boolByte(cfg.CountOnly),
 		"snaplen":           cfg.Snaplen,
 		"ring_wakeup_bytes": cfg.RingWakeupBytes,
+		"inbound":           boolByte(inbound),
 	} {
 		if err := setVar(spec, name, value); err != nil {
 			return nil, fmt.Errorf("configure egress capture: %w", err)
@@ -121,6 +128,16 @@ const clsactPriority = 0xc0de
 // AttachEgress attaches prog to iface's egress by hook (HookAuto: tcx
 // where internal/kfloor says the kernel has it, else clsact).
 func AttachEgress(prog *ebpf.Program, iface string, hook EgressHook) (*EgressAttachment, error) {
+	return attachTC(prog, iface, hook, false)
+}
+
+// AttachIngress attaches prog (LoadCaptureTC with inbound) to iface's TC
+// ingress hook, as AttachEgress does to its egress.
+func AttachIngress(prog *ebpf.Program, iface string, hook EgressHook) (*EgressAttachment, error) {
+	return attachTC(prog, iface, hook, true)
+}
+
+func attachTC(prog *ebpf.Program, iface string, hook EgressHook, ingress bool) (*EgressAttachment, error) {
 	ifc, err := net.InterfaceByName(iface)
 	if err != nil {
 		return nil, fmt.Errorf("attach egress capture to %s: no such interface; see `ip link`", iface)
@@ -134,13 +151,17 @@ func AttachEgress(prog *ebpf.Program, iface string, hook EgressHook) (*EgressAtt
 	a := &EgressAttachment{Interface: iface, Hook: hook}
 	switch hook {
 	case HookTCX:
-		l, err := link.AttachTCX(link.TCXOptions{Interface: ifc.Index, Program: prog, Attach: ebpf.AttachTCXEgress})
+		at := ebpf.AttachTCXEgress
+		if ingress {
+			at = ebpf.AttachTCXIngress
+		}
+		l, err := link.AttachTCX(link.TCXOptions{Interface: ifc.Index, Program: prog, Attach: at})
 		if err != nil {
 			return nil, egressError(iface, hook, err)
 		}
 		a.link = l
 	case HookClsact:
-		if err := a.attachClsact(ifc.Index, prog); err != nil {
+		if err := a.attachClsact(ifc.Index, prog, ingress); err != nil {
 			return nil, egressError(iface, hook, err)
 		}
 	default:
@@ -149,7 +170,11 @@ func AttachEgress(prog *ebpf.Program, iface string, hook EgressHook) (*EgressAtt
 	return a, nil
 }
 
-func (a *EgressAttachment) attachClsact(ifindex int, prog *ebpf.Program) error {
+func (a *EgressAttachment) attachClsact(ifindex int, prog *ebpf.Program, ingress bool) error {
+	parent := uint32(netlink.HANDLE_MIN_EGRESS)
+	if ingress {
+		parent = netlink.HANDLE_MIN_INGRESS
+	}
 	q := &netlink.GenericQdisc{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: ifindex,
 		Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT}, QdiscType: "clsact"}
 	switch err := netlink.QdiscAdd(q); {
@@ -159,7 +184,7 @@ func (a *EgressAttachment) attachClsact(ifindex int, prog *ebpf.Program) error {
 	default:
 		return fmt.Errorf("add clsact qdisc: %w", err)
 	}
-	f := &netlink.BpfFilter{FilterAttrs: netlink.FilterAttrs{LinkIndex: ifindex, Parent: netlink.HANDLE_MIN_EGRESS,
+	f := &netlink.BpfFilter{FilterAttrs: netlink.FilterAttrs{LinkIndex: ifindex, Parent: parent,
 		Handle: netlink.MakeHandle(0, 1), Protocol: unix.ETH_P_ALL, Priority: clsactPriority},
 		Fd: prog.FD(), Name: "xdpscan_capture_egress", DirectAction: true}
 	if err := netlink.FilterAdd(f); err != nil {

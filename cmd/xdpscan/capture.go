@@ -218,12 +218,14 @@ func runCapture(args []string) error {
 	rxDesc := "XDP " + st.XDPMode
 	if st.RxMode == loader.RxPcap {
 		rxDesc = "libpcap"
+	} else if st.XDPMode == "" {
+		rxDesc = "TC" // beside another XDP program, or -Q out
 	}
 	fmt.Fprintf(os.Stderr, "xdpscan: seen %d, matched %d, written %d, ring lost %d, writer lost %d in %.2fs (%s on %s)\n",
 		st.Seen, st.Matched, st.Written, st.RingLost, st.WriterLost, st.ElapsedS, rxDesc, st.Interface)
 	if st.RxMode == loader.RxXDP {
 		printDirections(st)
-		if st.Inbound != nil {
+		if st.XDPMode != "" {
 			fmt.Fprintf(os.Stderr, "xdpscan: received, by protocol (packets): %s\n", protocolMix(st.Counters))
 		}
 	}

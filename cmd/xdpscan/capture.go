@@ -25,7 +25,19 @@ tcpdump -Q inout does; -Q in or -Q out takes one direction. The filter (tcpdump'
 e.g. 'tcp port 443 and not src net 198.18.1.0/24') is compiled by libpcap and
 runs inside the kernel, translated to eBPF; only matching packets are copied,
 at most --snaplen bytes each (at most 4096, the largest linear XDP frame).
-Every packet is passed on untouched. Ctrl-C ends the capture: the ring is
+Every packet is passed on untouched.
+
+When the interface already has an XDP program (someone else's: a DDoS filter,
+a load balancer, xdp-loader's; another capture's; a scan's), capture leaves it
+attached and unchanged and takes received packets at TC ingress instead (tcx,
+which chains any number of programs; clsact below Linux 6.6), after that
+program: what it drops, redirects or sends back (XDP_DROP, XDP_REDIRECT,
+XDP_TX) is not seen, and the summary says "after the XDP program already
+attached". Seeing those too, with the program's verdict, takes an fexit
+program on it (xdpdump's way), which needs CAP_PERFMON and CAP_SYS_ADMIN and
+a kernel that allows tracing programs; xdpscan does not do that yet.
+
+Ctrl-C ends the capture: the ring is
 drained and the file closed properly. -w FILE is written beside FILE (as
 .FILE.xdpscan-*) and renamed to FILE when the capture ends: an existing
 FILE is replaced only by a complete capture, never by a failed start.

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
+
 	"os"
 	"strings"
 	"time"
@@ -13,15 +13,17 @@ import (
 
 	"github.com/xdpscan/xdpscan/capture"
 	"github.com/xdpscan/xdpscan/filter"
+	"github.com/xdpscan/xdpscan/internal/netdev"
 	"github.com/xdpscan/xdpscan/internal/outfile"
 	"github.com/xdpscan/xdpscan/loader"
 )
 
 const captureSynopsis = `xdpscan capture -i IFACE [flags] [FILTER EXPRESSION...]
 
-Captures the packets the interface receives, at XDP, and those it sends, in a
-TC egress program (tcx, Linux 6.6; a clsact qdisc's filter below it), as
-tcpdump -Q inout does; -Q in or -Q out takes one direction. The filter (tcpdump's pcap-filter language,
+Captures the packets the interface receives, at XDP, and those it sends, in
+a TC egress program (tcx, Linux 6.6; a clsact qdisc's filter below it), as
+tcpdump -Q inout does; -Q in or -Q out takes one direction. The filter
+(tcpdump's pcap-filter language,
 e.g. 'tcp port 443 and not src net 198.18.1.0/24') is compiled by libpcap and
 runs inside the kernel, translated to eBPF; only matching packets are copied,
 at most --snaplen bytes each (at most 4096, the largest linear XDP frame).
@@ -84,13 +86,8 @@ func runCapture(args []string) error {
 	if *iface == "" {
 		return usageError("capture: -i IFACE is required; see `ip link`")
 	}
-	ifc, err := netInterface(*iface)
-	if err != nil {
-		return usageError("capture: interface %s: no such interface; see `ip link`", *iface)
-	}
-	if ifc.Flags&net.FlagUp == 0 {
-		// tcpdump refuses too: a capture there would see nothing and exit 0.
-		return usageError("capture: interface %s is down: bring it up first (ip link set dev %s up)", *iface, *iface)
+	if err := netdev.RequireUp(*iface); err != nil {
+		return usageError("capture: %v", err)
 	}
 	if *duration < 0 {
 		return usageError("capture: --duration %s: must be positive (0, the default: until Ctrl-C or -c)", *duration)

@@ -184,14 +184,16 @@ func TestCapturePingBothDirections(t *testing.T) {
 			ours, theirs := filepath.Join(dir, "xdpscan.pcapng"), filepath.Join(dir, "tcpdump.pcap")
 			x := startBg(t, "xdpscan", tb.TargetNS(), binary, "capture", "-i", testbed.TargetIf, "-Q", "inout",
 				"--egress-hook", hook, "-w", ours, "--duration", "30s", "icmp")
-			d := startBg(t, "tcpdump", tb.TargetNS(), "tcpdump", "-i", testbed.TargetIf, "-Q", "inout", "--immediate-mode", "-U", "-w", theirs, "icmp")
+			d := startBg(t, "tcpdump", tb.TargetNS(), "tcpdump", "-i", testbed.TargetIf, "-Q", "inout", "--immediate-mode", "-B", "32768", "-U", "-w", theirs, "icmp")
 			ping := exec.Command("ip", "netns", "exec", tb.ScanNS(), "ping", "-c", "5", "-i", "0.2", "-W", "1", "198.18.0.5")
 			if out, err := ping.CombinedOutput(); err != nil {
 				t.Fatalf("ping: %v\n%s", err, out)
 			}
 			time.Sleep(200 * time.Millisecond)
 			summary := x.stop(t)
-			d.stop(t)
+			if theirs := d.stop(t); !strings.Contains(theirs, "\n0 packets dropped by kernel") {
+				t.Fatalf("tcpdump lost packets, so it is no reference for this run:\n%s", theirs)
+			}
 			got, want := readCaptureFile(t, ours), readCaptureFile(t, theirs)
 			if len(got) != 10 || len(want) != 10 {
 				t.Fatalf("xdpscan wrote %d packets, tcpdump -Q inout %d: want 10 each\n%s", len(got), len(want), summary)
@@ -221,17 +223,21 @@ func TestCaptureInOutDuringScan(t *testing.T) {
 	dir := t.TempDir()
 	ours, theirs := filepath.Join(dir, "xdpscan.pcapng"), filepath.Join(dir, "tcpdump.pcap")
 	x := startBg(t, "xdpscan", tb.TargetNS(), binary, "capture", "-i", testbed.TargetIf, "-w", ours, "--duration", "60s", "tcp")
-	d := startBg(t, "tcpdump", tb.TargetNS(), "tcpdump", "-i", testbed.TargetIf, "-Q", "inout", "--immediate-mode", "-U", "-w", theirs, "tcp")
+	d := startBg(t, "tcpdump", tb.TargetNS(), "tcpdump", "-i", testbed.TargetIf, "-Q", "inout", "--immediate-mode", "-B", "32768", "-U", "-w", theirs, "tcp")
 	const prefix = "198.18.1.0/24"
 	open, closed := truth(tb.Config, prefix)
-	results, _, err := runScan(t, tb, dir, prefix, "-p", scanPortsFlag, "--rate", "5000", "--wait", "1s")
+	// At a rate a starved tcpdump keeps up with on a busy machine.
+	results, _, err := runScan(t, tb, dir, prefix, "-p", scanPortsFlag, "--rate", "2000", "--wait", "1s")
 	if err != nil {
 		t.Fatalf("scan: %v", err)
 	}
 	checkAgainstTruth(t, results, open, closed)
 	time.Sleep(300 * time.Millisecond)
 	summary := x.stop(t)
-	d.stop(t)
+	theirSummary := d.stop(t)
+	if !strings.Contains(theirSummary, "\n0 packets dropped by kernel") {
+		t.Fatalf("tcpdump lost packets, so it is no reference for this run:\n%s", theirSummary)
+	}
 	got, want := readCaptureFile(t, ours), readCaptureFile(t, theirs)
 	if a, b := sameFrames(got, want); a != 0 || b != 0 || len(got) != len(want) {
 		t.Fatalf("xdpscan wrote %d frames, tcpdump %d: %d only in xdpscan's, %d only in tcpdump's\n%s", len(got), len(want), a, b, summary)

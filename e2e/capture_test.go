@@ -231,6 +231,8 @@ func TestCaptureBadInput(t *testing.T) {
 		{"snaplen 0", []string{"-i", testbed.TargetIf, "-s", "0"}, "--snaplen 0"},
 		{"absurd snaplen", []string{"-i", testbed.TargetIf, "-s", "100000000"}, "--snaplen 100000000"},
 		{"no interface", []string{"tcp"}, "-i IFACE is required"},
+		{"unknown direction", []string{"-i", testbed.TargetIf, "-Q", "sideways", "tcp"}, `-Q "sideways": use in, out or inout`},
+		{"unknown egress hook", []string{"-i", testbed.TargetIf, "--egress-hook", "qdisc", "tcp"}, `--egress-hook "qdisc": use auto, tcx or clsact`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -32,6 +32,9 @@ type Config struct {
 	// attached by EgressHook) or both ("": both).
 	Direction  Direction
 	EgressHook loader.EgressHook
+	// Notice receives what the user should know about the capture's
+	// semantics (nil: standard error).
+	Notice func(string)
 	// Ready, if set, is called once setup is over and packets are being
 	// captured (XDP attached and its ring open, or the libpcap handle active
 	// with its filter), before the first packet is handed on: the place to
@@ -106,8 +109,14 @@ type Packet struct {
 func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet) error) (Stats, error) {
 	st := Stats{RxMode: cfg.RxMode, Interface: cfg.Iface}
 	// libpcap can take minutes on a long filter: a signal must not wait.
-	raw, err := filter.CompileContext(ctx, cfg.Filter, int(cfg.Snaplen))
-	if err != nil {
+	var raw []cbpf.RawInstruction
+	var frameView bool
+	var err error
+	if cfg.RxMode != loader.RxPcap {
+		if raw, frameView, err = compileXDP(ctx, cfg); err != nil {
+			return st, err
+		}
+	} else if _, err = filter.CompileContext(ctx, cfg.Filter, int(cfg.Snaplen)); err != nil {
 		return st, err
 	}
 	ctx, stop := context.WithCancel(ctx)
@@ -148,7 +157,7 @@ func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet
 	if cfg.RxMode == loader.RxPcap {
 		err = capturePcap(ctx, cfg, &st, emit)
 	} else {
-		err = captureXDP(ctx, cfg, raw, progress, &st, emit)
+		err = captureXDP(ctx, cfg, raw, frameView, progress, &st, emit)
 	}
 	st.ElapsedS = time.Since(start).Seconds()
 	progress.Written.Store(st.Written)
@@ -165,23 +174,29 @@ func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet
 // filter compiled into it, the same snaplen, ring and count-only setting),
 // for a caller that attaches it itself: the bench's attach/detach windows.
 func LoadXDP(cfg Config) (*loader.Capture, error) {
-	raw, err := filter.Compile(cfg.Filter, int(cfg.Snaplen))
+	raw, frameView, err := compileXDP(context.Background(), cfg)
 	if err != nil {
 		return nil, err
 	}
-	return loadXDP(cfg, raw)
+	return loadXDP(cfg, raw, frameView)
 }
 
-func loadXDP(cfg Config, raw []cbpf.RawInstruction) (*loader.Capture, error) {
+func loadXDP(cfg Config, raw []cbpf.RawInstruction, frameView bool) (*loader.Capture, error) {
+	ring := uint32(loader.RingBytes)
+	// A record must fit the ring with room for others: a jumbo snaplen
+	// gets a ring of at least 64 of its largest records.
+	for uint64(ring) < 64*uint64(min(cfg.Snaplen, loader.MaxSnaplen)) && ring < 1<<30 {
+		ring <<= 1
+	}
 	return loader.LoadCapture(loader.CaptureConfig{Filter: raw, Snaplen: min(cfg.Snaplen, loader.MaxSnaplen), CountOnly: cfg.CountOnly,
-		RingBytes: loader.RingBytes, RingWakeupBytes: loader.RingWakeupBytes})
+		FrameView: frameView, RingBytes: ring, RingWakeupBytes: loader.RingWakeupBytes})
 }
 
 // captureXDP captures in cfg.Direction: the XDP program on what the
 // interface receives, the TC egress program on what it sends, both
 // writing to one ring (the XDP program's; the egress program's own when
 // it runs alone), read by one consumer in arrival order.
-func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, progress *Progress, st *Stats, emit func(*Packet)) error {
+func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, frameView bool, progress *Progress, st *Stats, emit func(*Packet)) error {
 	dir := cfg.Direction
 	if dir == "" {
 		dir = DirInOut
@@ -210,7 +225,7 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, prog
 			defer inTC.Close()
 			ring = inTC.Events()
 		} else {
-			if in, err = loadXDP(cfg, raw); err != nil {
+			if in, err = loadXDP(cfg, raw, frameView); err != nil {
 				return err
 			}
 			defer in.Close()
@@ -264,6 +279,11 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, prog
 		defer att.Close()
 		st.XDPMode = string(att.Mode)
 		st.Inbound = &DirStats{Hook: "xdp " + string(att.Mode)}
+		if att.Mode == loader.ModeNative {
+			if msg := vlanStripNotice(cfg.Iface); msg != "" {
+				cfg.notice(msg)
+			}
+		}
 	}
 	read := func() (loader.Counters, error) {
 		var sum loader.Counters

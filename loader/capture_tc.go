@@ -65,7 +65,11 @@ func LoadCaptureTC(cfg CaptureConfig, ring *ebpf.Map, inbound bool) (*CaptureEgr
 			len(cfg.Filter), filter.MaxInstructions)
 	}
 	prog := spec.Programs["xdpscan_capture_egress"]
-	if prog.Instructions, err = filter.Splice(prog.Instructions, cfg.Filter, egressFilter); err != nil {
+	calls := egressFilter
+	if inbound {
+		calls = []filter.Call{{Function: egressFilter[0].Function, Context: filter.ContextSKBIngress}}
+	}
+	if prog.Instructions, err = filter.Splice(prog.Instructions, cfg.Filter, calls); err != nil {
 		return nil, err
 	}
 	if prog.Instructions, err = filter.LongJumps(prog.Instructions); err != nil {

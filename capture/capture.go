@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket/pcap"
 	cbpf "golang.org/x/net/bpf"
 
@@ -53,12 +54,15 @@ type Stats struct {
 	Interface   string          `json:"interface"`
 	Counters    loader.Counters `json:"xdp_counters"`
 	Interrupted bool            `json:"interrupted"`
+	Loss        Loss            `json:"loss"`
 }
 
 // Progress is read by the live line.
 type Progress struct {
-	Written  atomic.Uint64
-	counters func() (loader.Counters, error)
+	Written    atomic.Uint64
+	WriterLost atomic.Uint64 // rare (write errors, past -c): stored each time
+	counters   func() (loader.Counters, error)
+	program    *ebpf.Program
 }
 
 // Counters reads the XDP counters now (zero for libpcap).
@@ -100,15 +104,18 @@ func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	start := time.Now()
+	nic := startNICLoss(cfg.Iface)
 	var writeErr error
 	emit := func(p *Packet) {
 		if cfg.Count > 0 && st.Written >= cfg.Count {
 			st.WriterLost++
+			progress.WriterLost.Store(st.WriterLost)
 			return
 		}
 		if write != nil {
 			if err := write(p); err != nil {
 				st.WriterLost++
+				progress.WriterLost.Store(st.WriterLost)
 				if writeErr == nil {
 					writeErr = err
 					stop()
@@ -134,6 +141,7 @@ func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet
 	}
 	st.ElapsedS = time.Since(start).Seconds()
 	progress.Written.Store(st.Written)
+	nic.finish(&st)
 	if err != nil {
 		return st, err
 	}
@@ -171,11 +179,16 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, prog
 	}
 	defer att.Close()
 	st.XDPMode = string(att.Mode)
-	progress.counters = c.Counters
 	before, err := c.Counters()
 	if err != nil {
 		return err
 	}
+	// Since the capture began, as --stats-json counts.
+	progress.counters = func() (loader.Counters, error) {
+		now, err := c.Counters()
+		return now.Sub(before), err
+	}
+	progress.program = c.Program()
 	var cons *ringbuf.Consumer[bpf.CaptureCaptureHdr]
 	if !cfg.CountOnly {
 		if cons, err = ringbuf.New[bpf.CaptureCaptureHdr](c.Events(), ringbuf.Options{}); err != nil {

@@ -2,6 +2,8 @@ package scan
 
 import (
 	"net/netip"
+
+	"github.com/cilium/ebpf"
 	"sync/atomic"
 	"time"
 
@@ -45,6 +47,7 @@ type Progress struct {
 	UDPAnswered                                      atomic.Uint64 // UDP pairs with any answer
 	TxErrors                                         atomic.Uint64 // mirrors the transmitter's failed sends for the status line
 	counters                                         func() (loader.Counters, error)
+	program                                          *ebpf.Program
 	position                                         positionCell // see Position
 }
 

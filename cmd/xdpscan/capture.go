@@ -50,6 +50,8 @@ func runCapture(args []string) error {
 	statsJSON := fs.String("stats-json", "", "write the final counters to FILE as one JSON object")
 	userName := userFlag(fs)
 	verbose := verboseFlag(fs)
+	var mo metricsOpts
+	addMetricsFlags(fs, &mo)
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -122,6 +124,10 @@ func runCapture(args []string) error {
 	if err := preflight(captureNeeds(*rx)); err != nil {
 		return &exitError{code: 77, err: err} // EX_NOPERM
 	}
+	if err := mo.listen("capture"); err != nil {
+		return err
+	}
+	defer mo.close()
 
 	var cf *capture.File
 	var write func(*capture.Packet) error
@@ -180,6 +186,15 @@ func runCapture(args []string) error {
 		return stats.prepare(runUser)
 	}, runUser, *out, *statsJSON)
 	progress := &capture.Progress{}
+	cm := &captureMetrics{progress: progress, iface: *iface, countOnly: *countOnly}
+	dropped := cfg.Ready
+	cfg.Ready = func() error {
+		if err := dropped(); err != nil {
+			return err
+		}
+		mo.serve(cm.collectors()...) // after the drop: see metricsOpts
+		return nil
+	}
 	liveDone := make(chan struct{})
 	liveStopped := make(chan struct{})
 	go func() { // live line: pps and bps seen and matched
@@ -195,6 +210,7 @@ func runCapture(args []string) error {
 	}()
 	fmt.Fprintf(os.Stderr, "xdpscan: capturing on %s (%s), filter %s, snaplen %d\n", *iface, *rx, filter.QuoteShort(expr), *snaplen)
 	st, err := capture.Run(ctx, cfg, progress, write)
+	cm.done(st)
 	close(liveDone)
 	<-liveStopped
 	st.Interrupted = ctx.Err() != nil
@@ -216,6 +232,7 @@ func runCapture(args []string) error {
 	if st.RxMode == loader.RxXDP {
 		fmt.Fprintf(os.Stderr, "xdpscan: seen by protocol (packets): %s\n", protocolMix(st.Counters))
 	}
+	fmt.Fprintf(os.Stderr, "xdpscan: %s\n", st.Loss)
 	if err := stats.write(st); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -82,6 +83,7 @@ type scanFlags struct {
 	user                                                                                    string
 	connectTimeout                                                                          time.Duration
 	workers                                                                                 int
+	metrics                                                                                 metricsOpts
 }
 
 func newScanFlags() (*scanFlags, *flag.FlagSet) {
@@ -145,6 +147,7 @@ func newScanFlags() (*scanFlags, *flag.FlagSet) {
 		"created are handed to USER, as tcpdump -Z does (needs root)")
 	fs.StringVar(&f.user, "user", "", "same as -Z")
 	fs.BoolVar(&f.verbose, "verbose", false, "when the kernel's verifier refuses a program, show its whole log (also: XDPSCAN_VERIFIER_LOG=1)")
+	addMetricsFlags(fs, &f.metrics)
 	return f, fs
 }
 
@@ -234,6 +237,10 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 	if err != nil {
 		return err
 	}
+	if err := f.metrics.listen("scan"); err != nil {
+		return err
+	}
+	defer f.metrics.close()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -315,7 +322,17 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 		}
 		return stats.prepare(runUser)
 	}, runUser, f.output, f.statsJSON, resumePath)
+	sm := &scanMetrics{progress: progress, iface: cmp.Or(cfg.Path.Iface, cfg.Path6.Iface)}
+	dropped := cfg.Ready
+	cfg.Ready = func() error {
+		if err := dropped(); err != nil {
+			return err
+		}
+		f.metrics.serve(sm.collectors()...) // after the drop: see metricsOpts
+		return nil
+	}
 	st, err := scan.Run(ctx, stop, cfg, progress, write)
+	sm.done(st)
 	status.stop()
 	if ck != nil {
 		ck.Stop()

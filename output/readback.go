@@ -102,6 +102,9 @@ func lineParser(format string) (func([]byte) (PairKey, bool, error), error) {
 	switch format {
 	case "ndjson":
 		return func(b []byte) (PairKey, bool, error) {
+			if IsPartHeader(b) {
+				return PairKey{}, false, nil
+			}
 			var v struct {
 				IP    string `json:"ip"`
 				Port  uint16 `json:"port"`

@@ -62,6 +62,9 @@ func (p *Progress) Counters() loader.Counters {
 
 // Stats are a scan's final figures (the --stats-json object).
 type Stats struct {
+	// Part is which scan this is, and which shard of it (inline: targets,
+	// ports, seed, shard, shards).
+	Part
 	ProbesSent  uint64  `json:"probes_sent"`
 	ProbesTotal uint64  `json:"probes_total"`
 	SendPPS     float64 `json:"send_pps"`

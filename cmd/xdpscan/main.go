@@ -56,6 +56,7 @@ Commands:
   testbed up|down|status   a private two-namespace test network (198.18.0.0/15)
   capture -i IFACE [EXPR]  capture at XDP with a tcpdump filter run in the kernel; pcapng out
   monitor -i IFACE         attach the XDP parser and show live per-protocol counters
+  merge PART...            put a sharded scan's outputs together: checked, missing shards named, de-duplicated
   bench scan|capture       xdpscan vs masscan, zmap, tcpdump and libpcap on the testbed: table, JSON, plots
   version                  version, kernel against the floors, and what this host lacks for XDP
 
@@ -90,6 +91,8 @@ func run(args []string) error {
 		return runMonitor(args[1:])
 	case "bench":
 		return runBench(args[1:])
+	case "merge":
+		return runMerge(args[1:])
 	}
 	return usageError("unknown command %q; see `xdpscan help`", args[0])
 }

@@ -40,6 +40,8 @@ type scanOutputs struct {
 	pending []scan.Result // results before open (none in practice: nothing is sent before Ready)
 	werr    error
 	skipped int
+	// part, for a sharded scan, heads a new output (merge reads it).
+	part *scan.Part
 }
 
 // checkScanFiles checks the files the scan will write (and resumePath, if
@@ -161,6 +163,9 @@ func (o *scanOutputs) open() error {
 		o.results, err = output.NewWriterAppend(w, o.format)
 	} else {
 		o.results, err = output.NewWriter(w, o.format)
+		if err == nil && o.part != nil {
+			err = o.results.WritePart(*o.part)
+		}
 	}
 	if err != nil {
 		if o.stream != nil {

@@ -118,7 +118,7 @@ func newScanFlags() (*scanFlags, *flag.FlagSet) {
 	fs.DurationVar(&f.wait, "wait", 2*time.Second, "keep listening this long after the last probe")
 	fs.Uint64Var(&f.seed, "seed", 0, "permutation seed (default: random; same seed, same order)")
 	fs.Uint64Var(&f.shards, "shards", 1, "split the scan into this many disjoint shards")
-	fs.Uint64Var(&f.shard, "shard", 0, "which shard this run sends (0-based)")
+	addShardFlag(fs, f)
 	fs.StringVar(&f.resume, "resume", "", "continue the scan saved in FILE: alone, it restores the targets, ports, flags, seed, shard and\n"+
 		"output, and appends to that output (pairs already in it are not written again). A scan keeps\n"+
 		"FILE up to date while it runs (-o OUT: OUT.resume), every 2s and on Ctrl-C, and removes it when\n"+
@@ -236,6 +236,10 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 	outs, err := planScanOutputs(f, saved, resumePath, periodic)
 	if err != nil {
 		return err
+	}
+	if cfg.Shards > 1 {
+		part := scan.PartOf(cfg)
+		outs.part = &part
 	}
 	if err := f.metrics.listen("scan"); err != nil {
 		return err
@@ -364,6 +368,7 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 		fmt.Fprintf(os.Stderr, "xdpscan: %d results already in %s (probes sent again after the last checkpoint) were not written twice\n",
 			outs.skipped, f.output)
 	}
+	st.Part = scan.PartOf(cfg)
 	if err := stats.write(st); err != nil {
 		return err
 	}

@@ -141,7 +141,9 @@ func readParts(name string) ([]mergePart, error) {
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for line := 1; sc.Scan(); line++ {
 		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
+		if len(b) == 0 || b[0] != '{' {
+			// Not JSON: kubectl logs puts the pods' stderr (their
+			// summaries) between the NDJSON lines.
 			continue
 		}
 		if output.IsPartHeader(b) {

@@ -141,8 +141,8 @@ func (c *nicCollector) Collect(ch chan<- prometheus.Metric) {
 
 // The kernel's per-program statistics (kernel.bpf_stats_enabled).
 var (
-	descStatsEnabled = desc("bpf_stats_enabled", "1 when the kernel counts BPF program runs and run time (sysctl kernel.bpf_stats_enabled=1); "+
-		"0: xdpscan_bpf_program_runs_total and xdpscan_bpf_program_run_seconds_total are not reported.")
+	descStatsEnabled = desc("bpf_stats_enabled", "1 when the sysctl kernel.bpf_stats_enabled is 1: the kernel counts BPF program runs and run time. "+
+		"0: xdpscan_bpf_program_runs_total and xdpscan_bpf_program_run_seconds_total stand still, unless a process holds BPF_ENABLE_STATS.")
 	descRuns    = desc("bpf_program_runs_total", "Runs of the program, from the kernel's bpf_stats.", "program", "interface")
 	descRunTime = desc("bpf_program_run_seconds_total", "Time spent running the program, from the kernel's bpf_stats.", "program", "interface")
 )
@@ -155,9 +155,9 @@ type Program struct {
 
 type programCollector struct{ progs []Program }
 
-// NewProgramCollector reports the programs' run counts and run time
-// while the kernel keeps them (kernel.bpf_stats_enabled=1, or a process
-// holding BPF_ENABLE_STATS).
+// NewProgramCollector reports the programs' run counts and run time,
+// which the kernel keeps while kernel.bpf_stats_enabled=1 or a process
+// holds BPF_ENABLE_STATS, and whether the sysctl is on.
 func NewProgramCollector(progs ...Program) prometheus.Collector { return &programCollector{progs} }
 
 func (c *programCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -179,9 +179,9 @@ func (c *programCollector) Collect(ch chan<- prometheus.Metric) {
 		v = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descStatsEnabled, prometheus.GaugeValue, v)
-	if !on {
-		return
-	}
+	// Reported either way: a process holding BPF_ENABLE_STATS (bpftool
+	// prog profile, another exporter) turns the counting on without the
+	// sysctl, which keeps saying 0.
 	for _, p := range c.progs {
 		s, err := p.Program.Stats()
 		if err != nil {
@@ -198,8 +198,8 @@ func StatsNotice() string {
 	if StatsEnabled() {
 		return ""
 	}
-	return "kernel.bpf_stats_enabled is 0: xdpscan_bpf_program_runs_total and xdpscan_bpf_program_run_seconds_total are not reported " +
-		"(sysctl -w kernel.bpf_stats_enabled=1 turns them on, at a cost of a few ns per program run)"
+	return "kernel.bpf_stats_enabled is 0: xdpscan_bpf_program_runs_total and xdpscan_bpf_program_run_seconds_total stand still " +
+		"(sysctl -w kernel.bpf_stats_enabled=1 makes the kernel count them, at a cost of a few ns per program run)"
 }
 
 // Scan values, read at each scrape.

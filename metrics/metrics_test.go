@@ -215,4 +215,3 @@ func onlyDesc(col prometheus.Collector, name string) prometheus.Collector {
 		}
 	})
 }
-

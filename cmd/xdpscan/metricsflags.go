@@ -1,8 +1,8 @@
 package main
 
 import (
-	"flag"
 	"fmt"
+	flag "github.com/spf13/pflag"
 	"os"
 	"slices"
 	"strings"
@@ -28,6 +28,8 @@ func addMetricsFlags(fs *flag.FlagSet, o *metricsOpts) {
 	fs.StringVar(&o.addr, "metrics-addr", "", "serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9477; default: no server).\n"+
 		"Bound at start, answered once setup is over and privileges are dropped; read from the kernel's\n"+
 		"counters at each scrape (no per-packet work)")
+	setGroup(fs, "Output", "metrics-addr")
+	setMetavar(fs, "HOST:PORT", "metrics-addr")
 }
 
 // listen binds --metrics-addr, before setup: a taken port fails the

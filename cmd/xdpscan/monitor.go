@@ -38,9 +38,14 @@ func runMonitor(args []string) error {
 	if err != nil {
 		return err
 	}
-	mode, err := attachFlags("monitor", ifaces.String(), *modeStr)
-	if err != nil {
-		return err
+	if len(ifaces) == 0 {
+		ifaces = ifaceList{""} // attachFlags says -i is required
+	}
+	var mode loader.Mode
+	for _, iface := range ifaces {
+		if mode, err = attachFlags("monitor", iface, *modeStr); err != nil {
+			return err
+		}
 	}
 	if *duration < 0 {
 		return usageError("monitor: --duration %s: must be positive (0, the default: until Ctrl-C)", *duration)

@@ -33,8 +33,8 @@ func ParsePartHeader(line []byte) (scan.Part, error) {
 
 // WritePart records, before the first result, which part of which scan
 // the output holds: a JSON line in ndjson, a comment in xml, list,
-// grepable and human (which read-back skips). csv, whose readers expect
-// its header first, gets none. Call it once, on a new output (not one
+// grepable, normal and human (which read-back skips). csv, whose readers
+// expect its header first, and json (one array) get none. Call it once, on a new output (not one
 // appended to).
 func (rw *Writer) WritePart(p scan.Part) error {
 	b, err := json.Marshal(map[string]scan.Part{PartKey: p})
@@ -48,7 +48,7 @@ func (rw *Writer) WritePart(p scan.Part) error {
 		rw.pending = append(append(rw.pending, b...), '\n')
 	case "xml":
 		rw.pending = fmt.Appendf(rw.pending, "<!-- %s -->\n", b)
-	case "list", "grepable", "human":
+	case "list", "grepable", "normal", "human":
 		rw.pending = fmt.Appendf(rw.pending, "# %s\n", b)
 	}
 	return nil

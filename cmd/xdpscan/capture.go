@@ -23,7 +23,11 @@ const captureSynopsis = `xdpscan capture -i IFACE [flags] [FILTER EXPRESSION...]
 Captures received packets at XDP. The filter (tcpdump's pcap-filter language,
 e.g. 'tcp port 443 and not src net 198.18.1.0/24') is compiled by libpcap and
 runs inside the kernel, translated to eBPF; only matching packets are copied,
-at most --snaplen bytes each (at most 4096, the largest linear XDP frame).
+at most --snaplen bytes each (-s 0: 262144, as tcpdump; frames larger than a
+page, MTU 9000, are captured whole). The filter sees each frame as tcpdump's
+does on a live Linux interface: the outer VLAN tag is not in the packet,
+'vlan' and 'vlan N' test it, and 'tcp' matches TCP inside a VLAN; written
+frames keep the tag in place, as tcpdump writes them.
 Every packet is passed on untouched. Ctrl-C ends the capture: the ring is
 drained and the file closed properly. -w FILE is written beside FILE (as
 .FILE.xdpscan-*) and renamed to FILE when the capture ends: an existing
@@ -31,16 +35,19 @@ FILE is replaced only by a complete capture, never by a failed start.
 
   xdpscan capture -i xs-tgt -w out.pcapng 'tcp port 80'
   xdpscan capture -i xs-tgt --count-only udp
-  xdpscan capture -i xs-tgt --rx pcap -w out.pcap 'tcp port 80'   # the libpcap baseline`
+  xdpscan capture -i xs-tgt --rx pcap -w out.pcap 'tcp port 80'   # the libpcap baseline
+  xdpscan capture -i xs-tgt -w ring.pcapng -C 100 -W 10 -z gzip  # rotation`
 
 func runCapture(args []string) error {
 	fs := newFlags("capture", captureSynopsis)
 	iface := fs.String("i", "", "interface (required)")
 	fs.StringVar(iface, "interface", "", "same as -i")
 	out := fs.String("w", "", `write packets to FILE ("-": stdout); pcapng unless FILE ends in .pcap or --pcap`)
+	var rot rotationOpts
+	addRotationFlags(fs, &rot)
 	forcePcap := fs.Bool("pcap", false, "write classic pcap instead of pcapng")
 	precision := fs.String("time-stamp-precision", "micro", "pcap timestamps: micro or nano (pcapng is always nano)")
-	snaplen := fs.Uint("s", 262144, "bytes kept per packet, applied in the kernel")
+	snaplen := fs.Uint("s", 262144, "bytes kept per packet, applied in the kernel (0: 262144, as tcpdump)")
 	fs.UintVar(snaplen, "snaplen", 262144, "same as -s")
 	count := fs.Uint64("c", 0, "stop after this many matched packets")
 	fs.Uint64Var(count, "count", 0, "same as -c")
@@ -80,8 +87,11 @@ func runCapture(args []string) error {
 	if *countOnly && *out != "" {
 		return usageError("capture: --count-only copies no packet, so -w %s would stay empty: drop one of them", *out)
 	}
-	if *snaplen == 0 || *snaplen > 262144 {
-		return usageError("capture: --snaplen %d: use 1 to 262144 (XDP keeps at most %d bytes of a frame)", *snaplen, loader.MaxSnaplen)
+	if *snaplen == 0 {
+		*snaplen = loader.MaxSnaplen // tcpdump's -s 0
+	}
+	if *snaplen > loader.MaxSnaplen {
+		return usageError("capture: --snaplen %d: use 0 to %d (0: %d, as tcpdump)", *snaplen, loader.MaxSnaplen, loader.MaxSnaplen)
 	}
 	if *rx != "xdp" && *rx != "pcap" {
 		return usageError("capture: --rx %q: use xdp or pcap", *rx)
@@ -93,6 +103,9 @@ func runCapture(args []string) error {
 	if *precision != "micro" && *precision != "nano" {
 		return usageError("capture: --time-stamp-precision %q: micro or nano", *precision)
 	}
+	if err := rot.check(*out, *countOnly); err != nil {
+		return err
+	}
 	if *out == "" && !*countOnly {
 		*out = "-"
 		if term := isTerminal(os.Stdout); term {
@@ -103,7 +116,7 @@ func runCapture(args []string) error {
 	// Every file is checked now, before setup, and created only once the
 	// capture runs (Ready): a typo in the filter, an unknown interface or
 	// a failed attach leaves an existing file as it was.
-	toFile := !*countOnly && *out != "" && *out != "-"
+	toFile := !*countOnly && *out != "" && *out != "-" && !rot.on() // rot.check did a rotation's
 	if toFile {
 		if *statsJSON != "" && outfile.Same(*out, *statsJSON) {
 			return usageError("capture: -w %s and --stats-json %s are the same file: one would overwrite the other; name two files", *out, *statsJSON)
@@ -126,6 +139,7 @@ func runCapture(args []string) error {
 	defer mo.close()
 
 	var cf *capture.File
+	var rotation *capture.Rotation
 	var write func(*capture.Packet) error
 	openOutput := func() error { return nil }
 	switch {
@@ -135,6 +149,8 @@ func runCapture(args []string) error {
 			fmt.Println(describePacket(p))
 			return nil
 		}
+	case rot.on():
+		write = func(p *capture.Packet) error { return rotation.Write(p) }
 	default:
 		openOutput = func() error {
 			var err error
@@ -180,8 +196,12 @@ func runCapture(args []string) error {
 			return err
 		}
 		return stats.prepare(runUser)
-	}, runUser, *out, *statsJSON)
+	}, runUser, rot.chownPath(*out), *statsJSON)
 	progress := &capture.Progress{}
+	if rot.on() {
+		cfg.Ready = rot.openAfter(cfg.Ready, capture.FileOptions{Path: *out, Pcap: *forcePcap, Nano: *precision == "nano",
+			Iface: *iface, RxMode: loader.RxMode(*rx), Filter: expr, Snaplen: uint32(*snaplen)}, progress, &rotation)
+	}
 	cm := &captureMetrics{progress: progress, iface: *iface, countOnly: *countOnly}
 	dropped := cfg.Ready
 	cfg.Ready = func() error {
@@ -212,6 +232,10 @@ func runCapture(args []string) error {
 	st.Interrupted = ctx.Err() != nil
 	if cf != nil {
 		err = cf.Close(st, err)
+	}
+	if rotation != nil {
+		err = rotation.Close(st, err)
+		rot.report(rotation, st)
 	}
 	if err != nil {
 		return err

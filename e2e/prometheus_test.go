@@ -247,6 +247,12 @@ func TestPrometheusMetrics(t *testing.T) {
 			stored, cst.Matched, sst.ProbesSent)
 	}
 
+	// Loss per stage: the ring's figure is the one the summary gives,
+	// and the interface's counters were read.
+	if cst.Loss.Ring != cst.RingLost || cst.Loss.Writer != cst.WriterLost || cst.Loss.NICUnavailable != "" {
+		t.Errorf("capture loss by stage %+v: want ring %d, writer %d, NIC counters read", cst.Loss, cst.RingLost, cst.WriterLost)
+	}
+
 	// The scan has exited: its last stored values (max over the run, the
 	// counters only grow) against its --stats-json.
 	for _, c := range []struct {

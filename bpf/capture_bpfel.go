@@ -70,10 +70,12 @@ const (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	CaptureMapCounters        = "counters"
+	CaptureMapCpuRings        = "cpu_rings"
 	CaptureMapEvents          = "events"
 	CaptureProgXdpscanCapture = "xdpscan_capture"
 	CaptureVarCountOnly       = "count_only"
 	CaptureVarCountersInBlock = "counters_in_block"
+	CaptureVarPerCpuRings     = "per_cpu_rings"
 	CaptureVarRingWakeupBytes = "ring_wakeup_bytes"
 	CaptureVarSnaplen         = "snaplen"
 )
@@ -128,6 +130,7 @@ type CaptureProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type CaptureMapSpecs struct {
 	Counters *ebpf.MapSpec `ebpf:"counters"`
+	CpuRings *ebpf.MapSpec `ebpf:"cpu_rings"`
 	Events   *ebpf.MapSpec `ebpf:"events"`
 }
 
@@ -137,6 +140,7 @@ type CaptureMapSpecs struct {
 type CaptureVariableSpecs struct {
 	CountOnly       *ebpf.VariableSpec `ebpf:"count_only"`
 	CountersInBlock *ebpf.VariableSpec `ebpf:"counters_in_block"`
+	PerCpuRings     *ebpf.VariableSpec `ebpf:"per_cpu_rings"`
 	RingWakeupBytes *ebpf.VariableSpec `ebpf:"ring_wakeup_bytes"`
 	Snaplen         *ebpf.VariableSpec `ebpf:"snaplen"`
 }
@@ -162,12 +166,14 @@ func (o *CaptureObjects) Close() error {
 // It can be passed to LoadCaptureObjects or ebpf.CollectionSpec.LoadAndAssign.
 type CaptureMaps struct {
 	Counters *ebpf.Map `ebpf:"counters"`
+	CpuRings *ebpf.Map `ebpf:"cpu_rings"`
 	Events   *ebpf.Map `ebpf:"events"`
 }
 
 func (m *CaptureMaps) Close() error {
 	return _CaptureClose(
 		m.Counters,
+		m.CpuRings,
 		m.Events,
 	)
 }
@@ -178,6 +184,7 @@ func (m *CaptureMaps) Close() error {
 type CaptureVariables struct {
 	CountOnly       *ebpf.Variable `ebpf:"count_only"`
 	CountersInBlock *ebpf.Variable `ebpf:"counters_in_block"`
+	PerCpuRings     *ebpf.Variable `ebpf:"per_cpu_rings"`
 	RingWakeupBytes *ebpf.Variable `ebpf:"ring_wakeup_bytes"`
 	Snaplen         *ebpf.Variable `ebpf:"snaplen"`
 }

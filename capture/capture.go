@@ -32,6 +32,13 @@ type Config struct {
 	// with its filter), before the first packet is handed on: the place to
 	// open output files and drop privileges. An error ends the capture.
 	Ready func() error
+	// MoreIfaces are further interfaces captured into the same stream
+	// (-i A -i B): one program each, the same rings, records merged in
+	// timestamp order; Packet.InterfaceIndex is 0 for Iface, i+1 for
+	// MoreIfaces[i].
+	MoreIfaces []string
+	// Rings spreads records over per-CPU rings ("": RingsAuto).
+	Rings RingsMode
 }
 
 // drainTimeout bounds how long a stopped libpcap capture keeps reading what
@@ -53,6 +60,10 @@ type Stats struct {
 	Interface   string          `json:"interface"`
 	Counters    loader.Counters `json:"xdp_counters"`
 	Interrupted bool            `json:"interrupted"`
+	// Rings: what rings were read and how they merged (XDP only);
+	// Interfaces: per interface, when there are several.
+	Rings      *RingChoice      `json:"rings,omitempty"`
+	Interfaces []InterfaceStats `json:"interfaces,omitempty"`
 }
 
 // Progress is read by the live line.
@@ -160,6 +171,14 @@ func loadXDP(cfg Config, raw []cbpf.RawInstruction) (*loader.Capture, error) {
 }
 
 func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, progress *Progress, st *Stats, emit func(*Packet)) error {
+	plan, choice, err := planRings(cfg.ringsMode(), cfg.interfaces())
+	if err != nil {
+		return err
+	}
+	st.Rings = &choice
+	if plan.Rings() > 0 || len(cfg.MoreIfaces) > 0 {
+		return captureMerged(ctx, cfg, raw, plan, progress, st, emit)
+	}
 	c, err := loadXDP(cfg, raw)
 	if err != nil {
 		return err

@@ -26,6 +26,8 @@ type FileOptions struct {
 	RxMode  loader.RxMode
 	Filter  string
 	Snaplen uint32
+	// MoreIfaces: a capture on several interfaces (pcapng only).
+	MoreIfaces []string
 }
 
 // File is a capture file being written. It replaces an existing file only
@@ -62,9 +64,23 @@ func CreateFile(o FileOptions) (*File, error) {
 	if ifc, err := net.InterfaceByName(o.Iface); err == nil {
 		ifindex = ifc.Index
 	}
+	var more []MoreInterface
+	for _, name := range o.MoreIfaces {
+		m := MoreInterface{Name: name}
+		if ifc, err := net.InterfaceByName(name); err == nil {
+			m.Ifindex = ifc.Index
+		}
+		more = append(more, m)
+	}
+	if len(more) > 0 && format != "pcapng" {
+		if f.file != nil {
+			f.file.Abort()
+		}
+		return nil, fmt.Errorf("-w %s: a pcap file has one interface: write pcapng to capture on several", o.Path)
+	}
 	pw, err := NewPacketWriter(w, PacketFileOptions{Format: format, Nano: o.Nano,
 		Interface: o.Iface, Ifindex: ifindex, RxMode: o.RxMode, Filter: o.Filter, Snaplen: o.Snaplen,
-		OS: "Linux " + unix.ByteSliceToString(uts.Release[:])})
+		OS: "Linux " + unix.ByteSliceToString(uts.Release[:]), More: more})
 	if err != nil {
 		if f.file != nil {
 			f.file.Abort()
@@ -82,7 +98,12 @@ func (f *File) Write(p *Packet) error { return f.pw.Write(p) }
 // capture's error runErr, or else the first error closing the file.
 func (f *File) Close(st Stats, runErr error) error {
 	err := runErr
-	cerr := f.pw.Close(st.Seen, st.RingLost)
+	var cerr error
+	if len(st.Interfaces) > 0 {
+		cerr = f.pw.CloseInterfaces(st.Interfaces)
+	} else {
+		cerr = f.pw.Close(st.Seen, st.RingLost)
+	}
 	if cerr != nil && err == nil {
 		err = fmt.Errorf("close capture file: %w", cerr)
 	}

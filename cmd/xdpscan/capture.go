@@ -34,8 +34,9 @@ FILE is replaced only by a complete capture, never by a failed start.
 
 func runCapture(args []string) error {
 	fs := newFlags("capture", captureSynopsis)
-	iface := fs.String("i", "", "interface (required)")
-	fs.StringVar(iface, "interface", "", "same as -i")
+	var cores captureCoresOpts
+	addCaptureCoresFlags(fs, &cores)
+	iface := new(string)
 	out := fs.String("w", "", `write packets to FILE ("-": stdout); pcapng unless FILE ends in .pcap or --pcap`)
 	forcePcap := fs.Bool("pcap", false, "write classic pcap instead of pcapng")
 	precision := fs.String("time-stamp-precision", "micro", "pcap timestamps: micro or nano (pcapng is always nano)")
@@ -60,6 +61,18 @@ func runCapture(args []string) error {
 	runUser, err := lookupRunUser("capture", *userName)
 	if err != nil {
 		return err
+	}
+	ringsMode, err := cores.check(*rx)
+	if err != nil {
+		return err
+	}
+	if len(cores.ifaces) > 0 {
+		*iface = cores.ifaces[0]
+	}
+	for _, name := range cores.ifaces[min(1, len(cores.ifaces)):] {
+		if err := checkCaptureIface(name); err != nil {
+			return err
+		}
 	}
 	expr := strings.Join(rest, " ")
 	if err := filter.CheckExpression(expr); err != nil {
@@ -105,6 +118,9 @@ func runCapture(args []string) error {
 	// Every file is checked now, before setup, and created only once the
 	// capture runs (Ready): a typo in the filter, an unknown interface or
 	// a failed attach leaves an existing file as it was.
+	if err := cores.checkOutput(*out, *forcePcap); err != nil {
+		return err
+	}
 	toFile := !*countOnly && *out != "" && *out != "-"
 	if toFile {
 		if *statsJSON != "" && outfile.Same(*out, *statsJSON) {
@@ -140,7 +156,8 @@ func runCapture(args []string) error {
 			// it cannot write would fail at the end: write the file
 			// itself, as tcpdump -Z does.
 			cf, err = capture.CreateFile(capture.FileOptions{Path: *out, InPlace: runUser != nil, Pcap: *forcePcap,
-				Nano: *precision == "nano", Iface: *iface, RxMode: loader.RxMode(*rx), Filter: expr, Snaplen: uint32(*snaplen)})
+				Nano: *precision == "nano", Iface: *iface, RxMode: loader.RxMode(*rx), Filter: expr, Snaplen: uint32(*snaplen),
+				MoreIfaces: cores.ifaces[min(1, len(cores.ifaces)):]})
 			return err
 		}
 		write = func(p *capture.Packet) error { return cf.Write(p) }
@@ -160,6 +177,7 @@ func runCapture(args []string) error {
 	}()
 	cfg := capture.Config{Iface: *iface, Filter: expr, Snaplen: uint32(*snaplen), Count: *count,
 		CountOnly: *countOnly, RxMode: loader.RxMode(*rx), XDPMode: mode,
+		MoreIfaces: cores.ifaces[min(1, len(cores.ifaces)):], Rings: ringsMode,
 		Ready: func() error {
 			if *duration > 0 {
 				durationTimer = time.AfterFunc(*duration, endCapture)
@@ -168,7 +186,7 @@ func runCapture(args []string) error {
 				return err
 			}
 			// tcpdump's words, once packets are really being captured
-			fmt.Fprintf(os.Stderr, "listening on %s, link-type EN10MB (Ethernet), snapshot length %d bytes\n", *iface, *snaplen)
+			fmt.Fprintf(os.Stderr, "listening on %s, link-type EN10MB (Ethernet), snapshot length %d bytes\n", cores.ifaces.String(), *snaplen)
 			return nil
 		}}
 	stats := &statsFile{path: *statsJSON}

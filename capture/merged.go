@@ -128,11 +128,8 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, p
 		<-ctx.Done()
 	} else {
 		mono := clock.NewMono()
-		hdrSize := int(unsafe.Sizeof(bpf.CaptureCaptureHdr{}))
 		var p Packet
-		merger := reorder.New(1+len(progs[0].CPURings), 0, func(_ int, _ int64, rec []byte) {
-			h := (*bpf.CaptureCaptureHdr)(unsafe.Pointer(unsafe.SliceData(rec)))
-			payload := rec[hdrSize:]
+		ms, err := mergeRings(ctx, multi, 0, func(h *bpf.CaptureCaptureHdr, payload []byte) {
 			n := min(int(h.CapLen), len(payload))
 			p = Packet{TimeNs: mono.WallNs(h.TsNs), CaptureLength: n, Length: int(h.OrigLen),
 				InterfaceIndex: fileIndex[h.Ifindex], FromXDP: true, RxQueue: h.RxQueue, CPU: h.Cpu, Data: payload[:n]}
@@ -142,19 +139,6 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, p
 				st.Interfaces[p.InterfaceIndex].Written++
 			}
 		})
-		err := multi.RunRecords(ctx, func(src int, h *bpf.CaptureCaptureHdr, payload []byte) {
-			rec := unsafe.Slice((*byte)(unsafe.Pointer(h)), hdrSize+len(payload))
-			merger.Push(src, int64(h.TsNs), rec)
-		}, func(now int64, empty []bool) {
-			for i, e := range empty {
-				if e {
-					merger.Empty(i, now)
-				}
-			}
-			merger.Release()
-		})
-		merger.Flush()
-		ms := merger.Stats()
 		if st.Rings != nil {
 			st.Rings.WindowNs = reorder.DefaultWindow
 			st.Rings.Late, st.Rings.MaxLateNs, st.Rings.MaxHeld = ms.Late, ms.MaxLateNs, ms.MaxHeld
@@ -197,6 +181,30 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, p
 		st.Bytes = total.Bytes
 	}
 	return nil
+}
+
+// mergeRings reads the rings of multi until ctx is done and they are
+// drained, handing each record to onRecord in timestamp order within the
+// window (0: reorder.DefaultWindow); a record later than the window comes
+// out of order and is counted in the stats' Late.
+func mergeRings(ctx context.Context, multi *ringbuf.Multi[bpf.CaptureCaptureHdr], windowNs int64, onRecord func(h *bpf.CaptureCaptureHdr, payload []byte)) (reorder.Stats, error) {
+	hdrSize := int(unsafe.Sizeof(bpf.CaptureCaptureHdr{}))
+	merger := reorder.New(multi.Rings(), windowNs, func(_ int, _ int64, rec []byte) {
+		onRecord((*bpf.CaptureCaptureHdr)(unsafe.Pointer(unsafe.SliceData(rec))), rec[hdrSize:])
+	})
+	err := multi.RunRecords(ctx, func(src int, h *bpf.CaptureCaptureHdr, payload []byte) {
+		// The header and the payload lie together in the ring.
+		merger.Push(src, int64(h.TsNs), unsafe.Slice((*byte)(unsafe.Pointer(h)), hdrSize+len(payload)))
+	}, func(now int64, empty []bool) {
+		for i, e := range empty {
+			if e {
+				merger.Empty(i, now)
+			}
+		}
+		merger.Release()
+	})
+	merger.Flush()
+	return merger.Stats(), err
 }
 
 // addCounters adds b to a, field by field.

@@ -69,6 +69,9 @@ func NewMulti[T any](ms []*ebpf.Map, opts Options) (*Multi[T], error) {
 	return m, nil
 }
 
+// Rings is the number of rings read.
+func (m *Multi[T]) Rings() int { return len(m.rings) }
+
 // Records returns how many records each ring delivered so far.
 func (m *Multi[T]) Records() []uint64 {
 	out := make([]uint64, len(m.records))

@@ -46,6 +46,7 @@ type Progress struct {
 	TxErrors                                         atomic.Uint64 // mirrors the transmitter's failed sends for the status line
 	counters                                         func() (loader.Counters, error)
 	position                                         positionCell // see Position
+	senders                                          atomic.Pointer[senderCells]
 }
 
 // Counters reads the XDP program's counters (duplicates, losses).

@@ -1,0 +1,27 @@
+package main
+
+import (
+	"flag"
+
+	"github.com/xdpscan/xdpscan/scan"
+)
+
+// addSendersFlag registers --senders (zmap's -T/--sender-threads).
+func addSendersFlag(fs *flag.FlagSet, n *int) {
+	fs.IntVar(n, "senders", 1, "sending threads, each on its own CPU (and so its own TX queue) with its slice of the\n"+
+		"probes and an equal share of --rate; zmap's -T. Resume with the same number")
+	fs.IntVar(n, "T", 1, "same as --senders")
+}
+
+// checkSenders refuses --senders where it cannot apply.
+func checkSenders(f *scanFlags) error {
+	switch {
+	case f.senders < 1 || f.senders > scan.MaxSenders:
+		return usageError("--senders %d: use 1 to %d", f.senders, scan.MaxSenders)
+	case f.senders > 1 && f.connect:
+		return usageError("--senders %d: --connect has its own workers (--workers); drop --senders", f.senders)
+	case f.senders > 1 && f.txRelayCPU >= 0:
+		return usageError("--senders %d with --tx-relay-cpu: the relay is one CPU's thread; use one of them", f.senders)
+	}
+	return nil
+}

@@ -54,7 +54,7 @@ type RingChoice struct {
 	Rings     int    `json:"rings"`
 	RingBytes uint32 `json:"ring_bytes"` // each per-CPU ring's size
 	// The merge of the rings in timestamp order.
-	WindowNs  int64 `json:"reorder_window_ns"`
+	WindowNs  int64  `json:"reorder_window_ns"`
 	Late      uint64 `json:"late"`        // records later than the window: written out of order, not lost
 	MaxLateNs int64  `json:"max_late_ns"` // the latest of them, behind the written stream
 	MaxHeld   int    `json:"max_held"`    // most records waiting for the merge at once

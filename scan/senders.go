@@ -257,7 +257,6 @@ func allowedCPUs() []int {
 	return out
 }
 
-
 // validSenders checks a position's sender part: as many senders as this
 // scan runs, each at one of its slice's positions (or the pass's end).
 func (c Config) validSenders(pos Position, n uint64) error {

@@ -108,6 +108,14 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 		}
 	}
 
+	if cfg.senders() > 1 {
+		var err error
+		if extra, err = openExtraSenders(cfg, newTx); err != nil {
+			stopRx()
+			wg.Wait()
+			return st, err
+		}
+	}
 	if cfg.Ready != nil {
 		if err := cfg.Ready(); err != nil {
 			stopRx()
@@ -117,7 +125,7 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 	}
 	progress.Total.Store(cfg.TotalProbes())
 	start := time.Now()
-	pos, extra, sendErr := sendAll(ctx, cfg, tx, newTx, progress)
+	pos, sendErr := sendAll(ctx, cfg, tx, extra, progress)
 	st.SendS = time.Since(start).Seconds()
 	if ctx.Err() != nil {
 		st.Interrupted = true

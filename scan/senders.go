@@ -179,27 +179,39 @@ func (b *passBarrier) wait(ctx context.Context) error {
 	}
 }
 
+// openExtraSenders opens the transmitters of senders 2..N, before Ready
+// (which may drop the privileges that takes).
+func openExtraSenders(cfg Config, newTx func() (transmit.Sender, error)) ([]transmit.Sender, error) {
+	var extra []transmit.Sender
+	for len(extra) < cfg.senders()-1 {
+		t, err := newTx()
+		if err != nil {
+			for _, t := range extra {
+				t.Close()
+			}
+			return nil, fmt.Errorf("open transmitter %d of --senders %d: %w", len(extra)+2, cfg.senders(), err)
+		}
+		extra = append(extra, t)
+	}
+	return extra, nil
+}
+
 // sendAll sends the scan's probes with cfg.Senders threads: tx is the
-// first one's transmitter, newTx opens each further one's. Each sender
+// first one's transmitter, extra the others'. Each sender
 // runs on its own OS thread pinned to its own CPU of the process's
 // affinity (on AF_PACKET the CPU picks the TX queue, PACKET_QDISC_BYPASS
 // keeps the qdisc lock out), walks its slice of the permutation at its
 // share of the rate, and publishes its own position. It returns the
 // transmitters it opened (the caller sums their counts and closes them).
-func sendAll(ctx context.Context, cfg Config, tx transmit.Sender, newTx func() (transmit.Sender, error), progress *Progress) (Position, []transmit.Sender, error) {
+func sendAll(ctx context.Context, cfg Config, tx transmit.Sender, extra []transmit.Sender, progress *Progress) (Position, error) {
 	n := cfg.senders()
 	if n == 1 {
-		pos, err := sendProbes(ctx, cfg, tx, progress)
-		return pos, nil, err
+		return sendProbes(ctx, cfg, tx, progress)
 	}
-	txs := []transmit.Sender{tx}
-	for len(txs) < n {
-		t, err := newTx()
-		if err != nil {
-			return cfg.Resume, txs[1:], fmt.Errorf("open transmitter %d of --senders %d: %w", len(txs)+1, n, err)
-		}
-		txs = append(txs, t)
+	if len(extra) != n-1 {
+		return cfg.Resume, fmt.Errorf("--senders %d with %d transmitters", n, len(extra)+1)
 	}
+	txs := append([]transmit.Sender{tx}, extra...)
 	total := cfg.Targets.Len() * uint64(len(cfg.Ports))
 	progress.senders.Store(&senderCells{cells: make([]positionCell, n), n: total})
 	cpus := allowedCPUs()
@@ -231,15 +243,15 @@ func sendAll(ctx context.Context, cfg Config, tx transmit.Sender, newTx func() (
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil && !errors.Is(err, context.Canceled) {
-			return composePositions(ps, total), txs[1:], err
+			return composePositions(ps, total), err
 		}
 	}
 	for _, err := range errs {
 		if err != nil {
-			return composePositions(ps, total), txs[1:], err
+			return composePositions(ps, total), err
 		}
 	}
-	return composePositions(ps, total), txs[1:], nil
+	return composePositions(ps, total), nil
 }
 
 // allowedCPUs are the CPUs this thread may run on.

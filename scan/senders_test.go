@@ -88,12 +88,13 @@ func runSenders(t *testing.T, cfg Config, got map[probeKey]int, budget int64) Po
 	progress := &Progress{}
 	newTx := func() (transmit.Sender, error) { return newRecordingTx(&mu, got, b, cancel), nil }
 	first, _ := newTx()
-	pos, extra, err := sendAll(ctx, cfg, first, newTx, progress)
-	if err != nil && !errors.Is(err, context.Canceled) {
+	extra, err := openExtraSenders(cfg, newTx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if len(extra) != cfg.senders()-1 {
-		t.Fatalf("%d further transmitters, want %d", len(extra), cfg.senders()-1)
+	pos, err := sendAll(ctx, cfg, first, extra, progress)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
 	}
 	if pp, ok := progress.Position(); ok && pp != pos {
 		t.Fatalf("published position %+v, returned %+v", pp, pos)

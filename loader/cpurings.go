@@ -110,3 +110,20 @@ func RingLostPerCPU(m *ebpf.Map) ([]uint64, error) {
 	}
 	return out, nil
 }
+
+// PacketsPerCPU reads how many packets the program saw on each CPU (index
+// = CPU id), the frame shapes' counts included.
+func PacketsPerCPU(m *ebpf.Map) ([]uint64, error) {
+	var perCPU []counterBlock
+	if err := m.Lookup(uint32(0), &perCPU); err != nil {
+		return nil, fmt.Errorf("read counters: %w", err)
+	}
+	out := make([]uint64, len(perCPU))
+	for i, b := range perCPU {
+		out[i] = b[bpf.ScanCounterIdxCOUNTER_PACKETS]
+		for _, s := range frameShapes {
+			out[i] += b[s.idx]
+		}
+	}
+	return out, nil
+}

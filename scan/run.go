@@ -29,7 +29,7 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 	if cfg.RxMode == "" {
 		cfg.RxMode = loader.RxXDP
 	}
-	st := Stats{RxMode: cfg.RxMode, TxMode: cfg.txMode(), Interface: cfg.iface()}
+	st := Stats{RxMode: cfg.RxMode, TxMode: cfg.txMode(), Interface: cfg.iface(), Senders: cfg.senders()}
 	var tx transmit.Sender
 	var newTx func() (transmit.Sender, error) // a further sender's (--senders)
 	var extra []transmit.Sender
@@ -104,6 +104,9 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 			c, err := prog.Counters()
 			st.setDuplicates(c.Duplicates, seen.duplicates())
 			st.InvalidCookie, st.RingLost = c.BadCookie, c.RingLost
+			if err == nil {
+				st.RxPerCPU, st.RingLostPerCPU, err = perCPUStats(prog)
+			}
 			return err
 		}
 	}

@@ -326,3 +326,12 @@ func (o *ownedXDP) Close() error {
 	o.prog.Close()
 	return err
 }
+
+// perCPUStats are the scan program's packets and ring losses by CPU.
+func perCPUStats(prog *loader.Scan) (rx, lost []uint64, err error) {
+	if rx, err = loader.PacketsPerCPU(prog.Objects.Counters); err != nil {
+		return nil, nil, err
+	}
+	lost, err = loader.RingLostPerCPU(prog.Objects.Counters)
+	return rx, lost, err
+}

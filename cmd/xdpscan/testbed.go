@@ -53,6 +53,7 @@ func testbedFlags(sub string) (*testbedFlagValues, *flagSetWithUsage) {
 		fs.BoolVar(&v.rps, "rps", false, "spread receive softirqs over all CPUs (RPS) on both veth ends")
 		fs.BoolVar(&v.targetNAPI, "target-napi", false, "GRO on at the target's veth end, which gives it NAPI: needed by scan --tx xdp\n"+
 			"(frames sent from XDP reach only a veth end with NAPI); off by default, as captures run there")
+		addQueuesFlag(fs, &v.queues)
 		v.configFlags(fs)
 	}
 	if sub == "down" {
@@ -65,6 +66,7 @@ type testbedFlagValues struct {
 	name, rangeStr, range6, ports, udpPorts, target string
 	filteredFrom, prohibitedFrom                    uint
 	rps, all, icmpLimit, ipv6, targetNAPI           bool
+	queues                                          int
 }
 
 // configFlags registers the flags that define a testbed (up, and the serve
@@ -78,7 +80,12 @@ func (v *testbedFlagValues) configFlags(fs *flag.FlagSet) {
 }
 
 func (v *testbedFlagValues) config() (testbed.Config, error) {
-	cfg := testbed.Config{Name: v.name, Target: testbed.Target(v.target), RPS: v.rps, TargetNAPI: v.targetNAPI, ICMPLimit: v.icmpLimit}
+	if v.queues != 0 { // only up registers --queues
+		if err := checkQueues(v.queues); err != nil {
+			return testbed.Config{}, err
+		}
+	}
+	cfg := testbed.Config{Name: v.name, Target: testbed.Target(v.target), RPS: v.rps, TargetNAPI: v.targetNAPI, ICMPLimit: v.icmpLimit, Queues: v.queues}
 	if v.ipv6 {
 		cfg.Range6 = testbed.DefaultRange6
 	}

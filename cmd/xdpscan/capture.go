@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
+
 	"os"
 	"strings"
 	"time"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/xdpscan/xdpscan/capture"
 	"github.com/xdpscan/xdpscan/filter"
+	"github.com/xdpscan/xdpscan/internal/netdev"
 	"github.com/xdpscan/xdpscan/internal/outfile"
 	"github.com/xdpscan/xdpscan/loader"
 )
@@ -81,13 +82,8 @@ func runCapture(args []string) error {
 	if *iface == "" {
 		return usageError("capture: -i IFACE is required; see `ip link`")
 	}
-	ifc, err := netInterface(*iface)
-	if err != nil {
-		return usageError("capture: interface %s: no such interface; see `ip link`", *iface)
-	}
-	if ifc.Flags&net.FlagUp == 0 {
-		// tcpdump refuses too: a capture there would see nothing and exit 0.
-		return usageError("capture: interface %s is down: bring it up first (ip link set dev %s up)", *iface, *iface)
+	if err := netdev.RequireUp(*iface); err != nil {
+		return usageError("capture: %v", err)
 	}
 	if *duration < 0 {
 		return usageError("capture: --duration %s: must be positive (0, the default: until Ctrl-C or -c)", *duration)

@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"flag"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	flag "github.com/spf13/pflag"
 
 	"github.com/xdpscan/xdpscan/internal/outfile"
 	"github.com/xdpscan/xdpscan/loader"
@@ -78,8 +80,9 @@ type scanFlags struct {
 	wait                                                                                    time.Duration
 	seed, shards, shard                                                                     uint64
 	resume, output, format, statsJSON, status, rx, tx, mode                                 string
-	dryRun, reset, udp, ping, pingFirst, connect, appendOutput, verbose                     bool
+	dryRun, reset, udp, ping, pingFirst, connect, appendOutput                              bool
 	confirm                                                                                 bool
+	habits                                                                                  scanHabits
 	user                                                                                    string
 	connectTimeout                                                                          time.Duration
 	workers                                                                                 int
@@ -146,7 +149,8 @@ func newScanFlags() (*scanFlags, *flag.FlagSet) {
 	fs.StringVar(&f.user, "Z", "", "after setup, drop root and go on as USER (its groups too); files already\n"+
 		"created are handed to USER, as tcpdump -Z does (needs root)")
 	fs.StringVar(&f.user, "user", "", "same as -Z")
-	fs.BoolVar(&f.verbose, "verbose", false, "when the kernel's verifier refuses a program, show its whole log (also: XDPSCAN_VERIFIER_LOG=1)")
+	addScanHabitFlags(fs, f)
+	scanHelpGroups(fs)
 	return f, fs
 }
 
@@ -156,7 +160,7 @@ func runScan(args []string) error {
 	if err != nil {
 		return err
 	}
-	if f.verbose {
+	if f.habits.verbosity > 0 {
 		loader.VerifierLogFull = true
 	}
 	return runScanFlags(f, fs, positional)
@@ -174,6 +178,12 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 			return err
 		}
 		f.resume = resumePath
+	}
+	if err := f.habits.check(f, fs); err != nil {
+		return err
+	}
+	if err := f.habits.resolveOutputs(f, fs); err != nil {
+		return err
 	}
 	runUser, err := lookupRunUser("scan", f.user)
 	if err != nil {
@@ -211,11 +221,14 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 	if f.dryRun {
 		return dryRun(cfg)
 	}
+	if f.habits.verbosity >= 2 {
+		printPlan(os.Stderr, cfg)
+	}
 	// Checkpoints: not for --ping-first (the hosts found are not saved),
 	// an XML file (it cannot be appended to),
 	// nor for an output that is not a regular file (/dev/null, a FIFO):
 	// nothing could be read back from it.
-	checkpoints := !f.pingFirst && !(f.output != "" && f.format == "xml")
+	checkpoints := !f.pingFirst && !(f.output != "" && f.format == "xml") && len(f.habits.extras) == 0
 	if fi, err := os.Stat(f.output); f.output != "" && err == nil && !fi.Mode().IsRegular() {
 		checkpoints = false
 	}
@@ -563,19 +576,31 @@ func scanConfig(f *scanFlags, positional []string) (scan.Config, error) {
 	if !f.connect { // the kernel routes connect probes itself
 		if first, ok := targets.First(false); ok {
 			if cfg.Path, err = route.Resolve(first, f.iface, src4, mac); err != nil {
-				return scan.Config{}, err
+				return scan.Config{}, routeError(err)
 			}
 		}
 		if first, ok := targets.First(true); ok {
 			if cfg.Path6, err = route.Resolve(first, f.iface, src6, mac); err != nil {
-				return scan.Config{}, err
+				return scan.Config{}, routeError(err)
 			}
 		}
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageError("%v", err)
 	}
+	if err := f.habits.setAdapterMAC(&cfg); err != nil {
+		return cfg, err
+	}
 	return cfg, nil
+}
+
+// routeError makes a path failure the user's -i caused a usage error.
+func routeError(err error) error {
+	var ie *route.InterfaceError
+	if errors.As(err, &ie) {
+		return usageError("%v", err)
+	}
+	return err
 }
 
 // portsFromFlags turns -p, -sU and --ping into the scan's probe list.
@@ -583,13 +608,30 @@ func portsFromFlags(f *scanFlags) ([]targets.Port, error) {
 	if f.pingFirst && f.ports == "" {
 		return nil, usageError("--ping-first needs -p PORTS to scan on the hosts that answer (--ping alone only discovers)")
 	}
-	if f.ports == "" && !f.ping {
+	if f.ports == "" && f.habits.topPorts == 0 && !f.ping {
 		return nil, usageError("-p PORTS or --ping is required (example: -p 22,80,443,U:53)")
 	}
 	var ports []targets.Port
-	if f.ports != "" {
+	if f.ports != "" || f.habits.topPorts > 0 {
 		spec := f.ports
-		if f.udp {
+		if f.habits.topPorts > 0 {
+			var err error
+			if spec, err = f.habits.topPortSpec(f.udp && !f.habits.both); err != nil {
+				return nil, err
+			}
+			if f.habits.both {
+				tcp, err := f.habits.topPortSpec(false)
+				if err != nil {
+					return nil, err
+				}
+				spec = "U:" + strings.ReplaceAll(spec, ",", ",U:") + ",T:" + strings.ReplaceAll(tcp, ",", ",T:")
+			}
+		}
+		spec = allPorts(spec)
+		switch {
+		case f.habits.both && f.habits.topPorts == 0:
+			spec = defaultUDP(spec) + "," + defaultTCP(spec)
+		case f.udp:
 			spec = defaultUDP(spec)
 		}
 		var err error

@@ -25,3 +25,19 @@ func checkSenders(f *scanFlags) error {
 	}
 	return nil
 }
+
+// floodSendersFlag registers bench flood's --senders.
+func floodSendersFlag(fs *flag.FlagSet) *int {
+	return fs.Int("senders", 1, "sending threads, each pinned to its own CPU (its own TX queue, and on a testbed with\n"+
+		"--queues its own RX queue at the peer), each sending an equal share of --count")
+}
+
+func checkFloodSenders(n int, gen string) error {
+	switch {
+	case n < 1 || n > scan.MaxSenders:
+		return usageError("bench flood: --senders %d: use 1 to %d", n, scan.MaxSenders)
+	case n > 1 && gen != "socket":
+		return usageError("bench flood: --senders %d needs --gen socket (the XDP generator sends from one thread)", n)
+	}
+	return nil
+}

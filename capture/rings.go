@@ -16,8 +16,8 @@ import (
 type RingsMode string
 
 const (
-	// RingsAuto: one ring per receiving CPU where more than one CPU
-	// receives, else the one shared ring.
+	// RingsAuto: one ring per receiving CPU where at least
+	// autoPerCPUMin CPUs receive, else the one shared ring.
 	RingsAuto RingsMode = "auto"
 	// RingsShared: one ring, every CPU's records in it.
 	RingsShared RingsMode = "shared"
@@ -33,6 +33,20 @@ func ParseRingsMode(s string) (RingsMode, error) {
 	}
 	return "", fmt.Errorf("--rings %q: use auto, shared or per-cpu", s)
 }
+
+// autoPerCPUMin is the fewest receiving CPUs for which --rings auto
+// chooses a ring per CPU. Measured here (docs/performance.md, "Rings and
+// senders"), per-CPU rings cut the producers' cost per record with two
+// CPUs producing (BPF_PROG_RUN, -s 128: 600-670 ns shared, 430-470 ns
+// per-CPU; 310-490 ns for one CPU alone) but the reader's merge doubles
+// its CPU per packet (1.0-1.4 us against 0.45-0.7 us on a 1M-frame flood
+// from two senders), and the flood was not faster. One reader then
+// handles 0.8M records/s merged, 1.5-2M/s from one ring, while the
+// kernel's ringbuf benchmark still moves 2.6M records/s through one
+// ring with 16 producers: up to about that many CPUs the reader, not
+// the ring's lock, is the limit. An extrapolation, not a measurement:
+// --rings per-cpu chooses the rings on any host.
+const autoPerCPUMin = 16
 
 // maxRingTotal caps the per-CPU rings' memory: each ring gets
 // loader.RingBytes (16 MiB, what one shared ring has) up to 4 rings, and
@@ -145,7 +159,7 @@ func planRings(mode RingsMode, ifaces []string) (loader.RingPlan, RingChoice, er
 	slices.Sort(ch.ReceivingCPUs)
 	ch.Why = strings.Join(whys, "; ")
 	n := len(ch.ReceivingCPUs)
-	if mode == RingsShared || (mode == RingsAuto && n < 2) {
+	if mode == RingsShared || (mode == RingsAuto && n < autoPerCPUMin) {
 		return loader.RingPlan{}, ch, nil
 	}
 	var p loader.RingPlan

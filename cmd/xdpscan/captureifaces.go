@@ -34,7 +34,7 @@ type captureCoresOpts struct {
 func addCaptureCoresFlags(fs *flag.FlagSet, o *captureCoresOpts) {
 	fs.Var(&o.ifaces, "i", "interface (required); -i A -i B or -i A,B captures on several into one pcapng, an interface block each, packets in timestamp order")
 	fs.Var(&o.ifaces, "interface", "same as -i")
-	fs.StringVar(&o.rings, "rings", "auto", "ring buffers: auto (one per receiving CPU where several CPUs receive), shared (one for all CPUs) or per-cpu; --stats-json \"rings\" says what was chosen")
+	fs.StringVar(&o.rings, "rings", "auto", "ring buffers: auto (one per receiving CPU from 16 receiving CPUs up, else shared), shared (one for all CPUs) or per-cpu (merged in timestamp order); --stats-json \"rings\" says what was chosen")
 }
 
 // check validates the options for a capture on rx ("xdp" or "pcap").

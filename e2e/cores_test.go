@@ -1,6 +1,11 @@
 package e2e
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/xdpscan/xdpscan/testbed"
@@ -34,4 +39,43 @@ func TestScanRepliesOnTwoCPUsNoDuplicate(t *testing.T) {
 		t.Errorf("stats: ring lost per CPU %v, senders %d: want one count per CPU, 2 senders", st.RingLostPerCPU, st.Senders)
 	}
 	t.Logf("replies per CPU %v, kernel table duplicates %d (all refused before output)", st.RxPerCPU, st.Duplicates)
+}
+
+// An interrupted --senders 2 scan keeps each sender's position, and its
+// resume sends every remaining probe once: the output is the truth, no
+// result sent twice.
+func TestSendersInterruptAndResume(t *testing.T) {
+	tb := upTestbed(t, testbed.Config{})
+	dir := t.TempDir()
+	out := filepath.Join(dir, "part.ndjson")
+	resume := out + ".resume"
+	cmd, stderr := startSlowScan(t, tb, dir, out, 30, "--senders", "2")
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err == nil {
+		t.Fatalf("interrupted scan exited 0:\n%s", stderr.String())
+	}
+	b, err := os.ReadFile(resume)
+	if err != nil {
+		t.Fatalf("no resume file: %v\n%s", err, stderr.String())
+	}
+	var f struct {
+		Position struct {
+			Next    uint64   `json:"next"`
+			Senders []uint64 `json:"senders"`
+		} `json:"position"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Position.Senders) != 2 || f.Position.Next != min(f.Position.Senders[0], f.Position.Senders[1]) {
+		t.Fatalf("resume position %+v: want both senders' positions, next their least", f.Position)
+	}
+	code, output := runIn(t, tb.ScanNS(), "scan", "--resume", resume)
+	if code != 0 {
+		t.Fatalf("resume: exit %d\n%s", code, output)
+	}
+	if strings.Contains(output, "not written twice") {
+		t.Errorf("the senders' resume positions are exact, yet results were sent twice:\n%s", output)
+	}
+	checkResumedOutput(t, tb, out)
 }

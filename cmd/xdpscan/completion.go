@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
@@ -198,6 +199,37 @@ func runMan(args []string) error {
 	}
 	root := cobraTree()
 	root.DisableAutoGenTag = true
+	var preformat func(*cobra.Command)
+	preformat = func(c *cobra.Command) {
+		c.Long = manLong(c.Long)
+		for _, sub := range c.Commands() {
+			preformat(sub)
+		}
+	}
+	preformat(root)
 	return doc.GenManTree(root, &doc.GenManHeader{Title: "XDPSCAN", Section: "1", Source: "xdpscan " + versionString(),
 		Manual: "xdpscan manual"}, args[0])
+}
+
+// manLong is a help text as go-md2man's markdown: indented lines (tables,
+// examples) become preformatted blocks instead of being reflowed.
+func manLong(s string) string {
+	var b strings.Builder
+	inBlock := false
+	for _, line := range strings.Split(s, "\n") {
+		indented := strings.HasPrefix(line, "  ") && strings.TrimSpace(line) != ""
+		switch {
+		case indented && !inBlock:
+			b.WriteString("\n")
+			inBlock = true
+		case !indented && inBlock && strings.TrimSpace(line) != "":
+			b.WriteString("\n")
+			inBlock = false
+		}
+		if indented {
+			b.WriteString("    ")
+		}
+		b.WriteString(line + "\n")
+	}
+	return b.String()
 }

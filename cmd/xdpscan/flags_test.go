@@ -491,3 +491,24 @@ func TestEditDistance(t *testing.T) {
 }
 
 type flagType = flag.Flag
+
+// TestManLong: indented lines of a help text become markdown code blocks
+// (blank line before, four spaces), so the man page keeps tables and
+// examples as written; prose is left to reflow.
+func TestManLong(t *testing.T) {
+	in := "Prose line.\n  open   SYN-ACK\n  closed RST\nMore prose.\n"
+	want := "Prose line.\n\n      open   SYN-ACK\n      closed RST\n\nMore prose.\n\n"
+	if got := manLong(in); got != want {
+		t.Errorf("manLong:\n%q\nwant\n%q", got, want)
+	}
+}
+
+// TestHelpGroupsName: every name in scan's group and value-name tables is
+// a flag scan has (setGroup skips an unknown name rather than fail a run).
+func TestHelpGroupsName(t *testing.T) {
+	newScanFlags()
+	missingHelpNames.Range(func(k, _ any) bool {
+		t.Errorf("the help tables name %q, a flag that does not exist", k)
+		return true
+	})
+}

@@ -41,6 +41,7 @@ type scanOutputs struct {
 	werr    error
 	skipped int
 
+	meta   output.Meta            // what nmap's formats say about the scan
 	keep   func(scan.Result) bool // --open
 	extras []*extraOutput         // -oX FILE -oG FILE ...: the files beyond the first
 }
@@ -114,9 +115,9 @@ func planScanOutputs(f *scanFlags, saved *scan.ResumeFile, resumePath string, ch
 		default:
 			fi, _ := fh.Stat()
 			if fi != nil && fi.Mode().IsRegular() && fi.Size() > 0 {
-				if saved == nil && f.format == "xml" {
+				if saved == nil && !output.Appendable(f.format) {
 					fh.Close()
-					return nil, usageError("--append-output: %s holds an XML document already; appending another makes it invalid: name a new file", f.output)
+					return nil, usageError("--append-output: %s holds a %s document already; appending another makes it invalid: name a new file", f.output, f.format)
 				}
 				if saved != nil {
 					rb, err := output.Read(fh, f.format)
@@ -169,7 +170,7 @@ func (o *scanOutputs) open() error {
 	if o.readBack != nil && o.readBack.Whole > 0 {
 		o.results, err = output.NewWriterAppend(w, o.format)
 	} else {
-		o.results, err = output.NewWriter(w, o.format)
+		o.results, err = output.New(w, o.format, output.Options{Meta: o.meta, TempDir: outputTempDir(o.path)})
 	}
 	if err != nil {
 		if o.stream != nil {
@@ -178,7 +179,7 @@ func (o *scanOutputs) open() error {
 		return err
 	}
 	for i, x := range o.extras {
-		if err := x.open(); err != nil {
+		if err := x.open(o.meta); err != nil {
 			for _, y := range o.extras[:i] {
 				y.close(false)
 			}

@@ -39,7 +39,9 @@ neighbour discovery when missing. Replies are validated (keyed-hash
 cookies) and consumed by an XDP program: the host never answers them with
 RST or port unreachable. Each (address, port) that answers is printed
 once, as it arrives (whole lines, within 100 ms; a SIGKILL loses at most
-that window, and an XML file is a complete document after every write);
+that window); nmap's formats (xml, grepable, normal) hold each host whole,
+so they are written when the scan ends (Ctrl-C ends it too: an XML file
+killed before then is a valid document with no host that says so);
 a UDP answer resting on fewer than 32 cookie bits (a service that echoes
 nothing: reason ";cookie-bits=N") is held until the end of --wait, and
 loses to a conflicting answer that proves more (see --confirm):
@@ -129,7 +131,8 @@ func newScanFlags() (*scanFlags, *flag.FlagSet) {
 	fs.StringVar(&f.output, "o", "", "write results to FILE (default: stdout); opened once the scan has started, replaced only\n"+
 		"when the first result is written; a symbolic link at FILE is refused")
 	fs.BoolVar(&f.appendOutput, "append-output", false, "append to the -o file instead of replacing it (nmap's --append-output)")
-	fs.StringVar(&f.format, "format", "", "ndjson, list (-oL), grepable (-oG), xml, csv, human (default human on stdout, ndjson to a file)")
+	fs.StringVar(&f.format, "format", "", "ndjson (masscan -oD), list (-oL), json (-oJ), xml (nmap -oX), grepable (-oG), normal (-oN),\n"+
+		"csv, human (default human on stdout, ndjson to a file)")
 	fs.StringVar(&f.statsJSON, "stats-json", "", "write the final counters to FILE as one JSON object (written beside FILE, then renamed)")
 	fs.StringVar(&f.status, "status", "auto", "live status on stderr: auto (text on a terminal), text, json, none")
 	fs.StringVar(&f.rx, "rx", "xdp", "receive path: xdp (validated and consumed in the kernel) or pcap (libpcap, for comparison)")
@@ -228,7 +231,9 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 	// an XML file (it cannot be appended to),
 	// nor for an output that is not a regular file (/dev/null, a FIFO):
 	// nothing could be read back from it.
-	checkpoints := !f.pingFirst && !(f.output != "" && f.format == "xml") && len(f.habits.extras) == 0
+	// Nor with several outputs: the resume file would reopen (and empty)
+	// the extra ones.
+	checkpoints := !f.pingFirst && !(f.output != "" && !output.Appendable(f.format)) && len(f.habits.extras) == 0
 	if fi, err := os.Stat(f.output); f.output != "" && err == nil && !fi.Mode().IsRegular() {
 		checkpoints = false
 	}
@@ -249,6 +254,7 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 	if err != nil {
 		return err
 	}
+	outs.meta = outputMeta(cfg, f.connect)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -263,12 +263,12 @@ type extraOutput struct {
 	results *output.Writer
 }
 
-func (x *extraOutput) open() error {
+func (x *extraOutput) open(meta output.Meta) error {
 	s, err := outfile.OpenStream(x.path, false)
 	if err != nil {
 		return fmt.Errorf("-%s: %w", x.flag, err)
 	}
-	w, err := output.NewWriter(s, x.format)
+	w, err := output.New(s, x.format, output.Options{Meta: meta, TempDir: outputTempDir(x.path)})
 	if err != nil {
 		s.Close(false)
 		return fmt.Errorf("-%s: %w", x.flag, err)

@@ -79,3 +79,36 @@ func TestSendersInterruptAndResume(t *testing.T) {
 	}
 	checkResumedOutput(t, tb, out)
 }
+
+// Per-CPU rings on a live capture, and --senders 2, as uid 65534 with
+// only the documented capabilities.
+func TestUnprivilegedRingsAndSenders(t *testing.T) {
+	tb := upTestbed(t, testbed.Config{})
+	t.Run("capture --rings per-cpu", func(t *testing.T) {
+		dir := nobodyDir(t)
+		file := filepath.Join(dir, "out.pcapng")
+		st := runCaptureWrapped(t, tb, asNobody("bpf", "net_admin"), dir, "--rings", "per-cpu", "-w", file, "udp dst port 5000")
+		if st.Written != 300 || st.Matched != 300 || st.RingLost != 0 {
+			t.Fatalf("stats %+v: want 300 matched and written, nothing lost", st)
+		}
+		if st.Rings == nil || st.Rings.Rings < 2 || st.Rings.Late != 0 || len(st.Rings.RecordsPerRing) != st.Rings.Rings {
+			t.Fatalf("rings %+v: want the shared ring and one per CPU, nothing late", st.Rings)
+		}
+		if n := tsharkCount(t, file); n != 300 {
+			t.Fatalf("tshark reads %d packets, want 300", n)
+		}
+	})
+	t.Run("scan --senders 2", func(t *testing.T) {
+		const prefix = "198.18.2.0/24"
+		open, closed := truth(tb.Config, prefix)
+		results, st, _, err := runScanWrapped(t, tb, nobodyDir(t), asNobody("bpf", "net_admin", "net_raw"),
+			prefix, "-p", scanPortsFlag, "--senders", "2", "--rate", "10000", "--wait", "1500ms")
+		if err != nil {
+			t.Fatalf("scan as uid 65534: %v", err)
+		}
+		checkAgainstTruth(t, results, open, closed)
+		if st.Senders != 2 || st.ProbesSent != uint64(256*len(scanPorts)) {
+			t.Fatalf("stats: %d senders, %d probes: want 2 senders, %d probes", st.Senders, st.ProbesSent, 256*len(scanPorts))
+		}
+	})
+}

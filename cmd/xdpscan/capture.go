@@ -31,6 +31,7 @@ FILE is replaced only by a complete capture, never by a failed start.
 
   xdpscan capture -i xs-tgt -w out.pcapng 'tcp port 80'
   xdpscan capture -i xs-tgt --count-only udp
+  xdpscan capture -i xs-tgt -i lo -w both.pcapng   # several interfaces, one file, in time order
   xdpscan capture -i xs-tgt --rx pcap -w out.pcap 'tcp port 80'   # the libpcap baseline`
 
 func runCapture(args []string) error {
@@ -229,6 +230,7 @@ func runCapture(args []string) error {
 		st.Seen, st.Matched, st.Written, st.RingLost, st.WriterLost, st.ElapsedS, rxDesc, st.Interface)
 	if st.RxMode == loader.RxXDP {
 		fmt.Fprintf(os.Stderr, "xdpscan: seen by protocol (packets): %s\n", protocolMix(st.Counters))
+		printCoresSummary(st)
 	}
 	if err := stats.write(st); err != nil {
 		return err

@@ -1,9 +1,12 @@
 package main
 
 import (
-	flag "github.com/spf13/pflag"
+	"fmt"
 	"net"
+	"os"
 	"strings"
+
+	flag "github.com/spf13/pflag"
 
 	"github.com/xdpscan/xdpscan/capture"
 )
@@ -75,4 +78,17 @@ func (o *captureCoresOpts) checkOutput(out string, forcePcap bool) error {
 		return usageError("capture: -w %s: a pcap file has one interface; write pcapng (drop --pcap, or name the file .pcapng) to capture on %s", out, o.ifaces.String())
 	}
 	return nil
+}
+
+// printCoresSummary adds the per-interface counts and the rings' merge to
+// the summary, where there is more than one of either.
+func printCoresSummary(st capture.Stats) {
+	for _, is := range st.Interfaces {
+		fmt.Fprintf(os.Stderr, "xdpscan: %s: seen %d, matched %d, written %d, ring lost %d (XDP %s)\n",
+			is.Name, is.Seen, is.Matched, is.Written, is.RingLost, is.XDPMode)
+	}
+	if r := st.Rings; r != nil && (r.Rings > 1 || len(st.Interfaces) > 1) {
+		fmt.Fprintf(os.Stderr, "xdpscan: %d rings (%s), merged in time order: %d records later than the %d ms window (written out of order, none lost)\n",
+			r.Rings, r.Mode, r.Late, r.WindowNs/1e6)
+	}
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -111,4 +112,40 @@ func TestUnprivilegedRingsAndSenders(t *testing.T) {
 			t.Fatalf("stats: %d senders, %d probes: want 2 senders, %d probes", st.Senders, st.ProbesSent, 256*len(scanPorts))
 		}
 	})
+}
+
+// Bad --rings, -i, --senders and --queues: a clear error and exit status
+// 2, before anything is attached or sent.
+func TestCoresBadInput(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"rings", []string{"capture", "-i", "lo", "--rings", "many", "--count-only"}, `--rings "many": use auto, shared or per-cpu`},
+		{"interface twice", []string{"capture", "-i", "lo", "-i", "lo", "--count-only"}, "-i lo given twice"},
+		{"interface list with a missing one", []string{"capture", "-i", "lo,nosuch0", "--count-only"}, "interface nosuch0: no such interface"},
+		{"several interfaces into pcap", []string{"capture", "-i", "lo,nosuch0", "-w", filepath.Join(dir, "x.pcap")}, "a pcap file has one interface"},
+		{"several interfaces on libpcap", []string{"capture", "-i", "lo,nosuch0", "--rx", "pcap", "--count-only"}, "need --rx xdp"},
+		{"senders 0", []string{"scan", "198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--senders", "0"}, "--senders 0: use 1 to 64"},
+		{"senders 65", []string{"scan", "198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "-T", "65"}, "--senders 65: use 1 to 64"},
+		{"senders with connect", []string{"scan", "198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--senders", "2", "--connect"}, "--connect has its own workers"},
+		{"senders with a relay", []string{"scan", "198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--senders", "2", "--tx", "xdp", "--tx-relay-cpu", "1"}, "the relay is one CPU's thread"},
+		{"queues 0", []string{"testbed", "up", "--name", "crbad", "--queues", "0"}, "--queues 0: use 1 to 64"},
+		{"flood senders on xdp", []string{"bench", "flood", "-i", "lo", "--dst", "198.18.0.1", "--count", "1", "--senders", "2", "--gen", "xdp"}, "--senders 2 needs --gen socket"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := exec.Command(binary, tc.args...).CombinedOutput()
+			ee, ok := err.(*exec.ExitError)
+			if !ok || ee.ExitCode() != 2 {
+				t.Fatalf("exit %v, want status 2; output:\n%s", err, out)
+			}
+			if strings.Contains(string(out), "panic") || !strings.Contains(string(out), tc.want) {
+				t.Fatalf("output %q lacks %q", out, tc.want)
+			}
+		})
+	}
 }

@@ -68,6 +68,9 @@ func runCapture(args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := cores.checkOutput(*out, *forcePcap); err != nil {
+		return err
+	}
 	if len(cores.ifaces) > 0 {
 		*iface = cores.ifaces[0]
 	}
@@ -115,9 +118,6 @@ func runCapture(args []string) error {
 	// Every file is checked now, before setup, and created only once the
 	// capture runs (Ready): a typo in the filter, an unknown interface or
 	// a failed attach leaves an existing file as it was.
-	if err := cores.checkOutput(*out, *forcePcap); err != nil {
-		return err
-	}
 	toFile := !*countOnly && *out != "" && *out != "-"
 	if toFile {
 		if *statsJSON != "" && outfile.Same(*out, *statsJSON) {

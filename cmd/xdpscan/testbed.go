@@ -54,7 +54,7 @@ func testbedFlags(sub string) (*testbedFlagValues, *flagSetWithUsage) {
 		fs.BoolVar(&v.rps, "rps", false, "spread receive softirqs over all CPUs (RPS) on both veth ends")
 		fs.BoolVar(&v.targetNAPI, "target-napi", false, "GRO on at the target's veth end, which gives it NAPI: needed by scan --tx xdp\n"+
 			"(frames sent from XDP reach only a veth end with NAPI); off by default, as captures run there")
-		addQueuesFlag(fs, &v.queues)
+		addQueuesFlag(fs, &v.queues, &v.queuesFlag)
 		v.configFlags(fs)
 	}
 	if sub == "down" {
@@ -68,6 +68,7 @@ type testbedFlagValues struct {
 	filteredFrom, prohibitedFrom                    uint
 	rps, all, icmpLimit, ipv6, targetNAPI           bool
 	queues                                          int
+	queuesFlag                                      bool // --queues is registered (up)
 }
 
 // configFlags registers the flags that define a testbed (up, and the serve
@@ -81,7 +82,7 @@ func (v *testbedFlagValues) configFlags(fs *flag.FlagSet) {
 }
 
 func (v *testbedFlagValues) config() (testbed.Config, error) {
-	if v.queues != 0 { // only up registers --queues
+	if v.queuesFlag {
 		if err := checkQueues(v.queues); err != nil {
 			return testbed.Config{}, err
 		}

@@ -7,7 +7,8 @@ import (
 )
 
 // addQueuesFlag registers testbed up's --queues.
-func addQueuesFlag(fs *flag.FlagSet, n *int) {
+func addQueuesFlag(fs *flag.FlagSet, n *int, set *bool) {
+	*set = true
 	fs.IntVar(n, "queues", 1, "RX and TX queues on both veth ends; above 1 also GRO (NAPI) and threaded NAPI on both,\n"+
 		"so receive work spreads over the CPUs: senders on different CPUs feed different queues")
 }

@@ -75,6 +75,7 @@ const (
 	CaptureProgXdpscanCapture = "xdpscan_capture"
 	CaptureVarCountOnly       = "count_only"
 	CaptureVarCountersInBlock = "counters_in_block"
+	CaptureVarFrameView       = "frame_view"
 	CaptureVarPerCpuRings     = "per_cpu_rings"
 	CaptureVarRingWakeupBytes = "ring_wakeup_bytes"
 	CaptureVarSnaplen         = "snaplen"
@@ -140,6 +141,7 @@ type CaptureMapSpecs struct {
 type CaptureVariableSpecs struct {
 	CountOnly       *ebpf.VariableSpec `ebpf:"count_only"`
 	CountersInBlock *ebpf.VariableSpec `ebpf:"counters_in_block"`
+	FrameView       *ebpf.VariableSpec `ebpf:"frame_view"`
 	PerCpuRings     *ebpf.VariableSpec `ebpf:"per_cpu_rings"`
 	RingWakeupBytes *ebpf.VariableSpec `ebpf:"ring_wakeup_bytes"`
 	Snaplen         *ebpf.VariableSpec `ebpf:"snaplen"`
@@ -184,6 +186,7 @@ func (m *CaptureMaps) Close() error {
 type CaptureVariables struct {
 	CountOnly       *ebpf.Variable `ebpf:"count_only"`
 	CountersInBlock *ebpf.Variable `ebpf:"counters_in_block"`
+	FrameView       *ebpf.Variable `ebpf:"frame_view"`
 	PerCpuRings     *ebpf.Variable `ebpf:"per_cpu_rings"`
 	RingWakeupBytes *ebpf.Variable `ebpf:"ring_wakeup_bytes"`
 	Snaplen         *ebpf.Variable `ebpf:"snaplen"`

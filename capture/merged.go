@@ -42,7 +42,7 @@ func (c Config) ringsMode() RingsMode {
 // writing into the same rings (the shared one and one per receiving CPU of
 // plan), and writes the rings' records merged in timestamp order
 // (internal/reorder).
-func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, plan loader.RingPlan, progress *Progress, st *Stats, emit func(*Packet)) error {
+func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, frameView bool, plan loader.RingPlan, progress *Progress, st *Stats, emit func(*Packet)) error {
 	ifaces := cfg.interfaces()
 	progs := make([]*loader.Capture, 0, len(ifaces))
 	defer func() {
@@ -62,10 +62,21 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, p
 		}
 		fileIndex[uint32(ifc.Index)] = i
 		st.Interfaces[i] = InterfaceStats{Name: name, Ifindex: ifc.Index}
+		ring := uint32(loader.RingBytes)
+		// As loadXDP: room for at least 64 of the largest records.
+		for uint64(ring) < 64*uint64(min(cfg.Snaplen, loader.MaxSnaplen)) && ring < 1<<30 {
+			ring <<= 1
+		}
 		lc := loader.CaptureConfig{Filter: raw, Snaplen: min(cfg.Snaplen, loader.MaxSnaplen), CountOnly: cfg.CountOnly,
-			RingBytes: loader.RingBytes, RingWakeupBytes: loader.RingWakeupBytes, Rings: plan}
+			FrameView: frameView, RingBytes: ring, RingWakeupBytes: loader.RingWakeupBytes, Rings: plan}
 		if plan.Rings() > 0 {
-			lc.RingWakeupBytes = plan.Bytes / 4
+			for uint64(lc.Rings.Bytes) < 64*uint64(lc.Snaplen) && lc.Rings.Bytes < 1<<30 {
+				lc.Rings.Bytes <<= 1
+			}
+			lc.RingWakeupBytes = lc.Rings.Bytes / 4
+			if st.Rings != nil {
+				st.Rings.RingBytes = lc.Rings.Bytes
+			}
 		}
 		if i > 0 {
 			lc.ShareRings = progs[0]

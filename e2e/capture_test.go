@@ -226,7 +226,7 @@ func TestCaptureBadInput(t *testing.T) {
 		{"filter does not compile", []string{"-i", testbed.TargetIf, "tcp", "and", "and", "udp"}, "syntax error"},
 		{"unknown interface", []string{"-i", "eth9", "tcp"}, "interface eth9: no such interface"},
 		{"unwritable file", []string{"-i", testbed.TargetIf, "-w", "/nonexistent/x.pcapng"}, "cannot write"},
-		{"snaplen 0", []string{"-i", testbed.TargetIf, "-s", "0"}, "--snaplen 0"},
+		{"snaplen past tcpdump's largest", []string{"-i", testbed.TargetIf, "-s", "262145"}, "--snaplen 262145"},
 		{"absurd snaplen", []string{"-i", testbed.TargetIf, "-s", "100000000"}, "--snaplen 100000000"},
 		{"no interface", []string{"tcp"}, "-i IFACE is required"},
 	}

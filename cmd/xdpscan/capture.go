@@ -23,7 +23,11 @@ const captureSynopsis = `xdpscan capture -i IFACE [flags] [FILTER EXPRESSION...]
 Captures received packets at XDP. The filter (tcpdump's pcap-filter language,
 e.g. 'tcp port 443 and not src net 198.18.1.0/24') is compiled by libpcap and
 runs inside the kernel, translated to eBPF; only matching packets are copied,
-at most --snaplen bytes each (at most 4096, the largest linear XDP frame).
+at most --snaplen bytes each (-s 0: 262144, as tcpdump; frames larger than a
+page, MTU 9000, are captured whole). The filter sees each frame as tcpdump's
+does on a live Linux interface: the outer VLAN tag is not in the packet,
+'vlan' and 'vlan N' test it, and 'tcp' matches TCP inside a VLAN; written
+frames keep the tag in place, as tcpdump writes them.
 Every packet is passed on untouched. Ctrl-C ends the capture: the ring is
 drained and the file closed properly. -w FILE is written beside FILE (as
 .FILE.xdpscan-*) and renamed to FILE when the capture ends: an existing
@@ -42,7 +46,7 @@ func runCapture(args []string) error {
 	out := fs.String("w", "", `write packets to FILE ("-": stdout); pcapng unless FILE ends in .pcap or --pcap`)
 	forcePcap := fs.Bool("pcap", false, "write classic pcap instead of pcapng")
 	precision := fs.String("time-stamp-precision", "micro", "pcap timestamps: micro or nano (pcapng is always nano)")
-	snaplen := fs.Uint("s", 262144, "bytes kept per packet, applied in the kernel")
+	snaplen := fs.Uint("s", 262144, "bytes kept per packet, applied in the kernel (0: 262144, as tcpdump)")
 	fs.UintVar(snaplen, "snaplen", 262144, "same as -s")
 	count := fs.Uint64("c", 0, "stop after this many matched packets")
 	fs.Uint64Var(count, "count", 0, "same as -c")
@@ -95,8 +99,11 @@ func runCapture(args []string) error {
 	if *countOnly && *out != "" {
 		return usageError("capture: --count-only copies no packet, so -w %s would stay empty: drop one of them", *out)
 	}
-	if *snaplen == 0 || *snaplen > 262144 {
-		return usageError("capture: --snaplen %d: use 1 to 262144 (XDP keeps at most %d bytes of a frame)", *snaplen, loader.MaxSnaplen)
+	if *snaplen == 0 {
+		*snaplen = loader.MaxSnaplen // tcpdump's -s 0
+	}
+	if *snaplen > loader.MaxSnaplen {
+		return usageError("capture: --snaplen %d: use 0 to %d (0: %d, as tcpdump)", *snaplen, loader.MaxSnaplen, loader.MaxSnaplen)
 	}
 	if *rx != "xdp" && *rx != "pcap" {
 		return usageError("capture: --rx %q: use xdp or pcap", *rx)

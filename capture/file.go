@@ -54,6 +54,20 @@ func CreateFile(o FileOptions) (*File, error) {
 		}
 		f.file, w = r, r
 	}
+	pw, err := NewPacketWriter(w, packetFileOptions(o))
+	if err != nil {
+		if f.file != nil {
+			f.file.Abort()
+		}
+		return nil, err
+	}
+	f.pw = pw
+	return f, nil
+}
+
+// packetFileOptions describes the file o asks for: pcapng unless o.Pcap
+// or a name ending in .pcap, the interface's kernel ifindex, this kernel.
+func packetFileOptions(o FileOptions) PacketFileOptions {
 	format := "pcapng"
 	if o.Pcap || strings.HasSuffix(o.Path, ".pcap") {
 		format = "pcap"
@@ -72,23 +86,9 @@ func CreateFile(o FileOptions) (*File, error) {
 		}
 		more = append(more, m)
 	}
-	if len(more) > 0 && format != "pcapng" {
-		if f.file != nil {
-			f.file.Abort()
-		}
-		return nil, fmt.Errorf("-w %s: a pcap file has one interface: write pcapng to capture on several", o.Path)
-	}
-	pw, err := NewPacketWriter(w, PacketFileOptions{Format: format, Nano: o.Nano,
+	return PacketFileOptions{Format: format, Nano: o.Nano,
 		Interface: o.Iface, Ifindex: ifindex, RxMode: o.RxMode, Filter: o.Filter, Snaplen: o.Snaplen,
-		OS: "Linux " + unix.ByteSliceToString(uts.Release[:]), More: more})
-	if err != nil {
-		if f.file != nil {
-			f.file.Abort()
-		}
-		return nil, err
-	}
-	f.pw = pw
-	return f, nil
+		OS: "Linux " + unix.ByteSliceToString(uts.Release[:]), More: more}
 }
 
 // Write writes one packet.

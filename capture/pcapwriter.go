@@ -83,6 +83,9 @@ func NewPacketWriter(w io.Writer, o PacketFileOptions) (*PacketWriter, error) {
 		}
 		pw.ng = ng
 	case "pcap":
+		if len(o.More) > 0 {
+			return nil, fmt.Errorf("a pcap file has one interface: write pcapng to capture on %d", 1+len(o.More))
+		}
 		w := pcapgo.NewWriter(pw.buf)
 		if o.Nano {
 			w = pcapgo.NewWriterNanos(pw.buf)

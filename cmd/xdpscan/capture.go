@@ -36,7 +36,8 @@ FILE is replaced only by a complete capture, never by a failed start.
   xdpscan capture -i xs-tgt -w out.pcapng 'tcp port 80'
   xdpscan capture -i xs-tgt --count-only udp
   xdpscan capture -i xs-tgt -i lo -w both.pcapng   # several interfaces, one file, in time order
-  xdpscan capture -i xs-tgt --rx pcap -w out.pcap 'tcp port 80'   # the libpcap baseline`
+  xdpscan capture -i xs-tgt --rx pcap -w out.pcap 'tcp port 80'   # the libpcap baseline
+  xdpscan capture -i xs-tgt -w ring.pcapng -C 100 -W 10 -z gzip  # rotation`
 
 func runCapture(args []string) error {
 	fs := newFlags("capture", captureSynopsis)
@@ -44,6 +45,8 @@ func runCapture(args []string) error {
 	addCaptureCoresFlags(fs, &cores)
 	iface := new(string)
 	out := fs.String("w", "", `write packets to FILE ("-": stdout); pcapng unless FILE ends in .pcap or --pcap`)
+	var rot rotationOpts
+	addRotationFlags(fs, &rot)
 	forcePcap := fs.Bool("pcap", false, "write classic pcap instead of pcapng")
 	precision := fs.String("time-stamp-precision", "micro", "pcap timestamps: micro or nano (pcapng is always nano)")
 	snaplen := fs.Uint("s", 262144, "bytes kept per packet, applied in the kernel (0: 262144, as tcpdump)")
@@ -115,6 +118,9 @@ func runCapture(args []string) error {
 	if *precision != "micro" && *precision != "nano" {
 		return usageError("capture: --time-stamp-precision %q: micro or nano", *precision)
 	}
+	if err := rot.check(*out, *countOnly); err != nil {
+		return err
+	}
 	if *out == "" && !*countOnly {
 		*out = "-"
 		if term := isTerminal(os.Stdout); term {
@@ -125,7 +131,7 @@ func runCapture(args []string) error {
 	// Every file is checked now, before setup, and created only once the
 	// capture runs (Ready): a typo in the filter, an unknown interface or
 	// a failed attach leaves an existing file as it was.
-	toFile := !*countOnly && *out != "" && *out != "-"
+	toFile := !*countOnly && *out != "" && *out != "-" && !rot.on() // rot.check did a rotation's
 	if toFile {
 		if *statsJSON != "" && outfile.Same(*out, *statsJSON) {
 			return usageError("capture: -w %s and --stats-json %s are the same file: one would overwrite the other; name two files", *out, *statsJSON)
@@ -144,6 +150,7 @@ func runCapture(args []string) error {
 	}
 
 	var cf *capture.File
+	var rotation *capture.Rotation
 	var write func(*capture.Packet) error
 	openOutput := func() error { return nil }
 	switch {
@@ -153,6 +160,8 @@ func runCapture(args []string) error {
 			fmt.Println(describePacket(p))
 			return nil
 		}
+	case rot.on():
+		write = func(p *capture.Packet) error { return rotation.Write(p) }
 	default:
 		openOutput = func() error {
 			var err error
@@ -200,8 +209,13 @@ func runCapture(args []string) error {
 			return err
 		}
 		return stats.prepare(runUser)
-	}, runUser, *out, *statsJSON)
+	}, runUser, rot.chownPath(*out), *statsJSON)
 	progress := &capture.Progress{}
+	if rot.on() {
+		cfg.Ready = rot.openAfter(cfg.Ready, capture.FileOptions{Path: *out, Pcap: *forcePcap, Nano: *precision == "nano",
+			Iface: *iface, RxMode: loader.RxMode(*rx), Filter: expr, Snaplen: uint32(*snaplen),
+			MoreIfaces: cores.ifaces[min(1, len(cores.ifaces)):]}, progress, &rotation)
+	}
 	liveDone := make(chan struct{})
 	liveStopped := make(chan struct{})
 	go func() { // live line: pps and bps seen and matched
@@ -222,6 +236,10 @@ func runCapture(args []string) error {
 	st.Interrupted = ctx.Err() != nil
 	if cf != nil {
 		err = cf.Close(st, err)
+	}
+	if rotation != nil {
+		err = rotation.Close(st, err)
+		rot.report(rotation, st)
 	}
 	if err != nil {
 		return err

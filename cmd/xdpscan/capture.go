@@ -20,15 +20,30 @@ import (
 
 const captureSynopsis = `xdpscan capture -i IFACE [flags] [FILTER EXPRESSION...]
 
-Captures received packets at XDP. The filter (tcpdump's pcap-filter language,
+Captures the packets the interface receives, at XDP, and those it sends, in
+a TC egress program (tcx, Linux 6.6; a clsact qdisc's filter below it), as
+tcpdump -Q inout does; -Q in or -Q out takes one direction. The filter
+(tcpdump's pcap-filter language,
 e.g. 'tcp port 443 and not src net 198.18.1.0/24') is compiled by libpcap and
 runs inside the kernel, translated to eBPF; only matching packets are copied,
 at most --snaplen bytes each (-s 0: 262144, as tcpdump; frames larger than a
-page, MTU 9000, are captured whole). The filter sees each frame as tcpdump's
-does on a live Linux interface: the outer VLAN tag is not in the packet,
-'vlan' and 'vlan N' test it, and 'tcp' matches TCP inside a VLAN; written
-frames keep the tag in place, as tcpdump writes them.
-Every packet is passed on untouched. Ctrl-C ends the capture: the ring is
+page, MTU 9000, are captured whole; sent packets: at most 4096 bytes). The
+filter sees each frame as tcpdump's does on a live Linux interface: the outer
+VLAN tag is not in the packet, 'vlan' and 'vlan N' test it, and 'tcp' matches
+TCP inside a VLAN; written frames keep the tag in place, as tcpdump writes
+them. Every packet is passed on untouched.
+
+When the interface already has an XDP program (someone else's: a DDoS filter,
+a load balancer, xdp-loader's; another capture's; a scan's), capture leaves it
+attached and unchanged and takes received packets at TC ingress instead (tcx,
+which chains any number of programs; clsact below Linux 6.6), after that
+program: what it drops, redirects or sends back (XDP_DROP, XDP_REDIRECT,
+XDP_TX) is not seen, and the summary says "after the XDP program already
+attached". Seeing those too, with the program's verdict, takes an fexit
+program on it (xdpdump's way), which needs CAP_PERFMON and CAP_SYS_ADMIN and
+a kernel that allows tracing programs; xdpscan does not do that yet.
+
+Ctrl-C ends the capture: the ring is
 drained and the file closed properly. -w FILE is written beside FILE (as
 .FILE.xdpscan-*) and renamed to FILE when the capture ends: an existing
 FILE is replaced only by a complete capture, never by a failed start.
@@ -58,6 +73,8 @@ func runCapture(args []string) error {
 	rx := fs.String("rx", "xdp", "receive path: xdp, or pcap (libpcap on the same filter, the baseline)")
 	modeStr := fs.String("mode", "auto", "XDP attach mode: auto (the driver's native mode; generic on veth), native or generic (the kernel skips GRO on the device while a generic program is attached)")
 	statsJSON := fs.String("stats-json", "", "write the final counters to FILE as one JSON object")
+	var dirOpts directionOpts
+	addDirectionFlags(fs, &dirOpts)
 	userName := userFlag(fs)
 	verbose := verboseFlag(fs)
 	rest, err := parseFlags(fs, args)
@@ -114,6 +131,10 @@ func runCapture(args []string) error {
 	mode, err := loader.ParseMode(*modeStr)
 	if err != nil {
 		return usageError("capture: %v", err)
+	}
+	direction, egressHook, err := dirOpts.parse()
+	if err != nil {
+		return err
 	}
 	if *precision != "micro" && *precision != "nano" {
 		return usageError("capture: --time-stamp-precision %q: micro or nano", *precision)
@@ -189,7 +210,7 @@ func runCapture(args []string) error {
 		}
 	}()
 	cfg := capture.Config{Iface: *iface, Filter: expr, Snaplen: uint32(*snaplen), Count: *count,
-		CountOnly: *countOnly, RxMode: loader.RxMode(*rx), XDPMode: mode,
+		CountOnly: *countOnly, RxMode: loader.RxMode(*rx), XDPMode: mode, Direction: direction, EgressHook: egressHook,
 		MoreIfaces: cores.ifaces[min(1, len(cores.ifaces)):], Rings: ringsMode,
 		Ready: func() error {
 			if *duration > 0 {
@@ -250,11 +271,16 @@ func runCapture(args []string) error {
 	rxDesc := "XDP " + st.XDPMode
 	if st.RxMode == loader.RxPcap {
 		rxDesc = "libpcap"
+	} else if st.XDPMode == "" {
+		rxDesc = "TC" // beside another XDP program, or -Q out
 	}
 	fmt.Fprintf(os.Stderr, "xdpscan: seen %d, matched %d, written %d, ring lost %d, writer lost %d in %.2fs (%s on %s)\n",
 		st.Seen, st.Matched, st.Written, st.RingLost, st.WriterLost, st.ElapsedS, rxDesc, st.Interface)
 	if st.RxMode == loader.RxXDP {
-		fmt.Fprintf(os.Stderr, "xdpscan: seen by protocol (packets): %s\n", protocolMix(st.Counters))
+		printDirections(st)
+		if st.XDPMode != "" {
+			fmt.Fprintf(os.Stderr, "xdpscan: received, by protocol (packets): %s\n", protocolMix(st.Counters))
+		}
 		printCoresSummary(st)
 	}
 	if err := stats.write(st); err != nil {

@@ -88,7 +88,7 @@ func TestUnprivilegedRingsAndSenders(t *testing.T) {
 	t.Run("capture --rings per-cpu", func(t *testing.T) {
 		dir := nobodyDir(t)
 		file := filepath.Join(dir, "out.pcapng")
-		st := runCaptureWrapped(t, tb, asNobody("bpf", "net_admin"), dir, "--rings", "per-cpu", "-w", file, "udp dst port 5000")
+		st := runCaptureWrapped(t, tb, asNobody("bpf", "net_admin"), dir, "--rings", "per-cpu", "-Q", "in", "-w", file, "udp dst port 5000")
 		if st.Written != 300 || st.Matched != 300 || st.RingLost != 0 {
 			t.Fatalf("stats %+v: want 300 matched and written, nothing lost", st)
 		}

@@ -72,7 +72,7 @@ func TestCaptureTwoInterfacesOneFile(t *testing.T) {
 	dir := t.TempDir()
 	file, stats := filepath.Join(dir, "two.pcapng"), filepath.Join(dir, "stats.json")
 	cmd := exec.Command("ip", "netns", "exec", ns, binary, "capture", "-i", testbed.TargetIf, "-i", "cra",
-		"--duration", "30s", "-w", file, "--stats-json", stats, "udp")
+		"--duration", "30s", "-w", file, "--stats-json", stats, "-Q", "in", "udp")
 	var stderr lockedBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

@@ -72,6 +72,7 @@ type Stats struct {
 	// Interfaces: per interface, when there are several.
 	Rings      *RingChoice      `json:"rings,omitempty"`
 	Interfaces []InterfaceStats `json:"interfaces,omitempty"`
+	Loss       Loss             `json:"loss"`
 
 	// NotWrittenFileLimit: matched packets read after -G with -W closed
 	// the last file (not lost: the capture was over).
@@ -85,8 +86,10 @@ type Stats struct {
 
 // Progress is read by the live line.
 type Progress struct {
-	Written  atomic.Uint64
-	counters func() (loader.Counters, error)
+	Written    atomic.Uint64
+	WriterLost atomic.Uint64 // rare (write errors, past -c): stored each time
+	counters   func() (loader.Counters, error)
+	program    *ebpf.Program
 }
 
 // Counters reads the XDP counters now (zero for libpcap).
@@ -137,10 +140,12 @@ func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	start := time.Now()
+	nic := startNICLoss(cfg.Iface)
 	var writeErr error
 	emit := func(p *Packet) {
 		if cfg.Count > 0 && st.Written >= cfg.Count {
 			st.WriterLost++
+			progress.WriterLost.Store(st.WriterLost)
 			return
 		}
 		if write != nil {
@@ -151,6 +156,7 @@ func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet
 					return
 				}
 				st.WriterLost++
+				progress.WriterLost.Store(st.WriterLost)
 				if writeErr == nil {
 					writeErr = err
 					stop()
@@ -181,6 +187,7 @@ func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet
 	}
 	st.ElapsedS = time.Since(start).Seconds()
 	progress.Written.Store(st.Written)
+	nic.finish(&st)
 	if err != nil {
 		return st, err
 	}
@@ -338,7 +345,17 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 		}
 		return sum, nil
 	}
-	progress.counters = read
+	before := beforeIn.Add(beforeInTC).Add(beforeOut)
+	// Since the capture began, as --stats-json counts.
+	progress.counters = func() (loader.Counters, error) {
+		now, err := read()
+		return now.Sub(before), err
+	}
+	if in != nil {
+		progress.program = in.Program()
+	} else if inTC != nil {
+		progress.program = inTC.Program()
+	}
 	var cons *ringbuf.Consumer[bpf.CaptureCaptureHdr]
 	if !cfg.CountOnly {
 		if cons, err = ringbuf.New[bpf.CaptureCaptureHdr](ring, ringbuf.Options{}); err != nil {

@@ -98,6 +98,7 @@ func (f *File) Write(p *Packet) error { return f.pw.Write(p) }
 // capture's error runErr, or else the first error closing the file.
 func (f *File) Close(st Stats, runErr error) error {
 	err := runErr
+	f.pw.StatsComment = st.Loss.String()
 	var cerr error
 	if len(st.Interfaces) > 0 {
 		cerr = f.pw.CloseInterfaces(st.Interfaces)

@@ -108,6 +108,9 @@ type Config struct {
 	// (NAPI) and threaded NAPI on at both ends so that receive work
 	// spreads over the CPUs (queues.go). 0 or 1: one queue.
 	Queues int `json:"queues,omitempty"`
+	// Scanners is how many scanner namespaces ("hosts" of a fleet) there
+	// are, each with its own link to the target (scanners.go); 0 or 1: one.
+	Scanners int `json:"scanners,omitempty"`
 }
 
 // Defaults fills the unset fields.
@@ -172,7 +175,7 @@ func (c Config) Validate() error {
 	if err := ValidName(c.Name); err != nil {
 		return err
 	}
-	return nil
+	return c.validateScanners()
 }
 
 // ScanNS and TargetNS are the namespaces' names.

@@ -77,6 +77,8 @@ func runCapture(args []string) error {
 	addDirectionFlags(fs, &dirOpts)
 	userName := userFlag(fs)
 	verbose := verboseFlag(fs)
+	var mo metricsOpts
+	addMetricsFlags(fs, &mo)
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -169,6 +171,10 @@ func runCapture(args []string) error {
 	if err := preflight(captureNeeds(*rx)); err != nil {
 		return &exitError{code: 77, err: err} // EX_NOPERM
 	}
+	if err := mo.listen("capture"); err != nil {
+		return err
+	}
+	defer mo.close()
 
 	var cf *capture.File
 	var rotation *capture.Rotation
@@ -237,6 +243,15 @@ func runCapture(args []string) error {
 			Iface: *iface, RxMode: loader.RxMode(*rx), Filter: expr, Snaplen: uint32(*snaplen),
 			MoreIfaces: cores.ifaces[min(1, len(cores.ifaces)):]}, progress, &rotation)
 	}
+	cm := &captureMetrics{progress: progress, iface: *iface, countOnly: *countOnly}
+	dropped := cfg.Ready
+	cfg.Ready = func() error {
+		if err := dropped(); err != nil {
+			return err
+		}
+		mo.serve(cm.collectors()...) // after the drop: see metricsOpts
+		return nil
+	}
 	liveDone := make(chan struct{})
 	liveStopped := make(chan struct{})
 	go func() { // live line: pps and bps seen and matched
@@ -252,6 +267,7 @@ func runCapture(args []string) error {
 	}()
 	fmt.Fprintf(os.Stderr, "xdpscan: capturing on %s (%s), filter %s, snaplen %d\n", *iface, *rx, filter.QuoteShort(expr), *snaplen)
 	st, err := capture.Run(ctx, cfg, progress, write)
+	cm.done(st)
 	close(liveDone)
 	<-liveStopped
 	st.Interrupted = ctx.Err() != nil
@@ -283,6 +299,7 @@ func runCapture(args []string) error {
 		}
 		printCoresSummary(st)
 	}
+	fmt.Fprintf(os.Stderr, "xdpscan: %s\n", st.Loss)
 	if err := stats.write(st); err != nil {
 		return err
 	}

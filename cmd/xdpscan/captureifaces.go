@@ -11,14 +11,14 @@ import (
 	"github.com/xdpscan/xdpscan/capture"
 )
 
-// ifaceList is -i given once or more, each a name or a comma-separated
+// captureIfaceList is -i given once or more, each a name or a comma-separated
 // list (tcpdump takes one -i; several, as Wireshark's dumpcap takes them,
 // capture into one pcapng with an interface block each).
-type ifaceList []string
+type captureIfaceList []string
 
-func (l *ifaceList) String() string { return strings.Join(*l, ",") }
-func (l *ifaceList) Type() string   { return "iface" }
-func (l *ifaceList) Set(v string) error {
+func (l *captureIfaceList) String() string { return strings.Join(*l, ",") }
+func (l *captureIfaceList) Type() string   { return "iface" }
+func (l *captureIfaceList) Set(v string) error {
 	for _, name := range strings.Split(v, ",") {
 		if name = strings.TrimSpace(name); name != "" {
 			*l = append(*l, name)
@@ -29,7 +29,7 @@ func (l *ifaceList) Set(v string) error {
 
 // captureCoresOpts are capture's flags for several interfaces and rings.
 type captureCoresOpts struct {
-	ifaces ifaceList
+	ifaces captureIfaceList
 	rings  string
 }
 

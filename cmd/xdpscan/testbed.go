@@ -55,6 +55,8 @@ func testbedFlags(sub string) (*testbedFlagValues, *flagSetWithUsage) {
 		fs.BoolVar(&v.targetNAPI, "target-napi", false, "GRO on at the target's veth end, which gives it NAPI: needed by scan --tx xdp\n"+
 			"(frames sent from XDP reach only a veth end with NAPI); off by default, as captures run there")
 		addQueuesFlag(fs, &v.queues, &v.queuesFlag)
+		fs.IntVar(&v.scanners, "scanners", 1, "scanner namespaces, each a \"host\" with its own link to the target: xdpscan-NAME-scan,\n"+
+			"xdpscan-NAME-scan1, ... (198.19.I.1), for a fleet of shards (kernel target, IPv4)")
 		v.configFlags(fs)
 	}
 	if sub == "down" {
@@ -69,6 +71,7 @@ type testbedFlagValues struct {
 	rps, all, icmpLimit, ipv6, targetNAPI           bool
 	queues                                          int
 	queuesFlag                                      bool // --queues is registered (up)
+	scanners                                        int
 }
 
 // configFlags registers the flags that define a testbed (up, and the serve
@@ -87,7 +90,7 @@ func (v *testbedFlagValues) config() (testbed.Config, error) {
 			return testbed.Config{}, err
 		}
 	}
-	cfg := testbed.Config{Name: v.name, Target: testbed.Target(v.target), RPS: v.rps, TargetNAPI: v.targetNAPI, ICMPLimit: v.icmpLimit, Queues: v.queues}
+	cfg := testbed.Config{Name: v.name, Target: testbed.Target(v.target), RPS: v.rps, TargetNAPI: v.targetNAPI, ICMPLimit: v.icmpLimit, Queues: v.queues, Scanners: v.scanners}
 	if v.ipv6 {
 		cfg.Range6 = testbed.DefaultRange6
 	}

@@ -70,11 +70,12 @@ fuzz:  ## a short run of every fuzz target
 	$(GO) test ./scan -run '^$$' -fuzz FuzzParseRecvErr -fuzztime 30s
 	$(GO) test ./scan -run '^$$' -fuzz FuzzLoadResume -fuzztime 30s
 	$(GO) test ./output -run '^$$' -fuzz FuzzRead -fuzztime 30s
+	$(GO) test ./output -run '^$$' -fuzz FuzzParseNDJSON -fuzztime 30s
 
 fuzz-long:  ## every fuzz target for FUZZTIME each (default 10m; not part of CI)
 	@for t in loader:FuzzScanProgram loader:FuzzCaptureProgram filter:FuzzTranslate filter:FuzzSpecialize \
 		targets:FuzzParseTargets targets:FuzzParsePorts targets:FuzzParsePortSpec scan:FuzzParseRecvErr \
-		scan:FuzzLoadResume output:FuzzRead loader:FuzzOneFieldForgery; do \
+		scan:FuzzLoadResume output:FuzzRead output:FuzzParseNDJSON loader:FuzzOneFieldForgery; do \
 		echo "== $$t"; $(GO) test ./$${t%%:*} -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) -timeout 0 $(FUZZFLAGS) || exit 1; \
 	done
 

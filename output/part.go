@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/netip"
+	"time"
 
 	"github.com/xdpscan/xdpscan/scan"
 )
@@ -52,4 +54,44 @@ func (rw *Writer) WritePart(p scan.Part) error {
 		rw.pending = fmt.Appendf(rw.pending, "# %s\n", b)
 	}
 	return nil
+}
+
+// ParseNDJSON reads one result line of the ndjson format, whole (merge
+// needs every field; Read keeps only the pair).
+func ParseNDJSON(b []byte) (scan.Result, error) {
+	var v struct {
+		IP     string `json:"ip"`
+		Port   uint16 `json:"port"`
+		Proto  string `json:"proto"`
+		State  string `json:"state"`
+		Reason string `json:"reason"`
+		From   string `json:"from"`
+		TTL    uint8  `json:"ttl"`
+		TS     string `json:"ts"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&v); err != nil {
+		return scan.Result{}, fmt.Errorf("not an NDJSON result: %v", err)
+	}
+	r := scan.Result{Port: v.Port, Proto: v.Proto, State: scan.State(v.State), Reason: v.Reason, TTL: v.TTL}
+	var err error
+	if r.Addr, err = netip.ParseAddr(v.IP); err != nil {
+		return r, fmt.Errorf("not an NDJSON result: ip %q", v.IP)
+	}
+	switch r.Proto {
+	case "tcp", "udp", "icmp":
+	default:
+		return r, fmt.Errorf("not an NDJSON result: proto %q", v.Proto)
+	}
+	if v.From != "" {
+		if r.From, err = netip.ParseAddr(v.From); err != nil {
+			return r, fmt.Errorf("not an NDJSON result: from %q", v.From)
+		}
+	}
+	if v.TS != "" {
+		if r.Time, err = time.Parse(time.RFC3339Nano, v.TS); err != nil {
+			return r, fmt.Errorf("not an NDJSON result: ts %q", v.TS)
+		}
+	}
+	return r, nil
 }

@@ -4,14 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/xdpscan/xdpscan/internal/outfile"
 	"github.com/xdpscan/xdpscan/output"
@@ -158,7 +155,7 @@ func readParts(name string) ([]mergePart, error) {
 			return nil, fmt.Errorf("%s:%d: results before any %q header line: not the NDJSON output of a sharded scan (scan --shards N --format ndjson)",
 				name, line, output.PartKey)
 		}
-		res, err := parseNDJSONResult(b)
+		res, err := output.ParseNDJSON(b)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %v", name, line, err)
 		}
@@ -172,44 +169,6 @@ func readParts(name string) ([]mergePart, error) {
 		return nil, fmt.Errorf("%s: no %q header line: not the NDJSON output of a sharded scan (scan --shards N --format ndjson)", name, output.PartKey)
 	}
 	return parts, nil
-}
-
-func parseNDJSONResult(b []byte) (scan.Result, error) {
-	var v struct {
-		IP     string `json:"ip"`
-		Port   uint16 `json:"port"`
-		Proto  string `json:"proto"`
-		State  string `json:"state"`
-		Reason string `json:"reason"`
-		From   string `json:"from"`
-		TTL    uint8  `json:"ttl"`
-		TS     string `json:"ts"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&v); err != nil {
-		return scan.Result{}, fmt.Errorf("not an NDJSON result: %v", err)
-	}
-	r := scan.Result{Port: v.Port, Proto: v.Proto, State: scan.State(v.State), Reason: v.Reason, TTL: v.TTL}
-	var err error
-	if r.Addr, err = netip.ParseAddr(v.IP); err != nil {
-		return r, fmt.Errorf("not an NDJSON result: ip %q", v.IP)
-	}
-	switch r.Proto {
-	case "tcp", "udp", "icmp":
-	default:
-		return r, fmt.Errorf("not an NDJSON result: proto %q", v.Proto)
-	}
-	if v.From != "" {
-		if r.From, err = netip.ParseAddr(v.From); err != nil {
-			return r, fmt.Errorf("not an NDJSON result: from %q", v.From)
-		}
-	}
-	if v.TS != "" {
-		if r.Time, err = time.Parse(time.RFC3339Nano, v.TS); err != nil {
-			return r, fmt.Errorf("not an NDJSON result: ts %q", v.TS)
-		}
-	}
-	return r, nil
 }
 
 type merged struct {

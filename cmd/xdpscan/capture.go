@@ -50,13 +50,15 @@ FILE is replaced only by a complete capture, never by a failed start.
 
   xdpscan capture -i xs-tgt -w out.pcapng 'tcp port 80'
   xdpscan capture -i xs-tgt --count-only udp
+  xdpscan capture -i xs-tgt -i lo -w both.pcapng   # several interfaces, one file, in time order
   xdpscan capture -i xs-tgt --rx pcap -w out.pcap 'tcp port 80'   # the libpcap baseline
   xdpscan capture -i xs-tgt -w ring.pcapng -C 100 -W 10 -z gzip  # rotation`
 
 func runCapture(args []string) error {
 	fs := newFlags("capture", captureSynopsis)
-	iface := fs.String("i", "", "interface (required)")
-	fs.StringVar(iface, "interface", "", "same as -i")
+	var cores captureCoresOpts
+	addCaptureCoresFlags(fs, &cores)
+	iface := new(string)
 	out := fs.String("w", "", `write packets to FILE ("-": stdout); pcapng unless FILE ends in .pcap or --pcap`)
 	var rot rotationOpts
 	addRotationFlags(fs, &rot)
@@ -87,6 +89,21 @@ func runCapture(args []string) error {
 	runUser, err := lookupRunUser("capture", *userName)
 	if err != nil {
 		return err
+	}
+	ringsMode, err := cores.check(*rx)
+	if err != nil {
+		return err
+	}
+	if err := cores.checkOutput(*out, *forcePcap); err != nil {
+		return err
+	}
+	if len(cores.ifaces) > 0 {
+		*iface = cores.ifaces[0]
+	}
+	for _, name := range cores.ifaces[min(1, len(cores.ifaces)):] {
+		if err := checkCaptureIface(name); err != nil {
+			return err
+		}
 	}
 	expr := strings.Join(rest, " ")
 	if err := filter.CheckExpression(expr); err != nil {
@@ -179,7 +196,8 @@ func runCapture(args []string) error {
 			// it cannot write would fail at the end: write the file
 			// itself, as tcpdump -Z does.
 			cf, err = capture.CreateFile(capture.FileOptions{Path: *out, InPlace: runUser != nil, Pcap: *forcePcap,
-				Nano: *precision == "nano", Iface: *iface, RxMode: loader.RxMode(*rx), Filter: expr, Snaplen: uint32(*snaplen)})
+				Nano: *precision == "nano", Iface: *iface, RxMode: loader.RxMode(*rx), Filter: expr, Snaplen: uint32(*snaplen),
+				MoreIfaces: cores.ifaces[min(1, len(cores.ifaces)):]})
 			return err
 		}
 		write = func(p *capture.Packet) error { return cf.Write(p) }
@@ -199,6 +217,7 @@ func runCapture(args []string) error {
 	}()
 	cfg := capture.Config{Iface: *iface, Filter: expr, Snaplen: uint32(*snaplen), Count: *count,
 		CountOnly: *countOnly, RxMode: loader.RxMode(*rx), XDPMode: mode, Direction: direction, EgressHook: egressHook,
+		MoreIfaces: cores.ifaces[min(1, len(cores.ifaces)):], Rings: ringsMode,
 		Ready: func() error {
 			if *duration > 0 {
 				durationTimer = time.AfterFunc(*duration, endCapture)
@@ -207,7 +226,7 @@ func runCapture(args []string) error {
 				return err
 			}
 			// tcpdump's words, once packets are really being captured
-			fmt.Fprintf(os.Stderr, "listening on %s, link-type EN10MB (Ethernet), snapshot length %d bytes\n", *iface, *snaplen)
+			fmt.Fprintf(os.Stderr, "listening on %s, link-type EN10MB (Ethernet), snapshot length %d bytes\n", cores.ifaces.String(), *snaplen)
 			return nil
 		}}
 	stats := &statsFile{path: *statsJSON}
@@ -221,7 +240,8 @@ func runCapture(args []string) error {
 	progress := &capture.Progress{}
 	if rot.on() {
 		cfg.Ready = rot.openAfter(cfg.Ready, capture.FileOptions{Path: *out, Pcap: *forcePcap, Nano: *precision == "nano",
-			Iface: *iface, RxMode: loader.RxMode(*rx), Filter: expr, Snaplen: uint32(*snaplen)}, progress, &rotation)
+			Iface: *iface, RxMode: loader.RxMode(*rx), Filter: expr, Snaplen: uint32(*snaplen),
+			MoreIfaces: cores.ifaces[min(1, len(cores.ifaces)):]}, progress, &rotation)
 	}
 	cm := &captureMetrics{progress: progress, iface: *iface, countOnly: *countOnly}
 	dropped := cfg.Ready
@@ -277,6 +297,7 @@ func runCapture(args []string) error {
 		if st.XDPMode != "" {
 			fmt.Fprintf(os.Stderr, "xdpscan: received, by protocol (packets): %s\n", protocolMix(st.Counters))
 		}
+		printCoresSummary(st)
 	}
 	fmt.Fprintf(os.Stderr, "xdpscan: %s\n", st.Loss)
 	if err := stats.write(st); err != nil {

@@ -25,90 +25,29 @@
 #include "include/parse.h"
 #include "include/counters.h"
 #include "include/shape.h"
-#include "include/ringwake.h"
 
 char __license[] SEC("license") = "Dual BSD/GPL";
 
-volatile const __u8 count_only = 0;
-volatile const __u32 snaplen = 262144;
-volatile const __u32 ring_wakeup_bytes = 0;
 /* The filter sees every frame as it is, tags in place (savefile code,
  * loader.CaptureConfig.FrameView), not as a Linux socket filter does. */
 volatile const __u8 frame_view = 0;
 
-/* The largest class below; loader.MaxSnaplen (tcpdump's largest -s). */
+#define CAPTURE_CTX struct xdp_md
+#define CAPTURE_LOAD(ctx, to, n) bpf_xdp_load_bytes(ctx, 0, to, n)
+#define CAPTURE_META(ctx, h)                                                  \
+	do {                                                                  \
+		(h)->ifindex = (ctx)->ingress_ifindex;                        \
+		(h)->rx_queue = (ctx)->rx_queue_index;                        \
+		(h)->dir = 0;                                                 \
+	} while (0)
+/* Up to tcpdump's largest -s (loader.MaxSnaplen): xdp.frags frames. */
 #define MAX_CAPTURE 262144
-
-struct capture_hdr {
-	__u64 ts_ns;    /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
-	__u32 orig_len; /* frame length on the wire (every buffer of an xdp.frags frame) */
-	__u32 cap_len;  /* bytes that follow */
-	__u32 ifindex;
-	__u32 rx_queue;
-	__u32 cpu;
-	__u32 dir;      /* 0: inbound (XDP); capture_tc.c writes 1, outbound */
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 22);
-	__type(value, struct capture_hdr);
-} events SEC(".maps");
-
-#define RING_EVENTS events
-#include "include/cpuring.h"
-
-/* A record is reserved in the ring and the packet loaded straight into it:
- * no staging copy. bpf_ringbuf_reserve wants a size the verifier knows, so
- * each capture is reserved in the smallest of these classes that holds it
- * (at most 1.5x its size; cap_len says how many bytes are the packet's).
- * CAPTURE_CLASSES(X) calls X(size) for each, smallest first. */
 #define CAPTURE_CLASSES(X)                                                    \
 	X(64) X(96) X(128) X(192) X(256) X(384) X(512) X(768) X(1024)         \
 	X(1536) X(2048) X(3072) X(4096) X(6144) X(9216) X(12288) X(16384)    \
 	X(24576) X(32768) X(49152) X(65536) X(98304) X(131072) X(196608)      \
 	X(262144)
-
-#define CAPTURE_RECORD(SIZE)                                                  \
-	struct capture_##SIZE {                                               \
-		struct capture_hdr hdr;                                       \
-		__u8 data[SIZE];                                              \
-	};                                                                    \
-	static __always_inline void capture_into_##SIZE(                      \
-		struct xdp_md *ctx, struct counter_block *c, __u32 len, __u32 cap) \
-	{                                                                     \
-		__u64 rec = ring_record_bytes(sizeof(struct capture_##SIZE)); \
-		void *ring = ring_here();                                     \
-		struct capture_##SIZE *r =                                    \
-			bpf_ringbuf_reserve(ring, sizeof(*r), 0);             \
-		if (!r) {                                                     \
-			count_in(c, COUNTER_RING_LOST, 1);                    \
-			return;                                               \
-		}                                                             \
-		r->hdr.ts_ns = bpf_ktime_get_ns();                            \
-		r->hdr.orig_len = len;                                        \
-		r->hdr.cap_len = cap;                                         \
-		r->hdr.ifindex = ctx->ingress_ifindex;                        \
-		r->hdr.rx_queue = ctx->rx_queue_index;                        \
-		r->hdr.cpu = bpf_get_smp_processor_id();                      \
-		r->hdr.dir = 0;                                               \
-		/* The caller checked 0 < cap <= SIZE, but clang may compare \
-		 * a copy the verifier does not link to the one it passes:    \
-		 * say it again where it cannot be folded away, in 64 bits so \
-		 * no zero extension breaks the link. */                      \
-		__u64 n = cap;                                                \
-		asm volatile("" : "+r"(n));                                   \
-		if (n == 0 || n > SIZE ||                                     \
-		    bpf_xdp_load_bytes(ctx, 0, r->data, n)) {                 \
-			bpf_ringbuf_discard(r, BPF_RB_NO_WAKEUP);             \
-			return;                                               \
-		}                                                             \
-		/* The reservation already counts in the unread data. */     \
-		bpf_ringbuf_submit(r, ring_wakeup_flags(                      \
-			bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA), rec,      \
-			ring_wakeup_bytes));                                  \
-	}
-CAPTURE_CLASSES(CAPTURE_RECORD)
+#include "include/capture_rec.h"
 
 /* placeholder_keep is the placeholders' "keep the whole frame", hidden from
  * clang, which would otherwise fold the constant into the callers and drop
@@ -212,21 +151,6 @@ int xdpscan_capture(struct xdp_md *ctx)
 	if (count_only)
 		return XDP_PASS;
 
-	__u32 len = frame_len(ctx);
-	__u32 cap = len;
-	if (cap > snaplen)
-		cap = snaplen;
-	if (cap > keep)
-		cap = keep;
-	if (cap > MAX_CAPTURE)
-		cap = MAX_CAPTURE;
-	if (cap == 0)
-		return XDP_PASS;
-#define CAPTURE_IF_FITS(SIZE)                                                 \
-	if (cap <= SIZE) {                                                    \
-		capture_into_##SIZE(ctx, c, len, cap);                        \
-		return XDP_PASS;                                              \
-	}
-	CAPTURE_CLASSES(CAPTURE_IF_FITS)
-	return XDP_PASS; /* not reached: the last class is MAX_CAPTURE */
+	capture_copy(ctx, c, frame_len(ctx), keep);
+	return XDP_PASS;
 }

@@ -70,11 +70,13 @@ const (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	CaptureTCMapCounters              = "counters"
+	CaptureTCMapCpuRings              = "cpu_rings"
 	CaptureTCMapEvents                = "events"
 	CaptureTCProgXdpscanCaptureEgress = "xdpscan_capture_egress"
 	CaptureTCVarCountOnly             = "count_only"
 	CaptureTCVarCountersInBlock       = "counters_in_block"
 	CaptureTCVarInbound               = "inbound"
+	CaptureTCVarPerCpuRings           = "per_cpu_rings"
 	CaptureTCVarRingWakeupBytes       = "ring_wakeup_bytes"
 	CaptureTCVarSnaplen               = "snaplen"
 )
@@ -129,6 +131,7 @@ type CaptureTCProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type CaptureTCMapSpecs struct {
 	Counters *ebpf.MapSpec `ebpf:"counters"`
+	CpuRings *ebpf.MapSpec `ebpf:"cpu_rings"`
 	Events   *ebpf.MapSpec `ebpf:"events"`
 }
 
@@ -139,6 +142,7 @@ type CaptureTCVariableSpecs struct {
 	CountOnly       *ebpf.VariableSpec `ebpf:"count_only"`
 	CountersInBlock *ebpf.VariableSpec `ebpf:"counters_in_block"`
 	Inbound         *ebpf.VariableSpec `ebpf:"inbound"`
+	PerCpuRings     *ebpf.VariableSpec `ebpf:"per_cpu_rings"`
 	RingWakeupBytes *ebpf.VariableSpec `ebpf:"ring_wakeup_bytes"`
 	Snaplen         *ebpf.VariableSpec `ebpf:"snaplen"`
 }
@@ -164,12 +168,14 @@ func (o *CaptureTCObjects) Close() error {
 // It can be passed to LoadCaptureTCObjects or ebpf.CollectionSpec.LoadAndAssign.
 type CaptureTCMaps struct {
 	Counters *ebpf.Map `ebpf:"counters"`
+	CpuRings *ebpf.Map `ebpf:"cpu_rings"`
 	Events   *ebpf.Map `ebpf:"events"`
 }
 
 func (m *CaptureTCMaps) Close() error {
 	return _CaptureTCClose(
 		m.Counters,
+		m.CpuRings,
 		m.Events,
 	)
 }
@@ -181,6 +187,7 @@ type CaptureTCVariables struct {
 	CountOnly       *ebpf.Variable `ebpf:"count_only"`
 	CountersInBlock *ebpf.Variable `ebpf:"counters_in_block"`
 	Inbound         *ebpf.Variable `ebpf:"inbound"`
+	PerCpuRings     *ebpf.Variable `ebpf:"per_cpu_rings"`
 	RingWakeupBytes *ebpf.Variable `ebpf:"ring_wakeup_bytes"`
 	Snaplen         *ebpf.Variable `ebpf:"snaplen"`
 }

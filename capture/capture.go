@@ -27,6 +27,15 @@ type Config struct {
 	CountOnly bool
 	RxMode    loader.RxMode // loader.RxXDP or loader.RxPcap
 	XDPMode   loader.Mode
+	// ReadFile, if set, reads packets from this pcap or pcapng file ("-":
+	// standard input) and runs each through the capture program with
+	// BPF_PROG_RUN instead of capturing on Iface (offline.go).
+	ReadFile string
+	// RingBytes sizes the ring (-B; a power of two, at least a page; 0: loader.RingBytes).
+	RingBytes uint32
+	// Immediate wakes the reader for every record (--immediate-mode)
+	// instead of once loader.RingWakeupBytes have gathered.
+	Immediate bool
 	// Ready, if set, is called once setup is over and packets are being
 	// captured (XDP attached and its ring open, or the libpcap handle active
 	// with its filter), before the first packet is handed on: the place to
@@ -45,7 +54,16 @@ type Stats struct {
 	Matched     uint64          `json:"matched"`     // packets the filter accepted
 	Written     uint64          `json:"written"`     // packets written to the file
 	RingLost    uint64          `json:"ring_lost"`   // XDP: ring reserve failures; pcap: kernel drops
-	WriterLost  uint64          `json:"writer_lost"` // matched packets read but not written (write errors, -c)
+	WriterLost  uint64          `json:"writer_lost"` // matched packets read but not written: write errors
+	// NotWritten are matched packets read after -c's count was reached:
+	// not written by choice, not lost.
+	NotWritten uint64 `json:"not_written_count_reached"`
+	// Offline (-r): frames BPF_PROG_RUN cannot take (shorter than 14 or
+	// longer than MaxProgRunBytes) run through libpcap's program in user
+	// space; Truncated says the file ended inside a packet.
+	UserFiltered uint64 `json:"user_filtered,omitempty"`
+	Truncated    bool   `json:"truncated,omitempty"`
+	ReadFrom     string `json:"read_from,omitempty"`
 	Bytes       uint64          `json:"bytes"`
 	ElapsedS    float64         `json:"elapsed_s"`
 	RxMode      loader.RxMode   `json:"rx_mode"`
@@ -103,7 +121,7 @@ func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet
 	var writeErr error
 	emit := func(p *Packet) {
 		if cfg.Count > 0 && st.Written >= cfg.Count {
-			st.WriterLost++
+			st.NotWritten++
 			return
 		}
 		if write != nil {
@@ -127,9 +145,12 @@ func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet
 			stop()
 		}
 	}
-	if cfg.RxMode == loader.RxPcap {
+	switch {
+	case cfg.ReadFile != "":
+		err = captureOffline(ctx, cfg, raw, &st, emit)
+	case cfg.RxMode == loader.RxPcap:
 		err = capturePcap(ctx, cfg, &st, emit)
-	} else {
+	default:
 		err = captureXDP(ctx, cfg, raw, progress, &st, emit)
 	}
 	st.ElapsedS = time.Since(start).Seconds()
@@ -155,8 +176,15 @@ func LoadXDP(cfg Config) (*loader.Capture, error) {
 }
 
 func loadXDP(cfg Config, raw []cbpf.RawInstruction) (*loader.Capture, error) {
+	ring, wakeup := uint32(loader.RingBytes), uint32(loader.RingWakeupBytes)
+	if cfg.RingBytes != 0 {
+		ring, wakeup = cfg.RingBytes, cfg.RingBytes/4
+	}
+	if cfg.Immediate || cfg.ReadFile != "" {
+		wakeup = 0
+	}
 	return loader.LoadCapture(loader.CaptureConfig{Filter: raw, Snaplen: min(cfg.Snaplen, loader.MaxSnaplen), CountOnly: cfg.CountOnly,
-		RingBytes: loader.RingBytes, RingWakeupBytes: loader.RingWakeupBytes})
+		RingBytes: ring, RingWakeupBytes: wakeup})
 }
 
 func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, progress *Progress, st *Stats, emit func(*Packet)) error {

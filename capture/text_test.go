@@ -169,7 +169,7 @@ func TestTextNeverPanics(t *testing.T) {
 			for cut := 0; cut <= len(n.Frame); cut++ {
 				pr.Append(nil, 0, len(n.Frame), n.Frame[:cut])
 			}
-			for range 200 {
+			for range 30 {
 				m := append([]byte(nil), n.Frame...)
 				for range 1 + rng.IntN(4) {
 					m[rng.IntN(len(m))] = byte(rng.Uint32())

@@ -40,8 +40,8 @@ func Corpus() []Named {
 	quoteTCP := Build(Frame{Src: a("198.19.0.1"), Dst: a("198.18.0.8"), IPID: 7, L4: TCP(40001, 8080, 99, 0, "S")})[14:]
 	quoteUDP6 := Build(Frame{Src: a("2001:2::1"), Dst: a("2001:2::1:7"), L4: &layers.UDP{SrcPort: 33000, DstPort: 123}, Payload: make([]byte, 8)})[14:]
 	ns := append([]byte{0, 0, 0, 0}, a("2001:2::1:7").AsSlice()...) // reserved, target
-	ns = append(ns, 1, 1, 2, 0, 0, 0, 0, 1)                           // source link-layer address option
-	ra := []byte{64, 0, 0x07, 0x08, 0, 0, 0, 0, 0, 0, 0, 0}          // hop limit, flags, lifetime 1800, reachable, retrans
+	ns = append(ns, 1, 1, 2, 0, 0, 0, 0, 1)                         // source link-layer address option
+	ra := []byte{64, 0, 0x07, 0x08, 0, 0, 0, 0, 0, 0, 0, 0}         // hop limit, flags, lifetime 1800, reachable, retrans
 
 	out := []Named{
 		{"tcp syn", Build(Frame{Src: a("198.19.0.1"), Dst: a("198.18.0.7"), L4: TCP(40001, 443, 1, 0, "S")})},

@@ -36,6 +36,8 @@ type Config struct {
 	// Immediate wakes the reader for every record (--immediate-mode)
 	// instead of once loader.RingWakeupBytes have gathered.
 	Immediate bool
+	// Reading, if set, is told what the -r file is before Ready is called.
+	Reading func(desc string)
 	// Ready, if set, is called once setup is over and packets are being
 	// captured (XDP attached and its ring open, or the libpcap handle active
 	// with its filter), before the first packet is handed on: the place to
@@ -50,27 +52,27 @@ const drainTimeout = 200 * time.Millisecond
 
 // Stats are a capture's final figures (--stats-json).
 type Stats struct {
-	Seen        uint64          `json:"seen"`        // packets the receive path saw
-	Matched     uint64          `json:"matched"`     // packets the filter accepted
-	Written     uint64          `json:"written"`     // packets written to the file
-	RingLost    uint64          `json:"ring_lost"`   // XDP: ring reserve failures; pcap: kernel drops
-	WriterLost  uint64          `json:"writer_lost"` // matched packets read but not written: write errors
+	Seen       uint64 `json:"seen"`        // packets the receive path saw
+	Matched    uint64 `json:"matched"`     // packets the filter accepted
+	Written    uint64 `json:"written"`     // packets written to the file
+	RingLost   uint64 `json:"ring_lost"`   // XDP: ring reserve failures; pcap: kernel drops
+	WriterLost uint64 `json:"writer_lost"` // matched packets read but not written: write errors
 	// NotWritten are matched packets read after -c's count was reached:
 	// not written by choice, not lost.
 	NotWritten uint64 `json:"not_written_count_reached"`
 	// Offline (-r): frames BPF_PROG_RUN cannot take (shorter than 14 or
 	// longer than MaxProgRunBytes) run through libpcap's program in user
 	// space; Truncated says the file ended inside a packet.
-	UserFiltered uint64 `json:"user_filtered,omitempty"`
-	Truncated    bool   `json:"truncated,omitempty"`
-	ReadFrom     string `json:"read_from,omitempty"`
-	Bytes       uint64          `json:"bytes"`
-	ElapsedS    float64         `json:"elapsed_s"`
-	RxMode      loader.RxMode   `json:"rx_mode"`
-	XDPMode     string          `json:"xdp_mode"`
-	Interface   string          `json:"interface"`
-	Counters    loader.Counters `json:"xdp_counters"`
-	Interrupted bool            `json:"interrupted"`
+	UserFiltered uint64          `json:"user_filtered,omitempty"`
+	Truncated    bool            `json:"truncated,omitempty"`
+	ReadFrom     string          `json:"read_from,omitempty"`
+	Bytes        uint64          `json:"bytes"`
+	ElapsedS     float64         `json:"elapsed_s"`
+	RxMode       loader.RxMode   `json:"rx_mode"`
+	XDPMode      string          `json:"xdp_mode"`
+	Interface    string          `json:"interface"`
+	Counters     loader.Counters `json:"xdp_counters"`
+	Interrupted  bool            `json:"interrupted"`
 }
 
 // Progress is read by the live line.

@@ -109,8 +109,27 @@ func captureOffline(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, 
 	}
 	// libpcap's own program, for frames BPF_PROG_RUN cannot take whole.
 	vm, vmErr := classicVM(raw)
+	// cilium/ebpf checks BPF_PROG_RUN works by loading a program of its
+	// own on the first Run: do it now, while the capabilities last (Ready
+	// drops them), on a frame whose record, if the filter takes it, is
+	// read away before counting starts.
+	if _, err := c.Program().Run(&ebpf.RunOptions{Data: make([]byte, 64)}); err != nil {
+		return fmt.Errorf("BPF_PROG_RUN of the capture program: %w", err)
+	}
+	if rd != nil {
+		var r ebpfringbuf.Record
+		for {
+			rd.SetDeadline(time.Now())
+			if rd.ReadInto(&r) != nil {
+				break
+			}
+		}
+	}
 	st.XDPMode = "offline"
 	st.ReadFrom = desc
+	if cfg.Reading != nil {
+		cfg.Reading(desc)
+	}
 	if cfg.Ready != nil {
 		if err := cfg.Ready(); err != nil {
 			return err

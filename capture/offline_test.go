@@ -121,7 +121,6 @@ func tcpdumpMatches(t *testing.T, file, filter string, snaplen uint32, count uin
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-
 // writeTwoInterfaces writes the corpus as a pcapng whose packets alternate
 // between two Ethernet interfaces.
 func writeTwoInterfaces(t *testing.T, path string, corpus []testpkt.Named) {

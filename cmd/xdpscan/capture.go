@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"os"
-	"strings"
 	"time"
-
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
 
 	"github.com/xdpscan/xdpscan/capture"
 	"github.com/xdpscan/xdpscan/filter"
@@ -50,10 +47,17 @@ func runCapture(args []string) error {
 	statsJSON := fs.String("stats-json", "", "write the final counters to FILE as one JSON object")
 	userName := userFlag(fs)
 	verbose := verboseFlag(fs)
+	var td tcpdumpOpts
+	addTcpdumpFlags(fs, &td)
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
+	if td.list {
+		return listInterfaces(os.Stdout)
+	}
+	snaplenSet := false
+	fs.Visit(func(f *flag.Flag) { snaplenSet = snaplenSet || f.Name == "s" || f.Name == "snaplen" })
 	if *verbose {
 		loader.VerifierLogFull = true
 	}
@@ -61,20 +65,37 @@ func runCapture(args []string) error {
 	if err != nil {
 		return err
 	}
-	expr := strings.Join(rest, " ")
+	expr, err := td.filterExpression(rest)
+	if err != nil {
+		return usageError("capture: %v", err)
+	}
+	offline := td.readFile != ""
 	if err := filter.CheckExpression(expr); err != nil {
 		return usageError("capture: %v", err)
 	}
-	if *iface == "" {
-		return usageError("capture: -i IFACE is required; see `ip link`")
+	switch {
+	case offline && *iface != "":
+		return usageError("capture: -r %s reads a file: -i %s has no use with it; drop one of them", td.readFile, *iface)
+	case offline && *rx != "xdp":
+		return usageError("capture: -r runs the file through the XDP program: --rx %s has no use with it", *rx)
+	case offline:
+		if td.readFile != "-" {
+			if fi, err := os.Stat(td.readFile); err != nil || fi.IsDir() {
+				return usageError("capture: -r %s: cannot read it (%v)", td.readFile, err)
+			}
+		}
+	case *iface == "":
+		return usageError("capture: -i IFACE is required (or -r FILE); see `ip link` or `xdpscan capture -D`")
 	}
-	ifc, err := netInterface(*iface)
-	if err != nil {
-		return usageError("capture: interface %s: no such interface; see `ip link`", *iface)
-	}
-	if ifc.Flags&net.FlagUp == 0 {
-		// tcpdump refuses too: a capture there would see nothing and exit 0.
-		return usageError("capture: interface %s is down: bring it up first (ip link set dev %s up)", *iface, *iface)
+	if !offline {
+		ifc, err := netInterface(*iface)
+		if err != nil {
+			return usageError("capture: interface %s: no such interface; see `ip link` or `xdpscan capture -D`", *iface)
+		}
+		if ifc.Flags&net.FlagUp == 0 {
+			// tcpdump refuses too: a capture there would see nothing and exit 0.
+			return usageError("capture: interface %s is down: bring it up first (ip link set dev %s up)", *iface, *iface)
+		}
 	}
 	if *duration < 0 {
 		return usageError("capture: --duration %s: must be positive (0, the default: until Ctrl-C or -c)", *duration)
@@ -82,8 +103,21 @@ func runCapture(args []string) error {
 	if *countOnly && *out != "" {
 		return usageError("capture: --count-only copies no packet, so -w %s would stay empty: drop one of them", *out)
 	}
-	if *snaplen == 0 || *snaplen > 262144 {
-		return usageError("capture: --snaplen %d: use 1 to 262144 (XDP keeps at most %d bytes of a frame)", *snaplen, loader.MaxSnaplen)
+	if *snaplen == 0 {
+		*snaplen = 262144 // tcpdump's -s 0
+	}
+	if *snaplen > 262144 {
+		return usageError("capture: --snaplen %d: use 1 to 262144, or 0 for 262144 (XDP keeps at most %d bytes of a frame today)", *snaplen, loader.MaxSnaplen)
+	}
+	ringBytes, err := td.ringBytes()
+	if err != nil {
+		return usageError("capture: %v", err)
+	}
+	if td.print && *out == "-" {
+		return usageError("capture: --print with -w -: the text and the binary file would share stdout; write the file elsewhere")
+	}
+	if td.packetBuffered && *out == "" {
+		return usageError("capture: -U makes -w write each packet as it comes: give -w FILE")
 	}
 	if *rx != "xdp" && *rx != "pcap" {
 		return usageError("capture: --rx %q: use xdp or pcap", *rx)
@@ -95,13 +129,9 @@ func runCapture(args []string) error {
 	if *precision != "micro" && *precision != "nano" {
 		return usageError("capture: --time-stamp-precision %q: micro or nano", *precision)
 	}
-	if *out == "" && !*countOnly {
-		*out = "-"
-		if term := isTerminal(os.Stdout); term {
-			// Like tcpdump without -w: one line per packet on a terminal.
-			*out = ""
-		}
-	}
+	// Like tcpdump: text to stdout, terminal or not, unless -w; --print
+	// prints it with -w too.
+	printText := !*countOnly && (*out == "" || td.print)
 	// Every file is checked now, before setup, and created only once the
 	// capture runs (Ready): a typo in the filter, an unknown interface or
 	// a failed attach leaves an existing file as it was.
@@ -124,27 +154,59 @@ func runCapture(args []string) error {
 	}
 
 	var cf *capture.File
+	var tw *capture.TextWriter
 	var write func(*capture.Packet) error
 	openOutput := func() error { return nil }
-	switch {
-	case *countOnly:
-	case *out == "":
-		write = func(p *capture.Packet) error {
-			fmt.Println(describePacket(p))
+	if printText {
+		openOutput = func() error {
+			tw = capture.NewTextWriter(os.Stdout, td.textOptions(*precision == "nano"), td.lineBuffered)
 			return nil
 		}
-	default:
+		write = func(p *capture.Packet) error { return tw.Write(p) }
+	}
+	if !*countOnly && *out != "" {
+		printOnly, printWrite := openOutput, write
+		fileName := *iface
+		if offline {
+			fileName = "file " + td.readFile
+		}
 		openOutput = func() error {
+			if err := printOnly(); err != nil {
+				return err
+			}
 			var err error
 			// After the switch to -Z's user the rename into a directory
 			// it cannot write would fail at the end: write the file
 			// itself, as tcpdump -Z does.
 			cf, err = capture.CreateFile(capture.FileOptions{Path: *out, InPlace: runUser != nil, Pcap: *forcePcap,
-				Nano: *precision == "nano", Iface: *iface, RxMode: loader.RxMode(*rx), Filter: expr, Snaplen: uint32(*snaplen)})
+				Nano: *precision == "nano", Iface: fileName, RxMode: loader.RxMode(*rx), Filter: expr, Snaplen: uint32(*snaplen)})
 			return err
 		}
-		write = func(p *capture.Packet) error { return cf.Write(p) }
+		write = func(p *capture.Packet) error {
+			if err := cf.Write(p); err != nil {
+				return err
+			}
+			if td.packetBuffered {
+				if err := cf.Flush(); err != nil {
+					return err
+				}
+			}
+			if printWrite != nil {
+				return printWrite(p)
+			}
+			return nil
+		}
 	}
+	// -p: only what the interface would take without promiscuous mode
+	// (capture.NotPromiscFilter); the file records the user's filter.
+	progFilter := expr
+	if td.noPromisc && !offline {
+		if progFilter, err = capture.NotPromiscFilter(*iface, expr); err != nil {
+			return usageError("capture: %v", err)
+		}
+	}
+	var promisc *capture.Promisc
+	defer func() { promisc.Close() }()
 
 	// --duration counts from Ready, once packets are being captured: the
 	// filter compile and the attach can take seconds, and must not eat it.
@@ -158,17 +220,31 @@ func runCapture(args []string) error {
 			durationTimer.Stop()
 		}
 	}()
-	cfg := capture.Config{Iface: *iface, Filter: expr, Snaplen: uint32(*snaplen), Count: *count,
+	fmt.Fprint(os.Stderr, snaplenNotice(*snaplen, snaplenSet))
+	cfg := capture.Config{Iface: *iface, Filter: progFilter, Snaplen: uint32(*snaplen), Count: *count,
 		CountOnly: *countOnly, RxMode: loader.RxMode(*rx), XDPMode: mode,
+		ReadFile: td.readFile, RingBytes: ringBytes, Immediate: td.immediate,
+		Reading: func(desc string) {
+			fmt.Fprintf(os.Stderr, "reading from file %s, %s\n", td.readFile, desc)
+		},
 		Ready: func() error {
 			if *duration > 0 {
 				durationTimer = time.AfterFunc(*duration, endCapture)
+			}
+			if !td.noPromisc && !offline {
+				// Before the privileges go: the packet socket needs CAP_NET_RAW.
+				var err error
+				if promisc, err = capture.EnterPromisc(*iface); err != nil {
+					fmt.Fprintf(os.Stderr, "xdpscan: not promiscuous (%v): frames to other hosts are seen only where the device passes them (veth does); -p says this is wanted\n", err)
+				}
 			}
 			if err := openOutput(); err != nil {
 				return err
 			}
 			// tcpdump's words, once packets are really being captured
-			fmt.Fprintf(os.Stderr, "listening on %s, link-type EN10MB (Ethernet), snapshot length %d bytes\n", *iface, *snaplen)
+			if !offline {
+				fmt.Fprintf(os.Stderr, "listening on %s, link-type EN10MB (Ethernet), snapshot length %d bytes\n", *iface, *snaplen)
+			}
 			return nil
 		}}
 	stats := &statsFile{path: *statsJSON}
@@ -184,7 +260,7 @@ func runCapture(args []string) error {
 	liveStopped := make(chan struct{})
 	go func() { // live line: pps and bps seen and matched
 		defer close(liveStopped)
-		if *rx != "xdp" || !*countOnly {
+		if *rx != "xdp" || !*countOnly || offline {
 			return
 		}
 		read := func() (loader.Counters, error) { return progress.Counters(), nil }
@@ -193,11 +269,20 @@ func runCapture(args []string) error {
 				d.Packets, 8*float64(d.Bytes)/1e6, d.Matched, protocolMix(d), d.RingLost)
 		})
 	}()
-	fmt.Fprintf(os.Stderr, "xdpscan: capturing on %s (%s), filter %s, snaplen %d\n", *iface, *rx, filter.QuoteShort(expr), *snaplen)
+	if offline {
+		fmt.Fprintf(os.Stderr, "xdpscan: reading %s through the XDP capture program (BPF_PROG_RUN), filter %s, snaplen %d\n", td.readFile, filter.QuoteShort(expr), *snaplen)
+	} else {
+		fmt.Fprintf(os.Stderr, "xdpscan: capturing on %s (%s), filter %s, snaplen %d\n", *iface, *rx, filter.QuoteShort(expr), *snaplen)
+	}
 	st, err := capture.Run(ctx, cfg, progress, write)
 	close(liveDone)
 	<-liveStopped
 	st.Interrupted = ctx.Err() != nil
+	if tw != nil {
+		if terr := tw.Close(); terr != nil && err == nil && !isBrokenPipe(terr) {
+			err = fmt.Errorf("print packets: %w", terr)
+		}
+	}
 	if cf != nil {
 		err = cf.Close(st, err)
 	}
@@ -211,9 +296,23 @@ func runCapture(args []string) error {
 	if st.RxMode == loader.RxPcap {
 		rxDesc = "libpcap"
 	}
-	fmt.Fprintf(os.Stderr, "xdpscan: seen %d, matched %d, written %d, ring lost %d, writer lost %d in %.2fs (%s on %s)\n",
-		st.Seen, st.Matched, st.Written, st.RingLost, st.WriterLost, st.ElapsedS, rxDesc, st.Interface)
-	if st.RxMode == loader.RxXDP {
+	notWritten := ""
+	if *count > 0 {
+		notWritten = fmt.Sprintf(", not written: count reached %d", st.NotWritten)
+	}
+	where := fmt.Sprintf("%s on %s", rxDesc, st.Interface)
+	if offline {
+		where = "BPF_PROG_RUN of " + td.readFile
+		if st.UserFiltered > 0 {
+			where += fmt.Sprintf("; %d frames outside BPF_PROG_RUN's 14 to %d bytes filtered by libpcap's program in user space", st.UserFiltered, capture.MaxProgRunBytes)
+		}
+		if st.Truncated {
+			where += "; the file ends inside a packet"
+		}
+	}
+	fmt.Fprintf(os.Stderr, "xdpscan: seen %d, matched %d, written %d%s, ring lost %d, writer lost %d in %.2fs (%s)\n",
+		st.Seen, st.Matched, st.Written, notWritten, st.RingLost, st.WriterLost, st.ElapsedS, where)
+	if st.RxMode == loader.RxXDP && !offline {
 		fmt.Fprintf(os.Stderr, "xdpscan: seen by protocol (packets): %s\n", protocolMix(st.Counters))
 	}
 	if err := stats.write(st); err != nil {
@@ -228,19 +327,4 @@ func runCapture(args []string) error {
 func protocolMix(c loader.Counters) string {
 	return fmt.Sprintf("tcp %d (syn %d, syn-ack %d, rst %d, fin %d, other %d) udp %d icmp %d other %d",
 		c.TCP, c.TCPSyn, c.TCPSynAck, c.TCPRst, c.TCPFin, c.TCPOther, c.UDP, c.ICMP+c.ICMPv6, c.OtherL4+c.NonIP+c.L2Errors)
-}
-
-// describePacket is a one-line summary in the spirit of tcpdump's.
-func describePacket(cp *capture.Packet) string {
-	p := gopacket.NewPacket(cp.Data, layers.LayerTypeEthernet, gopacket.Lazy)
-	ts := time.Unix(0, cp.TimeNs).Format("15:04:05.000000000")
-	net, tr := p.NetworkLayer(), p.TransportLayer()
-	switch {
-	case net != nil && tr != nil:
-		return fmt.Sprintf("%s %s %s.%s > %s.%s: %s, length %d", ts, net.LayerType(), net.NetworkFlow().Src(),
-			tr.TransportFlow().Src(), net.NetworkFlow().Dst(), tr.TransportFlow().Dst(), tr.LayerType(), cp.Length)
-	case net != nil:
-		return fmt.Sprintf("%s %s %s > %s, length %d", ts, net.LayerType(), net.NetworkFlow().Src(), net.NetworkFlow().Dst(), cp.Length)
-	}
-	return fmt.Sprintf("%s %d bytes", ts, cp.Length)
 }

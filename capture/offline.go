@@ -223,3 +223,13 @@ func classicVM(raw []cbpf.RawInstruction) (*cbpf.VM, error) {
 	}
 	return cbpf.NewVM(insns)
 }
+
+// CheckOfflineFile says whether path is a pcap or pcapng file of Ethernet
+// frames -r can read, before anything is set up (a bad file is bad input).
+func CheckOfflineFile(path string) error {
+	_, _, _, c, err := openOffline(path)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}

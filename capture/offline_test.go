@@ -150,3 +150,48 @@ func writeTwoInterfaces(t *testing.T, path string, corpus []testpkt.Named) {
 		t.Fatal(err)
 	}
 }
+
+// TestOfflineFiltersMatchTcpdump: for each of testpkt.Filters, -r of a
+// file of every frame kind, cut and damaged copies included, matches
+// exactly as many packets as tcpdump -r.
+func TestOfflineFiltersMatchTcpdump(t *testing.T) {
+	bpftest.Require(t)
+	if _, err := exec.LookPath("tcpdump"); err != nil {
+		t.Skip("tcpdump is not installed (`make deps`)")
+	}
+	path := filepath.Join(t.TempDir(), "mutated.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := pcapgo.NewWriterNanos(f)
+	if err := w.WriteFileHeader(262144, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	frames := testpkt.Mutated()
+	for i, fr := range frames {
+		ci := gopacket.CaptureInfo{Timestamp: corpusTime.Add(time.Duration(i) * time.Microsecond), CaptureLength: len(fr), Length: len(fr)}
+		if err := w.WritePacket(ci, fr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	for _, expr := range testpkt.Filters {
+		st, err := Run(context.Background(), Config{ReadFile: path, Filter: expr, Snaplen: 262144, CountOnly: true}, &Progress{}, nil)
+		if err != nil {
+			t.Fatalf("%q: %v", expr, err)
+		}
+		args := []string{"--count", "-r", path}
+		if expr != "" {
+			args = append(args, expr)
+		}
+		out, err := exec.Command("tcpdump", args...).Output()
+		if err != nil {
+			t.Fatalf("tcpdump %q: %v", expr, err)
+		}
+		want, _ := strconv.ParseUint(strings.Fields(string(out))[0], 10, 64)
+		if st.Matched != want || st.Seen != uint64(len(frames)) {
+			t.Errorf("filter %q: matched %d of %d, tcpdump -r %d", expr, st.Matched, st.Seen, want)
+		}
+	}
+}

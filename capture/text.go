@@ -243,7 +243,7 @@ func protoName(n uint8) string {
 // "IP " (or the link header).
 func (p *Printer) ipv4(d []byte) {
 	if len(d) < 20 || d[0]>>4 != 4 {
-		p.str("[|ip]")
+		p.str(" [|ip]")
 		return
 	}
 	hl := int(d[0]&0xf) * 4
@@ -280,6 +280,9 @@ func (p *Printer) ipv4(d []byte) {
 			p.printf(", options (%s)", ipv4Options(d[20:hl]))
 		}
 		p.str(")\n    ")
+	}
+	if p.o.Verbose == 0 && len(d) < total {
+		p.printf("truncated-ip - %d bytes missing! ", total-len(d))
 	}
 	end := min(total, len(d))
 	payload := d[hl:end]
@@ -468,9 +471,13 @@ func (p *Printer) transport(ip ipHeader, proto uint8, d []byte, plen int, mode s
 	}
 	switch proto {
 	case 6:
-		if len(d) < 20 {
+		if len(d) < 4 {
 			hosts()
 			p.str("[|tcp]")
+			return
+		}
+		if len(d) < 20 {
+			p.printf("%s > %s:  [|tcp]", addr(ip.src, int(binary.BigEndian.Uint16(d[0:]))), addr(ip.dst, int(binary.BigEndian.Uint16(d[2:]))))
 			return
 		}
 		sport, dport := binary.BigEndian.Uint16(d[0:]), binary.BigEndian.Uint16(d[2:])

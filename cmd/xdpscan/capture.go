@@ -83,6 +83,9 @@ func runCapture(args []string) error {
 			if fi, err := os.Stat(td.readFile); err != nil || fi.IsDir() {
 				return usageError("capture: -r %s: cannot read it (%v)", td.readFile, err)
 			}
+			if err := capture.CheckOfflineFile(td.readFile); err != nil {
+				return usageError("capture: %v", err)
+			}
 		}
 	case *iface == "":
 		return usageError("capture: -i IFACE is required (or -r FILE); see `ip link` or `xdpscan capture -D`")

@@ -1,6 +1,7 @@
 package testpkt
 
 import (
+	"math/rand/v2"
 	"net/netip"
 
 	"github.com/gopacket/gopacket/layers"
@@ -89,4 +90,36 @@ func Corpus() []Named {
 	lldp := make([]byte, 60)
 	copy(lldp, []byte{0x01, 0x80, 0xc2, 0, 0, 0x0e, 2, 0, 0, 0, 0, 1, 0x88, 0xcc})
 	return append(out, Named{"arp request", arp}, Named{"arp reply", arpReply}, Named{"lldp", lldp})
+}
+
+// Mutated is every corpus frame followed by three of its prefixes and three
+// copies with a byte changed past the Ethernet header (a fixed seed): the
+// cut and damaged frames a filter and a printer meet on a real link.
+func Mutated() [][]byte {
+	var out [][]byte
+	rng := rand.New(rand.NewPCG(22, 6))
+	for _, n := range Corpus() {
+		out = append(out, n.Frame)
+		for range 3 {
+			out = append(out, n.Frame[:14+rng.IntN(len(n.Frame)-13)])
+			m := append([]byte(nil), n.Frame...)
+			m[14+rng.IntN(len(m)-14)] = byte(rng.Uint32())
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Filters are tcpdump expressions over every protocol of the corpus and
+// its headers' fields: the offline tests compare their counts with
+// tcpdump -r's.
+var Filters = []string{
+	"", "tcp", "udp", "icmp", "icmp6", "arp", "ip", "ip6", "vlan", "vlan 100", "vlan and tcp",
+	"tcp port 443", "udp dst port 5000", "port 6000 or port 5000", "portrange 33000-34000",
+	"tcp[tcpflags] & tcp-syn != 0", "tcp[tcpflags] & (tcp-syn|tcp-ack) == (tcp-syn|tcp-ack)", "tcp[tcpflags] & tcp-rst != 0",
+	"host 198.18.0.7", "src net 198.18.0.0/16", "dst host 198.19.0.1", "net 2001:2::/64", "ip6 and tcp",
+	"ip[8] < 64", "ip[6:2] & 0x1fff != 0", "ip proto 47", "greater 100", "less 64",
+	"ether broadcast", "ether multicast", "ether src 02:58:53:00:00:01", "not ip and not ip6",
+	"icmp[icmptype] == icmp-echo", "icmp[icmptype] == icmp-unreach", "icmp6 and ip6[40] == 128",
+	"(tcp or udp) and not port 443", "len >= 80 and udp", "ip and ip[0] & 0xf > 5", "tcp[13] == 0x12",
 }

@@ -15,18 +15,36 @@ import (
 )
 
 const captureSynopsis = `xdpscan capture -i IFACE [flags] [FILTER EXPRESSION...]
+       xdpscan capture -r FILE [flags] [FILTER EXPRESSION...]
+       xdpscan capture -D
 
 Captures received packets at XDP. The filter (tcpdump's pcap-filter language,
 e.g. 'tcp port 443 and not src net 198.18.1.0/24') is compiled by libpcap and
 runs inside the kernel, translated to eBPF; only matching packets are copied,
-at most --snaplen bytes each (at most 4096, the largest linear XDP frame).
-Every packet is passed on untouched. Ctrl-C ends the capture: the ring is
-drained and the file closed properly. -w FILE is written beside FILE (as
-.FILE.xdpscan-*) and renamed to FILE when the capture ends: an existing
-FILE is replaced only by a complete capture, never by a failed start.
+at most -s bytes each (-s 0: 262144; the XDP program copies at most 4096
+today, the largest linear XDP frame). Every packet is passed on untouched.
 
+Without -w, packets are printed as tcpdump prints them, to stdout whether or
+not it is a terminal (never resolving names: tcpdump -nn), with tcpdump's
+-v, -e, -x/-X, -q, -t... and -S; -w FILE writes pcapng (or pcap), -w - to
+stdout; --print prints as well. The interface is promiscuous while the
+capture runs (a packet-socket membership the kernel drops when the process
+ends, even on SIGKILL; needs CAP_NET_RAW, else a notice); -p keeps it as it
+is and captures only frames to its MAC, broadcast or multicast.
+
+-r FILE (pcap or pcapng, "-": stdin) runs every packet of the file through
+the same XDP program with BPF_PROG_RUN, so a filter answers as it would
+live; it combines with -w, -c, the text and --count-only. -c N stops after
+N written packets; matches read after that are "not written: count
+reached", never lost. Ctrl-C ends the capture: the ring is drained and the
+file closed properly. -w FILE is written beside FILE (as .FILE.xdpscan-*)
+and renamed to FILE when the capture ends: an existing FILE is replaced
+only by a complete capture, never by a failed start.
+
+  xdpscan capture -i xs-tgt 'tcp port 80'                  # text, like tcpdump -nn
   xdpscan capture -i xs-tgt -w out.pcapng 'tcp port 80'
   xdpscan capture -i xs-tgt --count-only udp
+  xdpscan capture -r out.pcapng -c 10 -e 'tcp[tcpflags] & tcp-syn != 0'
   xdpscan capture -i xs-tgt --rx pcap -w out.pcap 'tcp port 80'   # the libpcap baseline`
 
 func runCapture(args []string) error {
@@ -36,9 +54,9 @@ func runCapture(args []string) error {
 	out := fs.String("w", "", `write packets to FILE ("-": stdout); pcapng unless FILE ends in .pcap or --pcap`)
 	forcePcap := fs.Bool("pcap", false, "write classic pcap instead of pcapng")
 	precision := fs.String("time-stamp-precision", "micro", "pcap timestamps: micro or nano (pcapng is always nano)")
-	snaplen := fs.Uint("s", 262144, "bytes kept per packet, applied in the kernel")
+	snaplen := fs.Uint("s", 262144, "bytes kept per packet, applied in the kernel (0: 262144; XDP copies at most 4096 today)")
 	fs.UintVar(snaplen, "snaplen", 262144, "same as -s")
-	count := fs.Uint64("c", 0, "stop after this many matched packets")
+	count := fs.Uint64("c", 0, "stop after this many written packets")
 	fs.Uint64Var(count, "count", 0, "same as -c")
 	duration := fs.Duration("duration", 0, "stop after this long, counted from when packets are being captured (setup excluded; 0: until Ctrl-C or -c)")
 	countOnly := fs.Bool("count-only", false, "copy nothing: count in the kernel (per protocol, per TCP flag class, bytes), print pps/bps live and the totals (not with -w)")

@@ -60,8 +60,8 @@ type Stats struct {
 	// NotWritten are matched packets read after -c's count was reached:
 	// not written by choice, not lost.
 	NotWritten uint64 `json:"not_written_count_reached"`
-	// Offline (-r): frames BPF_PROG_RUN cannot take (shorter than 14 or
-	// longer than MaxProgRunBytes) run through libpcap's program in user
+	// Offline (-r): frames BPF_PROG_RUN does not take (shorter than 14
+	// bytes, or refused; see LinearProgRunBytes) run through libpcap's program in user
 	// space; Truncated says the file ended inside a packet.
 	UserFiltered uint64          `json:"user_filtered,omitempty"`
 	Truncated    bool            `json:"truncated,omitempty"`

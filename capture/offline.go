@@ -22,12 +22,16 @@ import (
 	"github.com/xdpscan/xdpscan/loader"
 )
 
-// MaxProgRunBytes is the longest frame BPF_PROG_RUN gives the capture
-// program in one piece: a page less the XDP headroom (256) and the room
-// for skb_shared_info (320 on x86-64). Longer frames would need a
-// multi-buffer (xdp.frags) program; offline they are filtered by
-// libpcap's program in user space instead, and counted (Stats.UserFiltered).
-const MaxProgRunBytes = 4096 - 256 - 320
+// LinearProgRunBytes is the longest frame BPF_PROG_RUN gives an XDP
+// program in one piece: a page less the XDP headroom (256) and the room for
+// skb_shared_info (320 on x86-64). Past it the kernel puts the rest in
+// fragments (Linux 6.18 does so for the capture program, which reads the
+// length with bpf_xdp_get_buff_len and the bytes with bpf_xdp_load_bytes:
+// a 9000-byte frame is seen whole, its first 4096 bytes kept). A kernel
+// that refuses such a frame, and a frame shorter than an Ethernet header
+// (which BPF_PROG_RUN refuses), go through libpcap's program in user space
+// instead, counted in Stats.UserFiltered.
+const LinearProgRunBytes = 4096 - 256 - 320
 
 // packetSource is a pcap or pcapng reader.
 type packetSource interface {
@@ -159,10 +163,17 @@ func captureOffline(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, 
 			return fmt.Errorf("-r %s: packet %d: link type %s: only Ethernet (EN10MB) frames can go through the XDP program", cfg.ReadFile, n, linkTypeName(lt))
 		}
 		st.Seen++
-		if len(data) < 14 || len(data) > MaxProgRunBytes {
+		var runErr error
+		if len(data) >= 14 {
+			_, runErr = c.Program().Run(&ebpf.RunOptions{Data: data})
+			if runErr != nil && len(data) <= LinearProgRunBytes {
+				return fmt.Errorf("-r %s: packet %d: BPF_PROG_RUN: %w", cfg.ReadFile, n, runErr)
+			}
+		}
+		if len(data) < 14 || runErr != nil {
 			if vmErr != nil {
-				return fmt.Errorf("-r %s: packet %d is %d bytes: BPF_PROG_RUN takes %d to %d, and libpcap's program cannot run here: %w",
-					cfg.ReadFile, n, len(data), 14, MaxProgRunBytes, vmErr)
+				return fmt.Errorf("-r %s: packet %d is %d bytes: BPF_PROG_RUN does not take it (%v), and libpcap's program cannot run here: %w",
+					cfg.ReadFile, n, len(data), runErr, vmErr)
 			}
 			st.UserFiltered++
 			keep, err := vm.Run(data)
@@ -177,9 +188,6 @@ func captureOffline(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, 
 			p = Packet{TimeNs: ci.Timestamp.UnixNano(), CaptureLength: keep, Length: ci.Length, Data: data[:keep]}
 			emit(&p)
 			continue
-		}
-		if _, err := c.Program().Run(&ebpf.RunOptions{Data: data}); err != nil {
-			return fmt.Errorf("-r %s: packet %d: BPF_PROG_RUN: %w", cfg.ReadFile, n, err)
 		}
 		if rd == nil {
 			continue

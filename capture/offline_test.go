@@ -2,6 +2,8 @@ package capture
 
 import (
 	"context"
+	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -192,6 +194,57 @@ func TestOfflineFiltersMatchTcpdump(t *testing.T) {
 		want, _ := strconv.ParseUint(strings.Fields(string(out))[0], 10, 64)
 		if st.Matched != want || st.Seen != uint64(len(frames)) {
 			t.Errorf("filter %q: matched %d of %d, tcpdump -r %d", expr, st.Matched, st.Seen, want)
+		}
+	}
+}
+
+// TestOfflineShortAndLongFrames: a frame shorter than an Ethernet header
+// (BPF_PROG_RUN refuses it) goes through libpcap's program in user space,
+// matches as tcpdump -r would and is counted (UserFiltered); frames past
+// a page go through BPF_PROG_RUN in fragments, seen whole and cut to what
+// the live capture keeps.
+func TestOfflineShortAndLongFrames(t *testing.T) {
+	bpftest.Require(t)
+	a := netip.MustParseAddr
+	frame := func(n int) []byte {
+		if n < 42 {
+			return make([]byte, n)
+		}
+		return testpkt.Build(testpkt.Frame{Src: a("198.19.0.1"), Dst: a("198.18.0.1"), L4: &layers.UDP{SrcPort: 1, DstPort: 2}, Payload: make([]byte, n-42)})
+	}
+	path := filepath.Join(t.TempDir(), "long.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := pcapgo.NewWriter(f)
+	w.WriteFileHeader(262144, layers.LinkTypeEthernet)
+	sizes := []int{10, LinearProgRunBytes, LinearProgRunBytes + 1, 9000}
+	for _, n := range sizes {
+		w.WritePacket(gopacket.CaptureInfo{Timestamp: corpusTime, CaptureLength: n, Length: n}, frame(n))
+	}
+	f.Close()
+	for _, tc := range []struct {
+		expr string
+		want []int // caplen, len of each written packet
+	}{
+		{"udp", []int{LinearProgRunBytes, LinearProgRunBytes, LinearProgRunBytes + 1, LinearProgRunBytes + 1, 4096, 9000}},
+		{"", []int{10, 10, LinearProgRunBytes, LinearProgRunBytes, LinearProgRunBytes + 1, LinearProgRunBytes + 1, 4096, 9000}},
+		{"tcp", nil},
+	} {
+		var got []int
+		st, err := Run(context.Background(), Config{ReadFile: path, Filter: tc.expr, Snaplen: 262144}, &Progress{}, func(p *Packet) error {
+			got = append(got, p.CaptureLength, p.Length)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.UserFiltered != 1 {
+			t.Fatalf("%q: %d frames filtered in user space, want 1 (the 10-byte one)", tc.expr, st.UserFiltered)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) || st.Matched != uint64(len(tc.want)/2) {
+			t.Fatalf("%q: captured (caplen, len) %v, matched %d; want %v", tc.expr, got, st.Matched, tc.want)
 		}
 	}
 }

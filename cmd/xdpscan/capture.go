@@ -325,7 +325,7 @@ func runCapture(args []string) error {
 	if offline {
 		where = "BPF_PROG_RUN of " + td.readFile
 		if st.UserFiltered > 0 {
-			where += fmt.Sprintf("; %d frames outside BPF_PROG_RUN's 14 to %d bytes filtered by libpcap's program in user space", st.UserFiltered, capture.MaxProgRunBytes)
+			where += fmt.Sprintf("; %d frames BPF_PROG_RUN does not take (shorter than 14 bytes, or refused) filtered by libpcap's program in user space", st.UserFiltered)
 		}
 		if st.Truncated {
 			where += "; the file ends inside a packet"

@@ -242,4 +242,3 @@ func lineDiff(ours, theirs string, n int) string {
 	}
 	return strings.Join(out, "\n")
 }
-

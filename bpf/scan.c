@@ -189,6 +189,20 @@ static __always_inline void direct_reply(const struct packet *p, struct probe *p
 	pr->check = check;
 }
 
+/* quoted_reply fills pr's ports and check from an ICMP error quoting a TCP
+ * or UDP probe of ours (the quote's source port is our port): 0 when the
+ * quoted probe is not ours. */
+static __always_inline int quoted_reply(const struct packet *p, struct probe *pr, __u8 check)
+{
+	if (!ours_port(p->quote_sport))
+		return 0;
+	pr->local_port = p->quote_sport;
+	pr->port = p->quote_dport;
+	pr->check = check;
+	pr->word = p->quote_l4_word;
+	return 1;
+}
+
 /* The cookie's shares (probe/cookie.go names the same). */
 static __always_inline __u16 ip_id_of(__u64 h) { return h >> 32; }
 /* quoted_ip_id_ok: the quote's IPv4 ID or IPv6 flow label (low 16 bits)

@@ -19,6 +19,12 @@ type Path struct {
 	RouterMAC net.HardwareAddr
 }
 
+// InterfaceError is a Resolve failure caused by the interface the user
+// named (missing, down), not by the network: a usage error to the CLI.
+type InterfaceError struct{ msg string }
+
+func (e *InterfaceError) Error() string { return e.msg }
+
 // Resolve finds the path to dst (IPv4 or IPv6) through the kernel's
 // routing and neighbour tables (netlink), honouring what the user forced:
 // iface, src and routerMAC may each be zero. The next hop's MAC comes from
@@ -28,6 +34,13 @@ func Resolve(dst netip.Addr, iface string, src netip.Addr, routerMAC net.Hardwar
 	family, fam := netlink.FAMILY_V4, "IPv4"
 	if dst.Is6() {
 		family, fam = netlink.FAMILY_V6, "IPv6"
+	}
+	if iface != "" {
+		// Before the route: a down interface has no routes, and "no route"
+		// would hide the cause.
+		if l, err := netlink.LinkByName(iface); err == nil && l.Attrs().Flags&net.FlagUp == 0 {
+			return Path{}, &InterfaceError{fmt.Sprintf("interface %s is down: bring it up first (ip link set dev %s up)", iface, iface)}
+		}
 	}
 	routes, err := netlink.RouteGet(dst.AsSlice())
 	if err != nil || len(routes) == 0 {
@@ -42,13 +55,16 @@ func Resolve(dst netip.Addr, iface string, src netip.Addr, routerMAC net.Hardwar
 	if iface != "" && iface != p.Iface {
 		l, err := netlink.LinkByName(iface)
 		if err != nil {
-			return Path{}, fmt.Errorf("interface %s: no such interface; see `ip link`", iface)
+			return Path{}, &InterfaceError{fmt.Sprintf("interface %s: no such interface; see `ip link`", iface)}
 		}
 		if routerMAC == nil {
 			return Path{}, fmt.Errorf("the route to %s leaves by %s, not %s: pass --router-mac to send by %s anyway", dst, p.Iface, iface, iface)
 		}
 		p = Path{Iface: iface, SrcMAC: l.Attrs().HardwareAddr}
 		link = l
+	}
+	if link.Attrs().Flags&net.FlagUp == 0 {
+		return Path{}, &InterfaceError{fmt.Sprintf("interface %s is down: bring it up first (ip link set dev %s up)", p.Iface, p.Iface)}
 	}
 	p.NextHop = dst
 	if rt.Gw != nil {

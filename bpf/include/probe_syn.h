@@ -30,13 +30,7 @@ static __always_inline int syn_classify(const struct packet *p, struct probe *pr
  * (pr's addresses, protocol and kind are already set). */
 static __always_inline int syn_classify_quote(const struct packet *p, struct probe *pr)
 {
-	if (!ours_port(p->quote_sport))
-		return 0;
-	pr->local_port = p->quote_sport;
-	pr->port = p->quote_dport;
-	pr->check = CHECK_QUOTED_SEQ;
-	pr->word = p->quote_l4_word;
-	return 1;
+	return quoted_reply(p, pr, CHECK_QUOTED_SEQ);
 }
 
 /* syn_validate checks a reply classified by syn_classify or

@@ -212,12 +212,8 @@ static __always_inline int udp_classify(const struct packet *p, struct probe *pr
  * (pr's addresses, protocol and kind are already set). */
 static __always_inline int udp_classify_quote(const struct packet *p, struct probe *pr)
 {
-	if (!ours_port(p->quote_sport))
+	if (!quoted_reply(p, pr, CHECK_QUOTED_UDP))
 		return 0;
-	pr->local_port = p->quote_sport;
-	pr->port = p->quote_dport;
-	pr->check = CHECK_QUOTED_UDP;
-	pr->word = p->quote_l4_word;
 	/* RFC 1122: port unreachable is the host saying nobody listens. */
 	if ((p->family == 4 && p->icmp_type == ICMP_DEST_UNREACH && p->icmp_code == 3) ||
 	    (p->family == 6 && p->icmp_type == ICMPV6_DEST_UNREACH && p->icmp_code == 4))

@@ -16,10 +16,11 @@ func TestAttachFlags(t *testing.T) {
 		want              loader.Mode
 		wantErr           string
 	}{
-		{"auto by default", "eth0", "", loader.ModeAuto, ""},
-		{"driver is native", "eth0", "driver", loader.ModeNative, ""},
+		{"auto by default", "lo", "", loader.ModeAuto, ""},
+		{"driver is native", "lo", "driver", loader.ModeNative, ""},
 		{"no interface", "", "auto", "", "monitor: -i IFACE is required"},
-		{"bad mode", "eth0", "fast", "", `monitor: unknown XDP mode "fast"`},
+		{"no such interface", "xs-none0", "auto", "", "monitor: interface xs-none0: no such interface; see `ip link`"},
+		{"bad mode", "lo", "fast", "", `monitor: unknown XDP mode "fast"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

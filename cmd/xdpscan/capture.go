@@ -4,12 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"time"
 
 	"github.com/xdpscan/xdpscan/capture"
 	"github.com/xdpscan/xdpscan/filter"
+	"github.com/xdpscan/xdpscan/internal/netdev"
 	"github.com/xdpscan/xdpscan/internal/outfile"
 	"github.com/xdpscan/xdpscan/loader"
 )
@@ -109,13 +109,8 @@ func runCapture(args []string) error {
 		return usageError("capture: -i IFACE is required (or -r FILE); see `ip link` or `xdpscan capture -D`")
 	}
 	if !offline {
-		ifc, err := netInterface(*iface)
-		if err != nil {
-			return usageError("capture: interface %s: no such interface; see `ip link` or `xdpscan capture -D`", *iface)
-		}
-		if ifc.Flags&net.FlagUp == 0 {
-			// tcpdump refuses too: a capture there would see nothing and exit 0.
-			return usageError("capture: interface %s is down: bring it up first (ip link set dev %s up)", *iface, *iface)
+		if err := netdev.RequireUp(*iface); err != nil {
+			return usageError("capture: %v", err)
 		}
 	}
 	if *duration < 0 {

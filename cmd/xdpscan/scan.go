@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -558,12 +559,12 @@ func scanConfig(f *scanFlags, positional []string) (scan.Config, error) {
 	if !f.connect { // the kernel routes connect probes itself
 		if first, ok := targets.First(false); ok {
 			if cfg.Path, err = route.Resolve(first, f.iface, src4, mac); err != nil {
-				return scan.Config{}, err
+				return scan.Config{}, routeError(err)
 			}
 		}
 		if first, ok := targets.First(true); ok {
 			if cfg.Path6, err = route.Resolve(first, f.iface, src6, mac); err != nil {
-				return scan.Config{}, err
+				return scan.Config{}, routeError(err)
 			}
 		}
 	}
@@ -571,6 +572,15 @@ func scanConfig(f *scanFlags, positional []string) (scan.Config, error) {
 		return cfg, usageError("%v", err)
 	}
 	return cfg, nil
+}
+
+// routeError makes a path failure the user's -i caused a usage error.
+func routeError(err error) error {
+	var ie *route.InterfaceError
+	if errors.As(err, &ie) {
+		return usageError("%v", err)
+	}
+	return err
 }
 
 // portsFromFlags turns -p, -sU and --ping into the scan's probe list.

@@ -6,6 +6,7 @@ package netdev
 
 import (
 	"fmt"
+	"net"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -80,4 +81,19 @@ func (l *Link) Close() { l.handle.Close() }
 func IsVeth(name string) bool {
 	link, err := netlink.LinkByName(name)
 	return err == nil && link.Type() == "veth"
+}
+
+// RequireUp checks that the interface name exists and is administratively
+// up. tcpdump refuses a down interface too: XDP attaches to it without
+// complaint, and a capture, a monitor or a scan there would see nothing and
+// exit 0 as if the network were silent.
+func RequireUp(name string) error {
+	ifc, err := net.InterfaceByName(name)
+	if err != nil {
+		return fmt.Errorf("interface %s: no such interface; see `ip link`", name)
+	}
+	if ifc.Flags&net.FlagUp == 0 {
+		return fmt.Errorf("interface %s is down: bring it up first (ip link set dev %s up)", name, name)
+	}
+	return nil
 }

@@ -245,3 +245,40 @@ func TestCapturePromiscuousByDefault(t *testing.T) {
 		}
 	})
 }
+
+// TestCaptureListsInterfaces: -D lists every interface `ip link` knows,
+// with tcpdump's state words, the XDP modes its driver supports (veth:
+// native too; the netdev family's xdp-features) and the program attached.
+func TestCaptureListsInterfaces(t *testing.T) {
+	tb := upTestbed(t, testbed.Config{})
+	list := func() string {
+		out, err := exec.Command("ip", "netns", "exec", tb.TargetNS(), binary, "capture", "-D").CombinedOutput()
+		if err != nil {
+			t.Fatalf("capture -D: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	idle := list()
+	names, err := exec.Command("ip", "-n", tb.TargetNS(), "-o", "link").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(names)), "\n") {
+		name := strings.TrimSuffix(strings.Fields(l)[1], ":")
+		name, _, _ = strings.Cut(name, "@")
+		if !regexp.MustCompile(`(?m)^\d+\.` + regexp.QuoteMeta(name) + ` \[`).MatchString(idle) {
+			t.Errorf("-D lacks %s:\n%s", name, idle)
+		}
+	}
+	veth := regexp.MustCompile(`(?m)^\d+\.xs-tgt \[Up, Running\] ifindex \d+, veth, XDP: native, generic; attached: (.*)$`)
+	if m := veth.FindStringSubmatch(idle); m == nil || m[1] != "none" {
+		t.Fatalf("-D with nothing attached:\n%s", idle)
+	}
+	lc := startLiveCapture(t, tb, nil, "--count-only", "udp")
+	busy := list()
+	st := lc.stop(t)
+	m := veth.FindStringSubmatch(busy)
+	if m == nil || !regexp.MustCompile(`^prog \d+ \(` + st.XDPMode + `\)$`).MatchString(m[1]) {
+		t.Fatalf("-D during a capture (XDP %s):\n%s", st.XDPMode, busy)
+	}
+}

@@ -179,3 +179,16 @@ func TestTextNeverPanics(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPrinter is the decoder goroutine's cost per packet, over the
+// corpus (go test ./capture -run '^$' -bench Printer -benchmem).
+func BenchmarkPrinter(b *testing.B) {
+	corpus := testpkt.Corpus()
+	pr := NewPrinter(TextOptions{})
+	var line []byte
+	b.ResetTimer()
+	for i := range b.N {
+		f := corpus[i%len(corpus)].Frame
+		line = pr.Append(line[:0], int64(i)*1000, len(f), f)
+	}
+}

@@ -35,9 +35,20 @@ type liveCapture struct {
 // program is attached.
 func startLiveCapture(t *testing.T, tb *testbed.Testbed, stdout io.Writer, args ...string) *liveCapture {
 	t.Helper()
-	stats := filepath.Join(t.TempDir(), "stats.json")
-	full := append([]string{"netns", "exec", tb.TargetNS(), binary, "capture", "-i", testbed.TargetIf,
-		"--duration", "30s", "--stats-json", stats}, args...)
+	return startLiveCaptureAs(t, tb, nil, stdout, args...)
+}
+
+// startLiveCaptureAs is startLiveCapture with the binary started through
+// wrap (asNobody...).
+func startLiveCaptureAs(t *testing.T, tb *testbed.Testbed, wrap []string, stdout io.Writer, args ...string) *liveCapture {
+	t.Helper()
+	dir := t.TempDir()
+	if wrap != nil {
+		dir = nobodyDir(t)
+	}
+	stats := filepath.Join(dir, "stats.json")
+	full := append(append(append([]string{"netns", "exec", tb.TargetNS()}, wrap...), binary, "capture", "-i", testbed.TargetIf,
+		"--duration", "30s", "--stats-json", stats), args...)
 	lc := &liveCapture{cmd: exec.Command("ip", full...), stderr: &lockedBuffer{}, stats: stats}
 	lc.cmd.Stdout, lc.cmd.Stderr = stdout, lc.stderr
 	if err := lc.cmd.Start(); err != nil {
@@ -146,6 +157,18 @@ func TestCaptureTextThroughAPipe(t *testing.T) {
 			t.Fatalf("tshark read %d packets from the pipe, want 200 to port 6000", len(f))
 		}
 	})
+	t.Run("-B -U -l --print", func(t *testing.T) {
+		// A 64 KiB ring (a page at a time is sent: 20 µs apart, well within it),
+		// the file flushed per packet, the text per line.
+		file := filepath.Join(t.TempDir(), "out.pcap")
+		var out lockedBuffer
+		lc := startLiveCapture(t, tb, &out, "-B", "64", "-U", "-l", "--print", "-w", file, "udp")
+		sendFrames(t, tb, knownTraffic())
+		st := lc.stop(t)
+		if lines := strings.Count(out.String(), "\n"); lines != 500 || st.Written != 500 || st.RingLost != 0 || tsharkCount(t, file) != 500 {
+			t.Fatalf("%d lines, stats %+v, tshark reads %d: want 500 everywhere, nothing lost", lines, st, tsharkCount(t, file))
+		}
+	})
 	t.Run("-c counts written packets", func(t *testing.T) {
 		var out lockedBuffer
 		lc := startLiveCapture(t, tb, &out, "-c", "10", "--immediate-mode", "udp")
@@ -229,6 +252,23 @@ func TestCapturePromiscuousByDefault(t *testing.T) {
 			}
 		})
 	}
+	// Promiscuous mode is the one thing capture does with CAP_NET_RAW:
+	// as uid 65534 with it, the interface is promiscuous; without it, the
+	// capture runs all the same and says it is not.
+	t.Run("unprivileged", func(t *testing.T) {
+		lc := startLiveCaptureAs(t, tb, asNobody("bpf", "net_admin", "net_raw"), nil, "--count-only", "udp")
+		n := promiscuityOf(t, tb)
+		lc.stop(t)
+		if n != 1 {
+			t.Fatalf("as uid 65534 with CAP_NET_RAW: promiscuity %d, want 1", n)
+		}
+		lc = startLiveCaptureAs(t, tb, asNobody("bpf", "net_admin"), nil, "--count-only", "udp")
+		n = promiscuityOf(t, tb)
+		lc.stop(t)
+		if n != 0 || !strings.Contains(lc.stderr.String(), "not promiscuous") {
+			t.Fatalf("without CAP_NET_RAW: promiscuity %d, stderr:\n%s\nwant 0 and a notice", n, lc.stderr.String())
+		}
+	})
 	t.Run("SIGKILL", func(t *testing.T) {
 		lc := startLiveCapture(t, tb, nil, "--count-only", "udp")
 		if n := promiscuityOf(t, tb); n != 1 {

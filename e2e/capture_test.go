@@ -243,6 +243,9 @@ func TestCaptureBadInput(t *testing.T) {
 			if err == nil || !strings.Contains(string(out), tc.want) || strings.Contains(string(out), "panic") {
 				t.Fatalf("err %v, output %q: want %q", err, out, tc.want)
 			}
+			if code := exitCode(err); code != 2 {
+				t.Fatalf("exit status %d, want 2 (bad input): %s", code, out)
+			}
 		})
 	}
 }

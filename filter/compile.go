@@ -121,7 +121,7 @@ func compile(expr string, snaplen, most int) ([]bpf.RawInstruction, error) {
 	defer C.free(unsafe.Pointer(errbuf))
 	var prog C.struct_bpf_program
 	if C.xdpscan_compile(cexpr, C.int(snaplen), &prog, errbuf) < 0 {
-		return nil, fmt.Errorf("filter %s: %s%s", QuoteShort(expr), C.GoString(errbuf), Hints(expr))
+		return nil, &SyntaxError{Expr: expr, Libpcap: C.GoString(errbuf)}
 	}
 	defer C.pcap_freecode(&prog)
 	n := int(prog.bf_len)

@@ -6,6 +6,17 @@ import (
 	"strings"
 )
 
+// SyntaxError is an expression libpcap refused: its message, then Hints.
+// Callers treat it as bad input (exit status 2).
+type SyntaxError struct {
+	Expr    string
+	Libpcap string // pcap_compile's message
+}
+
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("filter %s: %s%s", QuoteShort(e.Expr), e.Libpcap, Hints(e.Expr))
+}
+
 // keywordNumber is a keyword run into its number: "port80", "portrange1-5".
 var keywordNumber = regexp.MustCompile(`\b(port|portrange|host|net|len|proto|vlan|mpls)(\d[\d.:/-]*)\b`)
 

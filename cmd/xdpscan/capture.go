@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -301,6 +302,9 @@ func runCapture(args []string) error {
 	}
 	if cf != nil {
 		err = cf.Close(st, err)
+	}
+	if se := (*filter.SyntaxError)(nil); errors.As(err, &se) {
+		return usageError("capture: %v", err) // a typo, not a failure: exit status 2
 	}
 	if err != nil {
 		return err

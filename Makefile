@@ -6,11 +6,21 @@ GO ?= go
 # between clang versions, so `check-generated` only means something with it.
 BPF_CLANG ?= clang-19
 APT_PACKAGES := clang-19 llvm-19 libbpf-dev libpcap-dev bpftool iproute2 nftables ethtool libcap2-bin util-linux procps \
-	tcpdump tshark masscan zmap nmap time stress-ng libxml2-utils
+	tcpdump tshark masscan zmap nmap time stress-ng libxml2-utils bash-completion
 TESTBED ?= default
+# make install: the binary, man pages, shell completions, and the file
+# capabilities of the README's least-privilege section.
+PREFIX ?= /usr/local
+DESTDIR ?=
+SETCAP_CAPS ?= cap_bpf,cap_net_admin,cap_net_raw+ep
+# Stamped into the binary: `xdpscan --version` (GOFLAGS=-buildvcs=false
+# leaves Go's own build info without them).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 FUZZTIME ?= 10m
 
-.PHONY: all deps generate build test test-busy fuzz bench compare testbed-up testbed-down check-generated demo clean
+.PHONY: all deps generate build install test test-busy fuzz bench compare testbed-up testbed-down check-generated demo clean
 
 all: build
 
@@ -24,7 +34,17 @@ generate:  ## recompile bpf/*.c into bpf/*_bpfel.{go,o} with $(BPF_CLANG)
 	$(GO) generate ./...
 
 build:
-	$(GO) build -o bin/xdpscan ./cmd/xdpscan
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/xdpscan ./cmd/xdpscan
+
+install: build  ## PREFIX=/usr/local DESTDIR=: binary (with file capabilities), man pages, bash/zsh/fish completions
+	install -D -m 0755 bin/xdpscan $(DESTDIR)$(PREFIX)/bin/xdpscan
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+		$(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	bin/xdpscan man $(DESTDIR)$(PREFIX)/share/man/man1
+	bin/xdpscan completion bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/xdpscan
+	bin/xdpscan completion zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_xdpscan
+	bin/xdpscan completion fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/xdpscan.fish
+	setcap $(SETCAP_CAPS) $(DESTDIR)$(PREFIX)/bin/xdpscan
 
 test:  ## vet, then every test with the race detector (root: BPF and namespaces)
 	$(GO) vet ./...

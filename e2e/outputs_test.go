@@ -178,19 +178,19 @@ func TestAppendOutput(t *testing.T) {
 	var results []ndjsonResult
 	headers := 0
 	for _, l := range lines {
-		if l == "ip,port,proto,state,ttl,ts" {
+		if l == "ip,port,proto,state,reason,from,ttl,ts" {
 			headers++
 			continue
 		}
 		f := strings.Split(l, ",")
-		if len(f) != 6 {
+		if len(f) != 8 {
 			t.Fatalf("CSV line %q", l)
 		}
 		var port uint16
 		for _, c := range f[1] {
 			port = port*10 + uint16(c-'0')
 		}
-		results = append(results, ndjsonResult{IP: f[0], Port: port, Proto: f[2], State: f[3], TTL: 64, TS: f[5]})
+		results = append(results, ndjsonResult{IP: f[0], Port: port, Proto: f[2], State: f[3], TTL: 64, TS: f[7]})
 	}
 	if headers != 1 {
 		t.Errorf("%d CSV headers, want 1", headers)

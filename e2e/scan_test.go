@@ -196,6 +196,10 @@ func readNDJSON(t *testing.T, path string) []ndjsonResult {
 
 func TestScanBadInput(t *testing.T) {
 	tb := upTestbed(t, testbed.Config{})
+	held := filepath.Join(t.TempDir(), "held.gnmap")
+	if err := os.WriteFile(held, []byte("# a grepable file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -217,6 +221,7 @@ func TestScanBadInput(t *testing.T) {
 		{"rate 0", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--rate", "0"}, "--rate 0: must be a number of probes per second from 0.000278 (one an hour) up"},
 		{"unwritable output", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "-o", "/nonexistent/dir/out"}, "-o /nonexistent/dir/out: cannot write"},
 		{"bad format", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--format", "yaml"}, `unknown --format "yaml"`},
+		{"--append-output to grepable", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "--format", "grepable", "--append-output", "-o", held}, "holds a grepable document already"},
 		// Without --rx pcap the scan falls back to --connect (connect_test.go).
 		{"no capabilities", []string{"198.18.0.1", "-p", "80", "--allow", "198.18.0.0/15", "-o", "/dev/null", "--rx", "pcap"}, "scan --rx pcap needs CAP_NET_RAW (missing)"},
 		{"IPv6 /64", []string{"2001:db8::/64", "-p", "80"}, `"2001:db8::/64" is 18446744073709551616 addresses: an IPv6 target may hold at most 2^32`},

@@ -233,7 +233,8 @@ func TestTerminalOutput(t *testing.T) {
 	}
 
 	// SIGINT, SIGTERM and SIGHUP end the scan alike: after its cooldown
-	// the XML file holds every result the scan counted, and the real trailer.
+	// the XML file holds every result the scan counted (one <port> each,
+	// in one <host> per address), and the real trailer.
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
 		t.Run(sig.String(), func(t *testing.T) {
 			dir := t.TempDir()
@@ -263,10 +264,13 @@ func TestTerminalOutput(t *testing.T) {
 			if sb, err := os.ReadFile(stats); err != nil || json.Unmarshal(sb, &st) != nil {
 				t.Fatalf("stats: %v", err)
 			}
-			hosts := bytes.Count(b, []byte("<host "))
-			if !st.Interrupted || uint64(hosts) != st.Open+st.Closed || hosts == 0 || !bytes.Contains(b, []byte("<runstats><finished")) {
-				t.Errorf("interrupted %v: %d hosts in the file, the scan counted %d open + %d closed; runstats present %v",
-					st.Interrupted, hosts, st.Open, st.Closed, bytes.Contains(b, []byte("<runstats>")))
+			ports := bytes.Count(b, []byte("<port "))
+			if !st.Interrupted || uint64(ports) != st.Open+st.Closed || ports == 0 || !bytes.Contains(b, []byte(`exit="success"`)) {
+				t.Errorf("interrupted %v: %d ports in the file, the scan counted %d open + %d closed; runstats finished %v",
+					st.Interrupted, ports, st.Open, st.Closed, bytes.Contains(b, []byte(`exit="success"`)))
+			}
+			if lint, err := exec.Command("xmllint", "--noout", "--dtdvalid", "/usr/share/nmap/nmap.dtd", out).CombinedOutput(); err != nil {
+				t.Errorf("xmllint --dtdvalid: %v\n%s", err, lint)
 			}
 		})
 	}
@@ -277,7 +281,7 @@ func TestTerminalOutput(t *testing.T) {
 		rnd := rand.New(rand.NewPCG(seed, 0))
 		open, closed := portTruth(tb.Config, "198.18.32.0/20", scanPorts...)
 		for trial := range 6 {
-			format := []string{"ndjson", "xml"}[trial%2]
+			format := []string{"ndjson", "xml", "json"}[trial%3]
 			after := time.Duration(rnd.Int64N(int64(3 * time.Second)))
 			killAndCheck(t, tb, format, after, open, closed)
 		}
@@ -467,7 +471,8 @@ func firstAt[T any](s []T, at func(T) time.Time) time.Time {
 
 // killAndCheck starts a scan writing format to a file, SIGKILLs it after
 // the file's first flush plus after, and checks the file: whole NDJSON
-// lines, or a well-formed XML document, every result in the truth.
+// lines, a JSON array, or an XML document valid against nmap's DTD, every
+// result in the truth.
 func killAndCheck(t *testing.T, tb *testbed.Testbed, format string, after time.Duration, open, closed map[pair]bool) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "killed."+format)
@@ -523,8 +528,31 @@ func killAndCheck(t *testing.T, tb *testbed.Testbed, format string, after time.D
 				t.Errorf("ndjson: %s:%d is not in the truth", r.IP, r.Port)
 			}
 		}
+	case "json":
+		// masscan's -oJ array: valid after every flush (its "]" rides in
+		// each write and is written over by the next).
+		if out, err := exec.Command("jq", "length", out).CombinedOutput(); err != nil {
+			t.Errorf("json killed %v after its first flush: jq: %v\n%s", after, err, out)
+		}
+		var recs []struct {
+			IP    string `json:"ip"`
+			Ports []struct {
+				Port uint16 `json:"port"`
+			} `json:"ports"`
+		}
+		if err := json.Unmarshal(b, &recs); err != nil {
+			t.Errorf("json killed %v after its first flush: %v", after, err)
+		}
+		for _, r := range recs {
+			results++
+			if p := (pair{netip.MustParseAddr(r.IP), r.Ports[0].Port}); !open[p] && !closed[p] {
+				t.Errorf("json: %s:%d is not in the truth", r.IP, r.Ports[0].Port)
+			}
+		}
 	case "xml":
-		if lint, err := exec.Command("xmllint", "--noout", out).CombinedOutput(); err != nil {
+		// The hosts are written when the scan ends: killed, the file is a
+		// valid document (against nmap's DTD) that says it did not finish.
+		if lint, err := exec.Command("xmllint", "--noout", "--dtdvalid", "/usr/share/nmap/nmap.dtd", out).CombinedOutput(); err != nil {
 			t.Errorf("xml killed %v after its first flush: xmllint: %v\n%s", after, err, lint)
 		}
 		var run struct {
@@ -532,18 +560,28 @@ func killAndCheck(t *testing.T, tb *testbed.Testbed, format string, after time.D
 				Address struct {
 					Addr string `xml:"addr,attr"`
 				} `xml:"address"`
-				Port struct {
+				Ports []struct {
 					PortID uint16 `xml:"portid,attr"`
 				} `xml:"ports>port"`
 			} `xml:"host"`
+			Finished struct {
+				Exit string `xml:"exit,attr"`
+			} `xml:"runstats>finished"`
 		}
 		if err := xml.Unmarshal(b, &run); err != nil {
 			t.Errorf("xml killed %v after its first flush: %v", after, err)
 		}
+		// Killed before it ended (the scan runs about 5 s): no host yet, and
+		// runstats say so. Killed after: every host, exit="success".
+		if run.Finished.Exit != "success" && (run.Finished.Exit != "error" || len(run.Hosts) > 0) {
+			t.Errorf("xml killed %v after its first flush: exit %q with %d hosts:\n%s", after, run.Finished.Exit, len(run.Hosts), b)
+		}
 		for _, h := range run.Hosts {
-			results++
-			if p := (pair{netip.MustParseAddr(h.Address.Addr), h.Port.PortID}); !open[p] && !closed[p] {
-				t.Errorf("xml: %s:%d is not in the truth", h.Address.Addr, h.Port.PortID)
+			for _, port := range h.Ports {
+				results++
+				if p := (pair{netip.MustParseAddr(h.Address.Addr), port.PortID}); !open[p] && !closed[p] {
+					t.Errorf("xml: %s:%d is not in the truth", h.Address.Addr, port.PortID)
+				}
 			}
 		}
 	}

@@ -17,11 +17,11 @@ var testResult = scan.Result{Addr: netip.MustParseAddr("198.18.3.7"), Port: 443,
 
 func TestResultFormats(t *testing.T) {
 	golden := map[string]string{
-		"ndjson":   `{"ip":"198.18.3.7","port":443,"proto":"tcp","state":"open","reason":"syn-ack","ttl":64,"ts":"2026-11-21T08:00:00.123456789Z"}` + "\n",
-		"list":     "#masscan\nopen tcp 443 198.18.3.7 1795248000\n# end\n",
-		"grepable": "Timestamp: 1795248000\tHost: 198.18.3.7 ()\tPorts: 443/open/tcp////\n",
-		"csv":      "ip,port,proto,state,ttl,ts\n198.18.3.7,443,tcp,open,64,2026-11-21T08:00:00.123456789Z\n",
-		"human":    "open   tcp 198.18.3.7:443 ttl=64\n",
+		"ndjson": `{"ip":"198.18.3.7","port":443,"proto":"tcp","state":"open","reason":"syn-ack","ttl":64,"ts":"2026-11-21T08:00:00.123456789Z"}` + "\n",
+		"list":   "#masscan\nopen tcp 443 198.18.3.7 1795248000\n# end\n",
+		"csv":    "ip,port,proto,state,reason,from,ttl,ts\n198.18.3.7,443,tcp,open,syn-ack,,64,2026-11-21T08:00:00.123456789Z\n",
+		"json":   "[\n" + `{   "ip": "198.18.3.7",   "timestamp": "1795248000", "ports": [ {"port": 443, "proto": "tcp", "status": "open", "reason": "syn-ack", "ttl": 64} ] }` + "\n]\n",
+		"human":  "open   tcp 198.18.3.7:443 ttl=64\n",
 	}
 	for _, tc := range []struct {
 		name string
@@ -103,8 +103,9 @@ func TestXMLHasNmapShape(t *testing.T) {
 	if err := xml.Unmarshal(b.Bytes(), &run); err != nil {
 		t.Fatalf("XML does not parse: %v\n%s", err, b.String())
 	}
-	if len(run.Hosts) != 2 || run.Hosts[0].Address.Addr != "198.18.3.7" || run.Hosts[0].Ports[0].State.Reason != "syn-ack" ||
-		run.Hosts[1].Ports[0].State.State != "closed" || run.Finished.Time == 0 || !strings.Contains(b.String(), "<?xml") {
+	// One host, its ports in order: 81 (closed) before 443 (open).
+	if len(run.Hosts) != 1 || run.Hosts[0].Address.Addr != "198.18.3.7" || run.Hosts[0].Ports[1].State.Reason != "syn-ack" ||
+		run.Hosts[0].Ports[0].State.State != "closed" || run.Finished.Time == 0 || !strings.Contains(b.String(), "<?xml") {
 		t.Fatalf("unexpected XML:\n%s", b.String())
 	}
 }

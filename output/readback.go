@@ -51,8 +51,9 @@ type ReadBack struct {
 	Lines int
 }
 
-// Read reads a results file written in format (every format but
-// xml, which cannot be appended to). A line that is not a result, a
+// Read reads a results file written in format (every format but xml
+// and normal, which cannot be appended to: for grepable and json, the
+// pairs a file holds). A line that is not a result, a
 // header or a comment is an error: the file is not what the scan wrote.
 func Read(r io.Reader, format string) (*ReadBack, error) {
 	parse, err := lineParser(format)
@@ -79,12 +80,9 @@ func Read(r io.Reader, format string) (*ReadBack, error) {
 		if len(text) == 0 || text[0] == '#' {
 			continue
 		}
-		k, ok, perr := parse(text)
+		perr := parse(text, func(k PairKey) { rb.Pairs[k] = struct{}{} })
 		if perr != nil {
 			return nil, fmt.Errorf("line %d %q is not a %s result: %v", rb.Lines, truncate(text), format, perr)
-		}
-		if ok {
-			rb.Pairs[k] = struct{}{}
 		}
 	}
 }
@@ -96,12 +94,22 @@ func truncate(b []byte) string {
 	return string(b)
 }
 
-// lineParser returns the parser of one line of format: the pair, or
-// ok=false for a line that is not a result (csv's header).
-func lineParser(format string) (func([]byte) (PairKey, bool, error), error) {
+// lineParser returns the parser of one line of format: it calls pair
+// with each pair the line holds (none for a header: csv's, or json's
+// brackets).
+func lineParser(format string) (func(line []byte, pair func(PairKey)) error, error) {
+	one := func(parse func([]byte) (PairKey, bool, error)) func([]byte, func(PairKey)) error {
+		return func(b []byte, pair func(PairKey)) error {
+			k, ok, err := parse(b)
+			if ok && err == nil {
+				pair(k)
+			}
+			return err
+		}
+	}
 	switch format {
 	case "ndjson":
-		return func(b []byte) (PairKey, bool, error) {
+		return one(func(b []byte) (PairKey, bool, error) {
 			var v struct {
 				IP    string `json:"ip"`
 				Port  uint16 `json:"port"`
@@ -111,41 +119,58 @@ func lineParser(format string) (func([]byte) (PairKey, bool, error), error) {
 				return PairKey{}, false, err
 			}
 			return keyFrom(v.IP, v.Proto, strconv.Itoa(int(v.Port)))
+		}), nil
+	case "json": // masscan -oJ: "[", then objects separated by "," lines, then "]"
+		return func(b []byte, pair func(PairKey)) error {
+			switch string(bytes.TrimSpace(b)) {
+			case "[", ",", "]":
+				return nil
+			}
+			var v struct {
+				IP    string `json:"ip"`
+				Ports []struct {
+					Port  uint16 `json:"port"`
+					Proto string `json:"proto"`
+				} `json:"ports"`
+			}
+			if err := json.Unmarshal(bytes.TrimPrefix(b, []byte(",")), &v); err != nil {
+				return err
+			}
+			if len(v.Ports) == 0 {
+				return fmt.Errorf("no ports")
+			}
+			for _, p := range v.Ports {
+				k, _, err := keyFrom(v.IP, p.Proto, strconv.Itoa(int(p.Port)))
+				if err != nil {
+					return err
+				}
+				pair(k)
+			}
+			return nil
 		}, nil
 	case "list": // open tcp 80 198.18.0.1 1700000000
-		return func(b []byte) (PairKey, bool, error) {
+		return one(func(b []byte) (PairKey, bool, error) {
 			f := strings.Fields(string(b))
 			if len(f) != 5 {
 				return PairKey{}, false, fmt.Errorf("want 5 fields")
 			}
 			return keyFrom(f[3], f[1], f[2])
-		}, nil
-	case "grepable": // Timestamp: N<TAB>Host: IP ()<TAB>Ports: 80/open/tcp////
-		return func(b []byte) (PairKey, bool, error) {
-			f := strings.Split(string(b), "\t")
-			if len(f) != 3 || !strings.HasPrefix(f[1], "Host: ") || !strings.HasPrefix(f[2], "Ports: ") {
-				return PairKey{}, false, fmt.Errorf("want Timestamp, Host and Ports")
-			}
-			host, _, _ := strings.Cut(strings.TrimPrefix(f[1], "Host: "), " ")
-			p := strings.Split(strings.TrimPrefix(f[2], "Ports: "), "/")
-			if len(p) < 3 {
-				return PairKey{}, false, fmt.Errorf("want PORT/STATE/PROTO")
-			}
-			return keyFrom(host, p[2], p[0])
-		}, nil
-	case "csv": // ip,port,proto,state,ttl,ts
-		return func(b []byte) (PairKey, bool, error) {
-			if string(b) == "ip,port,proto,state,ttl,ts" {
+		}), nil
+	case "grepable":
+		return parseGrepable, nil
+	case "csv": // ip,port,proto,state,reason,from,ttl,ts (before: ip,port,proto,state,ttl,ts)
+		return one(func(b []byte) (PairKey, bool, error) {
+			if string(b) == csvHeader || string(b) == "ip,port,proto,state,ttl,ts" {
 				return PairKey{}, false, nil
 			}
 			f := strings.Split(string(b), ",")
-			if len(f) != 6 {
-				return PairKey{}, false, fmt.Errorf("want 6 fields")
+			if len(f) != 8 && len(f) != 6 {
+				return PairKey{}, false, fmt.Errorf("want 8 fields (or 6, before the reason column)")
 			}
 			return keyFrom(f[0], f[2], f[1])
-		}, nil
+		}), nil
 	case "human": // open    tcp 198.18.0.1:80 ttl=64 / up      icmp 198.18.0.1 ...
-		return func(b []byte) (PairKey, bool, error) {
+		return one(func(b []byte) (PairKey, bool, error) {
 			f := strings.Fields(string(b))
 			if len(f) < 3 {
 				return PairKey{}, false, fmt.Errorf("want STATE PROTO ADDRESS")
@@ -158,12 +183,51 @@ func lineParser(format string) (func([]byte) (PairKey, bool, error), error) {
 				return PairKey{}, false, err
 			}
 			return keyFrom(ap.Addr().String(), f[1], strconv.Itoa(int(ap.Port())))
-		}, nil
-	case "xml":
-		return nil, fmt.Errorf("--format xml cannot be read back and appended to (the file ends with </nmaprun>): " +
-			"resume a scan written as ndjson, list, grepable, csv or human, or rerun it")
+		}), nil
+	case "xml", "normal":
+		return nil, fmt.Errorf("--format %s cannot be read back and appended to (%s): "+
+			"resume a scan written as ndjson, list, csv or human, or rerun it", format, whyNotAppendable(format))
 	}
 	return nil, fmt.Errorf("unknown --format %q: use one of %v", format, Formats)
+}
+
+// parseGrepable reads a line of nmap's -oG ("Host: IP ()<TAB>Status: Up",
+// "Host: IP ()<TAB>Ports: 80/open/tcp//http///, 81/closed/tcp/////"), and
+// of the masscan-style one xdpscan wrote before
+// ("Timestamp: N<TAB>Host: IP ()<TAB>Ports: 80/open/tcp////").
+func parseGrepable(b []byte, pair func(PairKey)) error {
+	f := strings.Split(string(b), "\t")
+	if len(f) == 3 && strings.HasPrefix(f[0], "Timestamp: ") {
+		f = f[1:]
+	}
+	if len(f) < 2 || !strings.HasPrefix(f[0], "Host: ") {
+		return fmt.Errorf("want Host: then Status: or Ports:")
+	}
+	host, _, _ := strings.Cut(strings.TrimPrefix(f[0], "Host: "), " ")
+	if _, err := netip.ParseAddr(host); err != nil {
+		return err
+	}
+	for _, field := range f[1:] {
+		ports, ok := strings.CutPrefix(field, "Ports: ")
+		if !ok {
+			if strings.HasPrefix(field, "Status: ") || strings.HasPrefix(field, "Ignored State: ") {
+				continue
+			}
+			return fmt.Errorf("unknown field %q", truncate([]byte(field)))
+		}
+		for _, port := range strings.Split(ports, ", ") {
+			p := strings.Split(port, "/")
+			if len(p) < 3 {
+				return fmt.Errorf("want PORT/STATE/PROTO")
+			}
+			k, _, err := keyFrom(host, p[2], p[0])
+			if err != nil {
+				return err
+			}
+			pair(k)
+		}
+	}
+	return nil
 }
 
 func keyFrom(ip, proto, port string) (PairKey, bool, error) {

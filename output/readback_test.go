@@ -25,7 +25,7 @@ func readbackResults() []scan.Result {
 // as the same pairs, header and trailer included, and a writer appending
 // to it writes no second header.
 func TestReadResultsRoundTrip(t *testing.T) {
-	for _, format := range []string{"ndjson", "list", "grepable", "csv", "human"} {
+	for _, format := range []string{"ndjson", "list", "csv", "human"} {
 		t.Run(format, func(t *testing.T) {
 			var buf bytes.Buffer
 			rw, err := NewWriter(&buf, format)
@@ -91,7 +91,60 @@ func TestReadResultsRefuses(t *testing.T) {
 			}
 		})
 	}
-	if _, err := NewWriterAppend(&bytes.Buffer{}, "xml"); err == nil {
-		t.Error("an XML writer appends")
+	for _, format := range []string{"xml", "json", "grepable", "normal"} {
+		if _, err := NewWriterAppend(&bytes.Buffer{}, format); err == nil {
+			t.Errorf("a %s writer appends", format)
+		}
+	}
+}
+
+// TestReadWholeDocuments: the formats written whole (nmap's grepable,
+// masscan's JSON array) read back as the pairs they hold, and the old
+// masscan-style grepable and six-column csv still read.
+func TestReadWholeDocuments(t *testing.T) {
+	for _, format := range []string{"grepable", "json"} {
+		t.Run(format, func(t *testing.T) {
+			var buf bytes.Buffer
+			w, err := NewWriter(&buf, format)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rs := readbackResults()
+			for _, r := range rs {
+				w.Write(r)
+			}
+			w.Close()
+			rb, err := Read(bytes.NewReader(buf.Bytes()), format)
+			if err != nil {
+				t.Fatalf("%v in:\n%s", err, buf.String())
+			}
+			want := len(rs)
+			if format == "grepable" {
+				want-- // the echo reply is the host's Status line, not a port
+			}
+			if len(rb.Pairs) != want {
+				t.Errorf("read %d pairs, want %d:\n%s", len(rb.Pairs), want, buf.String())
+			}
+			for _, r := range rs {
+				if _, ok := rb.Pairs[KeyOf(r)]; !ok && r.Proto != "icmp" {
+					t.Errorf("pair %v not read back", KeyOf(r))
+				}
+			}
+		})
+	}
+	for _, tc := range []struct{ name, format, text string }{
+		{"masscan-style grepable", "grepable", "Timestamp: 1700000000\tHost: 198.18.0.1 ()\tPorts: 80/open/tcp////\n"},
+		{"six-column csv", "csv", "ip,port,proto,state,ttl,ts\n198.18.0.1,80,tcp,open,64,2023-11-14T22:13:20Z\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rb, err := Read(strings.NewReader(tc.text), tc.format)
+			want := PairKey{Addr: netip.MustParseAddr("198.18.0.1"), Proto: 6, Port: 80}
+			if err != nil || len(rb.Pairs) != 1 {
+				t.Fatalf("%v, %d pairs", err, len(rb.Pairs))
+			}
+			if _, ok := rb.Pairs[want]; !ok {
+				t.Errorf("pairs %v, want %v", rb.Pairs, want)
+			}
+		})
 	}
 }

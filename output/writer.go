@@ -14,8 +14,34 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Formats accepted by --format.
-var Formats = []string{"human", "ndjson", "list", "grepable", "csv", "xml"}
+// Formats accepted by --format. list, json and ndjson are masscan's -oL,
+// -oJ and -oD; xml, grepable and normal are nmap's -oX, -oG and -oN.
+var Formats = []string{"human", "ndjson", "list", "grepable", "csv", "xml", "json", "normal"}
+
+// Grouped says format writes one record per host with all its ports
+// (nmap's three): its results are held until Close (see hosts.go).
+func Grouped(format string) bool {
+	return format == "xml" || format == "grepable" || format == "normal"
+}
+
+// Appendable says a file of format can be appended to (--append-output,
+// --resume): not a document that ends with a closing tag or bracket, nor
+// one written whole at the end.
+func Appendable(format string) bool {
+	return !Grouped(format) && format != "json"
+}
+
+// Options are what a Writer may be told beside its format.
+type Options struct {
+	// Meta describes the scan to the formats that carry it (nmap's).
+	Meta Meta
+	// TempDir is where a grouped format sorts more results than it holds
+	// in memory ("": os.TempDir()).
+	TempDir string
+	// SpillAt is how many results a grouped format holds in memory before
+	// it sorts them to TempDir (0: 256Ki).
+	SpillAt int
+}
 
 // FlushDelay bounds how long a result waits in the Writer's buffer:
 // results are printed as they arrive, give or take this, and a SIGKILL
@@ -29,10 +55,10 @@ const (
 	flushAt = pendingCap - 2<<10
 )
 
-// xmlTrailer is written after every flush of an XML regular file and
-// sought back over before the next one, so the file is a complete document
-// whenever a flush has ended.
-const xmlTrailer = "</nmaprun>\n"
+// jsonTrailer, like the XML writer's, is written after every flush of a
+// regular file and sought back over before the next one, so the file is a
+// complete document whenever a flush has ended.
+const jsonTrailer = "]\n"
 
 var errWriterClosed = errors.New("result writer already closed")
 
@@ -46,36 +72,62 @@ type Writer struct {
 	w       io.Writer
 	format  string
 	pending []byte // whole records not yet written
-	// rewind is set for XML on a regular file opened without O_APPEND: each
-	// flush ends with xmlTrailer and steps back over it.
-	rewind io.Seeker
-	timer  *time.Timer
-	armed  bool
-	err    error // the first write error: every later call returns it
-	closed bool
+	// rewind is set for XML and JSON on a regular file opened without
+	// O_APPEND: each flush ends with trailer and steps back over it.
+	rewind  io.Seeker
+	trailer string
+	meta    Meta
+	svc     *Services
+	hosts   *hostStore // the grouped formats' results, until Close
+	records int        // json: records written (the separator goes before all but the first)
+	timer   *time.Timer
+	armed   bool
+	err     error // the first write error: every later call returns it
+	closed  bool
 }
 
 // NewWriter writes format to w. Unknown formats are an error. The
 // header (if the format has one) goes out with the first flush, within
 // FlushDelay.
 func NewWriter(w io.Writer, format string) (*Writer, error) {
-	return newWriter(w, format, true)
+	return New(w, format, Options{})
 }
 
-// newWriter is NewWriter, without the format's header when
-// header is false (NewWriterAppend).
-func newWriter(w io.Writer, format string, header bool) (*Writer, error) {
-	rw := &Writer{w: w, format: format, pending: make([]byte, 0, pendingCap)}
+// New is NewWriter with Options.
+func New(w io.Writer, format string, opt Options) (*Writer, error) {
+	return newWriter(w, format, true, opt)
+}
+
+// csvHeader names csv's columns. Before the reason and from columns it
+// was "ip,port,proto,state,ttl,ts" (still read back).
+const csvHeader = "ip,port,proto,state,reason,from,ttl,ts"
+
+// newWriter is New, without the format's header when header is false
+// (NewWriterAppend).
+func newWriter(w io.Writer, format string, header bool, opt Options) (*Writer, error) {
+	rw := &Writer{w: w, format: format, pending: make([]byte, 0, pendingCap), meta: opt.Meta}
+	rw.meta.start()
+	if Grouped(format) {
+		rw.svc = rw.meta.Services
+		if rw.svc == nil {
+			rw.svc = defaultServices()
+		}
+		rw.hosts = newHostStore(opt.TempDir, opt.SpillAt)
+	}
 	switch format {
-	case "human", "ndjson", "grepable":
+	case "human", "ndjson":
 	case "list":
 		rw.pending = append(rw.pending, "#masscan\n"...)
 	case "csv":
-		rw.pending = append(rw.pending, "ip,port,proto,state,ttl,ts\n"...)
+		rw.pending = append(rw.pending, csvHeader+"\n"...)
+	case "json":
+		rw.pending = append(rw.pending, "[\n"...)
+		rw.trailer, rw.rewind = jsonTrailer, rewindable(w)
 	case "xml":
-		rw.pending = fmt.Appendf(rw.pending, "<?xml version=\"1.0\"?>\n<nmaprun scanner=\"xdpscan\" start=\"%d\" version=\"1\" xmloutputversion=\"1.05\">\n"+
-			"<scaninfo type=\"syn\" protocol=\"tcp\"/>\n", time.Now().Unix())
-		rw.rewind = rewindable(w)
+		rw.pending = rw.meta.xmlHeader(rw.pending)
+		rw.trailer, rw.rewind = rw.meta.xmlUnfinished(), rewindable(w)
+	case "grepable", "normal":
+		rw.pending = rw.meta.grepHeader(rw.pending)
 	default:
 		return nil, fmt.Errorf("unknown --format %q: use one of %v", format, Formats)
 	}
@@ -134,6 +186,14 @@ func (rw *Writer) Write(r scan.Result) error {
 	if rw.closed {
 		rw.mu.Unlock()
 		return errWriterClosed
+	}
+	if rw.hosts != nil {
+		if rw.err == nil {
+			rw.err = rw.hosts.add(r)
+		}
+		err := rw.err
+		rw.mu.Unlock()
+		return err
 	}
 	rw.pending = rw.appendRecord(rw.pending, r)
 	switch {
@@ -199,8 +259,8 @@ func (rw *Writer) appendRecord(b []byte, r scan.Result) []byte {
 		b = append(b, `,"ts":"`...)
 		b = r.Time.UTC().AppendFormat(b, time.RFC3339Nano)
 		b = append(b, `"}`...)
-	case "list": // masscan -oL: "open tcp 80 198.18.0.1 1700000000"
-		b = append(b, r.State...)
+	case "list": // masscan -oL: "open tcp 80 198.18.0.1 1700000000", "open icmp 0 ..." for an echo reply
+		b = append(b, masscanState(r.State)...)
 		b = append(b, ' ')
 		b = append(b, r.Proto...)
 		b = append(b, ' ')
@@ -209,18 +269,6 @@ func (rw *Writer) appendRecord(b []byte, r scan.Result) []byte {
 		b = r.Addr.AppendTo(b)
 		b = append(b, ' ')
 		b = strconv.AppendInt(b, r.Time.Unix(), 10)
-	case "grepable": // masscan -oG
-		b = append(b, "Timestamp: "...)
-		b = strconv.AppendInt(b, r.Time.Unix(), 10)
-		b = append(b, "\tHost: "...)
-		b = r.Addr.AppendTo(b)
-		b = append(b, " ()\tPorts: "...)
-		b = strconv.AppendUint(b, uint64(r.Port), 10)
-		b = append(b, '/')
-		b = append(b, r.State...)
-		b = append(b, '/')
-		b = append(b, r.Proto...)
-		b = append(b, "////"...)
 	case "csv":
 		b = r.Addr.AppendTo(b)
 		b = append(b, ',')
@@ -230,31 +278,50 @@ func (rw *Writer) appendRecord(b []byte, r scan.Result) []byte {
 		b = append(b, ',')
 		b = append(b, r.State...)
 		b = append(b, ',')
+		b = append(b, r.Reason...)
+		b = append(b, ',')
+		if r.From.IsValid() {
+			b = r.From.AppendTo(b)
+		}
+		b = append(b, ',')
 		b = strconv.AppendUint(b, uint64(r.TTL), 10)
 		b = append(b, ',')
 		b = r.Time.UTC().AppendFormat(b, time.RFC3339Nano)
-	case "xml": // one <host> per result, as masscan -oX does
-		b = append(b, `<host endtime="`...)
-		b = strconv.AppendInt(b, r.Time.Unix(), 10)
-		b = append(b, `"><address addr="`...)
-		b = r.Addr.AppendTo(b)
-		if r.Addr.Is6() {
-			b = append(b, `" addrtype="ipv6"/><ports><port protocol="`...)
-		} else {
-			b = append(b, `" addrtype="ipv4"/><ports><port protocol="`...)
+	case "json": // masscan -oJ: one object per result, a "," line between them
+		if rw.records > 0 {
+			b = append(b, ",\n"...)
 		}
-		b = append(b, r.Proto...)
-		b = append(b, `" portid="`...)
+		rw.records++
+		b = append(b, `{   "ip": "`...)
+		b = r.Addr.AppendTo(b)
+		b = append(b, `",   "timestamp": "`...)
+		b = strconv.AppendInt(b, r.Time.Unix(), 10)
+		b = append(b, `", "ports": [ {"port": `...)
 		b = strconv.AppendUint(b, uint64(r.Port), 10)
-		b = append(b, `"><state state="`...)
-		b = append(b, r.State...)
-		b = append(b, `" reason="`...)
+		b = append(b, `, "proto": "`...)
+		b = append(b, r.Proto...)
+		b = append(b, `", "status": "`...)
+		b = append(b, masscanState(r.State)...)
+		b = append(b, `", "reason": "`...)
 		b = append(b, r.Reason...)
-		b = append(b, `" reason_ttl="`...)
+		if r.From.IsValid() {
+			b = append(b, `", "from": "`...)
+			b = r.From.AppendTo(b)
+		}
+		b = append(b, `", "ttl": `...)
 		b = strconv.AppendUint(b, uint64(r.TTL), 10)
-		b = append(b, `"/></port></ports></host>`...)
+		b = append(b, `} ] }`...)
 	}
 	return append(b, '\n')
+}
+
+// masscanState is masscan's word for a state: an echo reply is "open"
+// (masscan -oL: "open icmp 0 198.18.0.1 ...").
+func masscanState(s scan.State) string {
+	if s == scan.StateUp {
+		return string(scan.StateOpen)
+	}
+	return string(s)
 }
 
 // tick is the timer's flush.
@@ -281,11 +348,11 @@ func (rw *Writer) flushLocked() {
 	}
 	b := rw.pending
 	if rw.rewind != nil {
-		b = append(b, xmlTrailer...)
+		b = append(b, rw.trailer...)
 	}
 	_, err := rw.w.Write(b)
 	if err == nil && rw.rewind != nil {
-		_, err = rw.rewind.Seek(-int64(len(xmlTrailer)), io.SeekCurrent)
+		_, err = rw.rewind.Seek(-int64(len(rw.trailer)), io.SeekCurrent)
 	}
 	rw.pending = rw.pending[:0]
 	rw.err = err
@@ -299,16 +366,54 @@ func (rw *Writer) Close() error {
 		return rw.err
 	}
 	rw.closed = true
+	rw.timer.Stop()
+	var counts hostCounts
+	if rw.hosts != nil {
+		if rw.err == nil {
+			rw.err = rw.writeHosts(&counts)
+		}
+		rw.hosts.close()
+	}
+	end := time.Now()
 	switch rw.format {
 	case "list":
 		rw.pending = append(rw.pending, "# end\n"...)
+	case "json":
+		rw.pending = append(rw.pending, jsonTrailer...)
 	case "xml":
-		rw.pending = fmt.Appendf(rw.pending, "<runstats><finished time=\"%d\"/></runstats>\n</nmaprun>\n", time.Now().Unix())
+		rw.pending = rw.meta.xmlTrailer(rw.pending, counts, end)
+	case "grepable", "normal":
+		rw.pending = rw.meta.grepTrailer(rw.pending, counts, end)
 	}
 	rw.rewind = nil // the final trailer is the real one
 	rw.flushLocked()
-	rw.timer.Stop()
 	return rw.err
+}
+
+// writeHosts writes a grouped format's hosts, sorted, flushing as the
+// buffer fills (an XML file stays a valid document between flushes).
+func (rw *Writer) writeHosts(c *hostCounts) error {
+	var seen uint64
+	err := rw.hosts.eachHost(func(host []scan.Result) error {
+		seen++
+		if up, _ := hostStatus(host); up {
+			c.up++
+		}
+		switch rw.format {
+		case "xml":
+			rw.pending = rw.meta.xmlHost(rw.pending, host, rw.svc)
+		case "grepable":
+			rw.pending = rw.meta.grepHost(rw.pending, host, rw.svc)
+		case "normal":
+			rw.pending = rw.meta.normalHost(rw.pending, host, rw.svc)
+		}
+		if len(rw.pending) >= flushAt {
+			rw.flushLocked()
+		}
+		return rw.err
+	})
+	*c = rw.meta.counts(c.up, seen)
+	return err
 }
 
 // Flush writes what is pending now (on a signal, say). Safe to call from

@@ -25,11 +25,17 @@ import (
 )
 
 const benchUsage = `Usage:
-  xdpscan bench scan     [--runs 3] [--probes N] [--target kernel|xdp|both] [--tools LIST] [--rates LIST] [--out DIR]
-  xdpscan bench capture  [--runs 5] [--packets N] [--gen xdp|socket] [--xdp-mode auto|native|generic] [--pairs 100] [--tools LIST] [--out DIR]
-  xdpscan bench flood    -i IFACE --dst ADDR --count N [--frame udp|syn] [--gen socket|xdp]
+  xdpscan bench scan [--runs 3] [--probes N] [--target kernel|xdp|both]
+                     [--tools LIST] [--rates LIST] [--out DIR]
+  xdpscan bench capture [--runs 5] [--packets N] [--gen xdp|socket]
+                     [--xdp-mode auto|native|generic] [--pairs 100]
+                     [--tools LIST] [--out DIR]
+  xdpscan bench flood -i IFACE --dst ADDR --count N [--frame udp|syn]
+                     [--gen socket|xdp]
   xdpscan bench xdp-pass -i IFACE [--mode auto|native|generic]
-  xdpscan bench xdp-toggle -i IFACE --program none|pass|count-only [--filter EXPR] [--mode native] [--pairs 30] [--window 100ms]
+  xdpscan bench xdp-toggle -i IFACE --program none|pass|count-only
+                     [--filter EXPR] [--mode native] [--pairs 30]
+                     [--window 100ms]
 
 bench scan and bench capture bring up their own testbed, run xdpscan and the
 tools it is compared with on exactly the same work, interleaved round after
@@ -49,11 +55,11 @@ packets and time; the testbed is removed at the end, even on Ctrl-C.
 `
 
 func runBench(args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
+		return usageError("bench: say %s (see `xdpscan bench --help`)", benchSubcommands)
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Print(benchUsage)
-		if len(args) == 0 {
-			return usageError("bench: say scan, capture or flood")
-		}
 		return nil
 	}
 	switch args[0] {
@@ -68,8 +74,10 @@ func runBench(args []string) error {
 	case "xdp-toggle":
 		return benchXDPToggle(args[1:])
 	}
-	return usageError("bench: unknown %q: use scan, capture or flood (see `xdpscan bench --help`)", args[0])
+	return usageError("bench: unknown %q: say %s (see `xdpscan bench --help`)", args[0], benchSubcommands)
 }
+
+const benchSubcommands = "scan, capture, flood, xdp-pass or xdp-toggle"
 
 // defaultPin splits sender and receiver over two CPUs where there are two.
 func defaultPin() string {

@@ -12,10 +12,13 @@ import (
 // until stop is closed (nil) or a read fails (its error).
 func liveCounters(stop <-chan struct{}, interval time.Duration, read func() (loader.Counters, error),
 	show func(growth loader.Counters, elapsed time.Duration)) error {
+	// last before the ticker: a tick's time is its schedule (creation +
+	// interval), earlier than a time.Now() taken after a slow creation on
+	// a busy machine, which gave a negative first elapsed.
+	last := time.Now()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	var prev loader.Counters
-	last := time.Now()
 	for {
 		select {
 		case <-stop:

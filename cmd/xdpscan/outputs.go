@@ -40,6 +40,10 @@ type scanOutputs struct {
 	pending []scan.Result // results before open (none in practice: nothing is sent before Ready)
 	werr    error
 	skipped int
+
+	meta   output.Meta            // what nmap's formats say about the scan
+	keep   func(scan.Result) bool // --open
+	extras []*extraOutput         // -oX FILE -oG FILE ...: the files beyond the first
 }
 
 // checkScanFiles checks the files the scan will write (and resumePath, if
@@ -51,6 +55,9 @@ func checkScanFiles(f *scanFlags, resumePath string) error {
 	files := []named{{"-o", f.output}, {"--stats-json", f.statsJSON}}
 	if resumePath != "" {
 		files = append(files, named{"the resume file", resumePath})
+	}
+	for _, x := range f.habits.extras {
+		files = append(files, named{"-" + x.flag, x.path})
 	}
 	inputs := []named{{"-iL", f.includeFile}, {"--exclude-file", f.excludeFile}}
 	for i, a := range files {
@@ -73,7 +80,10 @@ func checkScanFiles(f *scanFlags, resumePath string) error {
 // setup, without creating or changing one: each is writable, no two are
 // the same file, none is an input. A resumed scan's output is read back.
 func planScanOutputs(f *scanFlags, saved *scan.ResumeFile, resumePath string, checkpoints bool) (*scanOutputs, error) {
-	o := &scanOutputs{path: f.output, format: f.format, appendTo: f.appendOutput || saved != nil}
+	o := &scanOutputs{path: f.output, format: f.format, appendTo: f.appendOutput || saved != nil, keep: f.habits.keep}
+	for _, x := range f.habits.extras {
+		o.extras = append(o.extras, &extraOutput{formatOutput: *x})
+	}
 	if !checkpoints {
 		resumePath = ""
 	}
@@ -105,9 +115,9 @@ func planScanOutputs(f *scanFlags, saved *scan.ResumeFile, resumePath string, ch
 		default:
 			fi, _ := fh.Stat()
 			if fi != nil && fi.Mode().IsRegular() && fi.Size() > 0 {
-				if saved == nil && f.format == "xml" {
+				if saved == nil && !output.Appendable(f.format) {
 					fh.Close()
-					return nil, usageError("--append-output: %s holds an XML document already; appending another makes it invalid: name a new file", f.output)
+					return nil, usageError("--append-output: %s holds a %s document already; appending another makes it invalid: name a new file", f.output, f.format)
 				}
 				if saved != nil {
 					rb, err := output.Read(fh, f.format)
@@ -160,13 +170,24 @@ func (o *scanOutputs) open() error {
 	if o.readBack != nil && o.readBack.Whole > 0 {
 		o.results, err = output.NewWriterAppend(w, o.format)
 	} else {
-		o.results, err = output.NewWriter(w, o.format)
+		o.results, err = output.New(w, o.format, output.Options{Meta: o.meta, TempDir: outputTempDir(o.path)})
 	}
 	if err != nil {
 		if o.stream != nil {
 			o.stream.Close(false)
 		}
 		return err
+	}
+	for i, x := range o.extras {
+		if err := x.open(o.meta); err != nil {
+			for _, y := range o.extras[:i] {
+				y.close(false)
+			}
+			if o.stream != nil {
+				o.stream.Close(false)
+			}
+			return err
+		}
 	}
 	o.opened = true
 	for _, r := range o.pending {
@@ -188,6 +209,14 @@ func (o *scanOutputs) write(r scan.Result) {
 }
 
 func (o *scanOutputs) writeLocked(r scan.Result) {
+	if o.keep != nil && !o.keep(r) {
+		return
+	}
+	for _, x := range o.extras {
+		if err := x.results.Write(r); err != nil && o.werr == nil {
+			o.werr = fmt.Errorf("-%s %s: %w", x.flag, x.path, err)
+		}
+	}
 	if rb := o.readBack; rb != nil && rb.Pairs != nil {
 		if _, dup := rb.Pairs[output.KeyOf(r)]; dup {
 			o.skipped++
@@ -208,6 +237,11 @@ func (o *scanOutputs) sync() error {
 		return nil
 	}
 	err := o.results.Flush()
+	for _, x := range o.extras {
+		if ferr := x.results.Flush(); err == nil {
+			err = ferr
+		}
+	}
 	stream := o.stream
 	o.mu.Unlock()
 	// The fsync runs outside the lock: results keep being written (after
@@ -225,6 +259,9 @@ func (o *scanOutputs) flush() {
 	defer o.mu.Unlock()
 	if o.opened {
 		o.results.Flush()
+		for _, x := range o.extras {
+			x.results.Flush()
+		}
 	}
 }
 
@@ -246,6 +283,11 @@ func (o *scanOutputs) close(ok bool) error {
 	}
 	if o.stream != nil {
 		if cerr := o.stream.Close(ok); err == nil {
+			err = cerr
+		}
+	}
+	for _, x := range o.extras {
+		if cerr := x.close(ok); err == nil {
 			err = cerr
 		}
 	}

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"flag"
+	flag "github.com/spf13/pflag"
 	"path/filepath"
 
 	"github.com/xdpscan/xdpscan/scan"
@@ -9,7 +9,8 @@ import (
 
 // pathFlags are the flags that name files: made absolute in the resume
 // file, so the scan can be resumed from any directory.
-var pathFlags = map[string]bool{"iL": true, "include-file": true, "exclude-file": true, "o": true, "stats-json": true}
+var pathFlags = map[string]bool{"iL": true, "include-file": true, "includefile": true, "exclude-file": true, "excludefile": true,
+	"o": true, "stats-json": true, "oL": true, "oX": true, "oG": true, "oJ": true, "oD": true, "oN": true}
 
 // savedArgs are the command's arguments as the resume file keeps them.
 func savedArgs(fs *flag.FlagSet, positional []string) []string {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -15,6 +14,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	flag "github.com/spf13/pflag"
 
 	"github.com/xdpscan/xdpscan/internal/outfile"
 	"github.com/xdpscan/xdpscan/loader"
@@ -38,7 +39,9 @@ neighbour discovery when missing. Replies are validated (keyed-hash
 cookies) and consumed by an XDP program: the host never answers them with
 RST or port unreachable. Each (address, port) that answers is printed
 once, as it arrives (whole lines, within 100 ms; a SIGKILL loses at most
-that window, and an XML file is a complete document after every write);
+that window); nmap's formats (xml, grepable, normal) hold each host whole,
+so they are written when the scan ends (Ctrl-C ends it too: an XML file
+killed before then is a valid document with no host that says so);
 a UDP answer resting on fewer than 32 cookie bits (a service that echoes
 nothing: reason ";cookie-bits=N") is held until the end of --wait, and
 loses to a conflicting answer that proves more (see --confirm):
@@ -78,8 +81,9 @@ type scanFlags struct {
 	wait                                                                                    time.Duration
 	seed, shards, shard                                                                     uint64
 	resume, output, format, statsJSON, status, rx, tx, mode                                 string
-	dryRun, reset, udp, ping, pingFirst, connect, appendOutput, verbose                     bool
+	dryRun, reset, udp, ping, pingFirst, connect, appendOutput                              bool
 	confirm                                                                                 bool
+	habits                                                                                  scanHabits
 	user                                                                                    string
 	connectTimeout                                                                          time.Duration
 	workers                                                                                 int
@@ -125,7 +129,8 @@ func newScanFlags() (*scanFlags, *flag.FlagSet) {
 	fs.StringVar(&f.output, "o", "", "write results to FILE (default: stdout); opened once the scan has started, replaced only\n"+
 		"when the first result is written; a symbolic link at FILE is refused")
 	fs.BoolVar(&f.appendOutput, "append-output", false, "append to the -o file instead of replacing it (nmap's --append-output)")
-	fs.StringVar(&f.format, "format", "", "ndjson, list (-oL), grepable (-oG), xml, csv, human (default human on stdout, ndjson to a file)")
+	fs.StringVar(&f.format, "format", "", "ndjson (masscan -oD), list (-oL), json (-oJ), xml (nmap -oX), grepable (-oG), normal (-oN),\n"+
+		"csv, human (default human on stdout, ndjson to a file)")
 	fs.StringVar(&f.statsJSON, "stats-json", "", "write the final counters to FILE as one JSON object (written beside FILE, then renamed)")
 	fs.StringVar(&f.status, "status", "auto", "live status on stderr: auto (text on a terminal), text, json, none")
 	fs.StringVar(&f.rx, "rx", "xdp", "receive path: xdp (validated and consumed in the kernel) or pcap (libpcap, for comparison)")
@@ -145,7 +150,8 @@ func newScanFlags() (*scanFlags, *flag.FlagSet) {
 	fs.StringVar(&f.user, "Z", "", "after setup, drop root and go on as USER (its groups too); files already\n"+
 		"created are handed to USER, as tcpdump -Z does (needs root)")
 	fs.StringVar(&f.user, "user", "", "same as -Z")
-	fs.BoolVar(&f.verbose, "verbose", false, "when the kernel's verifier refuses a program, show its whole log (also: XDPSCAN_VERIFIER_LOG=1)")
+	addScanHabitFlags(fs, f)
+	scanHelpGroups(fs)
 	return f, fs
 }
 
@@ -155,7 +161,7 @@ func runScan(args []string) error {
 	if err != nil {
 		return err
 	}
-	if f.verbose {
+	if f.habits.verbosity > 0 {
 		loader.VerifierLogFull = true
 	}
 	return runScanFlags(f, fs, positional)
@@ -173,6 +179,12 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 			return err
 		}
 		f.resume = resumePath
+	}
+	if err := f.habits.check(f, fs); err != nil {
+		return err
+	}
+	if err := f.habits.resolveOutputs(f, fs); err != nil {
+		return err
 	}
 	runUser, err := lookupRunUser("scan", f.user)
 	if err != nil {
@@ -210,11 +222,16 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 	if f.dryRun {
 		return dryRun(cfg)
 	}
+	if f.habits.verbosity >= 2 {
+		printPlan(os.Stderr, cfg)
+	}
 	// Checkpoints: not for --ping-first (the hosts found are not saved),
 	// an XML file (it cannot be appended to),
 	// nor for an output that is not a regular file (/dev/null, a FIFO):
 	// nothing could be read back from it.
-	checkpoints := !f.pingFirst && !(f.output != "" && f.format == "xml")
+	// Nor with several outputs: the resume file would reopen (and empty)
+	// the extra ones.
+	checkpoints := !f.pingFirst && !(f.output != "" && !output.Appendable(f.format)) && len(f.habits.extras) == 0
 	if fi, err := os.Stat(f.output); f.output != "" && err == nil && !fi.Mode().IsRegular() {
 		checkpoints = false
 	}
@@ -235,6 +252,7 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 	if err != nil {
 		return err
 	}
+	outs.meta = outputMeta(cfg, f.connect)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -571,6 +589,9 @@ func scanConfig(f *scanFlags, positional []string) (scan.Config, error) {
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageError("%v", err)
 	}
+	if err := f.habits.setAdapterMAC(&cfg); err != nil {
+		return cfg, err
+	}
 	return cfg, nil
 }
 
@@ -588,13 +609,30 @@ func portsFromFlags(f *scanFlags) ([]targets.Port, error) {
 	if f.pingFirst && f.ports == "" {
 		return nil, usageError("--ping-first needs -p PORTS to scan on the hosts that answer (--ping alone only discovers)")
 	}
-	if f.ports == "" && !f.ping {
+	if f.ports == "" && f.habits.topPorts == 0 && !f.ping {
 		return nil, usageError("-p PORTS or --ping is required (example: -p 22,80,443,U:53)")
 	}
 	var ports []targets.Port
-	if f.ports != "" {
+	if f.ports != "" || f.habits.topPorts > 0 {
 		spec := f.ports
-		if f.udp {
+		if f.habits.topPorts > 0 {
+			var err error
+			if spec, err = f.habits.topPortSpec(f.udp && !f.habits.both); err != nil {
+				return nil, err
+			}
+			if f.habits.both {
+				tcp, err := f.habits.topPortSpec(false)
+				if err != nil {
+					return nil, err
+				}
+				spec = "U:" + strings.ReplaceAll(spec, ",", ",U:") + ",T:" + strings.ReplaceAll(tcp, ",", ",T:")
+			}
+		}
+		spec = allPorts(spec)
+		switch {
+		case f.habits.both && f.habits.topPorts == 0:
+			spec = defaultUDP(spec) + "," + defaultTCP(spec)
+		case f.udp:
 			spec = defaultUDP(spec)
 		}
 		var err error

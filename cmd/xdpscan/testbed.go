@@ -2,8 +2,8 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
+	flag "github.com/spf13/pflag"
 	"net/netip"
 	"os"
 	"strings"
@@ -19,13 +19,14 @@ A private test network: namespace xdpscan-NAME-scan holds interface xs-scan
 the whole target range by AnyIP. Nothing is routed anywhere else.
 
   up      build it and start the target (a background 'testbed serve' process)
-  down    stop the target and remove the namespaces (--all: every xdpscan testbed;
-          a --name that is not up is an error)
+  down    stop the target and remove the namespaces (--all: every xdpscan
+          testbed; a --name that is not up is an error)
   status  show the configuration, the ground truth and the kernel's counters
 
 Ground truth, for every address A in --range and port P:
-  filtered    if the last octet of A >= --filtered-from (nftables drops the probe)
-  prohibited  if it is >= --prohibited-from (ICMP admin prohibited; off by default)
+  filtered    if the last octet of A >= --filtered-from (nftables drops it)
+  prohibited  if it is >= --prohibited-from (ICMP admin prohibited; off by
+              default)
   open        if P is one of --open-ports (TCP) or --udp-open-ports (UDP: a DNS
               server on 53, NTP on 123, an echo service on any other)
   closed      otherwise (the target answers RST, or ICMP port unreachable)
@@ -140,21 +141,21 @@ func octetFlag(name string, v uint, dst *uint8) error {
 }
 
 func runTestbed(args []string) error {
-	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" || args[0] == "help" {
+	if len(args) == 0 {
+		return usageError("testbed: say up, down or status (see `xdpscan testbed --help`)")
+	}
+	if args[0] == "--help" || args[0] == "-h" || args[0] == "help" {
 		fmt.Print(testbedUsage)
 		_, fs := testbedFlags("up")
-		fs.fs.SetOutput(os.Stdout)
-		fs.fs.PrintDefaults()
-		if len(args) == 0 {
-			return usageError("testbed: say up, down or status")
-		}
+		finishFlags(fs.fs)
+		printFlagGroups(os.Stdout, fs.fs, helpWidth(os.Stdout))
 		return nil
 	}
 	sub, rest := args[0], args[1:]
 	switch sub {
 	case "up", "down", "status", "serve":
 	default:
-		return usageError("testbed %q: say up, down or status", sub)
+		return usageError("testbed %q: say up, down or status (see `xdpscan testbed --help`)", sub)
 	}
 	v, fs := testbedFlags(sub)
 	if sub == "serve" {

@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"runtime"
-	"runtime/debug"
 	"strings"
 
 	"github.com/xdpscan/xdpscan/internal/kfloor"
@@ -24,12 +22,9 @@ func runVersion(args []string) error {
 	if *verbose {
 		loader.VerifierLogFull = true
 	}
-	version := "devel"
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		version = bi.Main.Version
+	for _, l := range versionLines() {
+		fmt.Println(l)
 	}
-	fmt.Printf("xdpscan %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	fmt.Printf("kernel  %s\n", kfloor.Release())
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
 		fmt.Println("btf     no (not required to run, but a sign of an old or stripped kernel)")
 	} else {

@@ -2,8 +2,8 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
+	flag "github.com/spf13/pflag"
 	"os"
 	"strings"
 	"syscall"
@@ -15,7 +15,8 @@ import (
 // tcpdumpOpts are capture's flags named as tcpdump names them.
 type tcpdumpOpts struct {
 	n, nn                     bool // names are never resolved: accepted for tcpdump's habit
-	v, vv, vvv                bool
+	v                         int
+	vv, vvv                   bool
 	e, q, S                   bool
 	x, xx, X, XX              bool
 	t, tt, ttt, tttt, ttttt   bool
@@ -33,7 +34,7 @@ type tcpdumpOpts struct {
 func addTcpdumpFlags(fs *flag.FlagSet, o *tcpdumpOpts) {
 	fs.BoolVar(&o.n, "n", false, "do not resolve addresses (xdpscan never does: accepted for tcpdump's habit)")
 	fs.BoolVar(&o.nn, "nn", false, "do not resolve addresses, ports or protocols (never done; accepted)")
-	fs.BoolVar(&o.v, "v", false, "verbose text: IP header fields, checksums, ICMP errors' quoted packet (as tcpdump -v)")
+	fs.CountVar(&o.v, "v", "verbose text: IP header fields, checksums, ICMP errors' quoted packet (as tcpdump -v; -vv more)")
 	fs.BoolVar(&o.vv, "vv", false, "more verbose text (tcpdump -vv)")
 	fs.BoolVar(&o.vvv, "vvv", false, "as -vv (tcpdump -vvv)")
 	fs.BoolVar(&o.e, "e", false, "print the link-level header: MACs, ethertype, VLAN tags")
@@ -49,7 +50,7 @@ func addTcpdumpFlags(fs *flag.FlagSet, o *tcpdumpOpts) {
 	fs.BoolVar(&o.tttt, "tttt", false, "timestamp as date and time of day")
 	fs.BoolVar(&o.ttttt, "ttttt", false, "timestamp as the time since the first packet")
 	fs.BoolVar(&o.lineBuffered, "l", false, "write each text line as it is printed (default: each batch, at most 20 ms after its first packet)")
-	fs.StringVar(&o.readFile, "r", "", `read packets from a pcap or pcapng FILE ("-": stdin) and run each through the same XDP program with BPF_PROG_RUN, instead of capturing`)
+	fs.StringVar(&o.readFile, "r", "", "read packets from a pcap or pcapng FILE (\"-\": stdin) and run each through the same XDP program with BPF_PROG_RUN, instead of capturing")
 	fs.StringVar(&o.filterFile, "F", "", "read the filter expression from FILE")
 	fs.BoolVar(&o.list, "D", false, "list the interfaces: index, state, the XDP modes each supports and the XDP program attached")
 	fs.BoolVar(&o.list, "list-interfaces", false, "same as -D")
@@ -61,15 +62,21 @@ func addTcpdumpFlags(fs *flag.FlagSet, o *tcpdumpOpts) {
 	fs.BoolVar(&o.packetBuffered, "U", false, "with -w: write each packet to the file as it arrives")
 	fs.BoolVar(&o.packetBuffered, "packet-buffered", false, "same as -U")
 	fs.BoolVar(&o.print, "print", false, "print packets as text even with -w")
+	setGroup(fs, "Output", "n", "nn", "v", "vv", "vvv", "e", "q", "S", "x", "xx", "X", "XX", "t", "tt", "ttt", "tttt", "ttttt",
+		"l", "print", "U", "packet-buffered")
+	setGroup(fs, "Paths", "r", "F", "D", "list-interfaces", "p", "no-promiscuous-mode")
+	setGroup(fs, "Rate and timing", "B", "buffer-size", "immediate-mode")
+	setMetavar(fs, "FILE", "r", "F")
+	setMetavar(fs, "KiB", "B", "buffer-size")
 }
 
 // textOptions are the printer's options from the flags.
 func (o *tcpdumpOpts) textOptions(nano bool) capture.TextOptions {
 	t := capture.TextOptions{Link: o.e, Quick: o.q, Absolute: o.S, Nano: nano}
 	switch {
-	case o.vvv || o.vv:
+	case o.vvv || o.vv || o.v > 1:
 		t.Verbose = 2
-	case o.v:
+	case o.v == 1:
 		t.Verbose = 1
 	}
 	switch {

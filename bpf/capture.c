@@ -17,7 +17,7 @@
  * One program, no tail calls: the filter's code takes the place of the
  * call, and its result stays in a register.
  * Every packet gets XDP_PASS: capture never disturbs traffic.
- * Kernel floor: 5.18 (bpf_xdp_load_bytes; global functions 5.6).
+ * Kernel floor: 5.18 (bpf_xdp_load_bytes, xdp.frags; global functions 5.6).
  */
 #include "include/kernel.h"
 #include "include/bpf_helpers.h"
@@ -32,13 +32,16 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 volatile const __u8 count_only = 0;
 volatile const __u32 snaplen = 262144;
 volatile const __u32 ring_wakeup_bytes = 0;
+/* The filter sees every frame as it is, tags in place (savefile code,
+ * loader.CaptureConfig.FrameView), not as a Linux socket filter does. */
+volatile const __u8 frame_view = 0;
 
-/* The largest class below; loader.MaxSnaplen. */
-#define MAX_CAPTURE 4096
+/* The largest class below; loader.MaxSnaplen (tcpdump's largest -s). */
+#define MAX_CAPTURE 262144
 
 struct capture_hdr {
 	__u64 ts_ns;    /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
-	__u32 orig_len; /* frame length on the wire (linear XDP data) */
+	__u32 orig_len; /* frame length on the wire (every buffer of an xdp.frags frame) */
 	__u32 cap_len;  /* bytes that follow */
 	__u32 ifindex;
 	__u32 rx_queue;
@@ -59,7 +62,9 @@ struct {
  * CAPTURE_CLASSES(X) calls X(size) for each, smallest first. */
 #define CAPTURE_CLASSES(X)                                                    \
 	X(64) X(96) X(128) X(192) X(256) X(384) X(512) X(768) X(1024)         \
-	X(1536) X(2048) X(3072) X(4096)
+	X(1536) X(2048) X(3072) X(4096) X(6144) X(9216) X(12288) X(16384)    \
+	X(24576) X(32768) X(49152) X(65536) X(98304) X(131072) X(196608)      \
+	X(262144)
 
 #define CAPTURE_RECORD(SIZE)                                                  \
 	struct capture_##SIZE {                                               \
@@ -134,6 +139,41 @@ SHAPED_FILTER(ipv4_udp)
 SHAPED_FILTER(ipv4_tcp)
 SHAPED_FILTER(ipv6_udp)
 SHAPED_FILTER(ipv6_tcp)
+/* The filter for a frame with an outer 802.1Q/802.1ad tag, which the
+ * loader translates to see the frame as a Linux socket filter does: the
+ * tag out of the packet, in the VLAN ancillary values (filter.Shape.Tagged). */
+SHAPED_FILTER(vlan)
+
+/* outer_tagged says whether the frame's EtherType is 802.1Q or 802.1ad:
+ * the kernel would move that tag into metadata (skb_vlan_untag) before
+ * any AF_PACKET tap sees the frame. */
+static __always_inline int outer_tagged(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	if (data + sizeof(struct ethhdr) > data_end)
+		return 0;
+	__be16 proto = *(__be16 *)(data + offsetof(struct ethhdr, h_proto));
+	return proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD);
+}
+
+/* VLAN_UNTAG_MIN: skb_vlan_untag drops (frees) a tagged frame shorter than
+ * the Ethernet header, the tag and the EtherType after it: no tap sees it. */
+#define VLAN_UNTAG_MIN (sizeof(struct ethhdr) + 4 + 2)
+
+/* tagged_filter runs the VLAN view of the filter: what it keeps counts
+ * the tag too, as libpcap writes it back in place (caplen + 4). */
+static __always_inline __u32 tagged_filter(struct xdp_md *ctx)
+{
+	__u32 len = frame_len(ctx);
+	/* frame_view: the savefile code sees the frame as it is. */
+	if (!frame_view && len < VLAN_UNTAG_MIN)
+		return 0;
+	__u32 keep = capture_filter_vlan(ctx);
+	if (!frame_view && keep && keep < len)
+		keep += 4;
+	return keep;
+}
 
 static __always_inline __u32 run_filter(struct xdp_md *ctx, enum frame_shape shape)
 {
@@ -147,11 +187,15 @@ static __always_inline __u32 run_filter(struct xdp_md *ctx, enum frame_shape sha
 	case SHAPE_IPV6_TCP:
 		return capture_filter_ipv6_tcp(ctx);
 	default:
+		if (outer_tagged(ctx))
+			return tagged_filter(ctx);
 		return capture_filter(ctx);
 	}
 }
 
-SEC("xdp")
+/* xdp.frags: a frame larger than a page (MTU 9000) arrives in several
+ * buffers, which bpf_xdp_load_bytes and bpf_xdp_get_buff_len see whole. */
+SEC("xdp.frags")
 int xdpscan_capture(struct xdp_md *ctx)
 {
 	struct counter_block *c = counters_here();

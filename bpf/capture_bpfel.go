@@ -74,6 +74,7 @@ const (
 	CaptureProgXdpscanCapture = "xdpscan_capture"
 	CaptureVarCountOnly       = "count_only"
 	CaptureVarCountersInBlock = "counters_in_block"
+	CaptureVarFrameView       = "frame_view"
 	CaptureVarRingWakeupBytes = "ring_wakeup_bytes"
 	CaptureVarSnaplen         = "snaplen"
 )
@@ -137,6 +138,7 @@ type CaptureMapSpecs struct {
 type CaptureVariableSpecs struct {
 	CountOnly       *ebpf.VariableSpec `ebpf:"count_only"`
 	CountersInBlock *ebpf.VariableSpec `ebpf:"counters_in_block"`
+	FrameView       *ebpf.VariableSpec `ebpf:"frame_view"`
 	RingWakeupBytes *ebpf.VariableSpec `ebpf:"ring_wakeup_bytes"`
 	Snaplen         *ebpf.VariableSpec `ebpf:"snaplen"`
 }
@@ -178,6 +180,7 @@ func (m *CaptureMaps) Close() error {
 type CaptureVariables struct {
 	CountOnly       *ebpf.Variable `ebpf:"count_only"`
 	CountersInBlock *ebpf.Variable `ebpf:"counters_in_block"`
+	FrameView       *ebpf.Variable `ebpf:"frame_view"`
 	RingWakeupBytes *ebpf.Variable `ebpf:"ring_wakeup_bytes"`
 	Snaplen         *ebpf.Variable `ebpf:"snaplen"`
 }

@@ -38,6 +38,9 @@ type Config struct {
 	Immediate bool
 	// Reading, if set, is told what the -r file is before Ready is called.
 	Reading func(desc string)
+	// Notice receives what the user should know about the capture's
+	// semantics (nil: standard error).
+	Notice func(string)
 	// Ready, if set, is called once setup is over and packets are being
 	// captured (XDP attached and its ring open, or the libpcap handle active
 	// with its filter), before the first packet is handed on: the place to
@@ -113,8 +116,14 @@ type Packet struct {
 func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet) error) (Stats, error) {
 	st := Stats{RxMode: cfg.RxMode, Interface: cfg.Iface}
 	// libpcap can take minutes on a long filter: a signal must not wait.
-	raw, err := filter.CompileContext(ctx, cfg.Filter, int(cfg.Snaplen))
-	if err != nil {
+	var raw []cbpf.RawInstruction
+	var frameView bool
+	var err error
+	if cfg.RxMode != loader.RxPcap {
+		if raw, frameView, err = compileXDP(ctx, cfg); err != nil {
+			return st, err
+		}
+	} else if _, err = filter.CompileContext(ctx, cfg.Filter, int(cfg.Snaplen)); err != nil {
 		return st, err
 	}
 	ctx, stop := context.WithCancel(ctx)
@@ -149,11 +158,11 @@ func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet
 	}
 	switch {
 	case cfg.ReadFile != "":
-		err = captureOffline(ctx, cfg, raw, &st, emit)
+		err = captureOffline(ctx, cfg, raw, frameView, &st, emit)
 	case cfg.RxMode == loader.RxPcap:
 		err = capturePcap(ctx, cfg, &st, emit)
 	default:
-		err = captureXDP(ctx, cfg, raw, progress, &st, emit)
+		err = captureXDP(ctx, cfg, raw, frameView, progress, &st, emit)
 	}
 	st.ElapsedS = time.Since(start).Seconds()
 	progress.Written.Store(st.Written)
@@ -170,27 +179,32 @@ func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet
 // filter compiled into it, the same snaplen, ring and count-only setting),
 // for a caller that attaches it itself: the bench's attach/detach windows.
 func LoadXDP(cfg Config) (*loader.Capture, error) {
-	raw, err := filter.Compile(cfg.Filter, int(cfg.Snaplen))
+	raw, frameView, err := compileXDP(context.Background(), cfg)
 	if err != nil {
 		return nil, err
 	}
-	return loadXDP(cfg, raw)
+	return loadXDP(cfg, raw, frameView)
 }
 
-func loadXDP(cfg Config, raw []cbpf.RawInstruction) (*loader.Capture, error) {
+func loadXDP(cfg Config, raw []cbpf.RawInstruction, frameView bool) (*loader.Capture, error) {
 	ring, wakeup := uint32(loader.RingBytes), uint32(loader.RingWakeupBytes)
-	if cfg.RingBytes != 0 {
+	if cfg.RingBytes != 0 { // -B
 		ring, wakeup = cfg.RingBytes, cfg.RingBytes/4
+	}
+	// A record must fit the ring with room for others: a jumbo snaplen
+	// gets a ring of at least 64 of its largest records.
+	for uint64(ring) < 64*uint64(min(cfg.Snaplen, loader.MaxSnaplen)) && ring < 1<<30 {
+		ring <<= 1
 	}
 	if cfg.Immediate || cfg.ReadFile != "" {
 		wakeup = 0
 	}
 	return loader.LoadCapture(loader.CaptureConfig{Filter: raw, Snaplen: min(cfg.Snaplen, loader.MaxSnaplen), CountOnly: cfg.CountOnly,
-		RingBytes: ring, RingWakeupBytes: wakeup})
+		FrameView: frameView, RingBytes: ring, RingWakeupBytes: wakeup})
 }
 
-func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, progress *Progress, st *Stats, emit func(*Packet)) error {
-	c, err := loadXDP(cfg, raw)
+func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, frameView bool, progress *Progress, st *Stats, emit func(*Packet)) error {
+	c, err := loadXDP(cfg, raw, frameView)
 	if err != nil {
 		return err
 	}
@@ -201,6 +215,11 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, prog
 	}
 	defer att.Close()
 	st.XDPMode = string(att.Mode)
+	if att.Mode == loader.ModeNative {
+		if msg := vlanStripNotice(cfg.Iface); msg != "" {
+			cfg.notice(msg)
+		}
+	}
 	progress.counters = c.Counters
 	before, err := c.Counters()
 	if err != nil {

@@ -25,9 +25,7 @@ import (
 // LinearProgRunBytes is the longest frame BPF_PROG_RUN gives an XDP
 // program in one piece: a page less the XDP headroom (256) and the room for
 // skb_shared_info (320 on x86-64). Past it the kernel puts the rest in
-// fragments (Linux 6.18 does so for the capture program, which reads the
-// length with bpf_xdp_get_buff_len and the bytes with bpf_xdp_load_bytes:
-// a 9000-byte frame is seen whole, its first 4096 bytes kept). A kernel
+// fragments, which the capture program (xdp.frags) reads whole. A kernel
 // that refuses such a frame, and a frame shorter than an Ethernet header
 // (which BPF_PROG_RUN refuses), go through libpcap's program in user space
 // instead, counted in Stats.UserFiltered.
@@ -93,13 +91,13 @@ func linkTypeName(lt layers.LinkType) string {
 // captureOffline runs every packet of cfg.ReadFile through the capture
 // program with BPF_PROG_RUN: the same translated filter, the same snaplen
 // and the same record a live capture's ring receives.
-func captureOffline(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, st *Stats, emit func(*Packet)) error {
+func captureOffline(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, frameView bool, st *Stats, emit func(*Packet)) error {
 	src, linkType, desc, closer, err := openOffline(cfg.ReadFile)
 	if err != nil {
 		return err
 	}
 	defer closer.Close()
-	c, err := loadXDP(cfg, raw)
+	c, err := loadXDP(cfg, raw, frameView)
 	if err != nil {
 		return err
 	}

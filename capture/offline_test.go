@@ -201,8 +201,7 @@ func TestOfflineFiltersMatchTcpdump(t *testing.T) {
 // TestOfflineShortAndLongFrames: a frame shorter than an Ethernet header
 // (BPF_PROG_RUN refuses it) goes through libpcap's program in user space,
 // matches as tcpdump -r would and is counted (UserFiltered); frames past
-// a page go through BPF_PROG_RUN in fragments, seen whole and cut to what
-// the live capture keeps.
+// a page go through BPF_PROG_RUN in fragments and are kept whole.
 func TestOfflineShortAndLongFrames(t *testing.T) {
 	bpftest.Require(t)
 	a := netip.MustParseAddr
@@ -228,8 +227,8 @@ func TestOfflineShortAndLongFrames(t *testing.T) {
 		expr string
 		want []int // caplen, len of each written packet
 	}{
-		{"udp", []int{LinearProgRunBytes, LinearProgRunBytes, LinearProgRunBytes + 1, LinearProgRunBytes + 1, 4096, 9000}},
-		{"", []int{10, 10, LinearProgRunBytes, LinearProgRunBytes, LinearProgRunBytes + 1, LinearProgRunBytes + 1, 4096, 9000}},
+		{"udp", []int{LinearProgRunBytes, LinearProgRunBytes, LinearProgRunBytes + 1, LinearProgRunBytes + 1, 9000, 9000}},
+		{"", []int{10, 10, LinearProgRunBytes, LinearProgRunBytes, LinearProgRunBytes + 1, LinearProgRunBytes + 1, 9000, 9000}},
 		{"tcp", nil},
 	} {
 		var got []int

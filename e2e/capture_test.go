@@ -234,6 +234,7 @@ func TestCaptureBadInput(t *testing.T) {
 		{"--print with -w -", []string{"-i", testbed.TargetIf, "--print", "-w", "-"}, "would share stdout"},
 		{"-B too large", []string{"-i", testbed.TargetIf, "-B", "5000000"}, "-B 5000000"},
 		{"filter hint", []string{"-i", testbed.TargetIf, "tcp", "port80"}, `hint: "port80"`},
+		{"snaplen past tcpdump's largest", []string{"-i", testbed.TargetIf, "-s", "262145"}, "--snaplen 262145"},
 		{"absurd snaplen", []string{"-i", testbed.TargetIf, "-s", "100000000"}, "--snaplen 100000000"},
 		{"no interface", []string{"tcp"}, "-i IFACE is required"},
 	}

@@ -319,7 +319,7 @@ func TestCaptureListsInterfaces(t *testing.T) {
 	busy := list()
 	st := lc.stop(t)
 	m := veth.FindStringSubmatch(busy)
-	if m == nil || !regexp.MustCompile(`^prog \d+ \(` + st.XDPMode + `\)$`).MatchString(m[1]) {
+	if m == nil || !regexp.MustCompile(`^prog \d+ \(`+st.XDPMode+`\)$`).MatchString(m[1]) {
 		t.Fatalf("-D during a capture (XDP %s):\n%s", st.XDPMode, busy)
 	}
 }

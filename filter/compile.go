@@ -4,6 +4,7 @@ package filter
 #cgo linux LDFLAGS: -lpcap
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <pcap/pcap.h>
 
 // xdpscan_compile compiles expr for Ethernet frames into prog, or copies
@@ -16,6 +17,44 @@ static int xdpscan_compile(const char *expr, int snaplen, struct bpf_program *pr
 		return -1;
 	}
 	int rc = pcap_compile(p, prog, expr, 1, PCAP_NETMASK_UNKNOWN);
+	if (rc < 0) {
+		strncpy(errbuf, pcap_geterr(p), PCAP_ERRBUF_SIZE - 1);
+		errbuf[PCAP_ERRBUF_SIZE - 1] = 0;
+	}
+	pcap_close(p);
+	return rc;
+}
+
+// xdpscan_compile_live compiles expr as libpcap does for a live capture
+// on iface: the handle is activated, so on Linux libpcap learns from the
+// kernel (SO_BPF_EXTENSIONS) that a socket filter can read the VLAN tag
+// the kernel moved into metadata and emits SKF_AD_* ancillary loads for
+// `vlan`, `inbound` and the like. Activation opens an AF_PACKET socket
+// (CAP_NET_RAW) with a small ring that is closed at once. Returns -2 when
+// activation failed (errbuf says why), -1 when the compile failed.
+static int xdpscan_compile_live(const char *iface, const char *expr, int snaplen, struct bpf_program *prog, char *errbuf) {
+	pcap_t *p = pcap_create(iface, errbuf);
+	if (p == NULL)
+		return -2;
+	pcap_set_snaplen(p, snaplen);
+	pcap_set_buffer_size(p, 64 << 10);
+	int rc = pcap_activate(p);
+	if (rc < 0) {
+		strncpy(errbuf, pcap_statustostr(rc), PCAP_ERRBUF_SIZE - 1);
+		const char *why = pcap_geterr(p);
+		if (why != NULL && why[0] != 0)
+			strncpy(errbuf, why, PCAP_ERRBUF_SIZE - 1);
+		errbuf[PCAP_ERRBUF_SIZE - 1] = 0;
+		pcap_close(p);
+		return -2;
+	}
+	if (pcap_datalink(p) != DLT_EN10MB) {
+		snprintf(errbuf, PCAP_ERRBUF_SIZE, "link-type %s, not Ethernet (EN10MB)",
+			 pcap_datalink_val_to_name(pcap_datalink(p)) ? pcap_datalink_val_to_name(pcap_datalink(p)) : "unknown");
+		pcap_close(p);
+		return -2;
+	}
+	rc = pcap_compile(p, prog, expr, 1, PCAP_NETMASK_UNKNOWN);
 	if (rc < 0) {
 		strncpy(errbuf, pcap_geterr(p), PCAP_ERRBUF_SIZE - 1);
 		errbuf[PCAP_ERRBUF_SIZE - 1] = 0;
@@ -56,7 +95,8 @@ const MaxExpressionBytes = 64 << 10
 
 // MaxInstructions is the most classic BPF instructions Compile returns:
 // the limit of what the capture program can hold. The program carries
-// one copy of the filter for each frame shape (five), each classic
+// one copy of the filter for each frame shape (six, VLAN-tagged frames
+// included), each classic
 // instruction becomes up to several eBPF ones, and the kernel refuses
 // programs over 1M eBPF instructions (BPF_COMPLEXITY_LIMIT_INSNS).
 const MaxInstructions = 65_535
@@ -115,12 +155,29 @@ func CheckExpression(expr string) error {
 // views the result as an array of 4096×8 instructions and panics (slice
 // bounds out of range) on a program longer than that.
 func compile(expr string, snaplen, most int) ([]bpf.RawInstruction, error) {
+	return compileOn("", expr, snaplen, most)
+}
+
+// compileOn is compile for a live handle on iface ("": a dead Ethernet
+// handle, as for a savefile).
+func compileOn(iface, expr string, snaplen, most int) ([]bpf.RawInstruction, error) {
 	cexpr := C.CString(expr)
 	defer C.free(unsafe.Pointer(cexpr))
 	errbuf := (*C.char)(C.calloc(C.PCAP_ERRBUF_SIZE, 1))
 	defer C.free(unsafe.Pointer(errbuf))
 	var prog C.struct_bpf_program
-	if C.xdpscan_compile(cexpr, C.int(snaplen), &prog, errbuf) < 0 {
+	var rc C.int
+	if iface == "" {
+		rc = C.xdpscan_compile(cexpr, C.int(snaplen), &prog, errbuf)
+	} else {
+		ciface := C.CString(iface)
+		defer C.free(unsafe.Pointer(ciface))
+		rc = C.xdpscan_compile_live(ciface, cexpr, C.int(snaplen), &prog, errbuf)
+	}
+	if rc == -2 {
+		return nil, &LiveError{Iface: iface, Reason: C.GoString(errbuf)}
+	}
+	if rc < 0 {
 		return nil, &SyntaxError{Expr: expr, Libpcap: C.GoString(errbuf)}
 	}
 	defer C.pcap_freecode(&prog)

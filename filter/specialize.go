@@ -19,6 +19,14 @@ type Shape struct {
 	// Bytes are the packet bits known in advance; each must lie inside
 	// MinLen.
 	Bytes []KnownByte
+	// Tagged: every frame carries an outer 802.1Q or 802.1ad tag (frame
+	// bytes 12-15) that the filter must not see, as the Linux kernel
+	// moves it into the socket buffer's metadata before AF_PACKET taps
+	// (and their socket filters) run. The filter's packet is the frame
+	// without those 4 bytes; MinLen and Bytes are of that packet; the
+	// VLAN ancillary loads answer from the tag. Untagged (false), the
+	// filter's packet is the frame and the VLAN loads say "no tag".
+	Tagged bool
 }
 
 // KnownByte says the bits of Mask at offset Off are those of Value.
@@ -332,6 +340,10 @@ func propagate(prog []bpf.Instruction, s Shape) ([]machine, []bpf.Instruction, e
 			st.m[in.N] = st.get(in.Src)
 		case bpf.LoadExtension:
 			st.a = anything
+			if v, ok := s.extension(in.Num); ok {
+				st.a = constant(v)
+				ins = bpf.LoadConstant{Dst: bpf.RegA, Val: v}
+			}
 		case bpf.ALUOpConstant:
 			a, ok := alu(in.Op, st.a, constant(in.Val))
 			if !ok {

@@ -144,7 +144,7 @@ func translate(prog []bpf.RawInstruction, shape Shape, r registers, epilogue asm
 		// load inside it: what made the shape already checked it.
 		t.emit(
 			asm.Mov.Reg(r.tmp2, r.data),
-			asm.Add.Imm(r.tmp2, int32(shape.MinLen)),
+			asm.Add.Imm(r.tmp2, int32(shape.frameLen(shape.MinLen))),
 			asm.JGT.Reg(r.tmp2, r.dataEnd, t.fail()),
 		)
 	}
@@ -266,7 +266,9 @@ func lengthCompares(insns []bpf.Instruction, reach []bool) []lengthUse {
 			continue
 		}
 		j, ok := insns[i+1].(bpf.JumpIf)
-		if !ok || j.Val >= maxPacketOffset {
+		// Past linearAtLeast a frame may go on in later buffers, which
+		// data_end does not cover (xdp.frags): bpf_xdp_get_buff_len.
+		if !ok || uint64(j.Val)+tagLen >= linearAtLeast {
 			continue
 		}
 		switch j.Cond {
@@ -288,7 +290,7 @@ func lengthCompares(insns []bpf.Instruction, reach []bool) []lengthUse {
 // k + 1 <= data_end, len >= k when data + k <= data_end.
 func (t *translator) compareLength(i int, j bpf.JumpIf) {
 	onTrue, onFalse := label(i+2+int(j.SkipTrue)), label(i+2+int(j.SkipFalse))
-	n := int32(j.Val) // len >= n goes to atLeast
+	n := int32(t.shape.frameLen(j.Val)) // len >= n goes to atLeast
 	atLeast, shorter := onTrue, onFalse
 	switch j.Cond {
 	case bpf.JumpGreaterThan:
@@ -341,9 +343,42 @@ func (t *translator) fail() string {
 	return labelFail
 }
 
-// loadPacket loads size bytes at off (plus X when indirect) into dst, in
-// host order, or jumps to fail when they lie past the packet's end.
-func (t *translator) loadPacket(dst asm.Register, indirect bool, off uint32, size int) {
+// loadPacket loads size bytes at off of the filter's packet (plus X when
+// indirect) into dst, in host order, or jumps to fail when they lie past
+// the packet's end.
+func (t *translator) loadPacket(dst asm.Register, indirect bool, off uint32, size int) error {
+	if off > maxPacketOffset {
+		t.emit(asm.Ja.Label(t.fail()))
+		return nil
+	}
+	if indirect {
+		return t.loadIndirect(dst, off, size)
+	}
+	checked := t.shape.inBounds(off, size)
+	if t.shape.Tagged && off < tagOffset && off+uint32(size) > tagOffset {
+		// The load straddles the hidden tag: a byte at a time, each from
+		// where it lies in the frame.
+		for k := range uint32(size) {
+			b := dst
+			if k > 0 {
+				b = t.r.tmp
+			}
+			if err := t.loadFrame(b, t.shape.frameOffset(off+k), 1, checked); err != nil {
+				return err
+			}
+			if k > 0 {
+				t.emit(asm.LSh.Imm32(dst, 8), asm.Or.Reg32(dst, b))
+			}
+		}
+		return nil
+	}
+	return t.loadFrame(dst, t.shape.frameOffset(off), size, checked)
+}
+
+// loadFrame loads size bytes at off of the frame into dst, in host order,
+// or jumps to fail when they lie past its end; checked: the shape's length
+// check up front covers them.
+func (t *translator) loadFrame(dst asm.Register, off uint32, size int, checked bool) error {
 	sz := asm.Word
 	switch size {
 	case 1:
@@ -353,43 +388,133 @@ func (t *translator) loadPacket(dst asm.Register, indirect bool, off uint32, siz
 	}
 	if off > maxPacketOffset {
 		t.emit(asm.Ja.Label(t.fail()))
-		return
+		return nil
 	}
-	if !indirect && t.shape.inBounds(off, size) {
+	if checked {
 		t.emit(asm.LoadMem(dst, t.r.data, int16(off), sz)) // checked up front
 		t.hostOrder(dst, sz)
-		return
+		return nil
 	}
-	if !indirect {
-		// A constant offset goes in the load itself, behind one check of
-		// data+off+size against data_end: 4 instructions, not 6.
-		t.emit(
-			asm.Mov.Reg(t.r.tmp2, t.r.data),
-			asm.Add.Imm(t.r.tmp2, int32(off)+int32(size)),
-			asm.JGT.Reg(t.r.tmp2, t.r.dataEnd, t.fail()),
-			asm.LoadMem(dst, t.r.data, int16(off), sz),
-		)
-		t.hostOrder(dst, sz)
-		return
+	if off+uint32(size) > linearAtLeast {
+		// Past what every frame holds in its linear part: an xdp.frags
+		// frame may hold it in a later buffer.
+		if !t.r.helpers {
+			return ErrNeedsHelper
+		}
+		t.emit(asm.Mov.Imm(asm.R2, int32(off)))
+		t.helperLoad(dst, size)
+		return nil
 	}
-	// The offset is known only at run time. Without CAP_PERFMON the
-	// verifier refuses adding a register to a packet pointer (even a
-	// bounded one), so bpf_xdp_load_bytes (Linux 5.18) copies the bytes to
-	// the stack, checking the bounds itself. It clobbers R1-R5: X lives in
-	// R9, and the result is written after the call.
+	// A constant offset goes in the load itself, behind one check of
+	// data+off+size against data_end: 4 instructions, not 6.
+	t.emit(
+		asm.Mov.Reg(t.r.tmp2, t.r.data),
+		asm.Add.Imm(t.r.tmp2, int32(off)+int32(size)),
+		asm.JGT.Reg(t.r.tmp2, t.r.dataEnd, t.fail()),
+		asm.LoadMem(dst, t.r.data, int16(off), sz),
+	)
+	t.hostOrder(dst, sz)
+	return nil
+}
+
+// loadIndirect loads size bytes at X + off of the filter's packet.
+// The offset is known only at run time. Without CAP_PERFMON the verifier
+// refuses adding a register to a packet pointer (even a bounded one), so
+// bpf_xdp_load_bytes (Linux 5.18) copies the bytes to the stack, checking
+// the bounds itself. It clobbers R1-R5: X lives in R9, and the result is
+// written after the call.
+func (t *translator) loadIndirect(dst asm.Register, off uint32, size int) error {
+	if !t.r.helpers {
+		return ErrNeedsHelper
+	}
 	t.emit(
 		asm.Mov.Reg32(asm.R2, t.r.x),
 		asm.Add.Imm(asm.R2, int32(off)),
 		// The helper takes a u32 offset: X + off past 32 bits must not wrap.
 		asm.JGT.Imm(asm.R2, maxPacketOffset, t.fail()),
+	)
+	if t.shape.Tagged {
+		n := len(t.out)
+		high, load := fmt.Sprintf("xdpscan_filter_tag%d_high", n), fmt.Sprintf("xdpscan_filter_tag%d_load", n)
+		t.emit(asm.JGE.Imm(asm.R2, tagOffset, high))
+		if size > 1 {
+			// X + off < 12 < X + off + size: a byte at a time, each from
+			// where it lies in the frame, into the load buffer.
+			straddle := fmt.Sprintf("xdpscan_filter_tag%d_straddle", n)
+			done := fmt.Sprintf("xdpscan_filter_tag%d_done", n)
+			t.emit(asm.JGT.Imm(asm.R2, int32(tagOffset-size), straddle), asm.Ja.Label(load))
+			t.label = straddle
+			t.emit(asm.StoreMem(asm.R10, offsetSlot, asm.R2, asm.DWord))
+			for k := range size {
+				t.emit(
+					asm.LoadMem(asm.R2, asm.R10, offsetSlot, asm.DWord),
+					asm.Add.Imm(asm.R2, int32(k)),
+					asm.JLT.Imm(asm.R2, tagOffset, fmt.Sprintf("xdpscan_filter_tag%d_b%d", n, k)),
+					asm.Add.Imm(asm.R2, tagLen),
+				)
+				t.label = fmt.Sprintf("xdpscan_filter_tag%d_b%d", n, k)
+				t.emit(
+					asm.Mov.Reg(asm.R1, t.r.ctx),
+					asm.Mov.Reg(asm.R3, asm.R10),
+					asm.Add.Imm(asm.R3, int32(loadBuffer+k)),
+					asm.Mov.Imm(asm.R4, 1),
+					asm.FnXdpLoadBytes.Call(),
+					asm.JNE.Imm(asm.R0, 0, t.fail()),
+				)
+			}
+			t.emit(asm.Ja.Label(done))
+			t.label = high
+			t.emit(asm.Add.Imm(asm.R2, tagLen))
+			t.label = load
+			t.helperCall(size)
+			t.label = done
+			t.bufferLoad(dst, size)
+			return nil
+		}
+		t.emit(asm.Ja.Label(load))
+		t.label = high
+		t.emit(asm.Add.Imm(asm.R2, tagLen))
+		t.label = load
+	}
+	t.helperLoad(dst, size)
+	return nil
+}
+
+// offsetSlot is the stack slot, below the load buffer, where a straddling
+// indirect load keeps its offset across its helper calls.
+const offsetSlot = loadBuffer - 8
+
+// helperLoad loads size bytes at the frame offset in R2 into dst, in host
+// order, with bpf_xdp_load_bytes, or jumps to fail when they lie past the
+// frame's end.
+func (t *translator) helperLoad(dst asm.Register, size int) {
+	t.helperCall(size)
+	t.bufferLoad(dst, size)
+}
+
+// helperCall copies size bytes at the frame offset in R2 to the load
+// buffer, or jumps to fail when they lie past the frame's end.
+func (t *translator) helperCall(size int) {
+	t.emit(
 		asm.Mov.Reg(asm.R1, t.r.ctx),
 		asm.Mov.Reg(asm.R3, asm.R10),
 		asm.Add.Imm(asm.R3, loadBuffer),
 		asm.Mov.Imm(asm.R4, int32(size)),
 		asm.FnXdpLoadBytes.Call(),
 		asm.JNE.Imm(asm.R0, 0, t.fail()), // past the end: classic BPF returns 0
-		asm.LoadMem(dst, asm.R10, loadBuffer, sz),
 	)
+}
+
+// bufferLoad loads size bytes from the load buffer into dst, in host order.
+func (t *translator) bufferLoad(dst asm.Register, size int) {
+	sz := asm.Word
+	switch size {
+	case 1:
+		sz = asm.Byte
+	case 2:
+		sz = asm.Half
+	}
+	t.emit(asm.LoadMem(dst, asm.R10, loadBuffer, sz))
 	t.hostOrder(dst, sz)
 }
 
@@ -417,7 +542,7 @@ func bits32(v uint32) int {
 // load at a constant offset: the verifier without CAP_PERFMON allows only
 // constants added to packet pointers. Each leaf goes on to instruction
 // i+1, which follows (an indirect load falls through).
-func (t *translator) loadDispatch(i int, x bits, off uint32, size int) {
+func (t *translator) loadDispatch(i int, x bits, off uint32, size int) (dispatchErr error) {
 	var unknown []uint32
 	for b := uint32(1); b != 0; b <<= 1 {
 		if x.unknown&b != 0 {
@@ -453,7 +578,9 @@ func (t *translator) loadDispatch(i int, x bits, off uint32, size int) {
 				t.emit(asm.Ja.Label(t.fail()))
 				return
 			}
-			t.loadPacket(t.r.a, false, uint32(o), size)
+			if err := t.loadPacket(t.r.a, false, uint32(o), size); err != nil && dispatchErr == nil {
+				dispatchErr = err
+			}
 			if leaf < leaves { // the last one falls through
 				t.emit(asm.Ja.Label(label(i + 1)))
 			}
@@ -469,6 +596,7 @@ func (t *translator) loadDispatch(i int, x bits, off uint32, size int) {
 	if likely >= 0 {
 		t.out[likely] = t.out[likely].WithReference(leafSym)
 	}
+	return dispatchErr
 }
 
 // hostOrder turns a loaded big-endian value into host order.
@@ -481,18 +609,16 @@ func (t *translator) hostOrder(dst asm.Register, sz asm.Size) {
 func (t *translator) translate(i int, ins bpf.Instruction) error {
 	switch in := ins.(type) {
 	case bpf.LoadAbsolute:
-		t.loadPacket(t.r.a, false, in.Off, in.Size)
+		return t.loadPacket(t.r.a, false, in.Off, in.Size)
 	case bpf.LoadIndirect:
 		if x := t.known[i].x; bits32(x.unknown) <= maxDispatchBits {
-			t.loadDispatch(i, x, in.Off, in.Size)
-			break
+			return t.loadDispatch(i, x, in.Off, in.Size)
 		}
-		if !t.r.helpers {
-			return ErrNeedsHelper
-		}
-		t.loadPacket(t.r.a, true, in.Off, in.Size)
+		return t.loadPacket(t.r.a, true, in.Off, in.Size)
 	case bpf.LoadMemShift:
-		t.loadPacket(t.r.x, false, in.Off, 1)
+		if err := t.loadPacket(t.r.x, false, in.Off, 1); err != nil {
+			return err
+		}
 		t.emit(asm.And.Imm32(t.r.x, 0xf), asm.LSh.Imm32(t.r.x, 2))
 	case bpf.LoadConstant:
 		t.emit(asm.Mov.Imm32(t.reg(in.Dst), int32(in.Val)))
@@ -507,17 +633,7 @@ func (t *translator) translate(i int, ins bpf.Instruction) error {
 		}
 		t.emit(asm.StoreMem(asm.R10, int16(scratchBase+4*in.N), t.reg(in.Src), asm.Word))
 	case bpf.LoadExtension:
-		if in.Num != bpf.ExtLen {
-			return fmt.Errorf("Linux BPF extension %d has no meaning in XDP", in.Num)
-		}
-		// data_end - data is refused without CAP_PERFMON (pointer -=
-		// pointer), so the length comes from bpf_xdp_get_buff_len (Linux
-		// 5.18). The program is not frags-aware, so it is the linear
-		// data's length, which is what classic BPF's reference sees.
-		if !t.r.helpers {
-			return ErrNeedsHelper
-		}
-		t.emit(asm.Mov.Reg(asm.R1, t.r.ctx), asm.FnXdpGetBuffLen.Call(), asm.Mov.Reg32(t.r.a, asm.R0))
+		return t.loadExtension(in.Num)
 	case bpf.ALUOpConstant:
 		return t.aluConst(in.Op, in.Val)
 	case bpf.ALUOpX:

@@ -2,6 +2,7 @@ package loader
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/cilium/ebpf"
 	cbpf "golang.org/x/net/bpf"
@@ -15,17 +16,24 @@ type CaptureConfig struct {
 	// Filter is the classic BPF program (filter.Compile) run on every
 	// packet; its result decides the match and caps the bytes kept.
 	Filter []cbpf.RawInstruction
-	// Snaplen caps the bytes kept per packet, in the kernel (at most 4096,
-	// the largest linear XDP frame).
+	// Snaplen caps the bytes kept per packet, in the kernel (at most
+	// MaxSnaplen).
 	Snaplen uint32
+	// FrameView: the filter sees every frame as it is, VLAN tags in
+	// place, as a savefile filter does (filter.Compile's code); otherwise
+	// it sees a tagged frame as a Linux socket filter does, with the outer
+	// tag in the ancillary values (filter.CompileLive's code).
+	FrameView bool
 	// CountOnly counts matches and copies nothing.
 	CountOnly bool
 	// RingBytes and RingWakeupBytes as in ScanConfig.
 	RingBytes, RingWakeupBytes uint32
 }
 
-// MaxSnaplen is the most bytes the capture program copies per packet.
-const MaxSnaplen = 4096
+// MaxSnaplen is the most bytes the capture program copies per packet:
+// tcpdump's largest snapshot length. The program is xdp.frags, so a frame
+// larger than a page (MTU 9000) is seen and copied whole.
+const MaxSnaplen = 262144
 
 // Capture is the loaded capture program, with the filter built from the
 // expression inside it, and its maps.
@@ -44,6 +52,7 @@ var shapedFilters = []filter.Call{
 	{Function: "capture_filter_ipv4_tcp", Shape: filter.IPv4Shape(filter.TCP)},
 	{Function: "capture_filter_ipv6_udp", Shape: filter.IPv6Shape(filter.UDP)},
 	{Function: "capture_filter_ipv6_tcp", Shape: filter.IPv6Shape(filter.TCP)},
+	{Function: "capture_filter_vlan", Shape: filter.Shape{Tagged: true}},
 }
 
 // LoadCapture loads the capture program with the filter in it.
@@ -62,6 +71,7 @@ func LoadCapture(cfg CaptureConfig) (*Capture, error) {
 		"count_only":        boolByte(cfg.CountOnly),
 		"snaplen":           cfg.Snaplen,
 		"ring_wakeup_bytes": cfg.RingWakeupBytes,
+		"frame_view":        boolByte(cfg.FrameView),
 	} {
 		if err := setVar(spec, name, value); err != nil {
 			return nil, fmt.Errorf("configure capture: %w", err)
@@ -77,10 +87,17 @@ func LoadCapture(cfg CaptureConfig) (*Capture, error) {
 		return nil, fmt.Errorf("install filter: %d classic BPF instructions: at most %d fit in the capture program; capture with a shorter filter",
 			len(cfg.Filter), filter.MaxInstructions)
 	}
-	if prog.Instructions, err = filter.Splice(prog.Instructions, cfg.Filter, shapedFilters); err != nil {
+	calls := shapedFilters
+	if cfg.FrameView {
+		calls = slices.Clone(calls)
+		for i := range calls {
+			calls[i].Shape.Tagged = false
+		}
+	}
+	if prog.Instructions, err = filter.Splice(prog.Instructions, cfg.Filter, calls); err != nil {
 		return nil, err
 	}
-	// Five copies of a long filter can put a jump (the C code's around
+	// Six copies of a long filter can put a jump (the C code's around
 	// them, or the filter's own) past a 16-bit offset.
 	if prog.Instructions, err = filter.LongJumps(prog.Instructions); err != nil {
 		return nil, fmt.Errorf("install filter: the filter is too long for the capture program: %w; capture with a shorter filter", err)

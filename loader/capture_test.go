@@ -1,6 +1,8 @@
 package loader_test
 
 import (
+	"context"
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -27,12 +29,70 @@ func loadCapture(t testing.TB, expr string, snaplen uint32, countOnly bool) *loa
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := loader.LoadCapture(loader.CaptureConfig{Filter: raw, Snaplen: snaplen, CountOnly: countOnly, RingBytes: 1 << 16})
+	// The savefile code sees every frame as it is: FrameView.
+	c, err := loader.LoadCapture(loader.CaptureConfig{Filter: raw, Snaplen: snaplen, CountOnly: countOnly, RingBytes: 1 << 16, FrameView: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// TestCaptureSeesTaggedFramesAsTcpdump: with the code libpcap compiles
+// for a live handle, the capture program shows the filter a tagged frame
+// without its outer tag, as the kernel shows a socket filter, and keeps
+// the frame with the tag in place (what tcpdump writes): `tcp` matches TCP
+// inside a VLAN, `vlan 10` reads the tag, -s 64 keeps 64 bytes of the
+// tagged frame, and a tagged frame too short for the kernel to untag (it
+// drops it) matches nothing.
+func TestCaptureSeesTaggedFramesAsTcpdump(t *testing.T) {
+	bpftest.Require(t)
+	a := netip.MustParseAddr
+	tagged := testpkt.Build(testpkt.Frame{VLANs: []uint16{10}, Src: a("198.19.0.1"), Dst: a("198.18.0.7"), L4: testpkt.TCP(40001, 443, 1, 0, "S"), Payload: make([]byte, 100)})
+	qinq := testpkt.Build(testpkt.Frame{VLANs: []uint16{20, 10}, Src: a("198.19.0.1"), Dst: a("198.18.0.7"), L4: testpkt.TCP(40001, 443, 1, 0, "S")})
+	plain := testpkt.Build(testpkt.Frame{Src: a("198.19.0.1"), Dst: a("198.18.0.7"), L4: testpkt.TCP(40001, 443, 1, 0, "S")})
+	short := append([]byte(nil), tagged[:19]...)
+	for _, tc := range []struct {
+		expr    string
+		snaplen uint32
+		want    []int // captured lengths, in the order of the frames
+	}{
+		{"tcp", 262144, []int{len(tagged), len(plain)}},
+		{"tcp port 443", 64, []int{64, len(plain)}},
+		{"vlan 10", 262144, []int{len(tagged)}},
+		{"vlan 20 and vlan 10 and tcp", 262144, []int{len(qinq)}},
+		// After the outer tag, QinQ's inner tag is where `tcp` looks for
+		// the EtherType: libpcap's `vlan` shifts nothing when the tag was
+		// in metadata.
+		{"vlan and tcp", 262144, []int{len(tagged)}},
+		{"not vlan", 262144, []int{len(plain)}},
+		{"", 262144, []int{len(tagged), len(qinq), len(plain)}},
+	} {
+		t.Run(tc.expr, func(t *testing.T) {
+			raw, err := filter.CompileLive(context.Background(), "lo", tc.expr, 262144)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := loader.LoadCapture(loader.CaptureConfig{Filter: raw, Snaplen: tc.snaplen, RingBytes: 1 << 16})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			for _, f := range [][]byte{tagged, qinq, plain, short} {
+				if _, err := c.Program().Run(&ebpf.RunOptions{Data: f}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := drainCaptures(t, c)
+			var lens []int
+			for _, g := range got {
+				lens = append(lens, int(g.hdr.CapLen))
+			}
+			if fmt.Sprint(lens) != fmt.Sprint(tc.want) {
+				t.Fatalf("captured lengths %v, want %v", lens, tc.want)
+			}
+		})
+	}
 }
 
 func drainCaptures(t testing.TB, c *loader.Capture) []captured {

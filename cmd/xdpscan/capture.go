@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	flag "github.com/spf13/pflag"
 	"os"
 	"time"
 
@@ -22,8 +21,12 @@ const captureSynopsis = `xdpscan capture -i IFACE [flags] [FILTER EXPRESSION...]
 Captures received packets at XDP. The filter (tcpdump's pcap-filter language,
 e.g. 'tcp port 443 and not src net 198.18.1.0/24') is compiled by libpcap and
 runs inside the kernel, translated to eBPF; only matching packets are copied,
-at most -s bytes each (-s 0: 262144; the XDP program copies at most 4096
-today, the largest linear XDP frame). Every packet is passed on untouched.
+at most --snaplen bytes each (-s 0: 262144, as tcpdump; frames larger than a
+page, MTU 9000, are captured whole). The filter sees each frame as tcpdump's
+does on a live Linux interface: the outer VLAN tag is not in the packet,
+'vlan' and 'vlan N' test it, and 'tcp' matches TCP inside a VLAN; written
+frames keep the tag in place, as tcpdump writes them. With -r, as tcpdump
+-r: the tag is in the frame. Every packet is passed on untouched.
 
 Without -w, packets are printed as tcpdump prints them, to stdout whether or
 not it is a terminal (never resolving names: tcpdump -nn), with tcpdump's
@@ -55,7 +58,7 @@ func runCapture(args []string) error {
 	out := fs.String("w", "", `write packets to FILE ("-": stdout); pcapng unless FILE ends in .pcap or --pcap`)
 	forcePcap := fs.Bool("pcap", false, "write classic pcap instead of pcapng")
 	precision := fs.String("time-stamp-precision", "micro", "pcap timestamps: micro or nano (pcapng is always nano)")
-	snaplen := fs.Uint("s", 262144, "bytes kept per packet, applied in the kernel (0: 262144; XDP copies at most 4096 today)")
+	snaplen := fs.Uint("s", 262144, "bytes kept per packet, applied in the kernel (0: 262144, as tcpdump)")
 	fs.UintVar(snaplen, "snaplen", 262144, "same as -s")
 	count := fs.Uint64("c", 0, "stop after this many written packets")
 	fs.Uint64Var(count, "count", 0, "same as -c")
@@ -75,8 +78,6 @@ func runCapture(args []string) error {
 	if td.list {
 		return listInterfaces(os.Stdout)
 	}
-	snaplenSet := false
-	fs.Visit(func(f *flag.Flag) { snaplenSet = snaplenSet || f.Name == "s" || f.Name == "snaplen" })
 	if *verbose {
 		loader.VerifierLogFull = true
 	}
@@ -121,10 +122,10 @@ func runCapture(args []string) error {
 		return usageError("capture: --count-only copies no packet, so -w %s would stay empty: drop one of them", *out)
 	}
 	if *snaplen == 0 {
-		*snaplen = 262144 // tcpdump's -s 0
+		*snaplen = loader.MaxSnaplen // tcpdump's -s 0
 	}
-	if *snaplen > 262144 {
-		return usageError("capture: --snaplen %d: use 1 to 262144, or 0 for 262144 (XDP keeps at most %d bytes of a frame today)", *snaplen, loader.MaxSnaplen)
+	if *snaplen > loader.MaxSnaplen {
+		return usageError("capture: --snaplen %d: use 0 to %d (0: %d, as tcpdump)", *snaplen, loader.MaxSnaplen, loader.MaxSnaplen)
 	}
 	ringBytes, err := td.ringBytes()
 	if err != nil {
@@ -237,7 +238,6 @@ func runCapture(args []string) error {
 			durationTimer.Stop()
 		}
 	}()
-	fmt.Fprint(os.Stderr, snaplenNotice(*snaplen, snaplenSet))
 	cfg := capture.Config{Iface: *iface, Filter: progFilter, Snaplen: uint32(*snaplen), Count: *count,
 		CountOnly: *countOnly, RxMode: loader.RxMode(*rx), XDPMode: mode,
 		ReadFile: td.readFile, RingBytes: ringBytes, Immediate: td.immediate,

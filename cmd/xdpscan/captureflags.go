@@ -9,7 +9,6 @@ import (
 	"syscall"
 
 	"github.com/xdpscan/xdpscan/capture"
-	"github.com/xdpscan/xdpscan/loader"
 )
 
 // tcpdumpOpts are capture's flags named as tcpdump names them.
@@ -134,16 +133,6 @@ func (o *tcpdumpOpts) filterExpression(args []string) (string, error) {
 		lines = append(lines, l)
 	}
 	return strings.Join(strings.Fields(strings.Join(lines, " ")), " "), nil
-}
-
-// snaplenNotice says once that a snaplen beyond what XDP copies today is
-// cut to it ("" when it is not).
-func snaplenNotice(snaplen uint, explicit bool) string {
-	if !explicit || snaplen <= loader.MaxSnaplen {
-		return ""
-	}
-	return fmt.Sprintf("xdpscan: snaplen %d: the XDP capture copies at most %d bytes of a frame today; longer frames are cut to %d (their full length is recorded)\n",
-		snaplen, loader.MaxSnaplen, loader.MaxSnaplen)
 }
 
 // isBrokenPipe: stdout's reader went away (`| head`), which is no failure.

@@ -76,6 +76,10 @@ type Stats struct {
 	Interface    string          `json:"interface"`
 	Counters     loader.Counters `json:"xdp_counters"`
 	Interrupted  bool            `json:"interrupted"`
+
+	// NotWrittenFileLimit: matched packets read after -G with -W closed
+	// the last file (not lost: the capture was over).
+	NotWrittenFileLimit uint64 `json:"not_written_file_limit,omitempty"`
 }
 
 // Progress is read by the live line.
@@ -137,6 +141,11 @@ func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet
 		}
 		if write != nil {
 			if err := write(p); err != nil {
+				if errors.Is(err, ErrFileLimit) { // -G with -W: done, as tcpdump
+					st.NotWrittenFileLimit++
+					stop()
+					return
+				}
 				st.WriterLost++
 				if writeErr == nil {
 					writeErr = err
@@ -209,6 +218,13 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 		return err
 	}
 	defer c.Close()
+	// Before attaching: a packet that arrived between the attach and this
+	// reading would be missing from Matched but present in the ring
+	// (TestCaptureWritesExactlyTheMatches saw Matched 299, Written 300).
+	before, err := c.Counters()
+	if err != nil {
+		return err
+	}
 	att, err := loader.Attach(c.Program(), cfg.Iface, cfg.XDPMode)
 	if err != nil {
 		return err
@@ -221,10 +237,6 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 		}
 	}
 	progress.counters = c.Counters
-	before, err := c.Counters()
-	if err != nil {
-		return err
-	}
 	var cons *ringbuf.Consumer[bpf.CaptureCaptureHdr]
 	if !cfg.CountOnly {
 		if cons, err = ringbuf.New[bpf.CaptureCaptureHdr](c.Events(), ringbuf.Options{}); err != nil {

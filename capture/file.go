@@ -52,6 +52,20 @@ func CreateFile(o FileOptions) (*File, error) {
 		}
 		f.file, w = r, r
 	}
+	pw, err := NewPacketWriter(w, packetFileOptions(o))
+	if err != nil {
+		if f.file != nil {
+			f.file.Abort()
+		}
+		return nil, err
+	}
+	f.pw = pw
+	return f, nil
+}
+
+// packetFileOptions describes the file o asks for: pcapng unless o.Pcap
+// or a name ending in .pcap, the interface's kernel ifindex, this kernel.
+func packetFileOptions(o FileOptions) PacketFileOptions {
 	format := "pcapng"
 	if o.Pcap || strings.HasSuffix(o.Path, ".pcap") {
 		format = "pcap"
@@ -62,17 +76,9 @@ func CreateFile(o FileOptions) (*File, error) {
 	if ifc, err := net.InterfaceByName(o.Iface); err == nil {
 		ifindex = ifc.Index
 	}
-	pw, err := NewPacketWriter(w, PacketFileOptions{Format: format, Nano: o.Nano,
+	return PacketFileOptions{Format: format, Nano: o.Nano,
 		Interface: o.Iface, Ifindex: ifindex, RxMode: o.RxMode, Filter: o.Filter, Snaplen: o.Snaplen,
-		OS: "Linux " + unix.ByteSliceToString(uts.Release[:])})
-	if err != nil {
-		if f.file != nil {
-			f.file.Abort()
-		}
-		return nil, err
-	}
-	f.pw = pw
-	return f, nil
+		OS: "Linux " + unix.ByteSliceToString(uts.Release[:])}
 }
 
 // Write writes one packet.

@@ -157,6 +157,9 @@ func benchScan(args []string) error {
 }
 
 func benchCapture(args []string) error {
+	if wantsLive(args) {
+		return benchCaptureLive(args)
+	}
 	fs := newFlags("bench capture", "xdpscan bench capture [flags]")
 	runs := fs.Int("runs", 5, "interleaved rounds; the table shows medians (the flood rate on a VM varies by 10-20% run to run)")
 	packets := fs.Uint64("packets", 3_000_000, "flood size per run (60-byte UDP frames)")

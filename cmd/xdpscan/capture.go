@@ -49,7 +49,8 @@ only by a complete capture, never by a failed start.
   xdpscan capture -i xs-tgt -w out.pcapng 'tcp port 80'
   xdpscan capture -i xs-tgt --count-only udp
   xdpscan capture -r out.pcapng -c 10 -e 'tcp[tcpflags] & tcp-syn != 0'
-  xdpscan capture -i xs-tgt --rx pcap -w out.pcap 'tcp port 80'   # the libpcap baseline`
+  xdpscan capture -i xs-tgt --rx pcap -w out.pcap 'tcp port 80'   # the libpcap baseline
+  xdpscan capture -i xs-tgt -w ring.pcapng -C 100 -W 10 -z gzip  # rotation`
 
 func runCapture(args []string) error {
 	fs := newFlags("capture", captureSynopsis)
@@ -69,6 +70,8 @@ func runCapture(args []string) error {
 	statsJSON := fs.String("stats-json", "", "write the final counters to FILE as one JSON object")
 	userName := userFlag(fs)
 	verbose := verboseFlag(fs)
+	var rot rotationOpts
+	addRotationFlags(fs, &rot)
 	var td tcpdumpOpts
 	addTcpdumpFlags(fs, &td)
 	rest, err := parseFlags(fs, args)
@@ -147,13 +150,16 @@ func runCapture(args []string) error {
 	if *precision != "micro" && *precision != "nano" {
 		return usageError("capture: --time-stamp-precision %q: micro or nano", *precision)
 	}
+	if err := rot.check(*out, *countOnly); err != nil {
+		return err
+	}
 	// Like tcpdump: text to stdout, terminal or not, unless -w; --print
 	// prints it with -w too.
 	printText := !*countOnly && (*out == "" || td.print)
 	// Every file is checked now, before setup, and created only once the
 	// capture runs (Ready): a typo in the filter, an unknown interface or
 	// a failed attach leaves an existing file as it was.
-	toFile := !*countOnly && *out != "" && *out != "-"
+	toFile := !*countOnly && *out != "" && *out != "-" && !rot.on() // rot.check did a rotation's
 	if toFile {
 		if *statsJSON != "" && outfile.Same(*out, *statsJSON) {
 			return usageError("capture: -w %s and --stats-json %s are the same file: one would overwrite the other; name two files", *out, *statsJSON)
@@ -173,6 +179,7 @@ func runCapture(args []string) error {
 
 	var cf *capture.File
 	var tw *capture.TextWriter
+	var rotation *capture.Rotation
 	var write func(*capture.Packet) error
 	openOutput := func() error { return nil }
 	if printText {
@@ -188,23 +195,30 @@ func runCapture(args []string) error {
 		if offline {
 			fileName = "file " + td.readFile
 		}
-		openOutput = func() error {
-			if err := printOnly(); err != nil {
+		// A rotation opens its files itself (rot.openAfter, below).
+		if !rot.on() {
+			openOutput = func() error {
+				if err := printOnly(); err != nil {
+					return err
+				}
+				var err error
+				// After the switch to -Z's user the rename into a directory
+				// it cannot write would fail at the end: write the file
+				// itself, as tcpdump -Z does.
+				cf, err = capture.CreateFile(capture.FileOptions{Path: *out, InPlace: runUser != nil, Pcap: *forcePcap,
+					Nano: *precision == "nano", Iface: fileName, RxMode: loader.RxMode(*rx), Filter: expr, Snaplen: uint32(*snaplen)})
 				return err
 			}
-			var err error
-			// After the switch to -Z's user the rename into a directory
-			// it cannot write would fail at the end: write the file
-			// itself, as tcpdump -Z does.
-			cf, err = capture.CreateFile(capture.FileOptions{Path: *out, InPlace: runUser != nil, Pcap: *forcePcap,
-				Nano: *precision == "nano", Iface: fileName, RxMode: loader.RxMode(*rx), Filter: expr, Snaplen: uint32(*snaplen)})
-			return err
 		}
 		write = func(p *capture.Packet) error {
-			if err := cf.Write(p); err != nil {
+			if rotation != nil {
+				if err := rotation.Write(p); err != nil {
+					return err
+				}
+			} else if err := cf.Write(p); err != nil {
 				return err
 			}
-			if td.packetBuffered {
+			if td.packetBuffered && cf != nil {
 				if err := cf.Flush(); err != nil {
 					return err
 				}
@@ -271,8 +285,16 @@ func runCapture(args []string) error {
 			return err
 		}
 		return stats.prepare(runUser)
-	}, runUser, *out, *statsJSON)
+	}, runUser, rot.chownPath(*out), *statsJSON)
 	progress := &capture.Progress{}
+	if rot.on() {
+		fileName := *iface
+		if offline {
+			fileName = "file " + td.readFile
+		}
+		cfg.Ready = rot.openAfter(cfg.Ready, capture.FileOptions{Path: *out, Pcap: *forcePcap, Nano: *precision == "nano",
+			Iface: fileName, RxMode: loader.RxMode(*rx), Filter: expr, Snaplen: uint32(*snaplen)}, progress, &rotation)
+	}
 	liveDone := make(chan struct{})
 	liveStopped := make(chan struct{})
 	go func() { // live line: pps and bps seen and matched
@@ -302,6 +324,10 @@ func runCapture(args []string) error {
 	}
 	if cf != nil {
 		err = cf.Close(st, err)
+	}
+	if rotation != nil {
+		err = rotation.Close(st, err)
+		rot.report(rotation, st)
 	}
 	if se := (*filter.SyntaxError)(nil); errors.As(err, &se) {
 		return usageError("capture: %v", err) // a typo, not a failure: exit status 2

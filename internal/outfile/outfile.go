@@ -217,6 +217,7 @@ type Replace struct {
 	tmp      string // "" when writing in place (a device, a FIFO)
 	path     string
 	finished bool
+	synced   bool // Seal synced it
 }
 
 // CreateReplace starts writing path: a new temporary file in the same
@@ -268,6 +269,13 @@ func createReplace(path string, perm os.FileMode, keepMode bool) (*Replace, erro
 	case err == nil && keepMode:
 		perm, keep = fi.Mode().Perm(), true // what the user chose for the file
 	}
+	return newTemp(path, perm, keep)
+}
+
+// newTemp creates the temporary file beside path that Commit renames
+// over it; keep applies perm exactly (the old file's mode), else the umask
+// applies.
+func newTemp(path string, perm os.FileMode, keep bool) (*Replace, error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."

@@ -46,7 +46,7 @@ struct capture_hdr {
 	__u32 ifindex;
 	__u32 rx_queue;
 	__u32 cpu;
-	__u32 pad;
+	__u32 dir;      /* 0: inbound (XDP); capture_tc.c writes 1, outbound */
 };
 
 struct {
@@ -87,7 +87,7 @@ struct {
 		r->hdr.ifindex = ctx->ingress_ifindex;                        \
 		r->hdr.rx_queue = ctx->rx_queue_index;                        \
 		r->hdr.cpu = bpf_get_smp_processor_id();                      \
-		r->hdr.pad = 0;                                               \
+		r->hdr.dir = 0;                                               \
 		/* The caller checked 0 < cap <= SIZE, but clang may compare \
 		 * a copy the verifier does not link to the one it passes:    \
 		 * say it again where it cannot be folded away, in 64 bits so \

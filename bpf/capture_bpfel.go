@@ -21,7 +21,7 @@ type CaptureCaptureHdr struct {
 	Ifindex uint32
 	RxQueue uint32
 	Cpu     uint32
-	Pad     uint32
+	Dir     uint32
 }
 
 type CaptureCounterBlock struct {

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket/pcap"
 	cbpf "golang.org/x/net/bpf"
 
@@ -38,6 +39,10 @@ type Config struct {
 	Immediate bool
 	// Reading, if set, is told what the -r file is before Ready is called.
 	Reading func(desc string)
+	// Direction is -Q: received packets (XDP), sent ones (TC egress,
+	// attached by EgressHook) or both ("": both).
+	Direction  Direction
+	EgressHook loader.EgressHook
 	// Notice receives what the user should know about the capture's
 	// semantics (nil: standard error).
 	Notice func(string)
@@ -80,6 +85,11 @@ type Stats struct {
 	// NotWrittenFileLimit: matched packets read after -G with -W closed
 	// the last file (not lost: the capture was over).
 	NotWrittenFileLimit uint64 `json:"not_written_file_limit,omitempty"`
+	// Per direction (XDP path); Seen, Matched, RingLost and Bytes above
+	// are their sums.
+	Direction Direction `json:"direction,omitempty"`
+	Inbound   *DirStats `json:"inbound,omitempty"`
+	Outbound  *DirStats `json:"outbound,omitempty"`
 }
 
 // Progress is read by the live line.
@@ -111,7 +121,10 @@ type Packet struct {
 	// say.
 	FromXDP      bool
 	RxQueue, CPU uint32
-	Data         []byte
+	// Outbound: the interface sent the packet (TC egress); else it
+	// received it. RxQueue is then the TX queue.
+	Outbound bool
+	Data     []byte
 }
 
 // Run captures until ctx is done or cfg.Count packets were written.
@@ -156,6 +169,11 @@ func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet
 		}
 		st.Written++
 		st.Bytes += uint64(p.CaptureLength)
+		if p.Outbound && st.Outbound != nil {
+			st.Outbound.Written++
+		} else if st.Inbound != nil {
+			st.Inbound.Written++
+		}
 		// The status line reads this once a second: an atomic store per
 		// packet (a full barrier on x86) would cost more than it tells.
 		if st.Written%256 == 0 {
@@ -212,34 +230,124 @@ func loadXDP(cfg Config, raw []cbpf.RawInstruction, frameView bool) (*loader.Cap
 		FrameView: frameView, RingBytes: ring, RingWakeupBytes: wakeup})
 }
 
+// captureXDP captures in cfg.Direction: the XDP program on what the
+// interface receives, the TC egress program on what it sends, both
+// writing to one ring (the XDP program's; the egress program's own when
+// it runs alone), read by one consumer in arrival order.
 func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, frameView bool, progress *Progress, st *Stats, emit func(*Packet)) error {
-	c, err := loadXDP(cfg, raw, frameView)
-	if err != nil {
-		return err
+	dir := cfg.Direction
+	if dir == "" {
+		dir = DirInOut
 	}
-	defer c.Close()
-	// Before attaching: a packet that arrived between the attach and this
-	// reading would be missing from Matched but present in the ring
-	// (TestCaptureWritesExactlyTheMatches saw Matched 299, Written 300).
-	before, err := c.Counters()
-	if err != nil {
-		return err
-	}
-	att, err := loader.Attach(c.Program(), cfg.Iface, cfg.XDPMode)
-	if err != nil {
-		return err
-	}
-	defer att.Close()
-	st.XDPMode = string(att.Mode)
-	if att.Mode == loader.ModeNative {
-		if msg := vlanStripNotice(cfg.Iface); msg != "" {
-			cfg.notice(msg)
+	st.Direction = dir
+	var (
+		in   *loader.Capture
+		out  *loader.CaptureEgress
+		ring *ebpf.Map
+		att  *loader.Attachment
+		eatt *loader.EgressAttachment
+		err  error
+	)
+	// Beside an XDP program already attached (someone else's, another
+	// capture's or a scan's), which XDP attachment would refuse: received
+	// packets are taken at TC ingress instead, after that program, which
+	// tcx chains with any other. What it drops, redirects or sends back
+	// never gets there (see capture --help).
+	var inTC *loader.CaptureEgress
+	var iatt *loader.EgressAttachment
+	if dir.In() {
+		if m, err := loader.AttachedMode(cfg.Iface); err == nil && m != "" {
+			if inTC, err = loader.LoadCaptureTC(egressConfig(cfg, raw), nil, true); err != nil {
+				return err
+			}
+			defer inTC.Close()
+			ring = inTC.Events()
+		} else {
+			if in, err = loadXDP(cfg, raw, frameView); err != nil {
+				return err
+			}
+			defer in.Close()
+			ring = in.Events()
 		}
 	}
-	progress.counters = c.Counters
+	if dir.Out() {
+		if out, err = loader.LoadCaptureEgress(egressConfig(cfg, raw), ring); err != nil {
+			return err
+		}
+		defer out.Close()
+		ring = out.Events()
+	}
+	// Read before anything is attached: every packet the ring gets is
+	// counted too, whenever it comes.
+	var beforeIn, beforeOut, beforeInTC loader.Counters
+	if in != nil {
+		if beforeIn, err = in.Counters(); err != nil {
+			return err
+		}
+	}
+	if inTC != nil {
+		if beforeInTC, err = inTC.Counters(); err != nil {
+			return err
+		}
+	}
+	if out != nil {
+		if beforeOut, err = out.Counters(); err != nil {
+			return err
+		}
+	}
+	// Egress first: once XDP is attached (what `ip link` shows) both run.
+	if out != nil {
+		if eatt, err = loader.AttachEgress(out.Program(), cfg.Iface, cfg.EgressHook); err != nil {
+			return err
+		}
+		defer eatt.Close()
+		st.Outbound = &DirStats{Hook: string(eatt.Hook)}
+	}
+	if inTC != nil {
+		if iatt, err = loader.AttachIngress(inTC.Program(), cfg.Iface, cfg.EgressHook); err != nil {
+			return err
+		}
+		defer iatt.Close()
+		st.Inbound = &DirStats{Hook: string(iatt.Hook) + " ingress, after the XDP program already attached"}
+	}
+	if in != nil {
+		if att, err = loader.Attach(in.Program(), cfg.Iface, cfg.XDPMode); err != nil {
+			return err
+		}
+		defer att.Close()
+		st.XDPMode = string(att.Mode)
+		st.Inbound = &DirStats{Hook: "xdp " + string(att.Mode)}
+		if att.Mode == loader.ModeNative {
+			if msg := vlanStripNotice(cfg.Iface); msg != "" {
+				cfg.notice(msg)
+			}
+		}
+	}
+	read := func() (loader.Counters, error) {
+		var sum loader.Counters
+		if in != nil {
+			c, err := in.Counters()
+			if err != nil {
+				return sum, err
+			}
+			sum = sum.Add(c)
+		}
+		for _, p := range []*loader.CaptureEgress{inTC, out} {
+			if p == nil {
+				continue
+			}
+			c, err := p.Counters()
+			if err != nil {
+				return sum, err
+			}
+			sum = sum.Add(c)
+		}
+		return sum, nil
+	}
+	progress.counters = read
 	var cons *ringbuf.Consumer[bpf.CaptureCaptureHdr]
 	if !cfg.CountOnly {
-		if cons, err = ringbuf.New[bpf.CaptureCaptureHdr](c.Events(), ringbuf.Options{}); err != nil {
+		if cons, err = ringbuf.New[bpf.CaptureCaptureHdr](ring, ringbuf.Options{}); err != nil {
 			return err
 		}
 		defer cons.Close()
@@ -255,10 +363,23 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 	} else {
 		clock := clock.NewMono()
 		var p Packet // reused: no allocation per packet
+		// Outbound checksums the device would finish (egresscsum.go).
+		finish, csumBuf := false, make([]byte, 0, loader.MaxSnaplen)
+		if out != nil {
+			offload, err := txChecksumOffload(cfg.Iface)
+			finish = err == nil && !offload
+		}
 		err = cons.RunRecords(ctx, func(h *bpf.CaptureCaptureHdr, payload []byte) {
 			n := min(int(h.CapLen), len(payload))
+			data := payload[:n]
+			if h.Dir == 1 && finish && n == int(h.OrigLen) {
+				csumBuf = append(csumBuf[:0], data...) // the ring is read-only
+				if finishChecksum(csumBuf, n) {
+					data = csumBuf
+				}
+			}
 			p = Packet{TimeNs: clock.WallNs(h.TsNs), CaptureLength: n, Length: int(h.OrigLen),
-				FromXDP: true, RxQueue: h.RxQueue, CPU: h.Cpu, Data: payload[:n]}
+				FromXDP: true, RxQueue: h.RxQueue, CPU: h.Cpu, Outbound: h.Dir == 1, Data: data}
 			emit(&p)
 		})
 		if err != nil {
@@ -267,15 +388,40 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 	}
 	// Detach before the last reading, so the figures are final.
 	att.Close()
-	after, err := c.Counters()
-	if err != nil {
-		return err
+	iatt.Close()
+	eatt.Close()
+	var sum loader.Counters
+	if in != nil {
+		after, err := in.Counters()
+		if err != nil {
+			return err
+		}
+		d := after.Sub(beforeIn)
+		st.Inbound.add(d)
+		st.Counters = d
+		sum = sum.Add(d)
 	}
-	d := after.Sub(before)
-	st.Counters = d
-	st.Seen, st.Matched, st.RingLost = d.Packets, d.Matched, d.RingLost
+	if inTC != nil {
+		after, err := inTC.Counters()
+		if err != nil {
+			return err
+		}
+		d := after.Sub(beforeInTC)
+		st.Inbound.add(d)
+		sum = sum.Add(d)
+	}
+	if out != nil {
+		after, err := out.Counters()
+		if err != nil {
+			return err
+		}
+		d := after.Sub(beforeOut)
+		st.Outbound.add(d)
+		sum = sum.Add(d)
+	}
+	st.Seen, st.Matched, st.RingLost = sum.Packets, sum.Matched, sum.RingLost
 	if cfg.CountOnly {
-		st.Bytes = d.Bytes
+		st.Bytes = sum.Bytes
 	}
 	return nil
 }
@@ -287,6 +433,11 @@ func capturePcap(ctx context.Context, cfg Config, st *Stats, emit func(*Packet))
 	}
 	defer h.Close()
 	st.XDPMode = ""
+	if cfg.Direction != "" && cfg.Direction != DirInOut {
+		if err := h.SetDirection(map[Direction]pcap.Direction{DirIn: pcap.DirectionIn, DirOut: pcap.DirectionOut}[cfg.Direction]); err != nil {
+			return fmt.Errorf("libpcap on %s: -Q %s: %w", cfg.Iface, cfg.Direction, err)
+		}
+	}
 	if cfg.Ready != nil {
 		if err := cfg.Ready(); err != nil {
 			return err

@@ -89,6 +89,7 @@ const (
 	optEpbQueue = 6
 	blockEPB    = 6
 	epbInbound  = 1 // epb_flags bits 0-1: direction
+	epbOutbound = 2
 )
 
 // Write writes one packet: its whole record is built in the buffer's free
@@ -139,7 +140,7 @@ func (pw *PacketWriter) appendRecord(b []byte, p *Packet) []byte {
 	b = le.AppendUint32(b, uint32(p.Length))
 	b = append(b, p.Data...)
 	b = append(b, zeroPad[:pad4(len(p.Data))]...)
-	b = appendOption32(b, optEpbFlags, epbInbound)
+	b = appendOption32(b, optEpbFlags, epbDirection(p))
 	if p.FromXDP {
 		b = appendOption32(b, optEpbQueue, p.RxQueue)
 		n := len(b)
@@ -154,6 +155,13 @@ func (pw *PacketWriter) appendRecord(b []byte, p *Packet) []byte {
 	total := uint32(len(b) - start + 4)
 	le.PutUint32(b[start+4:], total)
 	return le.AppendUint32(b, total)
+}
+
+func epbDirection(p *Packet) uint32 {
+	if p.Outbound {
+		return epbOutbound
+	}
+	return epbInbound
 }
 
 func appendOption32(b []byte, code uint16, v uint32) []byte {

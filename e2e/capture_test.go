@@ -171,8 +171,8 @@ func TestCaptureWritesExactlyTheMatches(t *testing.T) {
 			if n := tsharkCount(t, file); n != 300 {
 				t.Fatalf("tshark reads %d packets in %s, want 300", n, tc.file)
 			}
-			if st.RxMode == "xdp" && st.Seen != 600 {
-				t.Errorf("XDP saw %d packets, 600 were sent", st.Seen)
+			if st.RxMode == "xdp" && (st.Inbound == nil || st.Inbound.Seen != 600) {
+				t.Errorf("XDP saw %+v packets, 600 were sent", st.Inbound)
 			}
 			if tc.file == "out.pcapng" {
 				// Every packet says where XDP saw it: inbound, on RX queue 0
@@ -208,8 +208,10 @@ func TestCaptureWritesExactlyTheMatches(t *testing.T) {
 func TestCaptureCountOnlyCountsExactly(t *testing.T) {
 	tb := upTestbed(t, testbed.Config{})
 	st := runCapture(t, tb, "--count-only", "udp")
-	if st.Seen != 600 || st.Matched != 500 || st.Written != 0 || st.Counters.UDP != 500 || st.Counters.TCP != 100 {
-		t.Fatalf("count-only %+v: want 600 seen, 500 udp matched, 100 tcp, nothing written", st)
+	// -Q inout: the target's answers (RSTs, port unreachables) are seen
+	// on the way out, and none is UDP.
+	if st.Inbound == nil || st.Inbound.Seen != 600 || st.Matched != 500 || st.Written != 0 || st.Counters.UDP != 500 || st.Counters.TCP != 100 {
+		t.Fatalf("count-only %+v: want 600 seen coming in, 500 udp matched, 100 tcp, nothing written", st)
 	}
 	if c := st.Counters; c.TCPSyn != 25 || c.TCPSynAck != 25 || c.TCPRst != 25 || c.TCPOther != 25 || c.TCPFin != 0 {
 		t.Fatalf("TCP flag classes %+v: want 25 each of syn, syn-ack, rst, other, no fin", c)
@@ -237,6 +239,8 @@ func TestCaptureBadInput(t *testing.T) {
 		{"snaplen past tcpdump's largest", []string{"-i", testbed.TargetIf, "-s", "262145"}, "--snaplen 262145"},
 		{"absurd snaplen", []string{"-i", testbed.TargetIf, "-s", "100000000"}, "--snaplen 100000000"},
 		{"no interface", []string{"tcp"}, "-i IFACE is required"},
+		{"unknown direction", []string{"-i", testbed.TargetIf, "-Q", "sideways", "tcp"}, `-Q "sideways": use in, out or inout`},
+		{"unknown egress hook", []string{"-i", testbed.TargetIf, "--egress-hook", "qdisc", "tcp"}, `--egress-hook "qdisc": use auto, tcx or clsact`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -92,7 +92,7 @@ func TestUnprivilegedCaptureWritesExactlyTheMatches(t *testing.T) {
 	dir := nobodyDir(t)
 	file := filepath.Join(dir, "out.pcapng")
 	st := runCaptureWrapped(t, tb, asNobody("bpf", "net_admin"), dir, "-w", file, "udp dst port 5000")
-	if st.RxMode != "xdp" || st.Written != 300 || st.Matched != 300 || st.Seen != 600 || st.RingLost != 0 || st.WriterLost != 0 {
+	if st.RxMode != "xdp" || st.Written != 300 || st.Matched != 300 || st.Inbound == nil || st.Inbound.Seen != 600 || st.RingLost != 0 || st.WriterLost != 0 {
 		t.Fatalf("stats %+v: want XDP, 600 seen, 300 matched and written, nothing lost", st)
 	}
 	if n := tsharkCount(t, file); n != 300 {

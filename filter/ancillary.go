@@ -95,6 +95,9 @@ func (s Shape) frameLen(n uint32) uint32 {
 
 // loadExtension translates an ancillary load (SKF_AD_*) into A.
 func (t *translator) loadExtension(num bpf.Extension) error {
+	if t.ctx != ContextXDP {
+		return t.loadSKBExtension(num)
+	}
 	if v, ok := t.shape.extension(num); ok {
 		t.emit(asm.Mov.Imm32(t.r.a, int32(v)))
 		return nil

@@ -16,6 +16,9 @@ import (
 type Call struct {
 	Function string
 	Shape    Shape
+	// Context is the program's context type: XDP (the zero value) or a
+	// TC program's __sk_buff.
+	Context Context
 }
 
 // Splice puts the translated filter prog where insns call each function of
@@ -30,7 +33,7 @@ type Call struct {
 func Splice(insns asm.Instructions, prog []bpf.RawInstruction, calls []Call) (asm.Instructions, error) {
 	var inline []namedCode
 	for _, c := range calls {
-		body, err := TranslateInline(prog, c.Shape)
+		body, err := translateInline(prog, c.Shape, c.Context)
 		if err == nil {
 			inline = append(inline, namedCode{c.Function, ownLabels(body, c.Function)})
 			continue
@@ -38,7 +41,7 @@ func Splice(insns asm.Instructions, prog []bpf.RawInstruction, calls []Call) (as
 		if !errors.Is(err, ErrUsesScratch) && !errors.Is(err, ErrNeedsHelper) {
 			return nil, fmt.Errorf("translate filter: %w", err)
 		}
-		if body, err = Translate(prog, c.Shape, asm.Instructions{asm.Return()}); err != nil {
+		if body, err = translate(prog, c.Shape, ownRegisters, c.Context, asm.Instructions{asm.Return()}); err != nil {
 			return nil, fmt.Errorf("translate filter: %w", err)
 		}
 		if insns, err = replaceFunction(insns, c.Function, ownLabels(body, c.Function)); err != nil {

@@ -67,7 +67,7 @@ func Translate(prog []bpf.RawInstruction, shape Shape, epilogue asm.Instructions
 	if len(epilogue) == 0 {
 		return nil, fmt.Errorf("no epilogue")
 	}
-	return translate(prog, shape, ownRegisters, epilogue)
+	return translate(prog, shape, ownRegisters, ContextXDP, epilogue)
 }
 
 // ErrUsesScratch is TranslateInline's refusal of a program that uses
@@ -95,10 +95,14 @@ var ErrNeedsHelper = errors.New("the filter reads the packet at an offset comput
 // The code ends by falling through to what follows it.
 func TranslateInline(prog []bpf.RawInstruction, shape Shape) (asm.Instructions, error) {
 	// A no-op ends the code: its jumps to the result need a target.
-	return translate(prog, shape, inlineRegisters, asm.Instructions{asm.Mov.Reg(RegResult, RegResult)})
+	return translateInline(prog, shape, ContextXDP)
 }
 
-func translate(prog []bpf.RawInstruction, shape Shape, r registers, epilogue asm.Instructions) (asm.Instructions, error) {
+func translateInline(prog []bpf.RawInstruction, shape Shape, ctx Context) (asm.Instructions, error) {
+	return translate(prog, shape, inlineRegisters, ctx, asm.Instructions{asm.Mov.Reg(RegResult, RegResult)})
+}
+
+func translate(prog []bpf.RawInstruction, shape Shape, r registers, ctx Context, epilogue asm.Instructions) (asm.Instructions, error) {
 	insns, ok := bpf.Disassemble(prog)
 	if !ok {
 		return nil, fmt.Errorf("classic BPF program has instructions that cannot be decoded")
@@ -121,12 +125,18 @@ func translate(prog []bpf.RawInstruction, shape Shape, r registers, epilogue asm
 	if err != nil {
 		return nil, fmt.Errorf("specialized program: %w", err)
 	}
-	t := &translator{r: r, shape: shape, live: liveIn(insns), lenCompare: lengthCompares(insns, reach), known: known}
+	t := &translator{r: r, ctx: ctx, shape: shape, live: liveIn(insns), lenCompare: lengthCompares(insns, reach), known: known}
+	if ctx == ContextSKB {
+		// A length compare against data_end sees only the skb's linear
+		// part; classic BPF's len is the whole packet (skb->len).
+		clear(t.lenCompare)
+	}
+	dataOff, endOff := ctx.bounds()
 	if r.ctx == r.data {
 		// The end first: loading the start overwrites the context.
 		t.emit(
-			asm.LoadMem(r.dataEnd, r.ctx, 4, asm.Word), // xdp_md.data_end
-			asm.LoadMem(r.data, r.ctx, 0, asm.Word),    // xdp_md.data
+			asm.LoadMem(r.dataEnd, r.ctx, endOff, asm.Word), // data_end
+			asm.LoadMem(r.data, r.ctx, dataOff, asm.Word),   // data
 		)
 		if usesScratch(insns, reach) {
 			return nil, ErrUsesScratch
@@ -134,8 +144,8 @@ func translate(prog []bpf.RawInstruction, shape Shape, r registers, epilogue asm
 	} else {
 		t.emit(
 			asm.Mov.Reg(r.ctx, asm.R1),
-			asm.LoadMem(r.data, r.ctx, 0, asm.Word),    // xdp_md.data
-			asm.LoadMem(r.dataEnd, r.ctx, 4, asm.Word), // xdp_md.data_end
+			asm.LoadMem(r.data, r.ctx, dataOff, asm.Word),   // data
+			asm.LoadMem(r.dataEnd, r.ctx, endOff, asm.Word), // data_end
 		)
 	}
 	if inShape(insns, reach, shape) {
@@ -220,6 +230,7 @@ func inShape(insns []bpf.Instruction, reach []bool, s Shape) bool {
 
 type translator struct {
 	r        registers
+	ctx      Context
 	shape    Shape
 	out      asm.Instructions
 	label    string // symbol for the next emitted instruction
@@ -500,7 +511,7 @@ func (t *translator) helperCall(size int) {
 		asm.Mov.Reg(asm.R3, asm.R10),
 		asm.Add.Imm(asm.R3, loadBuffer),
 		asm.Mov.Imm(asm.R4, int32(size)),
-		asm.FnXdpLoadBytes.Call(),
+		t.ctx.loadBytes().Call(),
 		asm.JNE.Imm(asm.R0, 0, t.fail()), // past the end: classic BPF returns 0
 	)
 }

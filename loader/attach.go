@@ -124,9 +124,11 @@ func AttachedMode(iface string) (Mode, error) {
 func attachError(iface string, mode Mode, err error) error {
 	switch {
 	case errors.Is(err, unix.EBUSY), errors.Is(err, unix.EEXIST):
-		return fmt.Errorf("attach XDP to %s: another XDP program is already attached (see `ip link show dev %s`); "+
-			"xdpscan never replaces someone else's program: detach it first if it is yours (`ip link set dev %s xdp off`): %w",
-			iface, iface, iface, err)
+		return fmt.Errorf("attach XDP to %s: another XDP program is already attached (`ip link show dev %s` names it; "+
+			"`bpftool net show dev %s` says whether a process holds it through a bpf_link, as another xdpscan does); "+
+			"xdpscan never replaces someone else's program: stop the process that holds it, or `ip link set dev %s xdp off` "+
+			"if it was attached that way (a bpf_link ignores that): %w",
+			iface, iface, iface, iface, err)
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
 		return fmt.Errorf("attach XDP to %s: not permitted: attaching XDP needs CAP_NET_ADMIN "+
 			"(run as root, or `setcap cap_bpf,cap_net_admin,cap_net_raw+ep` on the binary): %w", iface, err)

@@ -18,15 +18,29 @@ const captureSynopsis = `xdpscan capture -i IFACE [flags] [FILTER EXPRESSION...]
        xdpscan capture -r FILE [flags] [FILTER EXPRESSION...]
        xdpscan capture -D
 
-Captures received packets at XDP. The filter (tcpdump's pcap-filter language,
+Captures the packets the interface receives, at XDP, and those it sends, in
+a TC egress program (tcx, Linux 6.6; a clsact qdisc's filter below it), as
+tcpdump -Q inout does; -Q in or -Q out takes one direction. The filter
+(tcpdump's pcap-filter language,
 e.g. 'tcp port 443 and not src net 198.18.1.0/24') is compiled by libpcap and
 runs inside the kernel, translated to eBPF; only matching packets are copied,
 at most --snaplen bytes each (-s 0: 262144, as tcpdump; frames larger than a
-page, MTU 9000, are captured whole). The filter sees each frame as tcpdump's
-does on a live Linux interface: the outer VLAN tag is not in the packet,
-'vlan' and 'vlan N' test it, and 'tcp' matches TCP inside a VLAN; written
-frames keep the tag in place, as tcpdump writes them. With -r, as tcpdump
--r: the tag is in the frame. Every packet is passed on untouched.
+page, MTU 9000, are captured whole; sent packets: at most 4096 bytes). The
+filter sees each frame as tcpdump's does on a live Linux interface: the outer
+VLAN tag is not in the packet, 'vlan' and 'vlan N' test it, and 'tcp' matches
+TCP inside a VLAN; written frames keep the tag in place, as tcpdump writes
+them. With -r, as tcpdump -r: the tag is in the frame. Every packet is
+passed on untouched.
+
+When the interface already has an XDP program (someone else's: a DDoS filter,
+a load balancer, xdp-loader's; another capture's; a scan's), capture leaves it
+attached and unchanged and takes received packets at TC ingress instead (tcx,
+which chains any number of programs; clsact below Linux 6.6), after that
+program: what it drops, redirects or sends back (XDP_DROP, XDP_REDIRECT,
+XDP_TX) is not seen, and the summary says "after the XDP program already
+attached". Seeing those too, with the program's verdict, takes an fexit
+program on it (xdpdump's way), which needs CAP_PERFMON and CAP_SYS_ADMIN and
+a kernel that allows tracing programs; xdpscan does not do that yet.
 
 Without -w, packets are printed as tcpdump prints them, to stdout whether or
 not it is a terminal (never resolving names: tcpdump -nn), with tcpdump's
@@ -68,6 +82,8 @@ func runCapture(args []string) error {
 	rx := fs.String("rx", "xdp", "receive path: xdp, or pcap (libpcap on the same filter, the baseline)")
 	modeStr := fs.String("mode", "auto", "XDP attach mode: auto (the driver's native mode; generic on veth), native or generic (the kernel skips GRO on the device while a generic program is attached)")
 	statsJSON := fs.String("stats-json", "", "write the final counters to FILE as one JSON object")
+	var dirOpts directionOpts
+	addDirectionFlags(fs, &dirOpts)
 	userName := userFlag(fs)
 	verbose := verboseFlag(fs)
 	var rot rotationOpts
@@ -146,6 +162,10 @@ func runCapture(args []string) error {
 	mode, err := loader.ParseMode(*modeStr)
 	if err != nil {
 		return usageError("capture: %v", err)
+	}
+	direction, egressHook, err := dirOpts.parse()
+	if err != nil {
+		return err
 	}
 	if *precision != "micro" && *precision != "nano" {
 		return usageError("capture: --time-stamp-precision %q: micro or nano", *precision)
@@ -253,7 +273,7 @@ func runCapture(args []string) error {
 		}
 	}()
 	cfg := capture.Config{Iface: *iface, Filter: progFilter, Snaplen: uint32(*snaplen), Count: *count,
-		CountOnly: *countOnly, RxMode: loader.RxMode(*rx), XDPMode: mode,
+		CountOnly: *countOnly, RxMode: loader.RxMode(*rx), XDPMode: mode, Direction: direction, EgressHook: egressHook,
 		ReadFile: td.readFile, RingBytes: ringBytes, Immediate: td.immediate,
 		Reading: func(desc string) {
 			fmt.Fprintf(os.Stderr, "reading from file %s, %s\n", td.readFile, desc)
@@ -341,6 +361,8 @@ func runCapture(args []string) error {
 	rxDesc := "XDP " + st.XDPMode
 	if st.RxMode == loader.RxPcap {
 		rxDesc = "libpcap"
+	} else if st.XDPMode == "" {
+		rxDesc = "TC" // beside another XDP program, or -Q out
 	}
 	notWritten := ""
 	if *count > 0 {
@@ -359,7 +381,10 @@ func runCapture(args []string) error {
 	fmt.Fprintf(os.Stderr, "xdpscan: seen %d, matched %d, written %d%s, ring lost %d, writer lost %d in %.2fs (%s)\n",
 		st.Seen, st.Matched, st.Written, notWritten, st.RingLost, st.WriterLost, st.ElapsedS, where)
 	if st.RxMode == loader.RxXDP && !offline {
-		fmt.Fprintf(os.Stderr, "xdpscan: seen by protocol (packets): %s\n", protocolMix(st.Counters))
+		printDirections(st)
+		if st.XDPMode != "" {
+			fmt.Fprintf(os.Stderr, "xdpscan: received, by protocol (packets): %s\n", protocolMix(st.Counters))
+		}
 	}
 	if err := stats.write(st); err != nil {
 		return err

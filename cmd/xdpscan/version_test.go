@@ -18,12 +18,13 @@ func TestFloorLines(t *testing.T) {
 		wantNo  []string // features the kernel lacks, by name
 	}{
 		{"new kernel", kfloor.Version{Major: 6, Minor: 18}, nil, nil},
-		{"6.4 has long jumps", kfloor.Version{Major: 6, Minor: 4}, nil, nil},
-		{"exactly the programs' floor: no long jumps", kfloor.Version{Major: 5, Minor: 18}, nil, []string{kfloor.LongJumps.Name}},
+		{"6.6 has tcx", kfloor.Version{Major: 6, Minor: 6}, nil, nil},
+		{"6.4 has long jumps, not tcx", kfloor.Version{Major: 6, Minor: 4}, nil, []string{kfloor.TCX.Name}},
+		{"exactly the programs' floor: no long jumps", kfloor.Version{Major: 5, Minor: 18}, nil, []string{kfloor.LongJumps.Name, kfloor.TCX.Name}},
 		{"5.15 lacks the 5.18 features", kfloor.Version{Major: 5, Minor: 15}, nil,
-			[]string{kfloor.XDPLoadBytes.Name, kfloor.LiveFrames.Name, kfloor.LongJumps.Name}},
+			[]string{kfloor.XDPLoadBytes.Name, kfloor.LiveFrames.Name, kfloor.LongJumps.Name, kfloor.TCX.Name}},
 		{"5.8 lacks bpf_link XDP too", kfloor.Version{Major: 5, Minor: 8}, nil,
-			[]string{kfloor.XDPLink.Name, kfloor.CPUMapPrograms.Name, kfloor.XDPLoadBytes.Name, kfloor.LiveFrames.Name, kfloor.LongJumps.Name}},
+			[]string{kfloor.XDPLink.Name, kfloor.CPUMapPrograms.Name, kfloor.XDPLoadBytes.Name, kfloor.LiveFrames.Name, kfloor.LongJumps.Name, kfloor.TCX.Name}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -65,8 +65,19 @@ var (
 		"capture filters long enough that a jump spans more than 32,767 instructions (filter.LongJumps)"}
 )
 
+// ClsactBPF: a cls_bpf filter in direct-action mode on a clsact
+// qdisc's egress hook; left attached if the process is killed (the
+// next capture's setup removes what it finds of its own: see loader).
+var ClsactBPF = Feature{"clsact egress cls_bpf, direct action", Version{4, 5}, loadXDP,
+	"capture -Q out|inout below Linux 6.6 (loader.AttachEgress)"}
+
+// TCX: TC programs attached through a bpf_link (tcx), which detaches by
+// itself when the process exits and chains with other programs.
+var TCX = Feature{"tcx (TC bpf_link attachment)", Version{6, 6}, loadXDP,
+	"capture -Q out|inout (loader.AttachEgress; clsact below it)"}
+
 // All is the table, oldest floor first.
-var All = []Feature{GlobalFunctions, RingBuffer, XDPLink, CPUMapPrograms, XDPLoadBytes, LiveFrames, LongJumps}
+var All = []Feature{ClsactBPF, GlobalFunctions, RingBuffer, XDPLink, CPUMapPrograms, XDPLoadBytes, LiveFrames, LongJumps, TCX}
 
 // Programs are the features every program load needs: the floor of scan,
 // capture, monitor and the testbed.

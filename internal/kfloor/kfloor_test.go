@@ -44,6 +44,8 @@ func TestFloors(t *testing.T) {
 		{"bpf_xdp_load_bytes", XDPLoadBytes, Version{5, 18}},
 		{"live frames", LiveFrames, Version{5, 18}},
 		{"long jumps", LongJumps, Version{6, 4}},
+		{"clsact egress", ClsactBPF, Version{4, 5}},
+		{"tcx", TCX, Version{6, 6}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -55,8 +57,8 @@ func TestFloors(t *testing.T) {
 	if got := Floor(Programs...); got != (Version{5, 18}) {
 		t.Fatalf("the programs' floor is %v, want 5.18", got)
 	}
-	if got := Floor(All...); got != (Version{6, 4}) {
-		t.Fatalf("the newest floor is %v, want 6.4 (long jumps, for very long capture filters only)", got)
+	if got := Floor(All...); got != (Version{6, 6}) {
+		t.Fatalf("the newest floor is %v, want 6.6 (tcx, for capture -Q out; clsact below it)", got)
 	}
 }
 

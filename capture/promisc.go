@@ -46,8 +46,8 @@ func (p *Promisc) Close() error {
 }
 
 // NotPromiscFilter wraps expr so that it matches only frames this host's
-// interface would take without promiscuous mode: to its MAC, broadcast or
-// multicast. A NIC drops the others in hardware before XDP sees them; a
+// interface would take without promiscuous mode (to its MAC, broadcast or
+// multicast) and the frames it sends. A NIC drops the others in hardware before XDP sees them; a
 // software device (veth, a bridge port) hands XDP every frame, so -p
 // applies the same rule in the filter.
 func NotPromiscFilter(iface, expr string) (string, error) {
@@ -58,7 +58,9 @@ func NotPromiscFilter(iface, expr string) (string, error) {
 	if len(ifc.HardwareAddr) != 6 {
 		return expr, nil // no Ethernet address: nothing to compare
 	}
-	own := fmt.Sprintf("(ether dst %s or ether multicast)", ifc.HardwareAddr)
+	// "ether src" keeps what the interface sends (-Q out and inout share
+	// the filter), which a received frame never carries.
+	own := fmt.Sprintf("(ether dst %s or ether src %s or ether multicast)", ifc.HardwareAddr, ifc.HardwareAddr)
 	if strings.TrimSpace(expr) == "" {
 		return own, nil
 	}

@@ -19,7 +19,6 @@ import (
 
 	"github.com/xdpscan/xdpscan/capture"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
-	"github.com/xdpscan/xdpscan/loader"
 	"github.com/xdpscan/xdpscan/testbed"
 )
 
@@ -56,9 +55,8 @@ func startLiveCaptureAs(t *testing.T, tb *testbed.Testbed, wrap []string, stdout
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		var m loader.Mode
-		testbed.Do(tb.TargetNS(), func() (err error) { m, err = loader.AttachedMode(testbed.TargetIf); return err })
-		if m != "" && strings.Contains(lc.stderr.String(), "listening on") {
+		// Printed once the programs are attached (XDP, or TC for -Q out).
+		if strings.Contains(lc.stderr.String(), "listening on") {
 			return lc
 		}
 		if time.Now().After(deadline) {
@@ -121,7 +119,7 @@ func TestCaptureTextThroughAPipe(t *testing.T) {
 	t.Run("the text is tcpdump's", func(t *testing.T) {
 		file := filepath.Join(t.TempDir(), "out.pcapng")
 		var out lockedBuffer
-		lc := startLiveCapture(t, tb, &out, "--print", "-w", file, "-v", "tcp")
+		lc := startLiveCapture(t, tb, &out, "-Q", "in", "--print", "-w", file, "-v", "tcp")
 		sendFrames(t, tb, knownTraffic())
 		if st := lc.stop(t); st.Written != 100 {
 			t.Fatalf("wrote %d TCP packets, want 100", st.Written)
@@ -235,9 +233,16 @@ func TestCapturePromiscuousByDefault(t *testing.T) {
 	}{
 		{"default: promiscuous", nil, 1, 60},
 		{"-p", []string{"-p"}, 0, 30},
+		// The target answers the 30 frames to its MAC with port
+		// unreachables, which -p must keep (they are sent, not received).
+		{"-p keeps what is sent", []string{"-p", "-Q", "out", "icmp"}, 0, 30},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			lc := startLiveCapture(t, tb, nil, append(tc.args, "--count-only", "udp port 7777")...)
+			args := append(tc.args, "--count-only")
+			if !strings.Contains(tc.name, "sent") {
+				args = append(args, "udp port 7777")
+			}
+			lc := startLiveCapture(t, tb, nil, args...)
 			if n := promiscuityOf(t, tb); n != tc.promisc {
 				lc.stop(t)
 				t.Fatalf("promiscuity %d while capturing, want %d", n, tc.promisc)

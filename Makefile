@@ -5,7 +5,7 @@ GO ?= go
 # The clang that compiled the committed bpf/*_bpfel.o: the bytes differ
 # between clang versions, so `check-generated` only means something with it.
 BPF_CLANG ?= clang-19
-APT_PACKAGES := clang-19 llvm-19 libbpf-dev libpcap-dev bpftool iproute2 nftables ethtool libcap2-bin util-linux procps \
+APT_PACKAGES := clang-19 llvm-19 libbpf-dev libpcap-dev bpftool iproute2 nftables ethtool libcap2-bin util-linux procps prometheus \
 	tcpdump tshark masscan zmap nmap time stress-ng libxml2-utils bash-completion iputils-ping xdp-tools
 TESTBED ?= default
 # make install: the binary, man pages, shell completions, and the file
@@ -27,6 +27,11 @@ all: build
 deps:  ## apt packages the build, the tests and the comparisons need
 	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+	@# The e2e test starts its own Prometheus; the package's service (started by apt on a
+	@# systemd host) would hold port 9090 and scrape nothing useful: stop and disable it.
+	@if [ -d /run/systemd/system ] && systemctl is-enabled -q prometheus 2>/dev/null; then \
+		systemctl disable --now prometheus >/dev/null 2>&1 || true; \
 	fi
 	@echo "deps: $(APT_PACKAGES) installed"
 
@@ -65,11 +70,12 @@ fuzz:  ## a short run of every fuzz target
 	$(GO) test ./scan -run '^$$' -fuzz FuzzParseRecvErr -fuzztime 30s
 	$(GO) test ./scan -run '^$$' -fuzz FuzzLoadResume -fuzztime 30s
 	$(GO) test ./output -run '^$$' -fuzz FuzzRead -fuzztime 30s
+	$(GO) test ./output -run '^$$' -fuzz FuzzParseNDJSON -fuzztime 30s
 
 fuzz-long:  ## every fuzz target for FUZZTIME each (default 10m; not part of CI)
 	@for t in loader:FuzzScanProgram loader:FuzzCaptureProgram filter:FuzzTranslate filter:FuzzSpecialize \
 		targets:FuzzParseTargets targets:FuzzParsePorts targets:FuzzParsePortSpec scan:FuzzParseRecvErr \
-		scan:FuzzLoadResume output:FuzzRead loader:FuzzOneFieldForgery; do \
+		scan:FuzzLoadResume output:FuzzRead output:FuzzParseNDJSON loader:FuzzOneFieldForgery; do \
 		echo "== $$t"; $(GO) test ./$${t%%:*} -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) -timeout 0 $(FUZZFLAGS) || exit 1; \
 	done
 

@@ -81,6 +81,7 @@ type Stats struct {
 	Interface    string          `json:"interface"`
 	Counters     loader.Counters `json:"xdp_counters"`
 	Interrupted  bool            `json:"interrupted"`
+	Loss         Loss            `json:"loss"`
 
 	// NotWrittenFileLimit: matched packets read after -G with -W closed
 	// the last file (not lost: the capture was over).
@@ -94,8 +95,10 @@ type Stats struct {
 
 // Progress is read by the live line.
 type Progress struct {
-	Written  atomic.Uint64
-	counters func() (loader.Counters, error)
+	Written    atomic.Uint64
+	WriterLost atomic.Uint64 // rare (write errors): stored each time
+	counters   func() (loader.Counters, error)
+	program    *ebpf.Program
 }
 
 // Counters reads the XDP counters now (zero for libpcap).
@@ -146,6 +149,7 @@ func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	start := time.Now()
+	nic := startNICLoss(cfg.Iface)
 	var writeErr error
 	emit := func(p *Packet) {
 		if cfg.Count > 0 && st.Written >= cfg.Count {
@@ -160,6 +164,7 @@ func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet
 					return
 				}
 				st.WriterLost++
+				progress.WriterLost.Store(st.WriterLost)
 				if writeErr == nil {
 					writeErr = err
 					stop()
@@ -193,6 +198,7 @@ func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet
 	}
 	st.ElapsedS = time.Since(start).Seconds()
 	progress.Written.Store(st.Written)
+	nic.finish(&st)
 	if err != nil {
 		return st, err
 	}
@@ -344,7 +350,17 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 		}
 		return sum, nil
 	}
-	progress.counters = read
+	before := beforeIn.Add(beforeInTC).Add(beforeOut)
+	// Since the capture began, as --stats-json counts.
+	progress.counters = func() (loader.Counters, error) {
+		now, err := read()
+		return now.Sub(before), err
+	}
+	if in != nil {
+		progress.program = in.Program()
+	} else if inTC != nil {
+		progress.program = inTC.Program()
+	}
 	var cons *ringbuf.Consumer[bpf.CaptureCaptureHdr]
 	if !cfg.CountOnly {
 		if cons, err = ringbuf.New[bpf.CaptureCaptureHdr](ring, ringbuf.Options{}); err != nil {

@@ -88,6 +88,7 @@ func (f *File) Write(p *Packet) error { return f.pw.Write(p) }
 // capture's error runErr, or else the first error closing the file.
 func (f *File) Close(st Stats, runErr error) error {
 	err := runErr
+	f.pw.StatsComment = st.Loss.String()
 	cerr := f.pw.Close(st.Seen, st.RingLost)
 	if cerr != nil && err == nil {
 		err = fmt.Errorf("close capture file: %w", cerr)

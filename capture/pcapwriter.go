@@ -28,6 +28,9 @@ type PacketWriter struct {
 	ng    *pcapgo.NgWriter // nil: pcap
 	nano  bool             // pcap: nanosecond timestamps
 	start time.Time
+	// StatsComment is the statistics block's comment (pcapng): the loss
+	// per stage, which isb_ifdrop alone cannot say.
+	StatsComment string
 }
 
 // PacketFileOptions describe the file.
@@ -177,10 +180,15 @@ var zeroPad [4]byte
 // Close ends the file: pcapng gets an interface statistics block with what
 // the capture received and dropped. The file is valid after Close.
 func (pw *PacketWriter) Close(received, dropped uint64) error {
-	if pw.ng != nil {
+	if pw.ng != nil && pw.StatsComment != "" {
+		// By hand: pcapgo writes no comment in a statistics block.
+		if _, err := pw.buf.Write(appendISB(nil, pw.start, time.Now(), received, dropped, pw.StatsComment)); err != nil {
+			return fmt.Errorf("write pcapng statistics: %w", err)
+		}
+	} else if pw.ng != nil {
 		now := time.Now()
 		if err := pw.ng.WriteInterfaceStats(0, pcapgo.NgInterfaceStatistics{LastUpdate: now, StartTime: pw.start,
-			EndTime: now, PacketsReceived: received, PacketsDropped: dropped}); err != nil {
+			EndTime: now, PacketsReceived: received, PacketsDropped: dropped, Comment: pw.StatsComment}); err != nil {
 			return fmt.Errorf("write pcapng statistics: %w", err)
 		}
 		if err := pw.ng.Flush(); err != nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpscan/xdpscan/output"
 	"github.com/xdpscan/xdpscan/scan"
 	"github.com/xdpscan/xdpscan/testbed"
 )
@@ -68,6 +69,9 @@ func runScanWrapped(t *testing.T, tb *testbed.Testbed, dir string, wrap []string
 	if f, ferr := os.Open(out); ferr == nil {
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
+			if output.IsPartHeader(sc.Bytes()) { // a sharded scan's first line
+				continue
+			}
 			var r ndjsonResult
 			if jerr := json.Unmarshal(sc.Bytes(), &r); jerr != nil {
 				t.Fatalf("NDJSON line %q: %v", sc.Text(), jerr)
@@ -182,7 +186,7 @@ func readNDJSON(t *testing.T, path string) []ndjsonResult {
 	}
 	var out []ndjsonResult
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		if line == "" {
+		if line == "" || output.IsPartHeader([]byte(line)) {
 			continue
 		}
 		var r ndjsonResult

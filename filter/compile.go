@@ -115,6 +115,16 @@ func Compile(expr string, snaplen int) ([]bpf.RawInstruction, error) {
 // thread-safe here since 1.8 (Debian 12 ships 1.10.3): compiles need no
 // lock of ours.
 func CompileContext(ctx context.Context, expr string, snaplen int) ([]bpf.RawInstruction, error) {
+	return compileAbandonable(ctx, expr, snaplen, func() ([]bpf.RawInstruction, error) {
+		return compile(expr, snaplen, MaxInstructions)
+	})
+}
+
+// compileAbandonable checks expr, then runs compile (one of libpcap's
+// compiles of it) in the background and returns its result, or ctx's
+// error as soon as ctx is done. An empty expression keeps every packet
+// whole, as libpcap's own empty filter does.
+func compileAbandonable(ctx context.Context, expr string, snaplen int, compile func() ([]bpf.RawInstruction, error)) ([]bpf.RawInstruction, error) {
 	if strings.TrimSpace(expr) == "" {
 		return []bpf.RawInstruction{{Op: 0x06, K: uint32(snaplen)}}, nil // ret #snaplen
 	}
@@ -127,7 +137,7 @@ func CompileContext(ctx context.Context, expr string, snaplen int) ([]bpf.RawIns
 	}
 	done := make(chan result, 1) // buffered: an abandoned compile never blocks
 	go func() {
-		insns, err := compile(expr, snaplen, MaxInstructions)
+		insns, err := compile()
 		done <- result{insns, err}
 	}()
 	select {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"golang.org/x/net/bpf"
 )
@@ -39,25 +38,7 @@ func CompileLive(ctx context.Context, iface, expr string, snaplen int) ([]bpf.Ra
 	if iface == "" {
 		return nil, fmt.Errorf("compile for a live capture: no interface named")
 	}
-	if strings.TrimSpace(expr) == "" {
-		return []bpf.RawInstruction{{Op: 0x06, K: uint32(snaplen)}}, nil // ret #snaplen
-	}
-	if err := CheckExpression(expr); err != nil {
-		return nil, err
-	}
-	type result struct {
-		insns []bpf.RawInstruction
-		err   error
-	}
-	done := make(chan result, 1) // buffered: an abandoned compile never blocks
-	go func() {
-		insns, err := compileOn(iface, expr, snaplen, MaxInstructions)
-		done <- result{insns, err}
-	}()
-	select {
-	case r := <-done:
-		return r.insns, r.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("filter compilation abandoned: %w", ctx.Err())
-	}
+	return compileAbandonable(ctx, expr, snaplen, func() ([]bpf.RawInstruction, error) {
+		return compileOn(iface, expr, snaplen, MaxInstructions)
+	})
 }

@@ -239,14 +239,3 @@ func egressError(iface string, hook EgressHook, err error) error {
 	}
 	return fmt.Errorf("attach egress capture to %s (%s): %w", iface, hook, err)
 }
-
-// Add returns c + o, field by field: two programs' counts together (the
-// two directions of a capture).
-func (c Counters) Add(o Counters) Counters {
-	out := c
-	of, pf := out.fields(), o.fields()
-	for i := range of {
-		*of[i] += *pf[i]
-	}
-	return out
-}

@@ -128,3 +128,13 @@ func (c Counters) Sub(prev Counters) Counters {
 	}
 	return out
 }
+
+// Add returns c + o, field by field: two programs' counts together.
+func (c Counters) Add(o Counters) Counters {
+	out := c
+	of, pf := out.fields(), o.fields()
+	for i := range of {
+		*of[i] += *pf[i]
+	}
+	return out
+}

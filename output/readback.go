@@ -110,6 +110,9 @@ func lineParser(format string) (func(line []byte, pair func(PairKey)) error, err
 	switch format {
 	case "ndjson":
 		return one(func(b []byte) (PairKey, bool, error) {
+			if IsPartHeader(b) {
+				return PairKey{}, false, nil
+			}
 			var v struct {
 				IP    string `json:"ip"`
 				Port  uint16 `json:"port"`

@@ -2,6 +2,8 @@ package scan
 
 import (
 	"net/netip"
+
+	"github.com/cilium/ebpf"
 	"sync/atomic"
 	"time"
 
@@ -45,6 +47,7 @@ type Progress struct {
 	UDPAnswered                                      atomic.Uint64 // UDP pairs with any answer
 	TxErrors                                         atomic.Uint64 // mirrors the transmitter's failed sends for the status line
 	counters                                         func() (loader.Counters, error)
+	program                                          *ebpf.Program
 	position                                         positionCell // see Position
 }
 
@@ -59,6 +62,9 @@ func (p *Progress) Counters() loader.Counters {
 
 // Stats are a scan's final figures (the --stats-json object).
 type Stats struct {
+	// Part is which scan this is, and which shard of it (inline: targets,
+	// ports, seed, shard, shards).
+	Part
 	ProbesSent  uint64  `json:"probes_sent"`
 	ProbesTotal uint64  `json:"probes_total"`
 	SendPPS     float64 `json:"send_pps"`

@@ -177,6 +177,7 @@ func startXDP(cfg Config, progress *Progress) (*loader.Scan, *ringbuf.Consumer[b
 		return nil, nil, nil, err
 	}
 	progress.counters = prog.Counters
+	progress.program = prog.Program()
 	return prog, consumer, att, nil
 }
 

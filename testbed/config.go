@@ -104,6 +104,9 @@ type Config struct {
 	// The scanner's end keeps every offload off (libpcap sizes its ring by
 	// them), and so does the target's by default (captures run there).
 	TargetNAPI bool `json:"target_napi,omitempty"`
+	// Scanners is how many scanner namespaces ("hosts" of a fleet) there
+	// are, each with its own link to the target (scanners.go); 0 or 1: one.
+	Scanners int `json:"scanners,omitempty"`
 }
 
 // Defaults fills the unset fields.
@@ -165,7 +168,7 @@ func (c Config) Validate() error {
 	if err := ValidName(c.Name); err != nil {
 		return err
 	}
-	return nil
+	return c.validateScanners()
 }
 
 // ScanNS and TargetNS are the namespaces' names.

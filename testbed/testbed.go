@@ -110,6 +110,7 @@ func Up(cfg Config) (tb *Testbed, err error) {
 			"net.ipv4.icmp_ratelimit=0", "net.ipv4.icmp_ratemask=0", "net.ipv4.icmp_msgs_per_sec=10000000",
 			"net.ipv4.icmp_msgs_burst=10000000"})
 	}
+	steps = append(steps, cfg.scannerSteps()...)
 	for _, step := range steps {
 		if err := run(step...); err != nil {
 			return tb, err
@@ -274,7 +275,7 @@ func (tb *Testbed) Stop() {
 // routes and the rules with them).
 func Remove(cfg Config) error {
 	var errs []error
-	for _, ns := range []string{cfg.ScanNS(), cfg.TargetNS()} {
+	for _, ns := range append([]string{cfg.ScanNS(), cfg.TargetNS()}, cfg.extraScannerNamespaces()...) {
 		if nsExists(ns) {
 			if err := run("ip", "netns", "delete", ns); err != nil {
 				errs = append(errs, err)

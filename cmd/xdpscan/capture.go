@@ -90,6 +90,8 @@ func runCapture(args []string) error {
 	addRotationFlags(fs, &rot)
 	var td tcpdumpOpts
 	addTcpdumpFlags(fs, &td)
+	var mo metricsOpts
+	addMetricsFlags(fs, &mo)
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -196,6 +198,10 @@ func runCapture(args []string) error {
 	if err := preflight(captureNeeds(*rx)); err != nil {
 		return &exitError{code: 77, err: err} // EX_NOPERM
 	}
+	if err := mo.listen("capture"); err != nil {
+		return err
+	}
+	defer mo.close()
 
 	var cf *capture.File
 	var tw *capture.TextWriter
@@ -315,6 +321,15 @@ func runCapture(args []string) error {
 		cfg.Ready = rot.openAfter(cfg.Ready, capture.FileOptions{Path: *out, Pcap: *forcePcap, Nano: *precision == "nano",
 			Iface: fileName, RxMode: loader.RxMode(*rx), Filter: expr, Snaplen: uint32(*snaplen)}, progress, &rotation)
 	}
+	cm := &captureMetrics{progress: progress, iface: *iface, countOnly: *countOnly}
+	dropped := cfg.Ready
+	cfg.Ready = func() error {
+		if err := dropped(); err != nil {
+			return err
+		}
+		mo.serve(cm.collectors()...) // after the drop: see metricsOpts
+		return nil
+	}
 	liveDone := make(chan struct{})
 	liveStopped := make(chan struct{})
 	go func() { // live line: pps and bps seen and matched
@@ -334,6 +349,7 @@ func runCapture(args []string) error {
 		fmt.Fprintf(os.Stderr, "xdpscan: capturing on %s (%s), filter %s, snaplen %d\n", *iface, *rx, filter.QuoteShort(expr), *snaplen)
 	}
 	st, err := capture.Run(ctx, cfg, progress, write)
+	cm.done(st)
 	close(liveDone)
 	<-liveStopped
 	st.Interrupted = ctx.Err() != nil
@@ -386,6 +402,7 @@ func runCapture(args []string) error {
 			fmt.Fprintf(os.Stderr, "xdpscan: received, by protocol (packets): %s\n", protocolMix(st.Counters))
 		}
 	}
+	fmt.Fprintf(os.Stderr, "xdpscan: %s\n", st.Loss)
 	if err := stats.write(st); err != nil {
 		return err
 	}

@@ -45,6 +45,7 @@ var commandTree = []treeCommand{
 	{[]string{"scan"}, "TCP SYN, UDP and ICMP echo probes; replies validated and consumed in XDP", runScan, nil},
 	{[]string{"capture"}, "capture at XDP with a tcpdump filter run in the kernel; pcapng out", runCapture, nil},
 	{[]string{"monitor"}, "attach the XDP parser and show live per-protocol counters", runMonitor, nil},
+	{[]string{"merge"}, "put a sharded scan's outputs together: checked, missing shards named, de-duplicated", runMerge, nil},
 	{[]string{"testbed", "up"}, "bring up a private two-namespace test network (198.18.0.0/15)", runTestbed, []string{"up"}},
 	{[]string{"testbed", "down"}, "remove a testbed", runTestbed, []string{"down"}},
 	{[]string{"testbed", "status"}, "a testbed's configuration, ground truth and counters", runTestbed, []string{"status"}},

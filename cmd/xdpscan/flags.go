@@ -267,8 +267,12 @@ func translateParseError(fs *flag.FlagSet, err error) error {
 	var inv *flag.InvalidValueError
 	if errors.As(err, &inv) {
 		fl := inv.GetFlag()
+		want := wantOf(fl)
+		if cause := inv.Unwrap(); cause != nil && want == "not a valid value" {
+			want = cause.Error() // a flag type of our own says what it wants
+		}
 		return usageError("%s: %s %q: %s (see `xdpscan %s --help`)", command(fs), dispName(fl.Name), inv.GetValue(),
-			wantOf(fl), command(fs))
+			want, command(fs))
 	}
 	var need *flag.ValueRequiredError
 	if errors.As(err, &need) {

@@ -11,18 +11,21 @@ var commandGroups = map[string]map[string][]string{
 	"capture": {
 		"Paths":           {"i", "interface", "rx", "mode"},
 		"Rate and timing": {"c", "count", "duration"},
-		"Output":          {"w", "pcap", "time-stamp-precision", "s", "snaplen", "count-only", "stats-json"},
+		"Output":          {"w", "pcap", "time-stamp-precision", "s", "snaplen", "count-only", "stats-json", "metrics-addr"},
 	},
 	"monitor": {
 		"Paths":           {"i", "interface", "mode"},
 		"Rate and timing": {"duration", "interval"},
-		"Output":          {"json"},
+		"Output":          {"json", "metrics-addr"},
+	},
+	"merge": {
+		"Output": {"o", "format"},
 	},
 }
 
 var commandMetavars = map[string]string{
 	"i": "IFACE", "interface": "IFACE", "w": "FILE", "stats-json": "FILE", "out": "DIR", "Z": "USER", "user": "USER",
-	"s": "BYTES", "snaplen": "BYTES", "dst": "ADDR", "filter": "EXPR",
+	"s": "BYTES", "snaplen": "BYTES", "metrics-addr": "HOST:PORT", "o": "FILE", "dst": "ADDR", "filter": "EXPR",
 }
 
 // applyHelpGroups sets the groups and value names of fs's flags from the

@@ -59,6 +59,8 @@ Commands:
   capture -i IFACE [EXPR]  capture at XDP with a tcpdump filter run in the
                            kernel; pcapng out
   monitor -i IFACE         attach the XDP parser and show live counters
+  merge PART...            put a sharded scan's outputs together: checked,
+                           missing shards named, de-duplicated
   bench scan|capture|flood|xdp-pass|xdp-toggle
                            xdpscan vs masscan, zmap, tcpdump and libpcap on the
                            testbed (table, JSON, plots), and the tools they use
@@ -119,6 +121,8 @@ func run(args []string) error {
 		return runMonitor(args[1:])
 	case "bench":
 		return runBench(args[1:])
+	case "merge":
+		return runMerge(args[1:])
 	}
 	if strings.HasPrefix(args[0], "-") {
 		return usageError("%s: flags come after the command: xdpscan COMMAND %s ... (commands: %s; see `xdpscan --help`)",
@@ -131,7 +135,7 @@ func run(args []string) error {
 }
 
 // commands are the subcommands, as the top-level help lists them.
-var commands = []string{"scan", "testbed", "capture", "monitor", "bench", "version", "completion"}
+var commands = []string{"scan", "testbed", "capture", "monitor", "merge", "bench", "version", "completion"}
 
 func commandList() string {
 	return strings.Join(commands[:len(commands)-1], ", ") + " or " + commands[len(commands)-1]

@@ -40,6 +40,8 @@ type scanOutputs struct {
 	pending []scan.Result // results before open (none in practice: nothing is sent before Ready)
 	werr    error
 	skipped int
+	// part, for a sharded scan, heads a new output (merge reads it).
+	part *scan.Part
 
 	meta   output.Meta            // what nmap's formats say about the scan
 	keep   func(scan.Result) bool // --open
@@ -171,6 +173,9 @@ func (o *scanOutputs) open() error {
 		o.results, err = output.NewWriterAppend(w, o.format)
 	} else {
 		o.results, err = output.New(w, o.format, output.Options{Meta: o.meta, TempDir: outputTempDir(o.path)})
+		if err == nil && o.part != nil {
+			err = o.results.WritePart(*o.part)
+		}
 	}
 	if err != nil {
 		if o.stream != nil {

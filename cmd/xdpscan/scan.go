@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -87,6 +88,7 @@ type scanFlags struct {
 	user                                                                                    string
 	connectTimeout                                                                          time.Duration
 	workers                                                                                 int
+	metrics                                                                                 metricsOpts
 }
 
 func newScanFlags() (*scanFlags, *flag.FlagSet) {
@@ -121,7 +123,7 @@ func newScanFlags() (*scanFlags, *flag.FlagSet) {
 	fs.DurationVar(&f.wait, "wait", 2*time.Second, "keep listening this long after the last probe")
 	fs.Uint64Var(&f.seed, "seed", 0, "permutation seed (default: random; same seed, same order)")
 	fs.Uint64Var(&f.shards, "shards", 1, "split the scan into this many disjoint shards")
-	fs.Uint64Var(&f.shard, "shard", 0, "which shard this run sends (0-based)")
+	addShardFlag(fs, f)
 	fs.StringVar(&f.resume, "resume", "", "continue the scan saved in FILE: alone, it restores the targets, ports, flags, seed, shard and\n"+
 		"output, and appends to that output (pairs already in it are not written again). A scan keeps\n"+
 		"FILE up to date while it runs (-o OUT: OUT.resume), every 2s and on Ctrl-C, and removes it when\n"+
@@ -152,6 +154,7 @@ func newScanFlags() (*scanFlags, *flag.FlagSet) {
 	fs.StringVar(&f.user, "user", "", "same as -Z")
 	addScanHabitFlags(fs, f)
 	scanHelpGroups(fs)
+	addMetricsFlags(fs, &f.metrics)
 	return f, fs
 }
 
@@ -253,6 +256,14 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 		return err
 	}
 	outs.meta = outputMeta(cfg, f.connect)
+	if cfg.Shards > 1 {
+		part := scan.PartOf(cfg)
+		outs.part = &part
+	}
+	if err := f.metrics.listen("scan"); err != nil {
+		return err
+	}
+	defer f.metrics.close()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -334,7 +345,17 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 		}
 		return stats.prepare(runUser)
 	}, runUser, f.output, f.statsJSON, resumePath)
+	sm := &scanMetrics{progress: progress, iface: cmp.Or(cfg.Path.Iface, cfg.Path6.Iface)}
+	dropped := cfg.Ready
+	cfg.Ready = func() error {
+		if err := dropped(); err != nil {
+			return err
+		}
+		f.metrics.serve(sm.collectors()...) // after the drop: see metricsOpts
+		return nil
+	}
 	st, err := scan.Run(ctx, stop, cfg, progress, write)
+	sm.done(st)
 	status.stop()
 	if ck != nil {
 		ck.Stop()
@@ -366,6 +387,7 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 		fmt.Fprintf(os.Stderr, "xdpscan: %d results already in %s (probes sent again after the last checkpoint) were not written twice\n",
 			outs.skipped, f.output)
 	}
+	st.Part = scan.PartOf(cfg)
 	if err := stats.write(st); err != nil {
 		return err
 	}

@@ -47,11 +47,14 @@ type Counters struct {
 	TxPackets uint64 `json:"tx_packets"`
 	RxDropped uint64 `json:"rx_dropped"`
 	TxDropped uint64 `json:"tx_dropped"`
+	// RxMissedErrors is what the NIC could not take (its FIFO full).
+	RxMissedErrors uint64 `json:"rx_missed_errors"`
 }
 
 // Sub is a - b, counter by counter: the growth from b to a.
 func (a Counters) Sub(b Counters) Counters {
-	return Counters{a.RxPackets - b.RxPackets, a.TxPackets - b.TxPackets, a.RxDropped - b.RxDropped, a.TxDropped - b.TxDropped}
+	return Counters{a.RxPackets - b.RxPackets, a.TxPackets - b.TxPackets, a.RxDropped - b.RxDropped, a.TxDropped - b.TxDropped,
+		a.RxMissedErrors - b.RxMissedErrors}
 }
 
 // Read reads the interface's counters now.
@@ -64,7 +67,8 @@ func (l *Link) Read() (Counters, error) {
 	if s == nil {
 		return Counters{}, fmt.Errorf("read counters of %s: none reported", l.name)
 	}
-	return Counters{RxPackets: s.RxPackets, TxPackets: s.TxPackets, RxDropped: s.RxDropped, TxDropped: s.TxDropped}, nil
+	return Counters{RxPackets: s.RxPackets, TxPackets: s.TxPackets, RxDropped: s.RxDropped, TxDropped: s.TxDropped,
+		RxMissedErrors: s.RxMissedErrors}, nil
 }
 
 // IsVeth says whether the interface is one end of a veth pair.

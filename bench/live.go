@@ -1,11 +1,9 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -303,21 +301,7 @@ func startReady(cmd *exec.Cmd, ready string, timeout time.Duration) (func() ([]b
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", cmd.Args[0], err)
 	}
-	var stderr bytes.Buffer
-	readyc, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(pipe)
-		signalled := false
-		for sc.Scan() {
-			stderr.Write(sc.Bytes())
-			stderr.WriteByte('\n')
-			if !signalled && strings.Contains(sc.Text(), ready) {
-				close(readyc)
-				signalled = true
-			}
-		}
-	}()
+	stderr, readyc, done := watchStderr(pipe, ready)
 	wait := func() ([]byte, error) {
 		<-done
 		err := cmd.Wait()
@@ -342,20 +326,11 @@ func startReady(cmd *exec.Cmd, ready string, timeout time.Duration) (func() ([]b
 // softirqSeconds reads /proc/stat: the seconds all CPUs together spent in
 // softirq (where XDP and AF_PACKET's copy run for received packets).
 func softirqSeconds() (float64, error) {
-	b, err := os.ReadFile("/proc/stat")
+	f, err := procStatCPU()
 	if err != nil {
 		return 0, err
 	}
-	line, _, _ := bytes.Cut(b, []byte("\n"))
-	f := strings.Fields(string(line))
-	if len(f) < 8 || f[0] != "cpu" {
-		return 0, errors.New("/proc/stat: no cpu line")
-	}
-	v, err := strconv.ParseUint(f[7], 10, 64) // user nice system idle iowait irq softirq
-	if err != nil {
-		return 0, fmt.Errorf("/proc/stat softirq %q: %w", f[7], err)
-	}
-	return float64(v) / 100, nil // USER_HZ
+	return float64(f[6]) / 100, nil // softirq, in USER_HZ
 }
 
 // processSeconds is process pid's user + system seconds so far, all its

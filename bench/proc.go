@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -150,6 +151,28 @@ type runningTool struct {
 	wait func() (procResult, error)
 }
 
+// watchStderr collects what a tool writes to stderr (pipe) into stderr
+// until it closes (done), and closes readyc at the first line containing
+// ready.
+func watchStderr(pipe io.Reader, ready string) (stderr *bytes.Buffer, readyc, done chan struct{}) {
+	stderr = new(bytes.Buffer)
+	readyc, done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(pipe)
+		signalled := false
+		for sc.Scan() {
+			stderr.Write(sc.Bytes())
+			stderr.WriteByte('\n')
+			if !signalled && strings.Contains(sc.Text(), ready) {
+				close(readyc)
+				signalled = true
+			}
+		}
+	}()
+	return stderr, readyc, done
+}
+
 // startUntil starts cmd and waits until its stderr shows a line containing
 // ready (the tool is live), then keeps collecting stderr in the background.
 func startUntil(cmd *exec.Cmd, ready string, timeout time.Duration) (*runningTool, error) {
@@ -166,25 +189,10 @@ func startUntil(cmd *exec.Cmd, ready string, timeout time.Duration) (*runningToo
 		return nil, fmt.Errorf("start %s: %w", cmdline(cmd), err)
 	}
 	peak := watchPeakRSS(cmd)
-	var stderr bytes.Buffer
-	readyc := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(pipe)
-		signalled := false
-		for sc.Scan() {
-			stderr.Write(sc.Bytes())
-			stderr.WriteByte('\n')
-			if !signalled && strings.Contains(sc.Text(), ready) {
-				close(readyc)
-				signalled = true
-			}
-		}
-	}()
+	stderr, readyc, done := watchStderr(pipe, ready)
 	wait := func() (procResult, error) {
 		<-done
-		return finish(cmd, start, peak, &stdout, &stderr)
+		return finish(cmd, start, peak, &stdout, stderr)
 	}
 	select {
 	case <-readyc:
@@ -204,27 +212,42 @@ func startUntil(cmd *exec.Cmd, ready string, timeout time.Duration) (*runningToo
 // window is what the flood and the capture cost, wherever the kernel
 // accounted it (softirq on the sender's CPU included).
 func busyCPU() (float64, error) {
-	b, err := os.ReadFile("/proc/stat")
+	f, err := procStatCPU()
 	if err != nil {
 		return 0, err
 	}
-	line, _, _ := bytes.Cut(b, []byte("\n"))
-	f := strings.Fields(string(line))
-	if len(f) < 8 || f[0] != "cpu" {
-		return 0, errors.New("/proc/stat: no cpu line")
-	}
 	var busy uint64
-	for i, s := range f[1:] {
+	for i, v := range f {
 		if i == 3 || i == 4 { // idle, iowait
 			continue
 		}
 		if i >= 8 { // guest time is already in user
 			break
 		}
-		v, _ := strconv.ParseUint(s, 10, 64)
 		busy += v
 	}
 	return float64(busy) / 100, nil // USER_HZ
+}
+
+// procStatCPU reads the all-CPUs line of /proc/stat, in USER_HZ ticks:
+// user nice system idle iowait irq softirq steal guest guest_nice.
+func procStatCPU() ([]uint64, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return nil, err
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 8 || f[0] != "cpu" {
+		return nil, errors.New("/proc/stat: no cpu line")
+	}
+	v := make([]uint64, len(f)-1)
+	for i, s := range f[1:] {
+		if v[i], err = strconv.ParseUint(s, 10, 64); err != nil {
+			return nil, fmt.Errorf("/proc/stat cpu field %d %q: %w", i+1, s, err)
+		}
+	}
+	return v, nil
 }
 
 // softnetDrops sums the second column of /proc/net/softnet_stat: packets

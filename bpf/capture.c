@@ -55,6 +55,9 @@ struct {
 	__type(value, struct capture_hdr);
 } events SEC(".maps");
 
+#define RING_EVENTS events
+#include "include/cpuring.h"
+
 /* A record is reserved in the ring and the packet loaded straight into it:
  * no staging copy. bpf_ringbuf_reserve wants a size the verifier knows, so
  * each capture is reserved in the smallest of these classes that holds it
@@ -75,8 +78,9 @@ struct {
 		struct xdp_md *ctx, struct counter_block *c, __u32 len, __u32 cap) \
 	{                                                                     \
 		__u64 rec = ring_record_bytes(sizeof(struct capture_##SIZE)); \
+		void *ring = ring_here();                                     \
 		struct capture_##SIZE *r =                                    \
-			bpf_ringbuf_reserve(&events, sizeof(*r), 0);          \
+			bpf_ringbuf_reserve(ring, sizeof(*r), 0);             \
 		if (!r) {                                                     \
 			count_in(c, COUNTER_RING_LOST, 1);                    \
 			return;                                               \
@@ -101,7 +105,7 @@ struct {
 		}                                                             \
 		/* The reservation already counts in the unread data. */     \
 		bpf_ringbuf_submit(r, ring_wakeup_flags(                      \
-			bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA), rec,   \
+			bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA), rec,      \
 			ring_wakeup_bytes));                                  \
 	}
 CAPTURE_CLASSES(CAPTURE_RECORD)

@@ -70,11 +70,13 @@ const (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	CaptureMapCounters        = "counters"
+	CaptureMapCpuRings        = "cpu_rings"
 	CaptureMapEvents          = "events"
 	CaptureProgXdpscanCapture = "xdpscan_capture"
 	CaptureVarCountOnly       = "count_only"
 	CaptureVarCountersInBlock = "counters_in_block"
 	CaptureVarFrameView       = "frame_view"
+	CaptureVarPerCpuRings     = "per_cpu_rings"
 	CaptureVarRingWakeupBytes = "ring_wakeup_bytes"
 	CaptureVarSnaplen         = "snaplen"
 )
@@ -129,6 +131,7 @@ type CaptureProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type CaptureMapSpecs struct {
 	Counters *ebpf.MapSpec `ebpf:"counters"`
+	CpuRings *ebpf.MapSpec `ebpf:"cpu_rings"`
 	Events   *ebpf.MapSpec `ebpf:"events"`
 }
 
@@ -139,6 +142,7 @@ type CaptureVariableSpecs struct {
 	CountOnly       *ebpf.VariableSpec `ebpf:"count_only"`
 	CountersInBlock *ebpf.VariableSpec `ebpf:"counters_in_block"`
 	FrameView       *ebpf.VariableSpec `ebpf:"frame_view"`
+	PerCpuRings     *ebpf.VariableSpec `ebpf:"per_cpu_rings"`
 	RingWakeupBytes *ebpf.VariableSpec `ebpf:"ring_wakeup_bytes"`
 	Snaplen         *ebpf.VariableSpec `ebpf:"snaplen"`
 }
@@ -164,12 +168,14 @@ func (o *CaptureObjects) Close() error {
 // It can be passed to LoadCaptureObjects or ebpf.CollectionSpec.LoadAndAssign.
 type CaptureMaps struct {
 	Counters *ebpf.Map `ebpf:"counters"`
+	CpuRings *ebpf.Map `ebpf:"cpu_rings"`
 	Events   *ebpf.Map `ebpf:"events"`
 }
 
 func (m *CaptureMaps) Close() error {
 	return _CaptureClose(
 		m.Counters,
+		m.CpuRings,
 		m.Events,
 	)
 }
@@ -181,6 +187,7 @@ type CaptureVariables struct {
 	CountOnly       *ebpf.Variable `ebpf:"count_only"`
 	CountersInBlock *ebpf.Variable `ebpf:"counters_in_block"`
 	FrameView       *ebpf.Variable `ebpf:"frame_view"`
+	PerCpuRings     *ebpf.Variable `ebpf:"per_cpu_rings"`
 	RingWakeupBytes *ebpf.Variable `ebpf:"ring_wakeup_bytes"`
 	Snaplen         *ebpf.Variable `ebpf:"snaplen"`
 }

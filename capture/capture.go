@@ -51,6 +51,13 @@ type Config struct {
 	// with its filter), before the first packet is handed on: the place to
 	// open output files and drop privileges. An error ends the capture.
 	Ready func() error
+	// MoreIfaces are further interfaces captured into the same stream
+	// (-i A -i B): one program each, the same rings, records merged in
+	// timestamp order; Packet.InterfaceIndex is 0 for Iface, i+1 for
+	// MoreIfaces[i].
+	MoreIfaces []string
+	// Rings spreads records over per-CPU rings ("": RingsAuto).
+	Rings RingsMode
 }
 
 // drainTimeout bounds how long a stopped libpcap capture keeps reading what
@@ -81,7 +88,11 @@ type Stats struct {
 	Interface    string          `json:"interface"`
 	Counters     loader.Counters `json:"xdp_counters"`
 	Interrupted  bool            `json:"interrupted"`
-	Loss         Loss            `json:"loss"`
+	// Rings: what rings were read and how they merged (XDP only);
+	// Interfaces: per interface, when there are several.
+	Rings      *RingChoice      `json:"rings,omitempty"`
+	Interfaces []InterfaceStats `json:"interfaces,omitempty"`
+	Loss       Loss             `json:"loss"`
 
 	// NotWrittenFileLimit: matched packets read after -G with -W closed
 	// the last file (not lost: the capture was over).
@@ -246,13 +257,25 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 		dir = DirInOut
 	}
 	st.Direction = dir
+	plan, choice, err := planRings(cfg.ringsMode(), cfg.interfaces())
+	if err != nil {
+		return err
+	}
+	st.Rings = &choice
+	if plan.Rings() > 0 || len(cfg.MoreIfaces) > 0 {
+		if dir != DirIn {
+			// The merged path reads the XDP programs' rings; the egress
+			// hook's records are not in them yet.
+			return fmt.Errorf("per-CPU rings and several interfaces capture received packets only for now: add -Q in")
+		}
+		return captureMerged(ctx, cfg, raw, frameView, plan, progress, st, emit)
+	}
 	var (
 		in   *loader.Capture
 		out  *loader.CaptureEgress
 		ring *ebpf.Map
 		att  *loader.Attachment
 		eatt *loader.EgressAttachment
-		err  error
 	)
 	// Beside an XDP program already attached (someone else's, another
 	// capture's or a scan's), which XDP attachment would refuse: received

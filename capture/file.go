@@ -26,6 +26,8 @@ type FileOptions struct {
 	RxMode  loader.RxMode
 	Filter  string
 	Snaplen uint32
+	// MoreIfaces: a capture on several interfaces (pcapng only).
+	MoreIfaces []string
 }
 
 // File is a capture file being written. It replaces an existing file only
@@ -76,9 +78,17 @@ func packetFileOptions(o FileOptions) PacketFileOptions {
 	if ifc, err := net.InterfaceByName(o.Iface); err == nil {
 		ifindex = ifc.Index
 	}
+	var more []MoreInterface
+	for _, name := range o.MoreIfaces {
+		m := MoreInterface{Name: name}
+		if ifc, err := net.InterfaceByName(name); err == nil {
+			m.Ifindex = ifc.Index
+		}
+		more = append(more, m)
+	}
 	return PacketFileOptions{Format: format, Nano: o.Nano,
 		Interface: o.Iface, Ifindex: ifindex, RxMode: o.RxMode, Filter: o.Filter, Snaplen: o.Snaplen,
-		OS: "Linux " + unix.ByteSliceToString(uts.Release[:])}
+		OS: "Linux " + unix.ByteSliceToString(uts.Release[:]), More: more}
 }
 
 // Write writes one packet.
@@ -89,7 +99,12 @@ func (f *File) Write(p *Packet) error { return f.pw.Write(p) }
 func (f *File) Close(st Stats, runErr error) error {
 	err := runErr
 	f.pw.StatsComment = st.Loss.String()
-	cerr := f.pw.Close(st.Seen, st.RingLost)
+	var cerr error
+	if len(st.Interfaces) > 0 {
+		cerr = f.pw.CloseInterfaces(st.Interfaces)
+	} else {
+		cerr = f.pw.Close(st.Seen, st.RingLost)
+	}
 	if cerr != nil && err == nil {
 		err = fmt.Errorf("close capture file: %w", cerr)
 	}

@@ -43,6 +43,15 @@ type PacketFileOptions struct {
 	Filter    string
 	Snaplen   uint32
 	OS        string
+	// More are further interfaces (pcapng only): one interface
+	// description block each, numbered from 1 in this order.
+	More []MoreInterface
+}
+
+// MoreInterface is a further interface of a capture on several.
+type MoreInterface struct {
+	Name    string
+	Ifindex int
 }
 
 // NewPacketWriter writes the file header (and for pcapng, the interface
@@ -63,6 +72,12 @@ func NewPacketWriter(w io.Writer, o PacketFileOptions) (*PacketWriter, error) {
 			Name: o.Interface, Description: desc, Filter: filter, Comment: comment, OS: o.OS,
 			LinkType: layers.LinkTypeEthernet, TimestampResolution: 9, SnapLength: o.Snaplen,
 		}, pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{Application: "xdpscan"}})
+		for _, m := range o.More {
+			if err != nil {
+				break
+			}
+			_, err = ng.AddInterface(ngMoreInterface(o, m))
+		}
 		if err == nil {
 			err = ng.Flush() // its blocks go before the packets written here
 		}
@@ -71,6 +86,9 @@ func NewPacketWriter(w io.Writer, o PacketFileOptions) (*PacketWriter, error) {
 		}
 		pw.ng = ng
 	case "pcap":
+		if len(o.More) > 0 {
+			return nil, fmt.Errorf("a pcap file has one interface: write pcapng to capture on %d", 1+len(o.More))
+		}
 		w := pcapgo.NewWriter(pw.buf)
 		if o.Nano {
 			w = pcapgo.NewWriterNanos(pw.buf)
@@ -190,6 +208,35 @@ func (pw *PacketWriter) Close(received, dropped uint64) error {
 		if err := pw.ng.WriteInterfaceStats(0, pcapgo.NgInterfaceStatistics{LastUpdate: now, StartTime: pw.start,
 			EndTime: now, PacketsReceived: received, PacketsDropped: dropped, Comment: pw.StatsComment}); err != nil {
 			return fmt.Errorf("write pcapng statistics: %w", err)
+		}
+		if err := pw.ng.Flush(); err != nil {
+			return err
+		}
+	}
+	return pw.buf.Flush()
+}
+
+// ngMoreInterface describes a further interface as the first is.
+func ngMoreInterface(o PacketFileOptions, m MoreInterface) pcapgo.NgInterface {
+	desc := "xdpscan XDP capture"
+	if m.Ifindex > 0 {
+		desc += ", ifindex " + strconv.Itoa(m.Ifindex)
+	}
+	filter, comment := ngFilterOption(o.Filter)
+	return pcapgo.NgInterface{Name: m.Name, Description: desc, Filter: filter, Comment: comment, OS: o.OS,
+		LinkType: layers.LinkTypeEthernet, TimestampResolution: 9, SnapLength: o.Snaplen}
+}
+
+// CloseInterfaces is Close for a capture on several interfaces: one
+// statistics block per interface, in the file's interface order.
+func (pw *PacketWriter) CloseInterfaces(stats []InterfaceStats) error {
+	if pw.ng != nil {
+		now := time.Now()
+		for i, s := range stats {
+			if err := pw.ng.WriteInterfaceStats(i, pcapgo.NgInterfaceStatistics{LastUpdate: now, StartTime: pw.start,
+				EndTime: now, PacketsReceived: s.Seen, PacketsDropped: s.RingLost}); err != nil {
+				return fmt.Errorf("write pcapng statistics of %s: %w", s.Name, err)
+			}
 		}
 		if err := pw.ng.Flush(); err != nil {
 			return err

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -53,6 +54,13 @@ func knownTraffic() [][]byte {
 
 func sendFrames(t *testing.T, tb *testbed.Testbed, frames [][]byte) {
 	t.Helper()
+	sendRaw(t, tb, frames, 1, 20*time.Microsecond) // well below any backlog limit
+}
+
+// sendRaw sends frames from the scanner's namespace with AF_PACKET, in
+// bursts of burst frames with pause after each.
+func sendRaw(t *testing.T, tb *testbed.Testbed, frames [][]byte, burst int, pause time.Duration) {
+	t.Helper()
 	err := testbed.Do(tb.ScanNS(), func() error {
 		ifc, err := net.InterfaceByName(testbed.ScanIf)
 		if err != nil {
@@ -64,11 +72,13 @@ func sendFrames(t *testing.T, tb *testbed.Testbed, frames [][]byte) {
 		}
 		defer unix.Close(fd)
 		sa := &unix.SockaddrLinklayer{Ifindex: ifc.Index, Halen: 6}
-		for _, f := range frames {
+		for i, f := range frames {
 			if err := unix.Sendto(fd, f, 0, sa); err != nil {
-				return err
+				return fmt.Errorf("send frame %d (%d bytes): %w", i, len(f), err)
 			}
-			time.Sleep(20 * time.Microsecond) // well below any backlog limit
+			if i%burst == burst-1 {
+				time.Sleep(pause)
+			}
 		}
 		return nil
 	})

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/xdpscan/xdpscan/testbed"
 )
 
@@ -78,35 +76,9 @@ func readCaptureFile(t *testing.T, path string) []capturedFrame {
 		t.Fatalf("tshark -r %s: %v", path, err)
 	}
 	dirs := strings.Split(strings.TrimSpace(string(out)), "\n")
-	b, err := readFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var frames []capturedFrame
-	if bytes.HasPrefix(b, []byte{0x0a, 0x0d, 0x0d, 0x0a}) {
-		r, err := pcapgo.NewNgReader(bytes.NewReader(b), pcapgo.DefaultNgReaderOptions)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for {
-			data, _, err := r.ReadPacketData()
-			if err != nil {
-				break
-			}
-			frames = append(frames, capturedFrame{data: string(data)})
-		}
-	} else {
-		r, err := pcapgo.NewReader(bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for {
-			data, _, err := r.ReadPacketData()
-			if err != nil {
-				break
-			}
-			frames = append(frames, capturedFrame{data: string(data)})
-		}
+	for _, f := range readPcapFrames(t, path) {
+		frames = append(frames, capturedFrame{data: string(f.data)})
 	}
 	if len(frames) > 0 && len(dirs) == len(frames) {
 		for i, d := range dirs {

@@ -19,7 +19,6 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
-	"golang.org/x/sys/unix"
 
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/testbed"
@@ -383,30 +382,7 @@ func readPcapFrames(t *testing.T, path string) []pcapFrame {
 // mix takes ~20 ms, not the ~0.5 s of a pause per frame on a busy VM.
 func sendBursts(t *testing.T, tb *testbed.Testbed, frames [][]byte) {
 	t.Helper()
-	err := testbed.Do(tb.ScanNS(), func() error {
-		ifc, err := net.InterfaceByName(testbed.ScanIf)
-		if err != nil {
-			return err
-		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		sa := &unix.SockaddrLinklayer{Ifindex: ifc.Index, Halen: 6}
-		for i, f := range frames {
-			if err := unix.Sendto(fd, f, 0, sa); err != nil {
-				return fmt.Errorf("send frame %d (%d bytes): %w", i, len(f), err)
-			}
-			if i%32 == 31 {
-				time.Sleep(time.Millisecond)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("send: %v", err)
-	}
+	sendRaw(t, tb, frames, 32, time.Millisecond)
 }
 
 // TestCaptureJumboFrames: on a veth with MTU 9000, frames of 9014 bytes

@@ -28,6 +28,13 @@ type CaptureConfig struct {
 	CountOnly bool
 	// RingBytes and RingWakeupBytes as in ScanConfig.
 	RingBytes, RingWakeupBytes uint32
+	// Rings spreads the records over per-CPU rings (zero: one shared
+	// ring).
+	Rings RingPlan
+	// ShareRings, if set, is an earlier load whose rings (shared and
+	// per-CPU) this program writes into too: one reader for several
+	// interfaces.
+	ShareRings *Capture
 }
 
 // MaxSnaplen is the most bytes the capture program copies per packet:
@@ -39,6 +46,10 @@ const MaxSnaplen = 262144
 // expression inside it, and its maps.
 type Capture struct {
 	Objects bpf.CaptureObjects
+	// CPURings are the per-CPU rings of Config.Rings, in its order
+	// (owned by the first load of a ShareRings group).
+	CPURings []*ebpf.Map
+	ownRings bool
 }
 
 // shapedFilters are the C code's calls of the filter: capture_filter for
@@ -80,6 +91,9 @@ func LoadCapture(cfg CaptureConfig) (*Capture, error) {
 	if cfg.RingBytes != 0 {
 		spec.Maps["events"].MaxEntries = cfg.RingBytes
 	}
+	if err := configureRings(spec, cfg.Rings); err != nil {
+		return nil, err
+	}
 	prog := spec.Programs["xdpscan_capture"]
 	// The filter runs where the C code calls it, specialized for each
 	// call's frame shape (filter.Splice).
@@ -103,8 +117,22 @@ func LoadCapture(cfg CaptureConfig) (*Capture, error) {
 		return nil, fmt.Errorf("install filter: the filter is too long for the capture program: %w; capture with a shorter filter", err)
 	}
 	c := &Capture{}
-	if err := spec.LoadAndAssign(&c.Objects, nil); err != nil {
+	var opts *ebpf.CollectionOptions
+	if s := cfg.ShareRings; s != nil {
+		opts = &ebpf.CollectionOptions{MapReplacements: map[string]*ebpf.Map{
+			"events": s.Objects.Events, "cpu_rings": s.Objects.CpuRings}}
+		c.CPURings = s.CPURings
+	}
+	if err := spec.LoadAndAssign(&c.Objects, opts); err != nil {
 		return nil, loadError("capture program", err)
+	}
+	if cfg.ShareRings == nil && cfg.Rings.Rings() > 0 {
+		rings, err := fillRings(c.Objects.CpuRings, spec.Maps["cpu_rings"].InnerMap, cfg.Rings)
+		if err != nil {
+			c.Objects.Close()
+			return nil, err
+		}
+		c.CPURings, c.ownRings = rings, true
 	}
 	return c, nil
 }
@@ -118,5 +146,15 @@ func (c *Capture) Events() *ebpf.Map { return c.Objects.Events }
 // Counters sums the per-CPU counters (Matched counts filter matches).
 func (c *Capture) Counters() (Counters, error) { return ReadCounters(c.Objects.Counters) }
 
+// RingLostPerCPU is the ring reserve failures counted on each CPU.
+func (c *Capture) RingLostPerCPU() ([]uint64, error) { return RingLostPerCPU(c.Objects.Counters) }
+
 // Close releases everything.
-func (c *Capture) Close() error { return c.Objects.Close() }
+func (c *Capture) Close() error {
+	if c.ownRings {
+		for _, r := range c.CPURings {
+			r.Close()
+		}
+	}
+	return c.Objects.Close()
+}

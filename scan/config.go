@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net/netip"
@@ -56,6 +57,15 @@ type Config struct {
 	// after the wait, and prints it only if the retry agrees (--confirm;
 	// see conflict.go). XDP receive only.
 	Confirm bool
+	// Senders is the number of sending threads (--senders; 0 or 1: one),
+	// each on a slice of the permutation (senders.go).
+	Senders int
+	// Set on a sender's own part of the scan (senderConfig): its index
+	// + 1, the source-port divisor one sender would use, and what it
+	// waits on at the end of each pass.
+	senderIndex int
+	sportShards uint64
+	passDone    func(context.Context) error
 }
 
 // TotalProbes is how many probes this shard sends over all passes.
@@ -147,6 +157,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--confirm needs the XDP receive path (not --connect nor --rx pcap)")
 	case c.Retries < 0:
 		return fmt.Errorf("--retries must be >= 0")
+	case c.Senders < 0 || c.Senders > MaxSenders:
+		return fmt.Errorf("--senders %d: use 1 to %d", c.Senders, MaxSenders)
 	case c.Wait < 0:
 		return fmt.Errorf("--wait %v: must be 0 or more", c.Wait)
 	}
@@ -217,7 +229,11 @@ func (c Config) probeAt(perm targets.Permutation, pos Position) (addr netip.Addr
 	nports := uint64(len(c.Ports))
 	x := perm.At(pos.Next)
 	nsports := uint64(c.SportHi-c.SportLo) + 1
-	return c.Targets.At(x / nports), c.Ports[x%nports], c.SportLo + uint16((pos.Next/c.Shards+pos.Pass)%nsports)
+	shards := c.Shards
+	if c.sportShards != 0 { // a sender's slice: the ports one sender gives
+		shards = c.sportShards
+	}
+	return c.Targets.At(x / nports), c.Ports[x%nports], c.SportLo + uint16((pos.Next/shards+pos.Pass)%nsports)
 }
 
 // validateRate refuses rates no scan can keep: below one probe an hour

@@ -38,7 +38,12 @@ func (c *positionCell) load() (p Position, ok bool) {
 // worker). ok is false until sending starts. Replies to the last probes
 // may still be on their way: a checkpoint must wait for them (--wait)
 // before it counts them as done.
-func (p *Progress) Position() (pos Position, ok bool) { return p.position.load() }
+func (p *Progress) Position() (pos Position, ok bool) {
+	if s := p.senders.Load(); s != nil {
+		return s.position()
+	}
+	return p.position.load()
+}
 
 // publishPosition stores pos, a position of a walk over n probes per pass,
 // in its normal form: a pass walked to its end is the next pass's start.
@@ -61,10 +66,10 @@ func (c Config) ValidPosition(pos Position) error {
 		return &PositionError{Field: "pass", Value: pos.Pass, Why: passRange(c.Retries)}
 	case pos.Next >= n:
 		return &PositionError{Field: "next", Value: pos.Next, Why: itoa(n) + " probe positions per pass (0-" + itoa(n-1) + ")"}
-	case pos.Next != 0 && pos.Next%c.Shards != c.Shard:
+	case pos.Next != 0 && pos.Next%c.Shards != c.Shard && pos.Senders.N == 0:
 		return &PositionError{Field: "next", Value: pos.Next, Why: "positions of shard " + itoa(c.Shard) + " of " + itoa(c.Shards)}
 	}
-	return nil
+	return c.validSenders(pos, n)
 }
 
 // PositionError is a resume position the scan cannot have written.
@@ -100,4 +105,6 @@ func itoa(v uint64) string {
 type Position struct {
 	Pass uint64 `json:"pass"`
 	Next uint64 `json:"next"`
+	// Senders: with --senders N > 1, each sender's next position.
+	Senders SenderNext `json:"senders,omitzero"`
 }

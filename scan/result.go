@@ -49,6 +49,7 @@ type Progress struct {
 	counters                                         func() (loader.Counters, error)
 	program                                          *ebpf.Program
 	position                                         positionCell // see Position
+	senders                                          atomic.Pointer[senderCells]
 }
 
 // Counters reads the XDP program's counters (duplicates, losses).
@@ -106,6 +107,12 @@ type Stats struct {
 	// the transmit, and on veth the target's receive path, which runs in
 	// the transmitting thread's softirq. Not part of this process's time.
 	TxRelayCPUS float64 `json:"tx_relay_cpu_s,omitempty"`
+	// Per CPU (index = CPU id), XDP receive: the packets the scan
+	// program saw and its ring reserve failures; Senders, the sending
+	// threads (--senders).
+	RxPerCPU       []uint64 `json:"rx_packets_per_cpu,omitempty"`
+	RingLostPerCPU []uint64 `json:"ring_lost_per_cpu,omitempty"`
+	Senders        int      `json:"senders,omitempty"`
 	XDPMode     string  `json:"xdp_mode"`
 	Interface   string  `json:"interface"`
 	Interrupted bool    `json:"interrupted"`

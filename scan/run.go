@@ -29,9 +29,17 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 	if cfg.RxMode == "" {
 		cfg.RxMode = loader.RxXDP
 	}
-	st := Stats{RxMode: cfg.RxMode, TxMode: cfg.txMode(), Interface: cfg.iface()}
+	st := Stats{RxMode: cfg.RxMode, TxMode: cfg.txMode(), Interface: cfg.iface(), Senders: cfg.senders()}
 	var tx transmit.Sender
+	var newTx func() (transmit.Sender, error) // a further sender's (--senders)
+	var extra []transmit.Sender
+	defer func() {
+		for _, t := range extra {
+			t.Close()
+		}
+	}()
 	if cfg.txMode() == transmit.ModeSocket {
+		newTx = func() (transmit.Sender, error) { return transmit.NewSocket(cfg.iface()) }
 		t, err := transmit.NewSocket(cfg.iface())
 		if err != nil {
 			return st, err
@@ -78,6 +86,7 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 			}
 			defer t.Close()
 			tx = t
+			newTx = func() (transmit.Sender, error) { return newXDPSender(cfg) }
 		}
 		clock := clock.NewMono()
 		seen := newClassSeen(cfg.Targets, cfg.Ports)
@@ -95,10 +104,21 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 			c, err := prog.Counters()
 			st.setDuplicates(c.Duplicates, seen.duplicates())
 			st.InvalidCookie, st.RingLost = c.BadCookie, c.RingLost
+			if err == nil {
+				st.RxPerCPU, st.RingLostPerCPU, err = perCPUStats(prog)
+			}
 			return err
 		}
 	}
 
+	if cfg.senders() > 1 {
+		var err error
+		if extra, err = openExtraSenders(cfg, newTx); err != nil {
+			stopRx()
+			wg.Wait()
+			return st, err
+		}
+	}
 	if cfg.Ready != nil {
 		if err := cfg.Ready(); err != nil {
 			stopRx()
@@ -108,7 +128,7 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 	}
 	progress.Total.Store(cfg.TotalProbes())
 	start := time.Now()
-	pos, sendErr := sendProbes(ctx, cfg, tx, progress)
+	pos, sendErr := sendAll(ctx, cfg, tx, extra, progress)
 	st.SendS = time.Since(start).Seconds()
 	if ctx.Err() != nil {
 		st.Interrupted = true
@@ -138,6 +158,10 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 		return st, err
 	}
 	st.ProbesSent, st.TxErrors = tx.Counts()
+	for _, t := range extra {
+		sent, errs := t.Counts()
+		st.ProbesSent, st.TxErrors = st.ProbesSent+sent, st.TxErrors+errs
+	}
 	if r, ok := tx.(interface{ RelayCPU() time.Duration }); ok {
 		st.TxRelayCPUS = r.RelayCPU().Seconds()
 	}
@@ -152,16 +176,21 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 	return st, nil
 }
 
-// startXDP loads the scan program, attaches it and opens its ring.
-func startXDP(cfg Config, progress *Progress) (*loader.Scan, *ringbuf.Consumer[bpf.ScanScanEvent], *loader.Attachment, error) {
-	prog, err := loader.LoadScan(loader.ScanConfig{
+// loaderConfig is the scan program's configuration.
+func (cfg Config) loaderConfig() loader.ScanConfig {
+	return loader.ScanConfig{
 		SourceIPv4: cfg.Path.Src, SourceIPv6: cfg.Path6.Src, SourcePortLo: cfg.SportLo, SourcePortHi: cfg.SportHi,
 		CookieKey: cfg.Key, RingBytes: loader.RingBytes, RingWakeupBytes: loader.RingWakeupBytes, ResetOpen: cfg.Reset, UDPEchoes: probe.UDPEchoes(),
 		UDPConfirm:   cfg.Confirm,
 		SendSlots:    cfg.sendSlots(),
 		SendRelay:    cfg.sendRelay(),
 		DedupEntries: uint32(min(max(cfg.Targets.Len()*uint64(len(cfg.Ports)), 1024), 1<<20)),
-	})
+	}
+}
+
+// startXDP loads the scan program, attaches it and opens its ring.
+func startXDP(cfg Config, progress *Progress) (*loader.Scan, *ringbuf.Consumer[bpf.ScanScanEvent], *loader.Attachment, error) {
+	prog, err := loader.LoadScan(cfg.loaderConfig())
 	if err != nil {
 		return nil, nil, nil, err
 	}

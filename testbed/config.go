@@ -104,6 +104,10 @@ type Config struct {
 	// The scanner's end keeps every offload off (libpcap sizes its ring by
 	// them), and so does the target's by default (captures run there).
 	TargetNAPI bool `json:"target_napi,omitempty"`
+	// Queues gives both veth ends this many RX and TX queues, with GRO
+	// (NAPI) and threaded NAPI on at both ends so that receive work
+	// spreads over the CPUs (queues.go). 0 or 1: one queue.
+	Queues int `json:"queues,omitempty"`
 	// Scanners is how many scanner namespaces ("hosts" of a fleet) there
 	// are, each with its own link to the target (scanners.go); 0 or 1: one.
 	Scanners int `json:"scanners,omitempty"`
@@ -140,6 +144,9 @@ func (c Config) Validate() error {
 	}
 	if c.Range.Overlaps(linkNet) {
 		return fmt.Errorf("testbed range %s overlaps the link network %s", c.Range, linkNet)
+	}
+	if c.Queues < 0 || c.Queues > MaxQueues {
+		return fmt.Errorf("testbed queues %d: use 1 to %d", c.Queues, MaxQueues)
 	}
 	if len(c.OpenPorts) == 0 || len(c.OpenPorts) > 16 {
 		return fmt.Errorf("testbed needs 1 to 16 open ports, got %d", len(c.OpenPorts))

@@ -70,8 +70,7 @@ func Up(cfg Config) (tb *Testbed, err error) {
 	steps = append(steps,
 		// Created directly inside the namespaces: the pair never exists in
 		// the root namespace, so nothing there can route to it.
-		[]string{"ip", "link", "add", ScanIf, "netns", s, "address", ScanMAC.String(), "type", "veth",
-			"peer", "name", TargetIf, "netns", t, "address", TargetMAC.String()})
+		vethArgs(s, t, cfg.Queues))
 	steps = append(steps,
 		[]string{"ip", "netns", "exec", s, "ethtool", "-K", ScanIf, "tx", "off", "sg", "off", "tso", "off", "gso", "off", "gro", "off"},
 		[]string{"ip", "netns", "exec", t, "ethtool", "-K", TargetIf, "tx", "off", "sg", "off", "tso", "off", "gso", "off", "gro", onOff(cfg.TargetNAPI)},
@@ -120,6 +119,9 @@ func Up(cfg Config) (tb *Testbed, err error) {
 		if err := tb.enableRPS(); err != nil {
 			return tb, err
 		}
+	}
+	if err := tb.spreadQueues(); err != nil {
+		return tb, err
 	}
 	if err := tb.filterRule(); err != nil {
 		return tb, err
@@ -182,7 +184,7 @@ func (tb *Testbed) enableRPS() error {
 // sent it, veth's way).
 func SetRPS(cfg Config, mask uint64) error {
 	for _, x := range [][2]string{{cfg.ScanNS(), ScanIf}, {cfg.TargetNS(), TargetIf}} {
-		cmd := fmt.Sprintf("echo %x > /sys/class/net/%s/queues/rx-0/rps_cpus", mask, x[1])
+		cmd := fmt.Sprintf("for q in /sys/class/net/%s/queues/rx-*/rps_cpus; do echo %x > $q; done", x[1], mask)
 		if err := run("ip", "netns", "exec", x[0], "sh", "-c", cmd); err != nil {
 			return err
 		}

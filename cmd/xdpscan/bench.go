@@ -302,7 +302,11 @@ func benchFlood(args []string) error {
 	count := fs.Uint64("count", 0, "frames to send (required; at most 100000000)")
 	frame := fs.String("frame", "udp", "udp: 60-byte datagram to port 9; syn: a TCP SYN to port 80")
 	gen := fs.String("gen", "socket", "socket: an AF_PACKET sendmmsg loop; xdp: the frame sent from the kernel with XDP_TX (BPF_PROG_RUN live frames, Linux 5.18), which on veth needs NAPI on the peer (an XDP program or GRO on)")
+	senders := floodSendersFlag(fs)
 	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := checkFloodSenders(*senders, *gen); err != nil {
 		return err
 	}
 	if *gen != "socket" && *gen != "xdp" {
@@ -334,6 +338,11 @@ func benchFlood(args []string) error {
 	flood := bench.Flood
 	if *gen == "xdp" {
 		flood = bench.FloodXDP
+	}
+	if *senders > 1 {
+		flood = func(ctx context.Context, o bench.FloodOptions) (bench.FloodResult, error) {
+			return bench.FloodSenders(ctx, o, *senders)
+		}
 	}
 	r, err := flood(ctx, bench.FloodOptions{Iface: path.Iface, Count: *count, Frame: b})
 	if err != nil {

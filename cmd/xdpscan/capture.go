@@ -63,13 +63,15 @@ only by a complete capture, never by a failed start.
   xdpscan capture -i xs-tgt -w out.pcapng 'tcp port 80'
   xdpscan capture -i xs-tgt --count-only udp
   xdpscan capture -r out.pcapng -c 10 -e 'tcp[tcpflags] & tcp-syn != 0'
+  xdpscan capture -i xs-tgt -i lo -w both.pcapng   # several interfaces, one file, in time order
   xdpscan capture -i xs-tgt --rx pcap -w out.pcap 'tcp port 80'   # the libpcap baseline
   xdpscan capture -i xs-tgt -w ring.pcapng -C 100 -W 10 -z gzip  # rotation`
 
 func runCapture(args []string) error {
 	fs := newFlags("capture", captureSynopsis)
-	iface := fs.String("i", "", "interface (required)")
-	fs.StringVar(iface, "interface", "", "same as -i")
+	var cores captureCoresOpts
+	addCaptureCoresFlags(fs, &cores)
+	iface := new(string)
 	out := fs.String("w", "", `write packets to FILE ("-": stdout); pcapng unless FILE ends in .pcap or --pcap`)
 	forcePcap := fs.Bool("pcap", false, "write classic pcap instead of pcapng")
 	precision := fs.String("time-stamp-precision", "micro", "pcap timestamps: micro or nano (pcapng is always nano)")
@@ -105,6 +107,21 @@ func runCapture(args []string) error {
 	runUser, err := lookupRunUser("capture", *userName)
 	if err != nil {
 		return err
+	}
+	ringsMode, err := cores.check(*rx)
+	if err != nil {
+		return err
+	}
+	if err := cores.checkOutput(*out, *forcePcap); err != nil {
+		return err
+	}
+	if len(cores.ifaces) > 0 {
+		*iface = cores.ifaces[0]
+	}
+	for _, name := range cores.ifaces[min(1, len(cores.ifaces)):] {
+		if err := checkCaptureIface(name); err != nil {
+			return err
+		}
 	}
 	expr, err := td.filterExpression(rest)
 	if err != nil {
@@ -232,7 +249,8 @@ func runCapture(args []string) error {
 				// it cannot write would fail at the end: write the file
 				// itself, as tcpdump -Z does.
 				cf, err = capture.CreateFile(capture.FileOptions{Path: *out, InPlace: runUser != nil, Pcap: *forcePcap,
-					Nano: *precision == "nano", Iface: fileName, RxMode: loader.RxMode(*rx), Filter: expr, Snaplen: uint32(*snaplen)})
+					Nano: *precision == "nano", Iface: fileName, RxMode: loader.RxMode(*rx), Filter: expr, Snaplen: uint32(*snaplen),
+					MoreIfaces: cores.ifaces[min(1, len(cores.ifaces)):]})
 				return err
 			}
 		}
@@ -284,6 +302,7 @@ func runCapture(args []string) error {
 		Reading: func(desc string) {
 			fmt.Fprintf(os.Stderr, "reading from file %s, %s\n", td.readFile, desc)
 		},
+		MoreIfaces: cores.ifaces[min(1, len(cores.ifaces)):], Rings: ringsMode,
 		Ready: func() error {
 			if *duration > 0 {
 				durationTimer = time.AfterFunc(*duration, endCapture)
@@ -300,7 +319,7 @@ func runCapture(args []string) error {
 			}
 			// tcpdump's words, once packets are really being captured
 			if !offline {
-				fmt.Fprintf(os.Stderr, "listening on %s, link-type EN10MB (Ethernet), snapshot length %d bytes\n", *iface, *snaplen)
+				fmt.Fprintf(os.Stderr, "listening on %s, link-type EN10MB (Ethernet), snapshot length %d bytes\n", cores.ifaces.String(), *snaplen)
 			}
 			return nil
 		}}
@@ -319,7 +338,8 @@ func runCapture(args []string) error {
 			fileName = "file " + td.readFile
 		}
 		cfg.Ready = rot.openAfter(cfg.Ready, capture.FileOptions{Path: *out, Pcap: *forcePcap, Nano: *precision == "nano",
-			Iface: fileName, RxMode: loader.RxMode(*rx), Filter: expr, Snaplen: uint32(*snaplen)}, progress, &rotation)
+			Iface: fileName, RxMode: loader.RxMode(*rx), Filter: expr, Snaplen: uint32(*snaplen),
+			MoreIfaces: cores.ifaces[min(1, len(cores.ifaces)):]}, progress, &rotation)
 	}
 	cm := &captureMetrics{progress: progress, iface: *iface, countOnly: *countOnly}
 	dropped := cfg.Ready
@@ -401,6 +421,7 @@ func runCapture(args []string) error {
 		if st.XDPMode != "" {
 			fmt.Fprintf(os.Stderr, "xdpscan: received, by protocol (packets): %s\n", protocolMix(st.Counters))
 		}
+		printCoresSummary(st)
 	}
 	fmt.Fprintf(os.Stderr, "xdpscan: %s\n", st.Loss)
 	if err := stats.write(st); err != nil {

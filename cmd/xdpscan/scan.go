@@ -79,6 +79,7 @@ type scanFlags struct {
 	ports, includeFile, exclude, excludeFile, allow, iface, sourceIP, sourcePort, routerMAC string
 	rate                                                                                    float64
 	retries, txRelayCPU                                                                     int
+	senders                                                                                 int
 	wait                                                                                    time.Duration
 	seed, shards, shard                                                                     uint64
 	resume, output, format, statsJSON, status, rx, tx, mode                                 string
@@ -94,6 +95,7 @@ type scanFlags struct {
 func newScanFlags() (*scanFlags, *flag.FlagSet) {
 	f := &scanFlags{}
 	fs := newFlags("scan", scanSynopsis)
+	addSendersFlag(fs, &f.senders)
 	fs.StringVar(&f.ports, "p", "", "ports: 22,80,443,8000-8100; U:53,U:161 for UDP (required unless --ping)")
 	fs.StringVar(&f.ports, "ports", "", "same as -p")
 	fs.BoolVar(&f.udp, "sU", false, "UDP scan: ports given without a T:/U: prefix are UDP")
@@ -584,8 +586,11 @@ func scanConfig(f *scanFlags, positional []string) (scan.Config, error) {
 	if err != nil {
 		return scan.Config{}, err
 	}
+	if err := checkSenders(f); err != nil {
+		return scan.Config{}, err
+	}
 	seed := scan.Seed(f.seed, key)
-	cfg := scan.Config{Targets: targets, Ports: ports, Rate: f.rate, SportLo: lo, SportHi: hi,
+	cfg := scan.Config{Senders: f.senders, Targets: targets, Ports: ports, Rate: f.rate, SportLo: lo, SportHi: hi,
 		Retries: f.retries, Wait: f.wait, Seed: seed, Shards: f.shards, Shard: f.shard, XDPMode: mode, RxMode: loader.RxMode(f.rx), Tx: transmit.Mode(f.tx), Reset: f.reset, Key: key,
 		TxRelay: f.txRelayCPU >= 0, TxRelayCPU: f.txRelayCPU,
 		Connect: f.connect, ConnectTimeout: f.connectTimeout, Workers: f.workers, Confirm: f.confirm,

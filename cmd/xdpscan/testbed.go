@@ -54,6 +54,7 @@ func testbedFlags(sub string) (*testbedFlagValues, *flagSetWithUsage) {
 		fs.BoolVar(&v.rps, "rps", false, "spread receive softirqs over all CPUs (RPS) on both veth ends")
 		fs.BoolVar(&v.targetNAPI, "target-napi", false, "GRO on at the target's veth end, which gives it NAPI: needed by scan --tx xdp\n"+
 			"(frames sent from XDP reach only a veth end with NAPI); off by default, as captures run there")
+		addQueuesFlag(fs, &v.queues, &v.queuesFlag)
 		fs.IntVar(&v.scanners, "scanners", 1, "scanner namespaces, each a \"host\" with its own link to the target: xdpscan-NAME-scan,\n"+
 			"xdpscan-NAME-scan1, ... (198.19.I.1), for a fleet of shards (kernel target, IPv4)")
 		v.configFlags(fs)
@@ -68,6 +69,8 @@ type testbedFlagValues struct {
 	name, rangeStr, range6, ports, udpPorts, target string
 	filteredFrom, prohibitedFrom                    uint
 	rps, all, icmpLimit, ipv6, targetNAPI           bool
+	queues                                          int
+	queuesFlag                                      bool // --queues is registered (up)
 	scanners                                        int
 }
 
@@ -82,7 +85,12 @@ func (v *testbedFlagValues) configFlags(fs *flag.FlagSet) {
 }
 
 func (v *testbedFlagValues) config() (testbed.Config, error) {
-	cfg := testbed.Config{Name: v.name, Target: testbed.Target(v.target), RPS: v.rps, TargetNAPI: v.targetNAPI, ICMPLimit: v.icmpLimit, Scanners: v.scanners}
+	if v.queuesFlag {
+		if err := checkQueues(v.queues); err != nil {
+			return testbed.Config{}, err
+		}
+	}
+	cfg := testbed.Config{Name: v.name, Target: testbed.Target(v.target), RPS: v.rps, TargetNAPI: v.targetNAPI, ICMPLimit: v.icmpLimit, Queues: v.queues, Scanners: v.scanners}
 	if v.ipv6 {
 		cfg.Range6 = testbed.DefaultRange6
 	}

@@ -28,6 +28,17 @@ type Config struct {
 	CountOnly bool
 	RxMode    loader.RxMode // loader.RxXDP or loader.RxPcap
 	XDPMode   loader.Mode
+	// ReadFile, if set, reads packets from this pcap or pcapng file ("-":
+	// standard input) and runs each through the capture program with
+	// BPF_PROG_RUN instead of capturing on Iface (offline.go).
+	ReadFile string
+	// RingBytes sizes the ring (-B; a power of two, at least a page; 0: loader.RingBytes).
+	RingBytes uint32
+	// Immediate wakes the reader for every record (--immediate-mode)
+	// instead of once loader.RingWakeupBytes have gathered.
+	Immediate bool
+	// Reading, if set, is told what the -r file is before Ready is called.
+	Reading func(desc string)
 	// Direction is -Q: received packets (XDP), sent ones (TC egress,
 	// attached by EgressHook) or both ("": both).
 	Direction  Direction
@@ -56,18 +67,27 @@ const drainTimeout = 200 * time.Millisecond
 
 // Stats are a capture's final figures (--stats-json).
 type Stats struct {
-	Seen        uint64          `json:"seen"`        // packets the receive path saw
-	Matched     uint64          `json:"matched"`     // packets the filter accepted
-	Written     uint64          `json:"written"`     // packets written to the file
-	RingLost    uint64          `json:"ring_lost"`   // XDP: ring reserve failures; pcap: kernel drops
-	WriterLost  uint64          `json:"writer_lost"` // matched packets read but not written (write errors, -c)
-	Bytes       uint64          `json:"bytes"`
-	ElapsedS    float64         `json:"elapsed_s"`
-	RxMode      loader.RxMode   `json:"rx_mode"`
-	XDPMode     string          `json:"xdp_mode"`
-	Interface   string          `json:"interface"`
-	Counters    loader.Counters `json:"xdp_counters"`
-	Interrupted bool            `json:"interrupted"`
+	Seen       uint64 `json:"seen"`        // packets the receive path saw
+	Matched    uint64 `json:"matched"`     // packets the filter accepted
+	Written    uint64 `json:"written"`     // packets written to the file
+	RingLost   uint64 `json:"ring_lost"`   // XDP: ring reserve failures; pcap: kernel drops
+	WriterLost uint64 `json:"writer_lost"` // matched packets read but not written: write errors
+	// NotWritten are matched packets read after -c's count was reached:
+	// not written by choice, not lost.
+	NotWritten uint64 `json:"not_written_count_reached"`
+	// Offline (-r): frames BPF_PROG_RUN does not take (shorter than 14
+	// bytes, or refused; see LinearProgRunBytes) run through libpcap's program in user
+	// space; Truncated says the file ended inside a packet.
+	UserFiltered uint64          `json:"user_filtered,omitempty"`
+	Truncated    bool            `json:"truncated,omitempty"`
+	ReadFrom     string          `json:"read_from,omitempty"`
+	Bytes        uint64          `json:"bytes"`
+	ElapsedS     float64         `json:"elapsed_s"`
+	RxMode       loader.RxMode   `json:"rx_mode"`
+	XDPMode      string          `json:"xdp_mode"`
+	Interface    string          `json:"interface"`
+	Counters     loader.Counters `json:"xdp_counters"`
+	Interrupted  bool            `json:"interrupted"`
 	// Rings: what rings were read and how they merged (XDP only);
 	// Interfaces: per interface, when there are several.
 	Rings      *RingChoice      `json:"rings,omitempty"`
@@ -87,7 +107,7 @@ type Stats struct {
 // Progress is read by the live line.
 type Progress struct {
 	Written    atomic.Uint64
-	WriterLost atomic.Uint64 // rare (write errors, past -c): stored each time
+	WriterLost atomic.Uint64 // rare (write errors): stored each time
 	counters   func() (loader.Counters, error)
 	program    *ebpf.Program
 }
@@ -144,8 +164,7 @@ func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet
 	var writeErr error
 	emit := func(p *Packet) {
 		if cfg.Count > 0 && st.Written >= cfg.Count {
-			st.WriterLost++
-			progress.WriterLost.Store(st.WriterLost)
+			st.NotWritten++
 			return
 		}
 		if write != nil {
@@ -180,9 +199,12 @@ func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet
 			stop()
 		}
 	}
-	if cfg.RxMode == loader.RxPcap {
+	switch {
+	case cfg.ReadFile != "":
+		err = captureOffline(ctx, cfg, raw, frameView, &st, emit)
+	case cfg.RxMode == loader.RxPcap:
 		err = capturePcap(ctx, cfg, &st, emit)
-	} else {
+	default:
 		err = captureXDP(ctx, cfg, raw, frameView, progress, &st, emit)
 	}
 	st.ElapsedS = time.Since(start).Seconds()
@@ -209,14 +231,20 @@ func LoadXDP(cfg Config) (*loader.Capture, error) {
 }
 
 func loadXDP(cfg Config, raw []cbpf.RawInstruction, frameView bool) (*loader.Capture, error) {
-	ring := uint32(loader.RingBytes)
+	ring, wakeup := uint32(loader.RingBytes), uint32(loader.RingWakeupBytes)
+	if cfg.RingBytes != 0 { // -B
+		ring, wakeup = cfg.RingBytes, cfg.RingBytes/4
+	}
 	// A record must fit the ring with room for others: a jumbo snaplen
 	// gets a ring of at least 64 of its largest records.
 	for uint64(ring) < 64*uint64(min(cfg.Snaplen, loader.MaxSnaplen)) && ring < 1<<30 {
 		ring <<= 1
 	}
+	if cfg.Immediate || cfg.ReadFile != "" {
+		wakeup = 0
+	}
 	return loader.LoadCapture(loader.CaptureConfig{Filter: raw, Snaplen: min(cfg.Snaplen, loader.MaxSnaplen), CountOnly: cfg.CountOnly,
-		FrameView: frameView, RingBytes: ring, RingWakeupBytes: loader.RingWakeupBytes})
+		FrameView: frameView, RingBytes: ring, RingWakeupBytes: wakeup})
 }
 
 // captureXDP captures in cfg.Direction: the XDP program on what the

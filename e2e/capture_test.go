@@ -238,6 +238,14 @@ func TestCaptureBadInput(t *testing.T) {
 		{"filter does not compile", []string{"-i", testbed.TargetIf, "tcp", "and", "and", "udp"}, "syntax error"},
 		{"unknown interface", []string{"-i", "eth9", "tcp"}, "interface eth9: no such interface"},
 		{"unwritable file", []string{"-i", testbed.TargetIf, "-w", "/nonexistent/x.pcapng"}, "cannot write"},
+		{"-F and a filter", []string{"-i", testbed.TargetIf, "-F", "/etc/hostname", "tcp"}, "give one of them"},
+		{"-r missing file", []string{"-r", "/nonexistent.pcap"}, "-r /nonexistent.pcap: cannot read it"},
+		{"-r with -i", []string{"-r", "/etc/hostname", "-i", testbed.TargetIf}, "has no use with it"},
+		{"-r not a capture file", []string{"-r", "/etc/hostname"}, "not a pcap or pcapng file"},
+		{"-U without -w", []string{"-i", testbed.TargetIf, "-U"}, "give -w FILE"},
+		{"--print with -w -", []string{"-i", testbed.TargetIf, "--print", "-w", "-"}, "would share stdout"},
+		{"-B too large", []string{"-i", testbed.TargetIf, "-B", "5000000"}, "-B 5000000"},
+		{"filter hint", []string{"-i", testbed.TargetIf, "tcp", "port80"}, `hint: "port80"`},
 		{"snaplen past tcpdump's largest", []string{"-i", testbed.TargetIf, "-s", "262145"}, "--snaplen 262145"},
 		{"absurd snaplen", []string{"-i", testbed.TargetIf, "-s", "100000000"}, "--snaplen 100000000"},
 		{"no interface", []string{"tcp"}, "-i IFACE is required"},
@@ -249,6 +257,9 @@ func TestCaptureBadInput(t *testing.T) {
 			out, err := exec.Command("ip", append([]string{"netns", "exec", tb.TargetNS(), binary, "capture", "--duration", "2s"}, tc.args...)...).CombinedOutput()
 			if err == nil || !strings.Contains(string(out), tc.want) || strings.Contains(string(out), "panic") {
 				t.Fatalf("err %v, output %q: want %q", err, out, tc.want)
+			}
+			if code := exitCode(err); code != 2 {
+				t.Fatalf("exit status %d, want 2 (bad input): %s", code, out)
 			}
 		})
 	}

@@ -112,7 +112,7 @@ func TestFailedRunsLeaveOutputsUntouched(t *testing.T) {
 		{"scan: attach refused (interface holds an XDP program)", tb.ScanNS(), scan("198.18.0.0/24", "-p", "80"), true, 1, "another XDP program is already attached"},
 		{"scan: native mode the driver lacks", tb.ScanNS(), scan("198.18.0.0/24", "-p", "80", "--mode", "native", "--source-ip", testbed.ScanIP.String(), "-i", "lo", "--router-mac", "02:00:00:00:00:01"), false, 1, "native mode: the driver does not support it"},
 		{"scan: -o and --stats-json one file", tb.ScanNS(), scan("198.18.0.0/24", "-p", "80", "--stats-json", dir+"/sub/../out.ndjson"), false, 2, "are the same file"},
-		{"capture: filter typo", tb.TargetNS(), capture("-i", testbed.TargetIf, "tcp prot 80"), false, 1, "prot"},
+		{"capture: filter typo", tb.TargetNS(), capture("-i", testbed.TargetIf, "tcp prot 80"), false, 2, "prot"}, // bad input: exit 2
 		{"capture: unknown interface", tb.TargetNS(), capture("-i", "eth9", "tcp"), false, 2, "interface eth9: no such interface"},
 		{"capture: native mode the driver lacks", tb.TargetNS(), capture("-i", "lo", "--mode", "native", "tcp"), false, 1, "native mode: the driver does not support it"},
 		{"capture: -w and --stats-json one file", tb.TargetNS(), capture("-i", testbed.TargetIf, "--stats-json", dir+"//./keep.pcapng"), false, 2, "are the same file"},

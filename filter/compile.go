@@ -188,7 +188,7 @@ func compileOn(iface, expr string, snaplen, most int) ([]bpf.RawInstruction, err
 		return nil, &LiveError{Iface: iface, Reason: C.GoString(errbuf)}
 	}
 	if rc < 0 {
-		return nil, fmt.Errorf("filter %s: %s", QuoteShort(expr), C.GoString(errbuf))
+		return nil, &SyntaxError{Expr: expr, Libpcap: C.GoString(errbuf)}
 	}
 	defer C.pcap_freecode(&prog)
 	n := int(prog.bf_len)

@@ -2,14 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-
 	"os"
-	"strings"
 	"time"
-
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
 
 	"github.com/xdpscan/xdpscan/capture"
 	"github.com/xdpscan/xdpscan/filter"
@@ -19,6 +15,8 @@ import (
 )
 
 const captureSynopsis = `xdpscan capture -i IFACE [flags] [FILTER EXPRESSION...]
+       xdpscan capture -r FILE [flags] [FILTER EXPRESSION...]
+       xdpscan capture -D
 
 Captures the packets the interface receives, at XDP, and those it sends, in
 a TC egress program (tcx, Linux 6.6; a clsact qdisc's filter below it), as
@@ -31,7 +29,8 @@ page, MTU 9000, are captured whole; sent packets: at most 4096 bytes). The
 filter sees each frame as tcpdump's does on a live Linux interface: the outer
 VLAN tag is not in the packet, 'vlan' and 'vlan N' test it, and 'tcp' matches
 TCP inside a VLAN; written frames keep the tag in place, as tcpdump writes
-them. Every packet is passed on untouched.
+them. With -r, as tcpdump -r: the tag is in the frame. Every packet is
+passed on untouched.
 
 When the interface already has an XDP program (someone else's: a DDoS filter,
 a load balancer, xdp-loader's; another capture's; a scan's), capture leaves it
@@ -43,13 +42,27 @@ attached". Seeing those too, with the program's verdict, takes an fexit
 program on it (xdpdump's way), which needs CAP_PERFMON and CAP_SYS_ADMIN and
 a kernel that allows tracing programs; xdpscan does not do that yet.
 
-Ctrl-C ends the capture: the ring is
-drained and the file closed properly. -w FILE is written beside FILE (as
-.FILE.xdpscan-*) and renamed to FILE when the capture ends: an existing
-FILE is replaced only by a complete capture, never by a failed start.
+Without -w, packets are printed as tcpdump prints them, to stdout whether or
+not it is a terminal (never resolving names: tcpdump -nn), with tcpdump's
+-v, -e, -x/-X, -q, -t... and -S; -w FILE writes pcapng (or pcap), -w - to
+stdout; --print prints as well. The interface is promiscuous while the
+capture runs (a packet-socket membership the kernel drops when the process
+ends, even on SIGKILL; needs CAP_NET_RAW, else a notice); -p keeps it as it
+is and captures only frames to its MAC, broadcast or multicast.
 
+-r FILE (pcap or pcapng, "-": stdin) runs every packet of the file through
+the same XDP program with BPF_PROG_RUN, so a filter answers as it would
+live; it combines with -w, -c, the text and --count-only. -c N stops after
+N written packets; matches read after that are "not written: count
+reached", never lost. Ctrl-C ends the capture: the ring is drained and the
+file closed properly. -w FILE is written beside FILE (as .FILE.xdpscan-*)
+and renamed to FILE when the capture ends: an existing FILE is replaced
+only by a complete capture, never by a failed start.
+
+  xdpscan capture -i xs-tgt 'tcp port 80'                  # text, like tcpdump -nn
   xdpscan capture -i xs-tgt -w out.pcapng 'tcp port 80'
   xdpscan capture -i xs-tgt --count-only udp
+  xdpscan capture -r out.pcapng -c 10 -e 'tcp[tcpflags] & tcp-syn != 0'
   xdpscan capture -i xs-tgt -i lo -w both.pcapng   # several interfaces, one file, in time order
   xdpscan capture -i xs-tgt --rx pcap -w out.pcap 'tcp port 80'   # the libpcap baseline
   xdpscan capture -i xs-tgt -w ring.pcapng -C 100 -W 10 -z gzip  # rotation`
@@ -60,13 +73,11 @@ func runCapture(args []string) error {
 	addCaptureCoresFlags(fs, &cores)
 	iface := new(string)
 	out := fs.String("w", "", `write packets to FILE ("-": stdout); pcapng unless FILE ends in .pcap or --pcap`)
-	var rot rotationOpts
-	addRotationFlags(fs, &rot)
 	forcePcap := fs.Bool("pcap", false, "write classic pcap instead of pcapng")
 	precision := fs.String("time-stamp-precision", "micro", "pcap timestamps: micro or nano (pcapng is always nano)")
 	snaplen := fs.Uint("s", 262144, "bytes kept per packet, applied in the kernel (0: 262144, as tcpdump)")
 	fs.UintVar(snaplen, "snaplen", 262144, "same as -s")
-	count := fs.Uint64("c", 0, "stop after this many matched packets")
+	count := fs.Uint64("c", 0, "stop after this many written packets")
 	fs.Uint64Var(count, "count", 0, "same as -c")
 	duration := fs.Duration("duration", 0, "stop after this long, counted from when packets are being captured (setup excluded; 0: until Ctrl-C or -c)")
 	countOnly := fs.Bool("count-only", false, "copy nothing: count in the kernel (per protocol, per TCP flag class, bytes), print pps/bps live and the totals (not with -w)")
@@ -77,11 +88,18 @@ func runCapture(args []string) error {
 	addDirectionFlags(fs, &dirOpts)
 	userName := userFlag(fs)
 	verbose := verboseFlag(fs)
+	var rot rotationOpts
+	addRotationFlags(fs, &rot)
+	var td tcpdumpOpts
+	addTcpdumpFlags(fs, &td)
 	var mo metricsOpts
 	addMetricsFlags(fs, &mo)
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
+	}
+	if td.list {
+		return listInterfaces(os.Stdout)
 	}
 	if *verbose {
 		loader.VerifierLogFull = true
@@ -105,15 +123,35 @@ func runCapture(args []string) error {
 			return err
 		}
 	}
-	expr := strings.Join(rest, " ")
+	expr, err := td.filterExpression(rest)
+	if err != nil {
+		return usageError("capture: %v", err)
+	}
+	offline := td.readFile != ""
 	if err := filter.CheckExpression(expr); err != nil {
 		return usageError("capture: %v", err)
 	}
-	if *iface == "" {
-		return usageError("capture: -i IFACE is required; see `ip link`")
+	switch {
+	case offline && *iface != "":
+		return usageError("capture: -r %s reads a file: -i %s has no use with it; drop one of them", td.readFile, *iface)
+	case offline && *rx != "xdp":
+		return usageError("capture: -r runs the file through the XDP program: --rx %s has no use with it", *rx)
+	case offline:
+		if td.readFile != "-" {
+			if fi, err := os.Stat(td.readFile); err != nil || fi.IsDir() {
+				return usageError("capture: -r %s: cannot read it (%v)", td.readFile, err)
+			}
+			if err := capture.CheckOfflineFile(td.readFile); err != nil {
+				return usageError("capture: %v", err)
+			}
+		}
+	case *iface == "":
+		return usageError("capture: -i IFACE is required (or -r FILE); see `ip link` or `xdpscan capture -D`")
 	}
-	if err := netdev.RequireUp(*iface); err != nil {
-		return usageError("capture: %v", err)
+	if !offline {
+		if err := netdev.RequireUp(*iface); err != nil {
+			return usageError("capture: %v", err)
+		}
 	}
 	if *duration < 0 {
 		return usageError("capture: --duration %s: must be positive (0, the default: until Ctrl-C or -c)", *duration)
@@ -126,6 +164,16 @@ func runCapture(args []string) error {
 	}
 	if *snaplen > loader.MaxSnaplen {
 		return usageError("capture: --snaplen %d: use 0 to %d (0: %d, as tcpdump)", *snaplen, loader.MaxSnaplen, loader.MaxSnaplen)
+	}
+	ringBytes, err := td.ringBytes()
+	if err != nil {
+		return usageError("capture: %v", err)
+	}
+	if td.print && *out == "-" {
+		return usageError("capture: --print with -w -: the text and the binary file would share stdout; write the file elsewhere")
+	}
+	if td.packetBuffered && *out == "" {
+		return usageError("capture: -U makes -w write each packet as it comes: give -w FILE")
 	}
 	if *rx != "xdp" && *rx != "pcap" {
 		return usageError("capture: --rx %q: use xdp or pcap", *rx)
@@ -144,13 +192,9 @@ func runCapture(args []string) error {
 	if err := rot.check(*out, *countOnly); err != nil {
 		return err
 	}
-	if *out == "" && !*countOnly {
-		*out = "-"
-		if term := isTerminal(os.Stdout); term {
-			// Like tcpdump without -w: one line per packet on a terminal.
-			*out = ""
-		}
-	}
+	// Like tcpdump: text to stdout, terminal or not, unless -w; --print
+	// prints it with -w too.
+	printText := !*countOnly && (*out == "" || td.print)
 	// Every file is checked now, before setup, and created only once the
 	// capture runs (Ready): a typo in the filter, an unknown interface or
 	// a failed attach leaves an existing file as it was.
@@ -177,31 +221,68 @@ func runCapture(args []string) error {
 	defer mo.close()
 
 	var cf *capture.File
+	var tw *capture.TextWriter
 	var rotation *capture.Rotation
 	var write func(*capture.Packet) error
 	openOutput := func() error { return nil }
-	switch {
-	case *countOnly:
-	case *out == "":
-		write = func(p *capture.Packet) error {
-			fmt.Println(describePacket(p))
+	if printText {
+		openOutput = func() error {
+			tw = capture.NewTextWriter(os.Stdout, td.textOptions(*precision == "nano"), td.lineBuffered)
 			return nil
 		}
-	case rot.on():
-		write = func(p *capture.Packet) error { return rotation.Write(p) }
-	default:
-		openOutput = func() error {
-			var err error
-			// After the switch to -Z's user the rename into a directory
-			// it cannot write would fail at the end: write the file
-			// itself, as tcpdump -Z does.
-			cf, err = capture.CreateFile(capture.FileOptions{Path: *out, InPlace: runUser != nil, Pcap: *forcePcap,
-				Nano: *precision == "nano", Iface: *iface, RxMode: loader.RxMode(*rx), Filter: expr, Snaplen: uint32(*snaplen),
-				MoreIfaces: cores.ifaces[min(1, len(cores.ifaces)):]})
-			return err
-		}
-		write = func(p *capture.Packet) error { return cf.Write(p) }
+		write = func(p *capture.Packet) error { return tw.Write(p) }
 	}
+	if !*countOnly && *out != "" {
+		printOnly, printWrite := openOutput, write
+		fileName := *iface
+		if offline {
+			fileName = "file " + td.readFile
+		}
+		// A rotation opens its files itself (rot.openAfter, below).
+		if !rot.on() {
+			openOutput = func() error {
+				if err := printOnly(); err != nil {
+					return err
+				}
+				var err error
+				// After the switch to -Z's user the rename into a directory
+				// it cannot write would fail at the end: write the file
+				// itself, as tcpdump -Z does.
+				cf, err = capture.CreateFile(capture.FileOptions{Path: *out, InPlace: runUser != nil, Pcap: *forcePcap,
+					Nano: *precision == "nano", Iface: fileName, RxMode: loader.RxMode(*rx), Filter: expr, Snaplen: uint32(*snaplen),
+					MoreIfaces: cores.ifaces[min(1, len(cores.ifaces)):]})
+				return err
+			}
+		}
+		write = func(p *capture.Packet) error {
+			if rotation != nil {
+				if err := rotation.Write(p); err != nil {
+					return err
+				}
+			} else if err := cf.Write(p); err != nil {
+				return err
+			}
+			if td.packetBuffered && cf != nil {
+				if err := cf.Flush(); err != nil {
+					return err
+				}
+			}
+			if printWrite != nil {
+				return printWrite(p)
+			}
+			return nil
+		}
+	}
+	// -p: only what the interface would take without promiscuous mode
+	// (capture.NotPromiscFilter); the file records the user's filter.
+	progFilter := expr
+	if td.noPromisc && !offline {
+		if progFilter, err = capture.NotPromiscFilter(*iface, expr); err != nil {
+			return usageError("capture: %v", err)
+		}
+	}
+	var promisc *capture.Promisc
+	defer func() { promisc.Close() }()
 
 	// --duration counts from Ready, once packets are being captured: the
 	// filter compile and the attach can take seconds, and must not eat it.
@@ -215,18 +296,31 @@ func runCapture(args []string) error {
 			durationTimer.Stop()
 		}
 	}()
-	cfg := capture.Config{Iface: *iface, Filter: expr, Snaplen: uint32(*snaplen), Count: *count,
+	cfg := capture.Config{Iface: *iface, Filter: progFilter, Snaplen: uint32(*snaplen), Count: *count,
 		CountOnly: *countOnly, RxMode: loader.RxMode(*rx), XDPMode: mode, Direction: direction, EgressHook: egressHook,
+		ReadFile: td.readFile, RingBytes: ringBytes, Immediate: td.immediate,
+		Reading: func(desc string) {
+			fmt.Fprintf(os.Stderr, "reading from file %s, %s\n", td.readFile, desc)
+		},
 		MoreIfaces: cores.ifaces[min(1, len(cores.ifaces)):], Rings: ringsMode,
 		Ready: func() error {
 			if *duration > 0 {
 				durationTimer = time.AfterFunc(*duration, endCapture)
 			}
+			if !td.noPromisc && !offline {
+				// Before the privileges go: the packet socket needs CAP_NET_RAW.
+				var err error
+				if promisc, err = capture.EnterPromisc(*iface); err != nil {
+					fmt.Fprintf(os.Stderr, "xdpscan: not promiscuous (%v): frames to other hosts are seen only where the device passes them (veth does); -p says this is wanted\n", err)
+				}
+			}
 			if err := openOutput(); err != nil {
 				return err
 			}
 			// tcpdump's words, once packets are really being captured
-			fmt.Fprintf(os.Stderr, "listening on %s, link-type EN10MB (Ethernet), snapshot length %d bytes\n", cores.ifaces.String(), *snaplen)
+			if !offline {
+				fmt.Fprintf(os.Stderr, "listening on %s, link-type EN10MB (Ethernet), snapshot length %d bytes\n", cores.ifaces.String(), *snaplen)
+			}
 			return nil
 		}}
 	stats := &statsFile{path: *statsJSON}
@@ -239,8 +333,12 @@ func runCapture(args []string) error {
 	}, runUser, rot.chownPath(*out), *statsJSON)
 	progress := &capture.Progress{}
 	if rot.on() {
+		fileName := *iface
+		if offline {
+			fileName = "file " + td.readFile
+		}
 		cfg.Ready = rot.openAfter(cfg.Ready, capture.FileOptions{Path: *out, Pcap: *forcePcap, Nano: *precision == "nano",
-			Iface: *iface, RxMode: loader.RxMode(*rx), Filter: expr, Snaplen: uint32(*snaplen),
+			Iface: fileName, RxMode: loader.RxMode(*rx), Filter: expr, Snaplen: uint32(*snaplen),
 			MoreIfaces: cores.ifaces[min(1, len(cores.ifaces)):]}, progress, &rotation)
 	}
 	cm := &captureMetrics{progress: progress, iface: *iface, countOnly: *countOnly}
@@ -256,7 +354,7 @@ func runCapture(args []string) error {
 	liveStopped := make(chan struct{})
 	go func() { // live line: pps and bps seen and matched
 		defer close(liveStopped)
-		if *rx != "xdp" || !*countOnly {
+		if *rx != "xdp" || !*countOnly || offline {
 			return
 		}
 		read := func() (loader.Counters, error) { return progress.Counters(), nil }
@@ -265,18 +363,30 @@ func runCapture(args []string) error {
 				d.Packets, 8*float64(d.Bytes)/1e6, d.Matched, protocolMix(d), d.RingLost)
 		})
 	}()
-	fmt.Fprintf(os.Stderr, "xdpscan: capturing on %s (%s), filter %s, snaplen %d\n", *iface, *rx, filter.QuoteShort(expr), *snaplen)
+	if offline {
+		fmt.Fprintf(os.Stderr, "xdpscan: reading %s through the XDP capture program (BPF_PROG_RUN), filter %s, snaplen %d\n", td.readFile, filter.QuoteShort(expr), *snaplen)
+	} else {
+		fmt.Fprintf(os.Stderr, "xdpscan: capturing on %s (%s), filter %s, snaplen %d\n", *iface, *rx, filter.QuoteShort(expr), *snaplen)
+	}
 	st, err := capture.Run(ctx, cfg, progress, write)
 	cm.done(st)
 	close(liveDone)
 	<-liveStopped
 	st.Interrupted = ctx.Err() != nil
+	if tw != nil {
+		if terr := tw.Close(); terr != nil && err == nil && !isBrokenPipe(terr) {
+			err = fmt.Errorf("print packets: %w", terr)
+		}
+	}
 	if cf != nil {
 		err = cf.Close(st, err)
 	}
 	if rotation != nil {
 		err = rotation.Close(st, err)
 		rot.report(rotation, st)
+	}
+	if se := (*filter.SyntaxError)(nil); errors.As(err, &se) {
+		return usageError("capture: %v", err) // a typo, not a failure: exit status 2
 	}
 	if err != nil {
 		return err
@@ -290,9 +400,23 @@ func runCapture(args []string) error {
 	} else if st.XDPMode == "" {
 		rxDesc = "TC" // beside another XDP program, or -Q out
 	}
-	fmt.Fprintf(os.Stderr, "xdpscan: seen %d, matched %d, written %d, ring lost %d, writer lost %d in %.2fs (%s on %s)\n",
-		st.Seen, st.Matched, st.Written, st.RingLost, st.WriterLost, st.ElapsedS, rxDesc, st.Interface)
-	if st.RxMode == loader.RxXDP {
+	notWritten := ""
+	if *count > 0 {
+		notWritten = fmt.Sprintf(", not written: count reached %d", st.NotWritten)
+	}
+	where := fmt.Sprintf("%s on %s", rxDesc, st.Interface)
+	if offline {
+		where = "BPF_PROG_RUN of " + td.readFile
+		if st.UserFiltered > 0 {
+			where += fmt.Sprintf("; %d frames BPF_PROG_RUN does not take (shorter than 14 bytes, or refused) filtered by libpcap's program in user space", st.UserFiltered)
+		}
+		if st.Truncated {
+			where += "; the file ends inside a packet"
+		}
+	}
+	fmt.Fprintf(os.Stderr, "xdpscan: seen %d, matched %d, written %d%s, ring lost %d, writer lost %d in %.2fs (%s)\n",
+		st.Seen, st.Matched, st.Written, notWritten, st.RingLost, st.WriterLost, st.ElapsedS, where)
+	if st.RxMode == loader.RxXDP && !offline {
 		printDirections(st)
 		if st.XDPMode != "" {
 			fmt.Fprintf(os.Stderr, "xdpscan: received, by protocol (packets): %s\n", protocolMix(st.Counters))
@@ -312,19 +436,4 @@ func runCapture(args []string) error {
 func protocolMix(c loader.Counters) string {
 	return fmt.Sprintf("tcp %d (syn %d, syn-ack %d, rst %d, fin %d, other %d) udp %d icmp %d other %d",
 		c.TCP, c.TCPSyn, c.TCPSynAck, c.TCPRst, c.TCPFin, c.TCPOther, c.UDP, c.ICMP+c.ICMPv6, c.OtherL4+c.NonIP+c.L2Errors)
-}
-
-// describePacket is a one-line summary in the spirit of tcpdump's.
-func describePacket(cp *capture.Packet) string {
-	p := gopacket.NewPacket(cp.Data, layers.LayerTypeEthernet, gopacket.Lazy)
-	ts := time.Unix(0, cp.TimeNs).Format("15:04:05.000000000")
-	net, tr := p.NetworkLayer(), p.TransportLayer()
-	switch {
-	case net != nil && tr != nil:
-		return fmt.Sprintf("%s %s %s.%s > %s.%s: %s, length %d", ts, net.LayerType(), net.NetworkFlow().Src(),
-			tr.TransportFlow().Src(), net.NetworkFlow().Dst(), tr.TransportFlow().Dst(), tr.LayerType(), cp.Length)
-	case net != nil:
-		return fmt.Sprintf("%s %s %s > %s, length %d", ts, net.LayerType(), net.NetworkFlow().Src(), net.NetworkFlow().Dst(), cp.Length)
-	}
-	return fmt.Sprintf("%s %d bytes", ts, cp.Length)
 }

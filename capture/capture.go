@@ -107,9 +107,13 @@ type Stats struct {
 // Progress is read by the live line.
 type Progress struct {
 	Written    atomic.Uint64
+	WrittenOut atomic.Uint64 // of Written, the packets sent (-Q out)
 	WriterLost atomic.Uint64 // rare (write errors): stored each time
 	counters   func() (loader.Counters, error)
-	program    *ebpf.Program
+	// dir[0] and dir[1]: the inbound and the outbound program's counters
+	// since the capture began; nil for a direction not captured.
+	dir     [2]func() (loader.Counters, error)
+	program *ebpf.Program
 }
 
 // Counters reads the XDP counters now (zero for libpcap).
@@ -187,6 +191,9 @@ func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet
 		st.Bytes += uint64(p.CaptureLength)
 		if p.Outbound && st.Outbound != nil {
 			st.Outbound.Written++
+			if st.Outbound.Written%256 == 0 {
+				progress.WrittenOut.Store(st.Outbound.Written)
+			}
 		} else if st.Inbound != nil {
 			st.Inbound.Written++
 		}
@@ -209,6 +216,9 @@ func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet
 	}
 	st.ElapsedS = time.Since(start).Seconds()
 	progress.Written.Store(st.Written)
+	if st.Outbound != nil {
+		progress.WrittenOut.Store(st.Outbound.Written)
+	}
 	nic.finish(&st)
 	if err != nil {
 		return st, err
@@ -378,6 +388,21 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 	progress.counters = func() (loader.Counters, error) {
 		now, err := read()
 		return now.Sub(before), err
+	}
+	since := func(read func() (loader.Counters, error), before loader.Counters) func() (loader.Counters, error) {
+		return func() (loader.Counters, error) {
+			now, err := read()
+			return now.Sub(before), err
+		}
+	}
+	switch {
+	case in != nil:
+		progress.dir[0] = since(in.Counters, beforeIn)
+	case inTC != nil:
+		progress.dir[0] = since(inTC.Counters, beforeInTC)
+	}
+	if out != nil {
+		progress.dir[1] = since(out.Counters, beforeOut)
 	}
 	if in != nil {
 		progress.program = in.Program()

@@ -206,7 +206,7 @@ func TestPrometheusMetrics(t *testing.T) {
 			continue
 		case <-time.After(500 * time.Millisecond):
 		}
-		if m, ok := prom.query(t, `xdpscan_packets_matched_total{job="capture"}`); ok {
+		if m, ok := prom.query(t, `xdpscan_packets_matched_total{job="capture",direction="in"}`); ok {
 			if m < lastMatched {
 				t.Errorf("xdpscan_packets_matched_total went down: %v then %v", lastMatched, m)
 			}
@@ -229,10 +229,13 @@ func TestPrometheusMetrics(t *testing.T) {
 
 	// After the flood: two more scrapes, then stop the capture.
 	prom.waitScrapes(t, "capture")
-	stored, ok := prom.query(t, `xdpscan_packets_matched_total{job="capture"}`)
+	stored, ok := prom.query(t, `xdpscan_packets_matched_total{job="capture",direction="in"}`)
 	if !ok {
 		t.Fatal("no xdpscan_packets_matched_total stored")
 	}
+	// The target's answers leave by the TC egress program (-Q inout, the
+	// default): a series of their own.
+	outSeen, outOK := prom.query(t, `sum(xdpscan_packets_seen_total{job="capture",direction="out"})`)
 	capCmd.Process.Signal(syscall.SIGINT)
 	if err := capCmd.Wait(); err != nil {
 		b, _ := os.ReadFile(filepath.Join(dir, "capture.log"))
@@ -245,6 +248,10 @@ func TestPrometheusMetrics(t *testing.T) {
 	if uint64(stored) != cst.Matched || cst.Matched != sst.ProbesSent {
 		t.Errorf("xdpscan_packets_matched_total in Prometheus %v, capture --stats-json matched %d, probes sent %d: want all equal",
 			stored, cst.Matched, sst.ProbesSent)
+	}
+	if !outOK || cst.Outbound == nil || outSeen == 0 || uint64(outSeen) > cst.Outbound.Seen {
+		t.Errorf(`xdpscan_packets_seen_total{direction="out"} %v (stored: %v), capture --stats-json outbound %+v: want a series, above 0, at most the final count`,
+			outSeen, outOK, cst.Outbound)
 	}
 
 	// Loss per stage: the ring's figure is the one the summary gives,

@@ -41,6 +41,9 @@ type Capture struct {
 	// Written and WriterLost are the writer's counts (nil: count-only,
 	// nothing is written).
 	Written, WriterLost func() uint64
+	// Present, if set, says whether the direction is captured at all
+	// (known once the capture has set up): no series until it is.
+	Present func() bool
 }
 
 type captureCollector struct{ caps []Capture }
@@ -56,6 +59,9 @@ func (c *captureCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *captureCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, cp := range c.caps {
+		if cp.Present != nil && !cp.Present() {
+			continue
+		}
 		n, err := cp.Counters()
 		if err != nil {
 			ch <- prometheus.NewInvalidMetric(descSeen, err)

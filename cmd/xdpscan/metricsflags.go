@@ -93,7 +93,8 @@ func (l *lastGood) read(read func() (loader.Counters, error)) (loader.Counters, 
 
 // captureMetrics are a capture's collectors.
 type captureMetrics struct {
-	good      lastGood
+	good      lastGood // inbound (or both, with one program for both)
+	goodOut   lastGood
 	final     atomic.Pointer[capture.Stats]
 	progress  *capture.Progress
 	iface     string
@@ -101,23 +102,55 @@ type captureMetrics struct {
 }
 
 func (m *captureMetrics) collectors() []prometheus.Collector {
-	src := metrics.Capture{Interface: m.iface, Direction: "in",
-		Counters: func() (loader.Counters, error) { return m.good.read(m.progress.ReadCounters) }}
-	if !m.countOnly {
-		src.Written = func() uint64 {
+	// Each direction its own series (-Q inout: the XDP program and the TC
+	// egress program count apart); a capture with one program for both
+	// (libpcap) is all "in".
+	dirCounters := func(outbound bool) func() (loader.Counters, error) {
+		return func() (loader.Counters, error) {
+			c, ok, err := m.progress.ReadDirection(outbound)
+			if !ok && !outbound {
+				return m.progress.ReadCounters()
+			}
+			return c, err
+		}
+	}
+	in := metrics.Capture{Interface: m.iface, Direction: "in",
+		Counters: func() (loader.Counters, error) { return m.good.read(dirCounters(false)) }}
+	out := metrics.Capture{Interface: m.iface, Direction: "out",
+		Counters: func() (loader.Counters, error) { return m.goodOut.read(dirCounters(true)) },
+		Present: func() bool {
 			if f := m.final.Load(); f != nil {
+				return f.Outbound != nil
+			}
+			_, ok, _ := m.progress.ReadDirection(true)
+			return ok
+		}}
+	if !m.countOnly {
+		in.Written = func() uint64 {
+			if f := m.final.Load(); f != nil {
+				if f.Inbound != nil && f.Outbound != nil {
+					return f.Inbound.Written
+				}
 				return f.Written
 			}
-			return m.progress.Written.Load()
+			return m.progress.Written.Load() - m.progress.WrittenOut.Load()
 		}
-		src.WriterLost = func() uint64 {
+		out.Written = func() uint64 {
+			if f := m.final.Load(); f != nil && f.Outbound != nil {
+				return f.Outbound.Written
+			}
+			return m.progress.WrittenOut.Load()
+		}
+		in.WriterLost = func() uint64 {
 			if f := m.final.Load(); f != nil {
 				return f.WriterLost
 			}
 			return m.progress.WriterLost.Load()
 		}
+		// The writer's losses are not told apart by direction: all on "in".
+		out.WriterLost = func() uint64 { return 0 }
 	}
-	cs := []prometheus.Collector{metrics.NewCaptureCollector(src)}
+	cs := []prometheus.Collector{metrics.NewCaptureCollector(in, out)}
 	if nic, err := metrics.NewNICCollector(m.iface); err == nil {
 		cs = append(cs, nic)
 	} else {
@@ -131,8 +164,12 @@ func (m *captureMetrics) collectors() []prometheus.Collector {
 
 // done publishes the capture's final figures.
 func (m *captureMetrics) done(st capture.Stats) {
-	c := st.Counters
-	m.good.final.Store(&c)
+	// With two programs st.Counters is their sum: each direction keeps
+	// its last reading instead.
+	if st.Outbound == nil {
+		c := st.Counters
+		m.good.final.Store(&c)
+	}
 	m.final.Store(&st)
 }
 

@@ -442,8 +442,7 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 					data = csumBuf
 				}
 			}
-			p = Packet{TimeNs: clock.WallNs(h.TsNs), CaptureLength: n, Length: int(h.OrigLen),
-				FromXDP: true, RxQueue: h.RxQueue, CPU: h.Cpu, Outbound: h.Dir == 1, Data: data}
+			p = ringPacket(clock, h, data)
 			emit(&p)
 		})
 		if err != nil {
@@ -541,4 +540,11 @@ func capturePcap(ctx context.Context, cfg Config, st *Stats, emit func(*Packet))
 		st.RingLost = uint64(s.PacketsDropped + s.PacketsIfDropped)
 	}
 	return nil
+}
+
+// ringPacket is the packet a capture program's ring record holds: data,
+// its bytes, and the header the program wrote before them.
+func ringPacket(c clock.Mono, h *bpf.CaptureCaptureHdr, data []byte) Packet {
+	return Packet{TimeNs: c.WallNs(h.TsNs), CaptureLength: len(data), Length: int(h.OrigLen),
+		FromXDP: true, RxQueue: h.RxQueue, CPU: h.Cpu, Outbound: h.Dir == 1, Data: data}
 }

@@ -142,8 +142,8 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 		var p Packet
 		ms, err := mergeRings(ctx, multi, 0, func(h *bpf.CaptureCaptureHdr, payload []byte) {
 			n := min(int(h.CapLen), len(payload))
-			p = Packet{TimeNs: mono.WallNs(h.TsNs), CaptureLength: n, Length: int(h.OrigLen),
-				InterfaceIndex: fileIndex[h.Ifindex], FromXDP: true, RxQueue: h.RxQueue, CPU: h.Cpu, Data: payload[:n]}
+			p = ringPacket(mono, h, payload[:n])
+			p.InterfaceIndex = fileIndex[h.Ifindex]
 			before := st.Written
 			emit(&p)
 			if st.Written != before {

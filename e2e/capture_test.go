@@ -54,15 +54,15 @@ func knownTraffic() [][]byte {
 
 func sendFrames(t *testing.T, tb *testbed.Testbed, frames [][]byte) {
 	t.Helper()
-	sendRaw(t, tb, frames, 1, 20*time.Microsecond) // well below any backlog limit
+	sendRaw(t, tb.ScanNS(), testbed.ScanIf, frames, 1, 20*time.Microsecond) // well below any backlog limit
 }
 
-// sendRaw sends frames from the scanner's namespace with AF_PACKET, in
-// bursts of burst frames with pause after each.
-func sendRaw(t *testing.T, tb *testbed.Testbed, frames [][]byte, burst int, pause time.Duration) {
+// sendRaw sends frames out of interface ifname in namespace ns with
+// AF_PACKET, in bursts of burst frames with pause after each.
+func sendRaw(t *testing.T, ns, ifname string, frames [][]byte, burst int, pause time.Duration) {
 	t.Helper()
-	err := testbed.Do(tb.ScanNS(), func() error {
-		ifc, err := net.InterfaceByName(testbed.ScanIf)
+	err := testbed.Do(ns, func() error {
+		ifc, err := net.InterfaceByName(ifname)
 		if err != nil {
 			return err
 		}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
-	"golang.org/x/sys/unix"
 
 	"github.com/xdpscan/xdpscan/capture"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
@@ -28,28 +26,7 @@ import (
 // sendFramesOn sends frames out of interface ifname in namespace ns.
 func sendFramesOn(t *testing.T, ns, ifname string, frames [][]byte) {
 	t.Helper()
-	err := testbed.Do(ns, func() error {
-		ifc, err := net.InterfaceByName(ifname)
-		if err != nil {
-			return err
-		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		sa := &unix.SockaddrLinklayer{Ifindex: ifc.Index, Halen: 6}
-		for _, f := range frames {
-			if err := unix.Sendto(fd, f, 0, sa); err != nil {
-				return err
-			}
-			time.Sleep(20 * time.Microsecond)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("send on %s: %v", ifname, err)
-	}
+	sendRaw(t, ns, ifname, frames, 1, 20*time.Microsecond)
 }
 
 // Two interfaces into one pcapng (issue 19 part 5): tshark reads both

@@ -382,7 +382,7 @@ func readPcapFrames(t *testing.T, path string) []pcapFrame {
 // mix takes ~20 ms, not the ~0.5 s of a pause per frame on a busy VM.
 func sendBursts(t *testing.T, tb *testbed.Testbed, frames [][]byte) {
 	t.Helper()
-	sendRaw(t, tb, frames, 32, time.Millisecond)
+	sendRaw(t, tb.ScanNS(), testbed.ScanIf, frames, 32, time.Millisecond)
 }
 
 // TestCaptureJumboFrames: on a veth with MTU 9000, frames of 9014 bytes

@@ -1,14 +1,13 @@
 package output
 
 import (
-	"bufio"
-	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/xdpscan/xdpscan/internal/nmapsvc"
 )
 
 // Meta is what the formats that describe the whole scan (nmap's XML,
@@ -56,14 +55,12 @@ func (m *Meta) version() string {
 	return m.Version
 }
 
-// ServicesFile is nmap's port-to-service table. It is read where nmap
-// installed it, never copied into this repository (nmap's licence).
-var ServicesFile = "/usr/share/nmap/nmap-services"
+// ServicesFile is nmap's port-to-service table, read where nmap installed
+// it (internal/nmapsvc).
+var ServicesFile = nmapsvc.File
 
 // Services maps (protocol, port) to nmap's service name.
-type Services struct {
-	names map[uint32]string
-}
+type Services = nmapsvc.Table
 
 var (
 	servicesOnce sync.Once
@@ -82,55 +79,8 @@ func defaultServices() *Services {
 	return services
 }
 
-func serviceKey(proto string, port uint16) uint32 {
-	return uint32(protoNumber(proto))<<16 | uint32(port)
-}
-
-// LoadServices reads a file in nmap-services' format: "name port/proto
-// frequency # comment", one a line (about 27,000 lines, 10 ms).
-func LoadServices(path string) (*Services, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	s := &Services{names: map[uint32]string{}}
-	sc := bufio.NewScanner(f)
-	for line := 1; sc.Scan(); line++ {
-		text := sc.Text()
-		if i := strings.IndexByte(text, '#'); i >= 0 {
-			text = text[:i]
-		}
-		fields := strings.Fields(text)
-		if len(fields) < 2 {
-			continue
-		}
-		portStr, proto, ok := strings.Cut(fields[1], "/")
-		port, err := strconv.ParseUint(portStr, 10, 16)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("%s:%d: %q is not PORT/PROTO", path, line, fields[1])
-		}
-		if protoNumber(proto) == 0 {
-			continue // sctp
-		}
-		k := serviceKey(proto, uint16(port))
-		if _, dup := s.names[k]; !dup {
-			s.names[k] = fields[0]
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return s, nil
-}
-
-// Name is the service nmap calls proto/port, "" if none (or s is nil).
-func (s *Services) Name(proto string, port uint16) string {
-	if s == nil {
-		return ""
-	}
-	return s.names[serviceKey(proto, port)]
-}
+// LoadServices reads a file in nmap-services' format.
+func LoadServices(path string) (*Services, error) { return nmapsvc.Load(path) }
 
 // portRanges is nmap's services attribute: "22,80-81,443".
 func portRanges(ports []uint16) string {

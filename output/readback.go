@@ -132,8 +132,8 @@ func lineParser(format string) (func(line []byte, pair func(PairKey)) error, err
 			var v struct {
 				IP    string `json:"ip"`
 				Ports []struct {
-					Port  uint16 `json:"port"`
-					Proto string `json:"proto"`
+					Port  *uint16 `json:"port"` // nil: no "port" key, not port 0
+					Proto string  `json:"proto"`
 				} `json:"ports"`
 			}
 			if err := json.Unmarshal(bytes.TrimPrefix(b, []byte(",")), &v); err != nil {
@@ -143,7 +143,10 @@ func lineParser(format string) (func(line []byte, pair func(PairKey)) error, err
 				return fmt.Errorf("no ports")
 			}
 			for _, p := range v.Ports {
-				k, _, err := keyFrom(v.IP, p.Proto, strconv.Itoa(int(p.Port)))
+				if p.Port == nil {
+					return fmt.Errorf("a port entry without \"port\"")
+				}
+				k, _, err := keyFrom(v.IP, p.Proto, strconv.Itoa(int(*p.Port)))
 				if err != nil {
 					return err
 				}

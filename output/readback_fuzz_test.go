@@ -46,7 +46,8 @@ func FuzzRead(f *testing.F) {
 		case "grepable":
 			most = strings.Count(string(data[:rb.Whole]), "/") / 2
 		case "json":
-			most = strings.Count(string(data[:rb.Whole]), `"port"`)
+			// encoding/json matches keys without regard to case.
+			most = strings.Count(strings.ToLower(string(data[:rb.Whole])), `"port"`)
 		}
 		if len(rb.Pairs) > most {
 			t.Fatalf("%d pairs from %d lines (at most %d)", len(rb.Pairs), rb.Lines, most)

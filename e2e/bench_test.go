@@ -141,7 +141,7 @@ func TestBenchBadInput(t *testing.T) {
 		{"unknown generator", []string{"bench", "capture", "--gen", "trafgen"}, "use xdp or socket"},
 		{"unknown flood generator", []string{"bench", "flood", "-i", "lo", "--dst", "198.18.0.1", "--count", "1", "--gen", "pktgen"}, "use socket or xdp"},
 		{"bad rate", []string{"bench", "scan", "--rates", "fast"}, "not a rate"},
-		{"no subcommand", []string{"bench"}, "scan, capture or flood"},
+		{"no subcommand", []string{"bench"}, "say scan, capture, flood, xdp-pass or xdp-toggle"},
 		{"too many pairs", []string{"bench", "capture", "--pairs", "5000"}, "use 0 to 1000"},
 		{"toggle without a program", []string{"bench", "xdp-toggle", "-i", "lo"}, "use none, pass or count-only"},
 		{"toggle with a zero window", []string{"bench", "xdp-toggle", "-i", "lo", "--program", "pass", "--window", "0s"}, "use 10ms to 10s"},

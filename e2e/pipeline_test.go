@@ -184,7 +184,7 @@ func TestAttachErrors(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"no such interface", []string{"monitor", "-i", "eth9", "--duration", "1s"}, []string{"attach XDP to eth9: no such interface"}},
+		{"no such interface", []string{"monitor", "-i", "eth9", "--duration", "1s"}, []string{"monitor: interface eth9: no such interface; see `ip link`"}},
 		{"bad mode", []string{"monitor", "-i", testbed.ScanIf, "--mode", "turbo"}, []string{`unknown XDP mode "turbo"`}},
 		{"missing interface", []string{"monitor"}, []string{"-i IFACE is required"}},
 	}

@@ -241,7 +241,9 @@ func TestTerminalOutput(t *testing.T) {
 			out, stats := filepath.Join(dir, "term.xml"), filepath.Join(dir, "stats.json")
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, "ip", "netns", "exec", tb.ScanNS(), binary, "scan", "198.18.48.0/20", "-p", scanPortsFlag,
+			// env --default-signal: a test run under nohup passes SIGHUP
+			// on ignored, and the scan keeps ignoring it, as it should.
+			cmd := exec.CommandContext(ctx, "ip", "netns", "exec", tb.ScanNS(), "env", "--default-signal=HUP", binary, "scan", "198.18.48.0/20", "-p", scanPortsFlag,
 				"--allow", "198.18.0.0/15", "--rate", "5000", "--wait", "500ms", "--status", "none", "--format", "xml", "-o", out, "--stats-json", stats)
 			cmd.Dir = dir // the resume file lands here
 			var stderr bytes.Buffer

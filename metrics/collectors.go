@@ -94,8 +94,11 @@ type Seen struct {
 // n.Packets: a frame is counted once, as a malformed frame (an L2 or an IP
 // header error), non-IP, or by its L4 protocol (bpf/include/counters.h's
 // count_parse).
+//
+// The TC program (-Q out) counts packets without parsing them: its packets
+// are the series protocol="unparsed", present only when it has any.
 func SeenSeries(n loader.Counters) []Seen {
-	return []Seen{
+	s := []Seen{
 		{"tcp", "syn", n.TCPSyn},
 		{"tcp", "syn_ack", n.TCPSynAck},
 		{"tcp", "rst", n.TCPRst},
@@ -108,6 +111,14 @@ func SeenSeries(n loader.Counters) []Seen {
 		{"non_ip", "", n.NonIP},
 		{"malformed", "", n.ParseErrors},
 	}
+	var parsed uint64
+	for _, x := range s {
+		parsed += x.Value
+	}
+	if n.Packets > parsed {
+		s = append(s, Seen{"unparsed", "", n.Packets - parsed})
+	}
+	return s
 }
 
 type nicCollector struct {

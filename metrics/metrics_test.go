@@ -33,6 +33,8 @@ func TestSeenSeriesAddUp(t *testing.T) {
 		{"tcp classes", loader.Counters{Packets: 15, IPv4: 15, TCP: 15, TCPSyn: 1, TCPSynAck: 2, TCPRst: 3, TCPFin: 4, TCPOther: 5}},
 		{"every kind", loader.Counters{Packets: 2 + 4 + 20, NonIP: 4, L2Errors: 2, ParseErrors: 2 + 3, IPv4: 13, IPv6: 7,
 			UDP: 5, ICMP: 1, ICMPv6: 1, OtherL4: 7, TCP: 3, TCPSyn: 3}},
+		// The TC egress program counts without parsing.
+		{"unparsed (TC)", loader.Counters{Packets: 9, Bytes: 900, Matched: 2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,7 +6,7 @@ GO ?= go
 # between clang versions, so `check-generated` only means something with it.
 BPF_CLANG ?= clang-19
 APT_PACKAGES := clang-19 llvm-19 libbpf-dev libpcap-dev bpftool iproute2 nftables ethtool libcap2-bin util-linux procps prometheus \
-	tcpdump tshark masscan zmap nmap time stress-ng libxml2-utils bash-completion iputils-ping xdp-tools
+	tcpdump tshark masscan zmap nmap time stress-ng libxml2-utils bash-completion iputils-ping xdp-tools jq ndiff man-db gcc
 TESTBED ?= default
 # make install: the binary, man pages, shell completions, and the file
 # capabilities of the README's least-privilege section.

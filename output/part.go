@@ -35,8 +35,8 @@ func ParsePartHeader(line []byte) (scan.Part, error) {
 
 // WritePart records, before the first result, which part of which scan
 // the output holds: a JSON line in ndjson, a comment in xml, list,
-// grepable, normal and human (which read-back skips). csv, whose readers
-// expect its header first, and json (one array) get none. Call it once, on a new output (not one
+// grepable, normal and human, the array's first element in json (read-back
+// skips each). csv, whose readers expect its header first, gets none. Call it once, on a new output (not one
 // appended to).
 func (rw *Writer) WritePart(p scan.Part) error {
 	b, err := json.Marshal(map[string]scan.Part{PartKey: p})
@@ -48,6 +48,10 @@ func (rw *Writer) WritePart(p scan.Part) error {
 	switch rw.format {
 	case "ndjson":
 		rw.pending = append(append(rw.pending, b...), '\n')
+	case "json":
+		// The array's first element; results follow it after a ",".
+		rw.pending = append(append(rw.pending, b...), '\n')
+		rw.records++
 	case "xml":
 		rw.pending = fmt.Appendf(rw.pending, "<!-- %s -->\n", b)
 	case "list", "grepable", "normal", "human":

@@ -129,6 +129,9 @@ func lineParser(format string) (func(line []byte, pair func(PairKey)) error, err
 			case "[", ",", "]":
 				return nil
 			}
+			if IsPartHeader(bytes.TrimPrefix(b, []byte(","))) {
+				return nil // a sharded scan's part, not a result
+			}
 			var v struct {
 				IP    string `json:"ip"`
 				Ports []struct {

@@ -184,7 +184,7 @@ func (o *scanOutputs) open() error {
 		return err
 	}
 	for i, x := range o.extras {
-		if err := x.open(o.meta); err != nil {
+		if err := x.open(o.meta, o.part); err != nil {
 			for _, y := range o.extras[:i] {
 				y.close(false)
 			}

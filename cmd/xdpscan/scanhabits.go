@@ -263,12 +263,15 @@ type extraOutput struct {
 	results *output.Writer
 }
 
-func (x *extraOutput) open(meta output.Meta) error {
+func (x *extraOutput) open(meta output.Meta, part *scan.Part) error {
 	s, err := outfile.OpenStream(x.path, false)
 	if err != nil {
 		return fmt.Errorf("-%s: %w", x.flag, err)
 	}
 	w, err := output.New(s, x.format, output.Options{Meta: meta, TempDir: outputTempDir(x.path)})
+	if err == nil && part != nil { // a shard: each file says which part it holds
+		err = w.WritePart(*part)
+	}
 	if err != nil {
 		s.Close(false)
 		return fmt.Errorf("-%s: %w", x.flag, err)

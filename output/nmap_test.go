@@ -584,3 +584,49 @@ func BenchmarkGroupedXML(b *testing.B) {
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/result")
 }
+
+// TestXMLFileEndsWithItsTrailer: on a file, the XML writer keeps the
+// document valid between flushes with a provisional trailer it steps back
+// over. The last write can be shorter than that trailer (a scan with no
+// host, or hosts flushed just before the end): what remains of the
+// provisional one must go, as TestTerminalOutput/interrupt once found a
+// stray ">" after </nmaprun>.
+func TestXMLFileEndsWithItsTrailer(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		results []scan.Result
+	}{
+		{"no host", nil},
+		{"some hosts", readbackResults()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "out.xml")
+			f, err := os.Create(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			w, err := New(f, "xml", Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range tc.results {
+				if err := w.Write(r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			time.Sleep(2 * FlushDelay) // the provisional trailer is on disk
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.HasSuffix(b, []byte("</nmaprun>\n")) {
+				t.Fatalf("the file does not end with the trailer:\n%s", b)
+			}
+			dtdValid(t, tc.name, b)
+		})
+	}
+}

@@ -385,8 +385,23 @@ func (rw *Writer) Close() error {
 	case "grepable", "normal":
 		rw.pending = rw.meta.grepTrailer(rw.pending, counts, end)
 	}
+	seeker := rw.rewind
 	rw.rewind = nil // the final trailer is the real one
 	rw.flushLocked()
+	// The last write may be shorter than the provisional trailer it
+	// overwrites (the hosts flushed just before, only the real trailer
+	// left): cut what remains of the old one, or the document would end
+	// in its tail (TestTerminalOutput/interrupt saw a stray ">").
+	if f, ok := seeker.(interface {
+		io.Seeker
+		Truncate(int64) error
+	}); ok && rw.err == nil {
+		off, err := f.Seek(0, io.SeekCurrent)
+		if err == nil {
+			err = f.Truncate(off)
+		}
+		rw.err = err
+	}
 	return rw.err
 }
 

@@ -658,9 +658,9 @@ func portsFromFlags(f *scanFlags) ([]targets.Port, error) {
 		spec = allPorts(spec)
 		switch {
 		case f.habits.both && f.habits.topPorts == 0:
-			spec = defaultUDP(spec) + "," + defaultTCP(spec)
+			spec = defaultProto(spec, "U") + "," + defaultProto(spec, "T")
 		case f.udp:
-			spec = defaultUDP(spec)
+			spec = defaultProto(spec, "U")
 		}
 		var err error
 		if ports, err = targets.ParsePortSpec(spec); err != nil {
@@ -673,13 +673,14 @@ func portsFromFlags(f *scanFlags) ([]targets.Port, error) {
 	return ports, nil
 }
 
-// defaultUDP prefixes the items of a port list that have no protocol with U:.
-func defaultUDP(spec string) string {
+// defaultProto prefixes the items of a port list that have no protocol
+// with proto ("T" or "U") and a colon.
+func defaultProto(spec, proto string) string {
 	items := strings.Split(spec, ",")
 	for i, it := range items {
 		it = strings.TrimSpace(it)
 		if len(it) < 2 || it[1] != ':' {
-			items[i] = "U:" + it
+			items[i] = proto + ":" + it
 		}
 	}
 	return strings.Join(items, ",")

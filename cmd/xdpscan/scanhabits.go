@@ -218,18 +218,6 @@ func allPorts(spec string) string {
 	return spec
 }
 
-// defaultTCP prefixes the items of a port list that have no protocol with T:.
-func defaultTCP(spec string) string {
-	items := strings.Split(spec, ",")
-	for i, it := range items {
-		it = strings.TrimSpace(it)
-		if len(it) < 2 || it[1] != ':' {
-			items[i] = "T:" + it
-		}
-	}
-	return strings.Join(items, ",")
-}
-
 // printPlan is -vv: what the scan will send, and from where.
 func printPlan(w io.Writer, cfg scan.Config) {
 	fmt.Fprintf(w, "xdpscan: plan: %d probes at %g/s, source ports %d-%d, %d pass(es), shard %d/%d, listening %s after the last\n",

@@ -109,20 +109,12 @@ type Progress struct {
 	Written    atomic.Uint64
 	WrittenOut atomic.Uint64 // of Written, the packets sent (-Q out)
 	WriterLost atomic.Uint64 // rare (write errors): stored each time
-	counters   func() (loader.Counters, error)
 	// dir[0] and dir[1]: the inbound and the outbound program's counters
 	// since the capture began; nil for a direction not captured.
-	dir     [2]func() (loader.Counters, error)
-	program *ebpf.Program
-}
-
-// Counters reads the XDP counters now (zero for libpcap).
-func (p *Progress) Counters() loader.Counters {
-	if p.counters == nil {
-		return loader.Counters{}
-	}
-	c, _ := p.counters()
-	return c
+	dir [2]func() (loader.Counters, error)
+	// The counters of every program together, since the capture began
+	// (zero for libpcap).
+	loader.Running
 }
 
 // Packet is one packet as the capture hands it to its writer. Data
@@ -385,10 +377,10 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 	}
 	before := beforeIn.Add(beforeInTC).Add(beforeOut)
 	// Since the capture began, as --stats-json counts.
-	progress.counters = func() (loader.Counters, error) {
+	progress.SetCounters(func() (loader.Counters, error) {
 		now, err := read()
 		return now.Sub(before), err
-	}
+	})
 	since := func(read func() (loader.Counters, error), before loader.Counters) func() (loader.Counters, error) {
 		return func() (loader.Counters, error) {
 			now, err := read()
@@ -405,9 +397,9 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 		progress.dir[1] = since(out.Counters, beforeOut)
 	}
 	if in != nil {
-		progress.program = in.Program()
+		progress.SetProgram(in.Program())
 	} else if inTC != nil {
-		progress.program = inTC.Program()
+		progress.SetProgram(inTC.Program())
 	}
 	var cons *ringbuf.Consumer[bpf.CaptureCaptureHdr]
 	if !cfg.CountOnly {

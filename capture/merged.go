@@ -120,7 +120,7 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 		st.Interfaces[i].XDPMode = string(att.Mode)
 	}
 	st.XDPMode = string(atts[0].Mode)
-	progress.counters = sum
+	progress.SetCounters(sum)
 
 	var multi *ringbuf.Multi[bpf.CaptureCaptureHdr]
 	if !cfg.CountOnly {

@@ -3,7 +3,6 @@ package scan
 import (
 	"net/netip"
 
-	"github.com/cilium/ebpf"
 	"sync/atomic"
 	"time"
 
@@ -43,22 +42,12 @@ type Result struct {
 
 // Progress is read by the status line while the scan runs.
 type Progress struct {
+	loader.Running                                   // the XDP program's counters (duplicates, losses)
 	Sent, Total, Replies, Open, Closed, Filtered, Up atomic.Uint64
 	UDPAnswered                                      atomic.Uint64 // UDP pairs with any answer
 	TxErrors                                         atomic.Uint64 // mirrors the transmitter's failed sends for the status line
-	counters                                         func() (loader.Counters, error)
-	program                                          *ebpf.Program
-	position                                         positionCell // see Position
+	position                                         positionCell  // see Position
 	senders                                          atomic.Pointer[senderCells]
-}
-
-// Counters reads the XDP program's counters (duplicates, losses).
-func (p *Progress) Counters() loader.Counters {
-	if p.counters == nil {
-		return loader.Counters{}
-	}
-	c, _ := p.counters()
-	return c
 }
 
 // Stats are a scan's final figures (the --stats-json object).
@@ -113,9 +102,9 @@ type Stats struct {
 	RxPerCPU       []uint64 `json:"rx_packets_per_cpu,omitempty"`
 	RingLostPerCPU []uint64 `json:"ring_lost_per_cpu,omitempty"`
 	Senders        int      `json:"senders,omitempty"`
-	XDPMode     string  `json:"xdp_mode"`
-	Interface   string  `json:"interface"`
-	Interrupted bool    `json:"interrupted"`
+	XDPMode        string   `json:"xdp_mode"`
+	Interface      string   `json:"interface"`
+	Interrupted    bool     `json:"interrupted"`
 	// Resume is where an interrupted scan stopped sending.
 	Resume *Position `json:"resume,omitempty"`
 	// Connect holds the connect scan's own figures.

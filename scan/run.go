@@ -205,8 +205,8 @@ func startXDP(cfg Config, progress *Progress) (*loader.Scan, *ringbuf.Consumer[b
 		prog.Close()
 		return nil, nil, nil, err
 	}
-	progress.counters = prog.Counters
-	progress.program = prog.Program()
+	progress.SetCounters(prog.Counters)
+	progress.SetProgram(prog.Program())
 	return prog, consumer, att, nil
 }
 

@@ -58,24 +58,16 @@ test:  ## vet, then every test with the race detector (root: BPF and namespaces)
 test-busy:  ## the e2e suite with one CPU saturated (stress-ng, stopped at the end): it must pass as on an idle machine
 	XDPSCAN_E2E_BUSY=1 $(GO) test -race -count=1 -timeout 30m ./e2e/
 
-fuzz:  ## a short run of every fuzz target
-	$(GO) test ./loader -run '^$$' -fuzz FuzzScanProgram -fuzztime 60s
-	$(GO) test ./loader -run '^$$' -fuzz FuzzCaptureProgram -fuzztime 60s
-	$(GO) test ./loader -run '^$$' -fuzz FuzzOneFieldForgery -fuzztime 60s
-	$(GO) test ./filter -run '^$$' -fuzz FuzzTranslate -fuzztime 60s
-	$(GO) test ./filter -run '^$$' -fuzz FuzzSpecialize -fuzztime 30s
-	$(GO) test ./targets -run '^$$' -fuzz FuzzParseTargets -fuzztime 30s
-	$(GO) test ./targets -run '^$$' -fuzz FuzzParsePorts -fuzztime 30s
-	$(GO) test ./targets -run '^$$' -fuzz FuzzParsePortSpec -fuzztime 30s
-	$(GO) test ./scan -run '^$$' -fuzz FuzzParseRecvErr -fuzztime 30s
-	$(GO) test ./scan -run '^$$' -fuzz FuzzLoadResume -fuzztime 30s
-	$(GO) test ./output -run '^$$' -fuzz FuzzRead -fuzztime 30s
-	$(GO) test ./output -run '^$$' -fuzz FuzzParseNDJSON -fuzztime 30s
+# Every fuzz target, as package:Name (a new one goes here).
+FUZZ_TARGETS := loader:FuzzScanProgram loader:FuzzCaptureProgram loader:FuzzOneFieldForgery \
+	filter:FuzzTranslate filter:FuzzSpecialize targets:FuzzParseTargets targets:FuzzParsePorts \
+	targets:FuzzParsePortSpec scan:FuzzParseRecvErr scan:FuzzLoadResume output:FuzzRead output:FuzzParseNDJSON
+
+fuzz:  ## a short run (30s) of every fuzz target
+	@$(MAKE) --no-print-directory fuzz-long FUZZTIME=30s
 
 fuzz-long:  ## every fuzz target for FUZZTIME each (default 10m; not part of CI)
-	@for t in loader:FuzzScanProgram loader:FuzzCaptureProgram filter:FuzzTranslate filter:FuzzSpecialize \
-		targets:FuzzParseTargets targets:FuzzParsePorts targets:FuzzParsePortSpec scan:FuzzParseRecvErr \
-		scan:FuzzLoadResume output:FuzzRead output:FuzzParseNDJSON loader:FuzzOneFieldForgery; do \
+	@for t in $(FUZZ_TARGETS); do \
 		echo "== $$t"; $(GO) test ./$${t%%:*} -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) -timeout 0 $(FUZZFLAGS) || exit 1; \
 	done
 

@@ -408,10 +408,8 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 		}
 		defer cons.Close()
 	}
-	if cfg.Ready != nil {
-		if err := cfg.Ready(); err != nil {
-			return err
-		}
+	if err := cfg.ready(); err != nil {
+		return err
 	}
 
 	if cfg.CountOnly {
@@ -493,10 +491,8 @@ func capturePcap(ctx context.Context, cfg Config, st *Stats, emit func(*Packet))
 			return fmt.Errorf("libpcap on %s: -Q %s: %w", cfg.Iface, cfg.Direction, err)
 		}
 	}
-	if cfg.Ready != nil {
-		if err := cfg.Ready(); err != nil {
-			return err
-		}
+	if err := cfg.ready(); err != nil {
+		return err
 	}
 	var drainUntil time.Time
 	var p Packet
@@ -539,4 +535,12 @@ func capturePcap(ctx context.Context, cfg Config, st *Stats, emit func(*Packet))
 func ringPacket(c clock.Mono, h *bpf.CaptureCaptureHdr, data []byte) Packet {
 	return Packet{TimeNs: c.WallNs(h.TsNs), CaptureLength: len(data), Length: int(h.OrigLen),
 		FromXDP: true, RxQueue: h.RxQueue, CPU: h.Cpu, Outbound: h.Dir == 1, Data: data}
+}
+
+// ready calls cfg.Ready, if set, once the capture is set up.
+func (cfg Config) ready() error {
+	if cfg.Ready == nil {
+		return nil
+	}
+	return cfg.Ready()
 }

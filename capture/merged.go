@@ -130,10 +130,8 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 		}
 		defer multi.Close()
 	}
-	if cfg.Ready != nil {
-		if err := cfg.Ready(); err != nil {
-			return err
-		}
+	if err := cfg.ready(); err != nil {
+		return err
 	}
 	if cfg.CountOnly {
 		<-ctx.Done()

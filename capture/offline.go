@@ -132,10 +132,8 @@ func captureOffline(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, 
 	if cfg.Reading != nil {
 		cfg.Reading(desc)
 	}
-	if cfg.Ready != nil {
-		if err := cfg.Ready(); err != nil {
-			return err
-		}
+	if err := cfg.ready(); err != nil {
+		return err
 	}
 	before, err := c.Counters()
 	if err != nil {

@@ -2,19 +2,16 @@ package loader_test
 
 import (
 	"context"
-	"net/netip"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
-	"github.com/gopacket/gopacket/layers"
 
 	"github.com/xdpscan/xdpscan/bpf"
 	"github.com/xdpscan/xdpscan/filter"
 	"github.com/xdpscan/xdpscan/internal/bpftest"
-	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/loader"
 	"github.com/xdpscan/xdpscan/ringbuf"
 )
@@ -29,10 +26,7 @@ import (
 //	go test ./loader -run '^$' -bench CaptureHooks -benchtime 1x -count 3
 func BenchmarkCaptureHooks(b *testing.B) {
 	bpftest.Require(b)
-	a := netip.MustParseAddr
-	// 198.19.0.1.40001 > 198.18.0.250.9: UDP, length 18
-	frame := testpkt.Build(testpkt.Frame{Src: a("198.19.0.1"), Dst: a("198.18.0.250"),
-		L4: &layers.UDP{SrcPort: 40001, DstPort: 9}, Payload: make([]byte, 18)})
+	frame := floodFrame()
 	measure := func(b *testing.B, prog *ebpf.Program, want uint32, between func()) {
 		var runs []time.Duration
 		for range 15 {

@@ -6,7 +6,6 @@ import (
 	"net"
 	"unsafe"
 
-	"github.com/cilium/ebpf"
 	cbpf "golang.org/x/net/bpf"
 
 	"github.com/xdpscan/xdpscan/bpf"
@@ -125,7 +124,7 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 	var multi *ringbuf.Multi[bpf.CaptureCaptureHdr]
 	if !cfg.CountOnly {
 		var err error
-		if multi, err = ringbuf.NewMulti[bpf.CaptureCaptureHdr](append([]*ebpf.Map{progs[0].Events()}, progs[0].CPURings...), ringbuf.Options{}); err != nil {
+		if multi, err = ringbuf.NewMulti[bpf.CaptureCaptureHdr](progs[0].Rings(), ringbuf.Options{}); err != nil {
 			return err
 		}
 		defer multi.Close()

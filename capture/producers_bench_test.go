@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/sys/unix"
 
@@ -59,7 +58,7 @@ func BenchmarkRingProducers(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer c.Close()
-			multi, err := ringbuf.NewMulti[bpf.CaptureCaptureHdr](append([]*ebpf.Map{c.Events()}, c.CPURings...), ringbuf.Options{})
+			multi, err := ringbuf.NewMulti[bpf.CaptureCaptureHdr](c.Rings(), ringbuf.Options{})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -69,7 +69,7 @@ func TestPerCPURingsMergeInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	multi, err := ringbuf.NewMulti[bpf.CaptureCaptureHdr](append([]*ebpf.Map{c.Events()}, c.CPURings...), ringbuf.Options{})
+	multi, err := ringbuf.NewMulti[bpf.CaptureCaptureHdr](c.Rings(), ringbuf.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -158,3 +158,10 @@ func (c *Capture) Close() error {
 	}
 	return c.Objects.Close()
 }
+
+// Rings are every ring the program writes: the shared one, then the
+// per-CPU ones (none unless Config.Rings asked for them), as a reader of
+// all of them (ringbuf.NewMulti) takes them.
+func (c *Capture) Rings() []*ebpf.Map {
+	return append([]*ebpf.Map{c.Events()}, c.CPURings...)
+}

@@ -41,7 +41,13 @@ func TestProgramsLoadWithDocumentedCapabilities(t *testing.T) {
 				if err != nil {
 					t.Fatalf("with %s only: %v", capstest.Names(documented), short(err))
 				}
-				s.Close()
+				defer s.Close()
+				// The TC ingress variant, beside another XDP program.
+				tc, err := s.LoadTC()
+				if err != nil {
+					t.Fatalf("TC variant with %s only: %v", capstest.Names(documented), short(err))
+				}
+				tc.Close()
 			})
 		})
 	}

@@ -96,6 +96,7 @@ type Scan struct {
 	sendSlots uint32
 	sendMagic uint64
 	relay     *SendRelay // with its queue length resolved
+	cfg       ScanConfig // what LoadTC configures its program with
 }
 
 // LoadScan loads the scan-reply program configured by cfg.
@@ -165,7 +166,7 @@ func LoadScan(cfg ScanConfig) (*Scan, error) {
 		return nil, fmt.Errorf("configure scan program: %w", err)
 	}
 
-	s := &Scan{sendSlots: cfg.SendSlots, sendMagic: magic, relay: relay}
+	s := &Scan{sendSlots: cfg.SendSlots, sendMagic: magic, relay: relay, cfg: cfg}
 	if err := spec.LoadAndAssign(&s.Objects, nil); err != nil {
 		return nil, loadError("scan program", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf"
+	"github.com/vishvananda/netlink"
 
 	"github.com/xdpscan/xdpscan/bpf"
 )
@@ -80,3 +81,26 @@ func (t *ScanTC) Program() *ebpf.Program { return t.Objects.XdpscanScanTc }
 
 // Close releases the program; the maps are the XDP program's (Scan.Close).
 func (t *ScanTC) Close() error { return t.Objects.Close() }
+
+// AttachedXDP describes the XDP program attached to iface: its mode
+// (AttachedMode), its ID, and its name where this process may look it up
+// (BPF_PROG_GET_FD_BY_ID wants CAP_SYS_ADMIN); "" when none is attached.
+func AttachedXDP(iface string) string {
+	mode, err := AttachedMode(iface)
+	if err != nil || mode == "" {
+		return ""
+	}
+	l, err := netlink.LinkByName(iface)
+	if err != nil || l.Attrs().Xdp == nil {
+		return "an XDP program (" + string(mode) + " mode)"
+	}
+	id := l.Attrs().Xdp.ProgId
+	desc := fmt.Sprintf("an XDP program (id %d, %s mode)", id, mode)
+	if p, err := ebpf.NewProgramFromID(ebpf.ProgramID(id)); err == nil {
+		if info, err := p.Info(); err == nil && info.Name != "" {
+			desc = fmt.Sprintf("XDP program %s (id %d, %s mode)", info.Name, id, mode)
+		}
+		p.Close()
+	}
+	return desc
+}

@@ -103,8 +103,11 @@ type Stats struct {
 	RingLostPerCPU []uint64 `json:"ring_lost_per_cpu,omitempty"`
 	Senders        int      `json:"senders,omitempty"`
 	XDPMode        string   `json:"xdp_mode"`
-	Interface      string   `json:"interface"`
-	Interrupted    bool     `json:"interrupted"`
+	// RxHook says where replies were taken when not at the XDP hook
+	// (XDPMode empty): TC ingress, beside an XDP program already attached.
+	RxHook      string `json:"rx_hook,omitempty"`
+	Interface   string `json:"interface"`
+	Interrupted bool   `json:"interrupted"`
 	// Resume is where an interrupted scan stopped sending.
 	Resume *Position `json:"resume,omitempty"`
 	// Connect holds the connect scan's own figures.

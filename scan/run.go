@@ -78,7 +78,7 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 		defer prog.Close()
 		defer att.Close()
 		defer consumer.Close()
-		st.XDPMode = string(att.Mode)
+		att.describe(&st)
 		if cfg.txMode() == transmit.ModeXDP {
 			t, err := transmit.NewXDP(cfg.iface(), prog)
 			if err != nil {
@@ -188,13 +188,14 @@ func (cfg Config) loaderConfig() loader.ScanConfig {
 	}
 }
 
-// startXDP loads the scan program, attaches it and opens its ring.
-func startXDP(cfg Config, progress *Progress) (*loader.Scan, *ringbuf.Consumer[bpf.ScanScanEvent], *loader.Attachment, error) {
+// startXDP loads the scan program, attaches it (at TC ingress beside an
+// XDP program already there: beside.go) and opens its ring.
+func startXDP(cfg Config, progress *Progress) (*loader.Scan, *ringbuf.Consumer[bpf.ScanScanEvent], *rxHook, error) {
 	prog, err := loader.LoadScan(cfg.loaderConfig())
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	att, err := loader.Attach(prog.Program(), cfg.iface(), cfg.XDPMode)
+	att, err := attachRx(cfg, prog)
 	if err != nil {
 		prog.Close()
 		return nil, nil, nil, err

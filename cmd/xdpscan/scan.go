@@ -395,11 +395,14 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 	}
 
 	rxDesc := "XDP " + st.XDPMode
+	if st.RxHook != "" {
+		rxDesc = st.RxHook
+	}
 	if st.TxMode == transmit.ModeXDP {
 		rxDesc = "sent from XDP, " + rxDesc
 		if st.TxRelayCPUS > 0 {
-			rxDesc = fmt.Sprintf("sent from XDP through CPU %d's relay (%.2f CPU-s: the transmit and the peer's receive path), XDP %s",
-				f.txRelayCPU, st.TxRelayCPUS, st.XDPMode)
+			rxDesc = fmt.Sprintf("sent from XDP through CPU %d's relay (%.2f CPU-s: the transmit and the peer's receive path), %s",
+				f.txRelayCPU, st.TxRelayCPUS, strings.TrimPrefix(rxDesc, "sent from XDP, "))
 		}
 	}
 	switch st.RxMode {

@@ -49,6 +49,32 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 /* The outer tag is in the skb's metadata here, not in the frame. */
 #define REPLY_TAGGED(skb) ((skb)->vlan_present)
 
+#define BPF_HDR_START_MAC 0
+
+/* tc_l3_at_data says whether the skb's data starts at its network header
+ * instead of its MAC header. tcx pushes the MAC header back (mac_len bytes)
+ * before it runs a program at ingress, but after a generic XDP program
+ * with xdp.frags support (a capture's) the kernel (6.18) hands over an skb
+ * copied for XDP whose mac_len is 0: the data starts at the IP header, 14
+ * bytes after the MAC header, and skb->len counts from there. Told apart
+ * by comparing the first 8 bytes at data with those at the MAC header:
+ * the same bytes in the usual case; in the other, an IPv4 header (0x45:
+ * a multicast MAC, never ours to receive) or an IPv6 header (version,
+ * class, flow label, length, next header, hop limit) against our MAC and
+ * the sender's first two bytes. */
+static __always_inline int tc_l3_at_data(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	__u64 mac;
+	if (data + sizeof(mac) > data_end ||
+	    bpf_skb_load_bytes_relative(skb, 0, &mac, sizeof(mac), BPF_HDR_START_MAC))
+		return 0;
+	return *(__u64 *)data != mac;
+}
+#define PKT_L3_AT_DATA(skb) tc_l3_at_data(skb)
+#define PKT_PROTO(skb) bpf_ntohs((__u16)(skb)->protocol)
+
 #include "include/scan_reply.h"
 
 SEC("tc")

@@ -31,10 +31,14 @@ func attachRx(cfg Config, prog *loader.Scan) (*rxHook, error) {
 	held := loader.AttachedXDP(iface)
 	if held == "" {
 		att, err := loader.Attach(prog.Program(), iface, cfg.XDPMode)
-		if err != nil {
+		if err == nil {
+			return &rxHook{xdp: att}, nil
+		}
+		// Another program took the hook since the look (shards started
+		// together): beside it, then.
+		if held = loader.AttachedXDP(iface); held == "" {
 			return nil, err
 		}
-		return &rxHook{xdp: att}, nil
 	}
 	tc, err := prog.LoadTC()
 	if err != nil {
@@ -63,6 +67,20 @@ func (h *rxHook) describe(st *Stats) {
 		return
 	}
 	st.RxHook = "tc ingress (" + string(h.tcx.Hook) + "), after the XDP program already attached"
+}
+
+// resetNotice tells the user when --reset sent no RST although ports were
+// open, at TC ingress: after a generic XDP program with xdp.frags (a
+// capture's) the kernel hands TC the frames without their MAC header
+// (bpf/scan_tc.c), so the RST cannot go back out; the replies were still
+// consumed.
+func (h *rxHook) resetNotice(cfg Config, c loader.Counters, open uint64) {
+	if h.tc == nil || !cfg.Reset || cfg.Notice == nil || c.TX != 0 || open == 0 {
+		return
+	}
+	cfg.Notice(fmt.Sprintf("--reset sent no RST: at TC ingress after the XDP program on %s the frames come without "+
+		"their MAC header (a generic XDP program with xdp.frags, such as a capture's), so the targets were left to time out "+
+		"their half-open connections; --reset needs the XDP hook, or TC after another kind of program", cfg.iface()))
 }
 
 // Close detaches and releases what attachRx attached.

@@ -102,6 +102,7 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 			rv.flush()
 			rv.finish(st)
 			c, err := prog.Counters()
+			att.resetNotice(cfg, c, progress.Open.Load())
 			st.setDuplicates(c.Duplicates, seen.duplicates())
 			st.InvalidCookie, st.RingLost = c.BadCookie, c.RingLost
 			if err == nil {

@@ -436,13 +436,20 @@ __attribute__((noinline)) int parse_packet(PKT_CTX *ctx, struct packet *p)
 	void *data_end = (void *)(long)ctx->data_end;
 
 	p->len = frame_len(ctx);
+	__u16 proto;
+	__u32 off;
+	if (PKT_L3_AT_DATA(ctx)) {
+		proto = PKT_PROTO(ctx);
+		off = 0;
+		goto l3;
+	}
 	if (data + sizeof(struct ethhdr) > data_end)
 		return PARSE_ERR_L2;
 	/* One 16-bit load: struct ethhdr is packed, so eth->h_proto would be
 	 * read a byte at a time; it is 2-aligned in any frame that starts at
 	 * an even address, and x86 does not mind otherwise. */
-	__u16 proto = bpf_ntohs(*(__be16 *)(data + offsetof(struct ethhdr, h_proto)));
-	__u32 off = sizeof(struct ethhdr);
+	proto = bpf_ntohs(*(__be16 *)(data + offsetof(struct ethhdr, h_proto)));
+	off = sizeof(struct ethhdr);
 	if (proto == ETH_P_IP) {
 		p->eth_proto = proto;
 		p->l3_off = off;
@@ -462,6 +469,7 @@ __attribute__((noinline)) int parse_packet(PKT_CTX *ctx, struct packet *p)
 		off += sizeof(struct vlan_hdr);
 		p->vlan_depth++;
 	}
+l3:
 	p->eth_proto = proto;
 	p->l3_off = off;
 

@@ -18,6 +18,10 @@
  *   PKT_RESIZE(ctx, len, want)   makes the frame want bytes long and its
  *                                first want bytes writable in place: 0, or
  *                                an error
+ *   PKT_L3_AT_DATA(ctx)          the context's data starts at the network
+ *                                header, with no link-layer header in view
+ *                                (never for XDP); PKT_PROTO(ctx) is then
+ *                                its EtherType, host order
  */
 #ifndef XDPSCAN_PKTCTX_H
 #define XDPSCAN_PKTCTX_H
@@ -32,6 +36,8 @@
 #define PKT_PAST_LINEAR(ctx, p) PARSE_ERR
 #define PKT_RESIZE(ctx, len, want)                                            \
 	((long)(want) != (long)(len) && bpf_xdp_adjust_tail(ctx, (int)((long)(want) - (long)(len))))
+#define PKT_L3_AT_DATA(ctx) 0
+#define PKT_PROTO(ctx) 0
 #endif
 
 #endif /* XDPSCAN_PKTCTX_H */

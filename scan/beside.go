@@ -10,11 +10,12 @@ import (
 // rxHook is where the scan program takes replies: the interface's XDP hook
 // when it is free, else TC ingress after the XDP program already there.
 //
-// XDP first: per reply the XDP program costs the same as its TC variant or
-// less (BPF_PROG_RUN, loader.BenchmarkScanProgramXDPvsTC: 49 vs 48 ns for a
-// validated SYN-ACK, 14 vs 20 ns for a frame passed on), and in driver
+// XDP first: per packet the XDP program costs as much as its TC variant or
+// less (BPF_PROG_RUN, loader.BenchmarkScanProgramXDPvsTC: 50 ns both for a
+// validated SYN-ACK, 14 vs 21-22 ns for a frame passed on), and in driver
 // mode it runs before the kernel allocates an skb, which TC ingress always
-// follows. TC only when XDP is taken: the one hook that chains beside an
+// follows (with the stack's receive path up to it: packet taps, VLAN
+// untagging). TC only when XDP is taken: the one hook that chains beside an
 // unknown program on a kernel where freplace (libxdp's dispatcher) and
 // fentry are refused (lockdown, or no CAP_PERFMON).
 type rxHook struct {

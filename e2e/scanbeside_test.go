@@ -19,6 +19,7 @@ import (
 
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/loader"
+	"github.com/xdpscan/xdpscan/probe"
 	"github.com/xdpscan/xdpscan/testbed"
 )
 
@@ -389,6 +390,60 @@ func TestScanBesideForeignXDP(t *testing.T) {
 				if after-before != c.want {
 					t.Fatalf("%d of 20 UDP datagrams to port %d reached the stack, want %d", after-before, c.port, c.want)
 				}
+			}
+		})
+	}
+}
+
+// TestScanTCOnBothHooks: the TC scan program attached at TC ingress by
+// tcx and by clsact (the hook below Linux 6.6) takes the real SYN-ACKs
+// and RSTs the target sends to SYNs carrying its cookie, and leaves
+// nothing behind once detached (no tcx program, no clsact qdisc).
+func TestScanTCOnBothHooks(t *testing.T) {
+	tb := upTestbed(t, testbed.Config{})
+	for i, hook := range []loader.EgressHook{loader.HookTCX, loader.HookClsact} {
+		t.Run(string(hook), func(t *testing.T) {
+			key, err := probe.NewCookieKey()
+			if err != nil {
+				t.Fatal(err)
+			}
+			prog, err := loader.LoadScan(loader.ScanConfig{SourceIPv4: testbed.ScanIP, SourcePortLo: 40000, SourcePortHi: 40255, CookieKey: key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer prog.Close()
+			tc, err := prog.LoadTC()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tc.Close()
+			var att *loader.EgressAttachment
+			if err := testbed.Do(tb.ScanNS(), func() (err error) {
+				att, err = loader.AttachIngress(tc.Program(), testbed.ScanIf, hook)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			// 198.19.0.1.40001 > 198.18.20.i.80 and .81: Flags [S], seq cookie
+			// (a target of its own: the first's half-open connection
+			// would answer another SYN of the same tuple with an ACK)
+			tgt := netip.AddrFrom4([4]byte{198, 18, 20, byte(1 + i)})
+			targets := []netip.AddrPort{netip.AddrPortFrom(tgt, 80), netip.AddrPortFrom(tgt, 81)}
+			sendSYNs(t, tb, key, targets, 40001)
+			time.Sleep(300 * time.Millisecond)
+			c, err := prog.Counters()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Matched != 2 || c.TCPSynAck != 1 || c.TCPRst != 1 || c.BadCookie != 0 {
+				t.Errorf("counters %+v: want the SYN-ACK from port 80 and the RST from 81 matched", c)
+			}
+			if err := testbed.Do(tb.ScanNS(), att.Close); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command("tc", "-n", tb.ScanNS(), "qdisc", "show", "dev", testbed.ScanIf).CombinedOutput()
+			if n := tcxIngress(t, tb); n != 0 || err != nil || strings.Contains(string(out), "clsact") {
+				t.Fatalf("after detaching: %d tcx programs; qdiscs %q (%v)", n, out, err)
 			}
 		})
 	}

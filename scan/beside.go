@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/xdpscan/xdpscan/loader"
 )
 
@@ -59,6 +61,15 @@ func attachRx(cfg Config, prog *loader.Scan) (*rxHook, error) {
 			"what it drops or redirects never reaches the scan%s", iface, held, att.Hook, reset))
 	}
 	return &rxHook{tc: tc, tcx: att}, nil
+}
+
+// program is the program that takes the replies (what the metrics' run
+// time and count describe): prog's XDP program, or its TC variant.
+func (h *rxHook) program(prog *loader.Scan) *ebpf.Program {
+	if h.tc != nil {
+		return h.tc.Program()
+	}
+	return prog.Program()
 }
 
 // describe fills the stats' hook: the XDP mode, or the TC hook.

@@ -208,7 +208,7 @@ func startXDP(cfg Config, progress *Progress) (*loader.Scan, *ringbuf.Consumer[b
 		return nil, nil, nil, err
 	}
 	progress.SetCounters(prog.Counters)
-	progress.SetProgram(prog.Program())
+	progress.SetProgram(att.program(prog))
 	return prog, consumer, att, nil
 }
 

@@ -129,11 +129,10 @@ func scanRSTs(t *testing.T, tb *testbed.Testbed) uint64 {
 // TestScanBesideCapture: a scan and a capture on the scanner's interface
 // at once, both exact, in either order. Capture first: it holds the XDP
 // hook and passes everything; the scan takes its replies after it at TC
-// ingress, consuming each (the scanner's kernel answers none), and the
-// capture wrote what tcpdump saw, frame for frame: every reply pair of the
-// truth (with the target's retransmissions: after this capture's XDP
-// program the frames reach TC without their MAC header, so --reset's RST
-// cannot be sent back) and the UDP frames sent meanwhile.
+// ingress, and the capture wrote what tcpdump saw, frame for frame: every
+// reply pair of the truth (with the target's retransmissions: after this
+// capture's XDP program the frames reach TC without their MAC header, so
+// --reset's RST cannot be sent back) and the UDP frames sent meanwhile.
 // Scan first: it holds XDP and consumes its replies there, so the capture
 // beside it at TC ingress records none of them, and every other packet.
 func TestScanBesideCapture(t *testing.T) {
@@ -148,13 +147,13 @@ func TestScanBesideCapture(t *testing.T) {
 		ours, theirs := filepath.Join(dir, "c.pcapng"), filepath.Join(dir, "tcpdump.pcap")
 		c := startBg(t, "capture", tb.ScanNS(), binary, "capture", "-i", testbed.ScanIf, "-Q", "in", "-w", ours, "--duration", "30s", "tcp or udp")
 		d := startBg(t, "tcpdump", tb.ScanNS(), "tcpdump", "-i", testbed.ScanIf, "-Q", "in", "--immediate-mode", "-B", "32768", "-U", "-w", theirs, "tcp or udp")
-		rsts := scanRSTs(t, tb)
+		// The scanner kernel's RSTs say nothing here: with no RST of the
+		// scan's own, the target retransmits each SYN-ACK at 1 s, 3 s, 7 s,
+		// and under load the scan may detach before the second comes.
+		// TestScanBesideForeignXDP and the shards' test check them.
 		results, st, stderr, err := runScanWrapped(t, tb, dir, nil, append(scanArgs, "--rate", "20000")...)
 		if err != nil {
 			t.Fatalf("scan beside the capture: %v", err)
-		}
-		if got := scanRSTs(t, tb); got != rsts {
-			t.Errorf("scanner kernel sent %d RSTs: the scan at TC ingress did not consume every reply", got-rsts)
 		}
 		checkAgainstTruth(t, results, open, closed)
 		if st.XDPMode != "" || !strings.Contains(st.RxHook, "tc ingress") || st.RingLost != 0 ||
@@ -162,7 +161,10 @@ func TestScanBesideCapture(t *testing.T) {
 			t.Errorf("scan stats %+v, stderr:\n%s\nwant replies taken at TC ingress, with a notice", st, stderr)
 		}
 		sendRaw(t, tb.TargetNS(), testbed.TargetIf, udpToScanner(50, 7777), 1, 20*time.Microsecond)
-		time.Sleep(200 * time.Millisecond)
+		// A second for the capture's reader to catch up with its ring: under
+		// load (make test-busy) it was 315 records of 8423 behind, which a
+		// SIGINT then left unwritten (and uncounted as lost).
+		time.Sleep(time.Second)
 		summary := c.stop(t)
 		if out := d.stop(t); !strings.Contains(out, "\n0 packets dropped by kernel") {
 			t.Fatalf("tcpdump lost packets, so it is no reference for this run:\n%s", out)

@@ -49,38 +49,7 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 /* The outer tag is in the skb's metadata here, not in the frame. */
 #define REPLY_TAGGED(skb) ((skb)->vlan_present)
 
-#define BPF_HDR_START_MAC 0
-
-/* tc_l3_at_data says whether the skb's data starts at its network header
- * instead of its MAC header. tcx pushes the MAC header back (mac_len bytes)
- * before it runs a program at ingress, but after a generic XDP program
- * with xdp.frags support (a capture's) the kernel (6.18) hands over an skb
- * copied for XDP whose mac_len is 0: the data starts at the IP header, 14
- * bytes after the MAC header, and skb->len counts from there.
- * Usually the EtherType at data + 12 is the one the kernel read
- * (skb->protocol), and the first byte, a MAC's, tells it is not an IP
- * header either: no helper call. An EtherType that differs means the
- * data is not a MAC header (an 802.3 frame's length is not IP either);
- * one that matches with an IP version nibble first (an IPv4 source in
- * 8.0.0.0/16 seen from its header, or a MAC starting 0x4X or 0x6X) is
- * decided by comparing 8 bytes with those at the MAC header: the same
- * bytes when the data starts there. */
-static __always_inline int tc_l3_at_data(struct __sk_buff *skb)
-{
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
-	if (data + sizeof(struct ethhdr) > data_end)
-		return 0;
-	if (*(__u16 *)(data + offsetof(struct ethhdr, h_proto)) != (__u16)skb->protocol)
-		return 1;
-	__u8 version = *(__u8 *)data >> 4;
-	if (version != 4 && version != 6)
-		return 0;
-	__u64 mac;
-	if (bpf_skb_load_bytes_relative(skb, 0, &mac, sizeof(mac), BPF_HDR_START_MAC))
-		return 0;
-	return *(__u64 *)data != mac;
-}
+#include "include/skbmac.h"
 #define PKT_L3_AT_DATA(skb) tc_l3_at_data(skb)
 #define PKT_PROTO(skb) bpf_ntohs((__u16)(skb)->protocol)
 

@@ -71,7 +71,7 @@ type SendRelay struct {
 const defaultRelayQueue = 4096
 
 // EchoKind says what a UDP service's answer echoes of our request
-// (bpf/scan.c's enum udp_echo_kind).
+// (bpf/include/scan_reply.h's enum udp_echo_kind).
 type EchoKind uint8
 
 const (

@@ -6,7 +6,7 @@
  * SNMP answers must also echo the request's cookie bits), ICMP port
  * unreachable (closed), or another ICMP error quoting the probe (filtered).
  *
- * Included by scan.c after struct probe, the CHECK_* values, the udp_echoes
+ * Included by scan_reply.h after struct probe, the CHECK_* values, the udp_echoes
  * map and the cookie helpers it uses.
  */
 #ifndef XDPSCAN_PROBE_UDP_H

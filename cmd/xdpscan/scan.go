@@ -76,7 +76,8 @@ instead (tcx, which chains any number of programs; clsact below Linux
 6.6), after that program, with a notice naming it: what it drops or
 redirects never reaches the scan. Each scan checks its own cookie key, so
 scans chained there each consume their own replies and pass the others
-on; --tx xdp still works. The XDP hook is taken whenever it is free: per
+on (counted as invalid cookies: to a scan, another's reply looks like a
+forgery); --tx xdp still works. The XDP hook is taken whenever it is free: per
 packet the TC variant costs as much for a validated reply (50 ns) and more
 for a frame it passes on (21-22 ns against 14, BPF_PROG_RUN), and it runs
 after the kernel has built an skb, which native XDP never waits for. TC

@@ -29,7 +29,7 @@ import (
 // BPF_PROG_RUN of an empty program costs 5 ns at XDP and 14 ns at TC
 // (BenchmarkCaptureHooks, same machine, minimum): past that fixed cost the
 // TC variant does the XDP program's work in as much time (not-ours) or
-// less (syn-ack: its frame length is a field, not a helper call). Rerun with
+// less (syn-ack). Rerun with
 // `go test -run '^$' -bench ScanProgramXDPvsTC -benchtime 1x -count 3 ./loader/`.
 func BenchmarkScanProgramXDPvsTC(b *testing.B) {
 	x := loadScan(b, testKey)

@@ -477,3 +477,37 @@ func TestScanTCOnBothHooks(t *testing.T) {
 		})
 	}
 }
+
+// TestScanBesideAllKindsFromXDP: beside a foreign XDP program, every probe
+// kind of both families (SYN, UDP with payloads, echo; IPv4 and IPv6),
+// sent from the kernel (--tx xdp: the scan's XDP program runs unattached,
+// by BPF_PROG_RUN), is validated at TC ingress: exactly the truth.
+func TestScanBesideAllKindsFromXDP(t *testing.T) {
+	obj := foreignXDP(t)
+	tb := upTestbed(t, testbed.Config{TargetNAPI: true, UDPOpenPorts: []uint16{53, 123, 7}, ProhibitedFrom: 230,
+		Range6: testbed.DefaultRange6})
+	ns := func(argv ...string) *exec.Cmd {
+		return exec.Command("ip", append([]string{"netns", "exec", tb.ScanNS()}, argv...)...)
+	}
+	if out, err := ns("ip", "link", "set", "dev", testbed.ScanIf, "xdpgeneric", "obj", obj, "sec", "xdp").CombinedOutput(); err != nil {
+		t.Fatalf("attach the foreign program: %v\n%s", err, out)
+	}
+	defer ns("ip", "link", "set", "dev", testbed.ScanIf, "xdpgeneric", "off").Run()
+	const prefix = "198.18.0.0/23"
+	const prefix6 = "2001:2::/119"
+	probes := []probeKey{{proto: "tcp", port: 22}, {proto: "tcp", port: 9000}, {proto: "udp", port: 53}, {proto: "udp", port: 7},
+		{proto: "udp", port: 161}, {proto: "icmp"}}
+	want := mixedTruth(tb.Config, prefix, probes)
+	for k, v := range mixedTruth(tb.Config, prefix6, probes) {
+		want[k] = v
+	}
+	results, st, err := runScan(t, tb, t.TempDir(), prefix, prefix6, "-p", "22,9000,U:53,U:7,U:161", "--ping", "--tx", "xdp",
+		"--rate", "20000", "--wait", "1500ms")
+	if err != nil {
+		t.Fatalf("scan: %v", err)
+	}
+	checkStates(t, results, want)
+	if st.TxMode != "xdp" || st.TxErrors != 0 || st.RingLost != 0 || !strings.Contains(st.RxHook, "tc ingress") {
+		t.Errorf("stats %+v: want probes sent from XDP, replies taken at TC ingress, no loss", st)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -30,6 +31,25 @@ func gccTriple(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// waitQuiet waits until file (tcpdump -U's output) has not grown for
+// quiet, at most 15 s.
+func waitQuiet(t *testing.T, file string, quiet time.Duration) {
+	t.Helper()
+	last, since := int64(-1), time.Now()
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		fi, err := os.Stat(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() != last {
+			last, since = fi.Size(), time.Now()
+		} else if time.Since(since) >= quiet {
+			return
+		}
+	}
+	t.Fatalf("%s still growing after 15 s", file)
 }
 
 // tcxIngress is the number of programs on the scanner interface's tcx
@@ -170,10 +190,14 @@ func TestScanBesideCapture(t *testing.T) {
 			t.Errorf("scan stats %+v, stderr:\n%s\nwant replies taken at TC ingress, with a notice", st, stderr)
 		}
 		sendRaw(t, tb.TargetNS(), testbed.TargetIf, udpToScanner(50, 7777), 1, 20*time.Microsecond)
-		// A second for the capture's reader to catch up with its ring: under
-		// load (make test-busy) it was 315 records of 8423 behind, which a
-		// SIGINT then left unwritten (and uncounted as lost).
-		time.Sleep(time.Second)
+		// Until the link has been quiet for 1.5 s, which takes in the
+		// target's second wave of SYN-ACK retransmissions (3 s after the
+		// first, about 1.1 s after the last UDP frame; the scanner's kernel,
+		// the scan gone, answers it with RST, which ends them): a wave
+		// between the two stops would be in one file only. The time also lets the capture's reader catch up with
+		// its ring: under load (make test-busy) it was 315 records of 8423
+		// behind, which a SIGINT then left unwritten (and uncounted as lost).
+		waitQuiet(t, theirs, 1500*time.Millisecond)
 		summary := c.stop(t)
 		if out := d.stop(t); !strings.Contains(out, "\n0 packets dropped by kernel") {
 			t.Fatalf("tcpdump lost packets, so it is no reference for this run:\n%s", out)

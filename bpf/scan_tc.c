@@ -23,6 +23,9 @@
  * skb's metadata (the frame starts with the inner headers), and the linear
  * area may end before the headers do: the parser's in-place fast path
  * reads what is linear, bpf_skb_load_bytes the rest (PKT_PAST_LINEAR).
+ * After a generic XDP program with xdp.frags (a capture's), the data
+ * starts at the IP header instead (skbmac.h): the parser starts there, and
+ * --reset sends no RST (no MAC header to turn around).
  */
 #include "include/kernel.h"
 #include "include/skb.h"
@@ -34,8 +37,8 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #define PKT_LOAD(skb, off, dst, n) bpf_skb_load_bytes(skb, off, dst, n)
 #define PKT_LEN(skb) ((skb)->len)
 #define PKT_PAST_LINEAR(skb, p) parse_l4(skb, p)
-/* The RST is cut to its length (which also clears a CHECKSUM_COMPLETE the
- * rewrite would make stale) and made linear and writable in place. */
+/* The RST is cut to its length and made linear and writable in place;
+ * tcpreply.h writes its checksums whole. */
 #define PKT_RESIZE(skb, len, want)                                            \
 	(((long)(want) != (long)(len) && bpf_skb_change_tail(skb, want, 0)) || \
 	 bpf_skb_pull_data(skb, want))

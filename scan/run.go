@@ -162,6 +162,7 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 		sent, errs := t.Counts()
 		st.ProbesSent, st.TxErrors = st.ProbesSent+sent, st.TxErrors+errs
 	}
+	st.TxResent, st.TxRefused = resentCounts(append([]transmit.Sender{tx}, extra...))
 	if r, ok := tx.(interface{ RelayCPU() time.Duration }); ok {
 		st.TxRelayCPUS = r.RelayCPU().Seconds()
 	}

@@ -73,6 +73,8 @@ type XDP struct {
 	relayBase       time.Duration // its CPU time when the transmitter opened
 	pinned, restore bool
 	affinity        unix.CPUSet // the thread's CPUs before pin
+
+	resend xdpResend // see xdpresend.go
 }
 
 // NewXDP sends out of the named interface, in the current
@@ -99,6 +101,9 @@ func NewXDP(iface string, prog *loader.Scan) (*XDP, error) {
 	if err != nil {
 		s.Close()
 		return nil, err
+	}
+	if relay == nil {
+		t.resend.open(iface)
 	}
 	if relay != nil {
 		t.relayPID = findKernelThread(prog.RelayThread())
@@ -225,6 +230,9 @@ func (t *XDP) Send(ctx context.Context, lens []int) error {
 		// frames on veth) would overflow. Yielding after every call
 		// lets it.
 		unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+		if err == nil && n == len(lens) {
+			err = t.resendDropped(lens, batch)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("send from XDP on %s: %w", t.iface, err)
@@ -333,6 +341,9 @@ func (t *XDP) stats() (netlink.LinkStatistics, error) {
 // It reads the interface's counters: call it once per many batches.
 func (t *XDP) Counts() (sent, errs uint64) {
 	sent = t.sent.Load()
+	if t.resend.on() {
+		return sent, 0 // every refused frame was sent again (Send)
+	}
 	if st, err := t.stats(); err == nil && st.TxDropped > t.base.TxDropped {
 		errs = st.TxDropped - t.base.TxDropped
 	}
@@ -342,6 +353,7 @@ func (t *XDP) Counts() (sent, errs uint64) {
 // Close releases the transmitter's memory and unpins the thread. Call it
 // from the goroutine that created it.
 func (t *XDP) Close() error {
+	t.resend.close()
 	if t.restore {
 		_ = unix.SchedSetaffinity(0, &t.affinity)
 	}

@@ -48,8 +48,9 @@ type Sender struct {
 	relay   *SendRelay
 	relayed []byte // send_relayed, mmapped: frames the relay program saw
 
-	ctx  XDPMd
-	attr progRunAttr
+	ctx      XDPMd
+	attr     progRunAttr
+	batchLen int // slots the last SetBatch set
 }
 
 // progRunAttr is union bpf_attr's BPF_PROG_TEST_RUN member
@@ -176,9 +177,22 @@ func (s *Sender) Send(ifindex int, lens []int, batch uint32) (int, error) {
 	if n > s.n {
 		return 0, fmt.Errorf("send %d frames: at most %d per batch", n, s.n)
 	}
-	before := s.st.Sent
 	s.SetBatch(lens)
-	err := s.run(ifindex, uint32(n), batch)
+	return s.SendRange(ifindex, 0, n, batch)
+}
+
+// SendRange transmits slots [from, to) of the batch the last Send or
+// SetBatch set, again if they were sent: the slots keep their frames
+// until the next batch is written. A transmitter whose driver refused
+// frames of a call resends that call's slots this way (transmit.XDP).
+func (s *Sender) SendRange(ifindex, from, to int, batch uint32) (int, error) {
+	if from < 0 || from >= to || to > s.batchLen {
+		return 0, fmt.Errorf("send slots [%d, %d): outside the batch of %d", from, to, s.batchLen)
+	}
+	n := to
+	before := s.st.Sent
+	s.st.Next, s.st.Limit = uint32(from), uint32(to)
+	err := s.run(ifindex, uint32(to-from), batch)
 	sent := int(s.st.Sent - before)
 	if err != nil {
 		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) {
@@ -187,7 +201,7 @@ func (s *Sender) Send(ifindex int, lens []int, batch uint32) (int, error) {
 		return sent, fmt.Errorf("send from XDP on ifindex %d: %w", ifindex, err)
 	}
 	if s.st.Next != uint32(n) {
-		return sent, fmt.Errorf("send from XDP: the kernel ran %d of %d frames", s.st.Next, n)
+		return sent, fmt.Errorf("send from XDP: the kernel ran %d of %d frames", s.st.Next-uint32(from), n-from)
 	}
 	return sent, nil
 }
@@ -230,6 +244,7 @@ func (s *Sender) SetBatch(lens []int) {
 		s.setLen(i, l)
 	}
 	s.st.Next, s.st.Limit, s.st.Page = 0, uint32(len(lens)), sendPage
+	s.batchLen = len(lens)
 }
 
 // Close unmaps the slots; the program stays the Scan's.

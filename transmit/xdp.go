@@ -221,7 +221,13 @@ func (t *XDP) Send(ctx context.Context, lens []int) error {
 	if err := t.waitRelay(len(lens)); err != nil {
 		return fmt.Errorf("send from XDP on %s: %w", t.iface, err)
 	}
-	n, err := t.sender.Send(t.link.Attrs().Index, lens, batch)
+	var n int
+	var err error
+	if t.resend.on() {
+		n, err = t.sendExact(lens, batch)
+	} else {
+		n, err = t.sender.Send(t.link.Attrs().Index, lens, batch)
+	}
 	t.sent.Add(uint64(n))
 	if t.relay == nil {
 		// The peer's NAPI runs in our softirq after each kernel batch,
@@ -230,9 +236,6 @@ func (t *XDP) Send(ctx context.Context, lens []int) error {
 		// frames on veth) would overflow. Yielding after every call
 		// lets it.
 		unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
-		if err == nil && n == len(lens) {
-			err = t.resendDropped(lens, batch)
-		}
 	}
 	if err != nil {
 		return fmt.Errorf("send from XDP on %s: %w", t.iface, err)

@@ -86,7 +86,8 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 			}
 			defer t.Close()
 			tx = t
-			newTx = func() (transmit.Sender, error) { return newXDPSender(cfg) }
+			k := 0
+			newTx = func() (transmit.Sender, error) { k++; return newXDPSender(cfg, prog, k) }
 		}
 		clock := clock.NewMono()
 		seen := newClassSeen(cfg.Targets, cfg.Ports)
@@ -184,6 +185,7 @@ func (cfg Config) loaderConfig() loader.ScanConfig {
 		CookieKey: cfg.Key, RingBytes: loader.RingBytes, RingWakeupBytes: loader.RingWakeupBytes, ResetOpen: cfg.Reset, UDPEchoes: probe.UDPEchoes(),
 		UDPConfirm:   cfg.Confirm,
 		SendSlots:    cfg.sendSlots(),
+		SendSenders:  uint32(cfg.senders()),
 		SendRelay:    cfg.sendRelay(),
 		DedupEntries: uint32(min(max(cfg.Targets.Len()*uint64(len(cfg.Ports)), 1024), 1<<20)),
 	}

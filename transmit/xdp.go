@@ -82,13 +82,18 @@ type XDP struct {
 // with loader.ScanConfig.SendSlots = XDPBatch (XDPRelayBatch with a
 // loader.ScanConfig.SendRelay) and stay attached while it sends. It needs
 // CAP_BPF and CAP_NET_ADMIN, and Linux 5.18.
-func NewXDP(iface string, prog *loader.Scan) (*XDP, error) {
+func NewXDP(iface string, prog *loader.Scan) (*XDP, error) { return NewXDPAt(iface, prog, 0) }
+
+// NewXDPAt is NewXDP for sender k of a program loaded with
+// loader.ScanConfig.SendSenders > k: its own slots and state in the same
+// program, so that k threads send at once.
+func NewXDPAt(iface string, prog *loader.Scan, k int) (*XDP, error) {
 	relay := prog.Relay()
 	link, err := netlink.LinkByName(iface)
 	if err != nil {
 		return nil, fmt.Errorf("send from XDP on %s: no such interface; see `ip link`", iface)
 	}
-	s, err := prog.Sender()
+	s, err := prog.SenderAt(k)
 	if err != nil {
 		return nil, fmt.Errorf("send from XDP on %s: %w", iface, err)
 	}

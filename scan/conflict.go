@@ -3,11 +3,9 @@ package scan
 import (
 	"fmt"
 	"net/netip"
-	"strconv"
 	"sync"
 
 	"github.com/xdpscan/xdpscan/probe"
-	"github.com/xdpscan/xdpscan/targets"
 )
 
 // The kernel reports each (pair, state class) once: an open answer and a
@@ -32,36 +30,10 @@ import (
 // So a pair is printed once, when it is final, and a forged answer that
 // arrives first never hides a better-validated real one.
 
-// pairKey is a pair's identity in the resolver's maps. It holds no
-// pointer (netip.Addr and a protocol name would: a handle and a string),
-// so the garbage collector never scans the maps and their hash is one
-// pass over 20 bytes: with netip.Addr and the name, growing the printed
-// map took 17% of a 262,144-probe --tx xdp scan's CPU samples (rehash,
-// table reset, page faults), the receiving goroutine's largest cost.
 type pairKey struct {
-	addr  [16]byte
+	addr  netip.Addr
 	port  uint16
-	proto uint8 // the IANA number
-	v4    bool
-}
-
-func keyOf(addr netip.Addr, port uint16, proto string) pairKey {
-	return pairKey{addr: addr.As16(), port: port, proto: protoNumber(proto), v4: addr.Is4()}
-}
-
-// protoNumber is the protocol number of a result's name
-// (targets.ProtoName's inverse; both ICMPs are "icmp").
-func protoNumber(name string) uint8 {
-	switch name {
-	case "tcp":
-		return targets.ProtoTCP
-	case "udp":
-		return targets.ProtoUDP
-	case "icmp":
-		return targets.ProtoICMP
-	}
-	n, _ := strconv.Atoi(name)
-	return uint8(n)
+	proto string
 }
 
 type heldAnswer struct {
@@ -95,7 +67,7 @@ func newResolver(sportBits int, progress *Progress, emit func(Result)) *resolver
 func (rv *resolver) add(r Result, bits int) {
 	rv.mu.Lock()
 	defer rv.mu.Unlock()
-	k := keyOf(r.Addr, r.Port, r.Proto)
+	k := pairKey{r.Addr, r.Port, r.Proto}
 	if s, ok := rv.printed[k]; ok {
 		if s != r.State {
 			rv.conflicts++
@@ -144,7 +116,7 @@ func (rv *resolver) print(k pairKey, r Result, bits int, conflict bool) {
 func (rv *resolver) addConfirm(r Result, bits int) {
 	rv.mu.Lock()
 	defer rv.mu.Unlock()
-	k := keyOf(r.Addr, r.Port, r.Proto)
+	k := pairKey{r.Addr, r.Port, r.Proto}
 	h, ok := rv.held[k]
 	if !ok {
 		if s, ok := rv.printed[k]; ok && s != r.State {

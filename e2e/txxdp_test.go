@@ -27,19 +27,25 @@ func TestTxXDPSendersExact(t *testing.T) {
 		// eachQueue: every target queue takes frames (senders on
 		// distinct CPUs; needs as many CPUs as queues).
 		eachQueue bool
+		nobody    bool // as uid 65534 with the documented capabilities
 	}{
-		{"2 queues, 2 senders", testbed.Config{Target: testbed.TargetXDP, Queues: 2}, "2", true},
+		{"2 queues, 2 senders", testbed.Config{Target: testbed.TargetXDP, Queues: 2}, "2", true, false},
 		// Two CPUs fill the one queue's ring, drained by a NAPI on one of
 		// them: refusals (116k of 262k frames at the maximum, before the
 		// resend) are sent again.
-		{"1 queue, 2 senders", testbed.Config{Target: testbed.TargetXDP, TargetNAPI: true}, "2", false},
-		{"2 queues, 1 sender", testbed.Config{Target: testbed.TargetXDP, Queues: 2}, "1", false},
+		{"1 queue, 2 senders", testbed.Config{Target: testbed.TargetXDP, TargetNAPI: true}, "2", false, false},
+		{"1 queue, 2 senders, uid 65534", testbed.Config{Target: testbed.TargetXDP, TargetNAPI: true}, "2", false, true},
+		{"2 queues, 1 sender", testbed.Config{Target: testbed.TargetXDP, Queues: 2}, "1", false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tb := upTestbed(t, tc.cfg)
 			open, closed := truth(tb.Config, prefix)
 			before := xmitPerQueue(t, tb.ScanNS())
-			results, st, err := runScan(t, tb, t.TempDir(), prefix, "-p", scanPortsFlag, "--tx", "xdp",
+			dir, wrap := t.TempDir(), []string(nil)
+			if tc.nobody {
+				dir, wrap = nobodyDir(t), asNobody("bpf", "net_admin", "net_raw")
+			}
+			results, st, _, err := runScanWrapped(t, tb, dir, wrap, prefix, "-p", scanPortsFlag, "--tx", "xdp",
 				"--senders", tc.senders, "--rate", "10000000", "--wait", "1500ms")
 			if err != nil {
 				t.Fatalf("scan: %v", err)

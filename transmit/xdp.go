@@ -108,7 +108,10 @@ func NewXDPAt(iface string, prog *loader.Scan, k int) (*XDP, error) {
 		return nil, err
 	}
 	if relay == nil {
-		t.resend.open(iface)
+		if err := t.resend.open(iface); err != nil && t.veth {
+			s.Close()
+			return nil, fmt.Errorf("send from XDP on %s: its refused frames cannot be counted, so not sent again: %w", iface, err)
+		}
 	}
 	if relay != nil {
 		t.relayPID = findKernelThread(prog.RelayThread())

@@ -57,19 +57,21 @@ const (
 	resendNapMax = 2 * time.Millisecond
 )
 
-// open starts counting on iface; without the driver's counters it stays
-// off and the transmitter counts tx_dropped as lost, as before.
-func (r *xdpResend) open(iface string) {
+// open starts counting on iface. Without the driver's counters it stays
+// off and the transmitter counts tx_dropped as lost, as before; the error
+// says why (a veth has them: NewXDP fails there rather than scan inexactly).
+func (r *xdpResend) open(iface string) error {
 	d, err := openXmitDrops(iface, vethXmitErrors)
 	if err != nil {
-		return
+		return err
 	}
 	last, err := d.Sum()
 	if err != nil {
 		d.Close()
-		return
+		return err
 	}
 	r.drops, r.last = d, last
+	return nil
 }
 
 func (r *xdpResend) on() bool { return r.drops != nil }

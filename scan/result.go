@@ -84,19 +84,14 @@ type Stats struct {
 	MinCookieBits int    `json:"min_cookie_bits,omitempty"`
 	// Unconfirmed is the weak UDP results --confirm left out: the retry
 	// under a fresh cookie got no answer of the same state.
-	Unconfirmed   uint64 `json:"unconfirmed,omitempty"`
-	InvalidCookie uint64 `json:"invalid_cookie"`
-	RingLost      uint64 `json:"ring_lost"`
-	TxErrors      uint64 `json:"tx_errors"`
-	// TxResent is, with --tx xdp, the frames sent again because the
-	// driver refused frames of their call (transmit/xdpresend.go), and
-	// TxRefused the refusals it counted: none of them is lost.
-	TxResent  uint64        `json:"tx_resent,omitempty"`
-	TxRefused uint64        `json:"tx_refused,omitempty"`
-	ElapsedS  float64       `json:"elapsed_s"`
-	SendS     float64       `json:"send_s"`
-	RxMode    loader.RxMode `json:"rx_mode"`
-	TxMode    transmit.Mode `json:"tx_mode,omitempty"`
+	Unconfirmed   uint64        `json:"unconfirmed,omitempty"`
+	InvalidCookie uint64        `json:"invalid_cookie"`
+	RingLost      uint64        `json:"ring_lost"`
+	TxErrors      uint64        `json:"tx_errors"`
+	ElapsedS      float64       `json:"elapsed_s"`
+	SendS         float64       `json:"send_s"`
+	RxMode        loader.RxMode `json:"rx_mode"`
+	TxMode        transmit.Mode `json:"tx_mode,omitempty"`
 	// TxRelayCPUS is the CPU seconds of the --tx-relay-cpu kernel thread:
 	// the transmit, and on veth the target's receive path, which runs in
 	// the transmitting thread's softirq. Not part of this process's time.
@@ -120,4 +115,10 @@ type Stats struct {
 	// through, an evicted pair or two CPUs racing, and the exact set in
 	// user space caught (seen.go).
 	DuplicatesUserSpace uint64 `json:"duplicates_user_space"`
+
+	// TxResent is, with --tx xdp, the frames sent again because the
+	// driver refused frames of their call (transmit/xdpresend.go), and
+	// TxRefused the refusals it counted: none of them is lost.
+	TxResent  uint64 `json:"tx_resent,omitempty"`
+	TxRefused uint64 `json:"tx_refused,omitempty"`
 }

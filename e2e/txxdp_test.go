@@ -159,3 +159,20 @@ func xmitPerQueue(t *testing.T, ns string) map[int]uint64 {
 	}
 	return m
 }
+
+// What a new user meets first: `testbed up --target xdp` leaves the
+// target's end without NAPI, so a veth drops every frame sent from XDP.
+// The scan stops with an error that names the testbed's remedy.
+func TestTxXDPWithoutPeerNAPINamesTheRemedy(t *testing.T) {
+	tb := upTestbed(t, testbed.Config{Target: testbed.TargetXDP})
+	out, err := exec.Command("ip", "netns", "exec", tb.ScanNS(), binary, "scan", "198.18.0.0/24", "-p", "80",
+		"--allow", "198.18.0.0/15", "--tx", "xdp", "--rate", "1000000", "--wait", "0s", "-o", "/dev/null", "--status", "none").CombinedOutput()
+	if err == nil {
+		t.Fatalf("scan --tx xdp into a peer without NAPI exited 0:\n%s", out)
+	}
+	for _, want := range []string{"the veth peer took none of the first", "testbed up --target-napi", "--tx socket"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("error %q: want it to say %q", out, want)
+		}
+	}
+}

@@ -336,7 +336,8 @@ func (t *XDP) checkDelivered(ctx context.Context) error {
 // took how many it took, and instead the way to send without XDP.
 func PeerNeedsNAPI(what, iface, took, instead string) error {
 	return fmt.Errorf("%s on %s: the veth peer took %s: its end needs NAPI "+
-		"(a native-mode XDP program, or `ethtool -K PEER gro on`); or %s", what, iface, took, instead)
+		"(a native-mode XDP program, or `ethtool -K PEER gro on`; on xdpscan's testbed, "+
+		"`testbed up --target-napi` or `--queues 2`); or %s", what, iface, took, instead)
 }
 
 func (t *XDP) stats() (netlink.LinkStatistics, error) {

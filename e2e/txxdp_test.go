@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xdpscan/xdpscan/scan"
 	"github.com/xdpscan/xdpscan/testbed"
 )
 
@@ -78,27 +80,7 @@ func TestTxXDPSendersExact(t *testing.T) {
 func TestTxXDPResendsRefusedFrames(t *testing.T) {
 	tb := upTestbed(t, testbed.Config{Target: testbed.TargetXDP, TargetNAPI: true})
 	const prefix = "198.18.8.0/22" // x 5 ports: 5,120 probes
-	old := napiThreads(t)
-	if out, err := exec.Command("ip", "netns", "exec", tb.TargetNS(), "sh", "-c",
-		"echo 1 > /sys/class/net/"+testbed.TargetIf+"/threaded").CombinedOutput(); err != nil {
-		t.Fatalf("threaded NAPI on the target: %v %s", err, out)
-	}
-	var pinned int
-	for pid := range napiThreads(t) {
-		if old[pid] {
-			continue
-		}
-		if out, err := exec.Command("taskset", "-pc", "0", strconv.Itoa(pid)).CombinedOutput(); err != nil {
-			t.Fatalf("pin NAPI thread %d: %v %s", pid, err, out)
-		}
-		if out, err := exec.Command("chrt", "-i", "-p", "0", strconv.Itoa(pid)).CombinedOutput(); err != nil {
-			t.Fatalf("NAPI thread %d to SCHED_IDLE: %v %s", pid, err, out)
-		}
-		pinned++
-	}
-	if pinned == 0 {
-		t.Fatal("threaded NAPI started no napi/xs-tgt-* kernel thread")
-	}
+	starveTargetNAPI(t, tb)
 	open, closed := truth(tb.Config, prefix)
 	results, st, _, err := runScanWrapped(t, tb, t.TempDir(), []string{"taskset", "-c", "0"},
 		prefix, "-p", scanPortsFlag, "--tx", "xdp", "--rate", "10000000", "--wait", "1500ms")
@@ -174,5 +156,75 @@ func TestTxXDPWithoutPeerNAPINamesTheRemedy(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("error %q: want it to say %q", out, want)
 		}
+	}
+}
+
+// The refused count read after every call comes from sysfs under `ip netns
+// exec` (/sys is the namespace's); a process that entered the namespace
+// without its own /sys (nsenter --net) reads the driver's ethtool counters
+// instead. Both must find exactly the truth with refusals forced as in
+// TestTxXDPResendsRefusedFrames.
+func TestTxXDPResendsWithoutSysfs(t *testing.T) {
+	tb := upTestbed(t, testbed.Config{Target: testbed.TargetXDP, TargetNAPI: true})
+	const prefix = "198.18.12.0/22"
+	starveTargetNAPI(t, tb)
+	open, closed := truth(tb.Config, prefix)
+	dir := t.TempDir()
+	out, stats := filepath.Join(dir, "out.ndjson"), filepath.Join(dir, "stats.json")
+	cmd := exec.Command("nsenter", "--net=/run/netns/"+tb.ScanNS(), "taskset", "-c", "0", binary, "scan", prefix,
+		"-p", scanPortsFlag, "--allow", "198.18.0.0/15", "--tx", "xdp", "--rate", "10000000", "--wait", "1500ms",
+		"-o", out, "--stats-json", stats, "--status", "none")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("scan under nsenter --net: %v\n%s", err, b)
+	}
+	var results []ndjsonResult
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		var r ndjsonResult
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatalf("NDJSON line %q: %v", line, err)
+		}
+		results = append(results, r)
+	}
+	var st scan.Stats
+	if b, err = os.ReadFile(stats); err != nil || json.Unmarshal(b, &st) != nil {
+		t.Fatalf("stats %s: %v", stats, err)
+	}
+	t.Logf("%d probes, %d resent after %d refused, tx errors %d", st.ProbesSent, st.TxResent, st.TxRefused, st.TxErrors)
+	checkAgainstTruth(t, results, open, closed)
+	if st.TxRefused == 0 || st.TxResent < st.TxRefused || st.TxErrors != 0 {
+		t.Errorf("stats: %d refused, %d resent, %d tx errors: want refusals (else this test proves nothing), all resent, no error",
+			st.TxRefused, st.TxResent, st.TxErrors)
+	}
+}
+
+// starveTargetNAPI runs the target end's NAPI in a kernel thread at
+// SCHED_IDLE on CPU 0: a sender on CPU 0 then finds the 256-frame ring
+// still full of its last call's frames, and the veth refuses frames.
+func starveTargetNAPI(t *testing.T, tb *testbed.Testbed) {
+	t.Helper()
+	old := napiThreads(t)
+	if out, err := exec.Command("ip", "netns", "exec", tb.TargetNS(), "sh", "-c",
+		"echo 1 > /sys/class/net/"+testbed.TargetIf+"/threaded").CombinedOutput(); err != nil {
+		t.Fatalf("threaded NAPI on the target: %v %s", err, out)
+	}
+	var pinned int
+	for pid := range napiThreads(t) {
+		if old[pid] {
+			continue
+		}
+		if out, err := exec.Command("taskset", "-pc", "0", strconv.Itoa(pid)).CombinedOutput(); err != nil {
+			t.Fatalf("pin NAPI thread %d: %v %s", pid, err, out)
+		}
+		if out, err := exec.Command("chrt", "-i", "-p", "0", strconv.Itoa(pid)).CombinedOutput(); err != nil {
+			t.Fatalf("NAPI thread %d to SCHED_IDLE: %v %s", pid, err, out)
+		}
+		pinned++
+	}
+	if pinned == 0 {
+		t.Fatal("threaded NAPI started no napi/xs-tgt-* kernel thread")
 	}
 }

@@ -108,7 +108,7 @@ func NewXDPAt(iface string, prog *loader.Scan, k int) (*XDP, error) {
 		return nil, err
 	}
 	if relay == nil {
-		if err := t.resend.open(iface); err != nil && t.veth {
+		if err := t.resend.open(iface, link.Attrs().Index, link.Attrs().HardwareAddr); err != nil && t.veth {
 			s.Close()
 			return nil, fmt.Errorf("send from XDP on %s: its refused frames cannot be counted, so not sent again: %w", iface, err)
 		}

@@ -2,6 +2,7 @@ package transmit
 
 import (
 	"fmt"
+	"net"
 	"sync/atomic"
 	"time"
 
@@ -23,13 +24,12 @@ import (
 // sent again whole once the ring has had time to drain: a probe may go out
 // twice (the replies are deduplicated), none is lost.
 //
-// The count is read after every call (one ETHTOOL_GSTATS ioctl, ~2 us
-// against ~30 us for a call of 256 frames). It is the interface's, over
-// all queues: with several senders, one may resend a batch for another's
+// The count is read after every call (one pread of sysfs's tx_dropped,
+// see open). It is the interface's, over all queues: with several senders, one may resend a batch for another's
 // refusal (a duplicate), never miss its own, since the driver counts a
 // call's refusals before the call returns.
 type xdpResend struct {
-	drops   *xmitDrops
+	drops   refusedCounter
 	last    uint64        // the count after the last call
 	chunk   int           // frames a call sends (sendExact)
 	clean   int           // calls since the last refusal
@@ -60,10 +60,20 @@ const (
 // open starts counting on iface. Without the driver's counters it stays
 // off and the transmitter counts tx_dropped as lost, as before; the error
 // says why (a veth has them: NewXDP fails there rather than scan inexactly).
-func (r *xdpResend) open(iface string) error {
-	d, err := openXmitDrops(iface, vethXmitErrors)
+//
+// The driver's counters (ETHTOOL_GSTATS) say whether it counts refusals;
+// the count read after every call is the interface's tx_dropped in sysfs
+// where that is this namespace's (sysfsDropped says why), else those
+// counters.
+func (r *xdpResend) open(iface string, ifindex int, mac net.HardwareAddr) error {
+	x, err := openXmitDrops(iface, vethXmitErrors)
 	if err != nil {
 		return err
+	}
+	var d refusedCounter = x
+	if s, err := openSysfsDropped(iface, ifindex, mac); err == nil {
+		x.Close()
+		d = s
 	}
 	last, err := d.Sum()
 	if err != nil {

@@ -13,12 +13,12 @@ import (
 // frames its ndo_xdp_xmit refused: on veth the tx_queue_N_xdp_xmit_errors
 // of every queue, the frames the peer's 256-slot receive rings had no room
 // for (drivers/net/veth.c, veth_xdp_xmit). The kernel frees a refused
-// frame and tells BPF_PROG_RUN's caller nothing, so this count, read after
-// every call, is the only sign that a batch lost frames.
-//
-// Why an ioctl per call and not netlink: ETHTOOL_GSTATS is one system call
-// into a preallocated buffer (the veth's counters of 2 queues: 19 numbers);
-// a netlink request is a send, a receive and a parse of every attribute.
+// frame and tells BPF_PROG_RUN's caller nothing, so a count read after
+// every call is the only sign that a call lost frames. Having these
+// counters says the driver counts refusals at all; the count read after
+// every call is sysfs's tx_dropped where /sys is this namespace's
+// (sysfsdrops.go: the ioctl takes the RTNL lock and a vmalloc), these
+// counters otherwise.
 type xmitDrops struct {
 	fd   int
 	ifr  ifreqData

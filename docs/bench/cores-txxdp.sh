@@ -9,9 +9,11 @@
 #   QUEUES  testbed --queues (default 2)
 # env: XDPSCAN (default bin/xdpscan), OLD (a second binary to compare, as
 # "old", e.g. one built from the commit before), NAME (testbed, default txb),
-# SENDERS (default "1 2").
+# SENDERS (default "1 2"), PORTS (default 22,80,443,8080), TB_ARGS (more
+# `testbed up` flags: "--filtered-from 1" leaves 256 addresses answering,
+# which measures the send path without the reply path).
 # Prints one line per run: binary, senders, rate asked, probes/s sent,
-# open found of 245,760, refused/resent frames, CPU s (user+sys) and
+# open found (245,760 is all of them with the defaults), refused/resent frames, CPU s (user+sys) and
 # CPU ns per probe, frames per target queue.
 set -eu
 rounds=${1:-3}
@@ -20,9 +22,10 @@ queues=${3:-2}
 bin=${XDPSCAN:-bin/xdpscan}
 name=${NAME:-txb}
 senders=${SENDERS:-"1 2"}
+ports=${PORTS:-22,80,443,8080}
 dir=$(mktemp -d)
 trap '"$bin" testbed down --name "$name" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
-"$bin" testbed up --name "$name" --target xdp --queues "$queues" $([ "$queues" = 1 ] && echo --target-napi) >/dev/null
+"$bin" testbed up --name "$name" --target xdp --queues "$queues" $([ "$queues" = 1 ] && echo --target-napi) ${TB_ARGS:-} >/dev/null
 ns=xdpscan-$name-scan
 bins="new:$bin"
 [ -n "${OLD:-}" ] && bins="$bins old:$OLD"
@@ -34,7 +37,7 @@ for r in $(seq "$rounds"); do
       for n in $senders; do
         before=$(q)
         /usr/bin/time -f "%U %S" -o "$dir/time" timeout 120 ip netns exec "$ns" "${b#*:}" scan 198.18.0.0/16 \
-          -p 22,80,443,8080 --allow 198.18.0.0/15 --tx xdp --senders "$n" --rate "$rate" --wait 2s \
+          -p "$ports" --allow 198.18.0.0/15 --tx xdp --senders "$n" --rate "$rate" --wait 2s \
           -o "$dir/list" --format list --status none --stats-json "$dir/st.json" 2>"$dir/err" || { cat "$dir/err"; continue; }
         after=$(q)
         python3 - "$dir" "${b%%:*}" "$n" "$rate" "$before" "$after" <<'EOF'

@@ -46,7 +46,7 @@ func openSysfsDropped(iface string, ifindex int, mac net.HardwareAddr) (*sysfsDr
 	if err != nil {
 		return nil, err
 	}
-	if strings.TrimSpace(string(idx)) != strconv.Itoa(ifindex) || strings.TrimSpace(string(addr)) != mac.String() {
+	if strings.TrimSpace(string(idx)) != strconv.Itoa(ifindex) || !sameMAC(strings.TrimSpace(string(addr)), mac) {
 		return nil, fmt.Errorf("/sys shows another namespace's %s", iface)
 	}
 	fd, err := unix.Open(dir+"statistics/tx_dropped", unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -59,6 +59,19 @@ func openSysfsDropped(iface string, ifindex int, mac net.HardwareAddr) (*sysfsDr
 		return nil, err
 	}
 	return d, nil
+}
+
+// sameMAC says whether sysfs's address is mac (an interface without one,
+// like lo, shows zeros there and none in netlink).
+func sameMAC(sysfs string, mac net.HardwareAddr) bool {
+	got, err := net.ParseMAC(sysfs)
+	if err != nil {
+		return false
+	}
+	if len(mac) == 0 {
+		return bytes.Count(got, []byte{0}) == len(got)
+	}
+	return bytes.Equal(got, mac)
 }
 
 // Sum is the interface's tx_dropped now.

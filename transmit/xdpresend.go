@@ -21,13 +21,15 @@ import (
 // 239k/s), or in a kernel thread (threaded NAPI) that waits for our time
 // slice. Which frames of a call were refused cannot be known (the driver
 // refuses the tail of each 16-frame bulk), so a call whose count grew is
-// sent again whole once the ring has had time to drain: a probe may go out
-// twice (the replies are deduplicated), none is lost.
+// sent again whole once the ring has had time to drain, in smaller calls
+// from then on (sendExact): a probe may go out twice (the replies are
+// deduplicated), none is lost.
 //
 // The count is read after every call (one pread of sysfs's tx_dropped,
-// see open). It is the interface's, over all queues: with several senders, one may resend a batch for another's
-// refusal (a duplicate), never miss its own, since the driver counts a
-// call's refusals before the call returns.
+// see open). It is the interface's, over all queues: with several
+// senders, one may resend a batch for another's refusal (a duplicate),
+// never miss its own, since the driver counts a call's refusals before
+// the call returns.
 type xdpResend struct {
 	drops   refusedCounter
 	last    uint64        // the count after the last call

@@ -89,12 +89,7 @@ func (m *Multi[T]) RunRecords(ctx context.Context, handle func(src int, hdr *T, 
 	size := int(unsafe.Sizeof(*new(T)))
 	commitEvery := 4 * m.opts.BatchSize
 	empty := make([]bool, len(m.rings))
-	draining := false
-	poll := m.opts.PollInterval
-	for {
-		now := monoNow()
-		total := 0
-		full := false
+	return m.loop(ctx, func(now int64) (total int, full bool) {
 		for i, r := range m.rings {
 			got, short := 0, 0
 			for got < commitEvery {
@@ -119,6 +114,19 @@ func (m *Multi[T]) RunRecords(ctx context.Context, handle func(src int, hdr *T, 
 			total += got
 		}
 		turn(now, empty)
+		return total, full
+	})
+}
+
+// loop runs pass over the rings until ctx is cancelled and a pass finds
+// nothing, waiting in epoll when a pass found nothing. pass reads from
+// every ring: total is how many records it read, full that some ring had
+// more than it took.
+func (m *Multi[T]) loop(ctx context.Context, pass func(now int64) (total int, full bool)) error {
+	draining := false
+	poll := m.opts.PollInterval
+	for {
+		total, full := pass(monoNow())
 		if total > 0 {
 			poll = m.opts.PollInterval
 		}
@@ -144,7 +152,7 @@ func (m *Multi[T]) RunRecords(ctx context.Context, handle func(src int, hdr *T, 
 
 func (m *Multi[T]) pending() bool {
 	for _, r := range m.rings {
-		if r.available() > 0 {
+		if r.unread() {
 			return true
 		}
 	}
@@ -156,12 +164,18 @@ func (m *Multi[T]) wait(d time.Duration) error {
 		ms := max(int(d/time.Millisecond), 1)
 		var ev [4]unix.EpollEvent
 		for {
-			_, err := unix.EpollWait(m.epfd, ev[:], ms)
+			n, err := unix.EpollWait(m.epfd, ev[:], ms)
 			if err == unix.EINTR {
 				continue
 			}
 			if err != nil {
 				return fmt.Errorf("wait on ring buffers: %w", err)
+			}
+			if n > 0 && !m.pending() {
+				// Only records read and held (RunMerged) keep a ring
+				// readable, which epoll's level cannot tell from new
+				// ones: wait out d instead of spinning.
+				time.Sleep(d)
 			}
 			return nil
 		}

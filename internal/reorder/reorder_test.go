@@ -162,15 +162,60 @@ func TestNoAllocationPerRecord(t *testing.T) {
 	}
 }
 
-func BenchmarkMergeTwoSources(b *testing.B) {
-	m := New(2, 1000, func(int, int64, []byte) {})
-	data := make([]byte, 128)
-	b.ReportAllocs()
-	for i := 0; i < b.N; i++ {
-		m.Push(i&1, int64(i), data)
-		if i%256 == 255 {
-			m.Release()
-		}
+// BenchmarkMerge is the merge alone, as ringbuf.Multi.RunMerged drives
+// it: passes of up to 1024 records per source pushed in place (PushAt),
+// the idle sources Quiet, then Release. Records are 160 bytes (a -s 128
+// capture record). "copy" pushes with Push instead (every record copied).
+func BenchmarkMerge(b *testing.B) {
+	for _, tc := range []struct {
+		name    string
+		sources int // sources read; the first busy ones get records
+		busy    int
+		run     int // consecutive timestamps from one source
+		copy    bool
+	}{
+		{"1 of 3 busy", 3, 1, 1, false},
+		{"2 of 3 busy, runs of 64", 3, 2, 64, false},
+		{"2 of 3 busy, interleaved", 3, 2, 1, false},
+		{"2 of 3 busy, interleaved, copy", 3, 2, 1, true},
+		{"8 of 9 busy, interleaved", 9, 8, 1, false},
+		{"16 of 17 busy, runs of 16", 17, 16, 16, false},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			const pass = 1024
+			ring := make([]byte, 160*pass*tc.busy)
+			n := uint64(0)
+			m := New(tc.sources, 0, func(int, int64, []byte) { n++ })
+			ts := int64(1)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for done := 0; done < b.N; done += pass * tc.busy {
+				// One pass: each busy source's next records, in ring order.
+				for src := 0; src < tc.busy; src++ {
+					for i := 0; i < pass; i++ {
+						// Record i of src: the timestamp it had in the
+						// interleaving, runs of tc.run per source.
+						j := (i/tc.run)*tc.run*tc.busy + src*tc.run + i%tc.run
+						off := (src*pass + i) * 160
+						if tc.copy {
+							m.Push(src, ts+int64(j), ring[off:off+160])
+						} else {
+							m.PushAt(src, ts+int64(j), uint64(off), ring[off:off+160])
+						}
+					}
+				}
+				ts += int64(pass * tc.busy)
+				for src := tc.busy; src < tc.sources; src++ {
+					m.Quiet(src, ts+QuietSlack)
+				}
+				m.Release()
+			}
+			m.Flush()
+			b.StopTimer()
+			if n == 0 {
+				b.Fatal("nothing released")
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/record")
+		})
 	}
-	m.Flush()
 }

@@ -12,7 +12,8 @@ import (
 // record's CLOCK_MONOTONIC ns) within windowNs (0: reorder.DefaultWindow);
 // a record later than that comes at once, out of order, and is counted
 // in the returned stats' Late. hdr and payload are valid only during the
-// call.
+// call. The merge's state and stats carry over from one call to the
+// next (the stats count since the rings were opened).
 //
 // Records are merged where they lie in the rings: each is read once,
 // queued by reference and given back to the kernel only once handed on,
@@ -21,10 +22,16 @@ import (
 // each ring, then releases what the watermark allows in runs per ring.
 func (m *Multi[T]) RunMerged(ctx context.Context, windowNs int64, stamp func(*T) int64, handle func(src int, hdr *T, payload []byte)) (reorder.Stats, error) {
 	size := int(unsafe.Sizeof(*new(T)))
-	mg := reorder.New(len(m.rings), windowNs, func(src int, _ int64, rec []byte) {
-		handle(src, (*T)(unsafe.Pointer(unsafe.SliceData(rec))), rec[size:])
-	})
 	commitEvery := 4 * m.opts.BatchSize
+	m.handle = handle
+	defer func() { m.handle = nil }()
+	if m.mg == nil {
+		m.mg = reorder.New(len(m.rings), windowNs, func(src int, _ int64, rec []byte) {
+			m.handle(src, (*T)(unsafe.Pointer(unsafe.SliceData(rec))), rec[size:])
+		})
+		m.mg.Grow(commitEvery)
+	}
+	mg := m.mg
 	err := m.loop(ctx, func(now int64) (total int, full bool) {
 		for i, r := range m.rings {
 			got, short := 0, 0

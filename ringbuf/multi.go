@@ -12,6 +12,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/xdpscan/xdpscan/internal/reorder"
 )
 
 // Multi reads several ring buffers (one per CPU) from one goroutine: each
@@ -30,6 +32,10 @@ type Multi[T any] struct {
 	pollerConn syscall.RawConn
 	records    []atomic.Uint64
 	short      atomic.Uint64
+	// RunMerged's merge, kept from one call to the next, and the
+	// handler of the call under way.
+	mg     *reorder.Merger
+	handle func(src int, hdr *T, payload []byte)
 }
 
 // NewMulti opens a consumer on the ring buffers ms.

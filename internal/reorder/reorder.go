@@ -47,15 +47,17 @@ import "math"
 const DefaultWindow = 50_000_000
 
 // QuietSlack is how far behind the reader's clock a source found idle may
-// still stamp a record, in nanoseconds: 1 ms. A capture record is stamped
-// (bpf_ktime_get_ns) after it is reserved, so a record reserved after the
-// reader saw the ring idle is stamped after the reader's clock was read;
-// the slack covers the NMI-safe clock the program reads lagging the
-// reader's by a clock update (microseconds) and TSC skew between CPUs. It
+// still stamp a record, in nanoseconds: 100 us. A capture record is
+// stamped (bpf_ktime_get_ns) after it is reserved, so a record reserved
+// after the reader saw the ring idle is stamped after the reader's clock
+// was read; the slack covers the NMI-safe clock the program reads and the
+// reader's vDSO clock applying an NTP rate change at different moments
+// (at most 500 ppm of a 4 ms tick: 2 us) and TSC skew between CPUs
+// (the kernel keeps TSC as the clock only while it is synchronised). It
 // used to be the whole window: with per-CPU rings the shared ring, idle,
 // then held every record for 50 ms (27-31k records held on a 1M-frame
-// flood).
-const QuietSlack = 1_000_000
+// flood); a record later than the slack is counted late, never lost.
+const QuietSlack = 100_000
 
 // Stats are the merger's counters.
 type Stats struct {
@@ -131,6 +133,18 @@ func New(n int, windowNs int64, emit Emit) *Merger {
 	return m
 }
 
+// Grow makes room for n records queued per source before any queue
+// grows: the reader's pass, so that a merger made for a run does not
+// grow while it starts.
+func (m *Merger) Grow(n int) {
+	for i := range m.src {
+		if s := &m.src[i]; cap(s.q) < n {
+			s.q = append(make([]entry, 0, n), s.q[s.head:]...)
+			s.head = 0
+		}
+	}
+}
+
 // Push adds a record from src stamped ts (monotonic nanoseconds); data is
 // copied.
 func (m *Merger) Push(src int, ts int64, data []byte) {
@@ -199,7 +213,6 @@ func (m *Merger) queue(src int, ts int64) bool {
 	if n == cap(s.q) && s.head > 0 {
 		// Reuse the released front rather than grow.
 		k := copy(s.q, s.q[s.head:])
-		clear(s.q[k:])
 		s.q, s.head = s.q[:k], 0
 	}
 	return true
@@ -369,8 +382,8 @@ func (m *Merger) releaseTo(w int64) {
 			}
 		}
 		if h == len(q) {
-			// Drop the references to ring pages and old arenas.
-			clear(q)
+			// Not cleared: the stale entries point at ring pages (not
+			// the heap) or at most one outgrown arena, overwritten soon.
 			s.q, h = q[:0], 0
 		}
 		s.head = h

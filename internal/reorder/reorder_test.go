@@ -142,6 +142,211 @@ func TestLateRecordCountedNeverLost(t *testing.T) {
 	}
 }
 
+// A source found idle holds the others' records for QuietSlack, not the
+// window.
+func TestQuietSourceHoldsForTheSlackOnly(t *testing.T) {
+	m, got := collect(t, 2, DefaultWindow)
+	m.Push(0, 5_000_000, rec(1))
+	m.Quiet(1, 5_000_000+QuietSlack-1) // a record stamped 4.99.. ms may still come
+	m.Release()
+	if len(*got) != 0 {
+		t.Fatal("released a record younger than the quiet source's bound")
+	}
+	m.Quiet(1, 5_000_000+QuietSlack)
+	m.Release()
+	if len(*got) != 1 {
+		t.Fatalf("released %d records once the slack passed, want 1", len(*got))
+	}
+}
+
+// Records older than their own source's newest (a ring several CPUs
+// write) still come out in order, through the side heap, none late.
+func TestUnorderedWithinASource(t *testing.T) {
+	m, got := collect(t, 2, 1000)
+	for i, ts := range []int64{10, 30, 20, 25, 5, 40} {
+		m.Push(0, ts, rec(uint64(i)))
+	}
+	m.Push(1, 22, rec(99))
+	m.Flush()
+	var ts []int64
+	for _, r := range *got {
+		ts = append(ts, r.ts)
+	}
+	if !slices.Equal(ts, []int64{5, 10, 20, 22, 25, 30, 40}) {
+		t.Fatalf("released %v, want every record in timestamp order", ts)
+	}
+	if st := m.Stats(); st.Late != 0 || st.Unordered != 3 || st.Records != 7 {
+		t.Fatalf("stats %+v: want 0 late, 3 unordered, 7 records", st)
+	}
+}
+
+// Records pushed in place pin their ring up to the oldest one not
+// released; Spill copies them, so the ring can be given back and reused
+// while they wait.
+func TestPinnedAndSpill(t *testing.T) {
+	ring := make([]byte, 64)
+	put := func(pos int, id uint64) []byte {
+		copy(ring[pos:], rec(id))
+		return ring[pos : pos+8]
+	}
+	m, got := collect(t, 2, DefaultWindow)
+	if _, ok := m.Pinned(0); ok {
+		t.Fatal("an empty source pins its ring")
+	}
+	m.PushAt(0, 100, 0, put(0, 1))
+	m.PushAt(0, 200, 8, put(8, 2))
+	if pos, ok := m.Pinned(0); !ok || pos != 0 {
+		t.Fatalf("Pinned = %d, %v: want 0, true (nothing released)", pos, ok)
+	}
+	m.Quiet(1, 150+QuietSlack) // lets the record at 100 go
+	m.Release()
+	if pos, ok := m.Pinned(0); len(*got) != 1 || !ok || pos != 8 {
+		t.Fatalf("after releasing one: %d released, Pinned = %d, %v; want 1, 8, true", len(*got), pos, ok)
+	}
+	m.Spill(0)
+	if _, ok := m.Pinned(0); ok {
+		t.Fatal("still pinned after Spill")
+	}
+	for i := range ring {
+		ring[i] = 0xee // the kernel reuses what was given back
+	}
+	m.PushAt(0, 300, 16, put(16, 3))
+	if pos, ok := m.Pinned(0); !ok || pos != 16 {
+		t.Fatalf("Pinned = %d, %v after a new record: want 16, true", pos, ok)
+	}
+	m.Flush()
+	ids := []uint64{}
+	for _, r := range *got {
+		ids = append(ids, r.id)
+	}
+	if !slices.Equal(ids, []uint64{1, 2, 3}) {
+		t.Fatalf("released ids %v, want [1 2 3]: a spilled record read from reused memory", ids)
+	}
+	if st := m.Stats(); st.Spilled != 1 {
+		t.Fatalf("Spilled = %d, want 1", st.Spilled)
+	}
+}
+
+// The ring reader's contract, at random: sources pushed in place into
+// rings that the "kernel" overwrites as soon as Pinned lets it, copies
+// and spills mixed in, records now and then out of their source's order,
+// idle sources Quiet. Every record comes out once with its own bytes, in
+// order but for records counted late.
+func TestInPlaceUnderRingReuse(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		sources   int
+		unordered int // one record in this many is older than its predecessor
+		spill     int // one pass in this many spills a source
+	}{
+		{"two CPUs, ordered", 2, 0, 0},
+		{"three rings, spills", 3, 0, 3},
+		{"eight rings, unordered and spills", 8, 20, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(7, uint64(tc.sources)))
+			type ringSim struct {
+				buf      []byte
+				pos      uint64 // next record's position
+				given    uint64 // given back up to here
+				lastTs   int64
+				produced []out
+			}
+			rings := make([]ringSim, tc.sources)
+			for i := range rings {
+				rings[i].buf = make([]byte, 1<<16)
+			}
+			var got []out
+			m := New(tc.sources, 1_000_000, func(src int, ts int64, data []byte) {
+				id := binary.LittleEndian.Uint64(data)
+				if int64(binary.LittleEndian.Uint64(data[8:])) != ts {
+					t.Fatalf("record %d from source %d: bytes say ts %d, merger says %d (memory reused under it)", id, src, int64(binary.LittleEndian.Uint64(data[8:])), ts)
+				}
+				got = append(got, out{src, ts, id})
+			})
+			now := int64(1_000_000)
+			id := uint64(0)
+			for pass := 0; pass < 400; pass++ {
+				for s := range rings {
+					r := &rings[s]
+					k := rng.IntN(40)
+					if rng.IntN(3) == 0 {
+						k = 0
+					}
+					for ; k > 0; k-- {
+						now += int64(rng.IntN(50))
+						ts := max(now, r.lastTs)
+						if tc.unordered > 0 && rng.IntN(tc.unordered) == 0 {
+							ts = r.lastTs - int64(rng.IntN(30))
+						}
+						r.lastTs = max(r.lastTs, ts)
+						off := r.pos % uint64(len(r.buf))
+						if off+16 > uint64(len(r.buf)) {
+							r.pos += uint64(len(r.buf)) - off
+							off = 0
+						}
+						if r.pos+16-r.given > uint64(len(r.buf)) {
+							t.Fatalf("source %d's ring full: %d bytes pinned", s, r.pos-r.given)
+						}
+						data := r.buf[off : off+16]
+						binary.LittleEndian.PutUint64(data, id)
+						binary.LittleEndian.PutUint64(data[8:], uint64(ts))
+						r.produced = append(r.produced, out{s, ts, id})
+						if rng.IntN(10) == 0 {
+							m.Push(s, ts, data)
+						} else {
+							m.PushAt(s, ts, r.pos, data)
+						}
+						r.pos += 16
+						id++
+					}
+					if k == 0 && rng.IntN(2) == 0 {
+						m.Quiet(s, now)
+					}
+				}
+				m.Release()
+				for s := range rings {
+					r := &rings[s]
+					if tc.spill > 0 && rng.IntN(tc.spill) == 0 {
+						m.Spill(s)
+					}
+					to := r.pos
+					if p, ok := m.Pinned(s); ok {
+						to = p
+					}
+					// Given back: the kernel writes over it at once.
+					for ; r.given < to; r.given++ {
+						r.buf[r.given%uint64(len(r.buf))] = 0xee
+					}
+				}
+			}
+			m.Flush()
+			if len(got) != int(id) {
+				t.Fatalf("released %d records, want %d", len(got), id)
+			}
+			seen := make([]bool, id)
+			inversions := uint64(0)
+			for i, r := range got {
+				if seen[r.id] {
+					t.Fatalf("record %d released twice", r.id)
+				}
+				seen[r.id] = true
+				if i > 0 && r.ts < got[i-1].ts {
+					inversions++
+				}
+			}
+			st := m.Stats()
+			if inversions > st.Late {
+				t.Fatalf("%d records out of order, %d counted late", inversions, st.Late)
+			}
+			if tc.unordered == 0 && st.Late != 0 {
+				t.Fatalf("%d late with every source in order and its bounds kept", st.Late)
+			}
+			t.Logf("%d records, %d late, %d unordered, %d spilled, most held %d", id, st.Late, st.Unordered, st.Spilled, st.MaxHeld)
+		})
+	}
+}
+
 // Once the buffers have grown, merging allocates nothing per record.
 func TestNoAllocationPerRecord(t *testing.T) {
 	m := New(2, 1000, func(int, int64, []byte) {})
@@ -150,7 +355,11 @@ func TestNoAllocationPerRecord(t *testing.T) {
 	round := func() {
 		for i := 0; i < 64; i++ {
 			ts++
-			m.Push(i&1, ts, data)
+			if i&2 == 0 {
+				m.Push(i&1, ts, data)
+			} else {
+				m.PushAt(i&1, ts, uint64(ts), data)
+			}
 		}
 		m.Release()
 	}

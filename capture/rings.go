@@ -35,17 +35,18 @@ func ParseRingsMode(s string) (RingsMode, error) {
 }
 
 // autoPerCPUMin is the fewest receiving CPUs for which --rings auto
-// chooses a ring per CPU. Measured here (docs/performance.md, "Rings and
-// senders"), per-CPU rings cut the producers' cost per record with two
-// CPUs producing (BPF_PROG_RUN, -s 128: 600-670 ns shared, 430-470 ns
-// per-CPU; 310-490 ns for one CPU alone) but the reader's merge doubles
-// its CPU per packet (1.0-1.4 us against 0.45-0.7 us on a 1M-frame flood
-// from two senders), and the flood was not faster. One reader then
-// handles 0.8M records/s merged, 1.5-2M/s from one ring, while the
-// kernel's ringbuf benchmark still moves 2.6M records/s through one
-// ring with 16 producers: up to about that many CPUs the reader, not
-// the ring's lock, is the limit. An extrapolation, not a measurement:
-// --rings per-cpu chooses the rings on any host.
+// chooses a ring per CPU. Measured here (docs/bench/cores.md), per-CPU
+// rings cut the producers' cost per record with two CPUs producing
+// (BPF_PROG_RUN, -s 128: 320-360 ns shared, 170-190 ns per-CPU) and,
+// merged in place, cost the reader about what one ring does (310-510 ns
+// per packet against 330-520 ns on a 1M-frame flood from two senders,
+// 9 interleaved rounds on a busy machine), but the flood was not faster:
+// on 2 CPUs neither wins. One reader writes 2.2-4M records/s from either;
+// the shared ring's lock lets 2 producers move 5.6-6.2M/s here and 16
+// move 2.6M/s in the kernel's ringbuf benchmark, so it becomes the limit
+// somewhere between about 4 and 16 CPUs. 16 is the conservative end: an
+// extrapolation, not a measurement; --rings per-cpu chooses the rings on
+// any host.
 const autoPerCPUMin = 16
 
 // maxRingTotal caps the per-CPU rings' memory: each ring gets

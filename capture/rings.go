@@ -38,10 +38,10 @@ func ParseRingsMode(s string) (RingsMode, error) {
 // chooses a ring per CPU. Measured here (docs/bench/cores.md), per-CPU
 // rings cut the producers' cost per record with two CPUs producing
 // (BPF_PROG_RUN, -s 128: 320-360 ns shared, 170-190 ns per-CPU) and,
-// merged in place, cost the reader about what one ring does with -w FILE
-// (per round 0.82-1.18x, median 1.04x, on a 1M-frame flood from two
-// senders, 9 interleaved rounds on a busy machine) and 1.2x with the disk
-// left out, but the flood was not faster: on 2 CPUs neither wins. One reader writes 2.2-4M records/s from either;
+// merged in place, cost the reader 1.0-1.2x what one ring does (medians
+// of per-round ratios on a 1M-frame flood from two senders, 4-9
+// interleaved rounds on a busy machine), and the flood was not faster:
+// on 2 CPUs per-CPU rings do not win. One reader writes 2.2-4M records/s from either;
 // the shared ring's lock lets 2 producers move 5.6-6.2M/s here and 16
 // move 2.6M/s in the kernel's ringbuf benchmark, so it becomes the limit
 // somewhere between about 4 and 16 CPUs. 16 is the conservative end: an

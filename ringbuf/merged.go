@@ -30,6 +30,9 @@ func (m *Multi[T]) RunMerged(ctx context.Context, windowNs int64, stamp func(*T)
 			m.handle(src, (*T)(unsafe.Pointer(unsafe.SliceData(rec))), rec[size:])
 		})
 		m.mg.Grow(commitEvery)
+		for i, r := range m.rings {
+			m.mg.SetMemory(i, r.data)
+		}
 	}
 	mg := m.mg
 	err := m.loop(ctx, func(now int64) (total int, full bool) {

@@ -29,6 +29,7 @@ func TestGiveBackStopsAtHeldRecords(t *testing.T) {
 			r := &ring{consumerPage: make([]byte, 8), mask: size - 1, data: data, cons: tc.cons}
 			m := &Multi[uint64]{rings: []*ring{r}}
 			mg := reorder.New(2, 0, func(int, int64, []byte) {})
+			mg.SetMemory(0, data)
 			for i, pos := range tc.held {
 				mg.PushAt(0, int64(100+i), pos, data[pos&r.mask:pos&r.mask+8])
 			}

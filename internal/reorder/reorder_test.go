@@ -190,6 +190,7 @@ func TestPinnedAndSpill(t *testing.T) {
 		return ring[pos : pos+8]
 	}
 	m, got := collect(t, 2, DefaultWindow)
+	m.SetMemory(0, ring)
 	if _, ok := m.Pinned(0); ok {
 		t.Fatal("an empty source pins its ring")
 	}
@@ -264,6 +265,9 @@ func TestInPlaceUnderRingReuse(t *testing.T) {
 				}
 				got = append(got, out{src, ts, id})
 			})
+			for s := range rings {
+				m.SetMemory(s, rings[s].buf)
+			}
 			now := int64(1_000_000)
 			id := uint64(0)
 			for pass := 0; pass < 400; pass++ {
@@ -351,6 +355,8 @@ func TestInPlaceUnderRingReuse(t *testing.T) {
 func TestNoAllocationPerRecord(t *testing.T) {
 	m := New(2, 1000, func(int, int64, []byte) {})
 	data := make([]byte, 128)
+	m.SetMemory(0, data)
+	m.SetMemory(1, data)
 	ts := int64(0)
 	round := func() {
 		for i := 0; i < 64; i++ {
@@ -395,6 +401,9 @@ func BenchmarkMerge(b *testing.B) {
 			ring := make([]byte, 160*pass*tc.busy)
 			n := uint64(0)
 			m := New(tc.sources, 0, func(int, int64, []byte) { n++ })
+			for src := 0; src < tc.busy; src++ {
+				m.SetMemory(src, ring)
+			}
 			ts := int64(1)
 			b.ReportAllocs()
 			b.ResetTimer()

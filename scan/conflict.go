@@ -57,7 +57,7 @@ type resolver struct {
 	// printed.
 	pairs  *seenSet
 	states *pairStates
-	order          []pairKey // held pairs in arrival order
+	order  []pairKey // held pairs in arrival order
 
 	conflicts, weak, unconfirmed uint64
 	minBits                      int

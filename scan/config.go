@@ -100,7 +100,7 @@ func (c Config) countPorts(proto uint8) int {
 
 // minBatch is the fewest probes a send carries (transmit.MinBatch).
 func (c Config) minBatch(batchMax int) int {
-	return transmit.MinBatch(c.txMode(), c.Rate, batchMax)
+	return transmit.MinBatch(c.Rate, batchMax)
 }
 
 // sendSlots is the scan program's transmitter batch (transmit.Slots).

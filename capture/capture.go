@@ -245,8 +245,12 @@ func loadXDP(cfg Config, raw []cbpf.RawInstruction, frameView bool) (*loader.Cap
 	if cfg.Immediate || cfg.ReadFile != "" {
 		wakeup = 0
 	}
-	return loader.LoadCapture(loader.CaptureConfig{Filter: raw, Snaplen: min(cfg.Snaplen, loader.MaxSnaplen), CountOnly: cfg.CountOnly,
-		FrameView: frameView, RingBytes: ring, RingWakeupBytes: wakeup})
+	lc := loader.CaptureConfig{Filter: raw, Snaplen: min(cfg.Snaplen, loader.MaxSnaplen), CountOnly: cfg.CountOnly,
+		FrameView: frameView, RingBytes: ring, RingWakeupBytes: wakeup}
+	if cfg.ReadFile == "" {
+		lc.VLANMetaIfindex = vlanMetaIfindex(cfg.Iface, cfg.XDPMode)
+	}
+	return loader.LoadCapture(lc)
 }
 
 // captureXDP captures in cfg.Direction: the XDP program on what the
@@ -265,12 +269,7 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 	}
 	st.Rings = &choice
 	if plan.Rings() > 0 || len(cfg.MoreIfaces) > 0 {
-		if dir != DirIn {
-			// The merged path reads the XDP programs' rings; the egress
-			// hook's records are not in them yet.
-			return fmt.Errorf("per-CPU rings and several interfaces capture received packets only for now: add -Q in")
-		}
-		return captureMerged(ctx, cfg, raw, frameView, plan, progress, st, emit)
+		return captureMerged(ctx, cfg, raw, frameView, dir, plan, progress, st, emit)
 	}
 	var (
 		in   *loader.Capture
@@ -348,10 +347,8 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 		defer att.Close()
 		st.XDPMode = string(att.Mode)
 		st.Inbound = &DirStats{Hook: "xdp " + string(att.Mode)}
-		if att.Mode == loader.ModeNative {
-			if msg := vlanStripNotice(cfg.Iface); msg != "" {
-				cfg.notice(msg)
-			}
+		if msg := vlanStripNotice(cfg.Iface, att.Mode, in.VLANMeta); msg != "" {
+			cfg.notice(msg)
 		}
 	}
 	read := func() (loader.Counters, error) {

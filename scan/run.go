@@ -92,6 +92,7 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 		clock := clock.NewMono()
 		seen := newClassSeen(cfg.Targets, cfg.Ports)
 		rv = newResolver(probe.SourcePortBits(cfg.SportLo, cfg.SportHi), progress, emit)
+		rv.keyByIndex(seen.open)
 		rv.requireConfirm = cfg.Confirm
 		wg.Add(1)
 		go func() {

@@ -118,4 +118,10 @@ type Stats struct {
 	// through, an evicted pair or two CPUs racing, and the exact set in
 	// user space caught (seen.go).
 	DuplicatesUserSpace uint64 `json:"duplicates_user_space"`
+
+	// TxResent is, with --tx xdp, the frames sent again because the
+	// driver refused frames of their call (transmit/xdpresend.go), and
+	// TxRefused the refusals it counted: none of them is lost.
+	TxResent  uint64 `json:"tx_resent,omitempty"`
+	TxRefused uint64 `json:"tx_refused,omitempty"`
 }

@@ -86,11 +86,13 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 			}
 			defer t.Close()
 			tx = t
-			newTx = func() (transmit.Sender, error) { return newXDPSender(cfg) }
+			k := 0
+			newTx = func() (transmit.Sender, error) { k++; return newXDPSender(cfg, prog, k) }
 		}
 		clock := clock.NewMono()
 		seen := newClassSeen(cfg.Targets, cfg.Ports)
 		rv = newResolver(probe.SourcePortBits(cfg.SportLo, cfg.SportHi), progress, emit)
+		rv.keyByIndex(seen.open)
 		rv.requireConfirm = cfg.Confirm
 		wg.Add(1)
 		go func() {
@@ -163,6 +165,7 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 		sent, errs := t.Counts()
 		st.ProbesSent, st.TxErrors = st.ProbesSent+sent, st.TxErrors+errs
 	}
+	st.TxResent, st.TxRefused = resentCounts(append([]transmit.Sender{tx}, extra...))
 	if r, ok := tx.(interface{ RelayCPU() time.Duration }); ok {
 		st.TxRelayCPUS = r.RelayCPU().Seconds()
 	}
@@ -184,6 +187,7 @@ func (cfg Config) loaderConfig() loader.ScanConfig {
 		CookieKey: cfg.Key, RingBytes: loader.RingBytes, RingWakeupBytes: loader.RingWakeupBytes, ResetOpen: cfg.Reset, UDPEchoes: probe.UDPEchoes(),
 		UDPConfirm:   cfg.Confirm,
 		SendSlots:    cfg.sendSlots(),
+		SendSenders:  uint32(cfg.senders()),
 		SendRelay:    cfg.sendRelay(),
 		DedupEntries: uint32(min(max(cfg.Targets.Len()*uint64(len(cfg.Ports)), 1024), 1<<20)),
 	}

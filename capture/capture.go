@@ -248,7 +248,7 @@ func loadXDP(cfg Config, raw []cbpf.RawInstruction, frameView bool) (*loader.Cap
 	lc := loader.CaptureConfig{Filter: raw, Snaplen: min(cfg.Snaplen, loader.MaxSnaplen), CountOnly: cfg.CountOnly,
 		FrameView: frameView, RingBytes: ring, RingWakeupBytes: wakeup}
 	if cfg.ReadFile == "" {
-		lc.VLANMetaIfindex = vlanMetaIfindex(cfg.Iface, cfg.XDPMode)
+		xdpLoad(&lc, cfg.Iface, cfg.XDPMode)
 	}
 	return loader.LoadCapture(lc)
 }
@@ -420,7 +420,12 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 			offload, err := txChecksumOffload(cfg.Iface)
 			finish = err == nil && !offload
 		}
-		err = cons.RunRecords(ctx, func(h *bpf.CaptureCaptureHdr, payload []byte) {
+		read, done := detachThenDrain(ctx, func() {
+			att.Close()
+			iatt.Close()
+			eatt.Close()
+		})
+		err = cons.RunRecords(read, func(h *bpf.CaptureCaptureHdr, payload []byte) {
 			n := min(int(h.CapLen), len(payload))
 			data := payload[:n]
 			if h.Dir == 1 && finish && n == int(h.OrigLen) {
@@ -432,11 +437,13 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 			p = ringPacket(clock, h, data)
 			emit(&p)
 		})
+		done()
 		if err != nil {
 			return err
 		}
 	}
-	// Detach before the last reading, so the figures are final.
+	// Detach (if the reader has not) before the last reading, so the
+	// figures are final.
 	att.Close()
 	iatt.Close()
 	eatt.Close()

@@ -69,10 +69,14 @@ func (c *ifaceCapture) in() interface {
 	return nil
 }
 
-func (c *ifaceCapture) close() {
+func (c *ifaceCapture) detach() {
 	c.att.Close()
 	c.iatt.Close()
 	c.eatt.Close()
+}
+
+func (c *ifaceCapture) close() {
+	c.detach()
 	for _, p := range []*loader.CaptureEgress{c.inTC, c.out} {
 		if p != nil {
 			p.Close()
@@ -116,7 +120,7 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 		lc := loader.CaptureConfig{Filter: raw, Snaplen: min(cfg.Snaplen, loader.MaxSnaplen), CountOnly: cfg.CountOnly,
 			FrameView: frameView, RingBytes: ring, RingWakeupBytes: loader.RingWakeupBytes, Rings: plan}
 		if dir.In() {
-			lc.VLANMetaIfindex = vlanMetaIfindex(name, cfg.XDPMode)
+			xdpLoad(&lc, name, cfg.XDPMode)
 		}
 		if plan.Rings() > 0 {
 			for uint64(lc.Rings.Bytes) < 64*uint64(lc.Snaplen) && lc.Rings.Bytes < 1<<30 {
@@ -255,7 +259,12 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 		// Records come in runs from one interface: a map lookup per
 		// record only when the interface changes.
 		lastIfindex, lastIndex := uint32(0), -1
-		ms, err := mergeRings(ctx, multi, 0, func(h *bpf.CaptureCaptureHdr, payload []byte) {
+		read, done := detachThenDrain(ctx, func() {
+			for _, c := range ifaces {
+				c.detach()
+			}
+		})
+		ms, err := mergeRings(read, multi, 0, func(h *bpf.CaptureCaptureHdr, payload []byte) {
 			n := min(int(h.CapLen), len(payload))
 			data := payload[:n]
 			if h.Ifindex != lastIfindex || lastIndex < 0 {
@@ -276,6 +285,7 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 				st.Interfaces[i].Written++
 			}
 		})
+		done()
 		if st.Rings != nil {
 			st.Rings.WindowNs = reorder.DefaultWindow
 			st.Rings.Late, st.Rings.MaxLateNs, st.Rings.MaxHeld = ms.Late, ms.MaxLateNs, ms.MaxHeld
@@ -285,11 +295,10 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 			return err
 		}
 	}
-	// Detach before the last reading, so the figures are final.
+	// Detach (if the reader has not) before the last reading, so the
+	// figures are final.
 	for _, c := range ifaces {
-		c.att.Close()
-		c.iatt.Close()
-		c.eatt.Close()
+		c.detach()
 	}
 	var total, in, out loader.Counters
 	for i, c := range ifaces {

@@ -18,26 +18,52 @@ const (
 	ethFlagRxVLAN = 1 << 8
 )
 
-// vlanMetaIfindex is iface's index when its capture program should be
-// bound to it to get the outer VLAN tags its driver takes out of frames
-// before XDP (loader.CaptureConfig.VLANMetaIfindex): native mode (asked,
-// or what auto gives on a driver with native XDP; auto takes generic on
-// veth, see loader.ModeAuto) on a driver that implements
-// bpf_xdp_metadata_rx_vlan_tag (netdev's rx metadata features: veth and
-// mlx5 do, on Linux 6.8). Else 0.
-func vlanMetaIfindex(iface string, mode loader.Mode) int {
-	if iface == "" || mode == loader.ModeGeneric || mode == loader.ModeAuto && netdev.IsVeth(iface) {
-		return 0
+// attachMode is the mode the program will be attached in: mode, or for
+// auto what loader.Attach gets (generic on veth; native where the driver
+// runs XDP itself, by netdev's features; generic otherwise).
+func attachMode(iface string, mode loader.Mode, feat netdev.Features) loader.Mode {
+	if mode != loader.ModeAuto && mode != "" {
+		return mode
 	}
+	if netdev.IsVeth(iface) || feat.XDP&netdev.XDPActBasic == 0 {
+		return loader.ModeGeneric
+	}
+	return loader.ModeNative
+}
+
+// deviceFeatures are iface's netdev features, zero when unknown.
+func deviceFeatures(iface string) (int, netdev.Features) {
 	ifc, err := net.InterfaceByName(iface)
 	if err != nil {
-		return 0
+		return 0, netdev.Features{}
 	}
-	f, ok := netdev.DeviceFeatures()[ifc.Index]
-	if !ok || f.RxMetadata&netdev.XDPRxMetadataVLANTag == 0 || f.XDP&netdev.XDPActBasic == 0 {
-		return 0
+	return ifc.Index, netdev.DeviceFeatures()[ifc.Index]
+}
+
+// xdpLoad sets how the capture program for iface, attached in mode, is
+// loaded:
+//   - VLANMetaIfindex, in native mode on a driver that implements
+//     bpf_xdp_metadata_rx_vlan_tag (netdev's rx metadata features: veth
+//     and mlx5 do, on Linux 6.8): the program is bound to the device and
+//     gets the outer VLAN tags the driver took out of frames;
+//   - NoFrags in generic mode: there the kernel hands a program without
+//     xdp.frags a linear frame (it linearizes a larger one), while after
+//     one with it the skb goes on without its MAC header (kernel 6.18:
+//     a TC program after it sees frames start at the IP header), which
+//     broke a second capture, or a scan, beside it at TC.
+func xdpLoad(lc *loader.CaptureConfig, iface string, mode loader.Mode) {
+	if iface == "" {
+		return
 	}
-	return ifc.Index
+	idx, feat := deviceFeatures(iface)
+	switch attachMode(iface, mode, feat) {
+	case loader.ModeGeneric:
+		lc.NoFrags = true
+	case loader.ModeNative:
+		if idx != 0 && feat.RxMetadata&netdev.XDPRxMetadataVLANTag != 0 && feat.XDP&netdev.XDPActBasic != 0 {
+			lc.VLANMetaIfindex = idx
+		}
+	}
 }
 
 // vlanStripNotice is what to tell the user when XDP on iface, attached

@@ -142,3 +142,36 @@ func TestCaptureBesideForeignXDP(t *testing.T) {
 		})
 	}
 }
+
+// TestCaptureBesideCapture: two captures on one interface, in each XDP
+// mode: the first holds XDP, the second takes TC ingress after it; both
+// write every match, byte for byte the same frames.
+func TestCaptureBesideCapture(t *testing.T) {
+	requireTools(t, "tshark")
+	for _, mode := range []string{"generic", "native"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			tb := upTestbed(t, testbed.Config{})
+			dir := t.TempDir()
+			var caps []*bgCapture
+			for i := range 2 {
+				caps = append(caps, startBg(t, fmt.Sprint("capture ", i), tb.TargetNS(), binary, "capture", "-i", testbed.TargetIf,
+					"--mode", mode, "-Q", "in", "-w", filepath.Join(dir, fmt.Sprint(i, ".pcapng")), "--duration", "30s", "udp"))
+			}
+			sendFrames(t, tb, knownTraffic())
+			time.Sleep(300 * time.Millisecond)
+			var files [][]capturedFrame
+			for i, c := range caps {
+				summary := c.stop(t)
+				f := readCaptureFile(t, filepath.Join(dir, fmt.Sprint(i, ".pcapng")))
+				if len(f) != 500 {
+					t.Fatalf("capture %d wrote %d packets, want the 500 UDP frames\n%s", i, len(f), summary)
+				}
+				files = append(files, f)
+			}
+			if a, b := sameFrames(files[0], files[1]); a+b != 0 {
+				t.Fatalf("%d frames only the first wrote, %d only the second", a, b)
+			}
+		})
+	}
+}

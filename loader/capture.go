@@ -40,6 +40,9 @@ type CaptureConfig struct {
 	// back in place while it runs the filter and copies the frame; 0
 	// leaves that out (generic mode, savefiles, drivers without it).
 	VLANMetaIfindex int
+	// NoFrags loads the program without xdp.frags (BPF_F_XDP_HAS_FRAGS),
+	// for generic mode, where the kernel gives it every frame linear.
+	NoFrags bool
 	// ShareRings, if set, is an earlier load whose rings (shared and
 	// per-CPU) this program writes into too: one reader for several
 	// interfaces.
@@ -108,6 +111,9 @@ func LoadCapture(cfg CaptureConfig) (*Capture, error) {
 		return nil, err
 	}
 	prog := spec.Programs["xdpscan_capture"]
+	if cfg.NoFrags {
+		prog.Flags &^= unix.BPF_F_XDP_HAS_FRAGS
+	}
 	if cfg.VLANMetaIfindex != 0 {
 		prog.Flags |= unix.BPF_F_XDP_DEV_BOUND_ONLY
 		prog.Ifindex = uint32(cfg.VLANMetaIfindex)

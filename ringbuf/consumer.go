@@ -132,6 +132,7 @@ func (c *Consumer[T]) loop(ctx context.Context, onRecord func(*T, []byte), idle 
 	size := int(unsafe.Sizeof(*new(T)))
 	commitEvery := 4 * c.opts.BatchSize
 	draining := false
+	var drainUntil time.Time
 	poll := c.opts.PollInterval
 	for {
 		var got, short, bytes int
@@ -160,12 +161,20 @@ func (c *Consumer[T]) loop(ctx context.Context, onRecord func(*T, []byte), idle 
 		}
 		idle()
 		if draining {
+			if !c.ring.idle() && time.Now().Before(drainUntil) {
+				// Stopped at a record a program is still writing: it
+				// is submitted within microseconds of the program's
+				// end; leaving it would lose what was counted.
+				time.Sleep(busyRecordWait)
+				continue
+			}
 			return nil
 		}
 		if ctx.Err() != nil {
 			// One more pass that does not wait: everything submitted
 			// before the cancellation is in the ring by now.
 			draining = true
+			drainUntil = time.Now().Add(busyDrainLimit)
 			continue
 		}
 		if err := c.ring.wait(poll); err != nil {
@@ -179,3 +188,12 @@ func (c *Consumer[T]) loop(ctx context.Context, onRecord func(*T, []byte), idle 
 
 // Close releases the ring. Call it after Run has returned.
 func (c *Consumer[T]) Close() error { return c.ring.close() }
+
+// A drain that finds a record still being written waits for it, a
+// busyRecordWait at a time, for at most busyDrainLimit: a record is
+// reserved and submitted within one program run (microseconds), so only
+// a stuck producer, which cannot happen, would use the limit up.
+const (
+	busyRecordWait = 50 * time.Microsecond
+	busyDrainLimit = time.Second
+)

@@ -130,6 +130,7 @@ func (m *Multi[T]) RunRecords(ctx context.Context, handle func(src int, hdr *T, 
 // more than it took.
 func (m *Multi[T]) loop(ctx context.Context, pass func(now int64) (total int, full bool)) error {
 	draining := false
+	var drainUntil time.Time
 	poll := m.opts.PollInterval
 	for {
 		total, full := pass(monoNow())
@@ -140,10 +141,15 @@ func (m *Multi[T]) loop(ctx context.Context, pass func(now int64) (total int, fu
 			continue
 		}
 		if draining && total == 0 {
+			if m.busy() && time.Now().Before(drainUntil) {
+				time.Sleep(busyRecordWait) // as Consumer's drain
+				continue
+			}
 			return nil
 		}
 		if ctx.Err() != nil {
 			draining = true
+			drainUntil = time.Now().Add(busyDrainLimit)
 			continue
 		}
 		if total > 0 {
@@ -154,6 +160,16 @@ func (m *Multi[T]) loop(ctx context.Context, pass func(now int64) (total int, fu
 		}
 		poll = min(2*poll, m.opts.IdlePollInterval)
 	}
+}
+
+// busy says some ring's reading stopped at a record still being written.
+func (m *Multi[T]) busy() bool {
+	for _, r := range m.rings {
+		if !r.idle() {
+			return true
+		}
+	}
+	return false
 }
 
 func (m *Multi[T]) pending() bool {

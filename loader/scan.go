@@ -140,29 +140,9 @@ func LoadScan(cfg ScanConfig) (*Scan, error) {
 			return nil, fmt.Errorf("configure scan program: %w", err)
 		}
 	}
-	var v4 [4]byte
-	if cfg.SourceIPv4.Is4() {
-		v4 = cfg.SourceIPv4.As4()
-	}
-	var v6 [16]byte
-	if cfg.SourceIPv6.Is6() && !cfg.SourceIPv6.Is4In6() {
-		v6 = cfg.SourceIPv6.As16()
-	}
-	for name, value := range map[string]any{
-		// The program compares against the address as it sits in the packet.
-		"scanner_ipv4":      v4,
-		"scanner_ipv6_hi":   binary.NativeEndian.Uint64(v6[:8]),
-		"scanner_ipv6_lo":   binary.NativeEndian.Uint64(v6[8:]),
-		"sport_lo":          cfg.SourcePortLo,
-		"sport_hi":          cfg.SourcePortHi,
-		"cookie_k0":         cfg.CookieKey[0],
-		"cookie_k1":         cfg.CookieKey[1],
-		"ring_wakeup_bytes": cfg.RingWakeupBytes,
-		"reset_open":        boolByte(cfg.ResetOpen),
-		"udp_confirm":       boolByte(cfg.UDPConfirm),
-		"send_magic":        magic,
-		"send_batch":        cfg.SendSlots,
-	} {
+	vars := cfg.replyVars()
+	vars["send_magic"], vars["send_batch"] = magic, cfg.SendSlots
+	for name, value := range vars {
 		if err := setVar(spec, name, value); err != nil {
 			return nil, fmt.Errorf("configure scan program: %w", err)
 		}
@@ -275,4 +255,30 @@ func boolByte(b bool) uint8 {
 		return 1
 	}
 	return 0
+}
+
+// replyVars are the reply program's settings (bpf/include/scan_reply.h's
+// globals), the same in its XDP and TC variants.
+func (cfg ScanConfig) replyVars() map[string]any {
+	var v4 [4]byte
+	if cfg.SourceIPv4.Is4() {
+		v4 = cfg.SourceIPv4.As4()
+	}
+	var v6 [16]byte
+	if cfg.SourceIPv6.Is6() && !cfg.SourceIPv6.Is4In6() {
+		v6 = cfg.SourceIPv6.As16()
+	}
+	return map[string]any{
+		// The program compares against the address as it sits in the packet.
+		"scanner_ipv4":      v4,
+		"scanner_ipv6_hi":   binary.NativeEndian.Uint64(v6[:8]),
+		"scanner_ipv6_lo":   binary.NativeEndian.Uint64(v6[8:]),
+		"sport_lo":          cfg.SourcePortLo,
+		"sport_hi":          cfg.SourcePortHi,
+		"cookie_k0":         cfg.CookieKey[0],
+		"cookie_k1":         cfg.CookieKey[1],
+		"ring_wakeup_bytes": cfg.RingWakeupBytes,
+		"reset_open":        boolByte(cfg.ResetOpen),
+		"udp_confirm":       boolByte(cfg.UDPConfirm),
+	}
 }

@@ -1,7 +1,6 @@
 package loader
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/cilium/ebpf"
@@ -35,28 +34,9 @@ func (s *Scan) LoadTC() (*ScanTC, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read embedded TC scan program: %w", err)
 	}
-	cfg := s.cfg
-	var v4 [4]byte
-	if cfg.SourceIPv4.Is4() {
-		v4 = cfg.SourceIPv4.As4()
-	}
-	var v6 [16]byte
-	if cfg.SourceIPv6.Is6() && !cfg.SourceIPv6.Is4In6() {
-		v6 = cfg.SourceIPv6.As16()
-	}
-	for name, value := range map[string]any{
-		"scanner_ipv4":      v4,
-		"scanner_ipv6_hi":   binary.NativeEndian.Uint64(v6[:8]),
-		"scanner_ipv6_lo":   binary.NativeEndian.Uint64(v6[8:]),
-		"sport_lo":          cfg.SourcePortLo,
-		"sport_hi":          cfg.SourcePortHi,
-		"cookie_k0":         cfg.CookieKey[0],
-		"cookie_k1":         cfg.CookieKey[1],
-		"ring_wakeup_bytes": cfg.RingWakeupBytes,
-		"reset_open":        boolByte(cfg.ResetOpen),
-		"udp_confirm":       boolByte(cfg.UDPConfirm),
-		"dedup_mask":        s.Objects.Dedup.MaxEntries() - 1,
-	} {
+	vars := s.cfg.replyVars()
+	vars["dedup_mask"] = s.Objects.Dedup.MaxEntries() - 1
+	for name, value := range vars {
 		if err := setVar(spec, name, value); err != nil {
 			return nil, fmt.Errorf("configure TC scan program: %w", err)
 		}

@@ -115,6 +115,8 @@ type Progress struct {
 	// The counters of every program together, since the capture began
 	// (zero for libpcap).
 	loader.Running
+	// ahead: the verdicts of the XDP program before the capture (xdpahead.go).
+	ahead atomic.Pointer[xdpAheadMeter]
 }
 
 // Packet is one packet as the capture hands it to its writer. Data
@@ -286,8 +288,10 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 	// never gets there (see capture --help).
 	var inTC *loader.CaptureEgress
 	var iatt *loader.EgressAttachment
+	var aheadMode loader.Mode
 	if dir.In() {
 		if m, err := loader.AttachedMode(cfg.Iface); err == nil && m != "" {
+			aheadMode = m
 			if inTC, err = loader.LoadCaptureTC(egressConfig(cfg, raw), nil, true); err != nil {
 				return err
 			}
@@ -334,7 +338,10 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 		defer eatt.Close()
 		st.Outbound = &DirStats{Hook: string(eatt.Hook)}
 	}
+	var ahead *xdpAheadMeter
 	if inTC != nil {
+		ahead = startXDPAhead(cfg.Iface, aheadMode)
+		progress.ahead.Store(ahead)
 		if iatt, err = loader.AttachIngress(inTC.Program(), cfg.Iface, cfg.EgressHook); err != nil {
 			return err
 		}
@@ -443,6 +450,9 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 	att.Close()
 	iatt.Close()
 	eatt.Close()
+	if ahead != nil {
+		st.Loss.XDPAhead = []XDPAhead{ahead.read()}
+	}
 	var sum loader.Counters
 	if in != nil {
 		after, err := in.Counters()

@@ -1,0 +1,66 @@
+package capture
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/xdpscan/xdpscan/loader"
+)
+
+// TestXDPAheadLines: the summary says what the driver counted, names a
+// verdict it does not count instead of printing 0 for it, and says why
+// when nothing is counted at all.
+func TestXDPAheadLines(t *testing.T) {
+	n := func(v uint64) *uint64 { return &v }
+	tests := []struct {
+		name       string
+		a          XDPAhead
+		line, loss string
+	}{
+		{"veth native", XDPAhead{Interface: "xs-tgt", ProgramID: 7, ProgramName: "drop7777", XDPMode: "native", Driver: "veth",
+			Source: "ethtool -S of driver veth (rx_queue_0_xdp_drops)", Drop: n(37), TX: n(0), Redirect: n(2), TXErrors: n(0)},
+			"37 packets dropped by the XDP program ahead (id 7 drop7777) on xs-tgt (xdp_drop), 0 sent back (xdp_tx), 2 redirected (xdp_redirect), 0 XDP_TX errors",
+			"not seen, kept by the XDP program ahead (id 7 drop7777) on xs-tgt (native mode): drop 37, tx 0, redirect 2, from ethtool -S of driver veth (rx_queue_0_xdp_drops)"},
+		{"a verdict not counted", XDPAhead{Interface: "eth1", ProgramID: 9, XDPMode: "native", Driver: "virtio_net", Drop: n(5), Redirect: n(1)},
+			"5 packets dropped by the XDP program ahead (id 9) on eth1 (xdp_drop), sent back: not counted by driver virtio_net (xdp_tx), 1 redirected (xdp_redirect)",
+			"drop 5, tx not counted, redirect 1"},
+		{"generic", XDPAhead{Interface: "xs-tgt", ProgramID: 7, XDPMode: "generic", Driver: "veth", NotCounted: genericNotCounted},
+			"packets dropped, sent back or redirected by the XDP program ahead (id 7) on xs-tgt: not counted (the program runs in generic (skb) mode",
+			"(generic mode): unknown, the program runs in generic (skb) mode"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.a.Line(); !strings.HasPrefix(got, tt.line) {
+				t.Errorf("line\n%s\nwant it to start with\n%s", got, tt.line)
+			}
+			if got := (Loss{XDPAhead: []XDPAhead{tt.a}}).String(); !strings.Contains(got, tt.loss) {
+				t.Errorf("loss %q, want it to contain %q", got, tt.loss)
+			}
+			if !tt.a.Counted() && strings.Contains(tt.a.Line(), " 0 ") {
+				t.Errorf("line %q prints a 0 for what is not counted", tt.a.Line())
+			}
+		})
+	}
+}
+
+// TestXDPAheadMeterModes: generic mode and an interface whose driver has
+// no ethtool statistics (lo) give no counts, each with its reason.
+func TestXDPAheadMeterModes(t *testing.T) {
+	tests := []struct {
+		name string
+		mode loader.Mode
+		want string
+	}{
+		{"generic", loader.ModeGeneric, "generic (skb) mode"},
+		{"native on lo", loader.ModeNative, "ethtool stats of lo: ETHTOOL_GDRVINFO"},
+		{"offload", "offload", "offloaded"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := startXDPAhead("lo", tt.mode).read()
+			if a.Counted() || !strings.Contains(a.NotCounted, tt.want) || a.XDPMode != string(tt.mode) {
+				t.Fatalf("%+v: want no counts, the reason containing %q", a, tt.want)
+			}
+		})
+	}
+}

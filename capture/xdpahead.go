@@ -43,8 +43,8 @@ type XDPAhead struct {
 // every ethtool -S counter and stats64's rx_dropped as they were, and
 // rx_packets grew by all 15 frames sent.
 const genericNotCounted = "the program runs in generic (skb) mode, in the kernel's receive path, which counts no XDP verdicts " +
-	"(drivers count them only for a program they run themselves, native mode); the packets it dropped are in stats64 rx_packets, " +
-	"not rx_dropped"
+	"(drivers count them only for a program they run themselves, native mode): what it drops was counted as received " +
+	"(stats64 rx_packets), never as rx_dropped"
 
 // xdpAheadMeter reads the driver's counters at the start and on demand.
 type xdpAheadMeter struct {

@@ -204,7 +204,9 @@ func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet
 	case cfg.ReadFile != "":
 		err = captureOffline(ctx, cfg, raw, frameView, &st, emit)
 	case cfg.RxMode == loader.RxPcap:
+		ahead := aheadOf(cfg.Iface, progress) // libpcap sees only what an XDP program there passes
 		err = capturePcap(ctx, cfg, &st, emit)
+		ahead.finish(&st)
 	default:
 		err = captureXDP(ctx, cfg, raw, frameView, progress, &st, emit)
 	}
@@ -450,9 +452,7 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 	att.Close()
 	iatt.Close()
 	eatt.Close()
-	if ahead != nil {
-		st.Loss.XDPAhead = []XDPAhead{ahead.read()}
-	}
+	ahead.finish(st)
 	var sum loader.Counters
 	if in != nil {
 		after, err := in.Counters()

@@ -122,6 +122,25 @@ func (m *xdpAheadMeter) read() XDPAhead {
 	return a
 }
 
+// aheadOf starts measuring the XDP program attached to iface, if any
+// (nil: none), for a receive path after it (libpcap's socket).
+func aheadOf(iface string, progress *Progress) *xdpAheadMeter {
+	mode, err := loader.AttachedMode(iface)
+	if err != nil || mode == "" {
+		return nil
+	}
+	m := startXDPAhead(iface, mode)
+	progress.ahead.Store(m)
+	return m
+}
+
+// finish puts the verdicts counted over the capture into st (m nil: none).
+func (m *xdpAheadMeter) finish(st *Stats) {
+	if m != nil {
+		st.Loss.XDPAhead = append(st.Loss.XDPAhead, m.read())
+	}
+}
+
 // XDPAhead is, live, what the XDP program ahead of the capture did since
 // the capture began (nil: the capture runs in that place itself).
 func (p *Progress) XDPAhead() []XDPAhead {

@@ -29,8 +29,9 @@ import (
 // --stats-json, the pcapng statistics block and /metrics give exactly the
 // number sent to 7777 while the file holds every other UDP frame; in
 // generic mode nothing counts them, and every output says so instead of
-// printing 0. Two captures at once: root, and uid 65534 with CAP_BPF and
-// CAP_NET_ADMIN only (the ethtool statistics ioctl is open to any user).
+// printing 0. Three captures at once: root, uid 65534 with CAP_BPF and
+// CAP_NET_ADMIN only (the ethtool statistics ioctl is open to any user),
+// and root with --rx pcap.
 func TestCaptureForeignVerdicts(t *testing.T) {
 	requireTools(t, "tshark")
 	obj := foreignXDP(t)
@@ -62,11 +63,14 @@ func TestCaptureForeignVerdicts(t *testing.T) {
 			dir := nobodyDir(t)
 			const metricsAddr = "127.0.0.1:9491"
 			var caps []*bgCapture
-			for i := range 2 {
+			for i := range 3 {
 				argv := []string{binary, "capture", "-i", testbed.TargetIf, "-Q", "in", "-w", filepath.Join(dir, fmt.Sprint(i, ".pcapng")),
 					"--stats-json", filepath.Join(dir, fmt.Sprint(i, ".json")), "--duration", "30s", "udp"}
-				if i == 1 {
+				switch i {
+				case 1:
 					argv = append(asNobody("bpf", "net_admin"), append(argv, "--metrics-addr", metricsAddr)...)
+				case 2: // libpcap's socket too sees only what the program passes
+					argv = append(argv, "--rx", "pcap")
 				}
 				caps = append(caps, startBg(t, fmt.Sprint("capture ", i), ns, argv...))
 			}

@@ -43,10 +43,12 @@ volatile const __u8 inbound = 0;
 		(h)->rx_queue = (skb)->queue_mapping;                         \
 		(h)->dir = inbound ? 0 : 1;                                   \
 	} while (0)
-#define MAX_CAPTURE 4096
+#define MAX_CAPTURE 262144
 #define CAPTURE_CLASSES(X)                                                    \
 	X(64) X(96) X(128) X(192) X(256) X(384) X(512) X(768) X(1024)         \
-	X(1536) X(2048) X(3072) X(4096)
+	X(1536) X(2048) X(3072) X(4096) X(6144) X(9216) X(12288) X(16384)    \
+	X(24576) X(32768) X(49152) X(65536) X(98304) X(131072) X(196608)      \
+	X(262144)
 #include "include/capture_rec.h"
 
 static __always_inline int placeholder_keep(struct __sk_buff *skb)

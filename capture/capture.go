@@ -269,12 +269,7 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 	}
 	st.Rings = &choice
 	if plan.Rings() > 0 || len(cfg.MoreIfaces) > 0 {
-		if dir != DirIn {
-			// The merged path reads the XDP programs' rings; the egress
-			// hook's records are not in them yet.
-			return fmt.Errorf("per-CPU rings and several interfaces capture received packets only for now: add -Q in")
-		}
-		return captureMerged(ctx, cfg, raw, frameView, plan, progress, st, emit)
+		return captureMerged(ctx, cfg, raw, frameView, dir, plan, progress, st, emit)
 	}
 	var (
 		in   *loader.Capture

@@ -37,21 +37,69 @@ func (c Config) ringsMode() RingsMode {
 	return c.Rings
 }
 
-// captureMerged captures on every interface with one program each, all
-// writing into the same rings (the shared one and one per receiving CPU of
-// plan), and writes the rings' records merged in timestamp order
-// (internal/reorder).
-func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, frameView bool, plan loader.RingPlan, progress *Progress, st *Stats, emit func(*Packet)) error {
-	ifaces := cfg.interfaces()
-	progs := make([]*loader.Capture, 0, len(ifaces))
+// ifaceCapture is one interface's programs in a merged capture: the XDP
+// program (loaded on every interface: the first one's owns the rings the
+// others write into; attached when received packets are taken at XDP),
+// or, beside an XDP program already attached, the TC ingress program; and
+// the TC egress program for sent packets.
+type ifaceCapture struct {
+	name      string
+	xdp       *loader.Capture
+	inTC, out *loader.CaptureEgress
+	att       *loader.Attachment
+	iatt      *loader.EgressAttachment
+	eatt      *loader.EgressAttachment
+	// Counters before anything was attached: received (XDP or TC
+	// ingress) and sent.
+	beforeIn, beforeOut loader.Counters
+	// finish: sent packets' checksums the device would finish
+	// (egresscsum.go).
+	finish bool
+}
+
+// in is the program that takes received packets, if any.
+func (c *ifaceCapture) in() interface {
+	Counters() (loader.Counters, error)
+} {
+	switch {
+	case c.inTC != nil:
+		return c.inTC
+	case c.att != nil:
+		return c.xdp
+	}
+	return nil
+}
+
+func (c *ifaceCapture) close() {
+	c.att.Close()
+	c.iatt.Close()
+	c.eatt.Close()
+	for _, p := range []*loader.CaptureEgress{c.inTC, c.out} {
+		if p != nil {
+			p.Close()
+		}
+	}
+	if c.xdp != nil {
+		c.xdp.Close()
+	}
+}
+
+// captureMerged captures on every interface, in the directions asked,
+// with all programs writing into the same rings (the shared one and one
+// per receiving CPU of plan), and writes the rings' records merged in
+// timestamp order (internal/reorder).
+func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, frameView bool, dir Direction, plan loader.RingPlan, progress *Progress, st *Stats, emit func(*Packet)) error {
+	names := cfg.interfaces()
+	ifaces := make([]*ifaceCapture, 0, len(names))
 	defer func() {
-		for i := len(progs) - 1; i >= 0; i-- {
-			progs[i].Close()
+		// The ring owner (the first) last.
+		for i := len(ifaces) - 1; i >= 0; i-- {
+			ifaces[i].close()
 		}
 	}()
 	fileIndex := map[uint32]int{}
-	st.Interfaces = make([]InterfaceStats, len(ifaces))
-	for i, name := range ifaces {
+	st.Interfaces = make([]InterfaceStats, len(names))
+	for i, name := range names {
 		ifc, err := net.InterfaceByName(name)
 		if err != nil {
 			return fmt.Errorf("interface %s: %w", name, err)
@@ -78,53 +126,119 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 			}
 		}
 		if i > 0 {
-			lc.ShareRings = progs[0]
+			lc.ShareRings = ifaces[0].xdp
 		}
-		c, err := loader.LoadCapture(lc)
-		if err != nil {
+		c := &ifaceCapture{name: name}
+		if c.xdp, err = loader.LoadCapture(lc); err != nil {
 			return err
 		}
-		progs = append(progs, c)
-	}
-	sum := func() (loader.Counters, error) {
-		var t loader.Counters
-		for _, c := range progs {
-			n, err := c.Counters()
-			if err != nil {
-				return t, err
+		ifaces = append(ifaces, c)
+		// The TC programs write into the rings of the group's owner.
+		tc := egressConfig(cfg, raw)
+		tc.Rings, tc.ShareRings, tc.RingWakeupBytes = plan, ifaces[0].xdp, lc.RingWakeupBytes
+		tc.Rings.Bytes = lc.Rings.Bytes
+		if dir.In() {
+			// Beside an XDP program already attached: TC ingress, after
+			// it, as captureXDP does.
+			if m, err := loader.AttachedMode(name); err == nil && m != "" {
+				if c.inTC, err = loader.LoadCaptureTC(tc, nil, true); err != nil {
+					return err
+				}
 			}
-			t = addCounters(t, n)
 		}
-		return t, nil
+		if dir.Out() {
+			if c.out, err = loader.LoadCaptureTC(tc, nil, false); err != nil {
+				return err
+			}
+			offload, err := txChecksumOffload(name)
+			c.finish = err == nil && !offload
+		}
 	}
-	before := make([]loader.Counters, len(progs))
-	for i, c := range progs {
+	// Read before anything is attached: every packet the rings get is
+	// counted too, whenever it comes.
+	for _, c := range ifaces {
 		var err error
-		if before[i], err = c.Counters(); err != nil {
-			return err
+		if c.inTC != nil {
+			c.beforeIn, err = c.inTC.Counters()
+		} else {
+			c.beforeIn, err = c.xdp.Counters()
 		}
-	}
-	var atts []*loader.Attachment
-	defer func() {
-		for _, a := range atts {
-			a.Close()
-		}
-	}()
-	for i, c := range progs {
-		att, err := loader.Attach(c.Program(), ifaces[i], cfg.XDPMode)
 		if err != nil {
 			return err
 		}
-		atts = append(atts, att)
-		st.Interfaces[i].XDPMode = string(att.Mode)
+		if c.out != nil {
+			if c.beforeOut, err = c.out.Counters(); err != nil {
+				return err
+			}
+		}
 	}
-	st.XDPMode = string(atts[0].Mode)
-	progress.SetCounters(sum)
+	for i, c := range ifaces {
+		var err error
+		// Egress first: once XDP is attached (what `ip link` shows) both
+		// run.
+		if c.out != nil {
+			if c.eatt, err = loader.AttachEgress(c.out.Program(), c.name, cfg.EgressHook); err != nil {
+				return err
+			}
+			if st.Outbound == nil {
+				st.Outbound = &DirStats{Hook: string(c.eatt.Hook)}
+			}
+		}
+		switch {
+		case c.inTC != nil:
+			if c.iatt, err = loader.AttachIngress(c.inTC.Program(), c.name, cfg.EgressHook); err != nil {
+				return err
+			}
+			st.Interfaces[i].XDPMode = string(c.iatt.Hook) + " ingress, after the XDP program already attached"
+		case dir.In():
+			if c.att, err = loader.Attach(c.xdp.Program(), c.name, cfg.XDPMode); err != nil {
+				return err
+			}
+			st.Interfaces[i].XDPMode = string(c.att.Mode)
+			if c.att.Mode == loader.ModeNative {
+				if msg := vlanStripNotice(c.name); msg != "" {
+					cfg.notice(msg)
+				}
+			}
+		}
+		if dir.In() && st.Inbound == nil {
+			st.Inbound = &DirStats{Hook: "xdp " + st.Interfaces[i].XDPMode}
+			if c.inTC != nil {
+				st.Inbound.Hook = st.Interfaces[i].XDPMode
+			}
+		}
+	}
+	if c := ifaces[0]; c.att != nil {
+		st.XDPMode = string(c.att.Mode)
+	}
+	// Since the capture began, as --stats-json counts: each direction,
+	// and both.
+	sinceIn := func() (loader.Counters, error) { return sumSince(ifaces, true) }
+	sinceOut := func() (loader.Counters, error) { return sumSince(ifaces, false) }
+	progress.SetCounters(func() (loader.Counters, error) {
+		in, err := sinceIn()
+		if err != nil {
+			return in, err
+		}
+		out, err := sinceOut()
+		return in.Add(out), err
+	})
+	if dir.In() {
+		progress.dir[0] = sinceIn
+	}
+	if dir.Out() {
+		progress.dir[1] = sinceOut
+	}
+	if c := ifaces[0]; c.inTC != nil {
+		progress.SetProgram(c.inTC.Program())
+	} else {
+		progress.SetProgram(c.xdp.Program())
+	}
 
 	var multi *ringbuf.Multi[bpf.CaptureCaptureHdr]
 	if !cfg.CountOnly {
 		var err error
-		if multi, err = ringbuf.NewMulti[bpf.CaptureCaptureHdr](progs[0].Rings(), ringbuf.Options{}); err != nil {
+		if multi, err = ringbuf.NewMulti[bpf.CaptureCaptureHdr](ifaces[0].xdp.Rings(), ringbuf.Options{}); err != nil {
 			return err
 		}
 		defer multi.Close()
@@ -137,14 +251,23 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 	} else {
 		mono := clock.NewMono()
 		var p Packet
+		csumBuf := make([]byte, 0, loader.MaxSnaplen)
 		ms, err := mergeRings(ctx, multi, 0, func(h *bpf.CaptureCaptureHdr, payload []byte) {
 			n := min(int(h.CapLen), len(payload))
-			p = ringPacket(mono, h, payload[:n])
-			p.InterfaceIndex = fileIndex[h.Ifindex]
+			data := payload[:n]
+			i := fileIndex[h.Ifindex]
+			if h.Dir == 1 && ifaces[i].finish && n == int(h.OrigLen) {
+				csumBuf = append(csumBuf[:0], data...) // the ring is read-only
+				if finishChecksum(csumBuf, n) {
+					data = csumBuf
+				}
+			}
+			p = ringPacket(mono, h, data)
+			p.InterfaceIndex = i
 			before := st.Written
 			emit(&p)
 			if st.Written != before {
-				st.Interfaces[p.InterfaceIndex].Written++
+				st.Interfaces[i].Written++
 			}
 		})
 		if st.Rings != nil {
@@ -157,31 +280,37 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 		}
 	}
 	// Detach before the last reading, so the figures are final.
-	for _, a := range atts {
-		a.Close()
+	for _, c := range ifaces {
+		c.att.Close()
+		c.iatt.Close()
+		c.eatt.Close()
 	}
-	var total loader.Counters
-	for i, c := range progs {
-		after, err := c.Counters()
+	var total, in, out loader.Counters
+	for i, c := range ifaces {
+		din, err := c.since(true)
 		if err != nil {
 			return err
 		}
-		d := after.Sub(before[i])
-		total = addCounters(total, d)
+		dout, err := c.since(false)
+		if err != nil {
+			return err
+		}
+		in, out = in.Add(din), out.Add(dout)
+		d := din.Add(dout)
+		total = total.Add(d)
 		is := &st.Interfaces[i]
 		is.Seen, is.Matched, is.RingLost = d.Packets, d.Matched, d.RingLost
 		if st.Rings != nil {
-			lost, err := c.RingLostPerCPU()
-			if err != nil {
+			if err := c.addRingLost(st.Rings); err != nil {
 				return err
 			}
-			if st.Rings.RingLostPerCPU == nil {
-				st.Rings.RingLostPerCPU = make([]uint64, len(lost))
-			}
-			for cpu, n := range lost {
-				st.Rings.RingLostPerCPU[cpu] += n
-			}
 		}
+	}
+	if st.Inbound != nil {
+		st.Inbound.add(in)
+	}
+	if st.Outbound != nil {
+		st.Outbound.add(out)
 	}
 	st.Counters = total
 	st.Seen, st.Matched, st.RingLost = total.Packets, total.Matched, total.RingLost
@@ -189,6 +318,60 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 		st.Bytes = total.Bytes
 	}
 	return nil
+}
+
+// since is what c's programs counted since the capture began, received
+// (in) or sent.
+func (c *ifaceCapture) since(in bool) (loader.Counters, error) {
+	if !in {
+		if c.out == nil {
+			return loader.Counters{}, nil
+		}
+		now, err := c.out.Counters()
+		return now.Sub(c.beforeOut), err
+	}
+	p := c.in()
+	if p == nil {
+		return loader.Counters{}, nil
+	}
+	now, err := p.Counters()
+	return now.Sub(c.beforeIn), err
+}
+
+// addRingLost adds what c's programs could not reserve, CPU by CPU.
+func (c *ifaceCapture) addRingLost(r *RingChoice) error {
+	counts := []func() ([]uint64, error){c.xdp.RingLostPerCPU}
+	for _, p := range []*loader.CaptureEgress{c.inTC, c.out} {
+		if p != nil {
+			counts = append(counts, p.RingLostPerCPU)
+		}
+	}
+	for _, count := range counts {
+		lost, err := count()
+		if err != nil {
+			return err
+		}
+		if r.RingLostPerCPU == nil {
+			r.RingLostPerCPU = make([]uint64, len(lost))
+		}
+		for cpu, n := range lost {
+			r.RingLostPerCPU[cpu] += n
+		}
+	}
+	return nil
+}
+
+// sumSince adds since(in) over the interfaces.
+func sumSince(ifaces []*ifaceCapture, in bool) (loader.Counters, error) {
+	var sum loader.Counters
+	for _, c := range ifaces {
+		d, err := c.since(in)
+		if err != nil {
+			return sum, err
+		}
+		sum = sum.Add(d)
+	}
+	return sum, nil
 }
 
 // mergeRings reads the rings of multi until ctx is done and they are
@@ -213,10 +396,4 @@ func mergeRings(ctx context.Context, multi *ringbuf.Multi[bpf.CaptureCaptureHdr]
 	})
 	merger.Flush()
 	return merger.Stats(), err
-}
-
-// addCounters adds b to a, field by field.
-func addCounters(a, b loader.Counters) loader.Counters {
-	var zero loader.Counters
-	return a.Sub(zero.Sub(b))
 }

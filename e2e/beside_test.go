@@ -61,9 +61,9 @@ func udpTo7777(n int) [][]byte {
 // TestCaptureBesideForeignXDP: with someone else's XDP program on the
 // interface (attached by `ip link set ... xdp obj`, and by xdp-loader),
 // capture still runs: it takes received packets after that program, which
-// stays attached, unchanged, and keeps dropping what it drops; two
+// stays attached, unchanged, and keeps dropping what it drops; three
 // captures run at once beside it (one as uid 65534 with CAP_BPF and
-// CAP_NET_ADMIN only), each writing every match.
+// CAP_NET_ADMIN only, one with a ring per CPU), each writing every match.
 func TestCaptureBesideForeignXDP(t *testing.T) {
 	requireTools(t, "tshark")
 	obj := foreignXDP(t)
@@ -92,11 +92,14 @@ func TestCaptureBesideForeignXDP(t *testing.T) {
 			}
 			dir := nobodyDir(t)
 			var caps []*bgCapture
-			for i := range 2 {
+			for i := range 3 {
 				argv := []string{binary, "capture", "-i", testbed.TargetIf,
 					"-Q", "in", "-w", filepath.Join(dir, fmt.Sprint(i, ".pcapng")), "--duration", "30s", "udp"}
-				if i == 1 { // the documented capabilities suffice beside another program
+				switch i {
+				case 1: // the documented capabilities suffice beside another program
 					argv = append(asNobody("bpf", "net_admin"), argv...)
+				case 2: // the merged path (a ring per CPU) goes beside it too
+					argv = append(argv[:len(argv)-1], "--rings", "per-cpu", "udp")
 				}
 				caps = append(caps, startBg(t, fmt.Sprint("capture ", i), tb.TargetNS(), argv...))
 			}

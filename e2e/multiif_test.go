@@ -31,8 +31,27 @@ func sendFramesOn(t *testing.T, ns, ifname string, frames [][]byte) {
 
 // Two interfaces into one pcapng (issue 19 part 5): tshark reads both
 // interface blocks and each interface's packets, in timestamp order;
-// the statistics blocks at the end give each interface's counts.
+// the statistics blocks at the end give each interface's counts. In both
+// directions by default, as tcpdump: what cra sends is in the file too,
+// outbound; and with a ring per CPU.
 func TestCaptureTwoInterfacesOneFile(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		out  bool // sent packets are captured
+	}{
+		{"received", []string{"-Q", "in"}, false},
+		{"both directions", nil, true},
+		{"both directions, per-CPU rings", []string{"--rings", "per-cpu"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			twoInterfacesOneFile(t, tc.args, tc.out)
+		})
+	}
+}
+
+func twoInterfacesOneFile(t *testing.T, args []string, withOut bool) {
 	tb := upTestbed(t, testbed.Config{})
 	// A second link inside the target's namespace: frames sent into crb
 	// arrive on cra.
@@ -48,8 +67,8 @@ func TestCaptureTwoInterfacesOneFile(t *testing.T) {
 	}
 	dir := t.TempDir()
 	file, stats := filepath.Join(dir, "two.pcapng"), filepath.Join(dir, "stats.json")
-	cmd := exec.Command("ip", "netns", "exec", ns, binary, "capture", "-i", testbed.TargetIf, "-i", "cra",
-		"--duration", "30s", "-w", file, "--stats-json", stats, "-Q", "in", "udp")
+	cmd := exec.Command("ip", append(append([]string{"netns", "exec", ns, binary, "capture", "-i", testbed.TargetIf, "-i", "cra",
+		"--duration", "30s", "-w", file, "--stats-json", stats}, args...), "udp")...)
 	var stderr lockedBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -71,9 +90,17 @@ func TestCaptureTwoInterfacesOneFile(t *testing.T) {
 			onTgt = append(onTgt, f)
 		}
 	}
+	// And 100 that cra sends (to crb): outbound on cra.
+	var fromCra [][]byte
+	for i := 0; i < 100; i++ {
+		fromCra = append(fromCra, testpkt.Build(testpkt.Frame{SrcMAC: testbed.TargetMAC, DstMAC: testbed.ScanMAC,
+			Src: netip.AddrFrom4([4]byte{198, 18, 9, byte(i)}), Dst: testbed.ScanIP,
+			L4: &layers.UDP{SrcPort: 7100, DstPort: 34000}, Payload: make([]byte, 18)}))
+	}
 	for i := 0; i < 5; i++ {
 		sendFrames(t, tb, onTgt[i*100:(i+1)*100])
 		sendFramesOn(t, ns, "crb", onCra[i*40:(i+1)*40])
+		sendFramesOn(t, ns, "cra", fromCra[i*20:(i+1)*20])
 	}
 	time.Sleep(300 * time.Millisecond)
 	cmd.Process.Signal(syscall.SIGINT)
@@ -88,9 +115,17 @@ func TestCaptureTwoInterfacesOneFile(t *testing.T) {
 	if err := json.Unmarshal(b, &st); err != nil {
 		t.Fatal(err)
 	}
-	if len(st.Interfaces) != 2 || st.Interfaces[0].Written != 500 || st.Interfaces[1].Written != 200 ||
-		st.Interfaces[0].Matched != 500 || st.Interfaces[1].Matched != 200 || st.Written != 700 {
-		t.Fatalf("stats: %+v, want xs-tgt 500 and cra 200 matched and written", st.Interfaces)
+	onCraWant, sent := uint64(200), uint64(0)
+	if withOut {
+		onCraWant, sent = 300, 100
+	}
+	if len(st.Interfaces) != 2 || st.Interfaces[0].Written != 500 || st.Interfaces[1].Written != onCraWant ||
+		st.Interfaces[0].Matched != 500 || st.Interfaces[1].Matched != onCraWant || st.Written != 500+onCraWant {
+		t.Fatalf("stats: %+v, want xs-tgt 500 and cra %d matched and written", st.Interfaces, onCraWant)
+	}
+	if st.Inbound == nil || st.Inbound.Written != 700 || (st.Outbound == nil) == withOut ||
+		st.Outbound != nil && st.Outbound.Written != sent {
+		t.Fatalf("stats per direction: in %+v, out %+v: want 700 received and %d sent written", st.Inbound, st.Outbound, sent)
 	}
 	if st.Rings == nil || st.Rings.Late != 0 {
 		t.Errorf("rings %+v: want 0 late on a quiet testbed", st.Rings)
@@ -117,6 +152,9 @@ func TestCaptureTwoInterfacesOneFile(t *testing.T) {
 		prev = ts
 	}
 	want := map[string]int{"0 xs-tgt 5000": 300, "0 xs-tgt 6000": 200, "1 cra 7000": 200}
+	if withOut {
+		want["1 cra 34000"] = 100
+	}
 	if len(count) != len(want) {
 		t.Fatalf("tshark per interface and port: %v, want %v", count, want)
 	}

@@ -414,16 +414,53 @@ func TestCaptureJumboFrames(t *testing.T) {
 	if n := len(mix[0]); n != 9014 {
 		t.Fatalf("the largest frame is %d bytes, want 9014", n)
 	}
+	jumboTestbed := func(t *testing.T) *testbed.Testbed {
+		tb := upTestbed(t, testbed.Config{})
+		for _, c := range [][]string{{"ip", "netns", "exec", tb.ScanNS(), "ip", "link", "set", "dev", testbed.ScanIf, "mtu", "9000"},
+			{"ip", "netns", "exec", tb.TargetNS(), "ip", "link", "set", "dev", testbed.TargetIf, "mtu", "9000"}} {
+			if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+				t.Fatalf("%v: %v\n%s", c, err, out)
+			}
+		}
+		return tb
+	}
+	// Sent frames: the TC egress program copies past the skb's linear
+	// part too (bpf_skb_load_bytes), so -Q out keeps them whole, byte for
+	// byte as tcpdump -Q out writes them.
+	t.Run("out", func(t *testing.T) {
+		t.Parallel()
+		requireTools(t, "tshark")
+		tb := jumboTestbed(t)
+		dir := t.TempDir()
+		ours, theirs := filepath.Join(dir, "ours.pcapng"), filepath.Join(dir, "theirs.pcapng")
+		tcpdump := startBg(t, "tcpdump", tb.ScanNS(), "tcpdump", "-i", testbed.ScanIf, "-Q", "out", "-s", "0", "-n",
+			"--immediate-mode", "-U", "-Z", "root", "-w", theirs, "udp or vlan")
+		xdpscan := startBg(t, "xdpscan", tb.ScanNS(), binary, "capture", "-i", testbed.ScanIf, "-Q", "out", "-s", "0",
+			"--duration", "30s", "-w", ours, "udp or vlan")
+		sendBursts(t, tb, mix)
+		time.Sleep(200 * time.Millisecond)
+		xdpscan.stop(t)
+		tcpdump.stop(t)
+		got, want := readCaptureFile(t, ours), readCaptureFile(t, theirs)
+		if len(got) != len(mix) || len(want) != len(mix) {
+			for _, g := range got {
+				t.Logf("ours: %d bytes", len(g.data))
+			}
+			t.Fatalf("xdpscan wrote %d frames, tcpdump %d, want %d", len(got), len(want), len(mix))
+		}
+		if onlyOurs, onlyTheirs := sameFrames(got, want); onlyOurs+onlyTheirs != 0 {
+			t.Fatalf("%d frames only xdpscan wrote, %d only tcpdump", onlyOurs, onlyTheirs)
+		}
+		for i := range mix {
+			if got[i].data != string(mix[i]) || got[i].dir != 2 {
+				t.Fatalf("frame %d: captured %d of %d bytes (direction %d), want all, outbound", i, len(got[i].data), len(mix[i]), got[i].dir)
+			}
+		}
+	})
 	for _, mode := range []string{"native", "generic"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
-			tb := upTestbed(t, testbed.Config{})
-			for _, c := range [][]string{{"ip", "netns", "exec", tb.ScanNS(), "ip", "link", "set", "dev", testbed.ScanIf, "mtu", "9000"},
-				{"ip", "netns", "exec", tb.TargetNS(), "ip", "link", "set", "dev", testbed.TargetIf, "mtu", "9000"}} {
-				if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
-					t.Fatalf("%v: %v\n%s", c, err, out)
-				}
-			}
+			tb := jumboTestbed(t)
 			for _, expr := range []string{"", "udp", "greater 9000", "less 8999", "udp[8000:4] == 0x01020304", "vlan 100 and udp"} {
 				diffOne(t, tb, mode, expr, mix, "-s", "0")
 			}

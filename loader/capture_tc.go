@@ -35,7 +35,9 @@ func LoadCaptureEgress(cfg CaptureConfig, ring *ebpf.Map) (*CaptureEgress, error
 }
 
 // LoadCaptureTC is LoadCaptureEgress, or with inbound the same program for
-// a TC ingress hook (AttachIngress): its records then say inbound.
+// a TC ingress hook (AttachIngress): its records then say inbound. With
+// cfg.ShareRings it writes into that XDP program's rings instead (its
+// shared ring and, with cfg.Rings, its per-CPU ones), and ring is unused.
 func LoadCaptureTC(cfg CaptureConfig, ring *ebpf.Map, inbound bool) (*CaptureEgress, error) {
 	if cfg.Snaplen == 0 {
 		return nil, fmt.Errorf("load egress capture: snaplen must be at least 1")
@@ -60,6 +62,11 @@ func LoadCaptureTC(cfg CaptureConfig, ring *ebpf.Map, inbound bool) (*CaptureEgr
 	if cfg.RingBytes != 0 {
 		spec.Maps["events"].MaxEntries = cfg.RingBytes
 	}
+	if cfg.ShareRings != nil {
+		if err := configureRings(spec, cfg.Rings); err != nil {
+			return nil, err
+		}
+	}
 	if len(cfg.Filter) > filter.MaxInstructions {
 		return nil, fmt.Errorf("install filter: %d classic BPF instructions: at most %d fit in the capture program; capture with a shorter filter",
 			len(cfg.Filter), filter.MaxInstructions)
@@ -76,7 +83,11 @@ func LoadCaptureTC(cfg CaptureConfig, ring *ebpf.Map, inbound bool) (*CaptureEgr
 		return nil, fmt.Errorf("install filter: the filter is too long for the egress capture program: %w; capture with a shorter filter", err)
 	}
 	var opts *ebpf.CollectionOptions
-	if ring != nil {
+	switch s := cfg.ShareRings; {
+	case s != nil:
+		opts = &ebpf.CollectionOptions{MapReplacements: map[string]*ebpf.Map{
+			"events": s.Objects.Events, "cpu_rings": s.Objects.CpuRings}}
+	case ring != nil:
 		opts = &ebpf.CollectionOptions{MapReplacements: map[string]*ebpf.Map{"events": ring}}
 	}
 	c := &CaptureEgress{}
@@ -95,6 +106,9 @@ func (c *CaptureEgress) Events() *ebpf.Map { return c.Objects.Events }
 // Counters sums the per-CPU counters: Packets, Bytes, Matched and
 // RingLost of what the interface sent.
 func (c *CaptureEgress) Counters() (Counters, error) { return ReadCounters(c.Objects.Counters) }
+
+// RingLostPerCPU is the ring reserve failures counted on each CPU.
+func (c *CaptureEgress) RingLostPerCPU() ([]uint64, error) { return RingLostPerCPU(c.Objects.Counters) }
 
 // Close releases everything.
 func (c *CaptureEgress) Close() error { return c.Objects.Close() }

@@ -25,7 +25,7 @@ tcpdump -Q inout does; -Q in or -Q out takes one direction. The filter
 e.g. 'tcp port 443 and not src net 198.18.1.0/24') is compiled by libpcap and
 runs inside the kernel, translated to eBPF; only matching packets are copied,
 at most --snaplen bytes each (-s 0: 262144, as tcpdump; frames larger than a
-page, MTU 9000, are captured whole; sent packets: at most 4096 bytes). The
+page, MTU 9000, are captured whole, received or sent). The
 filter sees each frame as tcpdump's does on a live Linux interface: the outer
 VLAN tag is not in the packet, 'vlan' and 'vlan N' test it, and 'tcp' matches
 TCP inside a VLAN; written frames keep the tag in place, as tcpdump writes

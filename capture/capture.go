@@ -116,7 +116,7 @@ type Progress struct {
 	// (zero for libpcap).
 	loader.Running
 	// ahead: the verdicts of the XDP program before the capture (xdpahead.go).
-	ahead atomic.Pointer[xdpAheadMeter]
+	ahead atomic.Pointer[[]*xdpAheadMeter]
 }
 
 // Packet is one packet as the capture hands it to its writer. Data
@@ -285,10 +285,8 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 	// never gets there (see capture --help).
 	var inTC *loader.CaptureEgress
 	var iatt *loader.EgressAttachment
-	var aheadMode loader.Mode
 	if dir.In() {
 		if m, err := loader.AttachedMode(cfg.Iface); err == nil && m != "" {
-			aheadMode = m
 			if inTC, err = loader.LoadCaptureTC(egressConfig(cfg, raw), nil, true); err != nil {
 				return err
 			}
@@ -337,8 +335,7 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 	}
 	var ahead *xdpAheadMeter
 	if inTC != nil {
-		ahead = startXDPAhead(cfg.Iface, aheadMode)
-		progress.ahead.Store(ahead)
+		ahead = aheadOf(cfg.Iface, progress)
 		if iatt, err = loader.AttachIngress(inTC.Program(), cfg.Iface, cfg.EgressHook); err != nil {
 			return err
 		}

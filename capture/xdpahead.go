@@ -130,7 +130,12 @@ func aheadOf(iface string, progress *Progress) *xdpAheadMeter {
 		return nil
 	}
 	m := startXDPAhead(iface, mode)
-	progress.ahead.Store(m)
+	var all []*xdpAheadMeter
+	if p := progress.ahead.Load(); p != nil {
+		all = append(all, *p...)
+	}
+	all = append(all, m)
+	progress.ahead.Store(&all)
 	return m
 }
 
@@ -144,11 +149,15 @@ func (m *xdpAheadMeter) finish(st *Stats) {
 // XDPAhead is, live, what the XDP program ahead of the capture did since
 // the capture began (nil: the capture runs in that place itself).
 func (p *Progress) XDPAhead() []XDPAhead {
-	m := p.ahead.Load()
-	if m == nil {
+	all := p.ahead.Load()
+	if all == nil {
 		return nil
 	}
-	return []XDPAhead{m.read()}
+	var out []XDPAhead
+	for _, m := range *all {
+		out = append(out, m.read())
+	}
+	return out
 }
 
 // Counted says whether the driver counts any verdict.

@@ -1,8 +1,12 @@
 package capture
 
 import (
+	"bytes"
+	"io"
 	"strings"
 	"testing"
+
+	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/xdpscan/xdpscan/loader"
 )
@@ -60,6 +64,54 @@ func TestXDPAheadMeterModes(t *testing.T) {
 			a := startXDPAhead("lo", tt.mode).read()
 			if a.Counted() || !strings.Contains(a.NotCounted, tt.want) || a.XDPMode != string(tt.mode) {
 				t.Fatalf("%+v: want no counts, the reason containing %q", a, tt.want)
+			}
+		})
+	}
+}
+
+// TestXDPAheadInInterfaceStatistics: in a file of several interfaces each
+// statistics block says what the XDP program ahead did there (the first's
+// carries the loss line, which names them all), read back by gopacket's
+// pcapng reader, with the counts in place.
+func TestXDPAheadInInterfaceStatistics(t *testing.T) {
+	drop := uint64(21)
+	native := XDPAhead{Interface: "xs-tgt", ProgramID: 7, XDPMode: "native", Driver: "veth", Source: "ethtool -S of driver veth (rx_queue_0_xdp_drops)",
+		Drop: &drop, TX: new(uint64), Redirect: new(uint64)}
+	generic := XDPAhead{Interface: "lo", ProgramID: 8, XDPMode: "generic", NotCounted: genericNotCounted}
+	stats := []InterfaceStats{{Name: "xs-tgt", Seen: 4, RingLost: 1, XDPAhead: &native}, {Name: "lo", Seen: 3, XDPAhead: &generic}, {Name: "xs-b", Seen: 2}}
+	var file bytes.Buffer
+	pw, err := NewPacketWriter(&file, PacketFileOptions{Format: "pcapng", Interface: "xs-tgt", Snaplen: 128,
+		More: []MoreInterface{{Name: "lo"}, {Name: "xs-b"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw.StatsComment = Loss{XDPAhead: []XDPAhead{native, generic}}.String()
+	if err := pw.CloseInterfaces(stats); err != nil {
+		t.Fatal(err)
+	}
+	got := map[int]pcapgo.NgInterfaceStatistics{}
+	r, err := pcapgo.NewNgReader(bytes.NewReader(file.Bytes()), pcapgo.NgReaderOptions{StatisticsCallback: func(i int, s pcapgo.NgInterfaceStatistics) { got[i] = s }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.ReadPacketData(); err != io.EOF {
+		t.Fatalf("read: %v, want EOF", err)
+	}
+	tests := []struct {
+		name          string
+		i             int
+		want          string
+		recv, dropped uint64
+	}{
+		{"first: the loss line", 0, "ring 0, writer 0; not seen, kept by the XDP program ahead (id 7) on xs-tgt (native mode): drop 21, tx 0, redirect 0", 4, 1},
+		{"second: generic, unknown", 1, "kept by the XDP program ahead (id 8) on lo (generic mode): unknown, the program runs in generic (skb) mode", 3, 0},
+		{"third: nothing ahead", 2, "", 2, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, ok := got[tt.i]
+			if !ok || !strings.Contains(s.Comment, tt.want) || (tt.want == "") != (s.Comment == "") || s.PacketsReceived != tt.recv || s.PacketsDropped != tt.dropped {
+				t.Fatalf("interface %d statistics %+v (present %v): want comment containing %q, %d received, %d dropped", tt.i, s, ok, tt.want, tt.recv, tt.dropped)
 			}
 		})
 	}

@@ -166,9 +166,11 @@ func (m *captureMetrics) collectors() []prometheus.Collector {
 // foreignXDP is what the XDP program ahead of the capture did, live or,
 // once the capture is over, its final figures.
 func (m *captureMetrics) foreignXDP() []metrics.ForeignXDP {
-	ahead := m.progress.XDPAhead()
+	var ahead []capture.XDPAhead
 	if f := m.final.Load(); f != nil {
 		ahead = f.Loss.XDPAhead
+	} else {
+		ahead = m.progress.XDPAhead()
 	}
 	var out []metrics.ForeignXDP
 	for _, a := range ahead {

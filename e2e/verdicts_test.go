@@ -8,57 +8,89 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/xdpscan/xdpscan/capture"
+	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/testbed"
 )
 
 // TestCaptureForeignVerdicts (issue 19, parts 3 and 6): beside someone
-// else's XDP program that drops UDP to port 7777, a capture reports how
-// many packets that program dropped during the capture, from the driver's
-// counters: in native mode veth counts them, and the summary,
+// else's XDP program, a capture reports what that program did with the
+// packets it kept from the capture, from the driver's counters. In native
+// mode veth counts them: with testdata/xdp_drop7777.c the summary,
 // --stats-json, the pcapng statistics block and /metrics give exactly the
-// number sent to 7777 while the file holds every other UDP frame; in
-// generic mode nothing counts them, and every output says so instead of
-// printing 0. Three captures at once: root, uid 65534 with CAP_BPF and
-// CAP_NET_ADMIN only (the ethtool statistics ioctl is open to any user),
-// and root with --rx pcap.
+// number sent to port 7777, and the file holds every other UDP frame; with
+// testdata/xdp_verdicts.c (7777 dropped, 7778 sent back, 7779 redirected)
+// each verdict's count is the number sent to its port, or, when the
+// scanner's end has no NAPI to take XDP frames, the XDP_TX frames are
+// counted as errors and the failed redirects in the NIC stage
+// (rx_dropped). In generic mode nothing counts them, and every output
+// says so instead of printing 0. Three captures at once: root, uid 65534
+// with CAP_BPF and CAP_NET_ADMIN only (the ethtool statistics ioctl is open
+// to any user), and root with --rx pcap.
 func TestCaptureForeignVerdicts(t *testing.T) {
 	requireTools(t, "tshark")
-	obj := foreignXDP(t)
+	drop7777 := foreignXDP(t)
+	verdicts := compileTestXDP(t, "testdata/xdp_verdicts.c")
 	tb := upTestbed(t, testbed.Config{})
-	const toDrop = 37 // UDP to 7777; knownTraffic adds 500 UDP the program passes and 100 TCP
+	const toDrop, toTX, toRedirect = 37, 11, 5
+	ipLink := func(mode, obj string) (attach, detach []string) {
+		return []string{"ip", "link", "set", "dev", testbed.TargetIf, mode, "obj", obj, "sec", "xdp"},
+			[]string{"ip", "link", "set", "dev", testbed.TargetIf, mode, "off"}
+	}
+	type counts struct{ drop, tx, redirect, txErrors uint64 }
 	for _, tc := range []struct {
 		name           string
 		attach, detach []string
-		counted        bool
+		frames         [][]byte // besides knownTraffic, whose 500 UDP frames pass
+		scanNAPI       bool     // GRO on the scanner's end: it takes XDP frames (XDP_TX, redirect)
+		want           *counts  // nil: not counted
+		nicDropped     uint64
 	}{
-		{"ip link native", []string{"ip", "link", "set", "dev", testbed.TargetIf, "xdpdrv", "obj", obj, "sec", "xdp"},
-			[]string{"ip", "link", "set", "dev", testbed.TargetIf, "xdpdrv", "off"}, true},
-		{"xdp-loader native", []string{"xdp-loader", "load", "-m", "native", testbed.TargetIf, obj},
-			[]string{"xdp-loader", "unload", testbed.TargetIf, "--all"}, true},
-		{"ip link generic", []string{"ip", "link", "set", "dev", testbed.TargetIf, "xdpgeneric", "obj", obj, "sec", "xdp"},
-			[]string{"ip", "link", "set", "dev", testbed.TargetIf, "xdpgeneric", "off"}, false},
+		{name: "ip link native", frames: udpTo7777(toDrop), want: &counts{drop: toDrop}},
+		{name: "xdp-loader native", attach: []string{"xdp-loader", "load", "-m", "native", testbed.TargetIf, drop7777},
+			detach: []string{"xdp-loader", "unload", testbed.TargetIf, "--all"}, frames: udpTo7777(toDrop), want: &counts{drop: toDrop}},
+		{name: "ip link generic", frames: udpTo7777(toDrop)},
+		{name: "every verdict, native", frames: verdictFrames(toDrop, toTX, toRedirect), scanNAPI: true,
+			want: &counts{drop: toDrop, tx: toTX, redirect: toRedirect}},
+		{name: "every verdict, native, the peer without NAPI", frames: verdictFrames(toDrop, toTX, toRedirect),
+			want: &counts{drop: toDrop, txErrors: toTX}, nicDropped: toRedirect},
 	} {
+		switch {
+		case tc.attach != nil:
+		case strings.HasPrefix(tc.name, "every verdict"):
+			tc.attach, tc.detach = ipLink("xdpdrv", verdicts)
+		case tc.want == nil:
+			tc.attach, tc.detach = ipLink("xdpgeneric", drop7777)
+		default:
+			tc.attach, tc.detach = ipLink("xdpdrv", drop7777)
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			requireTools(t, tc.attach[0])
 			ns := tb.TargetNS()
-			inNS := func(argv []string) *exec.Cmd {
+			inNS := func(ns string, argv ...string) *exec.Cmd {
 				return exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...)
 			}
-			if out, err := inNS(tc.attach).CombinedOutput(); err != nil {
+			if tc.scanNAPI {
+				if out, err := inNS(tb.ScanNS(), "ethtool", "-K", testbed.ScanIf, "gro", "on").CombinedOutput(); err != nil {
+					t.Fatalf("ethtool -K %s gro on: %v\n%s", testbed.ScanIf, err, out)
+				}
+				defer inNS(tb.ScanNS(), "ethtool", "-K", testbed.ScanIf, "gro", "off").Run()
+			}
+			if out, err := inNS(ns, tc.attach...).CombinedOutput(); err != nil {
 				t.Fatalf("attach the foreign program (%s): %v\n%s", tc.attach, err, out)
 			}
-			defer inNS(tc.detach).Run()
+			defer inNS(ns, tc.detach...).Run()
 			id := attachedXDPID(t, tb)
 			dir := nobodyDir(t)
 			const metricsAddr = "127.0.0.1:9491"
@@ -74,21 +106,26 @@ func TestCaptureForeignVerdicts(t *testing.T) {
 				}
 				caps = append(caps, startBg(t, fmt.Sprint("capture ", i), ns, argv...))
 			}
-			sendFrames(t, tb, append(udpTo7777(toDrop), knownTraffic()...))
+			sendFrames(t, tb, append(tc.frames, knownTraffic()...))
 			time.Sleep(300 * time.Millisecond)
 			metrics := scrapeIn(t, ns, metricsAddr)
 
-			dropSeries := regexp.MustCompile(`(?m)^xdpscan_foreign_xdp_packets_total\{interface="xs-tgt",verdict="drop"\} (\d+)$`)
+			mode := map[bool]string{true: "native", false: "generic"}[tc.want != nil]
 			counted := fmt.Sprintf(`xdpscan_foreign_xdp_verdicts_counted{driver="veth",interface="xs-tgt",xdp_mode="%s"} %d`,
-				map[bool]string{true: "native", false: "generic"}[tc.counted], map[bool]int{true: 1, false: 0}[tc.counted])
-			m := dropSeries.FindStringSubmatch(metrics)
-			switch {
-			case !strings.Contains(metrics, counted):
+				mode, map[bool]int{true: 1, false: 0}[tc.want != nil])
+			if !strings.Contains(metrics, counted) {
 				t.Errorf("/metrics lacks %s:\n%s", counted, grepLines(metrics, "foreign"))
-			case tc.counted && (m == nil || m[1] != fmt.Sprint(toDrop)):
-				t.Errorf("/metrics drop series %v, want %d:\n%s", m, toDrop, grepLines(metrics, "foreign"))
-			case !tc.counted && strings.Contains(metrics, "xdpscan_foreign_xdp_packets_total{"):
+			}
+			if tc.want == nil && strings.Contains(metrics, "xdpscan_foreign_xdp_packets_total{") {
 				t.Errorf("/metrics has verdict series though nothing counts them:\n%s", grepLines(metrics, "foreign"))
+			}
+			if w := tc.want; w != nil {
+				for verdict, n := range map[string]uint64{"drop": w.drop, "tx": w.tx, "redirect": w.redirect, "tx_error": w.txErrors} {
+					series := fmt.Sprintf(`xdpscan_foreign_xdp_packets_total{interface="xs-tgt",verdict="%s"} %d`, verdict, n)
+					if !strings.Contains(metrics, series+"\n") {
+						t.Errorf("/metrics lacks %s:\n%s", series, grepLines(metrics, "foreign"))
+					}
+				}
 			}
 
 			for i, c := range caps {
@@ -105,20 +142,31 @@ func TestCaptureForeignVerdicts(t *testing.T) {
 					t.Fatalf("capture %d --stats-json: %v, xdp_ahead %+v\n%s", i, err, st.Loss.XDPAhead, b)
 				}
 				a := st.Loss.XDPAhead[0]
-				if fmt.Sprint(a.ProgramID) != id || a.Interface != testbed.TargetIf || a.Driver != "veth" {
-					t.Errorf("capture %d: xdp_ahead %+v, want program %s on %s, driver veth", i, a, id, testbed.TargetIf)
+				if fmt.Sprint(a.ProgramID) != id || a.Interface != testbed.TargetIf || a.Driver != "veth" || a.XDPMode != mode {
+					t.Errorf("capture %d: xdp_ahead %+v, want program %s on %s, driver veth, %s mode", i, a, id, testbed.TargetIf, mode)
+				}
+				if st.Loss.NICRxDropped != tc.nicDropped {
+					t.Errorf("capture %d: loss.nic_rx_dropped %d, want %d (failed redirects)", i, st.Loss.NICRxDropped, tc.nicDropped)
 				}
 				isb := isbComment(t, filepath.Join(dir, fmt.Sprint(i, ".pcapng")))
-				if tc.counted {
-					line := fmt.Sprintf("%d packets dropped by the XDP program ahead (id %s", toDrop, id)
-					if a.Drop == nil || *a.Drop != toDrop || a.TX == nil || *a.TX != 0 || a.Redirect == nil || *a.Redirect != 0 ||
+				if w := tc.want; w != nil {
+					got := func(p *uint64) string {
+						if p == nil {
+							return "null"
+						}
+						return fmt.Sprint(*p)
+					}
+					if g, want := []string{got(a.Drop), got(a.TX), got(a.Redirect), got(a.TXErrors)},
+						[]string{fmt.Sprint(w.drop), fmt.Sprint(w.tx), fmt.Sprint(w.redirect), fmt.Sprint(w.txErrors)}; fmt.Sprint(g) != fmt.Sprint(want) ||
 						!strings.Contains(a.Source, "ethtool -S of driver veth (rx_queue_0_xdp_drops") || a.NotCounted != "" {
-						t.Errorf("capture %d: xdp_ahead %+v, want drop %d, tx 0, redirect 0 from veth's rx_queue_N_xdp_* counters\n%s", i, a, toDrop, b)
+						t.Errorf("capture %d: xdp_ahead drop, tx, redirect, tx_errors %v, want %v from veth's rx_queue_N_xdp_* counters\n%s", i, g, want, b)
 					}
-					if !strings.Contains(summary, line) || !strings.Contains(summary, "(xdp_drop), 0 sent back (xdp_tx), 0 redirected (xdp_redirect)") {
-						t.Errorf("capture %d summary lacks %q...:\n%s", i, line, summary)
+					line := fmt.Sprintf("%d packets dropped by the XDP program ahead (id %s", w.drop, id)
+					rest := fmt.Sprintf("(xdp_drop), %d sent back (xdp_tx), %d redirected (xdp_redirect), %d XDP_TX errors", w.tx, w.redirect, w.txErrors)
+					if !strings.Contains(summary, line) || !strings.Contains(summary, rest) {
+						t.Errorf("capture %d summary lacks %q ... %q:\n%s", i, line, rest, summary)
 					}
-					if want := fmt.Sprintf("(native mode): drop %d, tx 0, redirect 0, from ethtool -S of driver veth", toDrop); !strings.Contains(isb, want) {
+					if want := fmt.Sprintf("(native mode): drop %d, tx %d, redirect %d, from ethtool -S of driver veth", w.drop, w.tx, w.redirect); !strings.Contains(isb, want) {
 						t.Errorf("capture %d: statistics block comment %q lacks %q", i, isb, want)
 					}
 					continue
@@ -136,6 +184,40 @@ func TestCaptureForeignVerdicts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// compileTestXDP compiles a testdata XDP program with clang and returns
+// the object's path.
+func compileTestXDP(t *testing.T, src string) string {
+	t.Helper()
+	requireTools(t, "clang-19", "gcc")
+	triple, err := exec.Command("gcc", "-dumpmachine").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := filepath.Join(t.TempDir(), strings.TrimSuffix(filepath.Base(src), ".c")+".o")
+	out, err := exec.Command("clang-19", "-O2", "-g", "-target", "bpf", "-I/usr/include/"+strings.TrimSpace(string(triple)),
+		"-c", src, "-o", obj).CombinedOutput()
+	if err != nil {
+		t.Fatalf("clang %s: %v\n%s", src, err, out)
+	}
+	return obj
+}
+
+// verdictFrames are UDP frames for testdata/xdp_verdicts.c: drop to port
+// 7777, tx to 7778, redirect to 7779.
+func verdictFrames(drop, tx, redirect int) [][]byte {
+	out := udpTo7777(drop)
+	for _, p := range []struct {
+		port uint16
+		n    int
+	}{{7778, tx}, {7779, redirect}} {
+		for i := range p.n {
+			out = append(out, testpkt.Build(testpkt.Frame{SrcMAC: testbed.ScanMAC, DstMAC: testbed.TargetMAC, Src: testbed.ScanIP,
+				Dst: netip.AddrFrom4([4]byte{198, 18, 7, byte(i)}), L4: &layers.UDP{SrcPort: 33000, DstPort: layers.UDPPort(p.port)}, Payload: make([]byte, 18)}))
+		}
+	}
+	return out
 }
 
 // scrapeIn reads http://addr/metrics from inside namespace ns.

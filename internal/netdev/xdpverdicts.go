@@ -16,7 +16,7 @@ const (
 	VerdictDrop     Verdict = "drop"      // XDP_DROP (with XDP_ABORTED, in every driver below)
 	VerdictTX       Verdict = "tx"        // XDP_TX: sent back out of the interface
 	VerdictRedirect Verdict = "redirect"  // XDP_REDIRECT: to another interface, a CPU, an AF_XDP socket
-	VerdictTXErrors Verdict = "tx_errors" // XDP_TX frames the driver could not send
+	VerdictTXErrors Verdict = "tx_errors" // XDP_TX frames the driver could not send (not in VerdictTX on veth)
 )
 
 // Verdicts are the verdicts reported, in order.
@@ -45,7 +45,12 @@ var xdpVerdictTable = []driverVerdicts{
 			VerdictRedirect: {{"rx_queue_#_xdp_redirect"}},
 			VerdictTXErrors: {{"rx_queue_#_xdp_tx_errors"}},
 		},
-		note: "xdp_drops includes XDP_ABORTED; an XDP_TX or XDP_REDIRECT that fails is counted in rx_queue_N_drops (stats64 rx_dropped)"},
+		// Measured on the testbed (e2e TestCaptureForeignVerdicts): with a
+		// peer that has no NAPI, 11 XDP_TX gave xdp_tx 0, xdp_tx_errors 11
+		// and stats64 tx_dropped 11; 5 redirects to the interface itself
+		// gave xdp_redirect 0, rx_queue_0_drops 5 and rx_dropped 5.
+		note: "xdp_drops includes XDP_ABORTED; xdp_tx counts the frames sent back, xdp_tx_errors those that could not be (also in stats64 tx_dropped); " +
+			"an XDP_REDIRECT that fails is counted in rx_queue_N_drops (stats64 rx_dropped: the NIC stage), not in xdp_redirect"},
 	{driver: "virtio_net", // drivers/net/virtio_net.c: virtnet_rq_stats_desc; totals "rx_%s" and "rx%u_%s" since 6.10, "rx_queue_%u_%s" before
 		counters: map[Verdict][][]string{
 			VerdictDrop:     {{"rx_xdp_drops"}, {"rx#_xdp_drops"}, {"rx_queue_#_xdp_drops"}},

@@ -193,7 +193,7 @@ func (a XDPAhead) Line() string {
 	s := n(a.Drop, "packets dropped by "+a.program()+" on "+a.Interface, "xdp_drop") + ", " +
 		n(a.TX, "sent back", "xdp_tx") + ", " + n(a.Redirect, "redirected", "xdp_redirect")
 	if a.TXErrors != nil {
-		s += fmt.Sprintf(", %d XDP_TX errors", *a.TXErrors)
+		s += fmt.Sprintf(", %d could not be sent back (xdp_tx_errors)", *a.TXErrors)
 	}
 	return s
 }

@@ -23,7 +23,7 @@ func TestXDPAheadLines(t *testing.T) {
 	}{
 		{"veth native", XDPAhead{Interface: "xs-tgt", ProgramID: 7, ProgramName: "drop7777", XDPMode: "native", Driver: "veth",
 			Source: "ethtool -S of driver veth (rx_queue_0_xdp_drops)", Drop: n(37), TX: n(0), Redirect: n(2), TXErrors: n(0)},
-			"37 packets dropped by the XDP program ahead (id 7 drop7777) on xs-tgt (xdp_drop), 0 sent back (xdp_tx), 2 redirected (xdp_redirect), 0 XDP_TX errors",
+			"37 packets dropped by the XDP program ahead (id 7 drop7777) on xs-tgt (xdp_drop), 0 sent back (xdp_tx), 2 redirected (xdp_redirect), 0 could not be sent back (xdp_tx_errors)",
 			"not seen, kept by the XDP program ahead (id 7 drop7777) on xs-tgt (native mode): drop 37, tx 0, redirect 2, from ethtool -S of driver veth (rx_queue_0_xdp_drops)"},
 		{"a verdict not counted", XDPAhead{Interface: "eth1", ProgramID: 9, XDPMode: "native", Driver: "virtio_net", Drop: n(5), Redirect: n(1)},
 			"5 packets dropped by the XDP program ahead (id 9) on eth1 (xdp_drop), sent back: not counted by driver virtio_net (xdp_tx), 1 redirected (xdp_redirect)",

@@ -167,7 +167,7 @@ func TestCaptureForeignVerdicts(t *testing.T) {
 						t.Errorf("capture %d: xdp_ahead drop, tx, redirect, tx_errors %v, want %v from veth's rx_queue_N_xdp_* counters\n%s", i, g, want, b)
 					}
 					line := fmt.Sprintf("%d packets dropped by the XDP program ahead (id %s", w.drop, id)
-					rest := fmt.Sprintf("(xdp_drop), %d sent back (xdp_tx), %d redirected (xdp_redirect), %d XDP_TX errors", w.tx, w.redirect, w.txErrors)
+					rest := fmt.Sprintf("(xdp_drop), %d sent back (xdp_tx), %d redirected (xdp_redirect), %d could not be sent back (xdp_tx_errors)", w.tx, w.redirect, w.txErrors)
 					if !strings.Contains(summary, line) || !strings.Contains(summary, rest) {
 						t.Errorf("capture %d summary lacks %q ... %q:\n%s", i, line, rest, summary)
 					}

@@ -112,6 +112,14 @@ func (m *xdpAheadMeter) read() XDPAhead {
 		a.NotCounted = "the driver's counters could not be read again: " + err.Error()
 		return a
 	}
+	for v, n := range now.Counts {
+		if n < m.before.Counts[v] {
+			// A driver resets its per-queue counters when the queues are
+			// rebuilt (ethtool -L, an XDP program attached or removed).
+			a.NotCounted = fmt.Sprintf("the driver's %s counters went back during the capture (its queues were rebuilt?): no count", v)
+			return a
+		}
+	}
 	d := now.Sub(m.before).Counts
 	for v, p := range map[netdev.Verdict]**uint64{netdev.VerdictDrop: &a.Drop, netdev.VerdictTX: &a.TX,
 		netdev.VerdictRedirect: &a.Redirect, netdev.VerdictTXErrors: &a.TXErrors} {

@@ -45,40 +45,32 @@ func TestCaptureForeignVerdicts(t *testing.T) {
 	verdicts := compileTestXDP(t, "testdata/xdp_verdicts.c")
 	tb := upTestbed(t, testbed.Config{})
 	const toDrop, toTX, toRedirect = 37, 11, 5
-	ipLink := func(mode, obj string) (attach, detach []string) {
-		return []string{"ip", "link", "set", "dev", testbed.TargetIf, mode, "obj", obj, "sec", "xdp"},
-			[]string{"ip", "link", "set", "dev", testbed.TargetIf, mode, "off"}
+	// Attach and detach commands.
+	ipLink := func(mode, obj string) [2][]string {
+		return [2][]string{{"ip", "link", "set", "dev", testbed.TargetIf, mode, "obj", obj, "sec", "xdp"},
+			{"ip", "link", "set", "dev", testbed.TargetIf, mode, "off"}}
 	}
 	type counts struct{ drop, tx, redirect, txErrors uint64 }
 	for _, tc := range []struct {
-		name           string
-		attach, detach []string
-		frames         [][]byte // besides knownTraffic, whose 500 UDP frames pass
-		scanNAPI       bool     // GRO on the scanner's end: it takes XDP frames (XDP_TX, redirect)
-		want           *counts  // nil: not counted
-		nicDropped     uint64
-		oneCapture     bool // only the unprivileged one (the others' paths are the same)
+		name       string
+		attach     [2][]string
+		frames     [][]byte // besides knownTraffic, whose 500 UDP frames pass
+		scanNAPI   bool     // GRO on the scanner's end: it takes XDP frames (XDP_TX, redirect)
+		want       *counts  // nil: not counted
+		nicDropped uint64
+		oneCapture bool // only the unprivileged one (the others' paths are the same)
 	}{
-		{name: "ip link native", frames: udpTo7777(toDrop), want: &counts{drop: toDrop}},
-		{name: "xdp-loader native", attach: []string{"xdp-loader", "load", "-m", "native", testbed.TargetIf, drop7777},
-			detach: []string{"xdp-loader", "unload", testbed.TargetIf, "--all"}, frames: udpTo7777(toDrop), want: &counts{drop: toDrop}, oneCapture: true},
-		{name: "ip link generic", frames: udpTo7777(toDrop)},
-		{name: "every verdict, native", frames: verdictFrames(toDrop, toTX, toRedirect), scanNAPI: true,
+		{name: "ip link native", attach: ipLink("xdpdrv", drop7777), frames: udpTo7777(toDrop), want: &counts{drop: toDrop}},
+		{name: "xdp-loader native", attach: [2][]string{{"xdp-loader", "load", "-m", "native", testbed.TargetIf, drop7777},
+			{"xdp-loader", "unload", testbed.TargetIf, "--all"}}, frames: udpTo7777(toDrop), want: &counts{drop: toDrop}, oneCapture: true},
+		{name: "ip link generic", attach: ipLink("xdpgeneric", drop7777), frames: udpTo7777(toDrop)},
+		{name: "every verdict, native", attach: ipLink("xdpdrv", verdicts), frames: verdictFrames(toDrop, toTX, toRedirect), scanNAPI: true,
 			want: &counts{drop: toDrop, tx: toTX, redirect: toRedirect}, oneCapture: true},
-		{name: "every verdict, native, the peer without NAPI", frames: verdictFrames(toDrop, toTX, toRedirect),
+		{name: "every verdict, native, the peer without NAPI", attach: ipLink("xdpdrv", verdicts), frames: verdictFrames(toDrop, toTX, toRedirect),
 			want: &counts{drop: toDrop, txErrors: toTX}, nicDropped: toRedirect, oneCapture: true},
 	} {
-		switch {
-		case tc.attach != nil:
-		case strings.HasPrefix(tc.name, "every verdict"):
-			tc.attach, tc.detach = ipLink("xdpdrv", verdicts)
-		case tc.want == nil:
-			tc.attach, tc.detach = ipLink("xdpgeneric", drop7777)
-		default:
-			tc.attach, tc.detach = ipLink("xdpdrv", drop7777)
-		}
 		t.Run(tc.name, func(t *testing.T) {
-			requireTools(t, tc.attach[0])
+			requireTools(t, tc.attach[0][0])
 			ns := tb.TargetNS()
 			inNS := func(ns string, argv ...string) *exec.Cmd {
 				return exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...)
@@ -89,10 +81,10 @@ func TestCaptureForeignVerdicts(t *testing.T) {
 				}
 				defer inNS(tb.ScanNS(), "ethtool", "-K", testbed.ScanIf, "gro", "off").Run()
 			}
-			if out, err := inNS(ns, tc.attach...).CombinedOutput(); err != nil {
-				t.Fatalf("attach the foreign program (%s): %v\n%s", tc.attach, err, out)
+			if out, err := inNS(ns, tc.attach[0]...).CombinedOutput(); err != nil {
+				t.Fatalf("attach the foreign program (%s): %v\n%s", tc.attach[0], err, out)
 			}
-			defer inNS(ns, tc.detach...).Run()
+			defer inNS(ns, tc.attach[1]...).Run()
 			id := attachedXDPID(t, tb)
 			dir := nobodyDir(t)
 			const metricsAddr = "127.0.0.1:9491"

@@ -136,21 +136,85 @@ static __always_inline __u32 run_filter(struct xdp_md *ctx, enum frame_shape sha
 	}
 }
 
+/* Set by the loader when the program is bound to a device whose driver
+ * can say which outer VLAN tag it took out of a frame before XDP (a NIC's
+ * rx-vlan-offload, or veth handing over an skb whose tag the sender kept
+ * in metadata): bpf_xdp_metadata_rx_vlan_tag, Linux 6.8, a device-bound
+ * program in native mode. Without it the call is never made. */
+volatile const __u8 vlan_meta = 0;
+
+extern int bpf_xdp_metadata_rx_vlan_tag(const struct xdp_md *ctx, __be16 *vlan_proto,
+					__u16 *vlan_tci) __ksym __weak;
+
+/* retag puts the tag the driver holds back in the frame, after the MAC
+ * addresses, where it was on the wire: the filter and the record then see
+ * the frame as tcpdump does (libpcap writes such a tag back in place).
+ * untag undoes it exactly before the frame goes on. 1 when retagged. */
+static __always_inline int retag(struct xdp_md *ctx)
+{
+	/* Written first: without CAP_PERFMON the verifier refuses passing
+	 * stack it has not seen written. */
+	__be16 proto = 0;
+	__u16 tci = 0;
+	if (bpf_xdp_metadata_rx_vlan_tag(ctx, &proto, &tci))
+		return 0;
+	if (bpf_xdp_adjust_head(ctx, -4))
+		return 0;
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	if (data + sizeof(struct ethhdr) + 4 > data_end) {
+		bpf_xdp_adjust_head(ctx, 4);
+		return 0;
+	}
+	/* The addresses move 4 bytes to the front: read all, then write. */
+	__u32 a = *(__u32 *)(data + 4), b = *(__u32 *)(data + 8), d = *(__u32 *)(data + 12);
+	*(__u32 *)data = a;
+	*(__u32 *)(data + 4) = b;
+	*(__u32 *)(data + 8) = d;
+	*(__be16 *)(data + 12) = proto;
+	*(__be16 *)(data + 14) = bpf_htons(tci);
+	return 1;
+}
+
+static __always_inline void untag(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	if (data + 16 > data_end)
+		return;
+	__u32 a = *(__u32 *)data, b = *(__u32 *)(data + 4), d = *(__u32 *)(data + 8);
+	*(__u32 *)(data + 4) = a;
+	*(__u32 *)(data + 8) = b;
+	*(__u32 *)(data + 12) = d;
+	bpf_xdp_adjust_head(ctx, 4);
+}
+
+static __always_inline void capture_frame(struct xdp_md *ctx)
+{
+	struct counter_block *c = counters_here();
+	if (!c)
+		return;
+	__u32 keep = run_filter(ctx, count_frame(ctx, c));
+	if (!keep)
+		return;
+	count_in(c, COUNTER_MATCHED, 1);
+	if (count_only)
+		return;
+
+	capture_copy(ctx, c, frame_len(ctx), keep);
+}
+
 /* xdp.frags: a frame larger than a page (MTU 9000) arrives in several
  * buffers, which bpf_xdp_load_bytes and bpf_xdp_get_buff_len see whole. */
 SEC("xdp.frags")
 int xdpscan_capture(struct xdp_md *ctx)
 {
-	struct counter_block *c = counters_here();
-	if (!c)
-		return XDP_PASS;
-	__u32 keep = run_filter(ctx, count_frame(ctx, c));
-	if (!keep)
-		return XDP_PASS;
-	count_in(c, COUNTER_MATCHED, 1);
-	if (count_only)
-		return XDP_PASS;
-
-	capture_copy(ctx, c, frame_len(ctx), keep);
+	int retagged = vlan_meta && retag(ctx);
+	capture_frame(ctx);
+	/* Opaque here, so clang does not copy capture_frame into both paths
+	 * (the loader replaces each filter call once). */
+	asm volatile("" : "+r"(retagged));
+	if (retagged)
+		untag(ctx);
 	return XDP_PASS;
 }

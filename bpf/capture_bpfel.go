@@ -79,6 +79,7 @@ const (
 	CaptureVarPerCpuRings     = "per_cpu_rings"
 	CaptureVarRingWakeupBytes = "ring_wakeup_bytes"
 	CaptureVarSnaplen         = "snaplen"
+	CaptureVarVlanMeta        = "vlan_meta"
 )
 
 // LoadCapture returns the embedded CollectionSpec for Capture.
@@ -145,6 +146,7 @@ type CaptureVariableSpecs struct {
 	PerCpuRings     *ebpf.VariableSpec `ebpf:"per_cpu_rings"`
 	RingWakeupBytes *ebpf.VariableSpec `ebpf:"ring_wakeup_bytes"`
 	Snaplen         *ebpf.VariableSpec `ebpf:"snaplen"`
+	VlanMeta        *ebpf.VariableSpec `ebpf:"vlan_meta"`
 }
 
 // CaptureObjects contains all objects after they have been loaded into the kernel.
@@ -190,6 +192,7 @@ type CaptureVariables struct {
 	PerCpuRings     *ebpf.Variable `ebpf:"per_cpu_rings"`
 	RingWakeupBytes *ebpf.Variable `ebpf:"ring_wakeup_bytes"`
 	Snaplen         *ebpf.Variable `ebpf:"snaplen"`
+	VlanMeta        *ebpf.Variable `ebpf:"vlan_meta"`
 }
 
 // CapturePrograms contains all programs after they have been loaded into the kernel.

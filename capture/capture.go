@@ -249,8 +249,12 @@ func loadXDP(cfg Config, raw []cbpf.RawInstruction, frameView bool) (*loader.Cap
 	if cfg.Immediate || cfg.ReadFile != "" {
 		wakeup = 0
 	}
-	return loader.LoadCapture(loader.CaptureConfig{Filter: raw, Snaplen: min(cfg.Snaplen, loader.MaxSnaplen), CountOnly: cfg.CountOnly,
-		FrameView: frameView, RingBytes: ring, RingWakeupBytes: wakeup})
+	lc := loader.CaptureConfig{Filter: raw, Snaplen: min(cfg.Snaplen, loader.MaxSnaplen), CountOnly: cfg.CountOnly,
+		FrameView: frameView, RingBytes: ring, RingWakeupBytes: wakeup}
+	if cfg.ReadFile == "" {
+		lc.VLANMetaIfindex = vlanMetaIfindex(cfg.Iface, cfg.XDPMode)
+	}
+	return loader.LoadCapture(lc)
 }
 
 // captureXDP captures in cfg.Direction: the XDP program on what the
@@ -349,10 +353,8 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 		defer att.Close()
 		st.XDPMode = string(att.Mode)
 		st.Inbound = &DirStats{Hook: "xdp " + string(att.Mode)}
-		if att.Mode == loader.ModeNative {
-			if msg := vlanStripNotice(cfg.Iface); msg != "" {
-				cfg.notice(msg)
-			}
+		if msg := vlanStripNotice(cfg.Iface, att.Mode, in.VLANMeta); msg != "" {
+			cfg.notice(msg)
 		}
 	}
 	read := func() (loader.Counters, error) {

@@ -120,6 +120,9 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 		}
 		lc := loader.CaptureConfig{Filter: raw, Snaplen: min(cfg.Snaplen, loader.MaxSnaplen), CountOnly: cfg.CountOnly,
 			FrameView: frameView, RingBytes: ring, RingWakeupBytes: loader.RingWakeupBytes, Rings: plan}
+		if dir.In() {
+			lc.VLANMetaIfindex = vlanMetaIfindex(name, cfg.XDPMode)
+		}
 		if plan.Rings() > 0 {
 			for uint64(lc.Rings.Bytes) < 64*uint64(lc.Snaplen) && lc.Rings.Bytes < 1<<30 {
 				lc.Rings.Bytes <<= 1
@@ -200,10 +203,8 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 				return err
 			}
 			st.Interfaces[i].XDPMode = string(c.att.Mode)
-			if c.att.Mode == loader.ModeNative {
-				if msg := vlanStripNotice(c.name); msg != "" {
-					cfg.notice(msg)
-				}
+			if msg := vlanStripNotice(c.name, c.att.Mode, c.xdp.VLANMeta); msg != "" {
+				cfg.notice(msg)
 			}
 		}
 		if dir.In() && st.Inbound == nil {

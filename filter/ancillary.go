@@ -61,6 +61,11 @@ const linearAtLeast = 1514
 // extension is the value of the ancillary load num on every frame of s,
 // when it is the same on all of them.
 func (s Shape) extension(num bpf.Extension) (uint32, bool) {
+	if s.skb {
+		// The skb says, packet by packet: a received frame's outer tag
+		// is in its metadata, a sent one's pkt_type is PACKET_OUTGOING.
+		return 0, false
+	}
 	switch num {
 	case bpf.ExtVLANTagPresent:
 		if s.Tagged {

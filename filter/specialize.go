@@ -27,6 +27,10 @@ type Shape struct {
 	// VLAN ancillary loads answer from the tag. Untagged (false), the
 	// filter's packet is the frame and the VLAN loads say "no tag".
 	Tagged bool
+	// skb: the packet is a socket buffer (a TC program's), whose
+	// ancillary values (VLAN tag in metadata, packet type) are known only
+	// at run time; set by translate for a ContextSKB* context.
+	skb bool
 }
 
 // KnownByte says the bits of Mask at offset Off are those of Value.

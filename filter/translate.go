@@ -113,6 +113,7 @@ func translate(prog []bpf.RawInstruction, shape Shape, r registers, ctx Context,
 	if _, err := reachable(insns); err != nil {
 		return nil, err
 	}
+	shape.skb = ctx != ContextXDP
 	insns, err := Specialize(insns, shape)
 	if err != nil {
 		return nil, err

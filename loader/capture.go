@@ -5,7 +5,9 @@ import (
 	"slices"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	cbpf "golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/xdpscan/xdpscan/bpf"
 	"github.com/xdpscan/xdpscan/filter"
@@ -31,6 +33,13 @@ type CaptureConfig struct {
 	// Rings spreads the records over per-CPU rings (zero: one shared
 	// ring).
 	Rings RingPlan
+	// VLANMetaIfindex binds the program to that interface (a
+	// device-bound program: it attaches there only, in native mode) and
+	// asks its driver for the outer VLAN tag it took out of each frame
+	// (bpf_xdp_metadata_rx_vlan_tag, Linux 6.8), which the program puts
+	// back in place while it runs the filter and copies the frame; 0
+	// leaves that out (generic mode, savefiles, drivers without it).
+	VLANMetaIfindex int
 	// ShareRings, if set, is an earlier load whose rings (shared and
 	// per-CPU) this program writes into too: one reader for several
 	// interfaces.
@@ -50,6 +59,9 @@ type Capture struct {
 	// (owned by the first load of a ShareRings group).
 	CPURings []*ebpf.Map
 	ownRings bool
+	// VLANMeta: the program is bound to its interface and reads the VLAN
+	// tags its driver took out of frames (CaptureConfig.VLANMetaIfindex).
+	VLANMeta bool
 }
 
 // shapedFilters are the C code's calls of the filter: capture_filter for
@@ -83,6 +95,7 @@ func LoadCapture(cfg CaptureConfig) (*Capture, error) {
 		"snaplen":           cfg.Snaplen,
 		"ring_wakeup_bytes": cfg.RingWakeupBytes,
 		"frame_view":        boolByte(cfg.FrameView),
+		"vlan_meta":         boolByte(cfg.VLANMetaIfindex != 0),
 	} {
 		if err := setVar(spec, name, value); err != nil {
 			return nil, fmt.Errorf("configure capture: %w", err)
@@ -95,6 +108,14 @@ func LoadCapture(cfg CaptureConfig) (*Capture, error) {
 		return nil, err
 	}
 	prog := spec.Programs["xdpscan_capture"]
+	if cfg.VLANMetaIfindex != 0 {
+		prog.Flags |= unix.BPF_F_XDP_DEV_BOUND_ONLY
+		prog.Ifindex = uint32(cfg.VLANMetaIfindex)
+	} else {
+		// The kernel refuses a metadata kfunc's call, even one never
+		// made, in a program not bound to a device.
+		withoutKfunc(prog.Instructions, vlanTagKfunc)
+	}
 	// The filter runs where the C code calls it, specialized for each
 	// call's frame shape (filter.Splice).
 	if len(cfg.Filter) > filter.MaxInstructions {
@@ -116,7 +137,7 @@ func LoadCapture(cfg CaptureConfig) (*Capture, error) {
 	if prog.Instructions, err = filter.LongJumps(prog.Instructions); err != nil {
 		return nil, fmt.Errorf("install filter: the filter is too long for the capture program: %w; capture with a shorter filter", err)
 	}
-	c := &Capture{}
+	c := &Capture{VLANMeta: cfg.VLANMetaIfindex != 0}
 	var opts *ebpf.CollectionOptions
 	if s := cfg.ShareRings; s != nil {
 		opts = &ebpf.CollectionOptions{MapReplacements: map[string]*ebpf.Map{
@@ -164,4 +185,18 @@ func (c *Capture) Close() error {
 // all of them (ringbuf.NewMulti) takes them.
 func (c *Capture) Rings() []*ebpf.Map {
 	return append([]*ebpf.Map{c.Events()}, c.CPURings...)
+}
+
+// vlanTagKfunc is the driver's VLAN tag of a received frame (capture.c).
+const vlanTagKfunc = "bpf_xdp_metadata_rx_vlan_tag"
+
+// withoutKfunc replaces each call of the kfunc name by its answer when the
+// driver has nothing to give: -EOPNOTSUPP, as the kernel's own default
+// does.
+func withoutKfunc(insns asm.Instructions, name string) {
+	for i, ins := range insns {
+		if ins.IsKfuncCall() && ins.Reference() == name {
+			insns[i] = asm.Mov.Imm(asm.R0, -int32(unix.EOPNOTSUPP)).WithSymbol(ins.Symbol())
+		}
+	}
 }

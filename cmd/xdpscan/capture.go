@@ -29,8 +29,12 @@ page, MTU 9000, are captured whole, received or sent). The
 filter sees each frame as tcpdump's does on a live Linux interface: the outer
 VLAN tag is not in the packet, 'vlan' and 'vlan N' test it, and 'tcp' matches
 TCP inside a VLAN; written frames keep the tag in place, as tcpdump writes
-them. With -r, as tcpdump -r: the tag is in the frame. Every packet is
-passed on untouched.
+them. A tag the NIC took out of the frame before XDP (rx-vlan-offload), or
+that a veth's peer sent in metadata, is read from the driver in native mode
+(bpf_xdp_metadata_rx_vlan_tag, Linux 6.8: veth, mlx5, ...) and put back in
+place while the filter runs; generic mode cannot see such a tag (a notice
+says so where the NIC strips tags). With -r, as tcpdump -r: the tag is in
+the frame. Every packet is passed on untouched.
 
 When the interface already has an XDP program (someone else's: a DDoS filter,
 a load balancer, xdp-loader's; another capture's; a scan's), capture leaves it

@@ -14,14 +14,41 @@ const (
 	netdevCmdDevGet       = 1
 	netdevAttrIfindex     = 1
 	netdevAttrXDPFeatures = 3
-	XDPActBasic           = 1 // NETDEV_XDP_ACT_BASIC: the driver runs XDP programs itself (native mode)
+	// NETDEV_A_DEV_XDP_RX_METADATA_FEATURES (Linux 6.3): which
+	// bpf_xdp_metadata_rx_* kfuncs the driver implements.
+	netdevAttrXDPRxMetadata = 5
+	XDPActBasic             = 1 // NETDEV_XDP_ACT_BASIC: the driver runs XDP programs itself (native mode)
+	// XDPRxMetadataVLANTag is NETDEV_XDP_RX_METADATA_VLAN_TAG (Linux
+	// 6.8): the driver gives bpf_xdp_metadata_rx_vlan_tag the tag it took
+	// out of a received frame.
+	XDPRxMetadataVLANTag = 4
 )
+
+// Features are an interface's XDP feature bits from the netdev family.
+type Features struct {
+	XDP        uint64 // NETDEV_XDP_ACT_*
+	RxMetadata uint64 // NETDEV_XDP_RX_METADATA_*
+}
 
 // XDPFeatures reads each interface's XDP features from the netdev family:
 // ifindex to the feature bits. nil when the kernel has no such family. The
 // dump is read here (a plain netlink socket, x/sys/unix's parsers):
 // vishvananda/netlink's request returns only its first device.
 func XDPFeatures() map[int]uint64 {
+	all := DeviceFeatures()
+	if all == nil {
+		return nil
+	}
+	out := make(map[int]uint64, len(all))
+	for idx, f := range all {
+		out[idx] = f.XDP
+	}
+	return out
+}
+
+// DeviceFeatures reads each interface's feature bits from the netdev
+// family, by ifindex; nil when the kernel has no such family.
+func DeviceFeatures() map[int]Features {
 	fam, err := netlink.GenlFamilyGet("netdev")
 	if err != nil {
 		return nil
@@ -40,7 +67,7 @@ func XDPFeatures() map[int]uint64 {
 	if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return nil
 	}
-	out := map[int]uint64{}
+	out := map[int]Features{}
 	buf := make([]byte, 1<<16)
 	for {
 		n, _, err := unix.Recvfrom(fd, buf, 0)
@@ -63,13 +90,15 @@ func XDPFeatures() map[int]uint64 {
 				continue
 			}
 			var idx int
-			var feat uint64
+			var feat Features
 			for _, a := range attrs {
 				switch {
 				case a.Attr.Type == netdevAttrIfindex && len(a.Value) >= 4:
 					idx = int(binary.NativeEndian.Uint32(a.Value))
 				case a.Attr.Type == netdevAttrXDPFeatures && len(a.Value) >= 8:
-					feat = binary.NativeEndian.Uint64(a.Value)
+					feat.XDP = binary.NativeEndian.Uint64(a.Value)
+				case a.Attr.Type == netdevAttrXDPRxMetadata && len(a.Value) >= 8:
+					feat.RxMetadata = binary.NativeEndian.Uint64(a.Value)
 				}
 			}
 			if idx > 0 {

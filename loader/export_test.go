@@ -1,0 +1,7 @@
+package loader
+
+import "github.com/cilium/ebpf/asm"
+
+// WithoutVLANTagKfunc is what LoadCapture does to a program it does not
+// bind to a device, for tests that load the embedded objects themselves.
+func WithoutVLANTagKfunc(insns asm.Instructions) { withoutKfunc(insns, vlanTagKfunc) }

@@ -9,3 +9,4 @@ package xdpscan
 //go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror" -target bpfel -output-dir bpf -go-package bpf -type capture_hdr Capture bpf/capture.c
 //go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror" -target bpfel -output-dir bpf -go-package bpf Filterbench bpf/filterbench.c
 //go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror" -target bpfel -output-dir bpf -go-package bpf CaptureTC bpf/capture_tc.c
+//go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror" -target bpfel -output-dir bpf -go-package bpf ScanTC bpf/scan_tc.c

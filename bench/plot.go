@@ -64,7 +64,7 @@ func PlotScan(path string, r *ScanResults) error {
 // the packets it lost, side by side.
 func PlotCapture(path string, r *CaptureResults) error {
 	var names []string
-	var cpu, lost plotter.Values
+	var cpu, lost []float64
 	for _, s := range r.Steps() {
 		if s.Tool == "none" {
 			continue
@@ -76,28 +76,46 @@ func PlotCapture(path string, r *CaptureResults) error {
 	if len(names) == 0 {
 		return fmt.Errorf("capture plot: no tool ran")
 	}
-	left, err := barPlot("CPU added per packet (ns, all CPUs, median)", names, cpu, "%.0f ns")
-	if err != nil {
-		return err
+	return PlotPanels(path, []Panel{
+		{Title: "CPU added per packet (ns, all CPUs, median)", Names: names, Values: cpu, Format: "%.0f ns"},
+		{Title: fmt.Sprintf("packets lost of %d (worst run)", r.Packets), Names: names, Values: lost, Format: "%.0f"},
+	})
+}
+
+// Panel is one bar chart of PlotPanels: a value per name, labelled with
+// Format.
+type Panel struct {
+	Title  string
+	Names  []string
+	Values []float64
+	Format string
+}
+
+// PlotPanels draws bar charts side by side into one SVG.
+func PlotPanels(path string, panels []Panel) error {
+	var row []*plot.Plot
+	for _, pn := range panels {
+		p, err := barPlot(pn.Title, pn.Names, pn.Values, pn.Format)
+		if err != nil {
+			return err
+		}
+		row = append(row, p)
 	}
-	right, err := barPlot(fmt.Sprintf("packets lost of %d (worst run)", r.Packets), names, lost, "%.0f")
-	if err != nil {
-		return err
-	}
-	const w, h = 11 * vg.Inch, 4.5 * vg.Inch
+	w, h := vg.Length(len(panels))*5.5*vg.Inch, 4.5*vg.Inch
 	c := vgsvg.New(w, h)
 	dc := draw.New(c)
-	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Inch / 4, PadTop: vg.Inch / 8, PadBottom: vg.Inch / 8, PadLeft: vg.Inch / 8, PadRight: vg.Inch / 8}
-	canvases := plot.Align([][]*plot.Plot{{left, right}}, tiles, dc)
-	left.Draw(canvases[0][0])
-	right.Draw(canvases[0][1])
+	tiles := draw.Tiles{Rows: 1, Cols: len(row), PadX: vg.Inch / 4, PadTop: vg.Inch / 8, PadBottom: vg.Inch / 8, PadLeft: vg.Inch / 8, PadRight: vg.Inch / 8}
+	canvases := plot.Align([][]*plot.Plot{row}, tiles, dc)
+	for i, p := range row {
+		p.Draw(canvases[0][i])
+	}
 	return writeCanvas(path, c)
 }
 
-func barPlot(title string, names []string, v plotter.Values, labelFmt string) (*plot.Plot, error) {
+func barPlot(title string, names []string, v []float64, labelFmt string) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = title
-	bars, err := plotter.NewBarChart(v, vg.Points(28))
+	bars, err := plotter.NewBarChart(plotter.Values(v), vg.Points(28))
 	if err != nil {
 		return nil, err
 	}

@@ -212,6 +212,7 @@ func (r *Results) Finish() {
 		}
 		r.ScanSteps[t] = s.Steps()
 		r.Verdicts = append(r.Verdicts, ScanVerdicts(s)...)
+		r.Verdicts = append(r.Verdicts, SendPathVerdicts(s)...)
 		if t == "kernel" || r.Scans["kernel"] == nil {
 			if s.Memory != nil {
 				r.Verdicts = append(r.Verdicts, MemoryVerdict(s.Memory))

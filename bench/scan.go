@@ -31,8 +31,10 @@ type ScanOptions struct {
 	// Needs two CPUs.
 	Split bool
 	Wait  time.Duration
-	Dir   string    // scratch space for the tools' outputs
-	Log   io.Writer // progress, one line per run
+	// Name is the testbed's name (testbed up --name); "" is bench<pid>.
+	Name string
+	Dir  string    // scratch space for the tools' outputs
+	Log  io.Writer // progress, one line per run
 }
 
 // ScanRun is one tool's run at one rate: every raw figure.
@@ -106,7 +108,11 @@ func scanPrefix(rangePrefix netip.Prefix, probes uint64, ports int) netip.Prefix
 // RunScan brings a testbed up, runs every tool at every rate, round after
 // round (A B C A B C), and takes the testbed down.
 func RunScan(ctx context.Context, o ScanOptions) (*ScanResults, error) {
-	cfg := testbed.Config{Name: fmt.Sprintf("bench%d", os.Getpid()%100000), Target: o.Target}.Defaults()
+	name := o.Name
+	if name == "" {
+		name = fmt.Sprintf("bench%d", os.Getpid()%100000)
+	}
+	cfg := testbed.Config{Name: name, Target: o.Target}.Defaults()
 	prefix := scanPrefix(cfg.Range, o.Probes, len(scanPorts))
 	res := &ScanResults{Target: cfg.Target, Prefix: prefix.String(), Ports: scanPorts,
 		Probes:  probeCount(prefix, len(scanPorts)),

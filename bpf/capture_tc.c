@@ -36,7 +36,7 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 volatile const __u8 inbound = 0;
 
 #define CAPTURE_CTX struct __sk_buff
-#define CAPTURE_LOAD(skb, to, n) bpf_skb_load_bytes(skb, 0, to, n)
+#define CAPTURE_LOAD(skb, to, n) tc_load(skb, to, n)
 #define CAPTURE_META(skb, h)                                                  \
 	do {                                                                  \
 		(h)->ifindex = (skb)->ifindex;                                \
@@ -49,6 +49,26 @@ volatile const __u8 inbound = 0;
 	X(1536) X(2048) X(3072) X(4096) X(6144) X(9216) X(12288) X(16384)    \
 	X(24576) X(32768) X(49152) X(65536) X(98304) X(131072) X(196608)      \
 	X(262144)
+
+/* tc_load copies the packet's first n bytes to `to`, with an outer VLAN
+ * tag the skb holds in metadata (skb_vlan_untag on receive, tx-vlan
+ * offload on send) back in place after the MAC addresses, as libpcap
+ * writes it from PACKET_AUXDATA: n then counts the tag's 4 bytes. */
+static __always_inline long tc_load(struct __sk_buff *skb, __u8 *to, __u64 n)
+{
+	if (!skb->vlan_present)
+		return bpf_skb_load_bytes(skb, 0, to, n);
+	if (n < 16)
+		return -1;
+	long err = bpf_skb_load_bytes(skb, 0, to, 12);
+	if (err)
+		return err;
+	*(__be16 *)(to + 12) = (__be16)skb->vlan_proto;
+	*(__be16 *)(to + 14) = bpf_htons((__u16)skb->vlan_tci);
+	if (n == 16)
+		return 0;
+	return bpf_skb_load_bytes(skb, 12, to + 16, n - 16);
+}
 #include "include/capture_rec.h"
 
 static __always_inline int placeholder_keep(struct __sk_buff *skb)
@@ -71,7 +91,11 @@ int xdpscan_capture_egress(struct __sk_buff *skb)
 	struct counter_block *c = counters_here();
 	if (!c)
 		return TC_ACT_UNSPEC;
-	__u32 len = skb->len;
+	/* A tag in metadata is in the frame tcpdump writes: 4 bytes more,
+	 * which what the filter keeps (of the packet without the tag) does
+	 * not count. */
+	__u32 tag = skb->vlan_present ? 4 : 0;
+	__u32 len = skb->len + tag;
 	count_in(c, COUNTER_PACKETS, 1);
 	count_in(c, COUNTER_BYTES, len);
 	__u32 keep = capture_egress_filter(skb);
@@ -80,6 +104,8 @@ int xdpscan_capture_egress(struct __sk_buff *skb)
 	count_in(c, COUNTER_MATCHED, 1);
 	if (count_only)
 		return TC_ACT_UNSPEC;
+	if (keep < len - tag)
+		keep += tag;
 	capture_copy(skb, c, len, keep);
 	return TC_ACT_UNSPEC;
 }

@@ -102,6 +102,7 @@ type ScanSendState struct {
 	Pad   uint32
 	Sent  uint64
 	Bad   uint64
+	Line  [4]uint64
 }
 
 type ScanUdpEcho struct {
@@ -135,6 +136,7 @@ const (
 	ScanVarScannerIpv4       = "scanner_ipv4"
 	ScanVarScannerIpv6Hi     = "scanner_ipv6_hi"
 	ScanVarScannerIpv6Lo     = "scanner_ipv6_lo"
+	ScanVarSendBatch         = "send_batch"
 	ScanVarSendMagic         = "send_magic"
 	ScanVarSendRelayCpu      = "send_relay_cpu"
 	ScanVarSportHi           = "sport_hi"
@@ -215,6 +217,7 @@ type ScanVariableSpecs struct {
 	ScannerIpv4     *ebpf.VariableSpec `ebpf:"scanner_ipv4"`
 	ScannerIpv6Hi   *ebpf.VariableSpec `ebpf:"scanner_ipv6_hi"`
 	ScannerIpv6Lo   *ebpf.VariableSpec `ebpf:"scanner_ipv6_lo"`
+	SendBatch       *ebpf.VariableSpec `ebpf:"send_batch"`
 	SendMagic       *ebpf.VariableSpec `ebpf:"send_magic"`
 	SendRelayCpu    *ebpf.VariableSpec `ebpf:"send_relay_cpu"`
 	SportHi         *ebpf.VariableSpec `ebpf:"sport_hi"`
@@ -278,6 +281,7 @@ type ScanVariables struct {
 	ScannerIpv4     *ebpf.Variable `ebpf:"scanner_ipv4"`
 	ScannerIpv6Hi   *ebpf.Variable `ebpf:"scanner_ipv6_hi"`
 	ScannerIpv6Lo   *ebpf.Variable `ebpf:"scanner_ipv6_lo"`
+	SendBatch       *ebpf.Variable `ebpf:"send_batch"`
 	SendMagic       *ebpf.Variable `ebpf:"send_magic"`
 	SendRelayCpu    *ebpf.Variable `ebpf:"send_relay_cpu"`
 	SportHi         *ebpf.Variable `ebpf:"sport_hi"`

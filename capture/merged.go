@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"unsafe"
 
 	cbpf "golang.org/x/net/bpf"
 
@@ -258,10 +257,16 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 		mono := clock.NewMono()
 		var p Packet
 		csumBuf := make([]byte, 0, loader.MaxSnaplen)
+		// Records come in runs from one interface: a map lookup per
+		// record only when the interface changes.
+		lastIfindex, lastIndex := uint32(0), -1
 		ms, err := mergeRings(ctx, multi, 0, func(h *bpf.CaptureCaptureHdr, payload []byte) {
 			n := min(int(h.CapLen), len(payload))
 			data := payload[:n]
-			i := fileIndex[h.Ifindex]
+			if h.Ifindex != lastIfindex || lastIndex < 0 {
+				lastIfindex, lastIndex = h.Ifindex, fileIndex[h.Ifindex]
+			}
+			i := lastIndex
 			if h.Dir == 1 && ifaces[i].finish && n == int(h.OrigLen) {
 				csumBuf = append(csumBuf[:0], data...) // the ring is read-only
 				if finishChecksum(csumBuf, n) {
@@ -392,21 +397,6 @@ func sumSince(ifaces []*ifaceCapture, in bool) (loader.Counters, error) {
 // window (0: reorder.DefaultWindow); a record later than the window comes
 // out of order and is counted in the stats' Late.
 func mergeRings(ctx context.Context, multi *ringbuf.Multi[bpf.CaptureCaptureHdr], windowNs int64, onRecord func(h *bpf.CaptureCaptureHdr, payload []byte)) (reorder.Stats, error) {
-	hdrSize := int(unsafe.Sizeof(bpf.CaptureCaptureHdr{}))
-	merger := reorder.New(multi.Rings(), windowNs, func(_ int, _ int64, rec []byte) {
-		onRecord((*bpf.CaptureCaptureHdr)(unsafe.Pointer(unsafe.SliceData(rec))), rec[hdrSize:])
-	})
-	err := multi.RunRecords(ctx, func(src int, h *bpf.CaptureCaptureHdr, payload []byte) {
-		// The header and the payload lie together in the ring.
-		merger.Push(src, int64(h.TsNs), unsafe.Slice((*byte)(unsafe.Pointer(h)), hdrSize+len(payload)))
-	}, func(now int64, empty []bool) {
-		for i, e := range empty {
-			if e {
-				merger.Empty(i, now)
-			}
-		}
-		merger.Release()
-	})
-	merger.Flush()
-	return merger.Stats(), err
+	return multi.RunMerged(ctx, windowNs, func(h *bpf.CaptureCaptureHdr) int64 { return int64(h.TsNs) },
+		func(_ int, h *bpf.CaptureCaptureHdr, payload []byte) { onRecord(h, payload) })
 }

@@ -35,17 +35,19 @@ func ParseRingsMode(s string) (RingsMode, error) {
 }
 
 // autoPerCPUMin is the fewest receiving CPUs for which --rings auto
-// chooses a ring per CPU. Measured here (docs/performance.md, "Rings and
-// senders"), per-CPU rings cut the producers' cost per record with two
-// CPUs producing (BPF_PROG_RUN, -s 128: 600-670 ns shared, 430-470 ns
-// per-CPU; 310-490 ns for one CPU alone) but the reader's merge doubles
-// its CPU per packet (1.0-1.4 us against 0.45-0.7 us on a 1M-frame flood
-// from two senders), and the flood was not faster. One reader then
-// handles 0.8M records/s merged, 1.5-2M/s from one ring, while the
-// kernel's ringbuf benchmark still moves 2.6M records/s through one
-// ring with 16 producers: up to about that many CPUs the reader, not
-// the ring's lock, is the limit. An extrapolation, not a measurement:
-// --rings per-cpu chooses the rings on any host.
+// chooses a ring per CPU. Measured here (docs/bench/cores.md), per-CPU
+// rings cut the producers' cost per record with two CPUs producing
+// (BPF_PROG_RUN, -s 128: 320-495 ns shared, 146-190 ns per-CPU) and,
+// merged in place, cost the reader 1.0-1.2x what one ring does (medians
+// of per-round ratios on a 1M-frame flood from two senders, 4-9
+// interleaved rounds on a busy machine), and the flood was not reliably
+// faster (per-round medians 0.89-1.14x): on 2 CPUs per-CPU rings do not
+// win. One reader writes 2.2-4M records/s from either; the shared ring's
+// lock lets 2 producers move 4.0-6.2M/s here and 16
+// move 2.6M/s in the kernel's ringbuf benchmark, so it becomes the limit
+// somewhere between about 4 and 16 CPUs. 16 is the conservative end: an
+// extrapolation, not a measurement; --rings per-cpu chooses the rings on
+// any host.
 const autoPerCPUMin = 16
 
 // maxRingTotal caps the per-CPU rings' memory: each ring gets

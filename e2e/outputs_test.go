@@ -100,22 +100,20 @@ func TestFailedRunsLeaveOutputsUntouched(t *testing.T) {
 		return append([]string{"capture", "-w", pcap, "--stats-json", stats, "--duration", "2s"}, args...)
 	}
 	tests := []struct {
-		name     string
-		ns       string
-		args     []string
-		occupied bool // another XDP program holds the scanner's interface
-		code     int
-		want     string
+		name string
+		ns   string
+		args []string
+		code int
+		want string
 	}{
-		{"scan: bad target", tb.ScanNS(), scan("198.18.0.0/33", "-p", "80"), false, 2, `bad CIDR "198.18.0.0/33"`},
-		{"scan: unknown interface", tb.ScanNS(), scan("198.18.0.0/24", "-p", "80", "-i", "eth9"), false, 2, "interface eth9: no such interface"},
-		{"scan: attach refused (interface holds an XDP program)", tb.ScanNS(), scan("198.18.0.0/24", "-p", "80"), true, 1, "another XDP program is already attached"},
-		{"scan: native mode the driver lacks", tb.ScanNS(), scan("198.18.0.0/24", "-p", "80", "--mode", "native", "--source-ip", testbed.ScanIP.String(), "-i", "lo", "--router-mac", "02:00:00:00:00:01"), false, 1, "native mode: the driver does not support it"},
-		{"scan: -o and --stats-json one file", tb.ScanNS(), scan("198.18.0.0/24", "-p", "80", "--stats-json", dir+"/sub/../out.ndjson"), false, 2, "are the same file"},
-		{"capture: filter typo", tb.TargetNS(), capture("-i", testbed.TargetIf, "tcp prot 80"), false, 2, "prot"}, // bad input: exit 2
-		{"capture: unknown interface", tb.TargetNS(), capture("-i", "eth9", "tcp"), false, 2, "interface eth9: no such interface"},
-		{"capture: native mode the driver lacks", tb.TargetNS(), capture("-i", "lo", "--mode", "native", "tcp"), false, 1, "native mode: the driver does not support it"},
-		{"capture: -w and --stats-json one file", tb.TargetNS(), capture("-i", testbed.TargetIf, "--stats-json", dir+"//./keep.pcapng"), false, 2, "are the same file"},
+		{"scan: bad target", tb.ScanNS(), scan("198.18.0.0/33", "-p", "80"), 2, `bad CIDR "198.18.0.0/33"`},
+		{"scan: unknown interface", tb.ScanNS(), scan("198.18.0.0/24", "-p", "80", "-i", "eth9"), 2, "interface eth9: no such interface"},
+		{"scan: native mode the driver lacks", tb.ScanNS(), scan("198.18.0.0/24", "-p", "80", "--mode", "native", "--source-ip", testbed.ScanIP.String(), "-i", "lo", "--router-mac", "02:00:00:00:00:01"), 1, "native mode: the driver does not support it"},
+		{"scan: -o and --stats-json one file", tb.ScanNS(), scan("198.18.0.0/24", "-p", "80", "--stats-json", dir+"/sub/../out.ndjson"), 2, "are the same file"},
+		{"capture: filter typo", tb.TargetNS(), capture("-i", testbed.TargetIf, "tcp prot 80"), 2, "prot"}, // bad input: exit 2
+		{"capture: unknown interface", tb.TargetNS(), capture("-i", "eth9", "tcp"), 2, "interface eth9: no such interface"},
+		{"capture: native mode the driver lacks", tb.TargetNS(), capture("-i", "lo", "--mode", "native", "tcp"), 1, "native mode: the driver does not support it"},
+		{"capture: -w and --stats-json one file", tb.TargetNS(), capture("-i", testbed.TargetIf, "--stats-json", dir+"//./keep.pcapng"), 2, "are the same file"},
 	}
 	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
 		t.Fatal(err)
@@ -123,21 +121,6 @@ func TestFailedRunsLeaveOutputsUntouched(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			before := dirState(t, dir)
-			if tc.occupied {
-				mon := exec.Command("ip", "netns", "exec", tb.ScanNS(), binary, "monitor", "-i", testbed.ScanIf, "--duration", "20s")
-				var monErr lockedBuffer
-				mon.Stderr = &monErr
-				if err := mon.Start(); err != nil {
-					t.Fatal(err)
-				}
-				defer func() { mon.Process.Signal(os.Interrupt); mon.Wait() }()
-				for !strings.Contains(monErr.String(), "monitoring") {
-					if mon.ProcessState != nil {
-						t.Fatalf("monitor ended: %s", monErr.String())
-					}
-					time.Sleep(50 * time.Millisecond)
-				}
-			}
 			code, output := runIn(t, tc.ns, tc.args...)
 			if code != tc.code || !strings.Contains(output, tc.want) || strings.Contains(output, "panic") {
 				t.Errorf("exit %d, want %d with %q; output:\n%s", code, tc.code, tc.want, output)

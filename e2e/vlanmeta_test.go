@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"net"
+	"os/exec"
 	"net/netip"
 	"testing"
 
@@ -30,7 +31,7 @@ func pushVLAN(t *testing.T, ns, ifname string, vid uint16) {
 		asm.Mov.Imm(asm.R2, htons(0x8100)),
 		asm.Mov.Imm(asm.R3, int32(vid)),
 		asm.FnSkbVlanPush.Call(),
-		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"), // TCX_PASS
+		asm.Mov.Imm(asm.R0, -1).WithSymbol("out"), // TCX_NEXT: later programs (a capture) run too
 		asm.Return(),
 	}})
 	if err != nil {
@@ -100,6 +101,46 @@ func TestCaptureVLANTagInMetadata(t *testing.T) {
 		st := runCaptureWrapped(t, tb, asNobody("bpf", "net_admin"), dir, "--mode", "native", "-Q", "in", "-w", dir+"/v.pcap", "vlan 100")
 		if st.Matched != uint64(want) || st.Written != uint64(want) || want == 0 {
 			t.Fatalf("matched %d, written %d, want %d (the IPv4 frames, tagged in metadata)", st.Matched, st.Written, want)
+		}
+	})
+}
+
+// TestCaptureVLANTagInMetadataTC: the TC programs see a tag in the skb's
+// metadata too, and write it back in place as tcpdump does: on what the
+// interface sends (-Q out, after a program that pushed the tag on the
+// way out, as tx-vlan-offload leaves it) and on what it receives beside
+// another XDP program (TC ingress, where the kernel has moved every outer
+// tag into metadata, the pushed ones and those sent in the bytes).
+func TestCaptureVLANTagInMetadataTC(t *testing.T) {
+	requireTools(t, "tcpdump")
+	var mix [][]byte
+	for i, f := range knownTraffic() {
+		if i%5 == 0 {
+			mix = append(mix, f)
+		}
+	}
+	mix = append(mix, vlanMix()...)
+	filters := []string{"", "vlan", "vlan 100", "vlan 100 and udp", "udp", "tcp", "not vlan", "vlan and vlan 100", "ip6", "greater 100"}
+	t.Run("sent", func(t *testing.T) {
+		t.Parallel()
+		tb := upTestbed(t, testbed.Config{})
+		pushVLAN(t, tb.TargetNS(), testbed.TargetIf, 100)
+		for _, expr := range filters {
+			diffDir(t, tb, "generic", "out", expr, mix)
+		}
+	})
+	t.Run("received beside another XDP program", func(t *testing.T) {
+		t.Parallel()
+		obj := foreignXDP(t)
+		tb := upTestbed(t, testbed.Config{})
+		pushVLAN(t, tb.ScanNS(), testbed.ScanIf, 100)
+		ns := []string{"ip", "netns", "exec", tb.TargetNS(), "ip", "link", "set", "dev", testbed.TargetIf}
+		if out, err := exec.Command(ns[0], append(ns[1:], "xdpgeneric", "obj", obj, "sec", "xdp")...).CombinedOutput(); err != nil {
+			t.Fatalf("attach the foreign program: %v\n%s", err, out)
+		}
+		defer exec.Command(ns[0], append(ns[1:], "xdpgeneric", "off")...).Run()
+		for _, expr := range filters {
+			diffOne(t, tb, "generic", expr, mix)
 		}
 	})
 }

@@ -43,6 +43,21 @@ func TestProgramsLoadWithDocumentedCapabilities(t *testing.T) {
 				}
 				s.Close()
 			})
+			// Beside another XDP program: the XDP program (its maps, the
+			// transmitter) and the TC ingress variant, neither needing
+			// CAP_NET_RAW.
+			capstest.WithEffective(t, documented[:2], func() {
+				s, err := loader.LoadScan(tc.cfg)
+				if err != nil {
+					t.Fatalf("with %s only: %v", capstest.Names(documented[:2]), short(err))
+				}
+				defer s.Close()
+				tc, err := s.LoadTC()
+				if err != nil {
+					t.Fatalf("TC variant with %s only: %v", capstest.Names(documented[:2]), short(err))
+				}
+				tc.Close()
+			})
 		})
 	}
 	// Filters that reach each part of the translator: packet loads of

@@ -50,6 +50,9 @@ type ScanConfig struct {
 	// SendSlots enables the program's transmitter (Scan.Sender) with room
 	// for this many frames a batch; 0 leaves it out.
 	SendSlots uint32
+	// SendSenders is how many senders share the transmitter, each with
+	// SendSlots slots and a state of its own (Scan.SenderAt); 0 is 1.
+	SendSenders uint32
 	// SendRelay, with SendSlots, hands the transmitter's frames to a
 	// kthread on another CPU, which sends them (see SendRelay).
 	SendRelay *SendRelay
@@ -71,7 +74,7 @@ type SendRelay struct {
 const defaultRelayQueue = 4096
 
 // EchoKind says what a UDP service's answer echoes of our request
-// (bpf/scan.c's enum udp_echo_kind).
+// (bpf/include/scan_reply.h's enum udp_echo_kind).
 type EchoKind uint8
 
 const (
@@ -92,10 +95,12 @@ type UDPEcho struct {
 
 // Scan is the loaded scan-reply program and its maps.
 type Scan struct {
-	Objects   bpf.ScanObjects
-	sendSlots uint32
-	sendMagic uint64
-	relay     *SendRelay // with its queue length resolved
+	Objects     bpf.ScanObjects
+	sendSlots   uint32
+	sendSenders uint32
+	sendMagic   uint64
+	relay       *SendRelay // with its queue length resolved
+	cfg         ScanConfig // what LoadTC configures its program with
 }
 
 // LoadScan loads the scan-reply program configured by cfg.
@@ -112,8 +117,13 @@ func LoadScan(cfg ScanConfig) (*Scan, error) {
 	}
 
 	var magic uint64
+	senders := max(cfg.SendSenders, 1)
 	if cfg.SendSlots != 0 {
-		spec.Maps["send_slots"].MaxEntries = cfg.SendSlots
+		if senders > 64 || cfg.SendSlots > 1<<16 {
+			return nil, fmt.Errorf("load scan program: %d senders of %d slots: at most 64 of 65536", senders, cfg.SendSlots)
+		}
+		spec.Maps["send_slots"].MaxEntries = cfg.SendSlots * senders
+		spec.Maps["send_states"].MaxEntries = senders
 		var b [8]byte
 		if _, err := rand.Read(b[:]); err != nil {
 			return nil, fmt.Errorf("load scan program: draw the transmitter's magic: %w", err)
@@ -151,6 +161,7 @@ func LoadScan(cfg ScanConfig) (*Scan, error) {
 		"reset_open":        boolByte(cfg.ResetOpen),
 		"udp_confirm":       boolByte(cfg.UDPConfirm),
 		"send_magic":        magic,
+		"send_batch":        cfg.SendSlots,
 	} {
 		if err := setVar(spec, name, value); err != nil {
 			return nil, fmt.Errorf("configure scan program: %w", err)
@@ -165,7 +176,7 @@ func LoadScan(cfg ScanConfig) (*Scan, error) {
 		return nil, fmt.Errorf("configure scan program: %w", err)
 	}
 
-	s := &Scan{sendSlots: cfg.SendSlots, sendMagic: magic, relay: relay}
+	s := &Scan{sendSlots: cfg.SendSlots, sendSenders: senders, sendMagic: magic, relay: relay, cfg: cfg}
 	if err := spec.LoadAndAssign(&s.Objects, nil); err != nil {
 		return nil, loadError("scan program", err)
 	}

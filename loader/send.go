@@ -40,16 +40,18 @@ type XDPMd struct {
 type Sender struct {
 	prog  *ebpf.Program
 	n     int                // slots
-	slots []byte             // send_slots, mmapped
-	state []byte             // send_states, mmapped
-	st    *bpf.ScanSendState // &state[0]
-	data  []byte             // data_in: send_magic, then the page every run starts from
+	slots []byte             // this sender's send_slots, in slotsMap
+	st    *bpf.ScanSendState // this sender's send_states entry, in stateMap
+	data  []byte             // data_in: send_meta, then the page every run starts from
+
+	slotsMap, stateMap []byte // the maps, mmapped whole
 
 	relay   *SendRelay
 	relayed []byte // send_relayed, mmapped: frames the relay program saw
 
-	ctx  XDPMd
-	attr progRunAttr
+	ctx      XDPMd
+	attr     progRunAttr
+	batchLen int // slots the last SetBatch set
 }
 
 // progRunAttr is union bpf_attr's BPF_PROG_TEST_RUN member
@@ -101,23 +103,38 @@ func (s *Sender) run(ifindex int, repeat, batch uint32) error {
 	}
 }
 
-// Sender maps the transmitter's slots into memory. The program must have
-// been loaded with ScanConfig.SendSlots.
-func (s *Scan) Sender() (*Sender, error) {
+// Sender maps the transmitter's slots into memory: SenderAt(0).
+func (s *Scan) Sender() (*Sender, error) { return s.SenderAt(0) }
+
+// SenderAt maps sender k's slots and state into memory (ScanConfig.
+// SendSenders): senders on different threads send through the one
+// program at once, each with its own. The program must have been loaded
+// with ScanConfig.SendSlots.
+func (s *Scan) SenderAt(k int) (*Sender, error) {
 	if s.sendSlots == 0 {
 		return nil, errors.New("scan program loaded without a transmitter (ScanConfig.SendSlots is 0)")
 	}
-	tx := &Sender{prog: s.Objects.XdpscanScan, n: int(s.sendSlots), data: make([]byte, sendMetaLen+sendPage)}
+	if k < 0 || k >= int(s.sendSenders) {
+		return nil, fmt.Errorf("sender %d: the scan program was loaded for %d (ScanConfig.SendSenders)", k, s.sendSenders)
+	}
+	if k > 0 && s.relay != nil {
+		return nil, errors.New("a send relay serves one sender")
+	}
+	tx := &Sender{prog: s.Objects.XdpscanScan, n: int(s.sendSlots), data: make([]byte, SendMetaLen+sendPage)}
 	binary.NativeEndian.PutUint64(tx.data, s.sendMagic)
+	binary.NativeEndian.PutUint32(tx.data[8:], uint32(k))
 	var err error
-	if tx.slots, err = mmapArray(s.Objects.SendSlots, tx.n*slotStride); err != nil {
+	all := int(s.sendSenders)
+	if tx.slotsMap, err = mmapArray(s.Objects.SendSlots, all*tx.n*slotStride); err != nil {
 		return nil, err
 	}
-	if tx.state, err = mmapArray(s.Objects.SendStates, int(unsafe.Sizeof(bpf.ScanSendState{}))); err != nil {
+	tx.slots = tx.slotsMap[k*tx.n*slotStride : (k+1)*tx.n*slotStride]
+	const stateStride = int(unsafe.Sizeof(bpf.ScanSendState{}))
+	if tx.stateMap, err = mmapArray(s.Objects.SendStates, all*stateStride); err != nil {
 		tx.Close()
 		return nil, err
 	}
-	tx.st = (*bpf.ScanSendState)(unsafe.Pointer(&tx.state[0]))
+	tx.st = (*bpf.ScanSendState)(unsafe.Pointer(&tx.stateMap[k*stateStride]))
 	if s.relay != nil {
 		tx.relay = s.relay
 		if tx.relayed, err = mmapArray(s.Objects.SendRelayed, 8); err != nil {
@@ -128,8 +145,9 @@ func (s *Scan) Sender() (*Sender, error) {
 	return tx, nil
 }
 
-// sendMetaLen is the metadata that marks a transmitter run: send_magic.
-const sendMetaLen = 8
+// SendMetaLen is the metadata that marks a transmitter run: struct
+// send_meta, send_magic and the sender's index.
+const SendMetaLen = 16
 
 // sendPage is the frame length every run starts from (the program resizes
 // it to the slot's). The kernel copies the input into each page it takes
@@ -176,9 +194,22 @@ func (s *Sender) Send(ifindex int, lens []int, batch uint32) (int, error) {
 	if n > s.n {
 		return 0, fmt.Errorf("send %d frames: at most %d per batch", n, s.n)
 	}
-	before := s.st.Sent
 	s.SetBatch(lens)
-	err := s.run(ifindex, uint32(n), batch)
+	return s.SendRange(ifindex, 0, n, batch)
+}
+
+// SendRange transmits slots [from, to) of the batch the last Send or
+// SetBatch set, again if they were sent: the slots keep their frames
+// until the next batch is written. A transmitter whose driver refused
+// frames of a call resends that call's slots this way (transmit.XDP).
+func (s *Sender) SendRange(ifindex, from, to int, batch uint32) (int, error) {
+	if from < 0 || from >= to || to > s.batchLen {
+		return 0, fmt.Errorf("send slots [%d, %d): outside the batch of %d", from, to, s.batchLen)
+	}
+	n := to
+	before := s.st.Sent
+	s.st.Next, s.st.Limit = uint32(from), uint32(to)
+	err := s.run(ifindex, uint32(to-from), batch)
 	sent := int(s.st.Sent - before)
 	if err != nil {
 		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) {
@@ -187,7 +218,7 @@ func (s *Sender) Send(ifindex int, lens []int, batch uint32) (int, error) {
 		return sent, fmt.Errorf("send from XDP on ifindex %d: %w", ifindex, err)
 	}
 	if s.st.Next != uint32(n) {
-		return sent, fmt.Errorf("send from XDP: the kernel ran %d of %d frames", s.st.Next, n)
+		return sent, fmt.Errorf("send from XDP: the kernel ran %d of %d frames", s.st.Next-uint32(from), n-from)
 	}
 	return sent, nil
 }
@@ -221,7 +252,7 @@ func (s *Sender) Refused() uint64 { return s.st.Bad }
 func (s *Sender) RunInput(ifindex int) (data []byte, ctx XDPMd) { return s.data, s.context(ifindex) }
 
 func (s *Sender) context(ifindex int) XDPMd {
-	return XDPMd{Data: sendMetaLen, DataEnd: uint32(len(s.data)), IngressIfindex: uint32(ifindex)}
+	return XDPMd{Data: SendMetaLen, DataEnd: uint32(len(s.data)), IngressIfindex: uint32(ifindex)}
 }
 
 // SetBatch sets the slots the next runs send.
@@ -230,15 +261,16 @@ func (s *Sender) SetBatch(lens []int) {
 		s.setLen(i, l)
 	}
 	s.st.Next, s.st.Limit, s.st.Page = 0, uint32(len(lens)), sendPage
+	s.batchLen = len(lens)
 }
 
 // Close unmaps the slots; the program stays the Scan's.
 func (s *Sender) Close() error {
-	for _, b := range [][]byte{s.slots, s.state, s.relayed} {
+	for _, b := range [][]byte{s.slotsMap, s.stateMap, s.relayed} {
 		if b != nil {
 			_ = unix.Munmap(b[:cap(b)])
 		}
 	}
-	s.slots, s.state, s.st, s.relayed = nil, nil, nil, nil
+	s.slots, s.slotsMap, s.stateMap, s.st, s.relayed = nil, nil, nil, nil, nil
 	return nil
 }

@@ -19,7 +19,7 @@ func loadSender(t *testing.T) (*loader.Scan, *loader.Sender) {
 	bpftest.Require(t, kfloor.LiveFrames)
 	scan, err := loader.LoadScan(loader.ScanConfig{
 		SourceIPv4: scanner4, SourceIPv6: scanner6, SourcePortLo: 40000, SourcePortHi: 40255,
-		CookieKey: [2]uint64(testKey), RingBytes: 1 << 16, DedupEntries: 1 << 12, SendSlots: 8,
+		CookieKey: [2]uint64(testKey), RingBytes: 1 << 16, DedupEntries: 1 << 12, SendSlots: 8, SendSenders: 2,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +61,7 @@ func TestSenderTurnsSlotsIntoFrames(t *testing.T) {
 	s.SetBatch(lens)
 
 	data, ctx := s.RunInput(1)
-	for i := 8; i < len(data); i++ {
+	for i := loader.SendMetaLen; i < len(data); i++ {
 		data[i] = 0xee // a recycled page's old bytes
 	}
 	run := func() (uint32, []byte) {
@@ -113,8 +113,8 @@ func TestSenderNeedsItsMagic(t *testing.T) {
 	forged[0] ^= 0x80 // another magic
 	// 198.18.0.7.443 > 198.19.0.1.40001: Flags [S.] (not a reply to anything sent)
 	reply := testpkt.Build(testpkt.Frame{Src: target4, Dst: scanner4, L4: testpkt.TCP(443, 40001, 1, 2, "SA")})
-	copy(forged[8:], reply)
-	ctx.DataEnd = uint32(8 + len(reply))
+	copy(forged[loader.SendMetaLen:], reply)
+	ctx.DataEnd = uint32(loader.SendMetaLen + len(reply))
 	opts := ebpf.RunOptions{Data: forged[:ctx.DataEnd], Context: ctx}
 	verdict, err := scan.Program().Run(&opts)
 	if err != nil {
@@ -129,5 +129,47 @@ func TestSenderNeedsItsMagic(t *testing.T) {
 	}
 	if c.Packets != 1 || c.BadCookie != 1 {
 		t.Errorf("forged magic: counted %d packets, %d bad cookies; want 1 and 1", c.Packets, c.BadCookie)
+	}
+}
+
+// TestSendersShareTheProgram: with SendSenders 2, a run carrying sender
+// 1's index sends sender 1's slot and moves sender 1's state, never
+// sender 0's; an index past the senders sends nothing.
+func TestSendersShareTheProgram(t *testing.T) {
+	scan, s0 := loadSender(t)
+	s1, err := scan.SenderAt(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s1.Close()
+	if _, err := scan.SenderAt(2); err == nil {
+		t.Error("SenderAt(2) of 2 senders: want an error")
+	}
+	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	syn := probe.NewSYN(mac, mac, scanner4, 40001, testKey)
+	s0.SetBatch([]int{syn.Fill(s0.Frame(0), target4, 22)})
+	n1 := syn.Fill(s1.Frame(0), target4, 443)
+	s1.SetBatch([]int{n1})
+	want1 := bytes.Clone(s1.Frame(0)[:n1])
+	run := func(s *loader.Sender, mutate func([]byte)) (uint32, []byte) {
+		data, ctx := s.RunInput(1)
+		data = bytes.Clone(data)
+		mutate(data)
+		out := make([]byte, len(data)+64)
+		opts := ebpf.RunOptions{Data: data, Context: ctx, DataOut: out}
+		verdict, err := scan.Program().Run(&opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return verdict, opts.DataOut
+	}
+	if verdict, frame := run(s1, func([]byte) {}); verdict != xdpTX || !bytes.Equal(frame, want1) {
+		t.Fatalf("sender 1: verdict %d, frame\n% x\nwant XDP_TX and\n% x", verdict, frame, want1)
+	}
+	if s1.Handed() != 1 || s0.Handed() != 0 {
+		t.Errorf("handed: sender 0 %d, sender 1 %d; want 0 and 1", s0.Handed(), s1.Handed())
+	}
+	if verdict, _ := run(s1, func(d []byte) { d[8] = 2 }); verdict != 0 {
+		t.Errorf("sender index 2 of 2: verdict %d, want XDP_ABORTED (0)", verdict)
 	}
 }

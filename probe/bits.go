@@ -16,7 +16,7 @@ func SourcePortBits(lo, hi uint16) int {
 }
 
 // AnswerBits is how many keyed cookie bits an answer proves, as
-// bpf/scan.c checks it: proto is the probe's, quoted says the answer is an
+// bpf/include/scan_reply.h checks it: proto is the probe's, quoted says the answer is an
 // ICMP error quoting the probe, port is the target's, ipv4 the family.
 func AnswerBits(proto uint8, quoted, ipv4 bool, port uint16, sportBits int) int {
 	n := 0

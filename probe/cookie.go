@@ -22,7 +22,7 @@ func NewCookieKey() (CookieKey, error) {
 }
 
 // Cookie4 is the cookie of an IPv4 probe with the given tuple, as sent
-// (src = us). It is the same function as probe_cookie() in bpf/scan.c: the
+// (src = us). It is the same function as probe_cookie() in bpf/include/scan_reply.h: the
 // SipHash-2-4 of two words, the addresses (src high, dst low, as numbers)
 // and proto<<32 | sport<<16 | dport.
 func (k CookieKey) Cookie4(src, dst [4]byte, proto uint8, sport, dport uint16) uint32 {
@@ -74,7 +74,7 @@ func (k CookieKey) Hash(src, dst netip.Addr, proto uint8, sport, dport uint16) u
 }
 
 // The shares of a probe's hash h, each the twin of the C function of the
-// same name (bpf/scan.c, bpf/include/probe_udp.h). The low 32 bits are
+// same name (bpf/include/scan_reply.h, probe_udp.h). The low 32 bits are
 // the cookie (TCP sequence, echo id:seq, UDP source port).
 
 // IPID is every IPv4 probe's IP ID, and the low 16 bits of every IPv6

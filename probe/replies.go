@@ -4,7 +4,7 @@ import (
 	"strconv"
 )
 
-// Reply kinds, as enum reply_kind in bpf/scan.c.
+// Reply kinds, as enum reply_kind in bpf/include/scan_reply.h.
 const (
 	ReplyOpen     = 1
 	ReplyClosed   = 2

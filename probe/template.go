@@ -86,7 +86,7 @@ func (h *ipHeader) putDst(buf []byte, dst netip.Addr, id uint16) uint32 {
 	return dsum
 }
 
-// hash is the probe's keyed hash (bpf/scan.c's probe_cookie): the cookie
+// hash is the probe's keyed hash (bpf/include/scan_reply.h's probe_cookie): the cookie
 // in its low 32 bits.
 func (h *ipHeader) hash(dst netip.Addr, proto uint8, sport, dport uint16) uint64 {
 	// CookieKey.Hash, with the source's bytes taken once per template

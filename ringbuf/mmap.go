@@ -44,6 +44,8 @@ type ring struct {
 	pollerConn syscall.RawConn
 	cons       uint64 // our position; published by commit
 	prod       uint64 // the producer position last read
+	last       uint64 // where the record next returned last lies (its header)
+	committed  uint64 // the consumer position last published
 }
 
 func openRing(m *ebpf.Map) (*ring, error) {
@@ -76,6 +78,7 @@ func openRing(m *ebpf.Map) (*ring, error) {
 	}
 	r := &ring{consumerPage: cp, producer: pp, data: pp[page:], mask: uint64(size - 1), epfd: epfd}
 	r.cons = atomic.LoadUint64(r.consumerPos())
+	r.committed = r.cons
 	r.usePoller()
 	return r, nil
 }
@@ -117,29 +120,52 @@ func (r *ring) available() uint64 {
 // is ready (empty, or the next one is still being written). The payload
 // stays valid until commit.
 func (r *ring) next() (payload []byte, ok bool) {
-	// The producer's page is written on every reserve: read it again only
-	// once the records already known are consumed, not once per record.
-	if r.cons >= r.prod {
-		r.prod = atomic.LoadUint64(r.producerPos())
-	}
-	for r.cons < r.prod {
+	for {
+		// The producer's page is written on every reserve: read it again
+		// only once the records already known are consumed, not once per
+		// record. So an empty ring is always told from a fresh reading
+		// (idle relies on it).
+		if r.cons >= r.prod {
+			r.prod = atomic.LoadUint64(r.producerPos())
+			if r.cons >= r.prod {
+				return nil, false
+			}
+		}
 		hdr := atomic.LoadUint32((*uint32)(unsafe.Pointer(&r.data[r.cons&r.mask])))
 		if hdr&ringbufBusyBit != 0 {
 			return nil, false
 		}
 		n := uint64(hdr &^ (ringbufBusyBit | ringbufDiscardBit))
 		start := (r.cons & r.mask) + ringbufHdrSize
+		r.last = r.cons
 		r.cons += (n + ringbufHdrSize + 7) &^ 7
 		if hdr&ringbufDiscardBit != 0 {
 			continue
 		}
 		return r.data[start : start+n : start+n], true
 	}
-	return nil, false
 }
 
 // commit gives everything consumed so far back to the producer.
-func (r *ring) commit() { atomic.StoreUint64(r.consumerPos(), r.cons) }
+func (r *ring) commit() { r.commitTo(r.cons) }
+
+// commitTo gives the ring back up to pos (at most r.cons): the records
+// from pos on stay where they are, and valid.
+func (r *ring) commitTo(pos uint64) {
+	if pos != r.committed {
+		atomic.StoreUint64(r.consumerPos(), pos)
+		r.committed = pos
+	}
+}
+
+// idle says the last next that found nothing found the ring empty, with
+// no record being written (rather than stopped at one still being
+// written), from a producer position it read itself.
+func (r *ring) idle() bool { return r.cons == r.prod }
+
+// unread says records were submitted past what next has returned. Unlike
+// available, records read and held (not yet given back) do not count.
+func (r *ring) unread() bool { return atomic.LoadUint64(r.producerPos()) != r.cons }
 
 // wait blocks until the kernel signals new data or d passes.
 func (r *ring) wait(d time.Duration) error {

@@ -100,7 +100,7 @@ func (c Config) countPorts(proto uint8) int {
 
 // minBatch is the fewest probes a send carries (transmit.MinBatch).
 func (c Config) minBatch(batchMax int) int {
-	return transmit.MinBatch(c.txMode(), c.Rate, batchMax)
+	return transmit.MinBatch(c.Rate, batchMax)
 }
 
 // sendSlots is the scan program's transmitter batch (transmit.Slots).
@@ -224,8 +224,9 @@ func (c Config) passOrder(pass uint64) targets.Permutation {
 
 // probeAt is the probe at a position of a pass: the one mapping from
 // positions to (address, port, source port), shared by the sender and
-// --dry-run.
-func (c Config) probeAt(perm targets.Permutation, pos Position) (addr netip.Addr, port targets.Port, sport uint16) {
+// --dry-run. A pointer receiver: Config is over 1 KB, and the sender calls
+// this once a probe (by value, each call copied it).
+func (c *Config) probeAt(perm targets.Permutation, pos Position) (addr netip.Addr, port targets.Port, sport uint16) {
 	nports := uint64(len(c.Ports))
 	x := perm.At(pos.Next)
 	nsports := uint64(c.SportHi-c.SportLo) + 1

@@ -50,9 +50,14 @@ type resolver struct {
 	emit           func(Result)
 	progress       *Progress
 	sportBits      int
-	printed        map[pairKey]State
+	printed        map[pairKey]State // pairs outside pairs' index space (printed.go)
 	held           map[pairKey]*heldAnswer
-	order          []pairKey // held pairs in arrival order
+	// pairs, if set, gives each of the scan's pairs its probe index, by
+	// which states records the printed ones (printed.go); nil: all in
+	// printed.
+	pairs  *seenSet
+	states *pairStates
+	order  []pairKey // held pairs in arrival order
 
 	conflicts, weak, unconfirmed uint64
 	minBits                      int
@@ -63,41 +68,50 @@ func newResolver(sportBits int, progress *Progress, emit func(Result)) *resolver
 		printed: map[pairKey]State{}, held: map[pairKey]*heldAnswer{}}
 }
 
+// keyByIndex makes the resolver record printed pairs by their index in
+// pairs' space (the scan's seen sets share it).
+func (rv *resolver) keyByIndex(pairs *seenSet) {
+	rv.pairs, rv.states = pairs, newPairStates(pairs.pairs)
+}
+
 // add takes one validated answer proving bits keyed bits.
 func (rv *resolver) add(r Result, bits int) {
 	rv.mu.Lock()
 	defer rv.mu.Unlock()
-	k := pairKey{r.Addr, r.Port, r.Proto}
-	if s, ok := rv.printed[k]; ok {
+	k := rv.ref(pairKey{r.Addr, r.Port, r.Proto})
+	if s, ok := rv.printedState(k); ok {
 		if s != r.State {
 			rv.conflicts++
 		}
 		return
 	}
-	if h, ok := rv.held[k]; ok {
-		if h.r.State != r.State {
-			rv.conflicts++
-			h.conflict = true
+	// Held answers are the weak ones, usually none: no lookup then.
+	if len(rv.held) > 0 {
+		if h, ok := rv.held[k.key]; ok {
+			if h.r.State != r.State {
+				rv.conflicts++
+				h.conflict = true
+			}
+			if bits > h.bits {
+				h.r, h.bits = r, bits
+			}
+			if h.bits >= probe.WeakBits {
+				delete(rv.held, k.key)
+				rv.print(k, h.r, h.bits, h.conflict)
+			}
+			return
 		}
-		if bits > h.bits {
-			h.r, h.bits = r, bits
-		}
-		if h.bits >= probe.WeakBits {
-			delete(rv.held, k)
-			rv.print(k, h.r, h.bits, h.conflict)
-		}
-		return
 	}
 	if bits < probe.WeakBits {
-		rv.held[k] = &heldAnswer{r: r, bits: bits}
-		rv.order = append(rv.order, k)
+		rv.held[k.key] = &heldAnswer{r: r, bits: bits}
+		rv.order = append(rv.order, k.key)
 		return
 	}
 	rv.print(k, r, bits, false)
 }
 
-func (rv *resolver) print(k pairKey, r Result, bits int, conflict bool) {
-	rv.printed[k] = r.State
+func (rv *resolver) print(k pairRef, r Result, bits int, conflict bool) {
+	rv.setPrinted(k, r.State)
 	if bits < probe.WeakBits {
 		r.Reason += fmt.Sprintf(";cookie-bits=%d", bits)
 		rv.weak++
@@ -116,10 +130,10 @@ func (rv *resolver) print(k pairKey, r Result, bits int, conflict bool) {
 func (rv *resolver) addConfirm(r Result, bits int) {
 	rv.mu.Lock()
 	defer rv.mu.Unlock()
-	k := pairKey{r.Addr, r.Port, r.Proto}
-	h, ok := rv.held[k]
+	k := rv.ref(pairKey{r.Addr, r.Port, r.Proto})
+	h, ok := rv.held[k.key]
 	if !ok {
-		if s, ok := rv.printed[k]; ok && s != r.State {
+		if s, ok := rv.printedState(k); ok && s != r.State {
 			rv.conflicts++
 		}
 		return
@@ -162,7 +176,7 @@ func (rv *resolver) flush() {
 			h.r.Reason += ";confirmed"
 			h.bits += h.confirmBits
 		}
-		rv.print(k, h.r, h.bits, h.conflict)
+		rv.print(rv.ref(k), h.r, h.bits, h.conflict)
 	}
 	rv.held, rv.order = map[pairKey]*heldAnswer{}, nil
 }

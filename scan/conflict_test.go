@@ -3,6 +3,8 @@ package scan
 import (
 	"net/netip"
 	"testing"
+
+	"github.com/xdpscan/xdpscan/targets"
 )
 
 func TestResolver(t *testing.T) {
@@ -44,32 +46,56 @@ func TestResolver(t *testing.T) {
 			beforeFlush: []string{"udp-response"}, minBits: 35},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var got []string
-			var progress Progress
-			rv := newResolver(8, &progress, func(r Result) { got = append(got, r.Reason) })
-			for _, a := range tc.answers {
-				rv.add(a.r, a.bits)
-			}
-			if !equalStrings(got, tc.beforeFlush) {
-				t.Fatalf("printed before the end %q, want %q", got, tc.beforeFlush)
-			}
-			got = nil
-			rv.flush()
-			if !equalStrings(got, tc.afterFlush) {
-				t.Fatalf("printed at the end %q, want %q", got, tc.afterFlush)
-			}
-			var st Stats
-			rv.finish(&st)
-			if st.Conflicts != tc.conflicts || st.WeakResults != uint64(tc.weak) || st.MinCookieBits != tc.minBits {
-				t.Fatalf("stats conflicts %d weak %d min bits %d, want %d %d %d", st.Conflicts, st.WeakResults, st.MinCookieBits,
-					tc.conflicts, tc.weak, tc.minBits)
-			}
-			if n := progress.Replies.Load(); n != uint64(len(tc.beforeFlush)+len(tc.afterFlush)) {
-				t.Fatalf("progress counts %d results, %d printed", n, len(tc.beforeFlush)+len(tc.afterFlush))
-			}
-		})
+		for _, keying := range resolverKeyings {
+			t.Run(tc.name+"/"+keying.name, func(t *testing.T) {
+				var got []string
+				var progress Progress
+				rv := newResolver(8, &progress, func(r Result) { got = append(got, r.Reason) })
+				keying.apply(rv)
+				for _, a := range tc.answers {
+					rv.add(a.r, a.bits)
+				}
+				if !equalStrings(got, tc.beforeFlush) {
+					t.Fatalf("printed before the end %q, want %q", got, tc.beforeFlush)
+				}
+				got = nil
+				rv.flush()
+				if !equalStrings(got, tc.afterFlush) {
+					t.Fatalf("printed at the end %q, want %q", got, tc.afterFlush)
+				}
+				var st Stats
+				rv.finish(&st)
+				if st.Conflicts != tc.conflicts || st.WeakResults != uint64(tc.weak) || st.MinCookieBits != tc.minBits {
+					t.Fatalf("stats conflicts %d weak %d min bits %d, want %d %d %d", st.Conflicts, st.WeakResults, st.MinCookieBits,
+						tc.conflicts, tc.weak, tc.minBits)
+				}
+				if n := progress.Replies.Load(); n != uint64(len(tc.beforeFlush)+len(tc.afterFlush)) {
+					t.Fatalf("progress counts %d results, %d printed", n, len(tc.beforeFlush)+len(tc.afterFlush))
+				}
+			})
+		}
 	}
+}
+
+// resolverKeyings are the ways the resolver records printed pairs: by
+// (address, port, proto) alone, and by probe index in the dense array
+// and in the hash (printed.go). Every resolver test runs under each.
+var resolverKeyings = []struct {
+	name  string
+	apply func(*resolver)
+}{
+	{"by key", func(*resolver) {}},
+	{"by index, dense", func(rv *resolver) { rv.keyByIndex(resolverPairs()) }},
+	{"by index, hash", func(rv *resolver) {
+		rv.keyByIndex(resolverPairs())
+		rv.states = &pairStates{hash: stateHash{slots: make([]uint64, 1)}} // grows from one slot
+	}},
+}
+
+// resolverPairs is the pair space of the resolver tests' answers.
+func resolverPairs() *seenSet {
+	return newSeenSet(targets.NewRangeSet([]targets.Range{r4("198.18.0.0", "198.18.0.255")}),
+		[]targets.Port{{Proto: targets.ProtoUDP, Num: 53}, {Proto: targets.ProtoUDP, Num: 9999}})
 }
 
 func equalStrings(a, b []string) bool {
@@ -99,23 +125,26 @@ func TestResolverConfirm(t *testing.T) {
 		{"the retry disagrees: left out, a conflict", &closed, nil, 1},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var got []string
-			rv := newResolver(8, &Progress{}, func(r Result) { got = append(got, r.Reason) })
-			rv.requireConfirm = true
-			rv.add(open, 8)
-			if h := rv.heldUDP(); len(h) != 1 || h[0].Addr != a {
-				t.Fatalf("held for a retry: %+v", h)
-			}
-			if tc.confirm != nil {
-				rv.addConfirm(*tc.confirm, 8)
-			}
-			rv.flush()
-			var st Stats
-			rv.finish(&st)
-			if !equalStrings(got, tc.want) || st.Unconfirmed != tc.unconfirmed {
-				t.Fatalf("printed %q, unconfirmed %d; want %q, %d", got, st.Unconfirmed, tc.want, tc.unconfirmed)
-			}
-		})
+		for _, keying := range resolverKeyings {
+			t.Run(tc.name+"/"+keying.name, func(t *testing.T) {
+				var got []string
+				rv := newResolver(8, &Progress{}, func(r Result) { got = append(got, r.Reason) })
+				keying.apply(rv)
+				rv.requireConfirm = true
+				rv.add(open, 8)
+				if h := rv.heldUDP(); len(h) != 1 || h[0].Addr != a {
+					t.Fatalf("held for a retry: %+v", h)
+				}
+				if tc.confirm != nil {
+					rv.addConfirm(*tc.confirm, 8)
+				}
+				rv.flush()
+				var st Stats
+				rv.finish(&st)
+				if !equalStrings(got, tc.want) || st.Unconfirmed != tc.unconfirmed {
+					t.Fatalf("printed %q, unconfirmed %d; want %q, %d", got, st.Unconfirmed, tc.want, tc.unconfirmed)
+				}
+			})
+		}
 	}
 }

@@ -103,8 +103,11 @@ type Stats struct {
 	RingLostPerCPU []uint64 `json:"ring_lost_per_cpu,omitempty"`
 	Senders        int      `json:"senders,omitempty"`
 	XDPMode        string   `json:"xdp_mode"`
-	Interface      string   `json:"interface"`
-	Interrupted    bool     `json:"interrupted"`
+	// RxHook says where replies were taken when not at the XDP hook
+	// (XDPMode empty): TC ingress, beside an XDP program already attached.
+	RxHook      string `json:"rx_hook,omitempty"`
+	Interface   string `json:"interface"`
+	Interrupted bool   `json:"interrupted"`
 	// Resume is where an interrupted scan stopped sending.
 	Resume *Position `json:"resume,omitempty"`
 	// Connect holds the connect scan's own figures.
@@ -115,4 +118,10 @@ type Stats struct {
 	// through, an evicted pair or two CPUs racing, and the exact set in
 	// user space caught (seen.go).
 	DuplicatesUserSpace uint64 `json:"duplicates_user_space"`
+
+	// TxResent is, with --tx xdp, the frames sent again because the
+	// driver refused frames of their call (transmit/xdpresend.go), and
+	// TxRefused the refusals it counted: none of them is lost.
+	TxResent  uint64 `json:"tx_resent,omitempty"`
+	TxRefused uint64 `json:"tx_refused,omitempty"`
 }

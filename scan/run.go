@@ -78,7 +78,7 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 		defer prog.Close()
 		defer att.Close()
 		defer consumer.Close()
-		st.XDPMode = string(att.Mode)
+		att.describe(&st)
 		if cfg.txMode() == transmit.ModeXDP {
 			t, err := transmit.NewXDP(cfg.iface(), prog)
 			if err != nil {
@@ -86,11 +86,13 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 			}
 			defer t.Close()
 			tx = t
-			newTx = func() (transmit.Sender, error) { return newXDPSender(cfg) }
+			k := 0
+			newTx = func() (transmit.Sender, error) { k++; return newXDPSender(cfg, prog, k) }
 		}
 		clock := clock.NewMono()
 		seen := newClassSeen(cfg.Targets, cfg.Ports)
 		rv = newResolver(probe.SourcePortBits(cfg.SportLo, cfg.SportHi), progress, emit)
+		rv.keyByIndex(seen.open)
 		rv.requireConfirm = cfg.Confirm
 		wg.Add(1)
 		go func() {
@@ -102,6 +104,7 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 			rv.flush()
 			rv.finish(st)
 			c, err := prog.Counters()
+			att.resetNotice(cfg, c, progress.Open.Load())
 			st.setDuplicates(c.Duplicates, seen.duplicates())
 			st.InvalidCookie, st.RingLost = c.BadCookie, c.RingLost
 			if err == nil {
@@ -162,6 +165,7 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 		sent, errs := t.Counts()
 		st.ProbesSent, st.TxErrors = st.ProbesSent+sent, st.TxErrors+errs
 	}
+	st.TxResent, st.TxRefused = resentCounts(append([]transmit.Sender{tx}, extra...))
 	if r, ok := tx.(interface{ RelayCPU() time.Duration }); ok {
 		st.TxRelayCPUS = r.RelayCPU().Seconds()
 	}
@@ -183,18 +187,20 @@ func (cfg Config) loaderConfig() loader.ScanConfig {
 		CookieKey: cfg.Key, RingBytes: loader.RingBytes, RingWakeupBytes: loader.RingWakeupBytes, ResetOpen: cfg.Reset, UDPEchoes: probe.UDPEchoes(),
 		UDPConfirm:   cfg.Confirm,
 		SendSlots:    cfg.sendSlots(),
+		SendSenders:  uint32(cfg.senders()),
 		SendRelay:    cfg.sendRelay(),
 		DedupEntries: uint32(min(max(cfg.Targets.Len()*uint64(len(cfg.Ports)), 1024), 1<<20)),
 	}
 }
 
-// startXDP loads the scan program, attaches it and opens its ring.
-func startXDP(cfg Config, progress *Progress) (*loader.Scan, *ringbuf.Consumer[bpf.ScanScanEvent], *loader.Attachment, error) {
+// startXDP loads the scan program, attaches it (at TC ingress beside an
+// XDP program already there: beside.go) and opens its ring.
+func startXDP(cfg Config, progress *Progress) (*loader.Scan, *ringbuf.Consumer[bpf.ScanScanEvent], *rxHook, error) {
 	prog, err := loader.LoadScan(cfg.loaderConfig())
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	att, err := loader.Attach(prog.Program(), cfg.iface(), cfg.XDPMode)
+	att, err := attachRx(cfg, prog)
 	if err != nil {
 		prog.Close()
 		return nil, nil, nil, err
@@ -206,7 +212,7 @@ func startXDP(cfg Config, progress *Progress) (*loader.Scan, *ringbuf.Consumer[b
 		return nil, nil, nil, err
 	}
 	progress.SetCounters(prog.Counters)
-	progress.SetProgram(prog.Program())
+	progress.SetProgram(att.program(prog))
 	return prog, consumer, att, nil
 }
 

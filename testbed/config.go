@@ -105,8 +105,8 @@ type Config struct {
 	// them), and so does the target's by default (captures run there).
 	TargetNAPI bool `json:"target_napi,omitempty"`
 	// Queues gives both veth ends this many RX and TX queues, with GRO
-	// (NAPI) and threaded NAPI on at both ends so that receive work
-	// spreads over the CPUs (queues.go). 0 or 1: one queue.
+	// (NAPI) at both ends, and threaded NAPI on the kernel target, so
+	// that receive work spreads over the CPUs (queues.go). 0 or 1: one queue.
 	Queues int `json:"queues,omitempty"`
 	// Scanners is how many scanner namespaces ("hosts" of a fleet) there
 	// are, each with its own link to the target (scanners.go); 0 or 1: one.

@@ -73,6 +73,8 @@ type XDP struct {
 	relayBase       time.Duration // its CPU time when the transmitter opened
 	pinned, restore bool
 	affinity        unix.CPUSet // the thread's CPUs before pin
+
+	resend xdpResend // see xdpresend.go
 }
 
 // NewXDP sends out of the named interface, in the current
@@ -80,13 +82,18 @@ type XDP struct {
 // with loader.ScanConfig.SendSlots = XDPBatch (XDPRelayBatch with a
 // loader.ScanConfig.SendRelay) and stay attached while it sends. It needs
 // CAP_BPF and CAP_NET_ADMIN, and Linux 5.18.
-func NewXDP(iface string, prog *loader.Scan) (*XDP, error) {
+func NewXDP(iface string, prog *loader.Scan) (*XDP, error) { return NewXDPAt(iface, prog, 0) }
+
+// NewXDPAt is NewXDP for sender k of a program loaded with
+// loader.ScanConfig.SendSenders > k: its own slots and state in the same
+// program, so that k threads send at once.
+func NewXDPAt(iface string, prog *loader.Scan, k int) (*XDP, error) {
 	relay := prog.Relay()
 	link, err := netlink.LinkByName(iface)
 	if err != nil {
 		return nil, fmt.Errorf("send from XDP on %s: no such interface; see `ip link`", iface)
 	}
-	s, err := prog.Sender()
+	s, err := prog.SenderAt(k)
 	if err != nil {
 		return nil, fmt.Errorf("send from XDP on %s: %w", iface, err)
 	}
@@ -99,6 +106,12 @@ func NewXDP(iface string, prog *loader.Scan) (*XDP, error) {
 	if err != nil {
 		s.Close()
 		return nil, err
+	}
+	if relay == nil {
+		if err := t.resend.open(iface, link.Attrs().Index, link.Attrs().HardwareAddr); err != nil && t.veth {
+			s.Close()
+			return nil, fmt.Errorf("send from XDP on %s: its refused frames cannot be counted, so not sent again: %w", iface, err)
+		}
 	}
 	if relay != nil {
 		t.relayPID = findKernelThread(prog.RelayThread())
@@ -216,7 +229,13 @@ func (t *XDP) Send(ctx context.Context, lens []int) error {
 	if err := t.waitRelay(len(lens)); err != nil {
 		return fmt.Errorf("send from XDP on %s: %w", t.iface, err)
 	}
-	n, err := t.sender.Send(t.link.Attrs().Index, lens, batch)
+	var n int
+	var err error
+	if t.resend.on() {
+		n, err = t.sendExact(lens, batch)
+	} else {
+		n, err = t.sender.Send(t.link.Attrs().Index, lens, batch)
+	}
 	t.sent.Add(uint64(n))
 	if t.relay == nil {
 		// The peer's NAPI runs in our softirq after each kernel batch,
@@ -317,7 +336,8 @@ func (t *XDP) checkDelivered(ctx context.Context) error {
 // took how many it took, and instead the way to send without XDP.
 func PeerNeedsNAPI(what, iface, took, instead string) error {
 	return fmt.Errorf("%s on %s: the veth peer took %s: its end needs NAPI "+
-		"(a native-mode XDP program, or `ethtool -K PEER gro on`); or %s", what, iface, took, instead)
+		"(a native-mode XDP program, or `ethtool -K PEER gro on`; on xdpscan's testbed, "+
+		"`testbed up --target-napi` or `--queues 2`); or %s", what, iface, took, instead)
 }
 
 func (t *XDP) stats() (netlink.LinkStatistics, error) {
@@ -333,6 +353,9 @@ func (t *XDP) stats() (netlink.LinkStatistics, error) {
 // It reads the interface's counters: call it once per many batches.
 func (t *XDP) Counts() (sent, errs uint64) {
 	sent = t.sent.Load()
+	if t.resend.on() {
+		return sent, 0 // every refused frame was sent again (Send)
+	}
 	if st, err := t.stats(); err == nil && st.TxDropped > t.base.TxDropped {
 		errs = st.TxDropped - t.base.TxDropped
 	}
@@ -342,6 +365,7 @@ func (t *XDP) Counts() (sent, errs uint64) {
 // Close releases the transmitter's memory and unpins the thread. Call it
 // from the goroutine that created it.
 func (t *XDP) Close() error {
+	t.resend.close()
 	if t.restore {
 		_ = unix.SchedSetaffinity(0, &t.affinity)
 	}

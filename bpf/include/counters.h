@@ -174,7 +174,7 @@ static __always_inline void count_parse(struct counter_block *c, const struct pa
  * parse_packet's result in *res and counts the frame in this CPU's block,
  * which it returns; NULL (a failed lookup, never seen) means the frame was
  * neither counted nor should be handled further. Every program starts so. */
-static __always_inline struct counter_block *parse_counted(struct xdp_md *ctx, struct packet *p, int *res)
+static __always_inline struct counter_block *parse_counted(PKT_CTX *ctx, struct packet *p, int *res)
 {
 	*res = parse_packet(ctx, p);
 	struct counter_block *c = counters_here();

@@ -18,6 +18,7 @@
 #include "kernel.h"
 #include "bpf_endian.h"
 #include "bpf_helpers.h"
+#include "pktctx.h"
 
 #define PARSE_MAX_OFF 1500
 #define VLAN_MAX_DEPTH 2
@@ -25,16 +26,16 @@
 
 /* pkt_load copies size bytes at off of ctx's frame to dst, a stack object:
  * 0, or an error when they lie past the frame's end. */
-static __always_inline int pkt_load(struct xdp_md *ctx, __u32 off, void *dst, __u32 size)
+static __always_inline int pkt_load(PKT_CTX *ctx, __u32 off, void *dst, __u32 size)
 {
-	return bpf_xdp_load_bytes(ctx, off, dst, size);
+	return PKT_LOAD(ctx, off, dst, size);
 }
 
 /* frame_len is the frame's length as a number (data_end - data is a
  * pointer subtraction, which the verifier refuses without CAP_PERFMON). */
-static __always_inline __u32 frame_len(struct xdp_md *ctx)
+static __always_inline __u32 frame_len(PKT_CTX *ctx)
 {
-	return bpf_xdp_get_buff_len(ctx);
+	return PKT_LEN(ctx);
 }
 
 enum parse_result {
@@ -131,7 +132,7 @@ struct l4_head {
  * ICMPv6 error starting at off. RFC 792 and RFC 4443 guarantee at least that
  * much; anything shorter leaves quote_valid = 0. Quoted IPv6 extension
  * headers are not walked: scan probes never carry any. */
-static __always_inline void parse_quote(struct xdp_md *ctx, struct packet *p, __u32 off)
+static __always_inline void parse_quote(PKT_CTX *ctx, struct packet *p, __u32 off)
 {
 	struct l4_head l4;
 	if (p->family == 4) {
@@ -168,7 +169,7 @@ static __always_inline void parse_quote(struct xdp_md *ctx, struct packet *p, __
 }
 
 /* parse_l4 reads the transport header at p->l4_off. */
-static __always_inline int parse_l4(struct xdp_md *ctx, struct packet *p)
+static __always_inline int parse_l4(PKT_CTX *ctx, struct packet *p)
 {
 	__u32 off = p->l4_off;
 
@@ -217,7 +218,7 @@ static __always_inline int parse_l4(struct xdp_md *ctx, struct packet *p)
 	}
 }
 
-static __always_inline int parse_ipv4(struct xdp_md *ctx, struct packet *p)
+static __always_inline int parse_ipv4(PKT_CTX *ctx, struct packet *p)
 {
 	struct iphdr ip;
 	if (pkt_load(ctx, p->l3_off, &ip, sizeof(ip)))
@@ -256,7 +257,7 @@ static __always_inline int parse_ipv4(struct xdp_md *ctx, struct packet *p)
  * both lengths: a shared case makes clang test the header type with a
  * bitmask, four instructions more for every IPv6 frame, most of which
  * have no extension header at all. */
-static __always_inline int skip_opt_hdr(struct xdp_md *ctx, __u32 *off, __u8 *next, struct ipv6_opt_hdr *h, __u32 extra, __u32 unit)
+static __always_inline int skip_opt_hdr(PKT_CTX *ctx, __u32 *off, __u8 *next, struct ipv6_opt_hdr *h, __u32 extra, __u32 unit)
 {
 	if (pkt_load(ctx, *off, h, sizeof(*h)))
 		return -1;
@@ -265,7 +266,7 @@ static __always_inline int skip_opt_hdr(struct xdp_md *ctx, __u32 *off, __u8 *ne
 	return 0;
 }
 
-static __always_inline int parse_ipv6(struct xdp_md *ctx, struct packet *p)
+static __always_inline int parse_ipv6(PKT_CTX *ctx, struct packet *p)
 {
 	struct ipv6hdr ip6;
 	if (pkt_load(ctx, p->l3_off, &ip6, sizeof(ip6)))
@@ -340,7 +341,7 @@ done:
  * CAP_PERFMON): TCP and UDP need no helper call. BPF_PROG_RUN, a frame for
  * another port: 27 ns through copies, back to 13 ns this way. It returns -1,
  * having changed nothing, for any other frame. */
-static __always_inline int parse_plain_ipv4(struct xdp_md *ctx, struct packet *p, void *data, void *data_end)
+static __always_inline int parse_plain_ipv4(PKT_CTX *ctx, struct packet *p, void *data, void *data_end)
 {
 	const struct iphdr *ip = data + sizeof(struct ethhdr);
 	if ((void *)(ip + 1) > data_end || ip->version_ihl != 0x45)
@@ -364,7 +365,9 @@ static __always_inline int parse_plain_ipv4(struct xdp_md *ctx, struct packet *p
 	p->l4_off = off;
 	if (ip->protocol == IPPROTO_TCP) {
 		const struct tcphdr *th = data + off;
-		if ((void *)(th + 1) > data_end || !within_ip(p, off, sizeof(*th)))
+		if ((void *)(th + 1) > data_end)
+			return PKT_PAST_LINEAR(ctx, p);
+		if (!within_ip(p, off, sizeof(*th)))
 			return PARSE_ERR;
 		__u32 doff = (th->doff_res >> 4) * 4;
 		if (doff < sizeof(struct tcphdr) || !within_ip(p, off, doff))
@@ -378,8 +381,9 @@ static __always_inline int parse_plain_ipv4(struct xdp_md *ctx, struct packet *p
 	}
 	if (ip->protocol == IPPROTO_UDP) {
 		const struct udphdr *uh = data + off;
-		if ((void *)(uh + 1) > data_end || !within_ip(p, off, sizeof(*uh)) ||
-		    bpf_ntohs(uh->len) < sizeof(struct udphdr))
+		if ((void *)(uh + 1) > data_end)
+			return PKT_PAST_LINEAR(ctx, p);
+		if (!within_ip(p, off, sizeof(*uh)) || bpf_ntohs(uh->len) < sizeof(struct udphdr))
 			return PARSE_ERR;
 		p->sport = bpf_ntohs(uh->source);
 		p->dport = bpf_ntohs(uh->dest);
@@ -424,7 +428,7 @@ static __always_inline int is_vlan_proto(__u16 proto)
  * instead of once for every path that reaches each of its callers' later
  * branches; loading a program then costs a fraction of the verifier time
  * (the largest fixed cost of a short scan). */
-__attribute__((noinline)) int parse_packet(struct xdp_md *ctx, struct packet *p)
+__attribute__((noinline)) int parse_packet(PKT_CTX *ctx, struct packet *p)
 {
 	if (!p) /* a global function's pointer may be NULL, says the verifier */
 		return PARSE_ERR_L2;
@@ -432,13 +436,20 @@ __attribute__((noinline)) int parse_packet(struct xdp_md *ctx, struct packet *p)
 	void *data_end = (void *)(long)ctx->data_end;
 
 	p->len = frame_len(ctx);
+	__u16 proto;
+	__u32 off;
+	if (PKT_L3_AT_DATA(ctx)) {
+		proto = PKT_PROTO(ctx);
+		off = 0;
+		goto l3;
+	}
 	if (data + sizeof(struct ethhdr) > data_end)
 		return PARSE_ERR_L2;
 	/* One 16-bit load: struct ethhdr is packed, so eth->h_proto would be
 	 * read a byte at a time; it is 2-aligned in any frame that starts at
 	 * an even address, and x86 does not mind otherwise. */
-	__u16 proto = bpf_ntohs(*(__be16 *)(data + offsetof(struct ethhdr, h_proto)));
-	__u32 off = sizeof(struct ethhdr);
+	proto = bpf_ntohs(*(__be16 *)(data + offsetof(struct ethhdr, h_proto)));
+	off = sizeof(struct ethhdr);
 	if (proto == ETH_P_IP) {
 		p->eth_proto = proto;
 		p->l3_off = off;
@@ -458,6 +469,7 @@ __attribute__((noinline)) int parse_packet(struct xdp_md *ctx, struct packet *p)
 		off += sizeof(struct vlan_hdr);
 		p->vlan_depth++;
 	}
+l3:
 	p->eth_proto = proto;
 	p->l3_off = off;
 

@@ -5,7 +5,7 @@
  * request. Answers: an echo reply (alive), or an ICMP error quoting the
  * request (filtered).
  *
- * Included by scan.c after struct probe, the CHECK_* values and the cookie
+ * Included by scan_reply.h after struct probe, the CHECK_* values and the cookie
  * helpers it uses.
  */
 #ifndef XDPSCAN_PROBE_ECHO_H

@@ -4,7 +4,7 @@
  * probe.SYN (probe/template.go), which builds the SYN. Answers: a SYN-ACK
  * (open), a RST (closed), or an ICMP error quoting the SYN (filtered).
  *
- * Included by scan.c after struct probe, the CHECK_* values and the cookie
+ * Included by scan_reply.h after struct probe, the CHECK_* values and the cookie
  * helpers it uses.
  */
 #ifndef XDPSCAN_PROBE_SYN_H

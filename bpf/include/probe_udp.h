@@ -6,7 +6,7 @@
  * SNMP answers must also echo the request's cookie bits), ICMP port
  * unreachable (closed), or another ICMP error quoting the probe (filtered).
  *
- * Included by scan.c after struct probe, the CHECK_* values, the udp_echoes
+ * Included by scan_reply.h after struct probe, the CHECK_* values, the udp_echoes
  * map and the cookie helpers it uses.
  */
 #ifndef XDPSCAN_PROBE_UDP_H
@@ -46,7 +46,7 @@ static __always_inline __u32 dns_letter_off(int i) { return i < 7 ? 13 + i : 14 
 /* dns_ok: the answer's transaction ID, and its question name with our
  * letter case (resolvers copy the question as asked; 0x20 bits, as in
  * draft-vixie-dnsext-dns0x20). */
-static __always_inline int dns_ok(struct xdp_md *ctx, const struct packet *p, __u32 pay, __u64 h)
+static __always_inline int dns_ok(PKT_CTX *ctx, const struct packet *p, __u32 pay, __u64 h)
 {
 	__u8 b[DNS_NAME_OFF + DNS_NAME_LEN];
 	if (!within_ip(p, pay, sizeof(b)) || pkt_load(ctx, pay, b, sizeof(b)))
@@ -78,7 +78,7 @@ static __always_inline int ber_skip_header(__u32 *off, __u8 len0)
 	return 0;
 }
 
-static __always_inline int snmp_ok(struct xdp_md *ctx, const struct packet *p, __u32 pay, __u64 h)
+static __always_inline int snmp_ok(PKT_CTX *ctx, const struct packet *p, __u32 pay, __u64 h)
 {
 	__u8 b[2];
 	__u32 off = pay;
@@ -101,7 +101,7 @@ static __always_inline int snmp_ok(struct xdp_md *ctx, const struct packet *p, _
 }
 
 /* udp_echo_ok checks what a known service echoes from our request. */
-static __always_inline int udp_echo_ok(struct xdp_md *ctx, const struct packet *p, __u64 h)
+static __always_inline int udp_echo_ok(PKT_CTX *ctx, const struct packet *p, __u64 h)
 {
 	__u16 port = p->sport;
 	struct udp_echo *e = bpf_map_lookup_elem(&udp_echoes, &port);
@@ -187,7 +187,7 @@ static __always_inline int udp_quote_ok(const struct probe *pr, __u32 word, __u6
 }
 
 /* udp_check checks a UDP answer or a quote of a UDP probe against hash h. */
-static __always_inline int udp_check(struct xdp_md *ctx, const struct packet *p, const struct probe *pr, __u64 h,
+static __always_inline int udp_check(PKT_CTX *ctx, const struct packet *p, const struct probe *pr, __u64 h,
 				     __u16 sport)
 {
 	if (pr->local_port != sport)
@@ -226,7 +226,7 @@ static __always_inline int udp_classify_quote(const struct packet *p, struct pro
  * answer to the probe, 2 for one to its confirming retry.
  * probe.UDP.Validator names it. Inlined: a BPF-to-BPF call cost
  * 3-8 ns per validated reply (BenchmarkScanProgram). */
-static __always_inline int udp_validate(struct xdp_md *ctx, const struct packet *p, const struct probe *pr)
+static __always_inline int udp_validate(PKT_CTX *ctx, const struct packet *p, const struct probe *pr)
 {
 	__u64 h = probe_cookie(pr->family, pr->us, pr->target, IPPROTO_UDP, 0, pr->port);
 	/* One copy of the check for both cookies, not two inlined: the

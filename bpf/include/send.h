@@ -7,7 +7,8 @@
  * socket path) straight into the memory-mapped array `send_slots`, sets
  * send_states[0] = {next 0, limit n}, and makes one BPF_PROG_RUN call of the
  * scan program in live-frames mode (BPF_F_TEST_XDP_LIVE_FRAMES) with repeat
- * n and 8 bytes of metadata holding send_magic. Each run turns the next slot
+ * n and 16 bytes of metadata holding send_magic and the sender's index
+ * (struct send_meta). Each run turns the next slot
  * into the frame it is given and returns XDP_TX, which live-frames mode
  * turns into a redirect out of the ingress ifindex: no socket, no skb on the
  * sending side, one syscall per batch.
@@ -50,6 +51,8 @@ struct send_slot {
 	__u8 frame[SEND_FRAME];
 };
 
+/* One per sender (--senders N), each on its own cache line: the senders'
+ * runs on different CPUs write them every frame. */
 struct send_state {
 	__u32 next;  /* the slot the next run sends */
 	__u32 limit; /* slots [0, limit) hold this batch */
@@ -57,12 +60,26 @@ struct send_state {
 	__u32 _pad;
 	__u64 sent;  /* frames handed to XDP_TX, over all batches */
 	__u64 bad;   /* slots refused: a length out of range, or a failed resize */
+	__u64 _line[4];
+};
+
+/* The metadata of a transmitter run: the magic, and which sender's slots
+ * and state it takes. Sender k owns slots [k * send_batch, (k + 1) *
+ * send_batch). All senders run this one program, which is attached: a
+ * second, unattached instance (as --senders 2 first had) enters and
+ * leaves the kernel's XDP dispatcher on every call, two text pokes with
+ * IPIs to every CPU (measured: 14% of a 2-sender scan's samples in
+ * __text_poke, and 2 senders slower than 1). */
+struct send_meta {
+	__u64 magic;
+	__u32 sender;
+	__u32 _pad;
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, 1); /* loader: the transmitter's batch, when --tx xdp */
+	__uint(max_entries, 1); /* loader: the transmitter's batch x senders, when --tx xdp */
 	__type(key, __u32);
 	__type(value, struct send_slot);
 } send_slots SEC(".maps");
@@ -70,7 +87,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, 1);
+	__uint(max_entries, 1); /* loader: the senders */
 	__type(key, __u32);
 	__type(value, struct send_state);
 } send_states SEC(".maps");
@@ -100,6 +117,8 @@ volatile const __u32 send_relay_cpu = SEND_NO_RELAY;
 
 /* A random value drawn at load time; 0 turns the transmitter off. */
 volatile const __u64 send_magic = 0;
+/* Slots a sender (loader: ScanConfig.SendSlots). */
+volatile const __u32 send_batch = 0;
 
 /* is_send_run says whether this run is the transmitter's: its metadata is
  * send_magic. A received packet has no such metadata. */
@@ -107,24 +126,29 @@ static __always_inline int is_send_run(struct xdp_md *ctx)
 {
 	void *meta = (void *)(long)ctx->data_meta;
 	void *data = (void *)(long)ctx->data;
-	if (!send_magic || meta + sizeof(__u64) > data)
+	if (!send_magic || meta + sizeof(struct send_meta) > data)
 		return 0;
-	return *(__u64 *)meta == send_magic;
+	return ((struct send_meta *)meta)->magic == send_magic;
 }
 
 static __always_inline int send_next(struct xdp_md *ctx)
 {
-	__u32 zero = 0;
-	struct send_state *st = bpf_map_lookup_elem(&send_states, &zero);
+	void *meta = (void *)(long)ctx->data_meta;
+	void *data = (void *)(long)ctx->data;
+	if (meta + sizeof(struct send_meta) > data)
+		return XDP_ABORTED;
+	__u32 k = ((struct send_meta *)meta)->sender;
+	struct send_state *st = bpf_map_lookup_elem(&send_states, &k);
 	if (!st)
 		return XDP_ABORTED;
-	/* One caller at a time runs the transmitter (the scan's send loop),
-	 * so plain increments are safe. */
+	/* One thread at a time runs each sender's batches (its send loop),
+	 * so plain increments of its own state are safe. */
 	__u32 i = st->next;
-	if (i >= st->limit)
+	if (i >= st->limit || i >= send_batch)
 		return XDP_DROP;
 	st->next = i + 1;
-	struct send_slot *s = bpf_map_lookup_elem(&send_slots, &i);
+	__u32 slot = k * send_batch + i;
+	struct send_slot *s = bpf_map_lookup_elem(&send_slots, &slot);
 	if (!s)
 		return XDP_DROP;
 	__u32 len = s->len;
@@ -133,7 +157,7 @@ static __always_inline int send_next(struct xdp_md *ctx)
 		return XDP_DROP;
 	}
 	/* The frame leaves without the metadata; the recycled page keeps it. */
-	if (bpf_xdp_adjust_meta(ctx, sizeof(__u64)) ||
+	if (bpf_xdp_adjust_meta(ctx, sizeof(struct send_meta)) ||
 	    bpf_xdp_adjust_tail(ctx, (int)len - (int)st->page) ||
 	    bpf_xdp_store_bytes(ctx, 0, s->frame, len)) {
 		st->bad++;

@@ -11,6 +11,7 @@
 #include "kernel.h"
 #include "bpf_endian.h"
 #include "bpf_helpers.h"
+#include "pktctx.h"
 
 #define TCP_REPLY_LEN (sizeof(struct ethhdr) + sizeof(struct iphdr) + sizeof(struct tcphdr))
 #define TCP_REPLY6_LEN (sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + sizeof(struct tcphdr))
@@ -67,10 +68,9 @@ static __always_inline void tcp_rewrite(struct tcphdr *th, __u8 flags, __u32 seq
  * derived again here, with one bounds check. The result is a status and
  * not the pointer (NULL on failure) because clang cannot tell the checked
  * pointer is not NULL: each caller would pay a test it does not need. */
-static __always_inline int reply_frame(struct xdp_md *ctx, __u32 len, __u32 want, void **data)
+static __always_inline int reply_frame(PKT_CTX *ctx, __u32 len, __u32 want, void **data)
 {
-	long delta = (long)want - (long)len;
-	if (delta && bpf_xdp_adjust_tail(ctx, (int)delta))
+	if (PKT_RESIZE(ctx, len, want))
 		return -1;
 	*data = (void *)(long)ctx->data;
 	if (*data + want > (void *)(long)ctx->data_end)
@@ -84,7 +84,7 @@ static __always_inline int reply_frame(struct xdp_md *ctx, __u32 len, __u32 want
  * swapped, TCP options and payload cut, the given flags, sequence (host
  * order), acknowledgement and window, fresh checksums. Returns 0, or -1 when
  * the frame cannot be rewritten (the caller must then not XDP_TX it). */
-static __always_inline int tcp_reply(struct xdp_md *ctx, __u32 len, __u8 flags, __u32 seq, __u32 ack, __u16 window)
+static __always_inline int tcp_reply(PKT_CTX *ctx, __u32 len, __u8 flags, __u32 seq, __u32 ack, __u16 window)
 {
 	void *data;
 	if (reply_frame(ctx, len, TCP_REPLY_LEN, &data))
@@ -113,7 +113,7 @@ static __always_inline int tcp_reply(struct xdp_md *ctx, __u32 len, __u8 flags, 
  * header. A swap macro for the addresses (and ports) would read shorter,
  * but clang 19 then orders the scan program's reply paths differently:
  * the code stays as the measured one. */
-static __always_inline int tcp_reply6(struct xdp_md *ctx, __u32 len, __u8 flags, __u32 seq, __u32 ack, __u16 window)
+static __always_inline int tcp_reply6(PKT_CTX *ctx, __u32 len, __u8 flags, __u32 seq, __u32 ack, __u16 window)
 {
 	void *data;
 	if (reply_frame(ctx, len, TCP_REPLY6_LEN, &data))

@@ -97,6 +97,7 @@ func benchScan(args []string) error {
 	memory := fs.Bool("memory", true, "also compare xdpscan's peak RSS on the range x 1 port and 198.18.0.0/15 x 100 ports")
 	wait := fs.Duration("wait", 2*time.Second, "how long every scanner listens after its last probe")
 	out := fs.String("out", "bench-results", "directory for results.json and the SVG plots")
+	name := fs.String("name", "", "the testbed's name (testbed up --name; default bench<pid>)")
 	pin := fs.String("pin", defaultPin(), "split: every tool on CPU 0, the testbed's receive softirqs on CPU 1 (needs 2 CPUs);\n"+
 		"none: no pinning (on veth the target's softirq then runs on, and is charged to, the sending CPU)")
 	if _, err := parseFlags(fs, args); err != nil {
@@ -137,7 +138,7 @@ func benchScan(args []string) error {
 	return withBench(*out, func(ctx context.Context, self, scratch string, res *bench.Results) error {
 		for _, t := range targets {
 			r, err := bench.RunScan(ctx, bench.ScanOptions{Self: self, Runs: *runs, Probes: *probes, Target: t, Tools: toolList,
-				Rates: rateList, Memory: *memory, Wait: *wait, Dir: scratch, Log: os.Stderr, Split: *pin == "split"})
+				Rates: rateList, Memory: *memory, Wait: *wait, Name: *name, Dir: scratch, Log: os.Stderr, Split: *pin == "split"})
 			if r != nil {
 				res.SetScan(r)
 				bench.WriteScanTable(os.Stdout, r)

@@ -69,6 +69,24 @@ testbed: testbed up --target-napi); a peer that takes nothing stops the
 scan at the first batch with an error, and frames the interface dropped
 are counted as tx errors.
 
+When the interface already has an XDP program (someone else's: a DDoS
+filter, xdp-loader's; a capture's; another scan's or shard's), the scan
+leaves it attached and unchanged and takes its replies at TC ingress
+instead (tcx, which chains any number of programs; clsact below Linux
+6.6), after that program, with a notice naming it: what it drops or
+redirects never reaches the scan. Each scan checks its own cookie key, so
+scans chained there each consume their own replies and pass the others
+on (counted as invalid cookies: to a scan, another's reply looks like a
+forgery); --tx xdp still works. The XDP hook is taken whenever it is free: per
+packet the TC variant costs as much for a validated reply (50 ns) and more
+for a frame it passes on (21-22 ns against 14, BPF_PROG_RUN), and it runs
+after the kernel has built an skb, which native XDP never waits for. TC
+is the one hook that chains beside an unknown program where freplace
+(libxdp's dispatcher) is refused. --reset's RSTs leave by a redirect to
+the interface's egress, except after a generic XDP program with
+xdp.frags (a capture's), which hands TC frames without their MAC header:
+the scan then says it sent none.
+
 IANA special-purpose ranges (private, loopback, benchmarking, ...) are
 blocked unless lifted with --allow. On the testbed:
   ip netns exec xdpscan-default-scan xdpscan scan 198.18.0.0/20 -p 22,80,443 --allow 198.18.0.0/15
@@ -395,11 +413,14 @@ func runScanFlags(f *scanFlags, fs *flag.FlagSet, positional []string) error {
 	}
 
 	rxDesc := "XDP " + st.XDPMode
+	if st.RxHook != "" {
+		rxDesc = st.RxHook
+	}
 	if st.TxMode == transmit.ModeXDP {
 		rxDesc = "sent from XDP, " + rxDesc
 		if st.TxRelayCPUS > 0 {
-			rxDesc = fmt.Sprintf("sent from XDP through CPU %d's relay (%.2f CPU-s: the transmit and the peer's receive path), XDP %s",
-				f.txRelayCPU, st.TxRelayCPUS, st.XDPMode)
+			rxDesc = fmt.Sprintf("sent from XDP through CPU %d's relay (%.2f CPU-s: the transmit and the peer's receive path), %s",
+				f.txRelayCPU, st.TxRelayCPUS, strings.TrimPrefix(rxDesc, "sent from XDP, "))
 		}
 	}
 	switch st.RxMode {

@@ -9,8 +9,9 @@ import (
 // addQueuesFlag registers testbed up's --queues.
 func addQueuesFlag(fs *flag.FlagSet, n *int, set *bool) {
 	*set = true
-	fs.IntVar(n, "queues", 1, "RX and TX queues on both veth ends; above 1 also GRO (NAPI) and threaded NAPI on both,\n"+
-		"so receive work spreads over the CPUs: senders on different CPUs feed different queues")
+	fs.IntVar(n, "queues", 1, "RX and TX queues on both veth ends; above 1 also GRO (NAPI) on both, and on the kernel\n"+
+		"target threaded NAPI, so receive work spreads over the CPUs: senders on different CPUs feed\n"+
+		"different queues (the xdp target keeps NAPI in the sending CPU's softirq, as scan --tx xdp needs)")
 }
 
 // checkQueues refuses a queue count veth cannot have.

@@ -115,6 +115,8 @@ type Progress struct {
 	// The counters of every program together, since the capture began
 	// (zero for libpcap).
 	loader.Running
+	// ahead: the verdicts of the XDP program before the capture (xdpahead.go).
+	ahead atomic.Pointer[[]*xdpAheadMeter]
 }
 
 // Packet is one packet as the capture hands it to its writer. Data
@@ -202,7 +204,9 @@ func Run(ctx context.Context, cfg Config, progress *Progress, write func(*Packet
 	case cfg.ReadFile != "":
 		err = captureOffline(ctx, cfg, raw, frameView, &st, emit)
 	case cfg.RxMode == loader.RxPcap:
+		ahead := aheadOf(cfg.Iface, progress) // libpcap sees only what an XDP program there passes
 		err = capturePcap(ctx, cfg, &st, emit)
+		ahead.finish(&st)
 	default:
 		err = captureXDP(ctx, cfg, raw, frameView, progress, &st, emit)
 	}
@@ -333,7 +337,9 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 		defer eatt.Close()
 		st.Outbound = &DirStats{Hook: string(eatt.Hook)}
 	}
+	var ahead *xdpAheadMeter
 	if inTC != nil {
+		ahead = aheadOf(cfg.Iface, progress)
 		if iatt, err = loader.AttachIngress(inTC.Program(), cfg.Iface, cfg.EgressHook); err != nil {
 			return err
 		}
@@ -447,6 +453,7 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 	att.Close()
 	iatt.Close()
 	eatt.Close()
+	ahead.finish(st)
 	var sum loader.Counters
 	if in != nil {
 		after, err := in.Counters()

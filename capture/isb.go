@@ -15,10 +15,10 @@ const (
 	optIsbIfDrop = 5
 )
 
-// appendISB appends an interface statistics block for interface 0 with a
-// comment, which pcapgo's WriteInterfaceStats leaves out: the loss per
+// appendISB appends an interface statistics block for interface ifID with
+// a comment, which pcapgo's WriteInterfaceStats leaves out: the loss per
 // stage. Timestamps are in the interface's nanoseconds (tsresol 9).
-func appendISB(b []byte, start, end time.Time, received, dropped uint64, comment string) []byte {
+func appendISB(b []byte, ifID uint32, start, end time.Time, received, dropped uint64, comment string) []byte {
 	le := binary.LittleEndian
 	ts := func(b []byte, t time.Time) []byte {
 		n := uint64(t.UnixNano())
@@ -27,7 +27,7 @@ func appendISB(b []byte, start, end time.Time, received, dropped uint64, comment
 	at := len(b)
 	b = le.AppendUint32(b, blockISB)
 	b = le.AppendUint32(b, 0) // total length, patched below
-	b = le.AppendUint32(b, 0) // interface 0
+	b = le.AppendUint32(b, ifID)
 	b = ts(b, end)
 	if comment != "" {
 		b = le.AppendUint16(b, optComment)

@@ -24,6 +24,9 @@ type Loss struct {
 	// NICUnavailable says the interface counters could not be read (then
 	// the NIC figures are 0, not measured).
 	NICUnavailable string `json:"nic_unavailable,omitempty"`
+	// XDPAhead: per interface, what an XDP program attached before the
+	// capture dropped, sent back or redirected (xdpahead.go).
+	XDPAhead []XDPAhead `json:"xdp_ahead,omitempty"`
 }
 
 // String is the summary's line.
@@ -32,6 +35,9 @@ func (l Loss) String() string {
 		l.NICRxDropped+l.NICRxMissed, l.NICRxDropped, l.NICRxMissed, l.Ring, l.Writer)
 	if l.NICUnavailable != "" {
 		s += " (NIC counters unavailable: " + l.NICUnavailable + ")"
+	}
+	for _, a := range l.XDPAhead {
+		s += "; " + a.String()
 	}
 	return s
 }
@@ -56,7 +62,7 @@ func startNICLoss(iface string) *nicLoss {
 
 // finish fills st.Loss.
 func (n *nicLoss) finish(st *Stats) {
-	st.Loss = Loss{Ring: st.RingLost, Writer: st.WriterLost}
+	st.Loss = Loss{Ring: st.RingLost, Writer: st.WriterLost, XDPAhead: st.Loss.XDPAhead}
 	if n.link != nil {
 		defer n.link.Close()
 		var after netdev.Counters

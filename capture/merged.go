@@ -24,6 +24,8 @@ type InterfaceStats struct {
 	Written  uint64 `json:"written"`
 	RingLost uint64 `json:"ring_lost"`
 	XDPMode  string `json:"xdp_mode"`
+	// XDPAhead: what an XDP program attached before the capture did there.
+	XDPAhead *XDPAhead `json:"xdp_ahead,omitempty"`
 }
 
 // interfaces are the capture's interfaces, the file's interface order.
@@ -54,6 +56,8 @@ type ifaceCapture struct {
 	// finish: sent packets' checksums the device would finish
 	// (egresscsum.go).
 	finish bool
+	// ahead: the verdicts of the XDP program before inTC (xdpahead.go).
+	ahead *xdpAheadMeter
 }
 
 // in is the program that takes received packets, if any.
@@ -192,6 +196,7 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 		}
 		switch {
 		case c.inTC != nil:
+			c.ahead = aheadOf(c.name, progress)
 			if c.iatt, err = loader.AttachIngress(c.inTC.Program(), c.name, cfg.EgressHook); err != nil {
 				return err
 			}
@@ -299,6 +304,13 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 	// figures are final.
 	for _, c := range ifaces {
 		c.detach()
+	}
+	for i, c := range ifaces {
+		if c.ahead != nil {
+			a := c.ahead.read()
+			st.Interfaces[i].XDPAhead = &a
+			st.Loss.XDPAhead = append(st.Loss.XDPAhead, a)
+		}
 	}
 	var total, in, out loader.Counters
 	for i, c := range ifaces {

@@ -200,7 +200,7 @@ var zeroPad [4]byte
 func (pw *PacketWriter) Close(received, dropped uint64) error {
 	if pw.ng != nil && pw.StatsComment != "" {
 		// By hand: pcapgo writes no comment in a statistics block.
-		if _, err := pw.buf.Write(appendISB(nil, pw.start, time.Now(), received, dropped, pw.StatsComment)); err != nil {
+		if _, err := pw.buf.Write(appendISB(nil, 0, pw.start, time.Now(), received, dropped, pw.StatsComment)); err != nil {
 			return fmt.Errorf("write pcapng statistics: %w", err)
 		}
 	} else if pw.ng != nil {
@@ -228,18 +228,26 @@ func ngMoreInterface(o PacketFileOptions, m MoreInterface) pcapgo.NgInterface {
 }
 
 // CloseInterfaces is Close for a capture on several interfaces: one
-// statistics block per interface, in the file's interface order.
+// statistics block per interface, in the file's interface order; the
+// first's comment is StatsComment, another's what the XDP program ahead
+// of the capture there did.
 func (pw *PacketWriter) CloseInterfaces(stats []InterfaceStats) error {
 	if pw.ng != nil {
+		if err := pw.ng.Flush(); err != nil { // by hand from here: pcapgo writes no comment in a statistics block
+			return err
+		}
 		now := time.Now()
 		for i, s := range stats {
-			if err := pw.ng.WriteInterfaceStats(i, pcapgo.NgInterfaceStatistics{LastUpdate: now, StartTime: pw.start,
-				EndTime: now, PacketsReceived: s.Seen, PacketsDropped: s.RingLost}); err != nil {
+			comment := ""
+			if s.XDPAhead != nil {
+				comment = s.XDPAhead.String()
+			}
+			if i == 0 && pw.StatsComment != "" {
+				comment = pw.StatsComment
+			}
+			if _, err := pw.buf.Write(appendISB(nil, uint32(i), pw.start, now, s.Seen, s.RingLost, comment)); err != nil {
 				return fmt.Errorf("write pcapng statistics of %s: %w", s.Name, err)
 			}
-		}
-		if err := pw.ng.Flush(); err != nil {
-			return err
 		}
 	}
 	return pw.buf.Flush()

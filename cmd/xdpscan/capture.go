@@ -42,9 +42,16 @@ attached and unchanged and takes received packets at TC ingress instead (tcx,
 which chains any number of programs; clsact below Linux 6.6), after that
 program: what it drops, redirects or sends back (XDP_DROP, XDP_REDIRECT,
 XDP_TX) is not seen, and the summary says "after the XDP program already
-attached". Seeing those too, with the program's verdict, takes an fexit
-program on it (xdpdump's way), which needs CAP_PERFMON and CAP_SYS_ADMIN and
-a kernel that allows tracing programs; xdpscan does not do that yet.
+attached". How many it dropped, sent back and redirected over the capture
+is read from the driver's own counters (ethtool -S: veth, virtio_net, mlx5,
+mvneta, in native mode) and printed after tcpdump's three lines, in
+--stats-json ("loss"."xdp_ahead"), the pcapng statistics block's comment and
+the metrics (xdpscan_foreign_xdp_packets_total): totals per verdict, never
+which packet got which. A program in generic mode, or a driver that counts
+no verdicts (Intel's), gives no counts: the output says so instead of
+printing zeros. Per-packet verdicts take an fexit program on it (xdpdump's
+way), which needs CAP_PERFMON and which a kernel in lockdown
+(confidentiality) refuses even to root: xdpscan does not attach one.
 
 Without -w, packets are printed as tcpdump prints them, to stdout whether or
 not it is a terminal (never resolving names: tcpdump -nn), with tcpdump's
@@ -398,6 +405,9 @@ func runCapture(args []string) error {
 	// tcpdump's three lines, then our extra truth.
 	fmt.Fprintf(os.Stderr, "%d packets captured\n%d packets received by filter\n%d packets dropped by kernel\n",
 		st.Written, st.Matched, st.RingLost)
+	for _, a := range st.Loss.XDPAhead {
+		fmt.Fprintln(os.Stderr, a.Line())
+	}
 	rxDesc := "XDP " + st.XDPMode
 	if st.RxMode == loader.RxPcap {
 		rxDesc = "libpcap"

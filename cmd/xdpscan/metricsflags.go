@@ -159,7 +159,25 @@ func (m *captureMetrics) collectors() []prometheus.Collector {
 	if p := m.progress.Program(); p != nil {
 		cs = append(cs, metrics.NewProgramCollector(metrics.Program{Name: "xdpscan_capture", Interface: m.iface, Program: p}))
 	}
+	cs = append(cs, metrics.NewForeignXDPCollector(m.foreignXDP))
 	return cs
+}
+
+// foreignXDP is what the XDP program ahead of the capture did, live or,
+// once the capture is over, its final figures.
+func (m *captureMetrics) foreignXDP() []metrics.ForeignXDP {
+	var ahead []capture.XDPAhead
+	if f := m.final.Load(); f != nil {
+		ahead = f.Loss.XDPAhead
+	} else {
+		ahead = m.progress.XDPAhead()
+	}
+	var out []metrics.ForeignXDP
+	for _, a := range ahead {
+		out = append(out, metrics.ForeignXDP{Interface: a.Interface, XDPMode: a.XDPMode, Driver: a.Driver,
+			Drop: a.Drop, TX: a.TX, Redirect: a.Redirect, TXErrors: a.TXErrors})
+	}
+	return out
 }
 
 // done publishes the capture's final figures.

@@ -3,6 +3,7 @@ package netdev
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -16,33 +17,67 @@ type EthtoolStats struct {
 	Values []uint64
 }
 
-// ReadEthtoolStats reads iface's driver name and private counters with the
-// ETHTOOL_GDRVINFO, ETHTOOL_GSSET_INFO, ETHTOOL_GSTRINGS and ETHTOOL_GSTATS
-// ioctls. The kernel lets any user make these four (net/ethtool/ioctl.c
-// lists them as unprivileged); the ethtool netlink family has no
-// driver-private counters, only the standard groups.
+// ReadEthtoolStats reads iface's driver name and private counters once
+// (EthtoolReader).
 func ReadEthtoolStats(iface string) (EthtoolStats, error) {
+	r, err := OpenEthtoolStats(iface)
+	if err != nil {
+		return r.Stats, err
+	}
+	defer r.Close()
+	v, err := r.Read()
+	st := r.Stats
+	st.Values = slices.Clone(v)
+	return st, err
+}
+
+// EthtoolReader reads one interface's driver counters again and again
+// with one ioctl and no allocation: for a transmitter that reads them
+// after every call (transmit's refused XDP frames), as for a one-time
+// reading. It uses the ETHTOOL_GDRVINFO, ETHTOOL_GSSET_INFO,
+// ETHTOOL_GSTRINGS and ETHTOOL_GSTATS ioctls, which the kernel lets any
+// user make (net/ethtool/ioctl.c lists them as unprivileged); the ethtool
+// netlink family has no driver-private counters, only the standard
+// groups.
+type EthtoolReader struct {
+	// Stats are the driver and the counters' names; Values is unset.
+	Stats EthtoolStats
+	fd    int
+	iface string
+	vals  []uint64 // ETHTOOL_GSTATS's header word, then room for the values
+}
+
+// OpenEthtoolStats reads iface's driver name and counter names. A driver
+// without private counters gives a reader whose Read returns none. On an
+// error the reader returned, closed, still says what was read (the
+// driver's name, once known).
+func OpenEthtoolStats(iface string) (*EthtoolReader, error) {
+	r := &EthtoolReader{fd: -1, iface: iface}
+	fail := func(format string, err error) (*EthtoolReader, error) {
+		r.Close()
+		return r, fmt.Errorf("ethtool stats of %s: "+format, iface, err)
+	}
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return EthtoolStats{}, fmt.Errorf("ethtool stats of %s: socket: %w", iface, err)
+		return fail("socket: %w", err)
 	}
-	defer unix.Close(fd)
+	r.fd = fd
 	info, err := unix.IoctlGetEthtoolDrvinfo(fd, iface)
 	if err != nil {
-		return EthtoolStats{}, fmt.Errorf("ethtool stats of %s: ETHTOOL_GDRVINFO: %w", iface, err)
+		return fail("ETHTOOL_GDRVINFO: %w", err)
 	}
-	st := EthtoolStats{Driver: unix.ByteSliceToString(info.Driver[:])}
+	r.Stats.Driver = unix.ByteSliceToString(info.Driver[:])
 	sset := struct {
 		cmd, reserved uint32
 		mask          uint64
 		data          uint32
 	}{cmd: unix.ETHTOOL_GSSET_INFO, mask: 1 << ethSSStats}
 	if err := ethtoolIoctl(fd, iface, unsafe.Pointer(&sset)); err != nil {
-		return st, fmt.Errorf("ethtool stats of %s: ETHTOOL_GSSET_INFO: %w", iface, err)
+		return fail("ETHTOOL_GSSET_INFO: %w", err)
 	}
 	runtime.KeepAlive(&sset)
 	if sset.mask == 0 || sset.data == 0 {
-		return st, nil // the driver has no private counters
+		return r, nil // the driver has no private counters
 	}
 	// The kernel asks the driver for the count again and writes that many
 	// entries whatever length we pass: a queue added in between would write
@@ -52,23 +87,45 @@ func ReadEthtoolStats(iface string) (EthtoolStats, error) {
 	strs := make([]byte, 12+room*ethGStringLen)
 	*(*[3]uint32)(unsafe.Pointer(&strs[0])) = [3]uint32{unix.ETHTOOL_GSTRINGS, ethSSStats, uint32(n)}
 	if err := ethtoolIoctl(fd, iface, unsafe.Pointer(&strs[0])); err != nil {
-		return st, fmt.Errorf("ethtool stats of %s: ETHTOOL_GSTRINGS: %w", iface, err)
+		return fail("ETHTOOL_GSTRINGS: %w", err)
 	}
 	ns := int(*(*uint32)(unsafe.Pointer(&strs[8])))
-	vals := make([]uint64, 1+room)
-	*(*[2]uint32)(unsafe.Pointer(&vals[0])) = [2]uint32{unix.ETHTOOL_GSTATS, uint32(n)}
-	if err := ethtoolIoctl(fd, iface, unsafe.Pointer(&vals[0])); err != nil {
-		return st, fmt.Errorf("ethtool stats of %s: ETHTOOL_GSTATS: %w", iface, err)
-	}
-	nv := int((*[2]uint32)(unsafe.Pointer(&vals[0]))[1])
-	if ns != nv || ns > room {
-		return st, fmt.Errorf("ethtool stats of %s: the driver gave %d names and %d values (its queues changed while they were read): read again", iface, ns, nv)
+	if ns > room {
+		return fail("%w", fmt.Errorf("the driver gave %d names for %d counters (its queues changed while they were read): read again", ns, n))
 	}
 	for i := range ns {
-		st.Names = append(st.Names, unix.ByteSliceToString(strs[12+i*ethGStringLen:12+(i+1)*ethGStringLen]))
+		r.Stats.Names = append(r.Stats.Names, unix.ByteSliceToString(strs[12+i*ethGStringLen:12+(i+1)*ethGStringLen]))
 	}
-	st.Values = vals[1 : 1+nv]
-	return st, nil
+	r.vals = make([]uint64, 1+room)
+	return r, nil
+}
+
+// Read returns the counters' values, in Stats.Names' order, valid until
+// the next Read. It fails when the driver's count changed since the names
+// were read (its queues changed): open again.
+func (r *EthtoolReader) Read() ([]uint64, error) {
+	n := len(r.Stats.Names)
+	if n == 0 {
+		return nil, nil
+	}
+	*(*[2]uint32)(unsafe.Pointer(&r.vals[0])) = [2]uint32{unix.ETHTOOL_GSTATS, uint32(n)}
+	if err := ethtoolIoctl(r.fd, r.iface, unsafe.Pointer(&r.vals[0])); err != nil {
+		return nil, fmt.Errorf("ethtool stats of %s: ETHTOOL_GSTATS: %w", r.iface, err)
+	}
+	if nv := int((*[2]uint32)(unsafe.Pointer(&r.vals[0]))[1]); nv != n {
+		return nil, fmt.Errorf("ethtool stats of %s: the driver gave %d values for %d names (its queues changed): read again", r.iface, nv, n)
+	}
+	return r.vals[1 : 1+n], nil
+}
+
+// Close closes the reader's socket.
+func (r *EthtoolReader) Close() error {
+	if r.fd < 0 {
+		return nil
+	}
+	err := unix.Close(r.fd)
+	r.fd = -1
+	return err
 }
 
 // ethtoolIoctl makes one SIOCETHTOOL request for iface with data.

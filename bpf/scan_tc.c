@@ -23,8 +23,9 @@
  * skb's metadata (the frame starts with the inner headers), and the linear
  * area may end before the headers do: the parser's in-place fast path
  * reads what is linear, bpf_skb_load_bytes the rest (PKT_PAST_LINEAR).
- * After a generic XDP program with xdp.frags (a capture's), the data
- * starts at the IP header instead (skbmac.h): the parser starts there, and
+ * After a generic XDP program with xdp.frags (someone else's: xdpscan's
+ * capture loads without it in generic mode), the data starts at the IP
+ * header instead (skbmac.h): the parser starts there, and
  * --reset sends no RST (no MAC header to turn around).
  */
 #include "include/kernel.h"

@@ -82,16 +82,16 @@ func (h *rxHook) describe(st *Stats) {
 }
 
 // resetNotice tells the user when --reset sent no RST although ports were
-// open, at TC ingress: after a generic XDP program with xdp.frags (a
-// capture's) the kernel hands TC the frames without their MAC header
-// (bpf/scan_tc.c), so the RST cannot go back out; the replies were still
-// consumed.
+// open, at TC ingress: after a generic XDP program with xdp.frags
+// (someone else's: capture loads without it in generic mode) the kernel
+// hands TC the frames without their MAC header (bpf/scan_tc.c), so the RST
+// cannot go back out; the replies were still consumed.
 func (h *rxHook) resetNotice(cfg Config, c loader.Counters, open uint64) {
 	if h.tc == nil || !cfg.Reset || cfg.Notice == nil || c.TX != 0 || open == 0 {
 		return
 	}
 	cfg.Notice(fmt.Sprintf("--reset sent no RST: at TC ingress after the XDP program on %s the frames come without "+
-		"their MAC header (a generic XDP program with xdp.frags, such as a capture's), so the targets were left to time out "+
+		"their MAC header (a generic XDP program with xdp.frags), so the targets were left to time out "+
 		"their half-open connections; --reset needs the XDP hook, or TC after another kind of program", cfg.iface()))
 }
 

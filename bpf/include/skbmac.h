@@ -2,8 +2,9 @@
 /*
  * skbmac.h: where an skb's data starts, for TC ingress programs. Any TC
  * program that reads a frame at TC ingress after a generic XDP program
- * with xdp.frags (a capture's) needs it: scan_tc.c parses from the network
- * header then; a capture would have to load the MAC header with
+ * with xdp.frags (someone else's: xdpscan's capture loads without it in
+ * generic mode) needs it: scan_tc.c parses from the network header then;
+ * a capture would have to load the MAC header with
  * bpf_skb_load_bytes_relative(..., BPF_HDR_START_MAC) to write the frame
  * whole.
  */
@@ -19,9 +20,10 @@
 /* tc_l3_at_data says whether the skb's data starts at its network header
  * instead of its MAC header. tcx pushes the MAC header back (mac_len bytes)
  * before it runs a program at ingress, but after a generic XDP program
- * with xdp.frags support (a capture's) the kernel (6.18) hands over an skb
- * copied for XDP whose data starts at the IP header (as if its mac_len
- * were 0; seen on veth with a capture holding XDP generic), 14
+ * with xdp.frags support the kernel (6.18) hands over an skb copied for
+ * XDP whose data starts at the IP header (as if its mac_len were 0; seen
+ * on veth with a capture holding XDP generic, before capture loaded
+ * without xdp.frags in generic mode), 14
  * bytes after the MAC header, and skb->len counts from there.
  * Usually the EtherType at data + 12 is the one the kernel read
  * (skb->protocol), and the first byte, a MAC's, tells it is not an IP

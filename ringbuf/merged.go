@@ -37,20 +37,10 @@ func (m *Multi[T]) RunMerged(ctx context.Context, windowNs int64, stamp func(*T)
 	mg := m.mg
 	err := m.loop(ctx, func(now int64) (total int, full bool) {
 		for i, r := range m.rings {
-			got, short := 0, 0
-			for got < commitEvery {
-				raw, ok := r.next()
-				if !ok {
-					break
-				}
-				got++
-				if len(raw) < size {
-					short++
-					continue
-				}
+			got, short := r.read(commitEvery, size, func(raw []byte) {
 				// The header and the payload lie together in the ring.
 				mg.PushAt(i, stamp((*T)(unsafe.Pointer(unsafe.SliceData(raw)))), r.last, raw)
-			}
+			})
 			switch {
 			case got == commitEvery:
 				full = true

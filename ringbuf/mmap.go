@@ -146,6 +146,25 @@ func (r *ring) next() (payload []byte, ok bool) {
 	}
 }
 
+// read hands fn each of up to most next records, those of at least size
+// bytes (a header's): got counts every record taken, short those too
+// small, which are skipped.
+func (r *ring) read(most, size int, fn func(raw []byte)) (got, short int) {
+	for got < most {
+		raw, ok := r.next()
+		if !ok {
+			break
+		}
+		got++
+		if len(raw) < size {
+			short++
+			continue
+		}
+		fn(raw)
+	}
+	return got, short
+}
+
 // commit gives everything consumed so far back to the producer.
 func (r *ring) commit() { r.commitTo(r.cons) }
 

@@ -97,19 +97,9 @@ func (m *Multi[T]) RunRecords(ctx context.Context, handle func(src int, hdr *T, 
 	empty := make([]bool, len(m.rings))
 	return m.loop(ctx, func(now int64) (total int, full bool) {
 		for i, r := range m.rings {
-			got, short := 0, 0
-			for got < commitEvery {
-				raw, ok := r.next()
-				if !ok {
-					break
-				}
-				got++
-				if len(raw) < size {
-					short++
-					continue
-				}
+			got, short := r.read(commitEvery, size, func(raw []byte) {
 				handle(i, (*T)(unsafe.Pointer(unsafe.SliceData(raw))), raw[size:])
-			}
+			})
 			empty[i] = got == 0
 			if got > 0 {
 				r.commit()

@@ -254,7 +254,7 @@ func loadXDP(cfg Config, raw []cbpf.RawInstruction, frameView bool) (*loader.Cap
 	if cfg.ReadFile == "" {
 		xdpLoad(&lc, cfg.Iface, cfg.XDPMode)
 	}
-	return loader.LoadCapture(lc)
+	return cfg.loadCapture(lc)
 }
 
 // captureXDP captures in cfg.Direction: the XDP program on what the

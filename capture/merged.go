@@ -139,7 +139,7 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 			lc.ShareRings = ifaces[0].xdp
 		}
 		c := &ifaceCapture{name: name}
-		if c.xdp, err = loader.LoadCapture(lc); err != nil {
+		if c.xdp, err = cfg.loadCapture(lc); err != nil {
 			return err
 		}
 		ifaces = append(ifaces, c)

@@ -114,3 +114,23 @@ func rxVLANOffload(iface string) bool {
 	}
 	return value.data&ethFlagRxVLAN != 0
 }
+
+// loadCapture loads the XDP capture program as lc says; when the
+// device-bound load that reads VLAN tags from the driver is refused (a
+// driver or kernel that advertises the kfunc yet will not bind), it loads
+// the program unbound instead and says what is lost, rather than not
+// capturing at all.
+func (cfg Config) loadCapture(lc loader.CaptureConfig) (*loader.Capture, error) {
+	c, err := loader.LoadCapture(lc)
+	if err == nil || lc.VLANMetaIfindex == 0 {
+		return c, err
+	}
+	lc.VLANMetaIfindex = 0
+	c, err2 := loader.LoadCapture(lc)
+	if err2 != nil {
+		return nil, err
+	}
+	cfg.notice(fmt.Sprintf("xdpscan: the capture program could not be bound to the device to read the VLAN tags its driver takes out "+
+		"of frames (%v): VLAN tags held in metadata are not seen, where tcpdump sees them", err))
+	return c, nil
+}

@@ -93,6 +93,7 @@ type CaptureResults struct {
 	Frame     string            `json:"frame"`
 	Filter    string            `json:"filter"`
 	Generator string            `json:"generator"`
+	Gen       string            `json:"gen"` // bench flood --gen: "xdp" or "socket"
 	Pinning   string            `json:"pinning"`
 	XDPMode   string            `json:"xdp_mode"`
 	Skipped   map[string]string `json:"skipped,omitempty"`
@@ -130,11 +131,14 @@ func RunCapture(ctx context.Context, o CaptureOptions) (*CaptureResults, error) 
 		o.XDPMode = "auto"
 	}
 	pinning += "; XDP captures attached with --mode " + o.XDPMode
+	if o.XDPMode == "auto" {
+		pinning += " (on veth xdp-pass is generic XDP, while xdpscan's captures take received packets at TC ingress, where auto would be generic XDP)"
+	}
 	if o.XDPMode != "native" && o.Gen == "xdp" {
 		pinning += " (generic on veth: the kernel skips GRO on a link with a generic XDP program, so with GRO on, as --gen xdp needs, an XDP program makes this flood cheaper than nothing attached; --xdp-mode native keeps GRO, as XDP on a NIC does)"
 	}
 	res := &CaptureResults{Packets: o.Packets, Frame: "60-byte UDP to " + filteredAddr(cfg).String() + ":9 (dropped by the target's nftables after capture)",
-		Filter: captureFilter, Generator: generator, Pinning: pinning, XDPMode: o.XDPMode, Skipped: map[string]string{}}
+		Filter: captureFilter, Generator: generator, Gen: o.Gen, Pinning: pinning, XDPMode: o.XDPMode, Skipped: map[string]string{}}
 	tools := []string{"none"}
 	tools = append(tools, installedTools(o.Tools, res.Skipped, o.Log)...)
 	tb, err := testbed.Up(cfg)

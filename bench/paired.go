@@ -115,19 +115,26 @@ func bootstrapKept(ts []triple) (low, high float64) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	kept := make([]float64, bootstrapResamples)
 	for i := range kept {
-		var on, off ToggleWindow
-		for range ts {
-			t := ts[rng.IntN(len(ts))]
-			on.Packets, on.Seconds = on.Packets+t.on.Packets, on.Seconds+t.on.Seconds
-			off.Packets = off.Packets + t.before.Packets + t.after.Packets
-			off.Seconds = off.Seconds + t.before.Seconds + t.after.Seconds
-		}
-		if off.PPS() > 0 {
-			kept[i] = 100 * on.PPS() / off.PPS()
-		}
+		kept[i] = resampleKept(rng, ts)
 	}
 	slices.Sort(kept)
 	return quantile(kept, 0.025), quantile(kept, 0.975)
+}
+
+// resampleKept is the flood kept (percent) of one resample of ts, drawn
+// with replacement; 0 when the detached windows saw nothing.
+func resampleKept(rng *rand.Rand, ts []triple) float64 {
+	var on, off ToggleWindow
+	for range ts {
+		t := ts[rng.IntN(len(ts))]
+		on.Packets, on.Seconds = on.Packets+t.on.Packets, on.Seconds+t.on.Seconds
+		off.Packets = off.Packets + t.before.Packets + t.after.Packets
+		off.Seconds = off.Seconds + t.before.Seconds + t.after.Seconds
+	}
+	if off.PPS() <= 0 {
+		return 0
+	}
+	return 100 * on.PPS() / off.PPS()
 }
 
 // quantile of sorted xs, by the nearest rank (0 for none).

@@ -222,5 +222,6 @@ func (r *Results) Finish() {
 	if r.Capture != nil {
 		r.CaptureSteps = r.Capture.Steps()
 		r.Verdicts = append(r.Verdicts, CaptureVerdicts(r.Capture)...)
+		r.Verdicts = append(r.Verdicts, CoresCaptureVerdicts(r.Capture)...)
 	}
 }

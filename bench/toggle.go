@@ -26,9 +26,12 @@ type ToggleOptions struct {
 	Iface   string
 	Mode    loader.Mode
 	Program *ebpf.Program // nil: attach nothing, the method's control
-	Pairs   int           // attached windows, each between two detached ones
-	Window  time.Duration // how long each window counts
-	Settle  time.Duration // after each attach or detach, before counting
+	// TCIngress attaches Program (a TC program) to the TC ingress hook
+	// instead of XDP: where capture --mode auto takes received packets.
+	TCIngress bool
+	Pairs     int           // attached windows, each between two detached ones
+	Window    time.Duration // how long each window counts
+	Settle    time.Duration // after each attach or detach, before counting
 	// Ready is called once the flood is seen and the first window starts.
 	Ready func()
 }
@@ -147,7 +150,15 @@ type attached struct {
 // and detaches it.
 func attachedWindow(ctx context.Context, o ToggleOptions, count func(bool) (ToggleWindow, error)) (attached, error) {
 	mode := "none"
-	if o.Program != nil {
+	switch {
+	case o.Program != nil && o.TCIngress:
+		att, err := loader.AttachIngress(o.Program, o.Iface, "")
+		if err != nil {
+			return attached{}, err
+		}
+		defer att.Close()
+		mode = string(att.Hook) + " ingress"
+	case o.Program != nil:
 		att, err := loader.Attach(o.Program, o.Iface, o.Mode)
 		if err != nil {
 			return attached{}, err

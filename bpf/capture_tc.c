@@ -19,14 +19,25 @@
  * Records are capture.c's struct capture_hdr with dir = 1 (outbound), or 0
  * when loaded for the ingress hook (inbound = 1: see below).
  * Counters: this program's own counters map, so each direction is counted
- * apart (packets, bytes, matched, ring lost; the protocol breakdown is the
- * XDP parser's and stays ingress only).
+ * apart (packets, bytes, matched, ring lost; on the ingress hook also by
+ * protocol, as the XDP program counts).
  * Every packet continues (TC_ACT_UNSPEC): capture never disturbs traffic.
  */
 #include "include/kernel.h"
 #include "include/skb.h"
 #include "include/bpf_helpers.h"
+
+/* The shared parser (parse.h) reads the skb, as scan_tc.c's does: received
+ * packets are counted by protocol as the XDP program counts them. */
+#define PKT_CTX struct __sk_buff
+#define PKT_LOAD(skb, off, dst, n) bpf_skb_load_bytes(skb, off, dst, n)
+#define PKT_LEN(skb) ((skb)->len)
+#define PKT_PAST_LINEAR(skb, p) parse_l4(skb, p)
+#include "include/skbmac.h"
+#define PKT_L3_AT_DATA(skb) tc_l3_at_data(skb)
+#define PKT_PROTO(skb) bpf_ntohs((__u16)(skb)->protocol)
 #include "include/counters.h"
+#include "include/shape.h"
 
 char __license[] SEC("license") = "Dual BSD/GPL";
 
@@ -85,19 +96,45 @@ __attribute__((noinline)) int capture_egress_filter(struct __sk_buff *skb)
 	return placeholder_keep(skb);
 }
 
-SEC("tc")
-int xdpscan_capture_egress(struct __sk_buff *skb)
+/* count_received counts a received packet as the XDP program does, by
+ * protocol (count_frame: the common shapes inline, the rest through the
+ * shared parser), and its bytes with the tag (tag: 4 when the skb holds
+ * one in metadata). The frame then counts as tagged, once: an inner tag
+ * still in the frame (skb->protocol a VLAN type) was counted already. */
+static __always_inline struct counter_block *count_received(struct __sk_buff *skb, __u32 tag)
 {
 	struct counter_block *c = counters_here();
 	if (!c)
-		return TC_ACT_UNSPEC;
+		return 0;
+	count_frame(skb, c);
+	if (tag) {
+		count_in(c, COUNTER_BYTES, tag);
+		if (skb->protocol != bpf_htons(ETH_P_8021Q) && skb->protocol != bpf_htons(ETH_P_8021AD))
+			count_in(c, COUNTER_VLAN, 1);
+	}
+	return c;
+}
+
+SEC("tc")
+int xdpscan_capture_egress(struct __sk_buff *skb)
+{
 	/* A tag in metadata is in the frame tcpdump writes: 4 bytes more,
 	 * which what the filter keeps (of the packet without the tag) does
 	 * not count. */
 	__u32 tag = skb->vlan_present ? 4 : 0;
 	__u32 len = skb->len + tag;
-	count_in(c, COUNTER_PACKETS, 1);
-	count_in(c, COUNTER_BYTES, len);
+	struct counter_block *c;
+	if (inbound) {
+		c = count_received(skb, tag);
+		if (!c)
+			return TC_ACT_UNSPEC;
+	} else {
+		c = counters_here();
+		if (!c)
+			return TC_ACT_UNSPEC;
+		count_in(c, COUNTER_PACKETS, 1);
+		count_in(c, COUNTER_BYTES, len);
+	}
 	__u32 keep = capture_egress_filter(skb);
 	if (!keep)
 		return TC_ACT_UNSPEC;

@@ -236,6 +236,30 @@ func LoadXDP(cfg Config) (*loader.Capture, error) {
 	return loadXDP(cfg, raw, frameView)
 }
 
+// LoadIngress loads the program a capture of cfg takes received packets
+// with on cfg.Iface, for a caller that attaches it itself (the bench's
+// attach/detach windows): the XDP program, or where capture would take
+// them at TC ingress instead (ingressFor), the TC ingress program
+// (tc true), which goes on loader.AttachIngress.
+func LoadIngress(cfg Config) (prog *ebpf.Program, tc bool, closer func(), err error) {
+	if ingressFor(cfg.Iface, cfg.XDPMode) == ingressXDP {
+		c, err := LoadXDP(cfg)
+		if err != nil {
+			return nil, false, nil, err
+		}
+		return c.Program(), false, func() { c.Close() }, nil
+	}
+	raw, _, err := compileXDP(context.Background(), cfg)
+	if err != nil {
+		return nil, false, nil, err
+	}
+	c, err := loader.LoadCaptureTC(egressConfig(cfg, raw), nil, true)
+	if err != nil {
+		return nil, false, nil, err
+	}
+	return c.Program(), true, func() { c.Close() }, nil
+}
+
 func loadXDP(cfg Config, raw []cbpf.RawInstruction, frameView bool) (*loader.Capture, error) {
 	ring, wakeup := uint32(loader.RingBytes), uint32(loader.RingWakeupBytes)
 	if cfg.RingBytes != 0 { // -B
@@ -289,8 +313,9 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 	// never gets there (see capture --help).
 	var inTC *loader.CaptureEgress
 	var iatt *loader.EgressAttachment
+	at := ingressFor(cfg.Iface, cfg.XDPMode)
 	if dir.In() {
-		if m, err := loader.AttachedMode(cfg.Iface); err == nil && m != "" {
+		if at != ingressXDP {
 			if inTC, err = loader.LoadCaptureTC(egressConfig(cfg, raw), nil, true); err != nil {
 				return err
 			}
@@ -339,12 +364,14 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 	}
 	var ahead *xdpAheadMeter
 	if inTC != nil {
-		ahead = aheadOf(cfg.Iface, progress)
+		if at == ingressBeside {
+			ahead = aheadOf(cfg.Iface, progress)
+		}
 		if iatt, err = loader.AttachIngress(inTC.Program(), cfg.Iface, cfg.EgressHook); err != nil {
 			return err
 		}
 		defer iatt.Close()
-		st.Inbound = &DirStats{Hook: string(iatt.Hook) + " ingress, after the XDP program already attached"}
+		st.Inbound = &DirStats{Hook: at.hook(iatt.Hook)}
 	}
 	if in != nil {
 		if att, err = loader.Attach(in.Program(), cfg.Iface, cfg.XDPMode); err != nil {
@@ -472,6 +499,7 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 		}
 		d := after.Sub(beforeInTC)
 		st.Inbound.add(d)
+		st.Counters = d // counted by protocol there too
 		sum = sum.Add(d)
 	}
 	if out != nil {

@@ -41,10 +41,12 @@ func (c Config) ringsMode() RingsMode {
 // ifaceCapture is one interface's programs in a merged capture: the XDP
 // program (loaded on every interface: the first one's owns the rings the
 // others write into; attached when received packets are taken at XDP),
-// or, beside an XDP program already attached, the TC ingress program; and
-// the TC egress program for sent packets.
+// or the TC ingress program (beside an XDP program already attached, or
+// for frames that are skbs already: ingressAt); and the TC egress program
+// for sent packets.
 type ifaceCapture struct {
 	name      string
+	at        ingressAt
 	xdp       *loader.Capture
 	inTC, out *loader.CaptureEgress
 	att       *loader.Attachment
@@ -148,9 +150,9 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 		tc.Rings, tc.ShareRings, tc.RingWakeupBytes = plan, ifaces[0].xdp, lc.RingWakeupBytes
 		tc.Rings.Bytes = lc.Rings.Bytes
 		if dir.In() {
-			// Beside an XDP program already attached: TC ingress, after
-			// it, as captureXDP does.
-			if m, err := loader.AttachedMode(name); err == nil && m != "" {
+			// TC ingress beside an XDP program already attached, or for
+			// frames that are skbs already, as captureXDP does.
+			if c.at = ingressFor(name, cfg.XDPMode); c.at != ingressXDP {
 				if c.inTC, err = loader.LoadCaptureTC(tc, nil, true); err != nil {
 					return err
 				}
@@ -196,11 +198,13 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 		}
 		switch {
 		case c.inTC != nil:
-			c.ahead = aheadOf(c.name, progress)
+			if c.at == ingressBeside {
+				c.ahead = aheadOf(c.name, progress)
+			}
 			if c.iatt, err = loader.AttachIngress(c.inTC.Program(), c.name, cfg.EgressHook); err != nil {
 				return err
 			}
-			st.Interfaces[i].XDPMode = string(c.iatt.Hook) + " ingress, after the XDP program already attached"
+			st.Interfaces[i].XDPMode = c.at.hook(c.iatt.Hook)
 		case dir.In():
 			if c.att, err = loader.Attach(c.xdp.Program(), c.name, cfg.XDPMode); err != nil {
 				return err

@@ -134,3 +134,46 @@ func (cfg Config) loadCapture(lc loader.CaptureConfig) (*loader.Capture, error) 
 		"of frames (%v): VLAN tags held in metadata are not seen, where tcpdump sees them", err))
 	return c, nil
 }
+
+// ingressAt is where received packets are taken on iface.
+type ingressAt int
+
+const (
+	// ingressXDP: the XDP program, in the mode asked for.
+	ingressXDP ingressAt = iota
+	// ingressBeside: TC ingress, after an XDP program already attached
+	// (someone else's, another capture's or a scan's), which an XDP
+	// attachment would refuse; tcx chains with any other.
+	ingressBeside
+	// ingressSkb: TC ingress where --mode auto would attach XDP in
+	// generic mode (veth; a driver without native XDP). There every frame
+	// is an skb before any program sees it, and generic XDP first gives
+	// it a new head with 256 bytes of headroom (pskb_expand_head: a
+	// kmalloc and a copy per frame, 250 ns of the flooded CPU here, as
+	// perf shows), which TC, like tcpdump's tap, does not. TC also reads
+	// the VLAN tag the kernel moved into metadata, which generic XDP
+	// cannot. --mode generic still attaches XDP.
+	ingressSkb
+)
+
+// ingressFor decides ingressAt for iface and the --mode asked.
+func ingressFor(iface string, mode loader.Mode) ingressAt {
+	if m, err := loader.AttachedMode(iface); err == nil && m != "" {
+		return ingressBeside
+	}
+	if mode == loader.ModeAuto || mode == "" {
+		if _, feat := deviceFeatures(iface); attachMode(iface, mode, feat) == loader.ModeGeneric {
+			return ingressSkb
+		}
+	}
+	return ingressXDP
+}
+
+// hook is how --stats-json and the summary name the TC ingress hook h
+// for a, after the hook's own name.
+func (a ingressAt) hook(h loader.EgressHook) string {
+	if a == ingressSkb {
+		return string(h) + " ingress (--mode auto: frames reach this link as skbs, which generic XDP would copy first; --mode generic for XDP)"
+	}
+	return string(h) + " ingress, after the XDP program already attached"
+}

@@ -18,7 +18,6 @@ import (
 
 	"github.com/xdpscan/xdpscan/capture"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
-	"github.com/xdpscan/xdpscan/loader"
 	"github.com/xdpscan/xdpscan/testbed"
 )
 
@@ -111,11 +110,11 @@ func runCaptureWrapped(t *testing.T, tb *testbed.Testbed, wrap []string, dir str
 	if strings.Contains(strings.Join(args, " "), "--rx pcap") {
 		time.Sleep(1500 * time.Millisecond) // libpcap gives no attach signal
 	} else {
+		// "listening on" comes once every program is attached: XDP, or
+		// TC ingress where --mode auto would be generic XDP (veth).
 		deadline := time.Now().Add(5 * time.Second)
 		for {
-			var m loader.Mode
-			testbed.Do(tb.TargetNS(), func() (err error) { m, err = loader.AttachedMode(testbed.TargetIf); return err })
-			if m != "" {
+			if strings.Contains(stderr.String(), "listening on") {
 				break
 			}
 			if time.Now().After(deadline) {

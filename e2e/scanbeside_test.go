@@ -174,7 +174,9 @@ func TestScanBesideCapture(t *testing.T) {
 	t.Run("capture first", func(t *testing.T) {
 		dir := t.TempDir()
 		ours, theirs := filepath.Join(dir, "c.pcapng"), filepath.Join(dir, "tcpdump.pcap")
-		c := startBg(t, "capture", tb.ScanNS(), binary, "capture", "-i", testbed.ScanIf, "-Q", "in", "-w", ours, "--duration", "30s", "tcp or udp")
+		// generic: the capture holds the XDP hook (auto on veth would
+		// take received packets at TC ingress).
+		c := startBg(t, "capture", tb.ScanNS(), binary, "capture", "-i", testbed.ScanIf, "--mode", "generic", "-Q", "in", "-w", ours, "--duration", "30s", "tcp or udp")
 		d := startBg(t, "tcpdump", tb.ScanNS(), "tcpdump", "-i", testbed.ScanIf, "-Q", "in", "--immediate-mode", "-B", "32768", "-U", "-w", theirs, "tcp or udp")
 		// The scanner kernel's RSTs say nothing here: with no RST of the
 		// scan's own, the target retransmits each SYN-ACK at 1 s, 3 s, 7 s,

@@ -219,14 +219,15 @@ var tcpdumpDiffFilters = []string{
 // TestCaptureAgreesWithTcpdump runs tcpdump and xdpscan capture side by
 // side on the target's interface, one filter at a time, while the
 // scanner's namespace sends vlanMix from an AF_PACKET socket, for each
-// XDP mode: xdpscan matches and writes exactly what tcpdump records,
-// byte for byte (tcpdump -Q in: XDP sees received frames).
+// XDP mode, and auto (on veth: TC ingress, where XDP would be generic):
+// xdpscan matches and writes exactly what tcpdump records, byte for byte
+// (tcpdump -Q in: XDP sees received frames).
 func TestCaptureAgreesWithTcpdump(t *testing.T) {
 	if _, err := exec.LookPath("tcpdump"); err != nil {
 		t.Skip("tcpdump is not installed (`make deps`)")
 	}
 	mix := vlanMix()
-	for _, mode := range []string{"native", "generic"} {
+	for _, mode := range []string{"native", "generic", "auto"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			tb := upTestbed(t, testbed.Config{})
@@ -508,7 +509,7 @@ func TestCaptureJumboFrames(t *testing.T) {
 			}
 		}
 	})
-	for _, mode := range []string{"native", "generic"} {
+	for _, mode := range []string{"native", "generic", "auto"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			tb := jumboTestbed(t)

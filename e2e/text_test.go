@@ -320,7 +320,8 @@ func TestCaptureListsInterfaces(t *testing.T) {
 	if m := veth.FindStringSubmatch(idle); m == nil || m[1] != "none" {
 		t.Fatalf("-D with nothing attached:\n%s", idle)
 	}
-	lc := startLiveCapture(t, tb, nil, "--count-only", "udp")
+	// generic: --mode auto on veth takes received packets at TC ingress.
+	lc := startLiveCapture(t, tb, nil, "--mode", "generic", "--count-only", "udp")
 	busy := list()
 	st := lc.stop(t)
 	m := veth.FindStringSubmatch(busy)

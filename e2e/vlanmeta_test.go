@@ -2,8 +2,8 @@ package e2e
 
 import (
 	"net"
-	"os/exec"
 	"net/netip"
+	"os/exec"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -64,7 +64,9 @@ func pushVLAN(t *testing.T, ns, ifname string, vid uint16) {
 // tagged UDP, the written bytes carry the tag; frames sent with a tag in
 // their bytes (not pushed) and untagged IPv6 and ARP stay as they are. It
 // works as uid 65534 with CAP_BPF and CAP_NET_ADMIN only. Generic XDP runs on the skb with the tag already in metadata and has no
-// way to read it: capture --help says so; not tested here.
+// way to read it (capture --help says so), so --mode auto on veth takes
+// received packets at TC ingress, which reads it: it agrees with tcpdump
+// on the same filters.
 func TestCaptureVLANTagInMetadata(t *testing.T) {
 	requireTools(t, "tcpdump")
 	tb := upTestbed(t, testbed.Config{})
@@ -88,6 +90,7 @@ func TestCaptureVLANTagInMetadata(t *testing.T) {
 	mix = append(mix, arpFrame(nil, 1, mixOtherMAC))
 	for _, expr := range []string{"", "vlan", "vlan 100", "vlan 100 and udp", "udp", "tcp", "not vlan", "vlan and vlan 7", "ip6", "arp", "greater 60"} {
 		diffOne(t, tb, "native", expr, mix)
+		diffOne(t, tb, "auto", expr, mix)
 	}
 
 	t.Run("unprivileged", func(t *testing.T) {

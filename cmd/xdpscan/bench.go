@@ -165,7 +165,7 @@ func benchCapture(args []string) error {
 	runs := fs.Int("runs", 5, "interleaved rounds; the table shows medians (the flood rate on a VM varies by 10-20% run to run)")
 	packets := fs.Uint64("packets", 3_000_000, "flood size per run (60-byte UDP frames)")
 	gen := fs.String("gen", "xdp", "flood generator: xdp (frames from the kernel, XDP_TX, as a NIC hands them to XDP: the testbed's highest rate) or socket (an AF_PACKET sendmmsg loop: every frame an skb before it reaches the target)")
-	xdpMode := fs.String("xdp-mode", "auto", "attach mode of the XDP captures (xdp-pass, xdp-count, xdp): auto (on veth: generic, which also turns GRO off for the link), native or generic")
+	xdpMode := fs.String("xdp-mode", "auto", "attach mode of the XDP captures (xdp-pass, xdp-count, xdp): auto (on veth: xdp-pass generic XDP, which also turns GRO off for the link; xdp-count and xdp at TC ingress, as capture --mode auto does there), native or generic")
 	tools := fs.String("tools", strings.Join(bench.CaptureTools, ","), "captures to compare: xdp-pass (an XDP program that only passes: the floor), xdp-count (--count-only), xdp (-w, snaplen 128), pcap (--rx pcap -w), tcpdump (-w)")
 	out := fs.String("out", "bench-results", "directory for results.json and the SVG plots")
 	pairs := fs.Int("pairs", 300, "after the rounds, attach/detach windows: for nothing (the method's control), xdp-pass and xdp-count, this many pairs each, in floods of at most 100 pairs, the programs' floods interleaved (0: none)")
@@ -376,7 +376,7 @@ func benchXDPPass(args []string) error {
 func benchXDPToggle(args []string) error {
 	fs := newFlags("bench xdp-toggle", "xdpscan bench xdp-toggle -i IFACE --program none|pass|count-only [--filter EXPR] [--mode native] [--pairs 30] [--window 100ms]")
 	iface := fs.String("i", "", "interface a flood is reaching (required)")
-	program := fs.String("program", "", "none: attach nothing (the method's control: every window alike); pass: an XDP program that only passes; count-only: the program `capture --count-only FILTER` attaches (required)")
+	program := fs.String("program", "", "none: attach nothing (the method's control: every window alike); pass: an XDP program that only passes; count-only: the program `capture --count-only FILTER` attaches in --mode (XDP; TC ingress where auto would be generic XDP, as on veth) (required)")
 	expr := fs.String("filter", "", "the count-only program's tcpdump filter")
 	modeStr := fs.String("mode", "native", "XDP attach mode: auto, native or generic")
 	pairs := fs.Int("pairs", 30, "attached windows, each between two detached ones (1 to 1000)")
@@ -405,16 +405,18 @@ func benchXDPToggle(args []string) error {
 		return &exitError{code: 77, err: err}
 	}
 	var prog *ebpf.Program
+	var tcIngress bool
 	switch *program {
 	case "pass":
 		prog, err = bench.PassProgram()
 	case "none":
 	case "count-only":
-		var c *loader.Capture
-		c, err = capture.LoadXDP(capture.Config{Filter: *expr, Snaplen: 262144, CountOnly: true})
+		// What capture --count-only attaches in this mode: XDP, or TC
+		// ingress where auto would be generic XDP.
+		var closeProg func()
+		prog, tcIngress, closeProg, err = capture.LoadIngress(capture.Config{Iface: *iface, XDPMode: mode, Filter: *expr, Snaplen: 262144, CountOnly: true})
 		if err == nil {
-			defer c.Close()
-			prog = c.Program()
+			defer closeProg()
 		}
 	}
 	if err != nil {
@@ -425,7 +427,7 @@ func benchXDPToggle(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	r, err := bench.Toggle(ctx, bench.ToggleOptions{Iface: *iface, Mode: mode, Program: prog, Pairs: *pairs, Window: *window, Settle: *settle,
+	r, err := bench.Toggle(ctx, bench.ToggleOptions{Iface: *iface, Mode: mode, Program: prog, TCIngress: tcIngress, Pairs: *pairs, Window: *window, Settle: *settle,
 		Ready: func() {
 			fmt.Fprintf(os.Stderr, "toggling %s on %s: %d pairs of %s windows\n", *program, *iface, *pairs, *window)
 		}})

@@ -36,6 +36,13 @@ place while the filter runs; generic mode cannot see such a tag (a notice
 says so where the NIC strips tags). With -r, as tcpdump -r: the tag is in
 the frame. Every packet is passed on untouched.
 
+With --mode auto, where XDP would run in generic mode (veth; a driver
+without native XDP), received packets are taken at TC ingress instead:
+there every frame is already an skb, generic XDP gives each one a new head
+first (a kmalloc and a copy, 250 ns per packet on the testbed's flooded
+CPU), and TC, like tcpdump's own tap, does not; TC also sees the VLAN tag
+the kernel keeps in metadata. --mode generic attaches generic XDP anyway.
+
 When the interface already has an XDP program (someone else's: a DDoS filter,
 a load balancer, xdp-loader's; another capture's; a scan's), capture leaves it
 attached and unchanged and takes received packets at TC ingress instead (tcx,
@@ -93,7 +100,7 @@ func runCapture(args []string) error {
 	duration := fs.Duration("duration", 0, "stop after this long, counted from when packets are being captured (setup excluded; 0: until Ctrl-C or -c)")
 	countOnly := fs.Bool("count-only", false, "copy nothing: count in the kernel (per protocol, per TCP flag class, bytes), print pps/bps live and the totals (not with -w)")
 	rx := fs.String("rx", "xdp", "receive path: xdp, or pcap (libpcap on the same filter, the baseline)")
-	modeStr := fs.String("mode", "auto", "XDP attach mode: auto (the driver's native mode; generic on veth), native or generic (the kernel skips GRO on the device while a generic program is attached)")
+	modeStr := fs.String("mode", "auto", "XDP attach mode: auto (the driver's native mode; where that would be generic, as on veth, TC ingress: see above), native or generic (the kernel skips GRO on the device while a generic program is attached)")
 	statsJSON := fs.String("stats-json", "", "write the final counters to FILE as one JSON object")
 	var dirOpts directionOpts
 	addDirectionFlags(fs, &dirOpts)
@@ -432,7 +439,7 @@ func runCapture(args []string) error {
 		st.Seen, st.Matched, st.Written, notWritten, st.RingLost, st.WriterLost, st.ElapsedS, where)
 	if st.RxMode == loader.RxXDP && !offline {
 		printDirections(st)
-		if st.XDPMode != "" {
+		if st.Inbound != nil {
 			fmt.Fprintf(os.Stderr, "xdpscan: received, by protocol (packets): %s\n", protocolMix(st.Counters))
 		}
 		printCoresSummary(st)

@@ -149,8 +149,8 @@ const (
 	// generic mode (veth; a driver without native XDP). There every frame
 	// is an skb before any program sees it, and generic XDP first gives
 	// it a new head with 256 bytes of headroom (pskb_expand_head: a
-	// kmalloc and a copy per frame, 250 ns of the flooded CPU here, as
-	// perf shows), which TC, like tcpdump's tap, does not. TC also reads
+	// kmalloc and a copy per frame: perf finds it, and an XDP_PASS
+	// program adds 140 ns of the flooded CPU per packet here), which TC, like tcpdump's tap, does not. TC also reads
 	// the VLAN tag the kernel moved into metadata, which generic XDP
 	// cannot. --mode generic still attaches XDP.
 	ingressSkb

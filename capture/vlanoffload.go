@@ -161,12 +161,27 @@ func ingressFor(iface string, mode loader.Mode) ingressAt {
 	if m, err := loader.AttachedMode(iface); err == nil && m != "" {
 		return ingressBeside
 	}
-	if mode == loader.ModeAuto || mode == "" {
-		if _, feat := deviceFeatures(iface); attachMode(iface, mode, feat) == loader.ModeGeneric {
-			return ingressSkb
-		}
+	feat, known := netdev.Features{}, false
+	if ifc, err := net.InterfaceByName(iface); err == nil {
+		feat, known = netdev.DeviceFeatures()[ifc.Index]
+	}
+	if skbIngress(mode, netdev.IsVeth(iface), feat, known) {
+		return ingressSkb
 	}
 	return ingressXDP
+}
+
+// skbIngress says whether --mode auto would attach generic XDP, and so
+// whether received packets are better taken at TC ingress: on veth
+// (attachMode), or on a device whose netdev features are known (Linux
+// 6.3) and name no native XDP. Unknown features (an older kernel) leave
+// the choice to the kernel's XDP attach, which takes native mode where
+// the driver has it.
+func skbIngress(mode loader.Mode, veth bool, feat netdev.Features, known bool) bool {
+	if mode != loader.ModeAuto && mode != "" {
+		return false
+	}
+	return veth || known && feat.XDP&netdev.XDPActBasic == 0
 }
 
 // hook is how --stats-json and the summary name the TC ingress hook h

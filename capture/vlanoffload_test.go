@@ -8,6 +8,7 @@ import (
 
 	"github.com/xdpscan/xdpscan/filter"
 	"github.com/xdpscan/xdpscan/internal/bpftest"
+	"github.com/xdpscan/xdpscan/internal/netdev"
 	"github.com/xdpscan/xdpscan/loader"
 )
 
@@ -39,5 +40,36 @@ func TestLoadCaptureFallsBackUnbound(t *testing.T) {
 	defer c.Close()
 	if c.VLANMeta || len(notices) != 1 || !strings.Contains(notices[0], "VLAN tags held in metadata are not seen") {
 		t.Fatalf("bound %v, notices %q: want unbound, and one notice", c.VLANMeta, notices)
+	}
+}
+
+// TestSkbIngress: --mode auto takes received packets at TC ingress where
+// it would attach generic XDP, and nowhere else: never for an explicit
+// mode, never on a device whose XDP features are unknown (a kernel before
+// the netdev family, where auto may still get native XDP).
+func TestSkbIngress(t *testing.T) {
+	native := netdev.Features{XDP: netdev.XDPActBasic}
+	tests := []struct {
+		name  string
+		mode  loader.Mode
+		veth  bool
+		feat  netdev.Features
+		known bool
+		want  bool
+	}{
+		{"auto on veth", loader.ModeAuto, true, native, true, true},
+		{"default mode on veth", "", true, native, true, true},
+		{"auto on a NIC with native XDP", loader.ModeAuto, false, native, true, false},
+		{"auto on a NIC without native XDP", loader.ModeAuto, false, netdev.Features{}, true, true},
+		{"auto, features unknown", loader.ModeAuto, false, netdev.Features{}, false, false},
+		{"generic asked on veth", loader.ModeGeneric, true, native, true, false},
+		{"native asked on a NIC without it", loader.ModeNative, false, netdev.Features{}, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := skbIngress(tt.mode, tt.veth, tt.feat, tt.known); got != tt.want {
+				t.Fatalf("skbIngress(%q, veth %v, %+v, known %v) = %v, want %v", tt.mode, tt.veth, tt.feat, tt.known, got, tt.want)
+			}
+		})
 	}
 }

@@ -242,16 +242,16 @@ func LoadXDP(cfg Config) (*loader.Capture, error) {
 // them at TC ingress instead (ingressFor), the TC ingress program
 // (tc true), which goes on loader.AttachIngress.
 func LoadIngress(cfg Config) (prog *ebpf.Program, tc bool, closer func(), err error) {
-	if ingressFor(cfg.Iface, cfg.XDPMode) == ingressXDP {
-		c, err := LoadXDP(cfg)
+	raw, frameView, err := compileXDP(context.Background(), cfg)
+	if err != nil {
+		return nil, false, nil, err
+	}
+	if ingressFor(cfg.Iface, cfg.XDPMode, frameView, cfg.EgressHook) == ingressXDP {
+		c, err := loadXDP(cfg, raw, frameView)
 		if err != nil {
 			return nil, false, nil, err
 		}
 		return c.Program(), false, func() { c.Close() }, nil
-	}
-	raw, _, err := compileXDP(context.Background(), cfg)
-	if err != nil {
-		return nil, false, nil, err
 	}
 	c, err := loader.LoadCaptureTC(egressConfig(cfg, raw), nil, true)
 	if err != nil {
@@ -260,19 +260,26 @@ func LoadIngress(cfg Config) (prog *ebpf.Program, tc bool, closer func(), err er
 	return c.Program(), true, func() { c.Close() }, nil
 }
 
-func loadXDP(cfg Config, raw []cbpf.RawInstruction, frameView bool) (*loader.Capture, error) {
-	ring, wakeup := uint32(loader.RingBytes), uint32(loader.RingWakeupBytes)
+// ring is the ring's size and wakeup threshold (loader.CaptureConfig) for
+// cfg: -B, at least 64 of the largest records, and --immediate-mode.
+func (cfg Config) ring() (bytes, wakeup uint32) {
+	bytes, wakeup = uint32(loader.RingBytes), uint32(loader.RingWakeupBytes)
 	if cfg.RingBytes != 0 { // -B
-		ring, wakeup = cfg.RingBytes, cfg.RingBytes/4
+		bytes, wakeup = cfg.RingBytes, cfg.RingBytes/4
 	}
 	// A record must fit the ring with room for others: a jumbo snaplen
 	// gets a ring of at least 64 of its largest records.
-	for uint64(ring) < 64*uint64(min(cfg.Snaplen, loader.MaxSnaplen)) && ring < 1<<30 {
-		ring <<= 1
+	for uint64(bytes) < 64*uint64(min(cfg.Snaplen, loader.MaxSnaplen)) && bytes < 1<<30 {
+		bytes <<= 1
 	}
 	if cfg.Immediate || cfg.ReadFile != "" {
 		wakeup = 0
 	}
+	return bytes, wakeup
+}
+
+func loadXDP(cfg Config, raw []cbpf.RawInstruction, frameView bool) (*loader.Capture, error) {
+	ring, wakeup := cfg.ring()
 	lc := loader.CaptureConfig{Filter: raw, Snaplen: min(cfg.Snaplen, loader.MaxSnaplen), CountOnly: cfg.CountOnly,
 		FrameView: frameView, RingBytes: ring, RingWakeupBytes: wakeup}
 	if cfg.ReadFile == "" {
@@ -313,8 +320,11 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 	// never gets there (see capture --help).
 	var inTC *loader.CaptureEgress
 	var iatt *loader.EgressAttachment
-	at := ingressFor(cfg.Iface, cfg.XDPMode)
+	at := ingressFor(cfg.Iface, cfg.XDPMode, frameView, cfg.EgressHook)
 	if dir.In() {
+		if at == ingressBeside && frameView {
+			cfg.notice(savefileAtTCNotice)
+		}
 		if at != ingressXDP {
 			if inTC, err = loader.LoadCaptureTC(egressConfig(cfg, raw), nil, true); err != nil {
 				return err
@@ -363,9 +373,13 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 		st.Outbound = &DirStats{Hook: string(eatt.Hook)}
 	}
 	var ahead *xdpAheadMeter
+	var late *lateAhead
+	defer func() { late.finish() }()
 	if inTC != nil {
 		if at == ingressBeside {
 			ahead = aheadOf(cfg.Iface, progress)
+		} else {
+			late = watchLateAhead(cfg.Iface)
 		}
 		if iatt, err = loader.AttachIngress(inTC.Program(), cfg.Iface, cfg.EgressHook); err != nil {
 			return err
@@ -474,6 +488,9 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 		if err != nil {
 			return err
 		}
+	}
+	if late != nil {
+		ahead = late.finish()
 	}
 	// Detach (if the reader has not) before the last reading, so the
 	// figures are final.

@@ -54,6 +54,7 @@ func (s *DirStats) add(c loader.Counters) {
 }
 
 func egressConfig(cfg Config, raw []cbpf.RawInstruction) loader.CaptureConfig {
+	ring, wakeup := cfg.ring() // -B and --immediate-mode, as the XDP program's
 	return loader.CaptureConfig{Filter: raw, Snaplen: min(cfg.Snaplen, loader.MaxSnaplen), CountOnly: cfg.CountOnly,
-		RingBytes: loader.RingBytes, RingWakeupBytes: loader.RingWakeupBytes}
+		RingBytes: ring, RingWakeupBytes: wakeup}
 }

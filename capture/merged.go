@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 
 	cbpf "golang.org/x/net/bpf"
 
@@ -58,8 +59,10 @@ type ifaceCapture struct {
 	// finish: sent packets' checksums the device would finish
 	// (egresscsum.go).
 	finish bool
-	// ahead: the verdicts of the XDP program before inTC (xdpahead.go).
+	// ahead: the verdicts of the XDP program before inTC (xdpahead.go);
+	// late: the watch for one attached after the capture began.
 	ahead *xdpAheadMeter
+	late  *lateAhead
 }
 
 // in is the program that takes received packets, if any.
@@ -82,6 +85,7 @@ func (c *ifaceCapture) detach() {
 }
 
 func (c *ifaceCapture) close() {
+	c.late.finish()
 	c.detach()
 	for _, p := range []*loader.CaptureEgress{c.inTC, c.out} {
 		if p != nil {
@@ -152,7 +156,10 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 		if dir.In() {
 			// TC ingress beside an XDP program already attached, or for
 			// frames that are skbs already, as captureXDP does.
-			if c.at = ingressFor(name, cfg.XDPMode); c.at != ingressXDP {
+			if c.at = ingressFor(name, cfg.XDPMode, frameView, cfg.EgressHook); c.at == ingressBeside && frameView {
+				cfg.notice(savefileAtTCNotice)
+			}
+			if c.at != ingressXDP {
 				if c.inTC, err = loader.LoadCaptureTC(tc, nil, true); err != nil {
 					return err
 				}
@@ -200,6 +207,8 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 		case c.inTC != nil:
 			if c.at == ingressBeside {
 				c.ahead = aheadOf(c.name, progress)
+			} else {
+				c.late = watchLateAhead(c.name)
 			}
 			if c.iatt, err = loader.AttachIngress(c.inTC.Program(), c.name, cfg.EgressHook); err != nil {
 				return err
@@ -214,10 +223,26 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 				cfg.notice(msg)
 			}
 		}
-		if dir.In() && st.Inbound == nil {
-			st.Inbound = &DirStats{Hook: "xdp " + st.Interfaces[i].XDPMode}
-			if c.inTC != nil {
-				st.Inbound.Hook = st.Interfaces[i].XDPMode
+	}
+	if dir.In() {
+		// One hook for all, or each interface's where they differ
+		// (auto mode chooses per interface).
+		hooks := make([]string, len(ifaces))
+		for i, c := range ifaces {
+			hooks[i] = st.Interfaces[i].XDPMode
+			if c.inTC == nil {
+				hooks[i] = "xdp " + hooks[i]
+			}
+		}
+		st.Inbound = &DirStats{Hook: hooks[0]}
+		for i := range hooks {
+			if hooks[i] != hooks[0] {
+				per := make([]string, len(hooks))
+				for j, h := range hooks {
+					per[j] = ifaces[j].name + ": " + h
+				}
+				st.Inbound.Hook = strings.Join(per, "; ")
+				break
 			}
 		}
 	}
@@ -307,6 +332,9 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 	// Detach (if the reader has not) before the last reading, so the
 	// figures are final.
 	for _, c := range ifaces {
+		if c.late != nil {
+			c.ahead = c.late.finish()
+		}
 		c.detach()
 	}
 	for i, c := range ifaces {

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/xdpscan/xdpscan/internal/kfloor"
 	"github.com/xdpscan/xdpscan/internal/netdev"
 	"github.com/xdpscan/xdpscan/loader"
 )
@@ -156,10 +157,21 @@ const (
 	ingressSkb
 )
 
-// ingressFor decides ingressAt for iface and the --mode asked.
-func ingressFor(iface string, mode loader.Mode) ingressAt {
+// ingressFor decides ingressAt for iface, the --mode and --egress-hook
+// asked, and the filter's code: frameView is code compiled as for a
+// savefile (no CAP_NET_RAW for a live libpcap handle), which expects an
+// outer VLAN tag in the frame, where generic XDP still sees it and TC
+// ingress no longer does (the kernel has moved it into metadata): such a
+// filter keeps generic XDP. So does a kernel without tcx (Linux 6.6):
+// a clsact filter of one fixed priority would collide with a second
+// capture's, and outlives a killed process, where an XDP or tcx link
+// detaches itself.
+func ingressFor(iface string, mode loader.Mode, frameView bool, hook loader.EgressHook) ingressAt {
 	if m, err := loader.AttachedMode(iface); err == nil && m != "" {
 		return ingressBeside
+	}
+	if frameView || !tcxHook(hook) {
+		return ingressXDP
 	}
 	feat, known := netdev.Features{}, false
 	if ifc, err := net.InterfaceByName(iface); err == nil {
@@ -170,6 +182,21 @@ func ingressFor(iface string, mode loader.Mode) ingressAt {
 	}
 	return ingressXDP
 }
+
+// tcxHook says whether a TC program attached with hook goes on tcx.
+func tcxHook(hook loader.EgressHook) bool {
+	if hook != "" && hook != loader.HookAuto && hook != loader.HookTCX {
+		return false
+	}
+	missing, err := kfloor.Missing(kfloor.TCX)
+	return err == nil && len(missing) == 0
+}
+
+// savefileAtTCNotice is what to tell a user whose filter, compiled as for
+// a savefile, runs at TC ingress beside an XDP program already attached:
+// the outer VLAN tag is no longer in the frame there.
+const savefileAtTCNotice = "xdpscan: the filter is compiled as for a savefile (no CAP_NET_RAW) and runs at TC ingress, where the kernel has taken " +
+	"the outer VLAN tag out of the frame: 'vlan' filters miss tagged frames (grant CAP_NET_RAW for tcpdump's live semantics)"
 
 // skbIngress says whether --mode auto would attach generic XDP, and so
 // whether received packets are better taken at TC ingress: on veth

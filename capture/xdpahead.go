@@ -3,6 +3,8 @@ package capture
 import (
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
@@ -144,6 +146,70 @@ func aheadOf(iface string, progress *Progress) *xdpAheadMeter {
 	}
 	all = append(all, m)
 	progress.ahead.Store(&all)
+	return m
+}
+
+// lateAheadPoll is how often watchLateAhead looks at the XDP hook: a
+// netlink link dump, tens of microseconds, ten times a second.
+const lateAheadPoll = 100 * time.Millisecond
+
+// lateAhead watches, for a capture that takes received packets at TC
+// ingress because the XDP hook was free and XDP would have run in generic
+// mode (ingressSkb), for an XDP program attached after the capture began
+// (a scan, say): from then on it runs ahead of the capture, which the
+// summary must say, even if it is gone again by the end.
+type lateAhead struct {
+	stop chan struct{}
+	seen chan *xdpAheadMeter
+	once sync.Once
+	m    *xdpAheadMeter
+}
+
+func watchLateAhead(iface string) *lateAhead {
+	w := &lateAhead{stop: make(chan struct{}), seen: make(chan *xdpAheadMeter, 1)}
+	go func() {
+		t := time.NewTicker(lateAheadPoll)
+		defer t.Stop()
+		for {
+			if m := lateAheadOf(iface); m != nil {
+				<-w.stop
+				w.seen <- m
+				return
+			}
+			select {
+			case <-w.stop:
+				w.seen <- lateAheadOf(iface)
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return w
+}
+
+// finish stops the watch and returns the program seen (nil: none, or w
+// nil); safe to call more than once.
+func (w *lateAhead) finish() *xdpAheadMeter {
+	if w == nil {
+		return nil
+	}
+	w.once.Do(func() {
+		close(w.stop)
+		w.m = <-w.seen
+	})
+	return w.m
+}
+
+// lateAheadOf is the XDP program on iface now, described as attached
+// after the capture began (nil: none).
+func lateAheadOf(iface string) *xdpAheadMeter {
+	mode, err := loader.AttachedMode(iface)
+	if err != nil || mode == "" {
+		return nil
+	}
+	m := startXDPAhead(iface, mode)
+	m.counts = false
+	m.ahead.NotCounted = "it was attached after the capture began and from then on ran ahead of it; what it dropped, sent back or redirected was not seen"
 	return m
 }
 

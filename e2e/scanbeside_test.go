@@ -56,13 +56,20 @@ func waitQuiet(t *testing.T, file string, quiet time.Duration) {
 // ingress hook.
 func tcxIngress(t *testing.T, tb *testbed.Testbed) int {
 	t.Helper()
+	return tcxPrograms(t, tb.ScanNS(), testbed.ScanIf, ebpf.AttachTCXIngress)
+}
+
+// tcxPrograms is the number of programs on iface's tcx hook at (in
+// namespace ns).
+func tcxPrograms(t *testing.T, ns, iface string, at ebpf.AttachType) int {
+	t.Helper()
 	var n int
-	err := testbed.Do(tb.ScanNS(), func() error {
-		ifc, err := net.InterfaceByName(testbed.ScanIf)
+	err := testbed.Do(ns, func() error {
+		ifc, err := net.InterfaceByName(iface)
 		if err != nil {
 			return err
 		}
-		r, err := link.QueryPrograms(link.QueryOptions{Target: ifc.Index, Attach: ebpf.AttachTCXIngress})
+		r, err := link.QueryPrograms(link.QueryOptions{Target: ifc.Index, Attach: at})
 		if err != nil {
 			return err
 		}
@@ -70,7 +77,7 @@ func tcxIngress(t *testing.T, tb *testbed.Testbed) int {
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("query tcx ingress of %s: %v", testbed.ScanIf, err)
+		t.Fatalf("query tcx %s of %s: %v", at, iface, err)
 	}
 	return n
 }
@@ -218,6 +225,28 @@ func TestScanBesideCapture(t *testing.T) {
 		}
 		if !strings.Contains(summary, fmt.Sprintf("written %d", len(got))) {
 			t.Errorf("capture wrote %d packets; summary:\n%s", len(got), summary)
+		}
+	})
+
+	// Capture first in --mode auto: on veth it takes received packets at
+	// TC ingress and leaves XDP free, so the scan takes XDP and consumes
+	// its replies before the capture; the capture says so at the end.
+	t.Run("capture first, auto mode", func(t *testing.T) {
+		dir := t.TempDir()
+		c := startBg(t, "capture", tb.ScanNS(), binary, "capture", "-i", testbed.ScanIf, "-Q", "in", "--count-only", "--duration", "30s", "tcp or udp")
+		results, st, stderr, err := runScanWrapped(t, tb, dir, nil, append(scanArgs, "--rate", "20000")...)
+		if err != nil {
+			t.Fatalf("scan after the capture: %v\n%s", err, stderr)
+		}
+		checkAgainstTruth(t, results, open, closed)
+		if st.XDPMode == "" {
+			t.Errorf("scan stats %+v: want replies taken at XDP, which the auto-mode capture left free", st)
+		}
+		sendRaw(t, tb.TargetNS(), testbed.TargetIf, udpToScanner(50, 7777), 1, 20*time.Microsecond)
+		time.Sleep(200 * time.Millisecond)
+		summary := c.stop(t)
+		if !strings.Contains(summary, "attached after the capture began") || !strings.Contains(summary, "tcx ingress (--mode auto") {
+			t.Errorf("capture summary does not say an XDP program came ahead of it:\n%s", summary)
 		}
 	})
 

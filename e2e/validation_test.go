@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/xdpscan/xdpscan/loader"
 	"github.com/xdpscan/xdpscan/testbed"
 )
@@ -340,6 +341,12 @@ func TestCaptureDurationExcludesSetup(t *testing.T) {
 	}
 	if m != "" {
 		t.Fatalf("XDP (%s) still attached to %s", m, testbed.TargetIf)
+	}
+	// --mode auto on veth takes received packets at tcx ingress.
+	for _, at := range []ebpf.AttachType{ebpf.AttachTCXIngress, ebpf.AttachTCXEgress} {
+		if n := tcxPrograms(t, tb.TargetNS(), testbed.TargetIf, at); n != 0 {
+			t.Fatalf("%d programs still on %s's tcx %s", n, testbed.TargetIf, at)
+		}
 	}
 }
 

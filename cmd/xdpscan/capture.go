@@ -42,7 +42,11 @@ there every frame is already an skb, generic XDP gives each one a new head
 first (a kmalloc and a copy: an XDP program that only passes adds 140 ns
 per packet on the testbed's flooded CPU), and TC, like tcpdump's own tap,
 does not; TC also sees the VLAN tag the kernel keeps in metadata.
---mode generic attaches generic XDP anyway.
+--mode generic attaches generic XDP anyway, and so does auto without
+CAP_NET_RAW (the filter is then compiled as for a savefile, which expects
+the tag in the frame) or without tcx (Linux 6.6). The XDP hook stays free:
+an XDP program attached later (a scan's) runs ahead of the capture, and
+the summary names it.
 
 When the interface already has an XDP program (someone else's: a DDoS filter,
 a load balancer, xdp-loader's; another capture's; a scan's), capture leaves it

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/xdpscan/xdpscan/capture"
@@ -263,9 +264,15 @@ func TestCapturePromiscuousByDefault(t *testing.T) {
 	t.Run("unprivileged", func(t *testing.T) {
 		lc := startLiveCaptureAs(t, tb, asNobody("bpf", "net_admin", "net_raw"), nil, "--count-only", "udp")
 		n := promiscuityOf(t, tb)
-		lc.stop(t)
+		sendFrames(t, tb, knownTraffic())
+		time.Sleep(300 * time.Millisecond)
+		st := lc.stop(t)
 		if n != 1 {
 			t.Fatalf("as uid 65534 with CAP_NET_RAW: promiscuity %d, want 1", n)
+		}
+		// --mode auto on veth: at tcx ingress, counted by protocol there.
+		if st.Matched != 500 || st.Counters.UDP != 500 || st.Inbound == nil || !strings.Contains(st.Inbound.Hook, "tcx ingress (--mode auto") {
+			t.Fatalf("as uid 65534 with CAP_NET_RAW: %+v, want 500 UDP matched at tcx ingress", st)
 		}
 		lc = startLiveCaptureAs(t, tb, asNobody("bpf", "net_admin"), nil, "--count-only", "udp")
 		n = promiscuityOf(t, tb)
@@ -287,6 +294,15 @@ func TestCapturePromiscuousByDefault(t *testing.T) {
 				t.Fatal("the interface is still promiscuous 2s after the capture was killed")
 			}
 			time.Sleep(20 * time.Millisecond)
+		}
+		// --mode auto on veth: its tcx links go with the process too.
+		for _, at := range []ebpf.AttachType{ebpf.AttachTCXIngress, ebpf.AttachTCXEgress} {
+			for tcxPrograms(t, tb.TargetNS(), testbed.TargetIf, at) != 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("a program is still on %s's tcx %s 2s after the capture was killed", testbed.TargetIf, at)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
 		}
 	})
 }

@@ -6,6 +6,10 @@ import (
 )
 
 // median of xs (0 for none).
+// Median is the middle of xs (the mean of the two middle values for an
+// even count; 0 for none), xs left unsorted.
+func Median(xs []float64) float64 { return median(xs) }
+
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return 0

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/sys/unix"
 
@@ -212,20 +211,7 @@ func TestScanTCResetRedirectsRST(t *testing.T) {
 			if verdict != tcRedirect {
 				t.Fatalf("verdict %d, want TC_ACT_REDIRECT", int32(verdict))
 			}
-			pkt := gopacket.NewPacket(opts.DataOut, layers.LayerTypeEthernet, gopacket.Default)
-			tcp, _ := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP)
-			if pkt.NetworkLayer() == nil || tcp == nil || len(opts.DataOut) != tc.outLen {
-				t.Fatalf("reply is not a %d-byte TCP frame: % x", tc.outLen, opts.DataOut)
-			}
-			flow := pkt.NetworkLayer().NetworkFlow()
-			src, _ := netip.AddrFromSlice(flow.Src().Raw())
-			dst, _ := netip.AddrFromSlice(flow.Dst().Raw())
-			if src != tc.us || dst != tc.target || tcp.SrcPort != 40001 || tcp.DstPort != 443 || !tcp.RST || tcp.ACK || tcp.SYN || tcp.Seq != c+1 {
-				t.Fatalf("reply %s > %s / %+v is not our RST", src, dst, tcp)
-			}
-			if ok, err := testpkt.ChecksumsMatch(opts.DataOut); !ok || err != nil {
-				t.Fatalf("checksums wrong in % x (%v)", opts.DataOut, err)
-			}
+			checkOurRST(t, opts.DataOut, tc.outLen, tc.us, tc.target, c+1)
 			if n := len(drain(t, s)); n != 1 {
 				t.Fatalf("%d events, want 1", n)
 			}

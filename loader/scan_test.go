@@ -439,21 +439,7 @@ func TestScanResetAnswersSYNACKWithRST(t *testing.T) {
 			if verdict != 3 {
 				t.Fatalf("verdict %d, want XDP_TX", verdict)
 			}
-			p := gopacket.NewPacket(opts.DataOut, layers.LayerTypeEthernet, gopacket.Default)
-			tcp, _ := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
-			if p.NetworkLayer() == nil || tcp == nil || len(opts.DataOut) != tc.outLen {
-				t.Fatalf("reply is not a %d-byte TCP frame: % x", tc.outLen, opts.DataOut)
-			}
-			// us.40001 > target.443: Flags [R], seq c+1
-			flow := p.NetworkLayer().NetworkFlow()
-			src, _ := netip.AddrFromSlice(flow.Src().Raw())
-			dst, _ := netip.AddrFromSlice(flow.Dst().Raw())
-			if src != tc.us || dst != tc.target || tcp.SrcPort != 40001 || tcp.DstPort != 443 || !tcp.RST || tcp.ACK || tcp.SYN || tcp.Seq != c+1 {
-				t.Fatalf("reply %s > %s / %+v is not our RST", src, dst, tcp)
-			}
-			if ok, err := testpkt.ChecksumsMatch(opts.DataOut); !ok || err != nil {
-				t.Fatalf("checksums wrong in % x (%v)", opts.DataOut, err)
-			}
+			checkOurRST(t, opts.DataOut, tc.outLen, tc.us, tc.target, c+1)
 			if n := len(drain(t, s)); n != 1 {
 				t.Fatalf("%d events, want 1", n)
 			}
@@ -481,4 +467,25 @@ func loadResetScan(t *testing.T) *loader.Scan {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// checkOurRST fails unless out is the scan's RST for the SYN-ACK from
+// target to us (us.40001 > target.443: Flags [R], seq seq), outLen bytes,
+// with right checksums.
+func checkOurRST(t *testing.T, out []byte, outLen int, us, target netip.Addr, seq uint32) {
+	t.Helper()
+	pkt := gopacket.NewPacket(out, layers.LayerTypeEthernet, gopacket.Default)
+	tcp, _ := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP)
+	if pkt.NetworkLayer() == nil || tcp == nil || len(out) != outLen {
+		t.Fatalf("reply is not a %d-byte TCP frame: % x", outLen, out)
+	}
+	flow := pkt.NetworkLayer().NetworkFlow()
+	src, _ := netip.AddrFromSlice(flow.Src().Raw())
+	dst, _ := netip.AddrFromSlice(flow.Dst().Raw())
+	if src != us || dst != target || tcp.SrcPort != 40001 || tcp.DstPort != 443 || !tcp.RST || tcp.ACK || tcp.SYN || tcp.Seq != seq {
+		t.Fatalf("reply %s > %s / %+v is not our RST", src, dst, tcp)
+	}
+	if ok, err := testpkt.ChecksumsMatch(out); !ok || err != nil {
+		t.Fatalf("checksums wrong in % x (%v)", out, err)
+	}
 }

@@ -75,17 +75,7 @@ func frame(buf []byte) int {
 // each time Send waits in Go's network poller. Every frame must arrive
 // once, none lost or repeated.
 func TestSocketSendsEveryFrameThroughAFullSocket(t *testing.T) {
-	ns := vethNS(t, "full")
-	run(t, "tc", "-n", ns, "qdisc", "add", "dev", "txa", "root", "tbf", "rate", "20mbit", "burst", "16kb", "limit", "10000000")
-	var tx *transmit.Socket
-	if err := testbed.Do(ns, func() (err error) { tx, err = transmit.NewSocket("txa"); return err }); err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Close()
-	lens := make([]int, tx.Batch())
-	for i := range lens {
-		lens[i] = frame(tx.Buffer(i))
-	}
+	ns, tx, lens := throttledSocket(t, "full", "20mbit", "16kb")
 	before := rxPackets(t, ns)
 	const batches = 200
 	for range batches {
@@ -115,17 +105,7 @@ func TestSocketSendsEveryFrameThroughAFullSocket(t *testing.T) {
 // token bucket of 1,000 bytes a second holds its frames) is waited on
 // only until ctx ends, within the wait slice (100 ms), and Send says why.
 func TestSocketSendReturnsOnContextWhileFull(t *testing.T) {
-	ns := vethNS(t, "stuck")
-	run(t, "tc", "-n", ns, "qdisc", "add", "dev", "txa", "root", "tbf", "rate", "8kbit", "burst", "1600", "limit", "10000000")
-	var tx *transmit.Socket
-	if err := testbed.Do(ns, func() (err error) { tx, err = transmit.NewSocket("txa"); return err }); err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Close()
-	lens := make([]int, tx.Batch())
-	for i := range lens {
-		lens[i] = frame(tx.Buffer(i))
-	}
+	_, tx, lens := throttledSocket(t, "stuck", "8kbit", "1600")
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -143,4 +123,22 @@ func TestSocketSendReturnsOnContextWhileFull(t *testing.T) {
 	if tx.Waits.Load() == 0 {
 		t.Fatal("the socket was never full")
 	}
+}
+
+// throttledSocket is a socket on a veth in a namespace of its own, whose
+// token bucket (rate, burst: tc tbf's words) holds its frames, with a
+// batch of frames built in its buffers (lens). Closed at the test's end.
+func throttledSocket(t *testing.T, name, rate, burst string) (ns string, tx *transmit.Socket, lens []int) {
+	t.Helper()
+	ns = vethNS(t, name)
+	run(t, "tc", "-n", ns, "qdisc", "add", "dev", "txa", "root", "tbf", "rate", rate, "burst", burst, "limit", "10000000")
+	if err := testbed.Do(ns, func() (err error) { tx, err = transmit.NewSocket("txa"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Close() })
+	lens = make([]int, tx.Batch())
+	for i := range lens {
+		lens[i] = frame(tx.Buffer(i))
+	}
+	return ns, tx, lens
 }

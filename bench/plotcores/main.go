@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 
 	"github.com/xdpscan/xdpscan/bench"
 )
@@ -27,18 +26,6 @@ type figure struct {
 		Name   string      `json:"name"`
 		Rounds [][]float64 `json:"rounds"` // per measure, the rounds' values
 	} `json:"cases"`
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func run(in, outDir string) error {
@@ -62,7 +49,7 @@ func run(in, outDir string) error {
 					return fmt.Errorf("%s: case %q has no rounds for %q", f.File, c.Name, title)
 				}
 				p.Names = append(p.Names, c.Name)
-				p.Values = append(p.Values, median(c.Rounds[m]))
+				p.Values = append(p.Values, bench.Median(c.Rounds[m]))
 			}
 			panels = append(panels, p)
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/xdpscan/xdpscan/internal/testpkt"
+	"github.com/xdpscan/xdpscan/loader"
 	"github.com/xdpscan/xdpscan/testbed"
 )
 
@@ -280,16 +281,24 @@ func TestCaptureAgreesWithTcpdumpSent(t *testing.T) {
 
 // diffOne captures mix with tcpdump and xdpscan at once with filter expr,
 // as the target receives it.
-func diffOne(t *testing.T, tb *testbed.Testbed, mode, expr string, mix [][]byte, extra ...string) {
+func diffOne(t *testing.T, tb *testbed.Testbed, mode, expr string, mix [][]byte, extra ...string) diffResult {
 	t.Helper()
-	diffDir(t, tb, mode, "in", expr, mix, extra...)
+	return diffDir(t, tb, mode, "in", expr, mix, extra...)
+}
+
+// diffResult is what diffDir's capture counted (--stats-json) and the
+// frames tcpdump wrote.
+type diffResult struct {
+	Seen, Matched, Written, RingLost uint64
+	Counters                         loader.Counters `json:"xdp_counters"`
+	tcpdump                          []pcapFrame
 }
 
 // diffDir is diffOne for what the target receives (q "in": the scanner
 // sends mix; xdpscan as by default, -Q inout, tcpdump -Q in: the mix's
 // frames are for another host and draw no answer) or sends (q "out": the
 // target sends mix; both -Q out).
-func diffDir(t *testing.T, tb *testbed.Testbed, mode, q, expr string, mix [][]byte, extra ...string) {
+func diffDir(t *testing.T, tb *testbed.Testbed, mode, q, expr string, mix [][]byte, extra ...string) diffResult {
 	t.Helper()
 	if q == "out" {
 		extra = append([]string{"-Q", "out"}, extra...)
@@ -362,13 +371,14 @@ func diffDir(t *testing.T, tb *testbed.Testbed, mode, q, expr string, mix [][]by
 	if !strings.Contains(terr.String(), "\n0 packets dropped by kernel") {
 		t.Logf("%s %q: tcpdump: %s", mode, expr, terr.String())
 	}
-	var st struct{ Seen, Matched, Written, RingLost uint64 }
+	var st diffResult
 	if b, err := os.ReadFile(stats); err != nil {
 		t.Fatal(err)
 	} else if err := json.Unmarshal(b, &st); err != nil {
 		t.Fatal(err)
 	}
 	want := readPcapFrames(t, theirs)
+	st.tcpdump = want
 	got := readPcapFrames(t, ours)
 	if st.Seen != uint64(len(mix)) {
 		// A frame lost before both (veth's ring under a busy CPU) is
@@ -377,16 +387,17 @@ func diffDir(t *testing.T, tb *testbed.Testbed, mode, q, expr string, mix [][]by
 	}
 	if st.Matched != uint64(len(want)) || st.Written != uint64(len(want)) || len(got) != len(want) {
 		t.Errorf("%s %q: xdpscan matched %d, wrote %d (file %d); tcpdump %d; first frame only one has: %s", mode, expr, st.Matched, st.Written, len(got), len(want), firstUnshared(got, want))
-		return
+		return st
 	}
 	for i := range want {
 		if !bytes.Equal(got[i].data, want[i].data) || got[i].length != want[i].length {
 			t.Errorf("%s %q: frame %d differs:\nxdpscan (len %d, %d kept) % x\ntcpdump (len %d, %d kept) % x", mode, expr, i,
 				got[i].length, len(got[i].data), got[i].data[:min(len(got[i].data), 64)], want[i].length, len(want[i].data), want[i].data[:min(len(want[i].data), 64)])
-			return
+			return st
 		}
 	}
 	t.Logf("%s %q: %d of %d frames, the same as tcpdump's", mode, expr, len(got), len(mix))
+	return st
 }
 
 type pcapFrame struct {

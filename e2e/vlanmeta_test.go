@@ -9,9 +9,11 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/xdpscan/xdpscan/internal/testpkt"
+	"github.com/xdpscan/xdpscan/loader"
 	"github.com/xdpscan/xdpscan/testbed"
 )
 
@@ -82,6 +84,9 @@ func TestCaptureVLANTagInMetadata(t *testing.T) {
 		if i%5 == 2 {
 			f.VLANs = []uint16{7} // in the bytes: pushed outside, QinQ
 		}
+		if i == 7 {
+			f.VLANs = []uint16{7, 8} // three tags with the pushed one
+		}
 		if i%5 == 3 {
 			f.Src, f.Dst = a("2001:2::1"), a("2001:2::2") // IPv6: not pushed
 		}
@@ -89,8 +94,12 @@ func TestCaptureVLANTagInMetadata(t *testing.T) {
 	}
 	mix = append(mix, arpFrame(nil, 1, mixOtherMAC))
 	for _, expr := range []string{"", "vlan", "vlan 100", "vlan 100 and udp", "udp", "tcp", "not vlan", "vlan and vlan 7", "ip6", "arp", "greater 60"} {
-		diffOne(t, tb, "native", expr, mix)
-		diffOne(t, tb, "auto", expr, mix)
+		native := diffOne(t, tb, "native", expr, mix)
+		auto := diffOne(t, tb, "auto", expr, mix)
+		if expr == "" {
+			checkTagCounts(t, "native", native)
+			checkTagCounts(t, "auto (TC ingress)", auto)
+		}
 	}
 
 	t.Run("unprivileged", func(t *testing.T) {
@@ -106,6 +115,43 @@ func TestCaptureVLANTagInMetadata(t *testing.T) {
 			t.Fatalf("matched %d, written %d, want %d (the IPv4 frames, tagged in metadata)", st.Matched, st.Written, want)
 		}
 	})
+}
+
+// checkTagCounts holds an unfiltered capture's counters to the frames
+// tcpdump wrote, tags in place: a tag kept in metadata counts its 4 bytes
+// and makes the frame a tagged one, once however many tags it has, and
+// the protocol counts see through every tag, as for a frame with its tags
+// in the bytes.
+func checkTagCounts(t *testing.T, mode string, got diffResult) {
+	t.Helper()
+	var want loader.Counters
+	for _, f := range got.tcpdump {
+		want.Packets++
+		want.Bytes += uint64(f.length)
+		p := gopacket.NewPacket(f.data, layers.LayerTypeEthernet, gopacket.Default)
+		if p.Layer(layers.LayerTypeDot1Q) != nil {
+			want.VLAN++
+		}
+		switch {
+		case p.Layer(layers.LayerTypeIPv4) != nil:
+			want.IPv4++
+		case p.Layer(layers.LayerTypeIPv6) != nil:
+			want.IPv6++
+		default:
+			want.NonIP++
+		}
+		switch {
+		case p.Layer(layers.LayerTypeTCP) != nil:
+			want.TCP++
+		case p.Layer(layers.LayerTypeUDP) != nil:
+			want.UDP++
+		}
+	}
+	c := got.Counters
+	have := loader.Counters{Packets: c.Packets, Bytes: c.Bytes, VLAN: c.VLAN, IPv4: c.IPv4, IPv6: c.IPv6, NonIP: c.NonIP, TCP: c.TCP, UDP: c.UDP}
+	if have != want || want.VLAN == 0 {
+		t.Errorf("%s: counted %+v, want %+v (tcpdump's %d frames, tags in place)", mode, have, want, len(got.tcpdump))
+	}
 }
 
 // TestCaptureVLANTagInMetadataTC: the TC programs see a tag in the skb's

@@ -2,62 +2,45 @@ package bench
 
 import (
 	"fmt"
-	"image/color"
 	"os"
 	"sort"
 
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
-	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgsvg"
+	"github.com/xdpscan/xdpscan/internal/svgplot"
 )
 
 // PlotScan draws found % against achieved send rate, one line per tool,
 // and the bare sendmmsg loop's rate as a vertical line.
 func PlotScan(path string, r *ScanResults) error {
-	p := plot.New()
-	p.Title.Text = fmt.Sprintf("Found %% of the truth vs send rate (%s target, %s x %d ports)", r.Target, r.Prefix, len(r.Ports))
-	p.X.Label.Text = "achieved send rate (thousand probes/s, median)"
-	p.Y.Label.Text = "found (% of open ports, median)"
-	p.Y.Min, p.Y.Max = 0, 105
-	p.Add(plotter.NewGrid())
-	byTool := map[string]plotter.XYs{}
-	var tools []string
+	l := svgplot.Lines{
+		Title:      fmt.Sprintf("Found %% of the truth vs send rate (%s target, %s x %d ports)", r.Target, r.Prefix, len(r.Ports)),
+		XLabel:     "achieved send rate (thousand probes/s, median)",
+		YLabel:     "found (% of open ports, median)",
+		YMin:       0,
+		YMax:       105,
+		LegendLeft: true,
+	}
+	byTool := map[string]int{}
 	loop := 0.0
 	for _, s := range r.Steps() {
-		if s.Tool == "sendmmsg" {
+		if s.Tool == "sendmmsg" { // the loop runs flat out whatever rate is asked: its last step
 			loop = s.SendPPS / 1000
 			continue
 		}
-		if _, ok := byTool[s.Tool]; !ok {
-			tools = append(tools, s.Tool)
+		i, ok := byTool[s.Tool]
+		if !ok {
+			i = len(l.Series)
+			byTool[s.Tool] = i
+			l.Series = append(l.Series, svgplot.Series{Name: s.Tool})
 		}
-		byTool[s.Tool] = append(byTool[s.Tool], plotter.XY{X: s.SendPPS / 1000, Y: s.FoundPct})
+		l.Series[i].Points = append(l.Series[i].Points, svgplot.Point{X: s.SendPPS / 1000, Y: s.FoundPct})
 	}
-	var lines []any
-	for _, t := range tools {
-		xy := byTool[t]
-		sort.Slice(xy, func(i, j int) bool { return xy[i].X < xy[j].X })
-		lines = append(lines, t, xy)
-	}
-	if err := plotutil.AddLinePoints(p, lines...); err != nil {
-		return err
+	for _, s := range l.Series {
+		sort.Slice(s.Points, func(i, j int) bool { return s.Points[i].X < s.Points[j].X })
 	}
 	if loop > 0 {
-		l, err := plotter.NewLine(plotter.XYs{{X: loop, Y: 0}, {X: loop, Y: 105}})
-		if err != nil {
-			return err
-		}
-		l.Color = color.Gray{Y: 120}
-		l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-		p.Add(l)
-		p.Legend.Add(fmt.Sprintf("bare sendmmsg loop (%.0fk/s)", loop), l)
+		l.Marks = []svgplot.Mark{{X: loop, Label: fmt.Sprintf("bare sendmmsg loop (%.0fk/s)", loop)}}
 	}
-	p.Legend.Top = false
-	p.Legend.Left = true
-	return saveSVG(path, 9*vg.Inch, 5*vg.Inch, p)
+	return writeSVG(path, l.SVG(648, 360))
 }
 
 // PlotCapture draws, per tool, the CPU the capture added per packet and
@@ -84,82 +67,21 @@ func PlotCapture(path string, r *CaptureResults) error {
 
 // Panel is one bar chart of PlotPanels: a value per name, labelled with
 // Format.
-type Panel struct {
-	Title  string
-	Names  []string
-	Values []float64
-	Format string
-}
+type Panel = svgplot.Bars
 
 // PlotPanels draws bar charts side by side into one SVG.
 func PlotPanels(path string, panels []Panel) error {
-	var row []*plot.Plot
-	for _, pn := range panels {
-		p, err := barPlot(pn.Title, pn.Names, pn.Values, pn.Format)
-		if err != nil {
-			return err
+	for _, p := range panels {
+		if len(p.Names) != len(p.Values) {
+			return fmt.Errorf("plot %s: %d names for %d values", path, len(p.Names), len(p.Values))
 		}
-		row = append(row, p)
 	}
-	w, h := vg.Length(len(panels))*5.5*vg.Inch, 4.5*vg.Inch
-	c := vgsvg.New(w, h)
-	dc := draw.New(c)
-	tiles := draw.Tiles{Rows: 1, Cols: len(row), PadX: vg.Inch / 4, PadTop: vg.Inch / 8, PadBottom: vg.Inch / 8, PadLeft: vg.Inch / 8, PadRight: vg.Inch / 8}
-	canvases := plot.Align([][]*plot.Plot{row}, tiles, dc)
-	for i, p := range row {
-		p.Draw(canvases[0][i])
-	}
-	return writeCanvas(path, c)
+	return writeSVG(path, svgplot.Panels(panels, 396, 324))
 }
 
-func barPlot(title string, names []string, v []float64, labelFmt string) (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text = title
-	bars, err := plotter.NewBarChart(plotter.Values(v), vg.Points(28))
-	if err != nil {
-		return nil, err
-	}
-	bars.Color = plotutil.Color(0)
-	p.Add(bars)
-	p.NominalX(names...)
-	p.Y.Min = 0
-	top := 0.0
-	for _, x := range v {
-		top = max(top, x)
-	}
-	p.Y.Max = max(top*1.15, 1)
-	xys := make(plotter.XYs, len(v))
-	labels := make([]string, len(v))
-	for i, x := range v {
-		xys[i] = plotter.XY{X: float64(i), Y: x}
-		labels[i] = fmt.Sprintf(labelFmt, x)
-	}
-	l, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: labels})
-	if err != nil {
-		return nil, err
-	}
-	for i := range l.TextStyle {
-		l.TextStyle[i].XAlign = draw.XCenter
-		l.TextStyle[i].YAlign = draw.YBottom
-	}
-	p.Add(l)
-	return p, nil
-}
-
-func saveSVG(path string, w, h vg.Length, p *plot.Plot) error {
-	c := vgsvg.New(w, h)
-	p.Draw(draw.New(c))
-	return writeCanvas(path, c)
-}
-
-func writeCanvas(path string, c *vgsvg.Canvas) error {
-	f, err := os.Create(path)
-	if err != nil {
+func writeSVG(path string, b []byte) error {
+	if err := os.WriteFile(path, b, 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if _, err := c.WriteTo(f); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return f.Close()
+	return nil
 }

@@ -158,8 +158,18 @@ func escape(s string) string {
 	return b.String()
 }
 
-// num is a coordinate or length with at most 2 decimals.
-func num(v float64) string { return strconv.FormatFloat(math.Round(v*100)/100, 'f', -1, 64) }
+// num is a coordinate or length with at most 2 decimals; a value that is
+// not finite (a median of nothing) is drawn at 0 rather than written as
+// "NaN", which no SVG viewer reads.
+func num(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		v = 0
+	}
+	return strconv.FormatFloat(math.Round(v*100)/100, 'f', -1, 64)
+}
+
+// finite is whether v can be placed on an axis.
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // Ticks returns the round values (1, 2 or 5 times a power of ten apart)
 // from lo to hi, about n of them.
@@ -262,6 +272,9 @@ func (l Lines) SVG(w, h float64) []byte {
 		y0, y1 = math.Inf(1), math.Inf(-1)
 	}
 	see := func(p Point) {
+		if !finite(p.X) || !finite(p.Y) {
+			return
+		}
 		x0, x1 = min(x0, p.X), max(x1, p.X)
 		if fitY {
 			y0, y1 = min(y0, p.Y), max(y1, p.Y)
@@ -273,7 +286,9 @@ func (l Lines) SVG(w, h float64) []byte {
 		}
 	}
 	for _, m := range l.Marks {
-		x0, x1 = min(x0, m.X), max(x1, m.X)
+		if finite(m.X) {
+			x0, x1 = min(x0, m.X), max(x1, m.X)
+		}
 	}
 	if math.IsInf(x0, 0) {
 		x0, x1 = 0, 1
@@ -292,9 +307,11 @@ func (l Lines) SVG(w, h float64) []byte {
 	var legend []entry
 	for i, s := range l.Series {
 		col, dash := colors[i%len(colors)], dashes[i%len(dashes)]
-		pts := make([]Point, len(s.Points))
-		for j, p := range s.Points {
-			pts[j] = Point{a.px(p.X), a.py(p.Y)}
+		var pts []Point
+		for _, p := range s.Points {
+			if finite(p.X) && finite(p.Y) {
+				pts = append(pts, Point{a.px(p.X), a.py(p.Y)})
+			}
 		}
 		c.polyline(pts, col, dash)
 		for _, p := range pts {
@@ -329,7 +346,9 @@ func Panels(panels []Bars, panelW, h float64) []byte {
 		off := panelW * float64(i)
 		top := 0.0
 		for _, v := range p.Values {
-			top = max(top, v)
+			if finite(v) {
+				top = max(top, v)
+			}
 		}
 		top = max(top*1.15, 1)
 		n := float64(len(p.Values))

@@ -1,7 +1,9 @@
 package svgplot
 
 import (
+	"bytes"
 	"encoding/xml"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -144,6 +146,23 @@ func TestPanelsBarHeightsFollowValues(t *testing.T) {
 	for _, want := range []string{"30 ns", "60 ns", "0 ns", "80", "cpu", "lost", "a", "b", "c"} {
 		if !slices.Contains(labels, want) {
 			t.Errorf("no label %q in %q", want, labels)
+		}
+	}
+}
+
+func TestNonFiniteValuesStayReadable(t *testing.T) {
+	nan, inf := math.NaN(), math.Inf(1)
+	for name, b := range map[string][]byte{
+		"lines": Lines{Title: "t", Series: []Series{{Name: "a", Points: []Point{{1, nan}, {2, 50}, {inf, 3}, {4, 60}}}}}.SVG(300, 200),
+		"bars":  Panels([]Bars{{Title: "t", Names: []string{"a", "b"}, Values: []float64{nan, 5}, Format: "%.0f"}}, 300, 200),
+	} {
+		if bytes.Contains(b, []byte("NaN\"")) || bytes.Contains(b, []byte("Inf\"")) {
+			t.Errorf("%s: a coordinate is not a number:\n%s", name, b)
+		}
+		for _, e := range parse(t, b) {
+			if e.XMLName.Local == "polyline" && len(strings.Fields(e.attr("points"))) != 2 {
+				t.Errorf("%s: polyline %q, want the 2 finite points", name, e.attr("points"))
+			}
 		}
 	}
 }

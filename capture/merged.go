@@ -122,13 +122,11 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 		}
 		fileIndex[uint32(ifc.Index)] = i
 		st.Interfaces[i] = InterfaceStats{Name: name, Ifindex: ifc.Index}
-		ring := uint32(loader.RingBytes)
-		// As loadXDP: room for at least 64 of the largest records.
-		for uint64(ring) < 64*uint64(min(cfg.Snaplen, loader.MaxSnaplen)) && ring < 1<<30 {
-			ring <<= 1
-		}
+		// As loadXDP: -B, --immediate-mode, room for 64 of the largest
+		// records.
+		ring, wakeup := cfg.ring()
 		lc := loader.CaptureConfig{Filter: raw, Snaplen: min(cfg.Snaplen, loader.MaxSnaplen), CountOnly: cfg.CountOnly,
-			FrameView: frameView, RingBytes: ring, RingWakeupBytes: loader.RingWakeupBytes, Rings: plan}
+			FrameView: frameView, RingBytes: ring, RingWakeupBytes: wakeup, Rings: plan}
 		if dir.In() {
 			xdpLoad(&lc, name, cfg.XDPMode)
 		}
@@ -136,7 +134,9 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 			for uint64(lc.Rings.Bytes) < 64*uint64(lc.Snaplen) && lc.Rings.Bytes < 1<<30 {
 				lc.Rings.Bytes <<= 1
 			}
-			lc.RingWakeupBytes = lc.Rings.Bytes / 4
+			if wakeup != 0 {
+				lc.RingWakeupBytes = lc.Rings.Bytes / 4
+			}
 			if st.Rings != nil {
 				st.Rings.RingBytes = lc.Rings.Bytes
 			}
@@ -151,8 +151,9 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 		ifaces = append(ifaces, c)
 		// The TC programs write into the rings of the group's owner.
 		tc := egressConfig(cfg, raw)
+		// A replacement ring must have the size of the owner's.
 		tc.Rings, tc.ShareRings, tc.RingWakeupBytes = plan, ifaces[0].xdp, lc.RingWakeupBytes
-		tc.Rings.Bytes = lc.Rings.Bytes
+		tc.RingBytes, tc.Rings.Bytes = lc.RingBytes, lc.Rings.Bytes
 		if dir.In() {
 			// TC ingress beside an XDP program already attached, or for
 			// frames that are skbs already, as captureXDP does.

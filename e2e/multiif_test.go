@@ -42,6 +42,9 @@ func TestCaptureTwoInterfacesOneFile(t *testing.T) {
 		{"received", []string{"-Q", "in"}, false},
 		{"both directions", nil, true},
 		{"both directions, per-CPU rings", []string{"--rings", "per-cpu"}, true},
+		// The TC programs write into the first XDP program's ring, which
+		// must then have -B's size too (a smaller ring was refused).
+		{"both directions, -B 1024", []string{"-B", "1024", "-s", "128"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -118,6 +118,7 @@ type ScanUdpEcho struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	ScanMapCounters          = "counters"
+	ScanMapCpuRings          = "cpu_rings"
 	ScanMapDedup             = "dedup"
 	ScanMapEvents            = "events"
 	ScanMapSendRelay         = "send_relay"
@@ -131,6 +132,7 @@ const (
 	ScanVarCookieK1          = "cookie_k1"
 	ScanVarCountersInBlock   = "counters_in_block"
 	ScanVarDedupMask         = "dedup_mask"
+	ScanVarPerCpuRings       = "per_cpu_rings"
 	ScanVarResetOpen         = "reset_open"
 	ScanVarRingWakeupBytes   = "ring_wakeup_bytes"
 	ScanVarScannerIpv4       = "scanner_ipv4"
@@ -195,6 +197,7 @@ type ScanProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type ScanMapSpecs struct {
 	Counters    *ebpf.MapSpec `ebpf:"counters"`
+	CpuRings    *ebpf.MapSpec `ebpf:"cpu_rings"`
 	Dedup       *ebpf.MapSpec `ebpf:"dedup"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
 	SendRelay   *ebpf.MapSpec `ebpf:"send_relay"`
@@ -212,6 +215,7 @@ type ScanVariableSpecs struct {
 	CookieK1        *ebpf.VariableSpec `ebpf:"cookie_k1"`
 	CountersInBlock *ebpf.VariableSpec `ebpf:"counters_in_block"`
 	DedupMask       *ebpf.VariableSpec `ebpf:"dedup_mask"`
+	PerCpuRings     *ebpf.VariableSpec `ebpf:"per_cpu_rings"`
 	ResetOpen       *ebpf.VariableSpec `ebpf:"reset_open"`
 	RingWakeupBytes *ebpf.VariableSpec `ebpf:"ring_wakeup_bytes"`
 	ScannerIpv4     *ebpf.VariableSpec `ebpf:"scanner_ipv4"`
@@ -246,6 +250,7 @@ func (o *ScanObjects) Close() error {
 // It can be passed to LoadScanObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ScanMaps struct {
 	Counters    *ebpf.Map `ebpf:"counters"`
+	CpuRings    *ebpf.Map `ebpf:"cpu_rings"`
 	Dedup       *ebpf.Map `ebpf:"dedup"`
 	Events      *ebpf.Map `ebpf:"events"`
 	SendRelay   *ebpf.Map `ebpf:"send_relay"`
@@ -258,6 +263,7 @@ type ScanMaps struct {
 func (m *ScanMaps) Close() error {
 	return _ScanClose(
 		m.Counters,
+		m.CpuRings,
 		m.Dedup,
 		m.Events,
 		m.SendRelay,
@@ -276,6 +282,7 @@ type ScanVariables struct {
 	CookieK1        *ebpf.Variable `ebpf:"cookie_k1"`
 	CountersInBlock *ebpf.Variable `ebpf:"counters_in_block"`
 	DedupMask       *ebpf.Variable `ebpf:"dedup_mask"`
+	PerCpuRings     *ebpf.Variable `ebpf:"per_cpu_rings"`
 	ResetOpen       *ebpf.Variable `ebpf:"reset_open"`
 	RingWakeupBytes *ebpf.Variable `ebpf:"ring_wakeup_bytes"`
 	ScannerIpv4     *ebpf.Variable `ebpf:"scanner_ipv4"`

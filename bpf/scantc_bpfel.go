@@ -91,6 +91,7 @@ type ScanTCUdpEcho struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	ScanTCMapCounters        = "counters"
+	ScanTCMapCpuRings        = "cpu_rings"
 	ScanTCMapDedup           = "dedup"
 	ScanTCMapEvents          = "events"
 	ScanTCMapUdpEchoes       = "udp_echoes"
@@ -99,6 +100,7 @@ const (
 	ScanTCVarCookieK1        = "cookie_k1"
 	ScanTCVarCountersInBlock = "counters_in_block"
 	ScanTCVarDedupMask       = "dedup_mask"
+	ScanTCVarPerCpuRings     = "per_cpu_rings"
 	ScanTCVarResetOpen       = "reset_open"
 	ScanTCVarRingWakeupBytes = "ring_wakeup_bytes"
 	ScanTCVarScannerIpv4     = "scanner_ipv4"
@@ -159,6 +161,7 @@ type ScanTCProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type ScanTCMapSpecs struct {
 	Counters  *ebpf.MapSpec `ebpf:"counters"`
+	CpuRings  *ebpf.MapSpec `ebpf:"cpu_rings"`
 	Dedup     *ebpf.MapSpec `ebpf:"dedup"`
 	Events    *ebpf.MapSpec `ebpf:"events"`
 	UdpEchoes *ebpf.MapSpec `ebpf:"udp_echoes"`
@@ -172,6 +175,7 @@ type ScanTCVariableSpecs struct {
 	CookieK1        *ebpf.VariableSpec `ebpf:"cookie_k1"`
 	CountersInBlock *ebpf.VariableSpec `ebpf:"counters_in_block"`
 	DedupMask       *ebpf.VariableSpec `ebpf:"dedup_mask"`
+	PerCpuRings     *ebpf.VariableSpec `ebpf:"per_cpu_rings"`
 	ResetOpen       *ebpf.VariableSpec `ebpf:"reset_open"`
 	RingWakeupBytes *ebpf.VariableSpec `ebpf:"ring_wakeup_bytes"`
 	ScannerIpv4     *ebpf.VariableSpec `ebpf:"scanner_ipv4"`
@@ -203,6 +207,7 @@ func (o *ScanTCObjects) Close() error {
 // It can be passed to LoadScanTCObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ScanTCMaps struct {
 	Counters  *ebpf.Map `ebpf:"counters"`
+	CpuRings  *ebpf.Map `ebpf:"cpu_rings"`
 	Dedup     *ebpf.Map `ebpf:"dedup"`
 	Events    *ebpf.Map `ebpf:"events"`
 	UdpEchoes *ebpf.Map `ebpf:"udp_echoes"`
@@ -211,6 +216,7 @@ type ScanTCMaps struct {
 func (m *ScanTCMaps) Close() error {
 	return _ScanTCClose(
 		m.Counters,
+		m.CpuRings,
 		m.Dedup,
 		m.Events,
 		m.UdpEchoes,
@@ -225,6 +231,7 @@ type ScanTCVariables struct {
 	CookieK1        *ebpf.Variable `ebpf:"cookie_k1"`
 	CountersInBlock *ebpf.Variable `ebpf:"counters_in_block"`
 	DedupMask       *ebpf.Variable `ebpf:"dedup_mask"`
+	PerCpuRings     *ebpf.Variable `ebpf:"per_cpu_rings"`
 	ResetOpen       *ebpf.Variable `ebpf:"reset_open"`
 	RingWakeupBytes *ebpf.Variable `ebpf:"ring_wakeup_bytes"`
 	ScannerIpv4     *ebpf.Variable `ebpf:"scanner_ipv4"`

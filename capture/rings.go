@@ -1,38 +1,27 @@
 package capture
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
+	"github.com/xdpscan/xdpscan/internal/netdev"
 	"github.com/xdpscan/xdpscan/loader"
 )
 
 // RingsMode is how a capture's records are spread over ring buffers
-// (--rings).
-type RingsMode string
+// (--rings): loader.RingsAuto (here: one ring per receiving CPU where at
+// least autoPerCPUMin CPUs receive, else the one shared ring),
+// loader.RingsShared or loader.RingsPerCPU.
+type RingsMode = loader.RingsMode
 
 const (
-	// RingsAuto: one ring per receiving CPU where at least
-	// autoPerCPUMin CPUs receive, else the one shared ring.
-	RingsAuto RingsMode = "auto"
-	// RingsShared: one ring, every CPU's records in it.
-	RingsShared RingsMode = "shared"
-	// RingsPerCPU: one ring per receiving CPU, even if only one.
-	RingsPerCPU RingsMode = "per-cpu"
+	RingsAuto   = loader.RingsAuto
+	RingsShared = loader.RingsShared
+	RingsPerCPU = loader.RingsPerCPU
 )
 
 // ParseRingsMode reads --rings.
-func ParseRingsMode(s string) (RingsMode, error) {
-	switch m := RingsMode(s); m {
-	case RingsAuto, RingsShared, RingsPerCPU:
-		return m, nil
-	}
-	return "", fmt.Errorf("--rings %q: use auto, shared or per-cpu", s)
-}
+func ParseRingsMode(s string) (RingsMode, error) { return loader.ParseRingsMode(s) }
 
 // autoPerCPUMin is the fewest receiving CPUs for which --rings auto
 // chooses a ring per CPU. Measured here (docs/bench/cores.md), per-CPU
@@ -80,73 +69,13 @@ type RingChoice struct {
 	RingLostPerCPU []uint64 `json:"ring_lost_per_cpu,omitempty"`
 }
 
-// sysRoot is where /sys and /proc are read from (tests point it elsewhere).
-var sysRoot = "/"
-
-// receivingCPUs are the CPUs on which an interface's received packets can
-// meet XDP: its interrupts' CPUs and its receive queues' RPS CPUs; on a
-// device without interrupts of its own (veth: the sender's CPU runs the
-// receive) or with threaded NAPI, every online CPU.
-func receivingCPUs(iface string) ([]int, string, error) {
-	online, err := readCPUList(filepath.Join(sysRoot, "sys/devices/system/cpu/online"))
-	if err != nil {
-		return nil, "", fmt.Errorf("read online CPUs: %w", err)
-	}
-	dev := filepath.Join(sysRoot, "sys/class/net", iface)
-	if b, err := os.ReadFile(filepath.Join(dev, "threaded")); err == nil && strings.TrimSpace(string(b)) == "1" {
-		return online, "threaded NAPI: any online CPU", nil
-	}
-	set := map[int]bool{}
-	irqs, _ := filepath.Glob(filepath.Join(dev, "device/msi_irqs/*"))
-	if len(irqs) == 0 {
-		irqs, _ = filepath.Glob(filepath.Join(dev, "device/../msi_irqs/*"))
-	}
-	for _, p := range irqs {
-		cpus, err := readCPUList(filepath.Join(sysRoot, "proc/irq", filepath.Base(p), "effective_affinity_list"))
-		if err != nil {
-			continue
-		}
-		for _, c := range cpus {
-			set[c] = true
-		}
-	}
-	why := "interrupt CPUs"
-	if len(set) == 0 {
-		if len(irqs) > 0 {
-			return online, "interrupt affinity unreadable: any online CPU", nil
-		}
-		return online, "no interrupts of its own (virtual device): any online CPU", nil
-	}
-	queues, _ := filepath.Glob(filepath.Join(dev, "queues/rx-*/rps_cpus"))
-	for _, q := range queues {
-		b, err := os.ReadFile(q)
-		if err != nil {
-			continue
-		}
-		for _, c := range cpuMask(strings.TrimSpace(string(b))) {
-			set[c] = true
-			why = "interrupt and RPS CPUs"
-		}
-	}
-	var out []int
-	for _, c := range online {
-		if set[c] {
-			out = append(out, c)
-		}
-	}
-	if len(out) == 0 {
-		return online, "interrupt CPUs offline: any online CPU", nil
-	}
-	return out, why, nil
-}
-
 // planRings chooses the rings for a capture on ifaces.
 func planRings(mode RingsMode, ifaces []string) (loader.RingPlan, RingChoice, error) {
 	ch := RingChoice{Mode: mode, Rings: 1}
 	set := map[int]bool{}
 	var whys []string
 	for _, ifc := range ifaces {
-		cpus, why, err := receivingCPUs(ifc)
+		cpus, why, err := netdev.ReceivingCPUs(ifc)
 		if err != nil {
 			return loader.RingPlan{}, ch, err
 		}
@@ -164,67 +93,7 @@ func planRings(mode RingsMode, ifaces []string) (loader.RingPlan, RingChoice, er
 	if mode == RingsShared || (mode == RingsAuto && n < autoPerCPUMin) {
 		return loader.RingPlan{}, ch, nil
 	}
-	var p loader.RingPlan
-	for _, c := range ch.ReceivingCPUs {
-		if c < loader.MaxCPURings { // the rest write into the shared ring
-			p.CPUs = append(p.CPUs, []int{c})
-		}
-	}
-	p.Bytes = loader.RingBytes
-	for len(p.CPUs)*int(p.Bytes) > maxRingTotal && p.Bytes > minCPURing {
-		p.Bytes /= 2
-	}
+	p := loader.PlanPerCPU(ch.ReceivingCPUs, loader.RingBytes, maxRingTotal, minCPURing)
 	ch.Rings, ch.RingBytes = 1+len(p.CPUs), p.Bytes
 	return p, ch, nil
-}
-
-// readCPUList reads a list like "0-3,8,10-11".
-func readCPUList(path string) ([]int, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return parseCPUList(strings.TrimSpace(string(b)))
-}
-
-func parseCPUList(s string) ([]int, error) {
-	var out []int
-	if s == "" {
-		return nil, nil
-	}
-	for _, part := range strings.Split(s, ",") {
-		lo, hi, isRange := strings.Cut(part, "-")
-		a, err := strconv.Atoi(lo)
-		if err != nil {
-			return nil, fmt.Errorf("CPU list %q: %w", s, err)
-		}
-		b := a
-		if isRange {
-			if b, err = strconv.Atoi(hi); err != nil {
-				return nil, fmt.Errorf("CPU list %q: %w", s, err)
-			}
-		}
-		for c := a; c <= b; c++ {
-			out = append(out, c)
-		}
-	}
-	return out, nil
-}
-
-// cpuMask reads a hex CPU mask like "00000000,00000003".
-func cpuMask(s string) []int {
-	var out []int
-	words := strings.Split(s, ",")
-	for i := range words {
-		w, err := strconv.ParseUint(words[len(words)-1-i], 16, 32)
-		if err != nil {
-			return nil
-		}
-		for bit := 0; bit < 32; bit++ {
-			if w&(1<<bit) != 0 {
-				out = append(out, 32*i+bit)
-			}
-		}
-	}
-	return out
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/xdpscan/xdpscan/bpf"
 	"github.com/xdpscan/xdpscan/filter"
 	"github.com/xdpscan/xdpscan/internal/bpftest"
+	"github.com/xdpscan/xdpscan/internal/netdev"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/loader"
 	"github.com/xdpscan/xdpscan/ringbuf"
@@ -174,9 +175,9 @@ func TestRingPlanChoice(t *testing.T) {
 			root := t.TempDir()
 			mustWrite(t, root, "sys/devices/system/cpu/online", cpuRange(tc.cpus))
 			mustWrite(t, root, "sys/class/net/v0/threaded", "0")
-			old := sysRoot
-			sysRoot = root
-			defer func() { sysRoot = old }()
+			old := netdev.SysRoot
+			netdev.SysRoot = root
+			defer func() { netdev.SysRoot = old }()
 			plan, ch, err := planRings(tc.mode, []string{"v0"})
 			if err != nil {
 				t.Fatal(err)
@@ -185,28 +186,6 @@ func TestRingPlanChoice(t *testing.T) {
 				t.Fatalf("choice %+v (plan %d rings): want %d rings of %d bytes", ch, plan.Rings(), tc.wantRings, tc.wantBytes)
 			}
 		})
-	}
-}
-
-// The receiving CPUs of a device with interrupts are their CPUs and its
-// queues' RPS CPUs, not every online CPU.
-func TestReceivingCPUsFromInterruptsAndRPS(t *testing.T) {
-	root := t.TempDir()
-	mustWrite(t, root, "sys/devices/system/cpu/online", "0-7")
-	mustWrite(t, root, "sys/class/net/e0/device/msi_irqs/40", "msix")
-	mustWrite(t, root, "sys/class/net/e0/device/msi_irqs/41", "msix")
-	mustWrite(t, root, "proc/irq/40/effective_affinity_list", "2")
-	mustWrite(t, root, "proc/irq/41/effective_affinity_list", "5")
-	mustWrite(t, root, "sys/class/net/e0/queues/rx-0/rps_cpus", "00000000,00000040")
-	old := sysRoot
-	sysRoot = root
-	defer func() { sysRoot = old }()
-	cpus, why, err := receivingCPUs("e0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(cpus, []int{2, 5, 6}) {
-		t.Fatalf("receiving CPUs %v (%s), want [2 5 6]", cpus, why)
 	}
 }
 

@@ -21,25 +21,38 @@ func TestScanRepliesOnTwoCPUsNoDuplicate(t *testing.T) {
 	tb := upTestbed(t, testbed.Config{Queues: 2, RPS: true})
 	const prefix = "198.18.4.0/22"
 	open, closed := truth(tb.Config, prefix)
-	results, st, err := runScan(t, tb, t.TempDir(), prefix, "-p", scanPortsFlag, "--rate", "5000", "--wait", "1500ms", "--senders", "2")
-	if err != nil {
-		t.Fatalf("scan: %v", err)
+	for _, tc := range []struct {
+		rings     string
+		wantRings int // rings read: the shared one, and one per CPU
+	}{
+		{"auto", 3}, // veth receives on every CPU: a ring each
+		{"shared", 1},
+	} {
+		t.Run("rings "+tc.rings, func(t *testing.T) {
+			results, st, err := runScan(t, tb, t.TempDir(), prefix, "-p", scanPortsFlag, "--rate", "5000", "--wait", "1500ms", "--senders", "2", "--rings", tc.rings)
+			if err != nil {
+				t.Fatalf("scan: %v", err)
+			}
+			t.Logf("stats: %d probes, %d open, %d closed, %d tx errors, %d ring lost, replies per CPU %v", st.ProbesSent, st.Open, st.Closed, st.TxErrors, st.RingLost, st.RxPerCPU)
+			checkAgainstTruth(t, results, open, closed)
+			busy := 0
+			for _, n := range st.RxPerCPU {
+				if n > 0 {
+					busy++
+				}
+			}
+			if busy < 2 {
+				t.Fatalf("replies seen per CPU %v: want replies on at least 2 CPUs (else this test proves nothing)", st.RxPerCPU)
+			}
+			if len(st.RingLostPerCPU) != len(st.RxPerCPU) || st.Senders != 2 {
+				t.Errorf("stats: ring lost per CPU %v, senders %d: want one count per CPU, 2 senders", st.RingLostPerCPU, st.Senders)
+			}
+			if st.Rings == nil || st.Rings.Rings != min(tc.wantRings, 1+len(st.Rings.ReceivingCPUs)) || string(st.Rings.Mode) != tc.rings {
+				t.Errorf("stats rings %+v: want mode %s, %d rings", st.Rings, tc.rings, tc.wantRings)
+			}
+			t.Logf("replies per CPU %v, kernel table duplicates %d (all refused before output)", st.RxPerCPU, st.Duplicates)
+		})
 	}
-	t.Logf("stats: %d probes, %d open, %d closed, %d tx errors, %d ring lost, replies per CPU %v", st.ProbesSent, st.Open, st.Closed, st.TxErrors, st.RingLost, st.RxPerCPU)
-	checkAgainstTruth(t, results, open, closed)
-	busy := 0
-	for _, n := range st.RxPerCPU {
-		if n > 0 {
-			busy++
-		}
-	}
-	if busy < 2 {
-		t.Fatalf("replies seen per CPU %v: want replies on at least 2 CPUs (else this test proves nothing)", st.RxPerCPU)
-	}
-	if len(st.RingLostPerCPU) != len(st.RxPerCPU) || st.Senders != 2 {
-		t.Errorf("stats: ring lost per CPU %v, senders %d: want one count per CPU, 2 senders", st.RingLostPerCPU, st.Senders)
-	}
-	t.Logf("replies per CPU %v, kernel table duplicates %d (all refused before output)", st.RxPerCPU, st.Duplicates)
 }
 
 // An interrupted --senders 2 scan keeps each sender's position, and its

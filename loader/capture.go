@@ -108,7 +108,7 @@ func LoadCapture(cfg CaptureConfig) (*Capture, error) {
 		spec.Maps["events"].MaxEntries = cfg.RingBytes
 	}
 	if err := configureRings(spec, cfg.Rings); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("configure capture: %w", err)
 	}
 	prog := spec.Programs["xdpscan_capture"]
 	if cfg.NoFrags {

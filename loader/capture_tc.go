@@ -64,7 +64,7 @@ func LoadCaptureTC(cfg CaptureConfig, ring *ebpf.Map, inbound bool) (*CaptureEgr
 	}
 	if cfg.ShareRings != nil {
 		if err := configureRings(spec, cfg.Rings); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("configure capture: %w", err)
 		}
 	}
 	if len(cfg.Filter) > filter.MaxInstructions {
@@ -158,7 +158,7 @@ func AttachIngress(prog *ebpf.Program, iface string, hook EgressHook) (*EgressAt
 func attachTC(prog *ebpf.Program, iface string, hook EgressHook, ingress bool) (*EgressAttachment, error) {
 	ifc, err := net.InterfaceByName(iface)
 	if err != nil {
-		return nil, fmt.Errorf("attach egress capture to %s: no such interface; see `ip link`", iface)
+		return nil, fmt.Errorf("attach %s capture to %s: no such interface; see `ip link`", tcSide(ingress), iface)
 	}
 	if hook == "" || hook == HookAuto {
 		hook = HookTCX
@@ -175,12 +175,12 @@ func attachTC(prog *ebpf.Program, iface string, hook EgressHook, ingress bool) (
 		}
 		l, err := link.AttachTCX(link.TCXOptions{Interface: ifc.Index, Program: prog, Attach: at})
 		if err != nil {
-			return nil, egressError(iface, hook, err)
+			return nil, egressError(iface, hook, ingress, err)
 		}
 		a.link = l
 	case HookClsact:
 		if err := a.attachClsact(ifc.Index, prog, ingress); err != nil {
-			return nil, egressError(iface, hook, err)
+			return nil, egressError(iface, hook, ingress, err)
 		}
 	default:
 		return nil, fmt.Errorf("attach egress capture to %s: unknown hook %q: use auto, tcx or clsact", iface, hook)
@@ -239,17 +239,30 @@ func (a *EgressAttachment) Close() error {
 	return nil
 }
 
-func egressError(iface string, hook EgressHook, err error) error {
+func egressError(iface string, hook EgressHook, ingress bool, err error) error {
+	side := tcSide(ingress)
 	switch {
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
-		return fmt.Errorf("attach egress capture to %s (%s): not permitted: it needs CAP_NET_ADMIN: %w", iface, hook, err)
+		return fmt.Errorf("attach %s capture to %s (%s): not permitted: it needs CAP_NET_ADMIN: %w", side, iface, hook, err)
 	case hook == HookTCX && (errors.Is(err, unix.EINVAL) || errors.Is(err, ebpf.ErrNotSupported)):
-		return fmt.Errorf("attach egress capture to %s: this kernel has no tcx (%s); capture -Q in only, or a kernel with it: %w",
-			iface, kfloor.TCX.Explain(), err)
+		what := "capture -Q in only"
+		if ingress {
+			what = "capture --mode generic (received packets at generic XDP instead of TC ingress)"
+		}
+		return fmt.Errorf("attach %s capture to %s: this kernel has no tcx (%s); %s, --egress-hook clsact, or a kernel with it: %w",
+			side, iface, kfloor.TCX.Explain(), what, err)
 	case hook == HookClsact && errors.Is(err, unix.EEXIST):
-		return fmt.Errorf("attach egress capture to %s (clsact): a filter with priority %#x is already there: "+
-			"another capture's, or one a killed capture left (`tc filter show dev %s egress`; "+
-			"`tc filter del dev %s egress pref %d` if it is not in use): %w", iface, clsactPriority, iface, iface, clsactPriority, err)
+		return fmt.Errorf("attach %s capture to %s (clsact): a filter with priority %#x is already there: "+
+			"another capture's, or one a killed capture left (`tc filter show dev %s %s`; "+
+			"`tc filter del dev %s %s pref %d` if it is not in use): %w", side, iface, clsactPriority, iface, side, iface, side, clsactPriority, err)
 	}
-	return fmt.Errorf("attach egress capture to %s (%s): %w", iface, hook, err)
+	return fmt.Errorf("attach %s capture to %s (%s): %w", side, iface, hook, err)
+}
+
+// tcSide names a TC hook's direction as `tc filter` does.
+func tcSide(ingress bool) string {
+	if ingress {
+		return "ingress"
+	}
+	return "egress"
 }

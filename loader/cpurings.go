@@ -8,12 +8,12 @@ import (
 	"github.com/xdpscan/xdpscan/bpf"
 )
 
-// MaxCPURings is the number of CPU slots in the capture program's
-// cpu_rings (bpf/include/cpuring.h): CPUs with higher ids use the shared
-// ring.
+// MaxCPURings is the number of CPU slots in the capture and scan
+// programs' cpu_rings (bpf/include/cpuring.h): CPUs with higher ids use
+// the shared ring.
 const MaxCPURings = 256
 
-// RingPlan is how the capture program's records are spread over ring
+// RingPlan is how a capture or scan program's records are spread over ring
 // buffers: each ring and the CPUs whose XDP runs write into it. The zero
 // plan is one ring shared by every CPU (the `events` map).
 type RingPlan struct {
@@ -23,6 +23,46 @@ type RingPlan struct {
 	// Bytes is each ring's size: a power of two, a multiple of the page
 	// size.
 	Bytes uint32
+}
+
+// RingsMode is how a program's records are spread over ring buffers
+// (capture's and scan's --rings).
+type RingsMode string
+
+const (
+	// RingsAuto: per-CPU rings where the caller's measurements say they
+	// pay, else the one shared ring.
+	RingsAuto RingsMode = "auto"
+	// RingsShared: one ring, every CPU's records in it.
+	RingsShared RingsMode = "shared"
+	// RingsPerCPU: one ring per receiving CPU, even if only one.
+	RingsPerCPU RingsMode = "per-cpu"
+)
+
+// ParseRingsMode reads --rings.
+func ParseRingsMode(s string) (RingsMode, error) {
+	switch m := RingsMode(s); m {
+	case RingsAuto, RingsShared, RingsPerCPU:
+		return m, nil
+	}
+	return "", fmt.Errorf("--rings %q: use auto, shared or per-cpu", s)
+}
+
+// PlanPerCPU gives each of cpus below MaxCPURings a ring of its own (the
+// rest write into the shared ring), each ringBytes, halved while the
+// rings together pass total, down to minBytes.
+func PlanPerCPU(cpus []int, ringBytes, total, minBytes uint32) RingPlan {
+	var p RingPlan
+	for _, c := range cpus {
+		if c >= 0 && c < MaxCPURings {
+			p.CPUs = append(p.CPUs, []int{c})
+		}
+	}
+	p.Bytes = ringBytes
+	for uint64(len(p.CPUs))*uint64(p.Bytes) > uint64(total) && p.Bytes > minBytes {
+		p.Bytes /= 2
+	}
+	return p
 }
 
 // Rings is the number of per-CPU rings (0: the shared ring only).
@@ -63,7 +103,7 @@ func configureRings(spec *ebpf.CollectionSpec, p RingPlan) error {
 		return nil
 	}
 	if err := setVar(spec, "per_cpu_rings", uint8(1)); err != nil {
-		return fmt.Errorf("configure capture: %w", err)
+		return err
 	}
 	spec.Maps["cpu_rings"].InnerMap.MaxEntries = p.Bytes
 	return nil

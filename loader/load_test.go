@@ -89,3 +89,33 @@ func TestMissingFeatureNamesTheFloor(t *testing.T) {
 		}
 	}
 }
+
+// A TC attach error names its side of the interface and says what to do
+// there: a received-packet capture without tcx can use generic XDP, a
+// sent-packet one can drop -Q out.
+func TestTCAttachErrorsNameTheirSide(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		hook    EgressHook
+		ingress bool
+		err     error
+		want    []string
+	}{
+		{"ingress without tcx", HookTCX, true, unix.EINVAL, []string{"attach ingress capture to v0", "--mode generic", "--egress-hook clsact"}},
+		{"egress without tcx", HookTCX, false, unix.EINVAL, []string{"attach egress capture to v0", "-Q in only"}},
+		{"ingress, clsact filter left", HookClsact, true, unix.EEXIST, []string{"tc filter show dev v0 ingress", "tc filter del dev v0 ingress pref"}},
+		{"egress, not permitted", HookTCX, false, unix.EPERM, []string{"attach egress capture to v0 (tcx)", "CAP_NET_ADMIN"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg := egressError("v0", tc.hook, tc.ingress, tc.err).Error()
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("%q: no %q", msg, w)
+				}
+			}
+			if other := tcSide(!tc.ingress); strings.Contains(msg, other+" capture") || strings.Contains(msg, "dev v0 "+other) {
+				t.Errorf("%q names the %s side", msg, other)
+			}
+		})
+	}
+}

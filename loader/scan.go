@@ -56,6 +56,10 @@ type ScanConfig struct {
 	// SendRelay, with SendSlots, hands the transmitter's frames to a
 	// kthread on another CPU, which sends them (see SendRelay).
 	SendRelay *SendRelay
+	// Rings gives CPUs rings of their own for the reply events (zero: the
+	// one shared ring, `events`): with replies on several CPUs at once
+	// their reserves then take no lock another CPU holds.
+	Rings RingPlan
 }
 
 // SendRelay moves the transmit of the scan program's frames to one CPU's
@@ -101,6 +105,8 @@ type Scan struct {
 	sendMagic   uint64
 	relay       *SendRelay // with its queue length resolved
 	cfg         ScanConfig // what LoadTC configures its program with
+	// CPURings are the per-CPU rings of ScanConfig.Rings, in its order.
+	CPURings []*ebpf.Map
 }
 
 // LoadScan loads the scan-reply program configured by cfg.
@@ -150,6 +156,9 @@ func LoadScan(cfg ScanConfig) (*Scan, error) {
 	if cfg.RingBytes != 0 {
 		spec.Maps["events"].MaxEntries = cfg.RingBytes
 	}
+	if err := configureRings(spec, cfg.Rings); err != nil {
+		return nil, fmt.Errorf("configure scan program: %w", err)
+	}
 	buckets := dedupBuckets(cfg.DedupEntries)
 	spec.Maps["dedup"].MaxEntries = buckets
 	if err := setVar(spec, "dedup_mask", buckets-1); err != nil {
@@ -159,6 +168,14 @@ func LoadScan(cfg ScanConfig) (*Scan, error) {
 	s := &Scan{sendSlots: cfg.SendSlots, sendSenders: senders, sendMagic: magic, relay: relay, cfg: cfg}
 	if err := spec.LoadAndAssign(&s.Objects, nil); err != nil {
 		return nil, loadError("scan program", err)
+	}
+	if cfg.Rings.Rings() > 0 {
+		rings, err := fillRings(s.Objects.CpuRings, spec.Maps["cpu_rings"].InnerMap, cfg.Rings)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("configure scan program: %w", err)
+		}
+		s.CPURings = rings
 	}
 	if relay != nil {
 		entry := bpf.ScanBpfCpumapVal{Qsize: relay.Queue}
@@ -237,8 +254,18 @@ func (s *Scan) Events() *ebpf.Map { return s.Objects.Events }
 // Counters sums the program's per-CPU counters.
 func (s *Scan) Counters() (Counters, error) { return ReadCounters(s.Objects.Counters) }
 
+// Rings are every ring the program writes: the shared one, then the
+// per-CPU ones (none unless ScanConfig.Rings asked for them), as a reader
+// opens them (ringbuf.NewMulti).
+func (s *Scan) Rings() []*ebpf.Map { return append([]*ebpf.Map{s.Objects.Events}, s.CPURings...) }
+
 // Close releases the program and its maps. Detach any Attachment first.
-func (s *Scan) Close() error { return s.Objects.Close() }
+func (s *Scan) Close() error {
+	for _, r := range s.CPURings {
+		r.Close()
+	}
+	return s.Objects.Close()
+}
 
 // dedupBuckets is the dedup table's size for pairs pairs: a power of two
 // (the program masks a hash) of 8-slot buckets, at most a quarter full: a

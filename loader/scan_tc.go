@@ -21,7 +21,7 @@ type ScanTC struct {
 // sharedScanMaps are the XDP program's maps the TC program uses instead of
 // its own: one ring and one reader, one set of counters (Scan.Counters),
 // one de-duplication table, one UDP echo table.
-var sharedScanMaps = []string{"events", "counters", "dedup", "udp_echoes"}
+var sharedScanMaps = []string{"events", "cpu_rings", "counters", "dedup", "udp_echoes"}
 
 // LoadTC loads the TC ingress variant of s's program, configured as s
 // was (addresses, ports, cookie key, --reset, --confirm), on s's maps.
@@ -36,13 +36,16 @@ func (s *Scan) LoadTC() (*ScanTC, error) {
 	}
 	vars := s.cfg.replyVars()
 	vars["dedup_mask"] = s.Objects.Dedup.MaxEntries() - 1
+	if err := configureRings(spec, s.cfg.Rings); err != nil {
+		return nil, fmt.Errorf("configure TC scan program: %w", err)
+	}
 	for name, value := range vars {
 		if err := setVar(spec, name, value); err != nil {
 			return nil, fmt.Errorf("configure TC scan program: %w", err)
 		}
 	}
 	repl := map[string]*ebpf.Map{
-		"events": s.Objects.Events, "counters": s.Objects.Counters,
+		"events": s.Objects.Events, "cpu_rings": s.Objects.CpuRings, "counters": s.Objects.Counters,
 		"dedup": s.Objects.Dedup, "udp_echoes": s.Objects.UdpEchoes,
 	}
 	for _, name := range sharedScanMaps {

@@ -60,6 +60,9 @@ type Config struct {
 	// Senders is the number of sending threads (--senders; 0 or 1: one),
 	// each on a slice of the permutation (senders.go).
 	Senders int
+	// Rings spreads the reply events over a ring per receiving CPU
+	// (--rings; "" is loader.RingsAuto: rings.go). XDP receive only.
+	Rings loader.RingsMode
 	// Set on a sender's own part of the scan (senderConfig): its index
 	// + 1, the source-port divisor one sender would use, and what it
 	// waits on at the end of each pass.

@@ -101,8 +101,10 @@ type Stats struct {
 	// threads (--senders).
 	RxPerCPU       []uint64 `json:"rx_packets_per_cpu,omitempty"`
 	RingLostPerCPU []uint64 `json:"ring_lost_per_cpu,omitempty"`
-	Senders        int      `json:"senders,omitempty"`
-	XDPMode        string   `json:"xdp_mode"`
+	// Rings is the ring buffers the replies were read from (XDP receive).
+	Rings   *RingChoice `json:"rings,omitempty"`
+	Senders int         `json:"senders,omitempty"`
+	XDPMode string      `json:"xdp_mode"`
 	// RxHook says where replies were taken when not at the XDP hook
 	// (XDPMode empty): TC ingress, beside an XDP program already attached.
 	RxHook      string `json:"rx_hook,omitempty"`

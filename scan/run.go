@@ -71,7 +71,7 @@ func Run(ctx, stop context.Context, cfg Config, progress *Progress, emit func(Re
 			return nil
 		}
 	} else {
-		prog, consumer, att, err := startXDP(cfg, progress)
+		prog, consumer, att, err := startXDP(cfg, progress, &st)
 		if err != nil {
 			return st, err
 		}
@@ -195,8 +195,18 @@ func (cfg Config) loaderConfig() loader.ScanConfig {
 
 // startXDP loads the scan program, attaches it (at TC ingress beside an
 // XDP program already there: beside.go) and opens its ring.
-func startXDP(cfg Config, progress *Progress) (*loader.Scan, *ringbuf.Consumer[bpf.ScanScanEvent], *rxHook, error) {
-	prog, err := loader.LoadScan(cfg.loaderConfig())
+func startXDP(cfg Config, progress *Progress, st *Stats) (*loader.Scan, eventReader, *rxHook, error) {
+	lc := cfg.loaderConfig()
+	plan, choice, err := cfg.ringPlan()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if plan.Rings() > 0 {
+		lc.Rings = plan
+		lc.RingBytes, lc.RingWakeupBytes = sharedRingBeside, plan.Bytes/4
+	}
+	st.Rings = &choice
+	prog, err := loader.LoadScan(lc)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -205,7 +215,7 @@ func startXDP(cfg Config, progress *Progress) (*loader.Scan, *ringbuf.Consumer[b
 		prog.Close()
 		return nil, nil, nil, err
 	}
-	consumer, err := ringbuf.New[bpf.ScanScanEvent](prog.Events(), ringbuf.Options{BatchSize: 512})
+	consumer, err := newEventReader(prog)
 	if err != nil {
 		att.Close()
 		prog.Close()
@@ -215,6 +225,54 @@ func startXDP(cfg Config, progress *Progress) (*loader.Scan, *ringbuf.Consumer[b
 	progress.SetProgram(att.program(prog))
 	return prog, consumer, att, nil
 }
+
+// eventReader hands the scan program's events to a handler in batches.
+type eventReader interface {
+	Run(ctx context.Context, handle func(batch []bpf.ScanScanEvent)) error
+	Close() error
+}
+
+// newEventReader reads prog's one shared ring, or all its rings when it
+// has per-CPU ones (loader.ScanConfig.Rings): events need no order
+// between rings, each is a pair's own answer.
+func newEventReader(prog *loader.Scan) (eventReader, error) {
+	opts := ringbuf.Options{BatchSize: 512}
+	if len(prog.CPURings) == 0 {
+		return ringbuf.New[bpf.ScanScanEvent](prog.Events(), opts)
+	}
+	m, err := ringbuf.NewMulti[bpf.ScanScanEvent](prog.Rings(), opts)
+	if err != nil {
+		return nil, err
+	}
+	return &multiReader{m: m, batch: make([]bpf.ScanScanEvent, 0, opts.BatchSize)}, nil
+}
+
+// multiReader batches the events of several rings as ringbuf.Consumer
+// batches one ring's: copied out, up to a batch, handed on at least once
+// a pass over the rings.
+type multiReader struct {
+	m     *ringbuf.Multi[bpf.ScanScanEvent]
+	batch []bpf.ScanScanEvent
+}
+
+func (r *multiReader) Run(ctx context.Context, handle func(batch []bpf.ScanScanEvent)) error {
+	flush := func() {
+		if len(r.batch) > 0 {
+			handle(r.batch)
+			r.batch = r.batch[:0]
+		}
+	}
+	err := r.m.RunRecords(ctx, func(_ int, e *bpf.ScanScanEvent, _ []byte) {
+		r.batch = append(r.batch, *e)
+		if len(r.batch) == cap(r.batch) {
+			flush()
+		}
+	}, func(int64, []bool) { flush() })
+	flush()
+	return err
+}
+
+func (r *multiReader) Close() error { return r.m.Close() }
 
 // handleEvents turns ring events into results and hands them to the
 // resolver with the cookie bits each proves. An answer passes the exact

@@ -110,6 +110,12 @@ struct {
 	__type(value, struct scan_event);
 } events SEC(".maps");
 
+/* With replies on several CPUs (several queues, RPS, two senders' answers)
+ * each CPU may write a ring of its own (loader.ScanConfig.Rings): the
+ * shared ring's reserve lock is then taken by one CPU only. */
+#define RING_EVENTS events
+#include "cpuring.h"
+
 static __always_inline __u64 load_be64(const __u8 *b)
 {
 	__u64 v;
@@ -279,11 +285,11 @@ static __always_inline int validate(PKT_CTX *ctx, const struct packet *p, const 
 
 /* ring_flags is for a reserved (not yet submitted) scan_event: the unread
  * data already counts it. */
-static __always_inline __u64 ring_flags(void)
+static __always_inline __u64 ring_flags(void *ring)
 {
 	if (!ring_wakeup_bytes)
 		return 0;
-	return ring_wakeup_flags(bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA),
+	return ring_wakeup_flags(bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA),
 				 ring_record_bytes(sizeof(struct scan_event)), ring_wakeup_bytes);
 }
 
@@ -352,7 +358,8 @@ static __always_inline int scan_reply(PKT_CTX *ctx)
 		return verdict_for_ours(ctx, &p, kind, ack);
 	}
 
-	struct scan_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	void *ring = ring_here();
+	struct scan_event *e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
 	if (!e) {
 		count_in(c, COUNTER_RING_LOST, 1);
 		/* Forget the pair so the target's retransmission can still be
@@ -375,7 +382,7 @@ static __always_inline int scan_reply(PKT_CTX *ctx)
 	e->icmp_code = p.icmp_error ? p.icmp_code : 0;
 	e->kind = kind;
 	e->confirm = valid == 2;
-	bpf_ringbuf_submit(e, ring_flags());
+	bpf_ringbuf_submit(e, ring_flags(ring));
 	return verdict_for_ours(ctx, &p, kind, ack);
 }
 

@@ -98,6 +98,7 @@ type scanFlags struct {
 	rate                                                                                    float64
 	retries, txRelayCPU                                                                     int
 	senders                                                                                 int
+	rings                                                                                   string
 	wait                                                                                    time.Duration
 	seed, shards, shard                                                                     uint64
 	resume, output, format, statsJSON, status, rx, tx, mode                                 string
@@ -114,6 +115,7 @@ func newScanFlags() (*scanFlags, *flag.FlagSet) {
 	f := &scanFlags{}
 	fs := newFlags("scan", scanSynopsis)
 	addSendersFlag(fs, &f.senders)
+	addScanRingsFlag(fs, &f.rings)
 	fs.StringVar(&f.ports, "p", "", "ports: 22,80,443,8000-8100; U:53,U:161 for UDP (required unless --ping)")
 	fs.StringVar(&f.ports, "ports", "", "same as -p")
 	fs.BoolVar(&f.udp, "sU", false, "UDP scan: ports given without a T:/U: prefix are UDP")
@@ -610,8 +612,12 @@ func scanConfig(f *scanFlags, positional []string) (scan.Config, error) {
 	if err := checkSenders(f); err != nil {
 		return scan.Config{}, err
 	}
+	rings, err := checkScanRings(f)
+	if err != nil {
+		return scan.Config{}, err
+	}
 	seed := scan.Seed(f.seed, key)
-	cfg := scan.Config{Senders: f.senders, Targets: targets, Ports: ports, Rate: f.rate, SportLo: lo, SportHi: hi,
+	cfg := scan.Config{Senders: f.senders, Rings: rings, Targets: targets, Ports: ports, Rate: f.rate, SportLo: lo, SportHi: hi,
 		Retries: f.retries, Wait: f.wait, Seed: seed, Shards: f.shards, Shard: f.shard, XDPMode: mode, RxMode: loader.RxMode(f.rx), Tx: transmit.Mode(f.tx), Reset: f.reset, Key: key,
 		TxRelay: f.txRelayCPU >= 0, TxRelayCPU: f.txRelayCPU,
 		Connect: f.connect, ConnectTimeout: f.connectTimeout, Workers: f.workers, Confirm: f.confirm,

@@ -3,6 +3,7 @@ package main
 import (
 	flag "github.com/spf13/pflag"
 
+	"github.com/xdpscan/xdpscan/loader"
 	"github.com/xdpscan/xdpscan/scan"
 )
 
@@ -11,6 +12,25 @@ func addSendersFlag(fs *flag.FlagSet, n *int) {
 	fs.IntVar(n, "senders", 1, "sending threads, each on its own CPU (and so its own TX queue) with its slice of the\n"+
 		"probes and an equal share of --rate; zmap's -T. Resume with the same number")
 	fs.IntVar(n, "T", 1, "same as --senders")
+}
+
+// addScanRingsFlag registers scan's --rings, capture's word for the same
+// choice.
+func addScanRingsFlag(fs *flag.FlagSet, mode *string) {
+	fs.StringVar(mode, "rings", "auto", "ring buffers for the replies: auto (one per CPU that receives replies, from 2 such CPUs up), shared (one\n"+
+		"for all CPUs) or per-cpu; --stats-json \"rings\" says what was chosen")
+}
+
+// checkScanRings reads --rings: the XDP receive path's choice.
+func checkScanRings(f *scanFlags) (loader.RingsMode, error) {
+	mode, err := loader.ParseRingsMode(f.rings)
+	if err != nil {
+		return "", usageError("%v", err)
+	}
+	if mode != loader.RingsAuto && (f.connect || f.rx == string(loader.RxPcap)) {
+		return "", usageError("--rings %s: the replies go through ring buffers on the XDP receive path only; drop it with --connect or --rx pcap", f.rings)
+	}
+	return mode, nil
 }
 
 // checkSenders refuses --senders where it cannot apply.

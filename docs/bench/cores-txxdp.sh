@@ -11,7 +11,8 @@
 # "old", e.g. one built from the commit before), NAME (testbed, default txb),
 # SENDERS (default "1 2"), PORTS (default 22,80,443,8080), TB_ARGS (more
 # `testbed up` flags: "--filtered-from 1" leaves 256 addresses answering,
-# which measures the send path without the reply path).
+# which measures the send path without the reply path), SCAN_ARGS (more
+# `scan` flags, e.g. "--rings shared").
 # Prints one line per run: binary, senders, rate asked, probes/s sent,
 # open found (245,760 is all of them with the defaults), refused/resent frames, CPU s (user+sys) and
 # CPU ns per probe, frames per target queue.
@@ -38,7 +39,7 @@ for r in $(seq "$rounds"); do
         before=$(q)
         /usr/bin/time -f "%U %S" -o "$dir/time" timeout 120 ip netns exec "$ns" "${b#*:}" scan 198.18.0.0/16 \
           -p "$ports" --allow 198.18.0.0/15 --tx xdp --senders "$n" --rate "$rate" --wait 2s \
-          -o "$dir/list" --format list --status none --stats-json "$dir/st.json" 2>"$dir/err" || { cat "$dir/err"; continue; }
+          -o "$dir/list" --format list --status none --stats-json "$dir/st.json" ${SCAN_ARGS:-} 2>"$dir/err" || { cat "$dir/err"; continue; }
         after=$(q)
         python3 - "$dir" "${b%%:*}" "$n" "$rate" "$before" "$after" <<'EOF'
 import json, sys

@@ -1,0 +1,61 @@
+package scan
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/xdpscan/xdpscan/internal/netdev"
+	"github.com/xdpscan/xdpscan/loader"
+	"github.com/xdpscan/xdpscan/route"
+)
+
+// The scan's rings: one per receiving CPU from two such CPUs up (auto),
+// the memory of one shared ring split between them.
+func TestScanRingPlan(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		mode      loader.RingsMode
+		cpus      int
+		wantRings int
+		wantBytes uint32
+	}{
+		{"auto, one CPU: shared", "", 1, 1, 0},
+		{"auto, two CPUs", loader.RingsAuto, 2, 3, loader.RingBytes / 2},
+		{"auto, 8 CPUs", loader.RingsAuto, 8, 9, loader.RingBytes / 8},
+		{"auto, 64 CPUs: at least 1 MiB each", loader.RingsAuto, 64, 65, minCPURing},
+		{"shared, 8 CPUs", loader.RingsShared, 8, 1, 0},
+		{"per-cpu, one CPU", loader.RingsPerCPU, 1, 2, loader.RingBytes},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			write := func(path, s string) {
+				p := filepath.Join(root, path)
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(s+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			online := "0"
+			if tc.cpus > 1 {
+				online = "0-" + strconv.Itoa(tc.cpus-1)
+			}
+			write("sys/devices/system/cpu/online", online)
+			write("sys/class/net/v0/threaded", "0")
+			old := netdev.SysRoot
+			netdev.SysRoot = root
+			defer func() { netdev.SysRoot = old }()
+			cfg := Config{Rings: tc.mode, Path: route.Path{Iface: "v0"}}
+			plan, ch, err := cfg.ringPlan()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ch.Rings != tc.wantRings || ch.RingBytes != tc.wantBytes || plan.Rings() != tc.wantRings-1 || len(ch.ReceivingCPUs) != tc.cpus {
+				t.Fatalf("choice %+v (plan %d rings of %d bytes): want %d rings of %d bytes", ch, plan.Rings(), plan.Bytes, tc.wantRings, tc.wantBytes)
+			}
+		})
+	}
+}

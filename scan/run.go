@@ -189,9 +189,37 @@ func (cfg Config) loaderConfig() loader.ScanConfig {
 		SendSlots:    cfg.sendSlots(),
 		SendSenders:  uint32(cfg.senders()),
 		SendRelay:    cfg.sendRelay(),
-		DedupEntries: uint32(min(max(cfg.Targets.Len()*uint64(len(cfg.Ports)), 1024), 1<<20)),
+		DedupEntries: cfg.dedupEntries(),
 	}
 }
+
+// dedupEntries sizes the kernel's table of reported pairs
+// (bpf/include/dedup.h), the fast filter in front of the exact sets in
+// user space (seen.go), which refuse whatever it lets through.
+//
+// Its one cache line per reply is a miss once the table outgrows the
+// caches: under BPF_PROG_RUN a /16 × 4 scan's 8 MiB table cost 100-160 ns
+// a reply more than a 64 KiB one, and a fully answered `--tx xdp
+// --senders 2` scan sent 1.37-1.54M probes/s with the small table against
+// 1.22-1.35M (docs/bench/cores.md, session 15). What a big table buys is
+// a pair still there when the target retransmits its SYN-ACK, 1 s and
+// more later. With --reset the target's stack takes our RST and never
+// retransmits, so only the duplicates of the last few milliseconds are
+// left to catch, and resetDedupPairs hold those: masscan's own table is a
+// small cache of recent pairs for the same reason. Without --reset every
+// open port retransmits, and the table is sized for every pair of the
+// scan (up to 2^20), as before.
+func (cfg Config) dedupEntries() uint32 {
+	pairs := uint32(min(max(cfg.Targets.Len()*uint64(len(cfg.Ports)), 1024), 1<<20))
+	if cfg.Reset {
+		return min(pairs, resetDedupPairs)
+	}
+	return pairs
+}
+
+// resetDedupPairs is the kernel table's size with --reset: 2,048 pairs,
+// 1,024 buckets of 8, 64 KiB.
+const resetDedupPairs = 2048
 
 // startXDP loads the scan program, attaches it (at TC ingress beside an
 // XDP program already there: beside.go) and opens its ring.

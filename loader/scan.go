@@ -47,6 +47,11 @@ type ScanConfig struct {
 	// takes 32 to 64 bytes a pair (8-slot buckets, one per two pairs rounded
 	// up to a power of two); 0 means 262144.
 	DedupEntries uint32
+	// DedupPerCPU gives each CPU a table of its own (a per-CPU array): no
+	// line of it moves between CPUs, at DedupEntries' memory per CPU. A
+	// pair answered on two CPUs may then be reported by each (user space
+	// refuses the second).
+	DedupPerCPU bool
 	// SendSlots enables the program's transmitter (Scan.Sender) with room
 	// for this many frames a batch; 0 leaves it out.
 	SendSlots uint32
@@ -161,6 +166,9 @@ func LoadScan(cfg ScanConfig) (*Scan, error) {
 	}
 	buckets := dedupBuckets(cfg.DedupEntries)
 	spec.Maps["dedup"].MaxEntries = buckets
+	if cfg.DedupPerCPU {
+		spec.Maps["dedup"].Type = ebpf.PerCPUArray
+	}
 	if err := setVar(spec, "dedup_mask", buckets-1); err != nil {
 		return nil, fmt.Errorf("configure scan program: %w", err)
 	}

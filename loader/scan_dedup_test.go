@@ -2,11 +2,13 @@ package loader_test
 
 import (
 	"net/netip"
+	"runtime"
 	"testing"
 
 	"github.com/xdpscan/xdpscan/internal/bpftest"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/loader"
+	"golang.org/x/sys/unix"
 )
 
 // synAckFrom is an open port's answer from target (198.18.x.y:443).
@@ -39,11 +41,14 @@ func TestScanDedupTable(t *testing.T) {
 	tests := []struct {
 		name      string
 		entries   uint32 // the table's size, in pairs
+		perCPU    bool   // a table per CPU (the test runs pinned to one)
 		pairs     int
 		wantDups  uint64 // on a second pass over the same pairs
 		wantAgain int    // events on that second pass
 	}{
 		{name: "sized for the scan: every repeat is a duplicate", entries: 1 << 12, pairs: 4000, wantDups: 4000},
+		{name: "per CPU, sized for the scan: every repeat on the CPU is a duplicate", entries: 1 << 12, perCPU: true, pairs: 4000, wantDups: 4000},
+		{name: "per CPU, overfull: every new pair is still reported", entries: 64, perCPU: true, pairs: 3000},
 		// 64 buckets of 4 for 3000 pairs: most are evicted, and come back as
 		// events, never as lost replies.
 		{name: "overfull: every new pair is still reported", entries: 64, pairs: 3000},
@@ -51,9 +56,23 @@ func TestScanDedupTable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			bpftest.Require(t)
+			if tt.perCPU {
+				// One CPU's table: the repeats must come on the same CPU.
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				var set, old unix.CPUSet
+				if err := unix.SchedGetaffinity(0, &old); err != nil {
+					t.Fatal(err)
+				}
+				set.Set(0)
+				if err := unix.SchedSetaffinity(0, &set); err != nil {
+					t.Fatal(err)
+				}
+				defer unix.SchedSetaffinity(0, &old)
+			}
 			s, err := loader.LoadScan(loader.ScanConfig{
 				SourceIPv4: scanner4, SourcePortLo: 40000, SourcePortHi: 40255,
-				CookieKey: [2]uint64(testKey), RingBytes: 1 << 16, DedupEntries: tt.entries,
+				CookieKey: [2]uint64(testKey), RingBytes: 1 << 16, DedupEntries: tt.entries, DedupPerCPU: tt.perCPU,
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -95,3 +95,30 @@ func TestScanPerCPURings(t *testing.T) {
 		}
 	}
 }
+
+// With DedupPerCPU a pair answered on CPU 0 and again on CPU 1 is new to
+// each CPU's table (user space refuses the second); with one shared table
+// the second is a duplicate.
+func TestScanDedupPerCPU(t *testing.T) {
+	bpftest.Require(t)
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs 2 CPUs")
+	}
+	frame := testpkt.Build(reply("SA", cookie(scanner4, target4, 40001, 443)+1))
+	for _, tc := range []struct {
+		perCPU   bool
+		wantDups uint64
+	}{{false, 1}, {true, 0}} {
+		s, err := loader.LoadScan(loader.ScanConfig{SourceIPv4: scanner4, SourcePortLo: 40000, SourcePortHi: 40255,
+			CookieKey: [2]uint64(testKey), RingBytes: 1 << 16, DedupEntries: 1 << 12, DedupPerCPU: tc.perCPU})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runOn(t, s.Program(), 0, frame)
+		runOn(t, s.Program(), 1, frame)
+		if c := counters(t, s); c.Duplicates != tc.wantDups || c.Matched != 2 {
+			t.Errorf("per CPU %v: %d duplicates of 2 matched, want %d", tc.perCPU, c.Duplicates, tc.wantDups)
+		}
+		s.Close()
+	}
+}

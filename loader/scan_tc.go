@@ -49,8 +49,10 @@ func (s *Scan) LoadTC() (*ScanTC, error) {
 		"dedup": s.Objects.Dedup, "udp_echoes": s.Objects.UdpEchoes,
 	}
 	for _, name := range sharedScanMaps {
-		// The XDP program's were sized at load (ring, dedup table).
+		// The XDP program's were sized and typed at load (ring, dedup
+		// table, per CPU or not).
 		spec.Maps[name].MaxEntries = repl[name].MaxEntries()
+		spec.Maps[name].Type = repl[name].Type()
 	}
 	t := &ScanTC{}
 	if err := spec.LoadAndAssign(&t.Objects, &ebpf.CollectionOptions{MapReplacements: repl}); err != nil {

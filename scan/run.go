@@ -190,6 +190,7 @@ func (cfg Config) loaderConfig() loader.ScanConfig {
 		SendSenders:  uint32(cfg.senders()),
 		SendRelay:    cfg.sendRelay(),
 		DedupEntries: cfg.dedupEntries(),
+		DedupPerCPU:  cfg.Reset,
 	}
 }
 
@@ -206,9 +207,14 @@ func (cfg Config) loaderConfig() loader.ScanConfig {
 // more later. With --reset the target's stack takes our RST and never
 // retransmits, so only the duplicates of the last few milliseconds are
 // left to catch, and resetDedupPairs hold those: masscan's own table is a
-// small cache of recent pairs for the same reason. Without --reset every
-// open port retransmits, and the table is sized for every pair of the
-// scan (up to 2^20), as before.
+// small cache of recent pairs for the same reason. That table is also one
+// per CPU (loader.ScanConfig.DedupPerCPU), so that two CPUs receiving
+// replies do not pull its lines from each other: 1.43-1.61M probes/s
+// against 1.31-1.45M with one shared table, 9 alternated rounds of the
+// same scan with two senders (per-round ratio median 1.08). Without
+// --reset every open port retransmits, and the table is sized for every
+// pair of the scan (up to 2^20) and shared, as before: one per CPU would
+// take up to 64 MiB per CPU.
 func (cfg Config) dedupEntries() uint32 {
 	pairs := uint32(min(max(cfg.Targets.Len()*uint64(len(cfg.Ports)), 1024), 1<<20))
 	if cfg.Reset {

@@ -56,8 +56,10 @@ type Config struct {
 	// timestamp order; Packet.InterfaceIndex is 0 for Iface, i+1 for
 	// MoreIfaces[i].
 	MoreIfaces []string
-	// Rings spreads records over per-CPU rings ("": RingsAuto).
-	Rings RingsMode
+	// Rings spreads records over per-CPU rings ("": loader.RingsAuto,
+	// which for a capture means a ring per receiving CPU from
+	// autoPerCPUMin such CPUs up: rings.go).
+	Rings loader.RingsMode
 }
 
 // drainTimeout bounds how long a stopped libpcap capture keeps reading what
@@ -382,7 +384,7 @@ func captureXDP(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, fram
 			late = watchLateAhead(cfg.Iface)
 		}
 		if iatt, err = loader.AttachIngress(inTC.Program(), cfg.Iface, cfg.EgressHook); err != nil {
-			return err
+			return at.attachError(cfg.Iface, err)
 		}
 		defer iatt.Close()
 		st.Inbound = &DirStats{Hook: at.hook(iatt.Hook)}

@@ -32,9 +32,9 @@ type InterfaceStats struct {
 // interfaces are the capture's interfaces, the file's interface order.
 func (c Config) interfaces() []string { return append([]string{c.Iface}, c.MoreIfaces...) }
 
-func (c Config) ringsMode() RingsMode {
+func (c Config) ringsMode() loader.RingsMode {
 	if c.Rings == "" {
-		return RingsAuto
+		return loader.RingsAuto
 	}
 	return c.Rings
 }
@@ -212,7 +212,7 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 				c.late = watchLateAhead(c.name)
 			}
 			if c.iatt, err = loader.AttachIngress(c.inTC.Program(), c.name, cfg.EgressHook); err != nil {
-				return err
+				return c.at.attachError(c.name, err)
 			}
 			st.Interfaces[i].XDPMode = c.at.hook(c.iatt.Hook)
 		case dir.In():

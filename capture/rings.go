@@ -8,21 +8,6 @@ import (
 	"github.com/xdpscan/xdpscan/loader"
 )
 
-// RingsMode is how a capture's records are spread over ring buffers
-// (--rings): loader.RingsAuto (here: one ring per receiving CPU where at
-// least autoPerCPUMin CPUs receive, else the one shared ring),
-// loader.RingsShared or loader.RingsPerCPU.
-type RingsMode = loader.RingsMode
-
-const (
-	RingsAuto   = loader.RingsAuto
-	RingsShared = loader.RingsShared
-	RingsPerCPU = loader.RingsPerCPU
-)
-
-// ParseRingsMode reads --rings.
-func ParseRingsMode(s string) (RingsMode, error) { return loader.ParseRingsMode(s) }
-
 // autoPerCPUMin is the fewest receiving CPUs for which --rings auto
 // chooses a ring per CPU. Measured here (docs/bench/cores.md), per-CPU
 // rings cut the producers' cost per record with two CPUs producing
@@ -49,7 +34,7 @@ const (
 
 // RingChoice is what a capture chose and why (--stats-json "rings").
 type RingChoice struct {
-	Mode RingsMode `json:"mode"`
+	Mode loader.RingsMode `json:"mode"`
 	// ReceivingCPUs are the CPUs that can run the capture's XDP program,
 	// and Why says where that came from.
 	ReceivingCPUs []int  `json:"receiving_cpus"`
@@ -70,7 +55,7 @@ type RingChoice struct {
 }
 
 // planRings chooses the rings for a capture on ifaces.
-func planRings(mode RingsMode, ifaces []string) (loader.RingPlan, RingChoice, error) {
+func planRings(mode loader.RingsMode, ifaces []string) (loader.RingPlan, RingChoice, error) {
 	ch := RingChoice{Mode: mode, Rings: 1}
 	set := map[int]bool{}
 	var whys []string
@@ -90,7 +75,7 @@ func planRings(mode RingsMode, ifaces []string) (loader.RingPlan, RingChoice, er
 	slices.Sort(ch.ReceivingCPUs)
 	ch.Why = strings.Join(whys, "; ")
 	n := len(ch.ReceivingCPUs)
-	if mode == RingsShared || (mode == RingsAuto && n < autoPerCPUMin) {
+	if mode == loader.RingsShared || (mode == loader.RingsAuto && n < autoPerCPUMin) {
 		return loader.RingPlan{}, ch, nil
 	}
 	p := loader.PlanPerCPU(ch.ReceivingCPUs, loader.RingBytes, maxRingTotal, minCPURing)

@@ -156,20 +156,20 @@ func TestPerCPURingsMergeInOrder(t *testing.T) {
 func TestRingPlanChoice(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
-		mode      RingsMode
+		mode      loader.RingsMode
 		cpus      int
 		wantRings int
 		wantBytes uint32
 	}{
-		{"shared", RingsShared, 8, 1, 0},
-		{"auto, one CPU", RingsAuto, 1, 1, 0},
-		{"auto, two CPUs: shared (measured better)", RingsAuto, 2, 1, 0},
-		{"per-cpu, two CPUs", RingsPerCPU, 2, 3, loader.RingBytes},
-		{"per-cpu, one CPU", RingsPerCPU, 1, 2, loader.RingBytes},
-		{"auto, 64 CPUs: 64 MiB shared out", RingsAuto, 64, 65, 1 << 20},
-		{"auto, 8 CPUs: shared", RingsAuto, 8, 1, 0},
-		{"per-cpu, 8 CPUs", RingsPerCPU, 8, 9, 8 << 20},
-		{"auto, 16 CPUs", RingsAuto, 16, 17, 4 << 20},
+		{"shared", loader.RingsShared, 8, 1, 0},
+		{"auto, one CPU", loader.RingsAuto, 1, 1, 0},
+		{"auto, two CPUs: shared (measured better)", loader.RingsAuto, 2, 1, 0},
+		{"per-cpu, two CPUs", loader.RingsPerCPU, 2, 3, loader.RingBytes},
+		{"per-cpu, one CPU", loader.RingsPerCPU, 1, 2, loader.RingBytes},
+		{"auto, 64 CPUs: 64 MiB shared out", loader.RingsAuto, 64, 65, 1 << 20},
+		{"auto, 8 CPUs: shared", loader.RingsAuto, 8, 1, 0},
+		{"per-cpu, 8 CPUs", loader.RingsPerCPU, 8, 9, 8 << 20},
+		{"auto, 16 CPUs", loader.RingsAuto, 16, 17, 4 << 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()

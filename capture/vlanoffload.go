@@ -183,6 +183,18 @@ func ingressFor(iface string, mode loader.Mode, frameView bool, hook loader.Egre
 	return ingressXDP
 }
 
+// attachError says which way received packets were to be taken when
+// their TC ingress attachment failed, and the way out: generic XDP where
+// TC was only chosen for skbs, none beside a program that holds the XDP
+// hook (but to detach it).
+func (a ingressAt) attachError(iface string, err error) error {
+	if a == ingressSkb {
+		return fmt.Errorf("capture received packets on %s at TC ingress (--mode auto on a device whose XDP would be generic): %w; "+
+			"--mode generic takes them at generic XDP instead", iface, err)
+	}
+	return fmt.Errorf("capture received packets on %s at TC ingress, beside the XDP program already attached: %w", iface, err)
+}
+
 // tcxHook says whether a TC program attached with hook goes on tcx.
 func tcxHook(hook loader.EgressHook) bool {
 	if hook != "" && hook != loader.HookAuto && hook != loader.HookTCX {

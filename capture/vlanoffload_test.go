@@ -2,6 +2,7 @@ package capture
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -71,5 +72,24 @@ func TestSkbIngress(t *testing.T) {
 				t.Fatalf("skbIngress(%q, veth %v, %+v, known %v) = %v, want %v", tt.mode, tt.veth, tt.feat, tt.known, got, tt.want)
 			}
 		})
+	}
+}
+
+// A failed TC ingress attachment says which way received packets were to
+// be taken, and generic XDP as the way out only where TC was chosen for
+// skbs.
+func TestIngressAttachError(t *testing.T) {
+	cause := errors.New("attach to v0's TC ingress: this kernel has no tcx")
+	for _, tc := range []struct {
+		at          ingressAt
+		want, never string
+	}{
+		{ingressSkb, "--mode generic", "beside"},
+		{ingressBeside, "beside the XDP program already attached", "--mode generic"},
+	} {
+		msg := tc.at.attachError("v0", cause).Error()
+		if !strings.Contains(msg, tc.want) || strings.Contains(msg, tc.never) || !strings.Contains(msg, cause.Error()) {
+			t.Errorf("%d: %q: want %q and the cause, not %q", tc.at, msg, tc.want, tc.never)
+		}
 	}
 }

@@ -158,7 +158,7 @@ func AttachIngress(prog *ebpf.Program, iface string, hook EgressHook) (*EgressAt
 func attachTC(prog *ebpf.Program, iface string, hook EgressHook, ingress bool) (*EgressAttachment, error) {
 	ifc, err := net.InterfaceByName(iface)
 	if err != nil {
-		return nil, fmt.Errorf("attach %s capture to %s: no such interface; see `ip link`", tcSide(ingress), iface)
+		return nil, fmt.Errorf("attach to %s's TC %s: no such interface; see `ip link`", iface, tcSide(ingress))
 	}
 	if hook == "" || hook == HookAuto {
 		hook = HookTCX
@@ -243,20 +243,20 @@ func egressError(iface string, hook EgressHook, ingress bool, err error) error {
 	side := tcSide(ingress)
 	switch {
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
-		return fmt.Errorf("attach %s capture to %s (%s): not permitted: it needs CAP_NET_ADMIN: %w", side, iface, hook, err)
+		return fmt.Errorf("attach to %s's TC %s (%s): not permitted: it needs CAP_NET_ADMIN: %w", iface, side, hook, err)
 	case hook == HookTCX && (errors.Is(err, unix.EINVAL) || errors.Is(err, ebpf.ErrNotSupported)):
-		what := "capture -Q in only"
+		what := "capture -Q in only, "
 		if ingress {
-			what = "capture --mode generic (received packets at generic XDP instead of TC ingress)"
+			what = "" // a capture's or a scan's caller says what else it can do
 		}
-		return fmt.Errorf("attach %s capture to %s: this kernel has no tcx (%s); %s, --egress-hook clsact, or a kernel with it: %w",
-			side, iface, kfloor.TCX.Explain(), what, err)
+		return fmt.Errorf("attach to %s's TC %s: this kernel has no tcx (%s); %s--egress-hook clsact, or a kernel with it: %w",
+			iface, side, kfloor.TCX.Explain(), what, err)
 	case hook == HookClsact && errors.Is(err, unix.EEXIST):
-		return fmt.Errorf("attach %s capture to %s (clsact): a filter with priority %#x is already there: "+
-			"another capture's, or one a killed capture left (`tc filter show dev %s %s`; "+
-			"`tc filter del dev %s %s pref %d` if it is not in use): %w", side, iface, clsactPriority, iface, side, iface, side, clsactPriority, err)
+		return fmt.Errorf("attach to %s's TC %s (clsact): a filter with priority %#x is already there: "+
+			"another capture's or scan's, or one a killed one left (`tc filter show dev %s %s`; "+
+			"`tc filter del dev %s %s pref %d` if it is not in use): %w", iface, side, clsactPriority, iface, side, iface, side, clsactPriority, err)
 	}
-	return fmt.Errorf("attach %s capture to %s (%s): %w", side, iface, hook, err)
+	return fmt.Errorf("attach to %s's TC %s (%s): %w", iface, side, hook, err)
 }
 
 // tcSide names a TC hook's direction as `tc filter` does.

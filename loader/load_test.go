@@ -91,8 +91,8 @@ func TestMissingFeatureNamesTheFloor(t *testing.T) {
 }
 
 // A TC attach error names its side of the interface and says what to do
-// there: a received-packet capture without tcx can use generic XDP, a
-// sent-packet one can drop -Q out.
+// there: a sent-packet capture without tcx can drop -Q out (the callers of
+// an ingress attach add their own way out).
 func TestTCAttachErrorsNameTheirSide(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -101,10 +101,10 @@ func TestTCAttachErrorsNameTheirSide(t *testing.T) {
 		err     error
 		want    []string
 	}{
-		{"ingress without tcx", HookTCX, true, unix.EINVAL, []string{"attach ingress capture to v0", "--mode generic", "--egress-hook clsact"}},
-		{"egress without tcx", HookTCX, false, unix.EINVAL, []string{"attach egress capture to v0", "-Q in only"}},
+		{"ingress without tcx", HookTCX, true, unix.EINVAL, []string{"attach to v0's TC ingress", "--egress-hook clsact"}},
+		{"egress without tcx", HookTCX, false, unix.EINVAL, []string{"attach to v0's TC egress", "-Q in only"}},
 		{"ingress, clsact filter left", HookClsact, true, unix.EEXIST, []string{"tc filter show dev v0 ingress", "tc filter del dev v0 ingress pref"}},
-		{"egress, not permitted", HookTCX, false, unix.EPERM, []string{"attach egress capture to v0 (tcx)", "CAP_NET_ADMIN"}},
+		{"egress, not permitted", HookTCX, false, unix.EPERM, []string{"attach to v0's TC egress (tcx)", "CAP_NET_ADMIN"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			msg := egressError("v0", tc.hook, tc.ingress, tc.err).Error()
@@ -113,8 +113,11 @@ func TestTCAttachErrorsNameTheirSide(t *testing.T) {
 					t.Errorf("%q: no %q", msg, w)
 				}
 			}
-			if other := tcSide(!tc.ingress); strings.Contains(msg, other+" capture") || strings.Contains(msg, "dev v0 "+other) {
+			if other := tcSide(!tc.ingress); strings.Contains(msg, "TC "+other) || strings.Contains(msg, "dev v0 "+other) {
 				t.Errorf("%q names the %s side", msg, other)
+			}
+			if tc.ingress && strings.Contains(msg, "-Q in") {
+				t.Errorf("%q: -Q in is no way out for received packets", msg)
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	flag "github.com/spf13/pflag"
 
 	"github.com/xdpscan/xdpscan/capture"
+	"github.com/xdpscan/xdpscan/loader"
 )
 
 // captureIfaceList is -i given once or more, each a name or a comma-separated
@@ -41,8 +42,8 @@ func addCaptureCoresFlags(fs *flag.FlagSet, o *captureCoresOpts) {
 }
 
 // check validates the options for a capture on rx ("xdp" or "pcap").
-func (o *captureCoresOpts) check(rx string) (capture.RingsMode, error) {
-	mode, err := capture.ParseRingsMode(o.rings)
+func (o *captureCoresOpts) check(rx string) (loader.RingsMode, error) {
+	mode, err := loader.ParseRingsMode(o.rings)
 	if err != nil {
 		return "", usageError("capture: %v", err)
 	}

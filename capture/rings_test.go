@@ -4,11 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 
@@ -21,6 +18,7 @@ import (
 	"github.com/xdpscan/xdpscan/filter"
 	"github.com/xdpscan/xdpscan/internal/bpftest"
 	"github.com/xdpscan/xdpscan/internal/netdev"
+	"github.com/xdpscan/xdpscan/internal/sysfstest"
 	"github.com/xdpscan/xdpscan/internal/testpkt"
 	"github.com/xdpscan/xdpscan/loader"
 	"github.com/xdpscan/xdpscan/ringbuf"
@@ -172,12 +170,10 @@ func TestRingPlanChoice(t *testing.T) {
 		{"auto, 16 CPUs", loader.RingsAuto, 16, 17, 4 << 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			root := t.TempDir()
-			mustWrite(t, root, "sys/devices/system/cpu/online", cpuRange(tc.cpus))
-			mustWrite(t, root, "sys/class/net/v0/threaded", "0")
-			old := netdev.SysRoot
-			netdev.SysRoot = root
-			defer func() { netdev.SysRoot = old }()
+			sysfstest.Use(t, &netdev.SysRoot, sysfstest.Root(t, map[string]string{
+				"sys/devices/system/cpu/online": sysfstest.Online(tc.cpus),
+				"sys/class/net/v0/threaded":     "0",
+			}))
 			plan, ch, err := planRings(tc.mode, []string{"v0"})
 			if err != nil {
 				t.Fatal(err)
@@ -187,22 +183,4 @@ func TestRingPlanChoice(t *testing.T) {
 			}
 		})
 	}
-}
-
-func mustWrite(t *testing.T, root, path, s string) {
-	t.Helper()
-	p := root + "/" + path
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(s+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func cpuRange(n int) string {
-	if n == 1 {
-		return "0"
-	}
-	return "0-" + strconv.Itoa(n-1)
 }

@@ -1,12 +1,10 @@
 package scan
 
 import (
-	"os"
-	"path/filepath"
-	"strconv"
 	"testing"
 
 	"github.com/xdpscan/xdpscan/internal/netdev"
+	"github.com/xdpscan/xdpscan/internal/sysfstest"
 	"github.com/xdpscan/xdpscan/loader"
 	"github.com/xdpscan/xdpscan/route"
 	"github.com/xdpscan/xdpscan/targets"
@@ -30,25 +28,10 @@ func TestScanRingPlan(t *testing.T) {
 		{"per-cpu, one CPU", loader.RingsPerCPU, 1, 2, loader.RingBytes},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			root := t.TempDir()
-			write := func(path, s string) {
-				p := filepath.Join(root, path)
-				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(p, []byte(s+"\n"), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			online := "0"
-			if tc.cpus > 1 {
-				online = "0-" + strconv.Itoa(tc.cpus-1)
-			}
-			write("sys/devices/system/cpu/online", online)
-			write("sys/class/net/v0/threaded", "0")
-			old := netdev.SysRoot
-			netdev.SysRoot = root
-			defer func() { netdev.SysRoot = old }()
+			sysfstest.Use(t, &netdev.SysRoot, sysfstest.Root(t, map[string]string{
+				"sys/devices/system/cpu/online": sysfstest.Online(tc.cpus),
+				"sys/class/net/v0/threaded":     "0",
+			}))
 			cfg := Config{Rings: tc.mode, Path: route.Path{Iface: "v0"}}
 			plan, ch, err := cfg.ringPlan()
 			if err != nil {

@@ -1,25 +1,23 @@
 package netdev
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/xdpscan/xdpscan/internal/sysfstest"
 )
 
 // The receiving CPUs of a device with interrupts are their CPUs and its
 // queues' RPS CPUs, not every online CPU.
 func TestReceivingCPUsFromInterruptsAndRPS(t *testing.T) {
-	root := t.TempDir()
-	mustWrite(t, root, "sys/devices/system/cpu/online", "0-7")
-	mustWrite(t, root, "sys/class/net/e0/device/msi_irqs/40", "msix")
-	mustWrite(t, root, "sys/class/net/e0/device/msi_irqs/41", "msix")
-	mustWrite(t, root, "proc/irq/40/effective_affinity_list", "2")
-	mustWrite(t, root, "proc/irq/41/effective_affinity_list", "5")
-	mustWrite(t, root, "sys/class/net/e0/queues/rx-0/rps_cpus", "00000000,00000040")
-	old := SysRoot
-	SysRoot = root
-	defer func() { SysRoot = old }()
+	sysfstest.Use(t, &SysRoot, sysfstest.Root(t, map[string]string{
+		"sys/devices/system/cpu/online":         "0-7",
+		"sys/class/net/e0/device/msi_irqs/40":   "msix",
+		"sys/class/net/e0/device/msi_irqs/41":   "msix",
+		"proc/irq/40/effective_affinity_list":   "2",
+		"proc/irq/41/effective_affinity_list":   "5",
+		"sys/class/net/e0/queues/rx-0/rps_cpus": "00000000,00000040",
+	}))
 	cpus, why, err := ReceivingCPUs("e0")
 	if err != nil {
 		t.Fatal(err)
@@ -40,27 +38,14 @@ func TestReceivingCPUsOfVirtualAndThreaded(t *testing.T) {
 		{"threaded NAPI", "1", "threaded NAPI: any online CPU"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			root := t.TempDir()
-			mustWrite(t, root, "sys/devices/system/cpu/online", "0-2,5")
-			mustWrite(t, root, "sys/class/net/v0/threaded", tc.threaded)
-			old := SysRoot
-			SysRoot = root
-			defer func() { SysRoot = old }()
+			sysfstest.Use(t, &SysRoot, sysfstest.Root(t, map[string]string{
+				"sys/devices/system/cpu/online": "0-2,5",
+				"sys/class/net/v0/threaded":     tc.threaded,
+			}))
 			cpus, why, err := ReceivingCPUs("v0")
 			if err != nil || !slices.Equal(cpus, []int{0, 1, 2, 5}) || why != tc.wantWhy {
 				t.Fatalf("ReceivingCPUs = %v, %q, %v; want [0 1 2 5], %q", cpus, why, err, tc.wantWhy)
 			}
 		})
-	}
-}
-
-func mustWrite(t *testing.T, root, path, s string) {
-	t.Helper()
-	p := root + "/" + path
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(s+"\n"), 0o644); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -62,5 +62,8 @@ func (cfg Config) ringPlan() (loader.RingPlan, RingChoice, error) {
 const minCPURing = 1 << 20
 
 // sharedRingBeside is the shared ring's size when every receiving CPU
-// has a ring of its own: only CPUs the plan left out write there.
+// has a ring of its own: only CPUs the plan left out write there. The one
+// wakeup threshold the program has is set for the per-CPU rings (a
+// quarter of one) and exceeds it, so the reader finds its rare records on
+// its own poll (ringbuf.Options.PollInterval) rather than by a wakeup.
 const sharedRingBeside = 1 << 20

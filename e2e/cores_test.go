@@ -5,10 +5,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/xdpscan/xdpscan/scan"
 	"github.com/xdpscan/xdpscan/testbed"
 )
 
@@ -55,9 +57,9 @@ func TestScanRepliesOnTwoCPUsNoDuplicate(t *testing.T) {
 	}
 }
 
-// An interrupted --senders 2 scan keeps each sender's position, and its
-// resume sends every remaining probe once: the output is the truth, no
-// result sent twice.
+// An interrupted --senders 2 scan keeps each slice's position, and its
+// resume, with another --senders, sends every remaining probe once: the
+// output is the truth, no result sent twice.
 func TestSendersInterruptAndResume(t *testing.T) {
 	tb := upTestbed(t, testbed.Config{})
 	dir := t.TempDir()
@@ -81,10 +83,10 @@ func TestSendersInterruptAndResume(t *testing.T) {
 	if err := json.Unmarshal(b, &f); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.Position.Senders) != 2 || f.Position.Next != min(f.Position.Senders[0], f.Position.Senders[1]) {
-		t.Fatalf("resume position %+v: want both senders' positions, next their least", f.Position)
+	if len(f.Position.Senders) != scan.MaxSenders || f.Position.Next != slices.Min(f.Position.Senders) {
+		t.Fatalf("resume position %+v: want every slice's position (%d), next their least", f.Position, scan.MaxSenders)
 	}
-	code, output := runIn(t, tb.ScanNS(), "scan", "--resume", resume)
+	code, output := runIn(t, tb.ScanNS(), "scan", "--resume", resume, "--senders", "1")
 	if code != 0 {
 		t.Fatalf("resume: exit %d\n%s", code, output)
 	}

@@ -1,7 +1,6 @@
 package scan
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"net/netip"
@@ -63,12 +62,9 @@ type Config struct {
 	// Rings spreads the reply events over a ring per receiving CPU
 	// (--rings; "" is loader.RingsAuto: rings.go). XDP receive only.
 	Rings loader.RingsMode
-	// Set on a sender's own part of the scan (senderConfig): its index
-	// + 1, the source-port divisor one sender would use, and what it
-	// waits on at the end of each pass.
-	senderIndex int
+	// Set on a slice of the walk (sliceConfig): the source-port divisor
+	// one sender would use.
 	sportShards uint64
-	passDone    func(context.Context) error
 }
 
 // TotalProbes is how many probes this shard sends over all passes.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -126,7 +127,12 @@ func TestSendersSendEveryProbeExactlyOnce(t *testing.T) {
 			Retries: rng.IntN(2), Rate: 1e9, Senders: senders, Key: probe.CookieKey{1, 2},
 			Path: route.Path{SrcMAC: srcMAC, RouterMAC: dstMAC, Src: srcIP}}
 		fromOne := trial%4 == 3 // the first run with one sender, resumed with N
-		name := fmt.Sprintf("trial %d: %d senders, shard %d/%d, %d retries, resumed from one sender %v", trial, senders, cfg.Shard, shards, cfg.Retries, fromOne)
+		if trial%4 == 1 {
+			// A walk in other slices than walkSlices (a resume file of
+			// one position a sender), each resume with another --senders.
+			cfg.Resume.Senders.N = 2 + rng.IntN(4)
+		}
+		name := fmt.Sprintf("trial %d: %d senders, shard %d/%d, %d retries, resumed from one sender %v, %d slices", trial, senders, cfg.Shard, shards, cfg.Retries, fromOne, cfg.slices())
 		want := map[probeKey]int{}
 		EachProbe(cfg, func(a netip.Addr, p targets.Port, sport uint16) error {
 			want[probeKey{a, p.Num, sport}]++
@@ -152,6 +158,9 @@ func TestSendersSendEveryProbeExactlyOnce(t *testing.T) {
 			}
 			c = cfg
 			c.Resume = pos
+			if trial%4 == 1 {
+				c.Senders = 1 + rng.IntN(4)
+			}
 		}
 		if len(got) != len(want) {
 			t.Fatalf("%s: %d distinct probes sent, want %d", name, len(got), len(want))
@@ -183,20 +192,21 @@ func TestSenderRatesAddUp(t *testing.T) {
 	}
 }
 
-// A resume position from N senders is refused by a scan with another N.
-func TestSenderPositionNeedsSameSenders(t *testing.T) {
+// A position in slices is the slices', not the senders': any --senders
+// resumes it; a slice's position that is not one of its own is refused.
+func TestSlicePositionResumesWithAnySenders(t *testing.T) {
 	cfg := positionConfig(t, 1, 0, 0)
-	cfg.Senders = 2
-	pos := composePositions([]Position{{Next: 10}, {Next: 5}}, cfg.Targets.Len()*uint64(len(cfg.Ports)))
-	if err := cfg.ValidPosition(pos); err != nil {
-		t.Fatalf("own position refused: %v", err)
+	n := cfg.Targets.Len() * uint64(len(cfg.Ports))
+	pos := composePositions([]Position{{Next: 10}, {Next: 5}}, n) // slice 0 at 10, slice 1 at 5
+	for _, senders := range []int{1, 2, 3} {
+		cfg.Senders = senders
+		if err := cfg.ValidPosition(pos); err != nil {
+			t.Errorf("--senders %d: a 2-slice position refused: %v", senders, err)
+		}
 	}
-	cfg.Senders = 3
-	if err := cfg.ValidPosition(pos); err == nil {
-		t.Fatal("a 2-sender position accepted by a 3-sender scan")
-	}
-	cfg.Senders = 1
-	if err := cfg.ValidPosition(pos); err == nil {
-		t.Fatal("a 2-sender position accepted by a 1-sender scan")
+	bad := pos
+	bad.Senders.Next[1] = 6 // an even position: slice 0's
+	if err := cfg.ValidPosition(bad); err == nil || !strings.Contains(err.Error(), "positions of slice 1 of 2") {
+		t.Errorf("slice 1 at slice 0's position: got %v", err)
 	}
 }

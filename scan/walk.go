@@ -27,14 +27,8 @@ func walkProbes(ctx context.Context, cfg Config, progress *Progress, batchMin, b
 	limiter.MinBatch = batchMin
 	batch := make([]probeRef, batchMax)
 	pos := cfg.Resume
-	cfg.publishPosition(progress, pos, n)
+	progress.publishPosition(pos, n)
 	for ; pos.Pass <= uint64(cfg.Retries); pos.Pass, pos.Next = pos.Pass+1, 0 {
-		if pos.Pass > cfg.Resume.Pass && cfg.passDone != nil {
-			// Each pass starts once every sender finished the last.
-			if err := cfg.passDone(ctx); err != nil {
-				return pos, err
-			}
-		}
 		perm := cfg.passOrder(pos.Pass)
 		if pos.Next < cfg.Shard {
 			pos.Next = cfg.Shard
@@ -54,13 +48,13 @@ func walkProbes(ctx context.Context, cfg Config, progress *Progress, batchMin, b
 			progress.Sent.Add(uint64(sent))
 			if err != nil {
 				pos.Next = first + uint64(sent)*cfg.Shards
-				cfg.publishPosition(progress, pos, n)
+				progress.publishPosition(pos, n)
 				return pos, err
 			}
-			cfg.publishPosition(progress, pos, n)
+			progress.publishPosition(pos, n)
 		}
 	}
-	cfg.publishPosition(progress, pos, n)
+	progress.publishPosition(pos, n)
 	return pos, nil
 }
 

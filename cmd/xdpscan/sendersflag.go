@@ -9,8 +9,9 @@ import (
 
 // addSendersFlag registers --senders (zmap's -T/--sender-threads).
 func addSendersFlag(fs *flag.FlagSet, n *int) {
-	fs.IntVar(n, "senders", 1, "sending threads, each on its own CPU (and so its own TX queue) with its slice of the\n"+
-		"probes and an equal share of --rate; zmap's -T. Resume with the same number")
+	fs.IntVar(n, "senders", 1, "sending threads, each on its own CPU (and so its own TX queue) with an equal share of\n"+
+		"--rate, taking batches from whichever of the probes' 64 slices is free, so one busy CPU does\n"+
+		"not hold the scan back; zmap's -T. A resume may use another number")
 	fs.IntVar(n, "T", 1, "same as --senders")
 }
 

@@ -33,7 +33,7 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 volatile const __u8 frame_view = 0;
 
 #define CAPTURE_CTX struct xdp_md
-#define CAPTURE_LOAD(ctx, to, n) bpf_xdp_load_bytes(ctx, 0, to, n)
+#define CAPTURE_LOAD(ctx, to, n, mac) bpf_xdp_load_bytes(ctx, 0, to, n)
 #define CAPTURE_META(ctx, h)                                                  \
 	do {                                                                  \
 		(h)->ifindex = (ctx)->ingress_ifindex;                        \
@@ -201,7 +201,7 @@ static __always_inline void capture_frame(struct xdp_md *ctx)
 	if (count_only)
 		return;
 
-	capture_copy(ctx, c, frame_len(ctx), keep);
+	capture_copy(ctx, c, frame_len(ctx), keep, 0);
 }
 
 /* xdp.frags: a frame larger than a page (MTU 9000) arrives in several

@@ -26,7 +26,7 @@ type CaptureCaptureHdr struct {
 
 type CaptureCounterBlock struct {
 	_ structs.HostLayout
-	N [30]uint64
+	N [31]uint64
 }
 
 type CaptureCounterIdx uint32
@@ -53,16 +53,17 @@ const (
 	CaptureCounterIdxCOUNTER_RING_LOST     CaptureCounterIdx = 18
 	CaptureCounterIdxCOUNTER_DROPPED       CaptureCounterIdx = 19
 	CaptureCounterIdxCOUNTER_TX            CaptureCounterIdx = 20
-	CaptureCounterIdxCOUNTER_TCP_SYN       CaptureCounterIdx = 21
-	CaptureCounterIdxCOUNTER_TCP_SYN_ACK   CaptureCounterIdx = 22
-	CaptureCounterIdxCOUNTER_TCP_RST       CaptureCounterIdx = 23
-	CaptureCounterIdxCOUNTER_TCP_FIN       CaptureCounterIdx = 24
-	CaptureCounterIdxCOUNTER_TCP_OTHER     CaptureCounterIdx = 25
-	CaptureCounterIdxCOUNTER_SHAPE_IPV4UDP CaptureCounterIdx = 26
-	CaptureCounterIdxCOUNTER_SHAPE_IPV4TCP CaptureCounterIdx = 27
-	CaptureCounterIdxCOUNTER_SHAPE_IPV6UDP CaptureCounterIdx = 28
-	CaptureCounterIdxCOUNTER_SHAPE_IPV6TCP CaptureCounterIdx = 29
-	CaptureCounterIdxCOUNTER_MAX           CaptureCounterIdx = 30
+	CaptureCounterIdxCOUNTER_NO_MAC        CaptureCounterIdx = 21
+	CaptureCounterIdxCOUNTER_TCP_SYN       CaptureCounterIdx = 22
+	CaptureCounterIdxCOUNTER_TCP_SYN_ACK   CaptureCounterIdx = 23
+	CaptureCounterIdxCOUNTER_TCP_RST       CaptureCounterIdx = 24
+	CaptureCounterIdxCOUNTER_TCP_FIN       CaptureCounterIdx = 25
+	CaptureCounterIdxCOUNTER_TCP_OTHER     CaptureCounterIdx = 26
+	CaptureCounterIdxCOUNTER_SHAPE_IPV4UDP CaptureCounterIdx = 27
+	CaptureCounterIdxCOUNTER_SHAPE_IPV4TCP CaptureCounterIdx = 28
+	CaptureCounterIdxCOUNTER_SHAPE_IPV6UDP CaptureCounterIdx = 29
+	CaptureCounterIdxCOUNTER_SHAPE_IPV6TCP CaptureCounterIdx = 30
+	CaptureCounterIdxCOUNTER_MAX           CaptureCounterIdx = 31
 )
 
 // Names of all BPF objects in the ELF.

@@ -45,9 +45,16 @@ char __license[] SEC("license") = "Dual BSD/GPL";
  * program someone else attached, after it (it sees what that program
  * passed on). */
 volatile const __u8 inbound = 0;
+/* Set when the filter keeps every packet whole (no filter expression):
+ * then a received frame whose data starts at the network header (after a
+ * generic XDP program with xdp.frags: skbmac.h) is written all the same,
+ * its MAC header read from where the skb keeps it. The translated filter
+ * reads a frame from its MAC header, so with an expression such a frame
+ * is counted (COUNTER_NO_MAC) and not written. */
+volatile const __u8 filter_all = 0;
 
 #define CAPTURE_CTX struct __sk_buff
-#define CAPTURE_LOAD(skb, to, n) tc_load(skb, to, n)
+#define CAPTURE_LOAD(skb, to, n, mac) tc_load(skb, to, n, mac)
 #define CAPTURE_META(skb, h)                                                  \
 	do {                                                                  \
 		(h)->ifindex = (skb)->ifindex;                                \
@@ -61,24 +68,49 @@ volatile const __u8 inbound = 0;
 	X(24576) X(32768) X(49152) X(65536) X(98304) X(131072) X(196608)      \
 	X(262144)
 
-/* tc_load copies the packet's first n bytes to `to`, with an outer VLAN
+/* mac_load copies n bytes at off of the frame's MAC header, from where
+ * the skb keeps it: for a frame whose data starts at the network header
+ * (mac = ETH_HLEN: skbmac.h). */
+static __always_inline long mac_load(struct __sk_buff *skb, __u32 off, __u8 *to, __u32 n)
+{
+	return bpf_skb_load_bytes_relative(skb, off, to, n, BPF_HDR_START_MAC);
+}
+
+/* tc_load copies the frame's first n bytes to `to`, with an outer VLAN
  * tag the skb holds in metadata (skb_vlan_untag on receive, tx-vlan
  * offload on send) back in place after the MAC addresses, as libpcap
- * writes it from PACKET_AUXDATA: n then counts the tag's 4 bytes. */
-static __always_inline long tc_load(struct __sk_buff *skb, __u8 *to, __u64 n)
+ * writes it from PACKET_AUXDATA: n then counts the tag's 4 bytes. With
+ * mac (ETH_HLEN), the skb's data starts at the network header and the MAC
+ * header comes from where the skb keeps it, as an AF_PACKET socket reads
+ * it. The splits are constants: the verifier bounds each copy by them. */
+static __always_inline long tc_load(struct __sk_buff *skb, __u8 *to, __u64 n, __u32 mac)
 {
-	if (!skb->vlan_present)
-		return bpf_skb_load_bytes(skb, 0, to, n);
+	long err;
+	if (!skb->vlan_present) {
+		if (!mac)
+			return bpf_skb_load_bytes(skb, 0, to, n);
+		if (n <= ETH_HLEN)
+			return mac_load(skb, 0, to, n);
+		if ((err = mac_load(skb, 0, to, ETH_HLEN)))
+			return err;
+		return bpf_skb_load_bytes(skb, 0, to + ETH_HLEN, n - ETH_HLEN);
+	}
 	if (n < 16)
 		return -1;
-	long err = bpf_skb_load_bytes(skb, 0, to, 12);
+	err = mac ? mac_load(skb, 0, to, 12) : bpf_skb_load_bytes(skb, 0, to, 12);
 	if (err)
 		return err;
 	*(__be16 *)(to + 12) = (__be16)skb->vlan_proto;
 	*(__be16 *)(to + 14) = bpf_htons((__u16)skb->vlan_tci);
 	if (n == 16)
 		return 0;
-	return bpf_skb_load_bytes(skb, 12, to + 16, n - 16);
+	if (!mac)
+		return bpf_skb_load_bytes(skb, 12, to + 16, n - 16);
+	if (n < 18)
+		return -1;
+	if ((err = mac_load(skb, 12, to + 16, 2)) || n == 18)
+		return err;
+	return bpf_skb_load_bytes(skb, 0, to + 18, n - 18);
 }
 #include "include/capture_rec.h"
 
@@ -123,11 +155,21 @@ int xdpscan_capture_egress(struct __sk_buff *skb)
 	 * not count. */
 	__u32 tag = skb->vlan_present ? 4 : 0;
 	__u32 len = skb->len + tag;
+	__u32 mac = 0;
 	struct counter_block *c;
 	if (inbound) {
 		c = count_received(skb, tag);
 		if (!c)
 			return TC_ACT_UNSPEC;
+		if (PKT_L3_AT_DATA(skb)) {
+			count_in(c, COUNTER_BYTES, ETH_HLEN);
+			if (!filter_all) {
+				count_in(c, COUNTER_NO_MAC, 1);
+				return TC_ACT_UNSPEC;
+			}
+			mac = ETH_HLEN;
+			len += ETH_HLEN;
+		}
 	} else {
 		c = counters_here();
 		if (!c)
@@ -135,7 +177,7 @@ int xdpscan_capture_egress(struct __sk_buff *skb)
 		count_in(c, COUNTER_PACKETS, 1);
 		count_in(c, COUNTER_BYTES, len);
 	}
-	__u32 keep = capture_egress_filter(skb);
+	__u32 keep = mac ? MAX_CAPTURE : capture_egress_filter(skb);
 	if (!keep)
 		return TC_ACT_UNSPEC;
 	count_in(c, COUNTER_MATCHED, 1);
@@ -143,6 +185,6 @@ int xdpscan_capture_egress(struct __sk_buff *skb)
 		return TC_ACT_UNSPEC;
 	if (keep < len - tag)
 		keep += tag;
-	capture_copy(skb, c, len, keep);
+	capture_copy(skb, c, len, keep, mac);
 	return TC_ACT_UNSPEC;
 }

@@ -26,7 +26,7 @@ type CaptureTCCaptureHdr struct {
 
 type CaptureTCCounterBlock struct {
 	_ structs.HostLayout
-	N [30]uint64
+	N [31]uint64
 }
 
 type CaptureTCCounterIdx uint32
@@ -53,16 +53,17 @@ const (
 	CaptureTCCounterIdxCOUNTER_RING_LOST     CaptureTCCounterIdx = 18
 	CaptureTCCounterIdxCOUNTER_DROPPED       CaptureTCCounterIdx = 19
 	CaptureTCCounterIdxCOUNTER_TX            CaptureTCCounterIdx = 20
-	CaptureTCCounterIdxCOUNTER_TCP_SYN       CaptureTCCounterIdx = 21
-	CaptureTCCounterIdxCOUNTER_TCP_SYN_ACK   CaptureTCCounterIdx = 22
-	CaptureTCCounterIdxCOUNTER_TCP_RST       CaptureTCCounterIdx = 23
-	CaptureTCCounterIdxCOUNTER_TCP_FIN       CaptureTCCounterIdx = 24
-	CaptureTCCounterIdxCOUNTER_TCP_OTHER     CaptureTCCounterIdx = 25
-	CaptureTCCounterIdxCOUNTER_SHAPE_IPV4UDP CaptureTCCounterIdx = 26
-	CaptureTCCounterIdxCOUNTER_SHAPE_IPV4TCP CaptureTCCounterIdx = 27
-	CaptureTCCounterIdxCOUNTER_SHAPE_IPV6UDP CaptureTCCounterIdx = 28
-	CaptureTCCounterIdxCOUNTER_SHAPE_IPV6TCP CaptureTCCounterIdx = 29
-	CaptureTCCounterIdxCOUNTER_MAX           CaptureTCCounterIdx = 30
+	CaptureTCCounterIdxCOUNTER_NO_MAC        CaptureTCCounterIdx = 21
+	CaptureTCCounterIdxCOUNTER_TCP_SYN       CaptureTCCounterIdx = 22
+	CaptureTCCounterIdxCOUNTER_TCP_SYN_ACK   CaptureTCCounterIdx = 23
+	CaptureTCCounterIdxCOUNTER_TCP_RST       CaptureTCCounterIdx = 24
+	CaptureTCCounterIdxCOUNTER_TCP_FIN       CaptureTCCounterIdx = 25
+	CaptureTCCounterIdxCOUNTER_TCP_OTHER     CaptureTCCounterIdx = 26
+	CaptureTCCounterIdxCOUNTER_SHAPE_IPV4UDP CaptureTCCounterIdx = 27
+	CaptureTCCounterIdxCOUNTER_SHAPE_IPV4TCP CaptureTCCounterIdx = 28
+	CaptureTCCounterIdxCOUNTER_SHAPE_IPV6UDP CaptureTCCounterIdx = 29
+	CaptureTCCounterIdxCOUNTER_SHAPE_IPV6TCP CaptureTCCounterIdx = 30
+	CaptureTCCounterIdxCOUNTER_MAX           CaptureTCCounterIdx = 31
 )
 
 // Names of all BPF objects in the ELF.
@@ -75,6 +76,7 @@ const (
 	CaptureTCProgXdpscanCaptureEgress = "xdpscan_capture_egress"
 	CaptureTCVarCountOnly             = "count_only"
 	CaptureTCVarCountersInBlock       = "counters_in_block"
+	CaptureTCVarFilterAll             = "filter_all"
 	CaptureTCVarInbound               = "inbound"
 	CaptureTCVarPerCpuRings           = "per_cpu_rings"
 	CaptureTCVarRingWakeupBytes       = "ring_wakeup_bytes"
@@ -141,6 +143,7 @@ type CaptureTCMapSpecs struct {
 type CaptureTCVariableSpecs struct {
 	CountOnly       *ebpf.VariableSpec `ebpf:"count_only"`
 	CountersInBlock *ebpf.VariableSpec `ebpf:"counters_in_block"`
+	FilterAll       *ebpf.VariableSpec `ebpf:"filter_all"`
 	Inbound         *ebpf.VariableSpec `ebpf:"inbound"`
 	PerCpuRings     *ebpf.VariableSpec `ebpf:"per_cpu_rings"`
 	RingWakeupBytes *ebpf.VariableSpec `ebpf:"ring_wakeup_bytes"`
@@ -186,6 +189,7 @@ func (m *CaptureTCMaps) Close() error {
 type CaptureTCVariables struct {
 	CountOnly       *ebpf.Variable `ebpf:"count_only"`
 	CountersInBlock *ebpf.Variable `ebpf:"counters_in_block"`
+	FilterAll       *ebpf.Variable `ebpf:"filter_all"`
 	Inbound         *ebpf.Variable `ebpf:"inbound"`
 	PerCpuRings     *ebpf.Variable `ebpf:"per_cpu_rings"`
 	RingWakeupBytes *ebpf.Variable `ebpf:"ring_wakeup_bytes"`

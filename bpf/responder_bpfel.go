@@ -15,7 +15,7 @@ import (
 
 type ResponderCounterBlock struct {
 	_ structs.HostLayout
-	N [30]uint64
+	N [31]uint64
 }
 
 type ResponderCounterIdx uint32
@@ -42,16 +42,17 @@ const (
 	ResponderCounterIdxCOUNTER_RING_LOST     ResponderCounterIdx = 18
 	ResponderCounterIdxCOUNTER_DROPPED       ResponderCounterIdx = 19
 	ResponderCounterIdxCOUNTER_TX            ResponderCounterIdx = 20
-	ResponderCounterIdxCOUNTER_TCP_SYN       ResponderCounterIdx = 21
-	ResponderCounterIdxCOUNTER_TCP_SYN_ACK   ResponderCounterIdx = 22
-	ResponderCounterIdxCOUNTER_TCP_RST       ResponderCounterIdx = 23
-	ResponderCounterIdxCOUNTER_TCP_FIN       ResponderCounterIdx = 24
-	ResponderCounterIdxCOUNTER_TCP_OTHER     ResponderCounterIdx = 25
-	ResponderCounterIdxCOUNTER_SHAPE_IPV4UDP ResponderCounterIdx = 26
-	ResponderCounterIdxCOUNTER_SHAPE_IPV4TCP ResponderCounterIdx = 27
-	ResponderCounterIdxCOUNTER_SHAPE_IPV6UDP ResponderCounterIdx = 28
-	ResponderCounterIdxCOUNTER_SHAPE_IPV6TCP ResponderCounterIdx = 29
-	ResponderCounterIdxCOUNTER_MAX           ResponderCounterIdx = 30
+	ResponderCounterIdxCOUNTER_NO_MAC        ResponderCounterIdx = 21
+	ResponderCounterIdxCOUNTER_TCP_SYN       ResponderCounterIdx = 22
+	ResponderCounterIdxCOUNTER_TCP_SYN_ACK   ResponderCounterIdx = 23
+	ResponderCounterIdxCOUNTER_TCP_RST       ResponderCounterIdx = 24
+	ResponderCounterIdxCOUNTER_TCP_FIN       ResponderCounterIdx = 25
+	ResponderCounterIdxCOUNTER_TCP_OTHER     ResponderCounterIdx = 26
+	ResponderCounterIdxCOUNTER_SHAPE_IPV4UDP ResponderCounterIdx = 27
+	ResponderCounterIdxCOUNTER_SHAPE_IPV4TCP ResponderCounterIdx = 28
+	ResponderCounterIdxCOUNTER_SHAPE_IPV6UDP ResponderCounterIdx = 29
+	ResponderCounterIdxCOUNTER_SHAPE_IPV6TCP ResponderCounterIdx = 30
+	ResponderCounterIdxCOUNTER_MAX           ResponderCounterIdx = 31
 )
 
 // Names of all BPF objects in the ELF.

@@ -24,7 +24,7 @@ type ScanBpfCpumapVal struct {
 
 type ScanCounterBlock struct {
 	_ structs.HostLayout
-	N [30]uint64
+	N [31]uint64
 }
 
 type ScanCounterIdx uint32
@@ -51,16 +51,17 @@ const (
 	ScanCounterIdxCOUNTER_RING_LOST     ScanCounterIdx = 18
 	ScanCounterIdxCOUNTER_DROPPED       ScanCounterIdx = 19
 	ScanCounterIdxCOUNTER_TX            ScanCounterIdx = 20
-	ScanCounterIdxCOUNTER_TCP_SYN       ScanCounterIdx = 21
-	ScanCounterIdxCOUNTER_TCP_SYN_ACK   ScanCounterIdx = 22
-	ScanCounterIdxCOUNTER_TCP_RST       ScanCounterIdx = 23
-	ScanCounterIdxCOUNTER_TCP_FIN       ScanCounterIdx = 24
-	ScanCounterIdxCOUNTER_TCP_OTHER     ScanCounterIdx = 25
-	ScanCounterIdxCOUNTER_SHAPE_IPV4UDP ScanCounterIdx = 26
-	ScanCounterIdxCOUNTER_SHAPE_IPV4TCP ScanCounterIdx = 27
-	ScanCounterIdxCOUNTER_SHAPE_IPV6UDP ScanCounterIdx = 28
-	ScanCounterIdxCOUNTER_SHAPE_IPV6TCP ScanCounterIdx = 29
-	ScanCounterIdxCOUNTER_MAX           ScanCounterIdx = 30
+	ScanCounterIdxCOUNTER_NO_MAC        ScanCounterIdx = 21
+	ScanCounterIdxCOUNTER_TCP_SYN       ScanCounterIdx = 22
+	ScanCounterIdxCOUNTER_TCP_SYN_ACK   ScanCounterIdx = 23
+	ScanCounterIdxCOUNTER_TCP_RST       ScanCounterIdx = 24
+	ScanCounterIdxCOUNTER_TCP_FIN       ScanCounterIdx = 25
+	ScanCounterIdxCOUNTER_TCP_OTHER     ScanCounterIdx = 26
+	ScanCounterIdxCOUNTER_SHAPE_IPV4UDP ScanCounterIdx = 27
+	ScanCounterIdxCOUNTER_SHAPE_IPV4TCP ScanCounterIdx = 28
+	ScanCounterIdxCOUNTER_SHAPE_IPV6UDP ScanCounterIdx = 29
+	ScanCounterIdxCOUNTER_SHAPE_IPV6TCP ScanCounterIdx = 30
+	ScanCounterIdxCOUNTER_MAX           ScanCounterIdx = 31
 )
 
 type ScanDedupBucket struct {

@@ -15,7 +15,7 @@ import (
 
 type ScanTCCounterBlock struct {
 	_ structs.HostLayout
-	N [30]uint64
+	N [31]uint64
 }
 
 type ScanTCCounterIdx uint32
@@ -42,16 +42,17 @@ const (
 	ScanTCCounterIdxCOUNTER_RING_LOST     ScanTCCounterIdx = 18
 	ScanTCCounterIdxCOUNTER_DROPPED       ScanTCCounterIdx = 19
 	ScanTCCounterIdxCOUNTER_TX            ScanTCCounterIdx = 20
-	ScanTCCounterIdxCOUNTER_TCP_SYN       ScanTCCounterIdx = 21
-	ScanTCCounterIdxCOUNTER_TCP_SYN_ACK   ScanTCCounterIdx = 22
-	ScanTCCounterIdxCOUNTER_TCP_RST       ScanTCCounterIdx = 23
-	ScanTCCounterIdxCOUNTER_TCP_FIN       ScanTCCounterIdx = 24
-	ScanTCCounterIdxCOUNTER_TCP_OTHER     ScanTCCounterIdx = 25
-	ScanTCCounterIdxCOUNTER_SHAPE_IPV4UDP ScanTCCounterIdx = 26
-	ScanTCCounterIdxCOUNTER_SHAPE_IPV4TCP ScanTCCounterIdx = 27
-	ScanTCCounterIdxCOUNTER_SHAPE_IPV6UDP ScanTCCounterIdx = 28
-	ScanTCCounterIdxCOUNTER_SHAPE_IPV6TCP ScanTCCounterIdx = 29
-	ScanTCCounterIdxCOUNTER_MAX           ScanTCCounterIdx = 30
+	ScanTCCounterIdxCOUNTER_NO_MAC        ScanTCCounterIdx = 21
+	ScanTCCounterIdxCOUNTER_TCP_SYN       ScanTCCounterIdx = 22
+	ScanTCCounterIdxCOUNTER_TCP_SYN_ACK   ScanTCCounterIdx = 23
+	ScanTCCounterIdxCOUNTER_TCP_RST       ScanTCCounterIdx = 24
+	ScanTCCounterIdxCOUNTER_TCP_FIN       ScanTCCounterIdx = 25
+	ScanTCCounterIdxCOUNTER_TCP_OTHER     ScanTCCounterIdx = 26
+	ScanTCCounterIdxCOUNTER_SHAPE_IPV4UDP ScanTCCounterIdx = 27
+	ScanTCCounterIdxCOUNTER_SHAPE_IPV4TCP ScanTCCounterIdx = 28
+	ScanTCCounterIdxCOUNTER_SHAPE_IPV6UDP ScanTCCounterIdx = 29
+	ScanTCCounterIdxCOUNTER_SHAPE_IPV6TCP ScanTCCounterIdx = 30
+	ScanTCCounterIdxCOUNTER_MAX           ScanTCCounterIdx = 31
 )
 
 type ScanTCDedupBucket struct {

@@ -21,6 +21,14 @@ type Loss struct {
 	Ring uint64 `json:"ring"`
 	// Writer is the matched packets read but not written (write errors, -c).
 	Writer uint64 `json:"writer"`
+	// NoMACHeader is the packets that reached the capture at TC ingress
+	// without their MAC header, after a generic XDP program with
+	// xdp.frags (kernel 6.18; bpf/include/skbmac.h): a filter expression
+	// reads a frame from its MAC header, so these were neither filtered
+	// nor written. With no filter expression they are written whole (the
+	// MAC header read from where the kernel keeps it) and not counted
+	// here.
+	NoMACHeader uint64 `json:"no_mac_header"`
 	// NICUnavailable says the interface counters could not be read (then
 	// the NIC figures are 0, not measured).
 	NICUnavailable string `json:"nic_unavailable,omitempty"`
@@ -35,6 +43,10 @@ func (l Loss) String() string {
 		l.NICRxDropped+l.NICRxMissed, l.NICRxDropped, l.NICRxMissed, l.Ring, l.Writer)
 	if l.NICUnavailable != "" {
 		s += " (NIC counters unavailable: " + l.NICUnavailable + ")"
+	}
+	if l.NoMACHeader > 0 {
+		s += fmt.Sprintf("; not filtered, no MAC header %d (a generic XDP program with xdp.frags ran ahead of the capture at TC ingress: "+
+			"capture with no filter expression, or with --rx pcap, to get them)", l.NoMACHeader)
 	}
 	for _, a := range l.XDPAhead {
 		s += "; " + a.String()
@@ -63,6 +75,7 @@ func startNICLoss(iface string) *nicLoss {
 // finish fills st.Loss.
 func (n *nicLoss) finish(st *Stats) {
 	st.Loss = Loss{Ring: st.RingLost, Writer: st.WriterLost, XDPAhead: st.Loss.XDPAhead}
+	st.Loss.NoMACHeader = st.Counters.NoMAC
 	if n.link != nil {
 		defer n.link.Close()
 		var after netdev.Counters

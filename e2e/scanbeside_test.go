@@ -365,12 +365,7 @@ func TestScanShardsOnOneInterface(t *testing.T) {
 // one, and keeps dropping UDP to port 7777; the scan's TC program is gone
 // after it, also when it is stopped by SIGINT, SIGTERM or SIGKILL.
 func TestScanBesideForeignXDP(t *testing.T) {
-	obj := foreignXDP(t)
-	frags := filepath.Join(filepath.Dir(obj), "drop7777_frags.o")
-	if out, err := exec.Command("clang-19", "-O2", "-g", "-target", "bpf", "-I/usr/include/"+gccTriple(t),
-		"-c", "testdata/xdp_drop7777_frags.c", "-o", frags).CombinedOutput(); err != nil {
-		t.Fatalf("clang: %v\n%s", err, out)
-	}
+	obj, frags := foreignXDP(t), fragsXDP(t)
 	tb := upTestbed(t, testbed.Config{})
 	for i, tc := range []struct {
 		name           string

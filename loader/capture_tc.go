@@ -8,6 +8,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
+	cbpf "golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpscan/xdpscan/bpf"
@@ -54,6 +55,7 @@ func LoadCaptureTC(cfg CaptureConfig, ring *ebpf.Map, inbound bool) (*CaptureEgr
 		"snaplen":           cfg.Snaplen,
 		"ring_wakeup_bytes": cfg.RingWakeupBytes,
 		"inbound":           boolByte(inbound),
+		"filter_all":        boolByte(keepsAll(cfg.Filter, cfg.Snaplen)),
 	} {
 		if err := setVar(spec, name, value); err != nil {
 			return nil, fmt.Errorf("configure egress capture: %w", err)
@@ -265,4 +267,11 @@ func tcSide(ingress bool) string {
 		return "ingress"
 	}
 	return "egress"
+}
+
+// keepsAll says whether a classic BPF filter keeps every packet up to the
+// snaplen: one return of a constant at least that (libpcap's code for no
+// filter expression is "ret #snaplen").
+func keepsAll(prog []cbpf.RawInstruction, snaplen uint32) bool {
+	return len(prog) == 1 && prog[0].Op == unix.BPF_RET|unix.BPF_K && prog[0].K >= snaplen
 }

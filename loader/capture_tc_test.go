@@ -165,3 +165,32 @@ func TestEgressProgramLoadsWithDocumentedCapabilities(t *testing.T) {
 		}
 	}
 }
+
+// Only a filter that keeps every packet up to the snaplen lets the TC
+// program write frames it cannot filter (no MAC header in view, after a
+// generic XDP program with xdp.frags): libpcap's code for no expression.
+func TestKeepsAll(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		expr    string
+		compile int
+		snaplen uint32
+		want    bool
+	}{
+		{"no expression", "", 262144, 262144, true},
+		{"no expression, -s 128", "", 128, 128, true},
+		{"no expression, a larger snaplen than compiled", "", 128, 262144, false},
+		{"udp", "udp", 262144, 262144, false},
+		{"less 100", "less 100", 262144, 262144, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prog, err := filter.Compile(tc.expr, tc.compile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := loader.KeepsAll(prog, tc.snaplen); got != tc.want {
+				t.Errorf("keepsAll(%q compiled for %d, snaplen %d) = %v, want %v", tc.expr, tc.compile, tc.snaplen, got, tc.want)
+			}
+		})
+	}
+}

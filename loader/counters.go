@@ -33,6 +33,10 @@ type Counters struct {
 	RingLost    uint64 `json:"ring_lost"`
 	Dropped     uint64 `json:"dropped"`
 	TX          uint64 `json:"tx"`
+	// NoMAC: received at TC ingress with no MAC header in view, after a
+	// generic XDP program with xdp.frags (bpf/include/skbmac.h), and not
+	// filtered (the capture's filter expression cannot read it).
+	NoMAC uint64 `json:"no_mac_header"`
 	// TCP by flag class; they add up to TCP.
 	TCPSyn    uint64 `json:"tcp_syn"`     // SYN without ACK
 	TCPSynAck uint64 `json:"tcp_syn_ack"` // SYN+ACK
@@ -65,6 +69,7 @@ func (c *Counters) fields() []*uint64 {
 		bpf.ScanCounterIdxCOUNTER_RING_LOST:    &c.RingLost,
 		bpf.ScanCounterIdxCOUNTER_DROPPED:      &c.Dropped,
 		bpf.ScanCounterIdxCOUNTER_TX:           &c.TX,
+		bpf.ScanCounterIdxCOUNTER_NO_MAC:       &c.NoMAC,
 		bpf.ScanCounterIdxCOUNTER_TCP_SYN:      &c.TCPSyn,
 		bpf.ScanCounterIdxCOUNTER_TCP_SYN_ACK:  &c.TCPSynAck,
 		bpf.ScanCounterIdxCOUNTER_TCP_RST:      &c.TCPRst,

@@ -7,14 +7,17 @@
  *
  * The includer defines first:
  *   CAPTURE_CTX            the context type (struct xdp_md, struct __sk_buff)
- *   CAPTURE_LOAD(ctx, to, n)  copies the packet's first n bytes to `to`
- *                          (bpf_xdp_load_bytes, bpf_skb_load_bytes: both
- *                          read past the first buffer)
+ *   CAPTURE_LOAD(ctx, to, n, mac)  copies the frame's first n bytes to
+ *                          `to` (bpf_xdp_load_bytes, bpf_skb_load_bytes:
+ *                          both read past the first buffer); mac is how
+ *                          many bytes of MAC header the context's data
+ *                          lacks (0 but at TC ingress after a generic XDP
+ *                          program with xdp.frags: skbmac.h)
  *   CAPTURE_META(ctx, h)   fills the header's ifindex, rx_queue and dir
  *   CAPTURE_CLASSES(X)     calls X(size) for each record size, smallest
  *                          first; MAX_CAPTURE is the largest
- * and then calls capture_copy(ctx, counters, frame length, filter result)
- * for a matched packet.
+ * and then calls capture_copy(ctx, counters, frame length, filter result,
+ * mac) for a matched packet.
  */
 #ifndef XDPSCAN_CAPTURE_REC_H
 #define XDPSCAN_CAPTURE_REC_H
@@ -59,7 +62,8 @@ struct {
 		__u8 data[SIZE];                                              \
 	};                                                                    \
 	static __always_inline void capture_into_##SIZE(                      \
-		CAPTURE_CTX *ctx, struct counter_block *c, __u32 len, __u32 cap) \
+		CAPTURE_CTX *ctx, struct counter_block *c, __u32 len, __u32 cap, \
+		__u32 mac)                                                    \
 	{                                                                     \
 		__u64 rec = ring_record_bytes(sizeof(struct capture_##SIZE)); \
 		void *ring = ring_here();                                     \
@@ -80,7 +84,7 @@ struct {
 		 * no zero extension breaks the link. */                      \
 		__u64 n = cap;                                                \
 		asm volatile("" : "+r"(n));                                   \
-		if (n == 0 || n > SIZE || CAPTURE_LOAD(ctx, r->data, n)) {    \
+		if (n == 0 || n > SIZE || CAPTURE_LOAD(ctx, r->data, n, mac)) { \
 			bpf_ringbuf_discard(r, BPF_RB_NO_WAKEUP);             \
 			return;                                               \
 		}                                                             \
@@ -92,8 +96,9 @@ struct {
 CAPTURE_CLASSES(CAPTURE_RECORD)
 
 /* capture_copy records min(snaplen, len, keep) bytes of a matched packet
- * of len bytes, keep being what the filter returned. */
-static __always_inline void capture_copy(CAPTURE_CTX *ctx, struct counter_block *c, __u32 len, __u32 keep)
+ * of len bytes (mac of them the MAC header the context's data lacks), keep
+ * being what the filter returned. */
+static __always_inline void capture_copy(CAPTURE_CTX *ctx, struct counter_block *c, __u32 len, __u32 keep, __u32 mac)
 {
 	__u32 cap = len;
 	if (cap > snaplen)
@@ -106,7 +111,7 @@ static __always_inline void capture_copy(CAPTURE_CTX *ctx, struct counter_block 
 		return;
 #define CAPTURE_IF_FITS(SIZE)                                                 \
 	if (cap <= SIZE) {                                                    \
-		capture_into_##SIZE(ctx, c, len, cap);                        \
+		capture_into_##SIZE(ctx, c, len, cap, mac);                   \
 		return;                                                       \
 	}
 	CAPTURE_CLASSES(CAPTURE_IF_FITS)

@@ -35,6 +35,10 @@ enum counter_idx {
 	COUNTER_RING_LOST,
 	COUNTER_DROPPED,
 	COUNTER_TX,
+	/* Received at TC ingress with no MAC header in view, after a generic
+	 * XDP program with xdp.frags (skbmac.h), and not filtered: a filter
+	 * expression reads a frame from its MAC header. */
+	COUNTER_NO_MAC,
 	/* TCP by flag class; they add up to COUNTER_TCP. */
 	COUNTER_TCP_SYN,     /* SYN without ACK: connection attempts, scans */
 	COUNTER_TCP_SYN_ACK, /* SYN+ACK: accepted connections, open ports */

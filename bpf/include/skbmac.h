@@ -16,6 +16,9 @@
 #include "bpf_helpers.h"
 
 #define BPF_HDR_START_MAC 0
+#ifndef ETH_HLEN
+#define ETH_HLEN 14 /* the MAC header such an skb's data lacks */
+#endif
 
 /* tc_l3_at_data says whether the skb's data starts at its network header
  * instead of its MAC header. tcx pushes the MAC header back (mac_len bytes)

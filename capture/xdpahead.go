@@ -38,6 +38,16 @@ type XDPAhead struct {
 	// Note says what the driver's counts include.
 	Note       string `json:"note,omitempty"`
 	NotCounted string `json:"not_counted,omitempty"`
+	// Later are the programs that replaced this one ahead of the capture
+	// while it ran (a capture that started with the XDP hook free sees
+	// each scan that takes it in turn), in order.
+	Later []XDPProgram `json:"later_programs,omitempty"`
+}
+
+// XDPProgram names an XDP program.
+type XDPProgram struct {
+	ID   uint32 `json:"id"`
+	Name string `json:"name,omitempty"` // when readable (CAP_SYS_ADMIN)
 }
 
 // genericNotCounted is why generic mode has no verdict counts. Measured
@@ -63,13 +73,7 @@ func startXDPAhead(iface string, mode loader.Mode) *xdpAheadMeter {
 		m.ahead.ProgramID = l.Attrs().Xdp.ProgId
 	}
 	if m.ahead.ProgramID != 0 {
-		// BPF_PROG_GET_FD_BY_ID needs CAP_SYS_ADMIN: without, the id alone.
-		if p, err := ebpf.NewProgramFromID(ebpf.ProgramID(m.ahead.ProgramID)); err == nil {
-			if info, err := p.Info(); err == nil {
-				m.ahead.ProgramName = info.Name
-			}
-			p.Close()
-		}
+		m.ahead.ProgramName = programName(m.ahead.ProgramID)
 	}
 	st, err := netdev.ReadEthtoolStats(iface)
 	m.ahead.Driver = st.Driver
@@ -97,6 +101,22 @@ func startXDPAhead(iface string, mode loader.Mode) *xdpAheadMeter {
 		m.ahead.Note = strings.TrimPrefix(m.ahead.Note+"; ", "; ") + "a generic-mode program is attached too: only the native one's verdicts are counted"
 	}
 	return m
+}
+
+// programName is the name of program id, or "" where it cannot be read:
+// BPF_PROG_GET_FD_BY_ID needs CAP_SYS_ADMIN, and without it the id is
+// all there is.
+func programName(id uint32) string {
+	p, err := ebpf.NewProgramFromID(ebpf.ProgramID(id))
+	if err != nil {
+		return ""
+	}
+	defer p.Close()
+	info, err := p.Info()
+	if err != nil {
+		return ""
+	}
+	return info.Name
 }
 
 // read is the verdicts counted since the start.
@@ -155,9 +175,10 @@ const lateAheadPoll = 100 * time.Millisecond
 
 // lateAhead watches, for a capture that takes received packets at TC
 // ingress because the XDP hook was free and XDP would have run in generic
-// mode (ingressSkb), for an XDP program attached after the capture began
-// (a scan, say): from then on it runs ahead of the capture, which the
-// summary must say, even if it is gone again by the end.
+// mode (ingressSkb), for XDP programs attached after the capture began
+// (scans, say): from then on each runs ahead of the capture, which the
+// summary must say, even if it is gone again by the end. The first is
+// described in full, the ones after it by id (XDPAhead.Later).
 type lateAhead struct {
 	stop chan struct{}
 	seen chan *xdpAheadMeter
@@ -170,15 +191,30 @@ func watchLateAhead(iface string) *lateAhead {
 	go func() {
 		t := time.NewTicker(lateAheadPoll)
 		defer t.Stop()
-		for {
-			if m := lateAheadOf(iface); m != nil {
-				<-w.stop
-				w.seen <- m
+		var first *xdpAheadMeter
+		seen := map[uint32]bool{}
+		look := func() {
+			if first == nil {
+				if first = lateAheadOf(iface); first != nil {
+					seen[first.ahead.ProgramID] = true
+				}
 				return
 			}
+			// Then only the id, cheaply: one link query.
+			l, err := netlink.LinkByName(iface)
+			if err != nil || l.Attrs().Xdp == nil || l.Attrs().Xdp.ProgId == 0 || seen[l.Attrs().Xdp.ProgId] {
+				return
+			}
+			id := l.Attrs().Xdp.ProgId
+			seen[id] = true
+			first.ahead.Later = append(first.ahead.Later, XDPProgram{ID: id, Name: programName(id)})
+		}
+		for {
+			look()
 			select {
 			case <-w.stop:
-				w.seen <- lateAheadOf(iface)
+				look()
+				w.seen <- first
 				return
 			case <-t.C:
 			}
@@ -241,14 +277,20 @@ func (a XDPAhead) Counted() bool {
 
 func (a XDPAhead) program() string {
 	s := "the XDP program ahead"
-	if a.ProgramID != 0 {
-		s += fmt.Sprintf(" (id %d", a.ProgramID)
-		if a.ProgramName != "" {
-			s += " " + a.ProgramName
-		}
-		s += ")"
+	if a.ProgramID == 0 {
+		return s
 	}
-	return s
+	name := func(id uint32, n string) string {
+		if n != "" {
+			return fmt.Sprintf("id %d %s", id, n)
+		}
+		return fmt.Sprintf("id %d", id)
+	}
+	s += " (" + name(a.ProgramID, a.ProgramName)
+	for _, p := range a.Later {
+		s += ", then " + name(p.ID, p.Name)
+	}
+	return s + ")"
 }
 
 // Line is the summary's tcpdump-style line: "50 packets dropped by the

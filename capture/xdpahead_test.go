@@ -31,6 +31,10 @@ func TestXDPAheadLines(t *testing.T) {
 		{"generic", XDPAhead{Interface: "xs-tgt", ProgramID: 7, XDPMode: "generic", Driver: "veth", NotCounted: genericNotCounted},
 			"packets dropped, sent back or redirected by the XDP program ahead (id 7) on xs-tgt: not counted (the program runs in generic (skb) mode",
 			"(generic mode): unknown, the program runs in generic (skb) mode"},
+		{"attached after the capture began, then replaced twice", XDPAhead{Interface: "xs-scan", ProgramID: 40, ProgramName: "xdpscan_scan", XDPMode: "generic",
+			NotCounted: "it was attached after the capture began", Later: []XDPProgram{{ID: 44, Name: "xdpscan_scan"}, {ID: 47}}},
+			"packets dropped, sent back or redirected by the XDP program ahead (id 40 xdpscan_scan, then id 44 xdpscan_scan, then id 47) on xs-scan: not counted",
+			"not seen, kept by the XDP program ahead (id 40 xdpscan_scan, then id 44 xdpscan_scan, then id 47) on xs-scan (generic mode): unknown"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -242,11 +243,18 @@ func TestScanBesideCapture(t *testing.T) {
 		if st.XDPMode == "" {
 			t.Errorf("scan stats %+v: want replies taken at XDP, which the auto-mode capture left free", st)
 		}
+		// A second scan, a program of its own: the capture names both.
+		// It holds XDP for the 800 ms wait at least, the watch looks
+		// every 100 ms.
+		if _, _, stderr, err := runScanWrapped(t, tb, dir, nil, "198.18.8.0/30", "-p", "80", "--wait", "800ms"); err != nil {
+			t.Fatalf("second scan after the capture: %v\n%s", err, stderr)
+		}
 		sendRaw(t, tb.TargetNS(), testbed.TargetIf, udpToScanner(50, 7777), 1, 20*time.Microsecond)
 		time.Sleep(200 * time.Millisecond)
 		summary := c.stop(t)
-		if !strings.Contains(summary, "attached after the capture began") || !strings.Contains(summary, "tcx ingress (--mode auto") {
-			t.Errorf("capture summary does not say an XDP program came ahead of it:\n%s", summary)
+		if !strings.Contains(summary, "attached after the capture began") || !strings.Contains(summary, "tcx ingress (--mode auto") ||
+			!regexp.MustCompile(`XDP program ahead \(id \d+( xdpscan_scan)?, then id \d+( xdpscan_scan)?\)`).MatchString(summary) {
+			t.Errorf("capture summary does not name the two scans' XDP programs that came ahead of it:\n%s", summary)
 		}
 	})
 

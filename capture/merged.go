@@ -24,7 +24,12 @@ type InterfaceStats struct {
 	Matched  uint64 `json:"matched"`
 	Written  uint64 `json:"written"`
 	RingLost uint64 `json:"ring_lost"`
-	XDPMode  string `json:"xdp_mode"`
+	// XDPMode is the XDP program's mode (native, generic), "" where
+	// received packets are taken at TC ingress.
+	XDPMode string `json:"xdp_mode"`
+	// Hook is where received packets were taken: "xdp native", "xdp
+	// generic", or the TC ingress hook and why.
+	Hook string `json:"hook"`
 	// XDPAhead: what an XDP program attached before the capture did there.
 	XDPAhead *XDPAhead `json:"xdp_ahead,omitempty"`
 }
@@ -214,12 +219,13 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 			if c.iatt, err = loader.AttachIngress(c.inTC.Program(), c.name, cfg.EgressHook); err != nil {
 				return c.at.attachError(c.name, err)
 			}
-			st.Interfaces[i].XDPMode = c.at.hook(c.iatt.Hook)
+			st.Interfaces[i].Hook = c.at.hook(c.iatt.Hook)
 		case dir.In():
 			if c.att, err = loader.Attach(c.xdp.Program(), c.name, cfg.XDPMode); err != nil {
 				return err
 			}
 			st.Interfaces[i].XDPMode = string(c.att.Mode)
+			st.Interfaces[i].Hook = "xdp " + string(c.att.Mode)
 			if msg := vlanStripNotice(c.name, c.att.Mode, c.xdp.VLANMeta); msg != "" {
 				cfg.notice(msg)
 			}
@@ -229,11 +235,8 @@ func captureMerged(ctx context.Context, cfg Config, raw []cbpf.RawInstruction, f
 		// One hook for all, or each interface's where they differ
 		// (auto mode chooses per interface).
 		hooks := make([]string, len(ifaces))
-		for i, c := range ifaces {
-			hooks[i] = st.Interfaces[i].XDPMode
-			if c.inTC == nil {
-				hooks[i] = "xdp " + hooks[i]
-			}
+		for i := range ifaces {
+			hooks[i] = st.Interfaces[i].Hook
 		}
 		st.Inbound = &DirStats{Hook: hooks[0]}
 		for i := range hooks {

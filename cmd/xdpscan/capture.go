@@ -431,6 +431,9 @@ func runCapture(args []string) error {
 		notWritten = fmt.Sprintf(", not written: count reached %d", st.NotWritten)
 	}
 	where := fmt.Sprintf("%s on %s", rxDesc, st.Interface)
+	if len(st.Interfaces) > 1 && st.RxMode == loader.RxXDP {
+		where = interfacesDesc(st.Interfaces)
+	}
 	if offline {
 		where = "BPF_PROG_RUN of " + td.readFile
 		if st.UserFiltered > 0 {

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/xdpscan/xdpscan/capture"
 )
 
 func TestTcpdumpFlagValues(t *testing.T) {
@@ -38,5 +40,32 @@ func TestTcpdumpFlagValues(t *testing.T) {
 	}
 	if _, err := o.filterExpression([]string{"udp"}); err == nil {
 		t.Fatal("-F and a filter on the command line: no error")
+	}
+}
+
+// The summary says where each interface's packets were taken, in words
+// that fit each: XDP with its mode, or TC.
+func TestInterfacesDesc(t *testing.T) {
+	xdp := func(name, mode string) capture.InterfaceStats {
+		return capture.InterfaceStats{Name: name, XDPMode: mode, Hook: "xdp " + mode}
+	}
+	tc := func(name string) capture.InterfaceStats {
+		return capture.InterfaceStats{Name: name, Hook: "tcx ingress, after the XDP program already attached"}
+	}
+	for _, tt := range []struct {
+		name   string
+		ifaces []capture.InterfaceStats
+		want   string
+	}{
+		{"all generic", []capture.InterfaceStats{xdp("a", "generic"), xdp("b", "generic")}, "XDP generic on a, b"},
+		{"all TC", []capture.InterfaceStats{tc("a"), tc("b"), tc("c")}, "TC on a, b, c"},
+		{"mixed", []capture.InterfaceStats{tc("a"), xdp("b", "generic")}, "TC on a, XDP generic on b"},
+		{"two modes", []capture.InterfaceStats{xdp("a", "native"), xdp("b", "generic")}, "XDP native on a, XDP generic on b"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := interfacesDesc(tt.ifaces); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -85,11 +85,35 @@ func (o *captureCoresOpts) checkOutput(out string, forcePcap bool) error {
 // the summary, where there is more than one of either.
 func printCoresSummary(st capture.Stats) {
 	for _, is := range st.Interfaces {
-		fmt.Fprintf(os.Stderr, "xdpscan: %s: seen %d, matched %d, written %d, ring lost %d (XDP %s)\n",
-			is.Name, is.Seen, is.Matched, is.Written, is.RingLost, is.XDPMode)
+		fmt.Fprintf(os.Stderr, "xdpscan: %s: seen %d, matched %d, written %d, ring lost %d (%s)\n",
+			is.Name, is.Seen, is.Matched, is.Written, is.RingLost, is.Hook)
 	}
 	if r := st.Rings; r != nil && (r.Rings > 1 || len(st.Interfaces) > 1) {
 		fmt.Fprintf(os.Stderr, "xdpscan: %d rings (%s), merged in time order: %d records later than the %d ms window (written out of order, none lost)\n",
 			r.Rings, r.Mode, r.Late, r.WindowNs/1e6)
 	}
+}
+
+// interfacesDesc is the summary's "where" for a capture on several
+// interfaces: "XDP generic on a, b", or each one's where they differ
+// ("XDP native on a, TC on b"; auto mode chooses per interface).
+func interfacesDesc(ifaces []capture.InterfaceStats) string {
+	kind := func(is capture.InterfaceStats) string {
+		if is.XDPMode == "" {
+			return "TC"
+		}
+		return "XDP " + is.XDPMode
+	}
+	names := make([]string, len(ifaces))
+	per := make([]string, len(ifaces))
+	same := true
+	for i, is := range ifaces {
+		names[i] = is.Name
+		per[i] = kind(is) + " on " + is.Name
+		same = same && kind(is) == kind(ifaces[0])
+	}
+	if same {
+		return kind(ifaces[0]) + " on " + strings.Join(names, ", ")
+	}
+	return strings.Join(per, ", ")
 }

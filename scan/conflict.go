@@ -78,7 +78,11 @@ func (rv *resolver) keyByIndex(pairs *seenSet) {
 func (rv *resolver) add(r Result, bits int) {
 	rv.mu.Lock()
 	defer rv.mu.Unlock()
-	k := rv.ref(pairKey{r.Addr, r.Port, r.Proto})
+	rv.addLocked(rv.ref(pairKey{r.Addr, r.Port, r.Proto}), r, bits)
+}
+
+// addLocked is add for pair k, with rv.mu held.
+func (rv *resolver) addLocked(k pairRef, r Result, bits int) {
 	if s, ok := rv.printedState(k); ok {
 		if s != r.State {
 			rv.conflicts++
@@ -130,7 +134,11 @@ func (rv *resolver) print(k pairRef, r Result, bits int, conflict bool) {
 func (rv *resolver) addConfirm(r Result, bits int) {
 	rv.mu.Lock()
 	defer rv.mu.Unlock()
-	k := rv.ref(pairKey{r.Addr, r.Port, r.Proto})
+	rv.addConfirmLocked(rv.ref(pairKey{r.Addr, r.Port, r.Proto}), r, bits)
+}
+
+// addConfirmLocked is addConfirm for pair k, with rv.mu held.
+func (rv *resolver) addConfirmLocked(k pairRef, r Result, bits int) {
 	h, ok := rv.held[k.key]
 	if !ok {
 		if s, ok := rv.printedState(k); ok && s != r.State {

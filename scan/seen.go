@@ -158,18 +158,26 @@ func (s *seenSet) index(addr netip.Addr, proto uint8, port uint16) (uint64, bool
 // admit reports whether a reply for (addr, proto, port) is to be printed:
 // the pair's first, or (with better) a better one. It counts the others.
 func (s *seenSet) admit(addr netip.Addr, proto uint8, port uint16) bool {
-	idx, ok := s.index(addr, proto, port)
-	if !ok {
-		return s.admitStray(addr, proto, port)
+	ok, _, _ := s.admitIndex(addr, proto, port)
+	return ok
+}
+
+// admitIndex is admit, and the pair's probe index (indexed false: a
+// stray pair, outside the scan's space), which the resolver keys the
+// printed pairs by: found once a reply.
+func (s *seenSet) admitIndex(addr netip.Addr, proto uint8, port uint16) (ok bool, idx uint64, indexed bool) {
+	idx, indexed = s.index(addr, proto, port)
+	if !indexed {
+		return s.admitStray(addr, proto, port), 0, false
 	}
 	if s.testAndSet(idx) {
-		return true
+		return true, idx, true
 	}
 	if s.better != nil && s.better(idx) {
-		return true
+		return true, idx, true
 	}
 	s.Duplicates++
-	return false
+	return false, idx, true
 }
 
 // testAndSet adds idx and reports whether it was new.
@@ -271,12 +279,13 @@ func newClassSeen(t targets.RangeSet, ports []targets.Port) *classSeen {
 	return &classSeen{open: newSeenSet(t, ports), other: newSeenSet(t, ports)}
 }
 
-// admit is seenSet.admit for the answer's class.
-func (c *classSeen) admit(addr netip.Addr, proto uint8, port uint16, open bool) bool {
+// admit is seenSet.admitIndex for the answer's class (both sets share
+// one index space).
+func (c *classSeen) admit(addr netip.Addr, proto uint8, port uint16, open bool) (ok bool, idx uint64, indexed bool) {
 	if open {
-		return c.open.admit(addr, proto, port)
+		return c.open.admitIndex(addr, proto, port)
 	}
-	return c.other.admit(addr, proto, port)
+	return c.other.admitIndex(addr, proto, port)
 }
 
 // duplicates is what both sets refused.

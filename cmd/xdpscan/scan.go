@@ -84,8 +84,9 @@ after the kernel has built an skb, which native XDP never waits for. TC
 is the one hook that chains beside an unknown program where freplace
 (libxdp's dispatcher) is refused. --reset's RSTs leave by a redirect to
 the interface's egress, except after a generic XDP program with
-xdp.frags (a capture's), which hands TC frames without their MAC header:
-the scan then says it sent none.
+xdp.frags (someone else's: xdpscan's capture loads without it in generic
+mode), which hands TC frames without their MAC header: the scan then
+says it sent none.
 
 IANA special-purpose ranges (private, loopback, benchmarking, ...) are
 blocked unless lifted with --allow. On the testbed:

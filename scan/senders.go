@@ -283,6 +283,7 @@ type sliceWalk struct {
 // go out in order and its position stays exact.
 type walkSlice struct {
 	mu  sync.Mutex
+	j   int // its place in sliceWalk.slices
 	cfg Config
 	pos Position
 }
@@ -294,7 +295,7 @@ func newSliceWalk(cfg Config, progress *Progress) *sliceWalk {
 		cells: &senderCells{cells: make([]positionCell, v), n: n}, progress: progress, barrier: newPassBarrier(cfg.senders())}
 	for j := range w.slices {
 		s := &w.slices[j]
-		s.cfg = cfg.sliceConfig(j, v)
+		s.j, s.cfg = j, cfg.sliceConfig(j, v)
 		s.pos = s.cfg.Resume
 		if s.pos.Next >= n {
 			s.pos = Position{Pass: s.pos.Pass + 1}
@@ -356,7 +357,7 @@ func (w *sliceWalk) send(ctx context.Context, k int, tx transmit.Sender) error {
 			if s.pos.Next >= w.n {
 				s.pos = Position{Pass: pass + 1}
 			}
-			w.cells.store(s.index(w), s.pos)
+			w.cells.store(s.j, s.pos)
 			s.mu.Unlock()
 			if batches++; batches%64 == 0 || err != nil {
 				_, errs := tx.Counts()
@@ -396,11 +397,6 @@ func (w *sliceWalk) take(pass uint64, next *int) (s *walkSlice, busy bool) {
 		s.mu.Unlock()
 	}
 	return nil, busy
-}
-
-// index is s's place in w.slices.
-func (s *walkSlice) index(w *sliceWalk) int {
-	return int((s.cfg.Shard - w.cfg.Shard) / w.cfg.Shards)
 }
 
 // position is the walk's position once every sender has stopped.

@@ -18,26 +18,12 @@ import (
 
 // foreignXDP compiles testdata/xdp_drop7777.c (drops UDP to port 7777,
 // passes the rest) with clang and returns the object's path.
-func foreignXDP(t *testing.T) string { return compileForeignXDP(t, "xdp_drop7777") }
+func foreignXDP(t *testing.T) string { return compileTestXDP(t, "testdata/xdp_drop7777.c") }
 
 // fragsXDP is the same program with xdp.frags (section "xdp.frags"): in
 // generic mode, after it, TC ingress gets frames without their MAC
 // header (kernel 6.18; bpf/include/skbmac.h).
-func fragsXDP(t *testing.T) string { return compileForeignXDP(t, "xdp_drop7777_frags") }
-
-// compileForeignXDP compiles testdata/NAME.c as a user would, with
-// clang-19 and the system headers, into NAME.o.
-func compileForeignXDP(t *testing.T, name string) string {
-	t.Helper()
-	requireTools(t, "clang-19", "gcc")
-	obj := filepath.Join(t.TempDir(), name+".o")
-	out, err := exec.Command("clang-19", "-O2", "-g", "-target", "bpf", "-I/usr/include/"+gccTriple(t),
-		"-c", "testdata/"+name+".c", "-o", obj).CombinedOutput()
-	if err != nil {
-		t.Fatalf("clang: %v\n%s", err, out)
-	}
-	return obj
-}
+func fragsXDP(t *testing.T) string { return compileTestXDP(t, "testdata/xdp_drop7777_frags.c") }
 
 func attachedXDPID(t *testing.T, tb *testbed.Testbed) string {
 	t.Helper()

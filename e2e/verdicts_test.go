@@ -188,12 +188,8 @@ func TestCaptureForeignVerdicts(t *testing.T) {
 func compileTestXDP(t *testing.T, src string) string {
 	t.Helper()
 	requireTools(t, "clang-19", "gcc")
-	triple, err := exec.Command("gcc", "-dumpmachine").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
 	obj := filepath.Join(t.TempDir(), strings.TrimSuffix(filepath.Base(src), ".c")+".o")
-	out, err := exec.Command("clang-19", "-O2", "-g", "-target", "bpf", "-I/usr/include/"+strings.TrimSpace(string(triple)),
+	out, err := exec.Command("clang-19", "-O2", "-g", "-target", "bpf", "-I/usr/include/"+gccTriple(t),
 		"-c", src, "-o", obj).CombinedOutput()
 	if err != nil {
 		t.Fatalf("clang %s: %v\n%s", src, err, out)

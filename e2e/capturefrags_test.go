@@ -21,7 +21,8 @@ import (
 // with an expression it cannot filter them, so it writes none and counts
 // them in loss.no_mac_header. It never writes a frame without its MAC
 // header (before the fix: `icmp` matched nothing, silently, and with no
-// expression every frame was written from its IP header).
+// expression every frame was written from its IP header). The capture
+// that writes them runs as uid 65534 with CAP_BPF and CAP_NET_ADMIN.
 func TestCaptureAfterFragsProgram(t *testing.T) {
 	requireTools(t, "tcpdump")
 	frags := fragsXDP(t)
@@ -36,9 +37,12 @@ func TestCaptureAfterFragsProgram(t *testing.T) {
 	defer link("xdpgeneric", "off").Run()
 
 	dir := t.TempDir()
-	all, filtered, theirs := filepath.Join(dir, "all.pcapng"), filepath.Join(dir, "udp.pcapng"), filepath.Join(dir, "tcpdump.pcap")
+	all, filtered, theirs := filepath.Join(nobodyDir(t), "all.pcapng"), filepath.Join(dir, "udp.pcapng"), filepath.Join(dir, "tcpdump.pcap")
 	stats := filepath.Join(dir, "udp.json")
-	a := startBg(t, "capture", ns, binary, "capture", "-i", testbed.ScanIf, "-Q", "in", "-w", all, "--duration", "30s")
+	// The one that writes them runs as uid 65534 with the documented
+	// capabilities only: the MAC header's load needs nothing more.
+	a := startBg(t, "capture as uid 65534", ns, append(asNobody("bpf", "net_admin"),
+		binary, "capture", "-i", testbed.ScanIf, "-Q", "in", "-w", all, "--duration", "30s")...)
 	f := startBg(t, "capture udp", ns, binary, "capture", "-i", testbed.ScanIf, "-Q", "in", "-w", filtered,
 		"--stats-json", stats, "--duration", "30s", "udp")
 	d := startBg(t, "tcpdump", ns, "tcpdump", "-i", testbed.ScanIf, "-Q", "in", "--immediate-mode", "-U", "-w", theirs)

@@ -314,8 +314,9 @@ func (r *multiReader) Close() error { return r.m.Close() }
 // --confirm's retries go to the resolver as they are. The resolver's lock
 // is taken once a batch, and a pair's index found once (the exact set's
 // is the resolver's): BenchmarkHandleEvents went from 67 to 47 ns an
-// event (half of them duplicates), out of the 285 ns an answer costs the
-// reply goroutine with its output at 1.5M probes/s.
+// event (half of them duplicates), out of the 285-375 ns an answer costs
+// the reply goroutine with its output at 1.5M probes/s (docs/bench/cores.md,
+// session 16).
 func handleEvents(batch []bpf.ScanScanEvent, clock clock.Mono, seen *classSeen, rv *resolver) {
 	rv.mu.Lock()
 	defer rv.mu.Unlock()

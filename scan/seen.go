@@ -52,7 +52,9 @@ type seenSet struct {
 
 	// better, if set, is asked about a reply for a pair already printed: a
 	// later answer that validates better than the printed one may be let
-	// through (issue 24 part 1, conflicting answers). Nil: first wins.
+	// through (issue 24 part 1, conflicting answers). Nil: first wins. It
+	// runs with the resolver's lock held (handleEvents): it must not take
+	// it.
 	better func(idx uint64) bool
 }
 
